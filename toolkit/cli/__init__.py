@@ -1,0 +1,53 @@
+"""`gtkit`: a thin command line over the toolkit library.
+
+Each module in this package adds its commands through `register(app)`, so a command group lives
+next to nothing but itself. Modules are discovered, not listed, to keep this file stable.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import typer
+
+from toolkit import __version__
+
+app = typer.Typer(
+    name="gtkit",
+    help="Audio and video segmentation labeling on Amazon SageMaker Ground Truth.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gtkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Build manifests, preview and run labeling jobs, consolidate, export training data."""
+
+
+def _register_commands() -> None:
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module.name.startswith("_") or module.name == "common":
+            continue
+        mod = importlib.import_module(f"{__name__}.{module.name}")
+        register = getattr(mod, "register", None)
+        if register is not None:
+            register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    app()

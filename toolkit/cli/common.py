@@ -1,0 +1,40 @@
+"""Options and output helpers shared by every command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from toolkit.storage import Mirror, Storage
+
+# Human-facing output goes to stderr so stdout stays clean for pipes.
+console = Console(stderr=True)
+
+MirrorOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mirror",
+        help="Resolve reads under an s3:// prefix to a local directory: s3://BUCKET/PREFIX=DIR. Repeatable.",
+        metavar="S3PREFIX=DIR",
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")]
+
+
+def make_storage(mirrors: Iterable[str] | None) -> Storage:
+    try:
+        return Storage(mirrors or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--mirror") from exc
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print a one-line error and return an Exit to raise."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+__all__ = ["MirrorOpt", "QuietOpt", "console", "fail", "make_storage", "Mirror"]

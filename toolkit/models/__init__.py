@@ -1,0 +1,51 @@
+"""The data contract: one pydantic model per thing that crosses a boundary.
+
+JSON Schema for each is exported to static/schema/ by `gtkit schema export`.
+"""
+
+from toolkit.models.answer import (
+    ANSWER_FIELD,
+    AnswerProblem,
+    AnswerSegment,
+    AnswerTrack,
+    SegmentationAnswer,
+    validate_answer,
+)
+from toolkit.models.consolidated import ConsolidatedLabel, ConsolidatedSegment, ContentResult, WorkerAnswer
+from toolkit.models.feedback import FeedbackRecord
+from toolkit.models.manifest import ManifestLine, PeaksFile, PreSegment, Sidecar
+from toolkit.models.schema import FieldSpec, LabelSchema, TrackCategory, load_label_schema
+
+# name of the exported JSON Schema file -> model
+EXPORTED_MODELS = {
+    "feedback-record": FeedbackRecord,
+    "manifest-line": ManifestLine,
+    "sidecar": Sidecar,
+    "peaks": PeaksFile,
+    "label-schema": LabelSchema,
+    "segmentation-answer": SegmentationAnswer,
+    "consolidated-label": ConsolidatedLabel,
+}
+
+__all__ = [
+    "ANSWER_FIELD",
+    "EXPORTED_MODELS",
+    "AnswerProblem",
+    "AnswerSegment",
+    "AnswerTrack",
+    "ConsolidatedLabel",
+    "ConsolidatedSegment",
+    "ContentResult",
+    "FeedbackRecord",
+    "FieldSpec",
+    "LabelSchema",
+    "ManifestLine",
+    "PeaksFile",
+    "PreSegment",
+    "SegmentationAnswer",
+    "Sidecar",
+    "TrackCategory",
+    "WorkerAnswer",
+    "load_label_schema",
+    "validate_answer",
+]
