@@ -37,4 +37,4 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-__all__ = ["MirrorOpt", "QuietOpt", "console", "fail", "make_storage", "Mirror"]
+__all__ = ["Mirror", "MirrorOpt", "QuietOpt", "console", "fail", "make_storage"]

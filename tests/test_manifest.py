@@ -1,0 +1,245 @@
+"""`gtkit manifest build|validate`, mirroring the commands in docs/manifest.md."""
+
+import json
+
+import boto3
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from toolkit.cli import app
+from toolkit.manifest import BuildOptions, build_manifest, validate_manifest
+from toolkit.models import ManifestLine
+from toolkit.models.manifest import MAX_LINE_BYTES
+from toolkit.storage import Storage
+
+runner = CliRunner()
+
+
+def feedback(examples, name="processed_feedback.jsonl"):
+    return str(examples / "feedback" / name)
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in open(path, encoding="utf-8")]
+
+
+def test_build_from_sample_feedback(tmp_path, examples, example_mirror):
+    out = tmp_path / "m.jsonl"
+    errors = tmp_path / "e.jsonl"
+    result = runner.invoke(app, ["manifest", "build", feedback(examples), "--out", str(out),
+                                 "--errors", str(errors), "--mirror", example_mirror])
+    assert result.exit_code == 0, result.output
+    lines = read_jsonl(out)
+    assert [line["interaction-id"] for line in lines] == ["int-0001", "int-0003", "int-0004", "int-0006"]
+    for raw, line in zip(open(out, encoding="utf-8"), lines, strict=True):
+        assert len(raw.encode()) <= MAX_LINE_BYTES
+        ManifestLine.model_validate(line)
+        assert line["source-ref"].startswith("s3://example-feedback-bucket/media/")
+    assert [line["media-type"] for line in lines] == ["audio", "audio", "audio", "video"]
+    # Chat records are reported as skipped, not dropped silently.
+    skipped = read_jsonl(errors)
+    assert {(p["interaction_id"], p["kind"]) for p in skipped} == {
+        (i, "skipped") for i in ("int-0002", "int-0005", "int-0007", "int-0008", "int-0009")}
+    assert "skipped" in result.stderr
+
+
+def test_pre_segments_match_transcribe_and_roles(tmp_path, examples, example_mirror):
+    out = tmp_path / "m.jsonl"
+    runner.invoke(app, ["manifest", "build", feedback(examples), "-o", str(out), "--mirror", example_mirror])
+    lines = {line["interaction-id"]: line for line in read_jsonl(out)}
+    for interaction, media in [("int-0001", "call_001"), ("int-0003", "call_002"), ("int-0004", "call_003")]:
+        doc = json.loads((examples / "transcribe" / f"{media}.json").read_text())
+        segments = doc["results"]["speaker_labels"]["segments"]
+        pre = lines[interaction]["pre-segments"]
+        assert [(p["start"], p["end"]) for p in pre] == [
+            (round(float(s["start_time"]), 3), round(float(s["end_time"]), 3)) for s in segments]
+        assert all(p["track"] == "speaker" for p in pre)
+    # call_002 is an outbound callback: spk_0 is the customer.
+    first = lines["int-0003"]["pre-segments"][0]
+    assert (first["speaker"], first["label"], first["text"]) == ("spk_0", "Customer", "Hello?")
+    assert lines["int-0001"]["pre-segments"][0]["label"] == "Agent"
+
+
+def test_no_transcribe_flag(tmp_path, examples, example_mirror):
+    out = tmp_path / "m.jsonl"
+    result = runner.invoke(app, ["manifest", "build", feedback(examples), "-o", str(out), "--no-transcribe",
+                                 "--mirror", example_mirror])
+    assert result.exit_code == 0
+    assert all("pre-segments" not in line for line in read_jsonl(out))
+
+
+def test_bad_records_are_all_reported(tmp_path, examples, example_mirror):
+    out, errors = tmp_path / "m.jsonl", tmp_path / "e.jsonl"
+    result = runner.invoke(app, ["manifest", "build", feedback(examples), feedback(examples, "bad_records.jsonl"),
+                                 "--out", str(out), "--errors", str(errors), "--mirror", example_mirror])
+    assert result.exit_code == 2
+    problems = read_jsonl(errors)
+    bad_file = feedback(examples, "bad_records.jsonl")
+    errors_by_line = {}
+    for p in problems:
+        if p["file"] == bad_file:
+            errors_by_line.setdefault(p["line"], []).append(p)
+    # Every line of bad_records.jsonl is accounted for, with its file and line number.
+    assert sorted(errors_by_line) == [1, 2, 3, 4, 5, 6, 7, 8]
+    fields = {line: {p["field"] for p in ps} for line, ps in errors_by_line.items()}
+    assert fields[1] == {"(line)"} and errors_by_line[1][0]["interaction_id"] == "bad-0001"
+    assert fields[2] == {"media_uri"}
+    assert fields[3] == {"media_uri"}
+    assert fields[4] == {"duration_seconds"}
+    assert fields[6] == {"customer_id", "created_at", "duration_seconds", "speaker_roles", "sentiment",
+                         "entities", "topics"}
+    assert fields[7] == {"interaction_id"} and "processed_feedback.jsonl:3" in errors_by_line[7][0]["message"]
+    assert {p["kind"] for p in errors_by_line[5] + errors_by_line[8]} == {"skipped"}
+    # records in = lines out + skipped + errors
+    assert len(read_jsonl(out)) == 4
+    records_in = 9 + 8
+    skipped = {(p["file"], p["line"]) for p in problems if p["kind"] == "skipped"}
+    failed = {(p["file"], p["line"]) for p in problems if p["kind"] == "error"}
+    assert records_in == 4 + len(skipped) + len(failed) == 4 + 7 + 6
+    # The first int-0003 (valid) is kept, the re-emitted duplicate is not a second task.
+    assert [line["interaction-id"] for line in read_jsonl(out)].count("int-0003") == 1
+
+
+def test_error_report_never_echoes_record_text(tmp_path, examples, example_mirror):
+    errors = tmp_path / "e.jsonl"
+    runner.invoke(app, ["manifest", "build", feedback(examples, "bad_records.jsonl"), "--out",
+                        str(tmp_path / "m.jsonl"), "--errors", str(errors), "--mirror", example_mirror])
+    text = errors.read_text()
+    assert "router" not in text.lower() and "NEUTRAL" not in text and "50321" not in text
+
+
+def test_strict_writes_nothing_on_error(tmp_path, examples, example_mirror):
+    out = tmp_path / "m.jsonl"
+    result = runner.invoke(app, ["manifest", "build", feedback(examples), feedback(examples, "bad_records.jsonl"),
+                                 "--out", str(out), "--strict", "--mirror", example_mirror])
+    assert result.exit_code == 2
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # no temp file left behind either
+
+
+def hostile_voice_record(examples):
+    bad = [json.loads(line) for line in open(feedback(examples, "bad_records.jsonl"), encoding="utf-8")
+           if '"bad-0008"' in line][0]
+    good = json.loads(open(feedback(examples), encoding="utf-8").readline())
+    record = dict(good, interaction_id="hostile-1", transcript=bad["transcript"], topics=bad["topics"])
+    return record, bad
+
+
+def test_hostile_text_is_carried_byte_for_byte(tmp_path, examples, example_mirror):
+    record, bad = hostile_voice_record(examples)
+    src = tmp_path / "hostile.jsonl"
+    src.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = tmp_path / "m.jsonl"
+    result = runner.invoke(app, ["manifest", "build", str(src), "-o", str(out), "--mirror", example_mirror])
+    assert result.exit_code == 0, result.output
+    raw = out.read_bytes()
+    line = json.loads(raw)
+    assert line["transcription"] == bad["transcript"]
+    assert line["metadata"]["topics"] == bad["topics"]
+    assert "\u202e" in line["transcription"] and "<script>" in line["transcription"]
+    # Stored as UTF-8, not \u-escaped: the bytes of the text appear verbatim (JSON escapes only the newline).
+    for part in bad["transcript"].split("\n"):
+        assert part.encode("utf-8") in raw
+
+
+def test_oversize_line_needs_a_sidecar(tmp_path, examples, example_mirror):
+    record = json.loads(open(feedback(examples), encoding="utf-8").readline())
+    record["transcript"] = "router log line 0123456789 " * 2000  # 54,000 chars > 20,000 per attribute
+    src = tmp_path / "big.jsonl"
+    src.write_text(json.dumps(record) + "\n")
+    out, errors = tmp_path / "m.jsonl", tmp_path / "e.jsonl"
+    result = runner.invoke(app, ["manifest", "build", str(src), "-o", str(out), "--errors", str(errors),
+                                 "--mirror", example_mirror])
+    assert result.exit_code == 2
+    [problem] = read_jsonl(errors)
+    assert problem["field"] == "transcription" and "--sidecar-prefix" in problem["message"]
+
+    sidecars = tmp_path / "sidecars"
+    result = runner.invoke(app, ["manifest", "build", str(src), "-o", str(out), "--sidecar-prefix", str(sidecars),
+                                 "--mirror", example_mirror])
+    assert result.exit_code == 0, result.output
+    [line] = read_jsonl(out)
+    assert "transcription" not in line and "pre-segments" not in line
+    sidecar = json.loads(open(line["sidecar-ref"], encoding="utf-8").read())
+    assert sidecar["transcription"] == record["transcript"]
+    assert len(sidecar["pre-segments"]) == 6
+
+
+def test_line_over_100kb_of_metadata_is_an_error_even_with_sidecar(tmp_path, examples, example_mirror):
+    record = json.loads(open(feedback(examples), encoding="utf-8").readline())
+    record.update({f"extra_{i}": "x" * 15_000 for i in range(8)})  # 120 KB of passthrough fields
+    src = tmp_path / "big.jsonl"
+    src.write_text(json.dumps(record) + "\n")
+    storage = Storage([example_mirror])
+    report = build_manifest([str(src)], str(tmp_path / "m.jsonl"), storage,
+                            BuildOptions(sidecar_prefix=str(tmp_path / "side")), errors_out=str(tmp_path / "e.jsonl"))
+    assert report.errors == 1 and report.lines_out == 0
+    [problem] = read_jsonl(tmp_path / "e.jsonl")
+    assert problem["field"] == "metadata" and "even with a sidecar" in problem["message"]
+
+
+def test_missing_transcribe_output_is_a_record_error(tmp_path, examples):
+    # No mirror: the s3:// Transcribe URI cannot be read offline -> reported per record, batch continues.
+    record = json.loads(open(feedback(examples), encoding="utf-8").readline())
+    record["transcribe_output_uri"] = str(tmp_path / "missing.json")
+    src = tmp_path / "r.jsonl"
+    src.write_text(json.dumps(record) + "\n")
+    report = build_manifest([str(src)], str(tmp_path / "m.jsonl"), Storage(), errors_out=str(tmp_path / "e.jsonl"))
+    assert (report.errors, report.lines_out) == (1, 0)
+    assert read_jsonl(tmp_path / "e.jsonl")[0]["field"] == "transcribe_output_uri"
+
+
+def test_s3_input_and_output(s3_bucket, examples, tmp_path):
+    s3 = boto3.client("s3")
+    for sub in ("feedback/processed_feedback.jsonl", "transcribe/call_001.json", "transcribe/call_002.json",
+                "transcribe/call_003.json", "transcribe/video_001.json"):
+        s3.upload_file(str(examples / sub), s3_bucket, f"in/{sub}")
+    # The feedback records point at example-feedback-bucket; host those Transcribe files in moto too.
+    s3.create_bucket(Bucket="example-feedback-bucket")
+    for sub in ("call_001", "call_002", "call_003", "video_001"):
+        s3.upload_file(str(examples / "transcribe" / f"{sub}.json"), "example-feedback-bucket",
+                       f"transcribe/{sub}.json")
+    result = runner.invoke(app, ["manifest", "build", f"s3://{s3_bucket}/in/feedback/processed_feedback.jsonl",
+                                 "--out", f"s3://{s3_bucket}/out/manifest.jsonl",
+                                 "--errors", f"s3://{s3_bucket}/out/errors.jsonl"])
+    assert result.exit_code == 0, result.output
+    body = s3.get_object(Bucket=s3_bucket, Key="out/manifest.jsonl")["Body"].read().decode()
+    lines = [orjson.loads(x) for x in body.splitlines()]
+    assert len(lines) == 4 and all(len(line["pre-segments"]) > 0 for line in lines)
+    errors = s3.get_object(Bucket=s3_bucket, Key="out/errors.jsonl")["Body"].read().decode().splitlines()
+    assert len(errors) == 5
+
+    result = runner.invoke(app, ["manifest", "validate", f"s3://{s3_bucket}/out/manifest.jsonl"])
+    assert result.exit_code == 0, result.output
+
+
+def test_validate_reports_problems(tmp_path):
+    path = tmp_path / "m.jsonl"
+    good = {"source-ref": "s3://b/a.wav", "media-type": "audio", "interaction-id": "a"}
+    path.write_text("\n".join([
+        json.dumps(good),
+        json.dumps(good),  # duplicate
+        json.dumps(dict(good, **{"interaction-id": "b", "source-ref": "https://x/a.wav"})),
+        "{not json",
+        json.dumps(dict(good, **{"interaction-id": "c", "transcription": "x" * 25_000})),
+    ]) + "\n")
+    problems = list(validate_manifest(str(path), Storage()))
+    assert [(p.line, p.field) for p in problems] == [
+        (2, "interaction-id"), (3, "source-ref"), (4, "(line)"), (5, "transcription")]
+    assert "duplicate of line 1" in problems[0].message
+    result = runner.invoke(app, ["manifest", "validate", str(path)])
+    assert result.exit_code == 2
+    assert "4 problem(s)" in result.stderr
+
+
+def test_validate_accepts_built_manifest(tmp_path, examples, example_mirror):
+    out = tmp_path / "m.jsonl"
+    runner.invoke(app, ["manifest", "build", feedback(examples), "-o", str(out), "--mirror", example_mirror])
+    assert runner.invoke(app, ["manifest", "validate", str(out)]).exit_code == 0
+
+
+@pytest.mark.parametrize("spec", ["s3://bucket", "bucket=dir", "s3://bucket/="])
+def test_bad_mirror_is_a_usage_error(tmp_path, examples, spec):
+    result = runner.invoke(app, ["manifest", "build", feedback(examples), "-o", str(tmp_path / "m"), "--mirror", spec])
+    assert result.exit_code == 2 and "--mirror" in result.output + result.stderr

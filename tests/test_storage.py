@@ -1,0 +1,93 @@
+"""Local and s3:// I/O behave the same; writes are atomic; mirrors redirect reads only."""
+
+import boto3
+import pytest
+
+from toolkit.storage import PART_SIZE, Mirror, Storage, join_uri, split_s3
+
+
+def test_mirror_resolves_reads_longest_prefix_first(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    storage = Storage([f"s3://bkt/={tmp_path / 'a'}", f"s3://bkt/special/={tmp_path / 'b'}"])
+    assert storage.resolve_read("s3://bkt/x/y.json") == str(tmp_path / "a" / "x" / "y.json")
+    assert storage.resolve_read("s3://bkt/special/z.json") == str(tmp_path / "b" / "z.json")
+    assert storage.resolve_read("s3://other/z.json") == "s3://other/z.json"
+
+
+def test_mirror_parse_errors():
+    for bad in ("bkt/=dir", "s3://bkt/", "s3://bkt/="):
+        with pytest.raises(ValueError, match="--mirror"):
+            Mirror.parse(bad)
+
+
+def test_iter_lines_streams_with_numbers(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"a":1}\r\n\n{"b":"\xc3\xa9"}\n')
+    assert list(Storage().iter_lines(path)) == [(1, '{"a":1}'), (2, ""), (3, '{"b":"é"}')]
+
+
+def test_missing_local_file_hints_at_mirror():
+    with pytest.raises(FileNotFoundError, match="--mirror"):
+        Storage(["s3://b/=nonexistent-dir"]).read_bytes("s3://b/x.json")
+
+
+def test_local_write_is_atomic(tmp_path):
+    storage = Storage()
+    target = tmp_path / "out.jsonl"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError), storage.open_write(target) as fh:
+        fh.write("half a line")
+        raise RuntimeError("crash")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+    with storage.open_write(target) as fh:
+        fh.write("new\n")
+    assert target.read_text() == "new\n"
+
+
+def test_s3_round_trip_and_multipart(s3_bucket):
+    storage = Storage()
+    uri = f"s3://{s3_bucket}/big/lines.jsonl"
+    line = '{"k":"' + "x" * 1000 + '"}\n'
+    count = (2 * PART_SIZE) // len(line) + 10  # > 2 parts
+    with storage.open_write(uri) as fh:
+        for _ in range(count):
+            fh.write(line)
+    head = boto3.client("s3").head_object(Bucket=s3_bucket, Key="big/lines.jsonl")
+    assert head["ContentLength"] == count * len(line)
+    assert "-" in head["ETag"]  # a multipart ETag: written in parts, not buffered whole
+    n = 0
+    for number, text in storage.iter_lines(uri):
+        assert text == line.rstrip("\n")
+        n = number
+    assert n == count
+
+
+def test_s3_failed_write_leaves_no_object(s3_bucket):
+    storage = Storage()
+    uri = f"s3://{s3_bucket}/failed.jsonl"
+    with pytest.raises(RuntimeError), storage.open_write(uri) as fh:
+        fh.write("x" * (PART_SIZE + 10))
+        raise RuntimeError("crash")
+    assert not storage.exists(uri)
+    assert boto3.client("s3").list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+
+
+def test_write_bytes_sets_headers(s3_bucket):
+    Storage().write_bytes(f"s3://{s3_bucket}/a.js", b"x", content_type="application/javascript; charset=utf-8",
+                          cache_control="max-age=1")
+    head = boto3.client("s3").head_object(Bucket=s3_bucket, Key="a.js")
+    assert head["ContentType"] == "application/javascript; charset=utf-8" and head["CacheControl"] == "max-age=1"
+
+
+def test_join_and_split():
+    assert join_uri("s3://b/p/", "x", "/y.json") == "s3://b/p/x/y.json"
+    assert split_s3("s3://b/k/e/y") == ("b", "k/e/y")
+    with pytest.raises(ValueError):
+        split_s3("/local")
+
+
+def test_client_uses_adaptive_retries():
+    client = Storage(region="us-east-1").client
+    assert client.meta.config.retries["mode"] == "adaptive"

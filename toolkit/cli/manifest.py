@@ -1,0 +1,133 @@
+"""`gtkit manifest build|validate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from toolkit.cli.common import MirrorOpt, QuietOpt, console, fail, make_storage
+from toolkit.manifest import BuildOptions, BuildReport, Problem, build_manifest, validate_manifest
+from toolkit.storage import is_s3
+
+manifest_app = typer.Typer(help="Build and check Ground Truth input manifests.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(manifest_app, name="manifest")
+
+
+@manifest_app.command("build")
+def build(
+    inputs: Annotated[list[str], typer.Argument(help="Processed feedback JSONL files (local or s3://).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Manifest to write (local or s3://).")],
+    errors: Annotated[str | None, typer.Option("--errors", help="Write every problem as JSONL here.")] = None,
+    transcribe: Annotated[
+        bool | None,
+        typer.Option("--transcribe/--no-transcribe",
+                     help="Turn Transcribe speaker turns into pre-segments. Default: when a record has one."),
+    ] = None,
+    sidecar_prefix: Annotated[
+        str | None,
+        typer.Option("--sidecar-prefix", help="Where to put pre-segments/transcript of lines over Ground "
+                     "Truth's size limits (s3:// prefix for real jobs, a directory for local runs)."),
+    ] = None,
+    peaks: Annotated[
+        str | None,
+        typer.Option("--peaks", help="Compute waveform peaks for each media file into this prefix and "
+                     "reference them (needs ffmpeg)."),
+    ] = None,
+    peaks_per_second: Annotated[float, typer.Option(help="Peaks resolution with --peaks.")] = 100.0,
+    strict: Annotated[bool, typer.Option("--strict", help="Write nothing unless every record is good.")] = False,
+    mirror: MirrorOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Turn processed feedback records into a Ground Truth input manifest.
+
+    Media records become manifest lines, with Amazon Transcribe speaker turns as editable
+    pre-segments. Chat records are skipped with a reason; bad records are reported with their file,
+    line and field, and the exit code is 2 if any record failed.
+
+    Example (offline, with the bundled examples):
+
+        gtkit manifest build examples/feedback/processed_feedback.jsonl --out manifest.jsonl \\
+            --mirror s3://example-feedback-bucket/=examples
+    """
+    storage = make_storage(mirror)
+    options = BuildOptions(transcribe=transcribe, sidecar_prefix=sidecar_prefix, peaks_prefix=peaks,
+                           peaks_per_second=peaks_per_second, strict=strict)
+    total = sum(Path(p).stat().st_size for p in inputs if not is_s3(p) and Path(p).exists())
+    progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(),
+                        TimeElapsedColumn(), console=console, transient=True, disable=quiet)
+    try:
+        with progress:
+            task = progress.add_task("building manifest", total=total or None)
+            report = build_manifest(inputs, out, storage, options, errors_out=errors,
+                                    on_record=lambda n: progress.advance(task, n))
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    if not quiet:
+        _print_report(report, out, errors)
+    if report.errors:
+        raise typer.Exit(2)
+
+
+def _print_report(report: BuildReport, out: str, errors: str | None) -> None:
+    table = Table(title="manifest build", show_header=False, title_justify="left")
+    table.add_row("records read", str(report.records_in))
+    table.add_row("manifest lines written", str(report.lines_out if report.written else 0))
+    for reason, count in sorted(report.skip_reasons.items()):
+        table.add_row("skipped", f"{count}  ({reason})")
+    table.add_row("records with errors", str(report.errors))
+    if report.sidecars:
+        table.add_row("sidecar files", str(report.sidecars))
+    if report.peaks:
+        table.add_row("peaks files", str(report.peaks))
+    console.print(table)
+    errors_only = [p for p in report.first_problems if p.kind == "error"]
+    if errors_only:
+        console.print(_problem_table(errors_only))
+    if report.written:
+        console.print(f"manifest: {out}", highlight=False)
+    else:
+        console.print("[bold red]--strict: nothing written because some records failed[/]")
+    if errors:
+        console.print(f"problem report: {errors}", highlight=False)
+    elif report.errors or report.skipped:
+        console.print("(pass --errors PATH for the full problem report as JSONL)")
+
+
+def _problem_table(problems: list[Problem]) -> Table:
+    table = Table(title="problems" + (" (first 25)" if len(problems) >= 25 else ""), title_justify="left",
+                  expand=True)
+    for column in ("kind", "where", "interaction", "field", "message"):
+        table.add_column(column, overflow="fold")
+    for p in problems:
+        table.add_row(p.kind, f"{Path(p.file).name}:{p.line}", p.interaction_id or "?", p.field, p.message)
+    return table
+
+
+@manifest_app.command("validate")
+def validate(
+    manifest: Annotated[str, typer.Argument(help="Manifest to check (local or s3://).")],
+    mirror: MirrorOpt = None,
+) -> None:
+    """Check an existing manifest against the contract and Ground Truth's limits. Exit 2 on problems.
+
+    Example: gtkit manifest validate manifest.jsonl
+    """
+    storage = make_storage(mirror)
+    problems = []
+    try:
+        for problem in validate_manifest(manifest, storage):
+            problems.append(problem)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    if problems:
+        console.print(_problem_table(problems[:25]))
+        console.print(f"[bold red]{len(problems)} problem(s)[/] in {manifest}", highlight=False)
+        raise typer.Exit(2)
+    console.print(f"[green]ok[/]: {manifest} matches the manifest contract", highlight=False)

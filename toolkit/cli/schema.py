@@ -1,0 +1,98 @@
+"""`gtkit schema list|show|check|export`: label schemas and the JSON Schema of the data contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from pydantic import ValidationError
+
+from toolkit.cli.common import console, fail
+from toolkit.models import EXPORTED_MODELS
+from toolkit.models.schema import BUILTIN_DIR, builtin_schema_names, load_label_schema
+
+schema_app = typer.Typer(help="Label schemas and the data contract's JSON Schema.", no_args_is_help=True)
+
+DEFAULT_SCHEMA_DIR = Path("static/schema")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(schema_app, name="schema")
+
+
+def json_schemas() -> dict[str, str]:
+    """File name -> JSON Schema text for every model of the contract (stable formatting)."""
+    return {f"{name}.schema.json": json.dumps(model.model_json_schema(by_alias=True), indent=2,
+                                              ensure_ascii=False) + "\n"
+            for name, model in EXPORTED_MODELS.items()}
+
+
+def write_json_schemas(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in json_schemas().items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+@schema_app.command("export")
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the *.schema.json files.")] = DEFAULT_SCHEMA_DIR,
+) -> None:
+    """Write the JSON Schema of every contract model (feedback record, manifest line, label schema,
+    answer, consolidated label, ...).
+
+    Example: gtkit schema export --out static/schema
+    """
+    for path in write_json_schemas(out):
+        console.print(f"wrote {path}", highlight=False)
+
+
+@schema_app.command("list")
+def list_builtin() -> None:
+    """List the built-in label schemas.
+
+    Example: gtkit schema list
+    """
+    for name in builtin_schema_names():
+        schema = load_label_schema(name)
+        typer.echo(f"{name}\t{schema.media}\t{schema.title}")
+
+
+@schema_app.command("show")
+def show(name: Annotated[str, typer.Argument(help="Built-in schema name.")]) -> None:
+    """Print a built-in label schema's YAML, to copy and edit.
+
+    Example: gtkit schema show call-center > my-schema.yaml
+    """
+    path = BUILTIN_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise fail(f"no built-in schema {name!r}; choose from {', '.join(builtin_schema_names())}")
+    typer.echo(path.read_text(encoding="utf-8"), nl=False)
+
+
+@schema_app.command("check")
+def check(path: Annotated[str, typer.Argument(help="Label schema YAML file or built-in name.")]) -> None:
+    """Validate a label schema YAML file. Exit 2 when it is invalid.
+
+    Example: gtkit schema check my-schema.yaml
+    """
+    try:
+        schema = load_label_schema(path)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise fail(f"{path}: not valid YAML: {exc}", code=2) from None
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in err["loc"]) or "(schema)"
+            console.print(f"[red]{path}[/]: {where}: {err['msg']}", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"[green]ok[/]: {schema.name} ({schema.media}): {len(schema.tracks)} track categories, "
+                  f"{len(schema.segment_fields)} segment fields, {len(schema.content_fields)} content fields",
+                  highlight=False)

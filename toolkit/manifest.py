@@ -1,0 +1,427 @@
+"""Processed feedback records -> Ground Truth input manifest.
+
+`build_manifest()` streams every input line through `convert_record()` (a pure function of one
+record plus the storage it reads Transcribe output from) and accounts for every record:
+records in = lines out + skipped + errors. Problems go to a JSONL report as they happen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import orjson
+from pydantic import ValidationError
+
+from toolkit.models.base import dump
+from toolkit.models.feedback import FeedbackRecord
+from toolkit.models.manifest import (
+    MAX_ATTRIBUTE_CHARS,
+    MAX_LINE_BYTES,
+    ManifestLine,
+    PreSegment,
+    Sidecar,
+)
+from toolkit.storage import Storage, is_s3, join_uri, split_s3
+from toolkit.transcribe import TranscribeError, speaker_turns
+
+VIDEO_FORMATS = frozenset({"mp4", "mov", "webm"})
+# Feedback fields that become their own manifest attributes, or stay out of the manifest because
+# they are machine-local paths or derived from the transcript (entities repeat its PII).
+NOT_METADATA = frozenset({
+    "interaction_id", "media_uri", "local_media", "local_transcribe_output", "duration_seconds",
+    "language_code", "transcript", "messages", "entities",
+})
+# Only the first few problems are kept in memory for the summary; all of them go to the report.
+SUMMARY_PROBLEMS = 25
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: Literal["error", "skipped"]
+    file: str
+    line: int
+    interaction_id: str | None
+    field: str
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "file": self.file, "line": self.line,
+                "interaction_id": self.interaction_id, "field": self.field, "message": self.message}
+
+
+class RecordError(Exception):
+    """A record that cannot become a manifest line. Carries one or more (field, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]], kind: Literal["error", "skipped"] = "error"):
+        super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
+        self.problems = problems
+        self.kind = kind
+
+
+@dataclass
+class BuildOptions:
+    transcribe: bool | None = None  # None: use Transcribe output when a record references it
+    sidecar_prefix: str | None = None
+    peaks_prefix: str | None = None
+    peaks_per_second: float = 100.0
+    strict: bool = False
+
+
+@dataclass
+class BuildReport:
+    records_in: int = 0
+    lines_out: int = 0
+    skipped: int = 0
+    errors: int = 0
+    sidecars: int = 0
+    peaks: int = 0
+    skip_reasons: Counter = field(default_factory=Counter)
+    error_fields: Counter = field(default_factory=Counter)
+    first_problems: list[Problem] = field(default_factory=list)
+    written: bool = False
+
+    @property
+    def balanced(self) -> bool:
+        return self.records_in == self.lines_out + self.skipped + self.errors
+
+
+# -- one record ----------------------------------------------------------------------------------
+
+_PLAIN_TYPES = {
+    "string_type": "expected text", "float_type": "expected a number", "int_type": "expected an integer",
+    "dict_type": "expected an object", "model_type": "expected an object", "list_type": "expected a list",
+    "bool_type": "expected true or false", "missing": "required field is missing",
+}
+
+
+def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(field path, plain message) per pydantic error, never echoing the value (it may be PII)."""
+    out = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(record)"
+        message = _PLAIN_TYPES.get(err["type"], err["msg"])
+        if err["type"] != "missing" and "input" in err:
+            message += f" (got {_json_type(err['input'])})"
+        out.append((where, message))
+    return out
+
+
+def _json_type(value: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", str: "text", list: "a list",
+            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def parse_record(text: str) -> FeedbackRecord:
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise RecordError([("(line)", f"invalid JSON: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise RecordError([("(line)", f"expected a JSON object, got {_json_type(data)}")])
+    try:
+        return FeedbackRecord.model_validate(data)
+    except ValidationError as exc:
+        raise RecordError(validation_problems(exc)) from None
+
+
+def media_type_of(record: FeedbackRecord) -> Literal["audio", "video"]:
+    if record.channel == "video" or (record.media_format or "") in VIDEO_FORMATS:
+        return "video"
+    return "audio"
+
+
+def pre_segments_from_transcribe(record: FeedbackRecord, document: Any) -> list[PreSegment]:
+    """Transcribe speaker turns -> pre-segments on the `speaker` track, labelled by role."""
+    roles = record.speaker_roles or {}
+    segments = []
+    for n, turn in enumerate(speaker_turns(document), start=1):
+        end = turn.end
+        if record.duration_seconds is not None:
+            end = min(end, record.duration_seconds)
+        if end <= turn.start:
+            continue  # a turn entirely past the declared media end cannot be shown
+        role = roles.get(turn.speaker)
+        segments.append(PreSegment(
+            id=f"pre-{n}", track="speaker", label=role.capitalize() if role else turn.speaker,
+            start=round(turn.start, 3), end=round(end, 3), text=turn.text, speaker=turn.speaker,
+        ))
+    return segments
+
+
+def convert_record(record: FeedbackRecord, storage: Storage, options: BuildOptions) -> ManifestLine:
+    """One feedback record -> one manifest line (before size limits). Raises RecordError."""
+    if not record.media_uri:
+        if record.channel == "chat":
+            raise RecordError([("media_uri", "chat record with no media: nothing to label")], kind="skipped")
+        raise RecordError([("media_uri", f"{record.channel} record has no media_uri")])
+    if not is_s3(record.media_uri):
+        raise RecordError([("media_uri", "must be an s3:// URI (Ground Truth reads media from S3)")])
+    pre_segments = None
+    use_transcribe = options.transcribe is not False and record.transcribe_output_uri
+    if use_transcribe:
+        try:
+            document = storage.read_json(record.transcribe_output_uri)
+        except (OSError, ValueError) as exc:
+            raise RecordError([("transcribe_output_uri", f"cannot read Transcribe output: {exc}")]) from None
+        except Exception as exc:  # boto errors: keep the batch going, report the record
+            raise RecordError([("transcribe_output_uri", f"cannot read Transcribe output: {exc}")]) from None
+        try:
+            pre_segments = pre_segments_from_transcribe(record, document)
+        except TranscribeError as exc:
+            raise RecordError([("transcribe_output_uri", f"unreadable Transcribe output: {exc}")]) from None
+    metadata = {k: v for k, v in record.model_dump(mode="json").items() if k not in NOT_METADATA}
+    try:
+        return ManifestLine(
+            source_ref=record.media_uri,
+            media_type=media_type_of(record),
+            interaction_id=record.interaction_id,
+            duration_seconds=record.duration_seconds,
+            language_code=record.language_code,
+            transcription=record.transcript or None,
+            pre_segments=pre_segments or None,
+            metadata=metadata,
+        )
+    except ValidationError as exc:
+        raise RecordError(validation_problems(exc)) from None
+
+
+def encode_line(line: ManifestLine) -> bytes:
+    # ensure_ascii off: text is kept byte for byte (RTL marks, emoji), as UTF-8.
+    return orjson.dumps(dump(line))
+
+
+def oversize_attributes(line: ManifestLine) -> list[tuple[str, int]]:
+    """(attribute, characters) for every attribute over Ground Truth's per-attribute limit."""
+    out = []
+    for key, value in dump(line).items():
+        size = len(value) if isinstance(value, str) else len(orjson.dumps(value).decode())
+        if size > MAX_ATTRIBUTE_CHARS:
+            out.append((key, size))
+    return out
+
+
+def fit_line(line: ManifestLine, sidecar_uri: str | None) -> tuple[ManifestLine, Sidecar | None]:
+    """Apply the size limits: move transcription and pre-segments to a sidecar when needed."""
+    if len(encode_line(line)) <= MAX_LINE_BYTES and not oversize_attributes(line):
+        return line, None
+    if sidecar_uri is None:
+        raise RecordError([(_biggest(line), _over_message(line) + "; pass --sidecar-prefix to move "
+                            "pre-segments and transcription to a sidecar file")])
+    sidecar = Sidecar(interaction_id=line.interaction_id, transcription=line.transcription,
+                      pre_segments=line.pre_segments)
+    slim = line.model_copy(update={"transcription": None, "pre_segments": None, "sidecar_ref": sidecar_uri})
+    if len(encode_line(slim)) > MAX_LINE_BYTES or oversize_attributes(slim):
+        raise RecordError([(_biggest(slim), _over_message(slim) + " even with a sidecar")])
+    return slim, sidecar
+
+
+def _biggest(line: ManifestLine) -> str:
+    sizes = {k: len(orjson.dumps(v)) for k, v in dump(line).items()}
+    return max(sizes, key=sizes.__getitem__)
+
+
+def _over_message(line: ManifestLine) -> str:
+    over = oversize_attributes(line)
+    if over:
+        key, size = over[0]
+        return f"attribute {key} is {size:,} characters (Ground Truth limit {MAX_ATTRIBUTE_CHARS:,})"
+    return f"line is {len(encode_line(line)):,} bytes (Ground Truth limit {MAX_LINE_BYTES:,})"
+
+
+# -- the stream ----------------------------------------------------------------------------------
+
+def _safe_name(interaction_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in interaction_id)
+
+
+def iter_records(inputs: Iterable[str], storage: Storage) -> Iterator[tuple[str, int, str]]:
+    """(input name, line number, text) for every non-blank line of every input."""
+    for uri in inputs:
+        for number, text in storage.iter_lines(uri):
+            if text.strip():
+                yield str(uri), number, text
+
+
+class _StrictAbort(Exception):
+    """Raised inside the output writer so nothing is committed in --strict mode."""
+
+
+@dataclass
+class _Builder:
+    storage: Storage
+    options: BuildOptions
+    report: BuildReport
+    errors_fh: IO[str] | None
+    seen: dict[str, str] = field(default_factory=dict)  # interaction id -> where first seen
+    sidecars: list[str] = field(default_factory=list)
+
+    def process(self, name: str, number: int, text: str) -> bytes | None:
+        """The encoded manifest line for one input line, or None after reporting why not."""
+        self.report.records_in += 1
+        interaction_id = _peek_id(text)
+        try:
+            record = parse_record(text)
+            interaction_id = record.interaction_id
+            first = self.seen.get(interaction_id)
+            if first is not None:
+                raise RecordError([("interaction_id", f"duplicate interaction_id, first seen at {first}")])
+            self.seen[interaction_id] = f"{name}:{number}"
+            line = self._line(record)
+        except RecordError as exc:
+            self._account(exc, name, number, interaction_id)
+            return None
+        self.report.lines_out += 1
+        return encode_line(line) + b"\n"
+
+    def _line(self, record: FeedbackRecord) -> ManifestLine:
+        line = convert_record(record, self.storage, self.options)
+        if self.options.peaks_prefix:
+            line = _attach_peaks(line, record, self.storage, self.options)
+            self.report.peaks += 1
+        sidecar_uri = None
+        if self.options.sidecar_prefix:
+            sidecar_uri = join_uri(self.options.sidecar_prefix, f"{_safe_name(record.interaction_id)}.json")
+        line, sidecar = fit_line(line, sidecar_uri)
+        if sidecar is not None and sidecar_uri is not None:
+            self.storage.write_bytes(sidecar_uri, orjson.dumps(dump(sidecar)), "application/json")
+            self.sidecars.append(sidecar_uri)
+            self.report.sidecars += 1
+        return line
+
+    def _account(self, exc: RecordError, name: str, number: int, interaction_id: str | None) -> None:
+        if exc.kind == "skipped":
+            self.report.skipped += 1
+            self.report.skip_reasons[exc.problems[0][1]] += 1
+        else:
+            self.report.errors += 1
+            self.report.error_fields.update(fld for fld, _ in exc.problems)
+        for fld, message in exc.problems:
+            problem = Problem(exc.kind, name, number, interaction_id, fld, message)
+            if self.errors_fh is not None:
+                self.errors_fh.write(orjson.dumps(problem.as_json()).decode() + "\n")
+            if len(self.report.first_problems) < SUMMARY_PROBLEMS:
+                self.report.first_problems.append(problem)
+
+
+def build_manifest(
+    inputs: list[str],
+    out: str,
+    storage: Storage,
+    options: BuildOptions | None = None,
+    errors_out: str | None = None,
+    on_record: Callable[[int], None] | None = None,
+) -> BuildReport:
+    """Write the manifest for `inputs` to `out` and return the accounting report.
+
+    With `options.strict`, nothing is written (and sidecars are removed) unless every record is good.
+    `on_record(nbytes)` is called per input line, for progress display.
+    """
+    options = options or BuildOptions()
+    report = BuildReport()
+    with contextlib.ExitStack() as stack:
+        errors_fh = stack.enter_context(storage.open_write(errors_out)) if errors_out else None
+        builder = _Builder(storage, options, report, errors_fh)
+        try:
+            with storage.open_write(out, binary=True) as out_fh:
+                for name, number, text in iter_records(inputs, storage):
+                    if on_record:
+                        on_record(len(text.encode("utf-8")) + 1)
+                    encoded = builder.process(name, number, text)
+                    if encoded is not None:
+                        out_fh.write(encoded)
+                if options.strict and report.errors:
+                    raise _StrictAbort
+            report.written = True
+        except _StrictAbort:
+            for uri in builder.sidecars:
+                _remove(storage, uri)
+    return report
+
+
+def _peek_id(text: str) -> str | None:
+    """Best-effort interaction id of a line that may not even be valid JSON, for the report."""
+    try:
+        value = orjson.loads(text).get("interaction_id")
+        return value if isinstance(value, str) else None
+    except Exception:
+        marker = '"interaction_id"'
+        at = text.find(marker)
+        if at < 0:
+            return None
+        rest = text[at + len(marker):].lstrip(" :")
+        if rest.startswith('"'):
+            end = rest.find('"', 1)
+            return rest[1:end] if end > 0 else None
+        return None
+
+
+def _attach_peaks(line: ManifestLine, record: FeedbackRecord, storage: Storage,
+                  options: BuildOptions) -> ManifestLine:
+    from toolkit.peaks import compute_peaks  # numpy + ffmpeg only when asked for
+
+    assert options.peaks_prefix is not None
+    target = join_uri(options.peaks_prefix, f"{_safe_name(record.interaction_id)}.peaks.json")
+    source = storage.resolve_read(line.source_ref)
+    try:
+        if is_s3(source):
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                local = Path(tmp) / Path(split_s3(source)[1]).name
+                local.write_bytes(storage.read_bytes(source))
+                peaks = compute_peaks(local, options.peaks_per_second)
+        else:
+            peaks = compute_peaks(Path(source), options.peaks_per_second)
+    except Exception as exc:
+        raise RecordError([("media_uri", f"cannot compute peaks: {exc}")]) from None
+    storage.write_bytes(target, orjson.dumps(peaks.model_dump(mode="json")), "application/json")
+    return line.model_copy(update={"peaks_ref": target})
+
+
+def _remove(storage: Storage, uri: str) -> None:
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        storage.client.delete_object(Bucket=bucket, Key=key)
+    else:
+        Path(uri).unlink(missing_ok=True)
+
+
+# -- validating an existing manifest -------------------------------------------------------------
+
+def validate_manifest(uri: str, storage: Storage) -> Iterator[Problem]:
+    """Every problem in an existing manifest: JSON, contract, duplicates, Ground Truth size limits."""
+    seen: dict[str, int] = {}
+    for number, text in storage.iter_lines(uri):
+        if not text.strip():
+            continue
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            yield Problem("error", uri, number, None, "(line)", f"invalid JSON: {exc}")
+            continue
+        if not isinstance(data, dict):
+            yield Problem("error", uri, number, None, "(line)", "expected a JSON object")
+            continue
+        interaction_id = data.get("interaction-id") if isinstance(data.get("interaction-id"), str) else None
+        try:
+            line = ManifestLine.model_validate(data)
+        except ValidationError as exc:
+            for fld, message in validation_problems(exc):
+                yield Problem("error", uri, number, interaction_id, fld, message)
+            continue
+        if line.interaction_id in seen:
+            yield Problem("error", uri, number, line.interaction_id, "interaction-id",
+                          f"duplicate of line {seen[line.interaction_id]}")
+        seen.setdefault(line.interaction_id, number)
+        size = len(text.encode("utf-8"))
+        if size > MAX_LINE_BYTES:
+            yield Problem("error", uri, number, line.interaction_id, "(line)",
+                          f"line is {size:,} bytes (Ground Truth limit {MAX_LINE_BYTES:,})")
+        for key, chars in oversize_attributes(line):
+            yield Problem("error", uri, number, line.interaction_id, key,
+                          f"{chars:,} characters (Ground Truth limit {MAX_ATTRIBUTE_CHARS:,})")

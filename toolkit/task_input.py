@@ -1,0 +1,43 @@
+"""The task input a worker's page receives (Liquid `task.input`), built from one data object.
+
+It is the normalised manifest line itself, with Ground Truth's dashed keys, so a template works the
+same whether or not a pre-annotation Lambda ran. Shared by the pre-annotation Lambda and the local
+portal so both hand the template exactly the same thing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from toolkit.models.base import dump
+from toolkit.models.manifest import ManifestLine
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem: `field: message`, without echoing the offending values (PII)."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(record)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def build_task_input(data_object: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """(taskInput, None) for a labelable data object, (None, reason) otherwise.
+
+    Accepts a manifest line as Ground Truth passes it in `event.dataObject`. A `source` (inline
+    text) object cannot be labeled by an audio/video segmentation task.
+    """
+    if not isinstance(data_object, dict):
+        return None, "data object is not a JSON object"
+    if "source-ref" not in data_object:
+        if "source" in data_object:
+            return None, "data object has inline `source` text; this task needs `source-ref` audio or video"
+        return None, "data object has no `source-ref`"
+    try:
+        line = ManifestLine.model_validate(data_object)
+    except ValidationError as exc:
+        return None, f"invalid manifest line: {describe_validation_error(exc)}"
+    return dump(line), None
