@@ -243,3 +243,25 @@ def test_validate_accepts_built_manifest(tmp_path, examples, example_mirror):
 def test_bad_mirror_is_a_usage_error(tmp_path, examples, spec):
     result = runner.invoke(app, ["manifest", "build", feedback(examples), "-o", str(tmp_path / "m"), "--mirror", spec])
     assert result.exit_code == 2 and "--mirror" in result.output + result.stderr
+
+
+def test_csv_input(tmp_path, examples, example_mirror):
+    import csv
+
+    records = [json.loads(line) for line in open(feedback(examples), encoding="utf-8")][:3]
+    path = tmp_path / "feedback.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(records[0]))
+        writer.writeheader()
+        for record in records:
+            writer.writerow({k: json.dumps(v) if isinstance(v, dict | list) else ("" if v is None else v)
+                             for k, v in record.items()})
+    out, errors = tmp_path / "m.jsonl", tmp_path / "e.jsonl"
+    result = runner.invoke(app, ["manifest", "build", str(path), "-o", str(out), "--errors", str(errors),
+                                 "--mirror", example_mirror])
+    assert result.exit_code == 0, result.output
+    lines = read_jsonl(out)
+    assert [line["interaction-id"] for line in lines] == ["int-0001", "int-0003"]
+    assert lines[0]["metadata"]["sentiment"] == records[0]["sentiment"]
+    assert lines[0]["duration-seconds"] == 21.0 and len(lines[0]["pre-segments"]) == 6
+    assert [p["interaction_id"] for p in read_jsonl(errors)] == ["int-0002"]  # the chat record, skipped

@@ -8,6 +8,7 @@ records in = lines out + skipped + errors. Problems go to a JSONL report as they
 from __future__ import annotations
 
 import contextlib
+import csv
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -116,11 +117,15 @@ def _json_type(value: Any) -> str:
             dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def parse_record(text: str) -> FeedbackRecord:
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise RecordError([("(line)", f"invalid JSON: {exc}")]) from None
+def parse_record(text: str | dict[str, Any]) -> FeedbackRecord:
+    """A JSON line (or an already-decoded CSV row) -> FeedbackRecord, or RecordError naming fields."""
+    if isinstance(text, dict):
+        data: Any = text
+    else:
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise RecordError([("(line)", f"invalid JSON: {exc}")]) from None
     if not isinstance(data, dict):
         raise RecordError([("(line)", f"expected a JSON object, got {_json_type(data)}")])
     try:
@@ -239,12 +244,43 @@ def _safe_name(interaction_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in interaction_id)
 
 
-def iter_records(inputs: Iterable[str], storage: Storage) -> Iterator[tuple[str, int, str]]:
-    """(input name, line number, text) for every non-blank line of every input."""
+def iter_records(inputs: Iterable[str], storage: Storage) -> Iterator[tuple[str, int, str | dict[str, Any]]]:
+    """(input name, line number, JSON text or CSV row) for every record of every input."""
     for uri in inputs:
+        if str(uri).lower().endswith(".csv"):
+            yield from _csv_records(str(uri), storage)
+            continue
         for number, text in storage.iter_lines(uri):
             if text.strip():
                 yield str(uri), number, text
+
+
+# CSV cells are text: these columns hold JSON (objects/lists) or numbers in a CSV export.
+_CSV_JSON_COLUMNS = frozenset({"speaker_roles", "messages", "sentiment", "entities", "topics"})
+_CSV_NUMBER_COLUMNS = frozenset({"duration_seconds"})
+
+
+def _csv_records(uri: str, storage: Storage) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    with storage.open_read(uri) as fh:
+        reader = csv.DictReader(fh)
+        for row in reader:
+            yield uri, reader.line_num, {k: _csv_cell(k, v) for k, v in row.items() if k is not None}
+
+
+def _csv_cell(column: str, value: str | None) -> Any:
+    if value is None or value == "":
+        return None
+    if column in _CSV_JSON_COLUMNS and value.lstrip()[:1] in "[{":
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value  # left as text: validation names the column
+    if column in _CSV_NUMBER_COLUMNS:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 class _StrictAbort(Exception):
@@ -260,7 +296,7 @@ class _Builder:
     seen: dict[str, str] = field(default_factory=dict)  # interaction id -> where first seen
     sidecars: list[str] = field(default_factory=list)
 
-    def process(self, name: str, number: int, text: str) -> bytes | None:
+    def process(self, name: str, number: int, text: str | dict[str, Any]) -> bytes | None:
         """The encoded manifest line for one input line, or None after reporting why not."""
         self.report.records_in += 1
         interaction_id = _peek_id(text)
@@ -330,7 +366,7 @@ def build_manifest(
             with storage.open_write(out, binary=True) as out_fh:
                 for name, number, text in iter_records(inputs, storage):
                     if on_record:
-                        on_record(len(text.encode("utf-8")) + 1)
+                        on_record(len(text.encode("utf-8")) + 1 if isinstance(text, str) else 0)
                     encoded = builder.process(name, number, text)
                     if encoded is not None:
                         out_fh.write(encoded)
@@ -343,8 +379,11 @@ def build_manifest(
     return report
 
 
-def _peek_id(text: str) -> str | None:
+def _peek_id(text: str | dict[str, Any]) -> str | None:
     """Best-effort interaction id of a line that may not even be valid JSON, for the report."""
+    if isinstance(text, dict):
+        value = text.get("interaction_id")
+        return value if isinstance(value, str) else None
     try:
         value = orjson.loads(text).get("interaction_id")
         return value if isinstance(value, str) else None
