@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from toolkit.storage import Mirror, Storage
 
@@ -33,7 +34,7 @@ def make_storage(mirrors: Iterable[str] | None) -> Storage:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error and return an Exit to raise."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 

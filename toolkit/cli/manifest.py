@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from toolkit.cli.common import MirrorOpt, QuietOpt, console, fail, make_storage
 from toolkit.manifest import BuildOptions, BuildReport, Problem, build_manifest, validate_manifest
@@ -80,7 +82,7 @@ def _print_report(report: BuildReport, out: str, errors: str | None) -> None:
     table.add_row("records read", str(report.records_in))
     table.add_row("manifest lines written", str(report.lines_out if report.written else 0))
     for reason, count in sorted(report.skip_reasons.items()):
-        table.add_row("skipped", f"{count}  ({reason})")
+        table.add_row("skipped", Text(f"{count}  ({reason})"))
     table.add_row("records with errors", str(report.errors))
     if report.sidecars:
         table.add_row("sidecar files", str(report.sidecars))
@@ -91,11 +93,11 @@ def _print_report(report: BuildReport, out: str, errors: str | None) -> None:
     if errors_only:
         console.print(_problem_table(errors_only))
     if report.written:
-        console.print(f"manifest: {out}", highlight=False)
+        console.print(f"manifest: {escape(out)}", highlight=False)
     else:
         console.print("[bold red]--strict: nothing written because some records failed[/]")
     if errors:
-        console.print(f"problem report: {errors}", highlight=False)
+        console.print(f"problem report: {escape(errors)}", highlight=False)
     elif report.errors or report.skipped:
         console.print("(pass --errors PATH for the full problem report as JSONL)")
 
@@ -106,7 +108,9 @@ def _problem_table(problems: list[Problem]) -> Table:
     for column in ("kind", "where", "interaction", "field", "message"):
         table.add_column(column, overflow="fold")
     for p in problems:
-        table.add_row(p.kind, f"{Path(p.file).name}:{p.line}", p.interaction_id or "?", p.field, p.message)
+        # Text(), not markup: messages and ids may contain brackets.
+        table.add_row(*(Text(v) for v in (p.kind, f"{Path(p.file).name}:{p.line}", p.interaction_id or "?",
+                                          p.field, p.message)))
     return table
 
 
@@ -128,6 +132,6 @@ def validate(
         raise fail(str(exc)) from None
     if problems:
         console.print(_problem_table(problems[:25]))
-        console.print(f"[bold red]{len(problems)} problem(s)[/] in {manifest}", highlight=False)
+        console.print(f"[bold red]{len(problems)} problem(s)[/] in {escape(manifest)}", highlight=False)
         raise typer.Exit(2)
-    console.print(f"[green]ok[/]: {manifest} matches the manifest contract", highlight=False)
+    console.print(f"[green]ok[/]: {escape(manifest)} matches the manifest contract", highlight=False)

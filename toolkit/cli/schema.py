@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 import yaml
 from pydantic import ValidationError
+from rich.markup import escape
 
 from toolkit.cli.common import console, fail
 from toolkit.models import EXPORTED_MODELS
@@ -91,7 +92,7 @@ def check(path: Annotated[str, typer.Argument(help="Label schema YAML file or bu
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             where = ".".join(str(p) for p in err["loc"]) or "(schema)"
-            console.print(f"[red]{path}[/]: {where}: {err['msg']}", highlight=False)
+            console.print(f"[red]{escape(path)}[/]: {escape(where)}: {escape(err['msg'])}", highlight=False)
         raise typer.Exit(2) from None
     console.print(f"[green]ok[/]: {schema.name} ({schema.media}): {len(schema.tracks)} track categories, "
                   f"{len(schema.segment_fields)} segment fields, {len(schema.content_fields)} content fields",
