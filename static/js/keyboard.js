@@ -1,0 +1,157 @@
+// Keyboard shortcuts and the in-page help overlay (?). Shortcuts are ignored while the worker
+// types in a field (except Escape, which leaves the field), so text entry never triggers them.
+
+import { el } from './dom.js'
+
+/** [keys, description] - the help overlay and docs/worker-ui.md list exactly these. */
+export const SHORTCUTS = [
+  ['Space', 'Play / pause'],
+  ['R', 'Begin / stop recording a segment on the active track (starts playback)'],
+  ['← / →', 'Back / forward 1 s'],
+  ['Shift + ← / →', 'Back / forward 5 s'],
+  [', / .', 'Back / forward 10 ms'],
+  ['+ / -', 'Zoom in / out'],
+  ['0', 'Zoom to the whole file'],
+  ['< / >', 'Slower / faster playback (0.5× – 2×)'],
+  ['1 – 9', 'Make track N the active track'],
+  ['J / K', 'Select the next / previous segment (and seek to it)'],
+  ['P', 'Play the selected segment'],
+  ['[ / ]', 'Set the selected segment start / end to the playhead'],
+  ['Delete / Backspace', 'Delete the selected segment'],
+  ['Ctrl + Z', 'Undo'],
+  ['Ctrl + Shift + Z, Ctrl + Y', 'Redo'],
+  ['Escape', 'Leave a text field / close this help / deselect'],
+  ['?', 'Show / hide this help']
+]
+
+function isTyping (target) {
+  if (!target || !(target instanceof Element)) return false
+  if (target.isContentEditable) return true
+  const tag = target.tagName
+  if (tag === 'TEXTAREA' || tag === 'SELECT') return true
+  if (tag !== 'INPUT') return false
+  return !['checkbox', 'radio', 'button', 'submit', 'reset', 'range'].includes(target.type)
+}
+
+export function createHelpOverlay () {
+  const close = el('button', { type: 'button', class: 'gtkit-btn', dataset: { action: 'close-help' }, text: 'Close' })
+  const table = el('table', { class: 'gtkit-keys' }, [
+    el('thead', {}, [el('tr', {}, [el('th', { scope: 'col', text: 'Keys' }), el('th', { scope: 'col', text: 'Action' })])]),
+    el('tbody', {}, SHORTCUTS.map(([k, d]) => el('tr', {}, [el('td', {}, [el('kbd', { text: k })]), el('td', { text: d })])))
+  ])
+  const dialog = el('div', { class: 'gtkit-help', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'gtkit-help-h', hidden: true, tabindex: '-1' }, [
+    el('div', { class: 'gtkit-help-box' }, [
+      el('h3', { id: 'gtkit-help-h', text: 'Keyboard shortcuts' }),
+      el('p', { class: 'gtkit-hint', text: 'Drag across the waveform to create a segment on the active track; drag a segment to move it, drag its edges to resize it; double-click a segment to play it.' }),
+      table, close
+    ])
+  ])
+  let returnFocus = null
+  const api = {
+    element: dialog,
+    get open () { return !dialog.hidden },
+    show () {
+      returnFocus = document.activeElement
+      dialog.hidden = false
+      close.focus()
+    },
+    hide () {
+      dialog.hidden = true
+      if (returnFocus && returnFocus.focus) returnFocus.focus()
+    },
+    toggle () { api.open ? api.hide() : api.show() }
+  }
+  close.addEventListener('click', () => api.hide())
+  dialog.addEventListener('click', ev => { if (ev.target === dialog) api.hide() })
+  return api
+}
+
+/** Install the shortcuts on `target` (the document). Returns a function that removes them. */
+export function installShortcuts ({ target = document, state, player, help, trackCount = () => state.tracks.length }) {
+  function selectRelative (dir) {
+    const sorted = state.sortedSegments()
+    if (!sorted.length) return
+    let idx = sorted.findIndex(s => s.id === state.selectedSegmentId)
+    if (idx < 0) {
+      const t = player.currentTime
+      idx = dir > 0 ? sorted.findIndex(s => s.start >= t) : sorted.findLastIndex(s => s.start < t)
+      if (idx < 0) idx = dir > 0 ? 0 : sorted.length - 1
+    } else {
+      idx = Math.max(0, Math.min(sorted.length - 1, idx + dir))
+    }
+    state.select(sorted[idx].id)
+    player.seekToSegment(sorted[idx].id)
+  }
+
+  function onKey (ev) {
+    if (ev.defaultPrevented) return
+    const key = ev.key
+    const mod = ev.ctrlKey || ev.metaKey
+    if (help.open) {
+      if (key === 'Escape' || key === '?') { ev.preventDefault(); help.hide() }
+      return
+    }
+    // Space on a checkbox, radio or disclosure toggles it; Enter/Space on a button presses it -
+    // except toolbar buttons, where Space stays play/pause (after clicking "zoom in", Space
+    // should not zoom again).
+    const onToolbar = ev.target instanceof Element && ev.target.closest('.gtkit-toolbar')
+    if ((key === ' ' || key === 'Enter') && ev.target instanceof Element && !(key === ' ' && onToolbar) &&
+        ev.target.closest('input[type=checkbox], input[type=radio], summary, button, a[href]')) return
+    if (isTyping(ev.target)) {
+      if (key === 'Escape') ev.target.blur()
+      return // let text fields keep their own keys, including their native Ctrl+Z
+    }
+    if (ev.altKey) return
+    const sel = state.selectedSegmentId
+    let handled = true
+    if (mod && (key === 'z' || key === 'Z')) {
+      if (ev.shiftKey) state.redo()
+      else state.undo()
+    } else if (mod && (key === 'y' || key === 'Y')) {
+      state.redo()
+    } else if (mod) {
+      handled = false // leave browser shortcuts (copy, reload, ...) alone
+    } else if (key === ' ' || key === 'Spacebar') {
+      player.playPause()
+    } else if (key === 'r' || key === 'R') {
+      player.toggleRecording()
+    } else if (key === 'ArrowLeft' || key === 'ArrowRight') {
+      player.skip((key === 'ArrowLeft' ? -1 : 1) * (ev.shiftKey ? 5 : 1))
+    } else if (key === ',' || key === '.') {
+      player.skip(key === ',' ? -0.01 : 0.01)
+    } else if (key === '+' || key === '=') {
+      player.zoomIn()
+    } else if (key === '-' || key === '_') {
+      player.zoomOut()
+    } else if (key === '0') {
+      player.zoomFit()
+    } else if (key === '<' || key === '>') {
+      player.stepRate(key === '<' ? -1 : 1)
+    } else if (/^[1-9]$/.test(key)) {
+      const n = Number(key)
+      if (n <= trackCount()) state.setActiveTrack(state.tracks[n - 1].id)
+    } else if (key === 'j' || key === 'J') {
+      selectRelative(1)
+    } else if (key === 'k' || key === 'K') {
+      selectRelative(-1)
+    } else if ((key === 'p' || key === 'P') && sel) {
+      player.playSegment(sel)
+    } else if ((key === '[' || key === ']') && sel) {
+      const t = player.currentTime
+      if (key === '[') state.setSegmentTime(sel, 'start', t)
+      else state.setSegmentTime(sel, 'end', t)
+    } else if ((key === 'Delete' || key === 'Backspace') && sel) {
+      state.removeSegment(sel)
+    } else if (key === 'Escape') {
+      state.select(null)
+    } else if (key === '?') {
+      help.toggle()
+    } else {
+      handled = false
+    }
+    if (handled) ev.preventDefault()
+  }
+
+  target.addEventListener('keydown', onKey)
+  return () => target.removeEventListener('keydown', onKey)
+}

@@ -1,0 +1,97 @@
+// Entry point of the worker UI: <script type="module" src=".../static/js/main.js">.
+// It auto-mounts on #gtkit-app (contract: docs/worker-ui.md). It imports nothing statically, so it
+// runs as soon as it is fetched and starts the waveform-peaks download while the rest of the UI
+// (app.js and its modules) is still loading; on long media that download is most of the wait.
+
+const appModule = import('./app.js')
+
+function readUrl (root, name) {
+  const v = (root.getAttribute(`data-${name}`) || '').trim()
+  return v && v !== 'null' && v !== 'undefined' && v !== 'None' ? v : ''
+}
+
+// Downloads and parses the peaks JSON off the main thread (a multi-megabyte JSON.parse would
+// otherwise block it for a few hundred ms) and hands back Float32Array channels, transferred.
+// A blob worker, because a worker script from the (cross-origin) asset host is not allowed.
+const PEAKS_WORKER = `self.onmessage = async (e) => {
+  let res
+  try { res = await fetch(e.data.url) } catch (err) { self.postMessage({ ok: false, message: 'could not download the waveform peaks (' + ((err && err.message) || 'network error') + ')' }); return }
+  if (!res.ok) { self.postMessage({ ok: false, message: 'could not download the waveform peaks (HTTP ' + res.status + ')' }); return }
+  let json
+  try { json = await res.json() } catch (err) { self.postMessage({ ok: false, message: 'the waveform peaks file is not valid JSON' }); return }
+  if (!json || typeof json !== 'object' || !Array.isArray(json.data)) { self.postMessage({ ok: true, json }); return }
+  const data = json.data.map((ch) => (Array.isArray(ch) ? new Float32Array(ch) : ch))
+  self.postMessage({ ok: true, json: Object.assign({}, json, { data }) }, data.filter((d) => d instanceof Float32Array).map((d) => d.buffer))
+}`
+
+/** Resolves to the parsed PeaksFile (channels as Float32Array). Rejects with err.fallback = true
+ *  when a worker cannot be used here (then the UI fetches on the main thread). */
+function loadPeaksInWorker (url) {
+  return new Promise((resolve, reject) => {
+    let worker, blobUrl
+    const fail = (message, fallback) => reject(Object.assign(new Error(message), { fallback }))
+    try {
+      blobUrl = URL.createObjectURL(new Blob([PEAKS_WORKER], { type: 'text/javascript' }))
+      worker = new Worker(blobUrl)
+    } catch (err) {
+      if (blobUrl) URL.revokeObjectURL(blobUrl)
+      fail(`no worker: ${err.message}`, true)
+      return
+    }
+    const done = () => { worker.terminate(); URL.revokeObjectURL(blobUrl) }
+    worker.onmessage = e => {
+      done()
+      if (e.data && e.data.ok) resolve(e.data.json)
+      else fail((e.data && e.data.message) || 'could not load the waveform peaks', false)
+    }
+    worker.onerror = e => {
+      e.preventDefault()
+      done()
+      fail('the peaks worker failed', true)
+    }
+    // Resolve against the page: a blob worker has no useful base URL.
+    worker.postMessage({ url: new URL(url, document.baseURI).href })
+  })
+}
+
+/** Start downloads the UI will need; failures are reported later by the UI, not here. */
+function prefetch (root) {
+  const peaksUrl = readUrl(root, 'peaks-url')
+  if (!peaksUrl) return {}
+  const peaks = loadPeaksInWorker(peaksUrl)
+  peaks.catch(() => {}) // handled when the UI awaits it
+  return { peaksUrl, peaks }
+}
+
+/**
+ * Mount the UI into `root` (the #gtkit-app element). Resolves to the app object, also exposed as
+ * window.gtkit: {state, player, wavesurfer, getAnswer(), validate(), ...}.
+ */
+export async function mount (root, options = {}) {
+  const app = await appModule
+  return app.mount(root, options)
+}
+
+function autoMount () {
+  const root = document.getElementById('gtkit-app')
+  if (!root || root.gtkitApp) return
+  const prefetched = prefetch(root)
+  appModule
+    .then(app => app.mount(root, { prefetched }))
+    .catch(err => {
+      console.error('gtkit: could not mount the worker UI:', err.message)
+      if (!root.gtkitApp && !root.querySelector('[data-role=fatal-error]')) {
+        const box = document.createElement('div')
+        box.className = 'gtkit-fatal'
+        box.setAttribute('role', 'alert')
+        box.dataset.role = 'fatal-error'
+        box.textContent = `The labeling tool could not start: ${err.message}. Reload the page; if it persists, report this task.`
+        root.replaceChildren(box)
+      }
+    })
+}
+
+if (typeof document !== 'undefined') {
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', autoMount, { once: true })
+  else autoMount()
+}

@@ -1,0 +1,104 @@
+// Autosave of the whole answer in localStorage, keyed by the task, so a reload, a crash or an
+// expired session never loses work. Storage and timers are injected so this is testable in node.
+
+export const STORAGE_PREFIX = 'gtkit:answer:'
+export const FORMAT_VERSION = 1
+
+export function storageKey (taskKey) {
+  return STORAGE_PREFIX + String(taskKey || 'default')
+}
+
+/**
+ * @param {object} opts
+ * @param {Storage|null} opts.storage localStorage (or a fake); null disables autosave
+ * @param {string} opts.taskKey unique per task (data-task-key)
+ * @param {number} [opts.delayMs] debounce for save()
+ * @param {(e: Error) => void} [opts.onError] quota or privacy-mode failures
+ * @param {() => string} [opts.now] ISO clock
+ */
+export function createAutosave ({ storage, taskKey, delayMs = 400, onError = () => {}, now = () => new Date().toISOString(), setTimer = setTimeout, clearTimer = clearTimeout }) {
+  const key = storageKey(taskKey)
+  let timer = null
+  let pending = null
+
+  function write (answer) {
+    if (!storage) return false
+    try {
+      storage.setItem(key, JSON.stringify({ v: FORMAT_VERSION, savedAt: now(), answer }))
+      return true
+    } catch (err) {
+      onError(err)
+      return false
+    }
+  }
+
+  return {
+    key,
+    /** Debounced save; getAnswer is called when the timer fires so the newest state is saved. */
+    save (getAnswer) {
+      pending = getAnswer
+      if (timer !== null) clearTimer(timer)
+      timer = setTimer(() => {
+        timer = null
+        const fn = pending
+        pending = null
+        if (fn) write(fn())
+      }, delayMs)
+    },
+    /** Write now (page hide / before unload). */
+    flush () {
+      if (timer !== null) clearTimer(timer)
+      timer = null
+      const fn = pending
+      pending = null
+      return fn ? write(fn()) : false
+    },
+    saveNow (answer) {
+      return write(answer)
+    },
+    /** {savedAt, answer} or null when nothing (valid) is stored. */
+    load () {
+      if (!storage) return null
+      let raw
+      try {
+        raw = storage.getItem(key)
+      } catch (err) {
+        onError(err)
+        return null
+      }
+      if (!raw) return null
+      try {
+        const data = JSON.parse(raw)
+        if (!data || data.v !== FORMAT_VERSION || !data.answer || typeof data.answer !== 'object') return null
+        return { savedAt: data.savedAt || null, answer: data.answer }
+      } catch {
+        return null
+      }
+    },
+    /** Forget the saved answer (after submit, or when the worker discards it). */
+    clear () {
+      if (timer !== null) clearTimer(timer)
+      timer = null
+      pending = null
+      if (!storage) return
+      try {
+        storage.removeItem(key)
+      } catch (err) {
+        onError(err)
+      }
+    }
+  }
+}
+
+/** window.localStorage, or null where it is unavailable (sandboxed iframes, privacy modes). */
+export function defaultStorage () {
+  try {
+    const s = globalThis.localStorage
+    const probe = '__gtkit_probe__'
+    s.setItem(probe, '1')
+    s.removeItem(probe)
+    return s
+  } catch {
+    return null
+  }
+}

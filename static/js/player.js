@@ -1,0 +1,499 @@
+// Waveform + media element (wavesurfer.js) and the regions that mirror the segments in the state.
+// With precomputed peaks the media element streams (HTTP Range) and nothing is decoded in the
+// browser; without peaks wavesurfer fetches and decodes the file (fine for short media only).
+
+import WaveSurfer from '../vendor/wavesurfer/wavesurfer.esm.js'
+import RegionsPlugin from '../vendor/wavesurfer/plugins/regions.esm.js'
+import ZoomPlugin from '../vendor/wavesurfer/plugins/zoom.esm.js'
+import MinimapPlugin from '../vendor/wavesurfer/plugins/minimap.esm.js'
+import SpectrogramPlugin from '../vendor/wavesurfer/plugins/spectrogram.esm.js'
+import { formatTime } from './format.js'
+import { Ruler } from './ruler.js'
+import { trackColor, withAlpha } from './colors.js'
+import { parsePeaks } from './peaks.js'
+
+export const MAX_PX_PER_SEC = 10000 // 10 px per millisecond
+export const RATES = [0.5, 0.75, 1, 1.25, 1.5, 2]
+const WAVE_HEIGHT = 168
+const RECORDING_ID = 'gtkit-recording'
+const REGION_CHUNK = 300
+
+/** Fetch and check a PeaksFile JSON. Throws an Error with a readable message. */
+export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
+  let res
+  try {
+    res = await fetchImpl(url)
+  } catch (err) {
+    throw new Error(`could not download the waveform peaks (${err.message || 'network error'})`)
+  }
+  if (!res.ok) throw new Error(`could not download the waveform peaks (HTTP ${res.status})`)
+  let json
+  try {
+    json = await res.json()
+  } catch {
+    throw new Error('the waveform peaks file is not valid JSON')
+  }
+  return parsePeaks(json)
+}
+
+export class Player {
+  /**
+   * @param {object} o
+   * @param {HTMLElement} o.waveEl container for the waveform
+   * @param {HTMLCanvasElement} [o.rulerEl] canvas for the time ruler
+   * @param {HTMLElement} o.spectrogramEl container for the spectrogram (hidden until toggled)
+   * @param {HTMLElement} o.videoHost where the <video> goes in video mode
+   * @param {string} o.mediaUrl
+   * @param {'audio'|'video'} o.mediaType
+   * @param {{peaks: Float32Array[], duration: number}|null} o.peaks precomputed peaks, if any
+   * @param {number} [o.durationHint] duration from the task input, used before metadata loads
+   * @param {import('./state.js').AnswerState} o.state
+   * @param {(msg: string) => void} o.onError
+   */
+  constructor ({ waveEl, rulerEl, spectrogramEl, videoHost, mediaUrl, mediaType, peaks, durationHint, state, onError, onReady }) {
+    this.state = state
+    this.schema = state.schema
+    this.waveEl = waveEl
+    this.spectrogramEl = spectrogramEl
+    this.onError = onError
+    this.peaksMode = Boolean(peaks)
+    this.isVideo = mediaType === 'video'
+    this.regionById = new Map()
+    this.segmentByRegion = new WeakMap()
+    this.ownRegions = new WeakSet()
+    this.renderedSegment = new Map() // id -> segment record last synced (identity check)
+    this.recording = null
+    this.pxPerSec = 0 // 0 = fit the whole file
+    this.rate = 1
+    this.ready = false
+    this.spectrogram = null
+    this.listeners = new Set()
+
+    const media = document.createElement(this.isVideo ? 'video' : 'audio')
+    media.preload = this.peaksMode ? 'metadata' : 'auto'
+    media.playsInline = true
+    if (this.isVideo) {
+      media.className = 'gtkit-video'
+      media.setAttribute('aria-label', 'Video')
+      media.addEventListener('click', () => this.playPause())
+      videoHost.append(media)
+      videoHost.hidden = false
+    }
+    this.media = media
+
+    this.regions = RegionsPlugin.create()
+    this.zoomPlugin = ZoomPlugin.create({ scale: 0.25, maxZoom: MAX_PX_PER_SEC, exponentialZooming: true, iterations: 12 })
+    this.minimap = MinimapPlugin.create({
+      height: 26,
+      waveColor: '#a9b6c6',
+      progressColor: '#6f86a3',
+      overlayColor: 'rgba(37, 99, 235, 0.18)',
+      insertPosition: 'beforebegin'
+    })
+
+    const options = {
+      container: waveEl,
+      media,
+      url: mediaUrl,
+      height: WAVE_HEIGHT,
+      waveColor: '#9aa9bb',
+      progressColor: '#4b6584',
+      cursorColor: '#dc2626',
+      cursorWidth: 2,
+      normalize: true,
+      autoScroll: true,
+      autoCenter: true,
+      dragToSeek: false,
+      hideScrollbar: false,
+      plugins: [this.regions, this.zoomPlugin, this.minimap]
+    }
+    if (peaks) {
+      options.peaks = peaks.peaks
+      options.duration = peaks.duration
+    }
+    if (!(durationHint > 0) && peaks) durationHint = peaks.duration
+    if (durationHint > 0) state.setMediaDuration(durationHint)
+
+    this.ws = WaveSurfer.create(options)
+    this._installLayoutCache()
+    this.ruler = rulerEl ? new Ruler({ canvas: rulerEl, ws: this.ws }) : null
+    this.ws.on('ready', duration => {
+      this.ready = true
+      if (duration > 0) state.setMediaDuration(duration)
+      this.syncRegions(true)
+      this._emit('ready')
+      onReady?.(duration)
+    })
+    this.ws.on('error', err => {
+      // A superseded load is not a failure.
+      if (err && err.name === 'AbortError') return
+      onError(describeMediaError(err, media))
+    })
+    media.addEventListener('loadedmetadata', () => {
+      if (media.duration > 0 && Number.isFinite(media.duration)) state.setMediaDuration(media.duration)
+    })
+    this.ws.on('zoom', px => { this.pxPerSec = px; this._emit('zoom') })
+    this.ws.on('play', () => this._emit('play'))
+    this.ws.on('pause', () => {
+      if (this.recording) this.stopRecording()
+      this._emit('pause')
+    })
+    this.ws.on('finish', () => {
+      if (this.recording) this.stopRecording()
+    })
+    this.ws.on('timeupdate', t => {
+      if (this.recording) this._growRecording(t)
+      this._emit('time', t)
+    })
+
+    this.regions.on('region-created', region => this._onRegionCreated(region))
+    this.regions.on('region-update', region => {
+      const id = this.segmentByRegion.get(region)
+      if (id) this._emit('region-drag', { id, start: region.start, end: region.end })
+    })
+    this.regions.on('region-updated', region => {
+      const id = this.segmentByRegion.get(region)
+      if (id) state.setSegmentTimes(id, region.start, region.end)
+    })
+    this.regions.on('region-clicked', region => {
+      const id = this.segmentByRegion.get(region)
+      if (id) state.select(id) // the click also seeks, as on the bare waveform
+    })
+    this.regions.on('region-double-clicked', (region, ev) => {
+      const id = this.segmentByRegion.get(region)
+      if (!id) return
+      ev.stopPropagation()
+      this.playSegment(id)
+    })
+    this.disableDragSelection = this.regions.enableDragSelection({ color: 'rgba(37, 99, 235, 0.25)' }, 4)
+    // The plugin's drag-selected region ends 5 px past the pointer; take the times from the
+    // pointer itself. (Window listener added now runs before the plugin's per-drag one.)
+    this._drag = null
+    this._onPointerDown = ev => { if (ev.button === 0) this._drag = { from: this.timeAtClientX(ev.clientX), to: null } }
+    this._onPointerUp = ev => { if (this._drag) this._drag.to = this.timeAtClientX(ev.clientX) }
+    this.ws.getWrapper().addEventListener('pointerdown', this._onPointerDown)
+    window.addEventListener('pointerup', this._onPointerUp)
+
+    this.unsubscribe = state.subscribe(change => {
+      if (change.kind === 'segments' || change.kind === 'tracks' || change.kind === 'all') this.syncRegions(change.kind !== 'segments')
+      else if (change.kind === 'selection') this._styleSelection()
+    })
+  }
+
+  /**
+   * The Regions plugin virtualises each region by reading the waveform's width and scroll
+   * position (getWidth, getScroll, the regions container's clientWidth) and then appending or
+   * removing that region. With many segments those reads and writes interleave, forcing one
+   * full layout per region: O(n^2), seconds for ~1000 segments on load or zoom. Serve the reads
+   * from a cache that lives until the next frame and is refreshed on zoom, scroll and resize
+   * (these listeners are registered before any region's, so they run first).
+   */
+  _installLayoutCache () {
+    const ws = this.ws
+    const rc = ws.getWrapper().querySelector('[part~="regions-container"]')
+    const widthOf = Object.getOwnPropertyDescriptor(Element.prototype, 'clientWidth')
+    if (!rc || !widthOf?.get) return
+    const origWidth = ws.getWidth.bind(ws)
+    const origScroll = ws.getScroll.bind(ws)
+    let cache = null
+    const read = () => {
+      if (!cache) {
+        cache = { width: origWidth(), scroll: origScroll(), inner: widthOf.get.call(rc) }
+        requestAnimationFrame(() => { cache = null })
+      }
+      return cache
+    }
+    const invalidate = () => { cache = null }
+    for (const ev of ['zoom', 'scroll', 'resize', 'redraw', 'ready']) ws.on(ev, invalidate)
+    ws.getWidth = () => read().width
+    ws.getScroll = () => read().scroll
+    Object.defineProperty(rc, 'clientWidth', { configurable: true, get: () => read().inner })
+  }
+
+  on (fn) {
+    this.listeners.add(fn)
+    return () => this.listeners.delete(fn)
+  }
+
+  _emit (type, value) {
+    for (const fn of [...this.listeners]) fn(type, value)
+  }
+
+  // ---- regions <-> state --------------------------------------------------------------------
+
+  _onRegionCreated (region) {
+    if (this._adding || this.ownRegions.has(region) || region.id === RECORDING_ID) return
+    // A drag-selection on the waveform: replace the temporary region by a real segment.
+    let { start, end } = region
+    const drag = this._drag
+    this._drag = null
+    if (drag && drag.to !== null) {
+      start = Math.max(0, Math.min(drag.from, drag.to))
+      end = Math.min(this.duration, Math.max(drag.from, drag.to))
+    }
+    region.remove()
+    if (!(end - start > 0.001)) return
+    const track = this.state.ensureActiveTrack()
+    const id = this.state.addSegment({ track, start, end })
+    this.state.select(id)
+  }
+
+  /** Media time under a viewport x coordinate (follows zoom and scroll). */
+  timeAtClientX (clientX) {
+    const rect = this.ws.getWrapper().getBoundingClientRect()
+    if (!rect.width) return 0
+    return Math.max(0, Math.min(this.duration, ((clientX - rect.left) / rect.width) * this.duration))
+  }
+
+  _addRegion (params) {
+    this._adding = true
+    try {
+      const region = this.regions.addRegion(params)
+      this.ownRegions.add(region)
+      return region
+    } finally {
+      this._adding = false
+    }
+  }
+
+  /** Bring regions in line with state.segments. Only changed segments are touched; new regions
+   *  are added at most REGION_CHUNK per frame so that the waveform of a long call with many
+   *  pre-segments paints first and the page stays responsive. */
+  syncRegions (relayoutAll = false) {
+    const { state } = this
+    const trackIndex = new Map(state.tracks.map((t, i) => [t.id, i]))
+    const lanes = Math.max(1, state.tracks.length)
+    const live = new Set()
+    let created = 0
+    let deferred = false
+    for (const seg of state.segments) {
+      live.add(seg.id)
+      let region = this.regionById.get(seg.id)
+      const last = this.renderedSegment.get(seg.id)
+      if (!region) {
+        if (created >= REGION_CHUNK) { deferred = true; continue }
+        created++
+        region = this._addRegion({ id: seg.id, start: seg.start, end: Math.max(seg.end, seg.start), drag: true, resize: true, minLength: 0.001 })
+        this.regionById.set(seg.id, region)
+        this.segmentByRegion.set(region, seg.id)
+      } else if (last !== seg && (region.start !== seg.start || region.end !== seg.end)) {
+        region.setOptions({ start: seg.start, end: Math.max(seg.end, seg.start) })
+      }
+      if (relayoutAll || last !== seg) this._layoutRegion(region, seg, trackIndex.get(seg.track) ?? 0, lanes)
+      this.renderedSegment.set(seg.id, seg)
+    }
+    for (const [id, region] of this.regionById) {
+      if (!live.has(id)) {
+        this.regionById.delete(id)
+        this.renderedSegment.delete(id)
+        region.remove()
+      }
+    }
+    this._styleSelection()
+    if (deferred && !this._syncQueued) {
+      this._syncQueued = true
+      requestAnimationFrame(() => { this._syncQueued = false; this.syncRegions(false) })
+    }
+  }
+
+  _layoutRegion (region, seg, lane, lanes) {
+    const el = region.element
+    if (!el) return
+    const track = this.state.track(seg.track)
+    const color = withAlpha(trackColor(this.schema, track), 0.3)
+    if (region.color !== color) region.setOptions({ color })
+    el.style.top = `${(lane / lanes) * 100}%`
+    el.style.height = `${100 / lanes}%`
+    el.dataset.regionFor = seg.id
+    el.setAttribute('title', `${track ? track.label : ''} ${formatTime(seg.start)}–${formatTime(seg.end)}`)
+  }
+
+  _styleSelection () {
+    const sel = this.state.selectedSegmentId
+    if (this._selectedRegionId && this._selectedRegionId !== sel) {
+      const prev = this.regionById.get(this._selectedRegionId)
+      if (prev?.element) {
+        prev.element.style.outline = ''
+        prev.element.style.zIndex = ''
+      }
+    }
+    const region = sel ? this.regionById.get(sel) : null
+    if (region?.element) {
+      region.element.style.outline = '2px solid #111827'
+      region.element.style.outlineOffset = '-2px'
+      region.element.style.zIndex = '3'
+    }
+    this._selectedRegionId = sel
+  }
+
+  // ---- playback -----------------------------------------------------------------------------
+
+  get duration () { return this.ws.getDuration() || this.state.mediaDuration || 0 }
+  get currentTime () { return this.ws.getCurrentTime() }
+  get isPlaying () { return this.ws.isPlaying() }
+
+  playPause () {
+    return this.ws.playPause().catch(err => this._playFailed(err))
+  }
+
+  play () { return this.ws.play().catch(err => this._playFailed(err)) }
+  pause () { this.ws.pause() }
+
+  _playFailed (err) {
+    if (err && err.name === 'AbortError') return
+    this.onError(`Playback failed: ${err?.message || 'the media could not be played'}`)
+  }
+
+  seek (seconds) {
+    const d = this.duration
+    if (!(d > 0)) return
+    this.ws.setTime(Math.max(0, Math.min(d, seconds)))
+  }
+
+  skip (delta) { this.seek(this.currentTime + delta) }
+
+  /** Seek to a segment start and keep it in view. */
+  seekToSegment (id) {
+    const seg = this.state.segment(id)
+    if (!seg) return
+    this.seek(seg.start)
+    if (this.pxPerSec > 0) this.ws.setScrollTime(Math.max(0, seg.start - 0.5))
+  }
+
+  /** Play one segment alone (stops at its end). */
+  playSegment (id) {
+    const seg = this.state.segment(id)
+    if (!seg) return
+    this.ws.play(seg.start, seg.end).catch(err => this._playFailed(err))
+  }
+
+  setRate (rate) {
+    const r = Math.min(2, Math.max(0.5, Number(rate) || 1))
+    this.rate = r
+    this.ws.setPlaybackRate(r, true)
+    this._emit('rate', r)
+  }
+
+  stepRate (dir) {
+    const idx = RATES.findIndex(r => r >= this.rate - 1e-9)
+    const next = RATES[Math.min(RATES.length - 1, Math.max(0, (idx < 0 ? 2 : idx) + dir))]
+    this.setRate(next)
+  }
+
+  // ---- zoom ---------------------------------------------------------------------------------
+
+  fitPxPerSec () {
+    const width = this.waveEl.clientWidth || 1000
+    return this.duration > 0 ? width / this.duration : 1
+  }
+
+  zoomTo (px) {
+    if (!this.ready) return // wavesurfer cannot zoom before the waveform exists
+    const fit = this.fitPxPerSec()
+    const next = px <= fit * 1.01 ? 0 : Math.min(MAX_PX_PER_SEC, px)
+    this.pxPerSec = next
+    this.ws.zoom(next)
+    this._emit('zoom')
+  }
+
+  zoomIn () { this.zoomTo(Math.max(this.pxPerSec, this.fitPxPerSec()) * 2) }
+  zoomOut () { this.zoomTo(Math.max(this.pxPerSec, this.fitPxPerSec()) / 2) }
+  zoomFit () { this.zoomTo(0) }
+
+  /** Human description of the zoom level, e.g. "whole file" or "10 px/ms". */
+  zoomLabel () {
+    if (!this.pxPerSec) return 'whole file'
+    return this.pxPerSec >= 1000 ? `${Math.round(this.pxPerSec / 100) / 10} px/ms` : `${Math.round(this.pxPerSec)} px/s`
+  }
+
+  // ---- recording (press R while playing) ----------------------------------------------------
+
+  get isRecording () { return Boolean(this.recording) }
+
+  toggleRecording () {
+    if (this.recording) this.stopRecording()
+    else this.startRecording()
+  }
+
+  startRecording () {
+    if (this.recording || !(this.duration > 0)) return
+    const start = this.currentTime
+    const trackId = this.state.ensureActiveTrack()
+    const region = this._addRegion({ id: RECORDING_ID, start, end: Math.min(this.duration, start + 0.01), drag: false, resize: false, color: 'rgba(220, 38, 38, 0.25)' })
+    this.recording = { start, trackId, region }
+    if (!this.isPlaying) this.play()
+    this._emit('recording', true)
+  }
+
+  _growRecording (t) {
+    const r = this.recording
+    if (t > r.start) r.region.setOptions({ end: t })
+  }
+
+  stopRecording () {
+    const r = this.recording
+    if (!r) return
+    this.recording = null
+    const end = this.currentTime
+    r.region.remove()
+    this._emit('recording', false)
+    if (end - r.start < 0.05) return // a double tap, not a segment
+    const track = this.state.track(r.trackId) ? r.trackId : this.state.ensureActiveTrack()
+    const id = this.state.addSegment({ track, start: r.start, end })
+    this.state.select(id)
+  }
+
+  // ---- spectrogram --------------------------------------------------------------------------
+
+  /** Why the spectrogram cannot be shown, or null when it can. */
+  spectrogramUnavailableReason () {
+    if (this.peaksMode) {
+      return 'Spectrogram unavailable: this task streams long media with precomputed peaks, so the audio is never decoded in the browser.'
+    }
+    if (!this.ready) return 'Spectrogram available once the media has loaded.'
+    return null
+  }
+
+  toggleSpectrogram () {
+    if (this.spectrogram) {
+      this.spectrogram.destroy()
+      this.spectrogram = null
+      this.spectrogramEl.replaceChildren()
+      this.spectrogramEl.hidden = true
+      this._emit('spectrogram', false)
+      return false
+    }
+    if (this.spectrogramUnavailableReason()) return false
+    this.spectrogramEl.hidden = false
+    this.spectrogram = this.ws.registerPlugin(SpectrogramPlugin.create({
+      container: this.spectrogramEl,
+      height: 128,
+      labels: true,
+      scale: 'mel',
+      frequencyMax: Math.min(8000, (this.ws.getDecodedData()?.sampleRate || 16000) / 2)
+    }))
+    this._emit('spectrogram', true)
+    return true
+  }
+
+  destroy () {
+    this.unsubscribe()
+    this.ruler?.destroy()
+    window.removeEventListener('pointerup', this._onPointerUp)
+    this.disableDragSelection?.()
+    this.ws.destroy()
+    this.media.remove()
+  }
+}
+
+function describeMediaError (err, media) {
+  const code = media?.error?.code
+  const reasons = {
+    1: 'loading was aborted',
+    2: 'a network error stopped the download (the link may have expired: reload the page)',
+    3: 'the file could not be decoded',
+    4: 'the file is missing, not reachable, or in a format this browser cannot play'
+  }
+  const why = reasons[code] || err?.message || 'unknown error'
+  return `The media could not be loaded: ${why}.`
+}

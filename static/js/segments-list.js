@@ -1,0 +1,287 @@
+// The segment list: one row per segment, keyed by segment id. The state is the source of truth;
+// rows are patched only when their segment record changed (records are immutable), and a field
+// the worker is typing in is never overwritten, so edits survive changes to other segments.
+
+import { el, setValueIfIdle, uniqueId } from './dom.js'
+import { formatTime } from './format.js'
+import { trackColor } from './colors.js'
+import { trackTitle } from './panels.js'
+import { displayName } from './validation.js'
+
+const INTERACTIVE = 'input, select, textarea, button, label, a'
+// Up to this many segments every row is built at once; beyond it rows are built when they scroll
+// near the viewport, so a 3-hour call with 1500 turns opens fast.
+export const EAGER_ROWS = 200
+
+export function createSegmentsList ({ state, player }) {
+  const { schema } = state
+  const segText = { enabled: true, label: 'Text', required: false, ...(schema.segment_text || {}) }
+  const fields = schema.segment_fields || []
+  const list = el('ol', { class: 'gtkit-seg-list', 'aria-label': 'Segments' })
+  const empty = el('p', { class: 'gtkit-hint gtkit-empty', text: 'No segments yet. Drag across the waveform, or press R while playing.' })
+  const heading = el('h3', { id: 'gtkit-segs-h', text: 'Segments' })
+  const element = el('section', { class: 'gtkit-panel gtkit-segments', 'aria-labelledby': 'gtkit-segs-h' }, [heading, empty, list])
+  const rows = new Map()
+  let trackEpoch = 0 // bumps when tracks change so rows rebuild their track <select>
+  let current = new Set()
+
+  const observer = typeof IntersectionObserver === 'function'
+    ? new IntersectionObserver(entries => {
+      for (const entry of entries) {
+        if (!entry.isIntersecting) continue
+        const row = rows.get(entry.target.dataset.segmentId)
+        if (row) ensureBuilt(row)
+      }
+    }, { root: element, rootMargin: '600px 0px' })
+    : null
+
+  /** A row starts as an empty shell (cheap); ensureBuilt() gives it its inputs. */
+  function shellRow (id) {
+    const li = el('li', { class: 'gtkit-seg gtkit-seg-shell', dataset: { segmentId: id }, tabindex: '-1' })
+    li.addEventListener('click', ev => {
+      if (ev.target.closest(INTERACTIVE)) return
+      state.select(id)
+      player.seekToSegment(id)
+    })
+    li.addEventListener('focusin', () => state.select(id))
+    return { id, li, built: false, seg: null, trackEpoch: -1, parts: {}, fieldInputs: new Map(), problems: [] }
+  }
+
+  function ensureBuilt (row) {
+    if (row.built) return row
+    observer?.unobserve(row.li)
+    buildRow(row)
+    row.built = true
+    row.li.classList.remove('gtkit-seg-shell')
+    const seg = state.segment(row.id)
+    if (seg) fillRow(row, seg)
+    applyProblems(row)
+    return row
+  }
+
+  function buildRow (row) {
+    const { id } = row
+    const swatch = el('span', { class: 'gtkit-swatch', 'aria-hidden': 'true' })
+    const track = el('select', { 'aria-label': 'Track', dataset: { part: 'track' } })
+    track.addEventListener('change', () => state.setSegmentTrack(id, track.value))
+    const start = el('input', { type: 'number', step: '0.001', min: '0', inputmode: 'decimal', 'aria-label': 'Start (seconds)', dataset: { part: 'start' } })
+    const end = el('input', { type: 'number', step: '0.001', min: '0', inputmode: 'decimal', 'aria-label': 'End (seconds)', dataset: { part: 'end' } })
+    for (const [input, side] of [[start, 'start'], [end, 'end']]) {
+      input.addEventListener('change', () => {
+        if (input.value === '') return
+        state.setSegmentTime(id, side, Number(input.value))
+      })
+    }
+    const dur = el('span', { class: 'gtkit-seg-dur' })
+    const play = el('button', { type: 'button', class: 'gtkit-btn gtkit-btn-small', dataset: { action: 'play-segment' }, title: 'Play this segment (P)', 'aria-label': 'Play segment', text: '▶' })
+    play.addEventListener('click', () => { state.select(id); player.playSegment(id) })
+    const del = el('button', { type: 'button', class: 'gtkit-btn gtkit-btn-small gtkit-btn-quiet', dataset: { action: 'delete-segment' }, title: 'Delete this segment (Delete)', 'aria-label': 'Delete segment', text: '✕' })
+    del.addEventListener('click', () => state.removeSegment(id))
+    const head = el('div', { class: 'gtkit-seg-head' }, [
+      swatch, track,
+      el('label', { class: 'gtkit-time-field' }, ['Start ', start]),
+      el('label', { class: 'gtkit-time-field' }, ['End ', end]),
+      dur, play, del
+    ])
+    const body = [head]
+    row.parts = { swatch, track, start, end, dur }
+    if (segText.enabled) {
+      const tid = uniqueId('gtkit-segtext')
+      const text = el('textarea', { id: tid, rows: '2', class: 'gtkit-seg-text', dataset: { part: 'text' }, placeholder: segText.label, 'aria-label': segText.label })
+      text.addEventListener('input', () => state.setSegmentText(id, text.value))
+      text.addEventListener('blur', () => state.breakCoalescing())
+      row.parts.text = text
+      body.push(text)
+    }
+    if (fields.length) {
+      const box = el('div', { class: 'gtkit-seg-fields' })
+      for (const spec of fields) box.append(buildField(row, spec))
+      body.push(box)
+    }
+    row.error = el('div', { class: 'gtkit-error', role: 'alert', hidden: true })
+    body.push(row.error)
+    row.li.append(...body)
+  }
+
+  function buildField (row, spec) {
+    const { id } = row
+    const title = displayName(spec) + (spec.required ? ' *' : '')
+    const wrap = el('div', { class: 'gtkit-field', dataset: { field: spec.name } })
+    let input
+    if (spec.type === 'text') {
+      input = el('input', { type: 'text', 'aria-label': displayName(spec) })
+      input.addEventListener('input', () => state.setSegmentAttribute(id, spec.name, input.value))
+      input.addEventListener('blur', () => state.breakCoalescing())
+      wrap.append(el('label', {}, [title + ' ', input]))
+    } else if (spec.type === 'single_choice' || (spec.type === 'boolean' && spec.required)) {
+      const opts = spec.type === 'boolean' ? [['true', 'Yes'], ['false', 'No']] : spec.options.map(o => [o, o])
+      input = el('select', { 'aria-label': displayName(spec) },
+        [el('option', { value: '', text: '—' }), ...opts.map(([v, t]) => el('option', { value: v, text: t }))])
+      input.addEventListener('change', () => {
+        const v = input.value
+        state.setSegmentAttribute(id, spec.name, spec.type === 'boolean' ? (v === '' ? null : v === 'true') : v)
+      })
+      wrap.append(el('label', {}, [title + ' ', input]))
+    } else if (spec.type === 'boolean') {
+      input = el('input', { type: 'checkbox' })
+      input.addEventListener('change', () => state.setSegmentAttribute(id, spec.name, input.checked))
+      wrap.append(el('label', { class: 'gtkit-check' }, [input, ' ' + title]))
+    } else if (spec.type === 'multiple_choice') {
+      const boxes = spec.options.map(o => {
+        const cb = el('input', { type: 'checkbox', value: o })
+        cb.addEventListener('change', () => {
+          state.setSegmentAttribute(id, spec.name, boxes.filter(b => b.checked).map(b => b.value))
+        })
+        return cb
+      })
+      input = boxes
+      wrap.append(el('fieldset', { class: 'gtkit-choices' }, [
+        el('legend', { text: title }),
+        ...boxes.map(cb => el('label', { class: 'gtkit-check' }, [cb, ' ' + cb.value]))
+      ]))
+    }
+    row.fieldInputs.set(spec.name, { spec, input, wrap })
+    return wrap
+  }
+
+  function fillRow (row, seg) {
+    const { parts } = row
+    const track = state.track(seg.track)
+    if (row.trackEpoch !== trackEpoch) {
+      parts.track.replaceChildren(...state.tracks.map(t => el('option', { value: t.id, text: trackTitle(schema, t) })))
+      row.trackEpoch = trackEpoch
+    }
+    parts.track.value = seg.track
+    parts.swatch.style.background = trackColor(schema, track)
+    row.li.style.borderLeftColor = trackColor(schema, track)
+    setValueIfIdle(parts.start, seg.start.toFixed(3))
+    setValueIfIdle(parts.end, seg.end.toFixed(3))
+    parts.dur.textContent = `${formatTime(seg.start)} – ${formatTime(seg.end)} (${Math.max(0, seg.end - seg.start).toFixed(3)} s)`
+    if (parts.text) setValueIfIdle(parts.text, seg.text)
+    for (const { spec, input } of row.fieldInputs.values()) {
+      const value = seg.attributes[spec.name]
+      if (spec.type === 'multiple_choice') {
+        const chosen = Array.isArray(value) ? value : []
+        for (const cb of input) cb.checked = chosen.includes(cb.value)
+      } else if (spec.type === 'boolean' && !spec.required) {
+        input.checked = value === true
+      } else if (spec.type === 'boolean') {
+        setValueIfIdle(input, value === true ? 'true' : value === false ? 'false' : '')
+      } else {
+        setValueIfIdle(input, value ?? '')
+      }
+    }
+    row.seg = seg
+  }
+
+  function render (change = { kind: 'all' }) {
+    if (change.kind === 'tracks' || change.kind === 'all') trackEpoch++
+    const sorted = state.sortedSegments()
+    const live = new Set()
+    let prev = null
+    for (const seg of sorted) {
+      live.add(seg.id)
+      let row = rows.get(seg.id)
+      if (!row) {
+        row = shellRow(seg.id)
+        rows.set(seg.id, row)
+        if (sorted.length > EAGER_ROWS && observer) observer.observe(row.li)
+      }
+      if (!row.built && (sorted.length <= EAGER_ROWS || !observer)) ensureBuilt(row)
+      else if (row.built && (row.seg !== seg || row.trackEpoch !== trackEpoch)) fillRow(row, seg)
+      // Keep DOM order = time order, moving only rows that are out of place.
+      const want = prev ? prev.nextSibling : list.firstChild
+      if (want !== row.li) list.insertBefore(row.li, want)
+      prev = row.li
+    }
+    for (const [id, row] of rows) {
+      if (!live.has(id)) {
+        observer?.unobserve(row.li)
+        row.li.remove()
+        rows.delete(id)
+      }
+    }
+    empty.hidden = sorted.length > 0
+    heading.textContent = sorted.length ? `Segments (${sorted.length})` : 'Segments'
+    renderSelection(false)
+  }
+
+  let selectedId = null
+  function renderSelection (scroll = true) {
+    const sel = state.selectedSegmentId
+    if (selectedId && selectedId !== sel) rows.get(selectedId)?.li.classList.remove('gtkit-selected')
+    const row = sel ? rows.get(sel) : null
+    if (row) {
+      row.li.classList.add('gtkit-selected')
+      row.li.setAttribute('aria-current', 'true')
+      if (scroll && selectedId !== sel && !row.li.contains(document.activeElement)) revealInPanel(row.li)
+    }
+    if (selectedId && selectedId !== sel) rows.get(selectedId)?.li.removeAttribute('aria-current')
+    selectedId = sel
+  }
+
+  /** Show times while a region is being dragged (the state changes when the drag ends). */
+  function previewTimes (id, start, end) {
+    const row = rows.get(id)
+    if (!row?.built) return
+    row.parts.start.value = start.toFixed(3)
+    row.parts.end.value = end.toFixed(3)
+    row.parts.dur.textContent = `${formatTime(start)} – ${formatTime(end)} (${(end - start).toFixed(3)} s)`
+  }
+
+  /** Scroll the list panel (only the panel, never the page) so the row is visible. */
+  function revealInPanel (li) {
+    const top = li.offsetTop
+    const bottom = top + li.offsetHeight
+    if (top < element.scrollTop) element.scrollTop = top - 8
+    else if (bottom > element.scrollTop + element.clientHeight) element.scrollTop = bottom - element.clientHeight + 8
+  }
+
+  /** Mark the rows under the playhead. Touches only rows whose status changed. */
+  function highlight (t) {
+    const next = new Set()
+    for (const seg of state.segments) if (seg.start <= t && t < seg.end) next.add(seg.id)
+    for (const id of current) if (!next.has(id)) rows.get(id)?.li.classList.remove('gtkit-playing')
+    for (const id of next) if (!current.has(id)) rows.get(id)?.li.classList.add('gtkit-playing')
+    current = next
+  }
+
+  /** Put validation messages next to the segment rows (and mark the offending inputs). */
+  function showProblems (problems) {
+    const bySeg = new Map()
+    for (const p of problems) if (p.segmentId) bySeg.set(p.segmentId, [...(bySeg.get(p.segmentId) || []), p])
+    for (const [id, row] of rows) {
+      row.problems = bySeg.get(id) || []
+      // Invalid rows are built even when far from view, so their message is always there.
+      if (row.problems.length) ensureBuilt(row)
+      applyProblems(row)
+    }
+  }
+
+  function applyProblems (row) {
+    const ps = row.problems
+    row.li.classList.toggle('gtkit-invalid', ps.length > 0)
+    if (!row.built) return
+    row.error.hidden = !ps.length
+    row.error.textContent = ps.map(p => p.message).join('; ')
+    const bad = new Set(ps.map(p => p.field))
+    for (const part of ['start', 'end', 'text', 'track']) row.parts[part]?.setAttribute('aria-invalid', String(bad.has(part)))
+    for (const [name, { wrap }] of row.fieldInputs) wrap.classList.toggle('gtkit-field-invalid', bad.has(`attributes.${name}`))
+  }
+
+  /** Focus the first input of a segment row (used after submit is blocked). */
+  function focusSegment (id, field) {
+    const row = rows.get(id)
+    if (!row) return
+    ensureBuilt(row)
+    row.li.scrollIntoView({ block: 'center' })
+    let target = row.parts[field]
+    if (!target && field?.startsWith('attributes.')) {
+      const f = row.fieldInputs.get(field.slice('attributes.'.length))
+      target = Array.isArray(f?.input) ? f.input[0] : f?.input
+    }
+    ;(target || row.li).focus()
+  }
+
+  return { element, render, renderSelection, highlight, showProblems, focusSegment, previewTimes }
+}

@@ -1,0 +1,133 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { validateAnswer, valueProblem, displayName } from '../../static/js/validation.js'
+import { loadSchema, runPython } from './helpers.mjs'
+
+const schema = loadSchema('call-center')
+
+function answer (overrides = {}) {
+  return {
+    schemaVersion: '1.0',
+    labelSchema: 'call-center',
+    mediaDuration: 21,
+    tracks: [{ id: 't1', category: 'speaker', label: 'Agent' }, { id: 't2', category: 'language', label: 'English' }],
+    segments: [
+      { id: 's1', track: 't1', start: 0.4, end: 3.5, text: 'hi', attributes: { emotion: 'Happy' } },
+      { id: 's2', track: 't2', start: 1, end: 20, text: '', attributes: {} }
+    ],
+    content: { background_noise: ['None'], overall_rating: 4 },
+    ...overrides
+  }
+}
+
+const paths = problems => problems.map(p => p.path)
+
+test('a complete answer has no problems', () => {
+  assert.deepEqual(validateAnswer(answer(), schema), [])
+})
+
+test('end must be after start, with the segment id attached', () => {
+  const a = answer()
+  a.segments[0] = { ...a.segments[0], start: 3, end: 3 }
+  const problems = validateAnswer(a, schema)
+  assert.deepEqual(paths(problems), ['segments[0].end'])
+  assert.equal(problems[0].segmentId, 's1')
+  assert.equal(problems[0].field, 'end')
+  assert.match(problems[0].message, /end \(3\.000\) must be after start \(3\.000\)/)
+})
+
+test('a segment past the media end is refused; within 1 ms tolerance is fine', () => {
+  const a = answer()
+  a.segments[1] = { ...a.segments[1], end: 21.0009 }
+  assert.deepEqual(validateAnswer(a, schema), [])
+  a.segments[1] = { ...a.segments[1], end: 21.5 }
+  const problems = validateAnswer(a, schema)
+  assert.deepEqual(paths(problems), ['segments[1].end'])
+  assert.match(problems[0].message, /past the end of the media \(21\.000\)/)
+  assert.equal(problems[0].segmentId, 's2')
+})
+
+test('unknown media duration blocks submit', () => {
+  assert.deepEqual(paths(validateAnswer(answer({ mediaDuration: 0 }), schema)), ['mediaDuration'])
+})
+
+test('required content fields, wrong types and out-of-range ratings', () => {
+  const missing = validateAnswer(answer({ content: {} }), schema)
+  assert.deepEqual(paths(missing), ['content.background_noise', 'content.overall_rating'])
+  assert.equal(missing[0].message, 'Background noise is required')
+  assert.equal(missing[0].field, 'background_noise')
+  const bad = validateAnswer(answer({ content: { background_noise: ['Jazz'], overall_rating: 9, summary: 3, mood: 'x' } }), schema)
+  assert.deepEqual(paths(bad), ['content.mood', 'content.background_noise', 'content.overall_rating', 'content.summary'])
+  assert.match(bad[1].message, /not options of Background noise: 'Jazz'/)
+  assert.equal(bad[2].message, 'rating must be between 1 and 5')
+  assert.equal(bad[3].message, 'expected text')
+})
+
+test('unknown track categories and labels outside the schema', () => {
+  const a = answer()
+  a.tracks = [{ id: 't1', category: 'speaker', label: 'Robot' }, { id: 't2', category: 'mood', label: 'Happy' }]
+  const problems = validateAnswer(a, schema)
+  assert.deepEqual(paths(problems), ['tracks[0].label', 'tracks[1].category'])
+  assert.equal(problems[0].trackId, 't1')
+  assert.equal(problems[0].message, "'Robot' is not a Speaker label")
+})
+
+test('segments on a missing track, duplicate ids, unknown attributes, bad options', () => {
+  const a = answer()
+  a.segments = [
+    { id: 's1', track: 'nope', start: 0, end: 1, text: '', attributes: { colour: 'red' } },
+    { id: 's1', track: 't1', start: 0, end: 1, text: '', attributes: { emotion: 'Bored' } }
+  ]
+  const problems = validateAnswer(a, schema)
+  assert.deepEqual(paths(problems), ['segments[0].track', 'segments[1].id', 'segments[0].attributes.colour', 'segments[1].attributes.emotion'])
+  assert.equal(problems[3].message, "'Bored' is not an option of Emotion")
+})
+
+test('required segment text and required segment fields', () => {
+  const s = structuredClone(schema)
+  s.segment_text.required = true
+  s.segment_fields.push({ name: 'visible', type: 'boolean', required: true, min: 1, max: 5 })
+  const a = answer()
+  a.segments = [{ id: 's1', track: 't1', start: 0, end: 1, text: '   ', attributes: {} }]
+  const problems = validateAnswer(a, s)
+  assert.deepEqual(paths(problems), ['segments[0].text', 'segments[0].attributes.visible'])
+  assert.equal(problems[0].message, 'Transcription is required')
+  assert.equal(problems[1].message, 'Visible is required')
+  a.segments[0].attributes.visible = false // false is an answer, not "empty"
+  a.segments[0].text = 'x'
+  assert.deepEqual(validateAnswer(a, s), [])
+})
+
+test('valueProblem covers every field type', () => {
+  assert.equal(valueProblem({ name: 'b', type: 'boolean' }, 'yes'), 'expected true or false')
+  assert.equal(valueProblem({ name: 'c', type: 'single_choice', options: ['A'] }, ['A']), 'expected one option')
+  assert.equal(valueProblem({ name: 'm', type: 'multiple_choice', options: ['A'] }, 'A'), 'expected a list of options')
+  assert.equal(valueProblem({ name: 'r', type: 'rating', min: 1, max: 5 }, true), 'expected a number')
+  assert.equal(valueProblem({ name: 'r', type: 'rating', min: 1, max: 5 }, 5), null)
+  assert.equal(valueProblem({ name: 't', type: 'text', required: true }, ''), 'T is required')
+  assert.equal(displayName({ name: 'overall_rating' }), 'Overall rating')
+})
+
+test('same verdicts as toolkit.models.answer for the same answers', (t) => {
+  const cases = []
+  const a1 = answer(); a1.segments[0].end = 0.1; cases.push(a1)
+  const a2 = answer({ content: {} }); a2.segments[1].end = 25; cases.push(a2)
+  const a3 = answer(); a3.tracks[0].label = 'Robot'; a3.segments[0].attributes = { emotion: 'Bored', x: 'y' }; cases.push(a3)
+  const a4 = answer({ content: { background_noise: [], overall_rating: 6, summary: '' } }); cases.push(a4)
+  cases.push(answer())
+  const js = cases.map(c => paths(validateAnswer(c, schema)).sort())
+  // model_construct skips the model's own structural validator so both layers can be compared.
+  const py = runPython(
+    'import json,sys\n' +
+    'from toolkit.models import SegmentationAnswer, load_label_schema, validate_answer\n' +
+    'from toolkit.models.answer import AnswerSegment, AnswerTrack, structural_problems\n' +
+    's = load_label_schema("call-center")\nout = []\n' +
+    'for c in json.load(sys.stdin):\n' +
+    '    a = SegmentationAnswer.model_construct(media_duration=c["mediaDuration"],' +
+    ' tracks=[AnswerTrack.model_validate(t) for t in c["tracks"]],' +
+    ' segments=[AnswerSegment.model_validate(x) for x in c["segments"]], content=c["content"])\n' +
+    '    out.append(sorted(p.path for p in structural_problems(a) + validate_answer(a, s)))\n' +
+    'print(json.dumps(out))', cases)
+  if (py === null) return t.skip('no .venv python')
+  assert.deepEqual(js, py)
+})
