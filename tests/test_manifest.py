@@ -1,6 +1,7 @@
 """`gtkit manifest build|validate`, mirroring the commands in docs/manifest.md."""
 
 import json
+from pathlib import Path
 
 import boto3
 import orjson
@@ -21,7 +22,12 @@ def feedback(examples, name="processed_feedback.jsonl"):
 
 
 def read_jsonl(path):
-    return [json.loads(line) for line in open(path, encoding="utf-8")]
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def first_record(examples):
+    return read_jsonl(feedback(examples))[0]
 
 
 def test_build_from_sample_feedback(tmp_path, examples, example_mirror):
@@ -32,7 +38,7 @@ def test_build_from_sample_feedback(tmp_path, examples, example_mirror):
     assert result.exit_code == 0, result.output
     lines = read_jsonl(out)
     assert [line["interaction-id"] for line in lines] == ["int-0001", "int-0003", "int-0004", "int-0006"]
-    for raw, line in zip(open(out, encoding="utf-8"), lines, strict=True):
+    for raw, line in zip(out.read_text(encoding="utf-8").splitlines(), lines, strict=True):
         assert len(raw.encode()) <= MAX_LINE_BYTES
         ManifestLine.model_validate(line)
         assert line["source-ref"].startswith("s3://example-feedback-bucket/media/")
@@ -119,9 +125,9 @@ def test_strict_writes_nothing_on_error(tmp_path, examples, example_mirror):
 
 
 def hostile_voice_record(examples):
-    bad = [json.loads(line) for line in open(feedback(examples, "bad_records.jsonl"), encoding="utf-8")
-           if '"bad-0008"' in line][0]
-    good = json.loads(open(feedback(examples), encoding="utf-8").readline())
+    text = (examples / "feedback" / "bad_records.jsonl").read_text(encoding="utf-8")
+    bad = next(json.loads(line) for line in text.splitlines() if '"bad-0008"' in line)
+    good = first_record(examples)
     record = dict(good, interaction_id="hostile-1", transcript=bad["transcript"], topics=bad["topics"])
     return record, bad
 
@@ -144,7 +150,7 @@ def test_hostile_text_is_carried_byte_for_byte(tmp_path, examples, example_mirro
 
 
 def test_oversize_line_needs_a_sidecar(tmp_path, examples, example_mirror):
-    record = json.loads(open(feedback(examples), encoding="utf-8").readline())
+    record = first_record(examples)
     record["transcript"] = "router log line 0123456789 " * 2000  # 54,000 chars > 20,000 per attribute
     src = tmp_path / "big.jsonl"
     src.write_text(json.dumps(record) + "\n")
@@ -161,13 +167,14 @@ def test_oversize_line_needs_a_sidecar(tmp_path, examples, example_mirror):
     assert result.exit_code == 0, result.output
     [line] = read_jsonl(out)
     assert "transcription" not in line and "pre-segments" not in line
-    sidecar = json.loads(open(line["sidecar-ref"], encoding="utf-8").read())
+    with open(line["sidecar-ref"], encoding="utf-8") as fh:
+        sidecar = json.load(fh)
     assert sidecar["transcription"] == record["transcript"]
     assert len(sidecar["pre-segments"]) == 6
 
 
 def test_line_over_100kb_of_metadata_is_an_error_even_with_sidecar(tmp_path, examples, example_mirror):
-    record = json.loads(open(feedback(examples), encoding="utf-8").readline())
+    record = first_record(examples)
     record.update({f"extra_{i}": "x" * 15_000 for i in range(8)})  # 120 KB of passthrough fields
     src = tmp_path / "big.jsonl"
     src.write_text(json.dumps(record) + "\n")
@@ -181,7 +188,7 @@ def test_line_over_100kb_of_metadata_is_an_error_even_with_sidecar(tmp_path, exa
 
 def test_missing_transcribe_output_is_a_record_error(tmp_path, examples):
     # No mirror: the s3:// Transcribe URI cannot be read offline -> reported per record, batch continues.
-    record = json.loads(open(feedback(examples), encoding="utf-8").readline())
+    record = first_record(examples)
     record["transcribe_output_uri"] = str(tmp_path / "missing.json")
     src = tmp_path / "r.jsonl"
     src.write_text(json.dumps(record) + "\n")
@@ -248,7 +255,7 @@ def test_bad_mirror_is_a_usage_error(tmp_path, examples, spec):
 def test_csv_input(tmp_path, examples, example_mirror):
     import csv
 
-    records = [json.loads(line) for line in open(feedback(examples), encoding="utf-8")][:3]
+    records = read_jsonl(feedback(examples))[:3]
     path = tmp_path / "feedback.csv"
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(records[0]))
@@ -265,3 +272,15 @@ def test_csv_input(tmp_path, examples, example_mirror):
     assert lines[0]["metadata"]["sentiment"] == records[0]["sentiment"]
     assert lines[0]["duration-seconds"] == 21.0 and len(lines[0]["pre-segments"]) == 6
     assert [p["interaction_id"] for p in read_jsonl(errors)] == ["int-0002"]  # the chat record, skipped
+
+
+def test_build_with_peaks(tmp_path, examples, example_mirror):
+    out, peaks_dir = tmp_path / "m.jsonl", tmp_path / "peaks"
+    result = runner.invoke(app, ["manifest", "build", feedback(examples), "-o", str(out), "--peaks", str(peaks_dir),
+                                 "--peaks-per-second", "50", "--mirror", example_mirror])
+    assert result.exit_code == 0, result.output
+    lines = {line["interaction-id"]: line for line in read_jsonl(out)}
+    peaks = json.loads(Path(lines["int-0003"]["peaks-ref"]).read_text(encoding="utf-8"))
+    assert abs(peaks["duration"] - 35.0) < 0.05  # the mp3 decodes to 35.000 s
+    assert len(peaks["data"][0]) == 2 * round(peaks["duration"] * peaks["peaks_per_second"])
+    assert lines["int-0006"]["peaks-ref"].endswith("int-0006.peaks.json")  # the mp4's soundtrack

@@ -401,24 +401,15 @@ def _peek_id(text: str | dict[str, Any]) -> str | None:
 
 def _attach_peaks(line: ManifestLine, record: FeedbackRecord, storage: Storage,
                   options: BuildOptions) -> ManifestLine:
-    from toolkit.peaks import compute_peaks  # numpy + ffmpeg only when asked for
+    from toolkit.peaks import peaks_for_uri, peaks_json  # numpy + ffmpeg only when asked for
 
     assert options.peaks_prefix is not None
     target = join_uri(options.peaks_prefix, f"{_safe_name(record.interaction_id)}.peaks.json")
-    source = storage.resolve_read(line.source_ref)
     try:
-        if is_s3(source):
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                local = Path(tmp) / Path(split_s3(source)[1]).name
-                local.write_bytes(storage.read_bytes(source))
-                peaks = compute_peaks(local, options.peaks_per_second)
-        else:
-            peaks = compute_peaks(Path(source), options.peaks_per_second)
-    except Exception as exc:
+        peaks = peaks_for_uri(line.source_ref, storage, options.peaks_per_second)
+    except Exception as exc:  # ffmpeg, S3 or decode errors: this record fails, the batch goes on
         raise RecordError([("media_uri", f"cannot compute peaks: {exc}")]) from None
-    storage.write_bytes(target, orjson.dumps(peaks.model_dump(mode="json")), "application/json")
+    storage.write_bytes(target, peaks_json(peaks), "application/json")
     return line.model_copy(update={"peaks_ref": target})
 
 

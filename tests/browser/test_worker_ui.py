@@ -1,0 +1,317 @@
+"""Issue 3 acceptance: the worker UI in the local portal, driven through Debian chromium.
+
+Times are checked against what the worker did on screen (pixel positions on the waveform, the
+playhead when R was pressed) within 0.05 s, and the saved worker response must validate as a
+SegmentationAnswer against the label schema.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ui_helpers import MEDIA, WORKER, wait_ready
+
+from toolkit.models import SegmentationAnswer, load_label_schema, validate_answer
+
+pytestmark = pytest.mark.browser
+
+XSS_IMG = "<img src=x onerror=alert(1)>"
+XSS_SCRIPT = "<script>alert(2)</script>"
+TOL = 0.05
+
+
+def call_line(peaks_dir, **extra) -> dict:
+    line = {"source-ref": f"{MEDIA}/call_001.wav", "media-type": "audio", "interaction-id": "int-0001",
+            "duration-seconds": 21.0, "peaks-ref": str(peaks_dir / "call_001.wav.peaks.json")}
+    line.update(extra)
+    return line
+
+
+def wave_box(page) -> dict:
+    box = page.locator("[data-role=waveform]").bounding_box()
+    assert box and box["width"] > 500
+    return box
+
+
+def x_at(page, seconds: float) -> float:
+    box = wave_box(page)
+    duration = page.evaluate("window.gtkit.player.duration")
+    return box["x"] + box["width"] * seconds / duration
+
+
+def drag_segment(page, start: float, end: float) -> None:
+    box = wave_box(page)
+    y = box["y"] + box["height"] * 0.6
+    page.mouse.move(x_at(page, start), y)
+    page.mouse.down()
+    page.mouse.move(x_at(page, end), y, steps=12)
+    page.mouse.up()
+
+
+def add_track(page, category: str, label: str) -> None:
+    page.select_option("[data-role=new-track]", json.dumps([category, label], separators=(",", ":")))
+    page.click("[data-action=add-track]")
+
+
+def activate_track(page, index: int) -> None:
+    page.locator(".gtkit-track [data-action=activate-track]").nth(index).click()
+
+
+def answer(page) -> dict:
+    return page.evaluate("window.gtkit.getAnswer()")
+
+
+def segment_row(page, segment_id: str):
+    return page.locator(f'li.gtkit-seg[data-segment-id="{segment_id}"]')
+
+
+def test_segment_reload_submit(portal_factory, open_page, peaks_dir):
+    portal = portal_factory("call-center", [call_line(peaks_dir, transcription="Hello. Hi.")])
+    page, probe = open_page(portal)
+    page.goto(f"{portal.url}/task/0")
+    wait_ready(page)
+
+    # two tracks
+    add_track(page, "speaker", "Agent")
+    add_track(page, "speaker", "Customer")
+    tracks = answer(page)["tracks"]
+    assert [(t["category"], t["label"]) for t in tracks] == [("speaker", "Agent"), ("speaker", "Customer")]
+    agent, customer = tracks[0]["id"], tracks[1]["id"]
+
+    # a segment by dragging on the waveform, on the Agent track
+    activate_track(page, 0)
+    drag_segment(page, 2.0, 5.0)
+    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    (dragged,) = answer(page)["segments"]
+    assert dragged["track"] == agent
+    assert dragged["start"] == pytest.approx(2.0, abs=TOL)
+    assert dragged["end"] == pytest.approx(5.0, abs=TOL)
+
+    # a segment by keyboard recording (R while playing), on the Customer track
+    activate_track(page, 1)
+    page.evaluate("window.gtkit.player.seek(8)")
+    page.locator(".gtkit-title").click()  # focus outside any field, so keys are shortcuts
+    page.keyboard.press("r")
+    page.wait_for_function("window.gtkit.player.isRecording && window.gtkit.player.currentTime >= 9.3")
+    page.keyboard.press("r")
+    stopped_at = page.evaluate("window.gtkit.player.currentTime")
+    page.keyboard.press("Space")  # pause
+    page.wait_for_function("window.gtkit.getAnswer().segments.length === 2")
+    recorded = next(s for s in answer(page)["segments"] if s["id"] != dragged["id"])
+    assert recorded["track"] == customer
+    assert recorded["start"] == pytest.approx(8.0, abs=TOL)
+    assert recorded["end"] == pytest.approx(stopped_at, abs=TOL)
+    assert recorded["end"] - recorded["start"] > 1.2
+
+    # text, segment fields and content fields
+    row = segment_row(page, dragged["id"])
+    row.locator("textarea[data-part=text]").fill("Northwind support, this is Dana.")
+    row.locator('[data-field=emotion] select').select_option("Happy")
+    segment_row(page, recorded["id"]).locator("textarea[data-part=text]").fill("My order is late.")
+    page.check('input[name="content-background_noise"][value="Music"]')
+    page.check('input[name="content-background_noise"][value="Static"]')
+    page.check('input[name="content-overall_rating"][value="4"]')
+    page.fill('textarea[name="content-summary"]', "Late order W 48172")
+    before = answer(page)
+    assert before["content"] == {"background_noise": ["Music", "Static"], "overall_rating": 4,
+                                 "summary": "Late order W 48172"}
+
+    # reload: everything is restored from autosave
+    page.wait_for_timeout(600)  # autosave debounce
+    page.reload()
+    wait_ready(page)
+    after = answer(page)
+    for key in ("tracks", "segments", "content"):
+        assert after[key] == before[key], key
+    row = segment_row(page, dragged["id"])
+    assert row.locator("textarea[data-part=text]").input_value() == "Northwind support, this is Dana."
+    assert row.locator('[data-field=emotion] select').input_value() == "Happy"
+    assert page.is_checked('input[name="content-overall_rating"][value="4"]')
+    assert page.input_value('textarea[name="content-summary"]') == "Late order W 48172"
+
+    # submit
+    page.click("crowd-button[form-action=submit]")
+    page.wait_for_url(f"{portal.url}/task/0/submitted")
+    (response,) = portal.responses("0")
+    (record,) = response["answers"]
+    assert record["workerId"] == WORKER
+    content = record["answerContent"]
+    saved = SegmentationAnswer.model_validate_json(content["answer"])
+    assert validate_answer(saved, load_label_schema("call-center")) == []
+    assert saved.media_duration == pytest.approx(21.0, abs=TOL)
+    assert saved.interaction_id == "int-0001" and saved.label_schema == "call-center"
+    by_id = {s.id: s for s in saved.segments}
+    d, r = by_id[dragged["id"]], by_id[recorded["id"]]
+    assert (d.start, d.end) == pytest.approx((dragged["start"], dragged["end"]), abs=0.001)
+    assert d.track == agent and d.text == "Northwind support, this is Dana." and d.attributes.get("emotion") == "Happy"
+    assert (r.start, r.end) == pytest.approx((8.0, stopped_at), abs=TOL)
+    assert r.track == customer and r.text == "My order is late."
+    assert saved.content == {"background_noise": ["Music", "Static"], "overall_rating": 4,
+                             "summary": "Late order W 48172"}
+    # full-content fields also arrive as crowd-form posts native inputs
+    assert content["content-summary"] == "Late order W 48172"
+    assert content["content-overall_rating"]["4"] is True and content["content-overall_rating"]["3"] is False
+    assert content["content-background_noise"]["Music"] is True
+    # autosave is cleared after submit
+    keys = page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('gtkit:'))")
+    assert keys == []
+    assert probe.errors == [] and probe.script_ran == []
+
+
+def test_untrusted_text_is_shown_as_text(portal_factory, open_page, peaks_dir):
+    pre = [{"id": "pre-1", "track": "speaker", "label": "Agent", "start": 0.4, "end": 3.5, "text": XSS_SCRIPT},
+           {"id": "pre-2", "track": "speaker", "label": "Customer", "start": 4.0, "end": 7.8, "text": XSS_IMG}]
+    portal = portal_factory("call-center", [call_line(peaks_dir, transcription=f"Hi {XSS_IMG} there {XSS_SCRIPT}",
+                                                      **{"pre-segments": pre})])
+    page, probe = open_page(portal)
+    page.goto(f"{portal.url}/task/0")
+    wait_ready(page)
+    # the transcript and the pre-segment texts are there, as text
+    assert page.locator(".gtkit-machine-text").text_content() == f"Hi {XSS_IMG} there {XSS_SCRIPT}"
+    texts = page.locator(".gtkit-tr-text").all_text_contents()
+    assert XSS_SCRIPT in texts and XSS_IMG in texts
+    segs = answer(page)["segments"]
+    first = next(s for s in segs if s["presegmentId"] == "pre-1")
+    assert segment_row(page, first["id"]).locator("textarea[data-part=text]").input_value() == XSS_SCRIPT
+    # and a worker typing markup into a segment text changes nothing either
+    segment_row(page, first["id"]).locator("textarea[data-part=text]").fill(f"{XSS_SCRIPT}{XSS_IMG}")
+    page.wait_for_function(f"[...document.querySelectorAll('.gtkit-tr-text')].some(e => e.textContent === "
+                           f"{json.dumps(XSS_SCRIPT + XSS_IMG)})")
+    page.wait_for_timeout(300)  # give any injected handler the chance to fire
+    assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
+    assert page.evaluate("[...document.scripts].filter(s => s.textContent.includes('alert(')).length") == 0
+    assert probe.script_ran == []
+    assert not [d for d in probe.dialogs if d.startswith("alert")]
+
+
+def test_invalid_answers_block_submit(portal_factory, open_page, peaks_dir):
+    portal = portal_factory("call-center", [call_line(peaks_dir)])
+    page, _ = open_page(portal)
+    page.goto(f"{portal.url}/task/0")
+    wait_ready(page)
+    add_track(page, "speaker", "Agent")
+    drag_segment(page, 15.0, 19.0)
+    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    (seg,) = answer(page)["segments"]
+    end = segment_row(page, seg["id"]).locator("input[data-part=end]")
+    end.fill("25")
+    end.press("Enter")
+    end.blur()
+    page.wait_for_function("window.gtkit.getAnswer().segments[0].end > 21")
+
+    page.click("crowd-button[form-action=submit]")
+    summary = page.locator("[data-role=summary]")
+    summary.wait_for(state="visible")
+    text = summary.text_content()
+    assert "past the end" in text or "after the end" in text or "media" in text.lower()
+    assert "required" in text.lower()
+    seg_error = segment_row(page, seg["id"]).locator(".gtkit-error")
+    assert seg_error.is_visible() and seg_error.text_content()
+    assert page.locator('[data-field="overall_rating"] .gtkit-error').is_visible()
+    page.wait_for_timeout(500)
+    assert page.url == f"{portal.url}/task/0"  # not submitted
+    assert portal.responses("0") == []
+
+    # fix both and the same button submits
+    end.fill("20")
+    end.press("Enter")
+    end.blur()
+    page.check('input[name="content-background_noise"][value="None"]')
+    page.check('input[name="content-overall_rating"][value="3"]')
+    page.click("crowd-button[form-action=submit]")
+    page.wait_for_url(f"{portal.url}/task/0/submitted")
+    saved = SegmentationAnswer.model_validate_json(portal.responses("0")[0]["answers"][0]["answerContent"]["answer"])
+    assert saved.segments[0].end == pytest.approx(20.0)
+
+
+def test_video_mode_times(portal_factory, open_page, peaks_dir):
+    line = {"source-ref": f"{MEDIA}/video_001.mp4", "media-type": "video", "interaction-id": "vid-0001",
+            "duration-seconds": 15.0, "peaks-ref": str(peaks_dir / "video_001.mp4.peaks.json")}
+    portal = portal_factory("video-generation", [line])
+    page, probe = open_page(portal)
+    page.goto(f"{portal.url}/task/0")
+    wait_ready(page)
+    video = page.locator("video.gtkit-video")
+    assert video.count() == 1
+    page.wait_for_function("document.querySelector('video.gtkit-video').readyState >= 1")
+    assert page.evaluate("document.querySelector('video.gtkit-video').duration") == pytest.approx(15.0, abs=0.1)
+
+    add_track(page, "motion", "Jitter")
+    drag_segment(page, 3.0, 6.0)
+    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    # keyboard recording in video mode: the video element is the clock
+    page.evaluate("window.gtkit.player.seek(9)")
+    page.locator(".gtkit-title").click()
+    page.keyboard.press("r")
+    page.wait_for_function("window.gtkit.player.isRecording && "
+                           "document.querySelector('video.gtkit-video').currentTime >= 10.2")
+    page.keyboard.press("r")
+    stopped_at = page.evaluate("document.querySelector('video.gtkit-video').currentTime")
+    page.keyboard.press("Space")
+    page.wait_for_function("window.gtkit.getAnswer().segments.length === 2")
+    segs = sorted(answer(page)["segments"], key=lambda s: s["start"])
+    assert segs[0]["start"] == pytest.approx(3.0, abs=TOL)
+    assert segs[0]["end"] == pytest.approx(6.0, abs=TOL)
+    assert segs[1]["start"] == pytest.approx(9.0, abs=TOL)
+    assert segs[1]["end"] == pytest.approx(stopped_at, abs=TOL)
+    # the video follows the waveform: seeking the player moves the video
+    page.evaluate("window.gtkit.player.seek(12.5)")
+    page.wait_for_function("Math.abs(document.querySelector('video.gtkit-video').currentTime - 12.5) < 0.05")
+
+    page.check('input[name="content-overall_quality"][value="2"]')
+    page.check('input[name="content-prompt_adherence"][value="Partly"]')
+    page.click("crowd-button[form-action=submit]")
+    page.wait_for_url(f"{portal.url}/task/0/submitted")
+    saved = SegmentationAnswer.model_validate_json(portal.responses("0")[0]["answers"][0]["answerContent"]["answer"])
+    assert validate_answer(saved, load_label_schema("video-generation")) == []
+    assert saved.media_duration == pytest.approx(15.0, abs=TOL)
+    times = sorted((s.start, s.end) for s in saved.segments)
+    assert times[0] == pytest.approx((segs[0]["start"], segs[0]["end"]), abs=0.001)
+    assert times[1] == pytest.approx((9.0, stopped_at), abs=TOL)
+    assert probe.errors == []
+
+
+@pytest.mark.parametrize("media", ["audio", "video"])
+def test_drag_creates_segment_where_the_pointer_went(portal_factory, open_page, peaks_dir, media):
+    """Left-to-right and right-to-left drags give the times under the pointer (within 0.05 s)."""
+    if media == "audio":
+        portal = portal_factory("call-center", [call_line(peaks_dir)])
+    else:
+        portal = portal_factory("video-generation", [
+            {"source-ref": f"{MEDIA}/video_001.mp4", "media-type": "video", "interaction-id": "vid-0001",
+             "duration-seconds": 15.0, "peaks-ref": str(peaks_dir / "video_001.mp4.peaks.json")}])
+    page, _ = open_page(portal)
+    page.goto(f"{portal.url}/task/0")
+    wait_ready(page)
+    drag_segment(page, 2.0, 5.0)
+    drag_segment(page, 12.0, 9.0)
+    page.wait_for_function("window.gtkit.getAnswer().segments.length === 2")
+    times = sorted((s["start"], s["end"]) for s in answer(page)["segments"])
+    assert times[0] == pytest.approx((2.0, 5.0), abs=TOL)
+    assert times[1] == pytest.approx((9.0, 12.0), abs=TOL)
+
+
+def test_tampered_module_is_refused(portal_factory, open_page, peaks_dir):
+    """The import map's integrity covers sub-modules: a modified dom.js stops the whole UI."""
+    portal = portal_factory("call-center", [call_line(peaks_dir)])
+    page, _ = open_page(portal)
+    console: list[str] = []
+    page.on("console", lambda msg: console.append(msg.text))
+    page.route("**/assets/js/dom.js", lambda route: route.fulfill(
+        status=200, content_type="text/javascript", headers={"Access-Control-Allow-Origin": "*"},
+        body="export const el = () => { window.tampered = true }\n"))
+    page.goto(f"{portal.url}/task/0")
+    page.wait_for_timeout(1500)
+    assert page.evaluate("window.gtkit === undefined && window.tampered === undefined")
+    assert any("integrity" in line.lower() for line in console), console
+
+
+def test_missing_media_shows_an_error(portal_factory, open_page):
+    portal = portal_factory("call-center", [{"source-ref": f"{MEDIA}/no_such_call.wav", "media-type": "audio",
+                                             "interaction-id": "int-missing", "duration-seconds": 30.0}])
+    page, _ = open_page(portal)
+    page.goto(f"{portal.url}/task/0")
+    error = page.locator("[data-role=media-error]")
+    error.wait_for(state="visible")
+    assert "could not be loaded" in error.text_content()

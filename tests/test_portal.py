@@ -1,0 +1,263 @@
+"""toolkit.portal: the Flask portal over a PreviewSource (test client, no browser)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html as htmllib
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from toolkit.cli import app
+from toolkit.models import SegmentationAnswer, load_label_schema, validate_answer
+from toolkit.peaks import compute_peaks, peaks_json
+from toolkit.portal import ManifestError, PreviewSource, TaskSource, create_app, gt_time
+from toolkit.portal.app import STANDIN_PATH
+from toolkit.storage import Storage
+from toolkit.template import CROWD_ELEMENTS_URL
+
+MEDIA = "s3://example-feedback-bucket/media"
+
+
+@pytest.fixture
+def static_dir(tmp_path) -> Path:
+    root = tmp_path / "static"
+    (root / "js").mkdir(parents=True)
+    (root / "css").mkdir()
+    (root / "js" / "main.js").write_text("import './state.js'\n")
+    (root / "js" / "state.js").write_text("export const x = 1\n")
+    (root / "css" / "gtkit.css").write_text("body{}\n")
+    return root
+
+
+@pytest.fixture
+def manifest(tmp_path, examples) -> Path:
+    peaks = tmp_path / "call_001.peaks.json"
+    peaks.write_bytes(peaks_json(compute_peaks(examples / "media" / "call_001.wav")))
+    lines = [
+        {"source-ref": f"{MEDIA}/call_001.wav", "media-type": "audio", "interaction-id": "int-0001",
+         "duration-seconds": 21.0, "transcription": "<img src=x onerror=alert(1)>", "peaks-ref": str(peaks)},
+        {"source-ref": f"{MEDIA}/video_001.mp4", "media-type": "video", "interaction-id": "vid-0001"},
+        {"source": "inline text cannot be segmented"},
+    ]
+    path = tmp_path / "manifest.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n\n")
+    return path
+
+
+@pytest.fixture
+def source(manifest, tmp_path, example_mirror) -> PreviewSource:
+    return PreviewSource(manifest, load_label_schema("call-center"), out=tmp_path / "out",
+                         storage=Storage([example_mirror]))
+
+
+@pytest.fixture
+def client(source, static_dir):
+    c = create_app(source, assets_dir=static_dir).test_client()
+    c.set_cookie("gtkit_worker", "alice")
+    return c
+
+
+def page(client, task_id: str) -> str:
+    resp = client.get(f"/task/{task_id}")
+    assert resp.status_code == 200
+    return resp.get_data(as_text=True)
+
+
+def app_attr(html: str, name: str) -> str:
+    return htmllib.unescape(re.search(rf'{name}="([^"]*)"', html).group(1))
+
+
+def valid_answer(duration: float = 21.0) -> dict:
+    return {"schemaVersion": "1.0", "labelSchema": "call-center", "interactionId": "int-0001",
+            "mediaDuration": duration,
+            "tracks": [{"id": "t1", "category": "speaker", "label": "Agent"}],
+            "segments": [{"id": "s1", "track": "t1", "start": 0.5, "end": 3.25, "text": "hello",
+                          "attributes": {"emotion": "Happy"}}],
+            "content": {"background_noise": ["Music"], "overall_rating": 4, "summary": ""}}
+
+
+def test_preview_source_is_a_task_source(source):
+    assert isinstance(source, TaskSource)
+    tasks = source.list_tasks()
+    assert [t.task_id for t in tasks] == ["0", "1", "2"]  # blank line is not a data object
+    assert [t.status for t in tasks] == ["open", "open", "failed"]
+    assert tasks[2].reason and "line 3" in tasks[2].reason
+    assert tasks[0].interaction_id == "int-0001" and tasks[1].media_type == "video"
+    assert source.task_input("0")["source-ref"] == f"{MEDIA}/call_001.wav"
+    with pytest.raises(KeyError):
+        source.task_input("9")
+
+
+def test_bad_manifest_line_named(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"source-ref": "s3://b/a.wav", "media-type": "audio", "interaction-id": "a"}\n{oops\n')
+    with pytest.raises(ManifestError, match="line 2"):
+        PreviewSource(bad, load_label_schema("call-center"), out=tmp_path / "o")
+
+
+def test_worker_name_required(source, static_dir):
+    c = create_app(source, assets_dir=static_dir).test_client()
+    resp = c.get("/task/0")
+    assert resp.status_code == 302 and resp.location.startswith("/login?next=/task/0")
+    assert c.post("/login", data={"worker": "<script>", "next": "/"}).status_code == 400
+    resp = c.post("/login", data={"worker": "bob", "next": "https://evil.example/"})
+    assert resp.status_code == 302 and resp.location == "/"  # never redirects off the portal
+    assert c.get("/task/0").status_code == 200
+    assert c.post("/task/0/submit", json={}).status_code == 400
+
+
+def test_task_picker(client):
+    html = client.get("/").get_data(as_text=True)
+    assert 'data-task-id="0"' in html and 'data-task-id="2"' in html
+    assert "int-0001" in html and "failed" in html
+    assert client.get("/next").location == "/task/0"
+
+
+def test_task_page_is_the_liquid_rendered_template(client, source):
+    html = page(client, "0")
+    assert CROWD_ELEMENTS_URL not in html and f'<script src="{STANDIN_PATH}"></script>' in html
+    assert "{{" not in html and "{%" not in html
+    assert json.loads(app_attr(html, "data-task-input")) == source.task_input("0")
+    assert json.loads(app_attr(html, "data-schema"))["name"] == "call-center"
+    assert "<img src=x" not in html  # the transcript is attribute text only
+    assert app_attr(html, "data-media-url").startswith("/media/")
+    assert app_attr(html, "data-peaks-url").endswith("/call_001.peaks.json")
+    assert 'data-variant="audio"' in html
+    # each worker name has its own autosave, as each Ground Truth worker has their own browser
+    assert app_attr(html, "data-task-key") == f"alice@gtkit:call-center:int-0001:{MEDIA}/call_001.wav"
+    assert 'data-variant="video"' in page(client, "1")  # variant follows the task's media type
+    assert client.get("/task/2").status_code == 409  # unlabelable line
+    assert client.get("/task/99").status_code == 404
+
+
+def test_assets_served_with_matching_sri(client, static_dir):
+    html = page(client, "0")
+    imap = json.loads(re.search(r'<script type="importmap">(.*?)</script>', html, re.S).group(1))
+    assert set(imap["integrity"]) == {"/assets/js/main.js", "/assets/js/state.js"}
+    for url, integrity in imap["integrity"].items():
+        resp = client.get(url)
+        assert resp.status_code == 200 and resp.content_type.startswith("text/javascript")
+        assert integrity == "sha384-" + base64.b64encode(hashlib.sha384(resp.data).digest()).decode()
+    assert client.get("/assets/css/gtkit.css").content_type.startswith("text/css")
+    assert client.get("/assets/../manifest.jsonl").status_code == 404
+    assert client.get("/assets/%2e%2e/manifest.jsonl").status_code == 404
+    assert client.get(STANDIN_PATH).status_code == 200
+
+
+@pytest.mark.parametrize(("task_id", "mime"), [("0", "audio/wav"), ("1", "video/mp4")])
+def test_media_range_requests(client, examples, task_id, mime):
+    url = app_attr(page(client, task_id), "data-media-url")
+    local = examples / "media" / ("call_001.wav" if task_id == "0" else "video_001.mp4")
+    data = local.read_bytes()
+    full = client.get(url)
+    assert full.status_code == 200 and full.content_type == mime and full.data == data
+    assert full.headers["Accept-Ranges"] == "bytes"
+    part = client.get(url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(data)}"
+    assert part.data == data[100:200] and part.content_type == mime
+    tail = client.get(url, headers={"Range": f"bytes={len(data) - 10}-"})
+    assert tail.status_code == 206 and tail.data == data[-10:]
+    assert client.get(url, headers={"Range": f"bytes={len(data) + 5}-"}).status_code == 416
+
+
+def test_media_only_for_granted_uris(client):
+    assert client.get("/media/" + "0" * 32 + "/call_001.wav").status_code == 404
+    peaks = client.get(app_attr(page(client, "0"), "data-peaks-url"))
+    assert peaks.status_code == 200 and peaks.content_type == "application/json"
+    assert json.loads(peaks.data)["duration"] == pytest.approx(21.0)
+
+
+def test_submission_saved_in_ground_truth_layout(client, tmp_path):
+    before = datetime.now(UTC).replace(microsecond=0)
+    accepted = gt_time(before)
+    content = {"answer": json.dumps(valid_answer()), "content-overall_rating": "4"}
+    resp = client.post("/task/0/submit", json={"answerContent": content, "acceptedAt": accepted})
+    assert resp.status_code == 200 and resp.json["next"] == "/task/0/submitted"
+    folder = tmp_path / "out" / "preview-call-center" / "annotations" / "worker-response" / "iteration-1" / "0"
+    files = list(folder.glob("*.json"))
+    assert len(files) == 1
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d\.json", files[0].name)
+    record = json.loads(files[0].read_text())
+    (answer,) = record["answers"]
+    assert set(answer) == {"acceptanceTime", "submissionTime", "timeSpentInSeconds", "workerId", "answerContent"}
+    assert answer["workerId"] == "alice"
+    assert answer["acceptanceTime"] == accepted
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", answer["submissionTime"])
+    assert 0 <= answer["timeSpentInSeconds"] < 60
+    assert answer["answerContent"] == content
+    parsed = SegmentationAnswer.model_validate_json(answer["answerContent"]["answer"])
+    assert parsed.segments[0].start == 0.5 and parsed.segments[0].attributes == {"emotion": "Happy"}
+    assert validate_answer(parsed, load_label_schema("call-center")) == []
+    # the picker and /next move on
+    assert client.get("/next").location == "/task/1"
+    html = client.get("/task/0/submitted").get_data(as_text=True)
+    assert 'href="/task/1"' in html
+    assert "complete" in client.get("/").get_data(as_text=True)
+
+
+def test_second_submission_same_second_gets_its_own_file(client, tmp_path):
+    for _ in range(2):
+        assert client.post("/task/0/submit", json={"answerContent": {"answer": "{}"}}).status_code == 200
+    folder = tmp_path / "out" / "preview-call-center" / "annotations" / "worker-response" / "iteration-1" / "0"
+    assert len(list(folder.glob("*.json"))) == 2
+
+
+def test_submission_refusals(client, source, static_dir):
+    assert client.post("/task/0/submit", data="answer=1").status_code == 400
+    assert client.post("/task/0/submit", json={"answerContent": {}},
+                       headers={"Origin": "http://evil.example"}).status_code == 403
+    assert client.post("/task/99/submit", json={"answerContent": {}}).status_code == 409
+    assert client.post("/task/2/submit", json={"answerContent": {}}).status_code == 409
+    anonymous = create_app(source, assets_dir=static_dir).test_client()
+    assert anonymous.post("/task/0/submit", json={"answerContent": {}}).status_code == 401
+
+
+def test_restart_counts_existing_responses(client, manifest, tmp_path, example_mirror):
+    client.post("/task/1/submit", json={"answerContent": {"answer": "{}"}})
+    again = PreviewSource(manifest, load_label_schema("call-center"), out=tmp_path / "out",
+                          storage=Storage([example_mirror]))
+    tasks = {t.task_id: t for t in again.list_tasks()}
+    assert tasks["1"].responses == 1 and tasks["1"].responded_by == frozenset({"alice"})
+    assert tasks["0"].responses == 0
+    assert again.next_task_for("alice") == "0" and again.next_task_for("bob") == "0"
+
+
+def test_cli_preview_reports_bad_manifest(tmp_path):
+    bad = tmp_path / "m.jsonl"
+    bad.write_text("not json\n")
+    result = CliRunner().invoke(app, ["preview", "--manifest", str(bad), "--schema", "call-center"])
+    assert result.exit_code == 1
+
+
+def test_s3_manifest_media_and_responses(s3_bucket, examples, static_dir):
+    """No mirror: the manifest is read from S3, media is proxied from S3 with Range, responses go to S3."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    wav = (examples / "media" / "call_001.wav").read_bytes()
+    s3.put_object(Bucket=s3_bucket, Key="media/call_001.wav", Body=wav)
+    line = {"source-ref": f"s3://{s3_bucket}/media/call_001.wav", "media-type": "audio", "interaction-id": "s3-1"}
+    s3.put_object(Bucket=s3_bucket, Key="in/manifest.jsonl", Body=(json.dumps(line) + "\n").encode())
+    storage = Storage(client=s3)
+    source = PreviewSource(f"s3://{s3_bucket}/in/manifest.jsonl", load_label_schema("call-center"),
+                           out=f"s3://{s3_bucket}/out", storage=storage)
+    client = create_app(source, assets_dir=static_dir).test_client()
+    client.set_cookie("gtkit_worker", "alice")
+    url = app_attr(page(client, "0"), "data-media-url")
+    part = client.get(url, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.data == wav[10:20]
+    assert part.headers["Content-Range"] == f"bytes 10-19/{len(wav)}" and part.content_type == "audio/wav"
+    assert client.get(url).data == wav
+    assert client.post("/task/0/submit", json={"answerContent": {"answer": "{}"}}).status_code == 200
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket, Prefix="out/")["Contents"]]
+    assert len(keys) == 1
+    assert re.fullmatch(r"out/preview-call-center/annotations/worker-response/iteration-1/0/[\d_:-]+\.json", keys[0])
+    body = json.loads(s3.get_object(Bucket=s3_bucket, Key=keys[0])["Body"].read())
+    assert body["answers"][0]["workerId"] == "alice"

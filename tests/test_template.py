@@ -1,0 +1,233 @@
+"""toolkit.template: the Ground Truth worker task template (Jinja2 now, Liquid at Ground Truth)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from toolkit.cli import app as cli
+from toolkit.liquid import make_environment
+from toolkit.models import ANSWER_FIELD, load_label_schema
+from toolkit.template import (
+    CROWD_ELEMENTS_URL,
+    REPO_ROOT,
+    STATIC_DIR,
+    asset_files,
+    module_graph,
+    render_template,
+)
+
+BASE = "https://assets.example.com/gtkit/0.1.0"
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class StrictParser(HTMLParser):
+    """html.parser plus the checks it does not make: every non-void element closed, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.elements: list[tuple[str, dict[str, str | None], list[str]]] = []  # tag, attrs, ancestors
+        self.script_bodies: list[tuple[dict[str, str | None], str]] = []
+        self._script: dict[str, str | None] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs), list(self.stack)))
+        if tag == "script":
+            self._script = dict(attrs)
+            self.script_bodies.append((self._script, ""))
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs), list(self.stack)))
+        if tag not in VOID:
+            self.errors.append(f"self-closed non-void <{tag}/>")
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            self.errors.append(f"end tag for void element </{tag}>")
+        elif not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> does not close {self.stack[-1:] or 'anything'}")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if self.stack and self.stack[-1] == "script" and self.script_bodies:
+            attrs, body = self.script_bodies[-1]
+            self.script_bodies[-1] = (attrs, body + data)
+
+    def close(self):
+        super().close()
+        if self.stack:
+            self.errors.append(f"unclosed {self.stack}")
+
+
+def parse(text: str) -> StrictParser:
+    parser = StrictParser()
+    parser.feed(text)
+    parser.close()
+    return parser
+
+
+def sha384(path: Path) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(path.read_bytes()).digest()).decode()
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return load_label_schema("call-center")
+
+
+@pytest.fixture(scope="module")
+def rendered(schema) -> str:
+    return render_template(schema, BASE)
+
+
+def test_valid_html(rendered):
+    parser = parse(rendered)
+    assert parser.errors == []
+    assert [t for t, _, _ in parser.elements].count("crowd-form") == 1
+
+
+def test_liquid_expressions_preserved(rendered):
+    for expr in ("{{ task.input.source-ref | grant_read_access }}",
+                 "{{ task.input | to_json | escape }}",
+                 "{{ task.input.peaks-ref | grant_read_access }}",
+                 "{{ task.input.sidecar-ref | grant_read_access }}",
+                 "{% if task.input.peaks-ref %}",
+                 "{{ task.input.interaction-id }}"):
+        assert expr in rendered
+    # ...and the whole file is valid Liquid that renders with Ground Truth's filters.
+    out = make_environment(lambda uri: "https://signed/" + uri[5:]).from_string(rendered).render(
+        task={"input": {"source-ref": "s3://b/a.wav", "interaction-id": "i-1"}})
+    assert 'data-media-url="https://signed/b/a.wav"' in out and "{{" not in out and "{%" not in out
+
+
+def test_crowd_elements(rendered):
+    parser = parse(rendered)
+    scripts = [a for t, a, _ in parser.elements if t == "script"]
+    assert {"src": CROWD_ELEMENTS_URL} in scripts
+    crowd = {t: (a, anc) for t, a, anc in parser.elements if t.startswith("crowd-")}
+    assert "crowd-form" in crowd and "crowd-button" in crowd
+    assert crowd["crowd-button"][0]["form-action"] == "submit"
+    assert "crowd-form" in crowd["crowd-button"][1]
+    answer = [(a, anc) for t, a, anc in parser.elements if t == "input" and a.get("name") == ANSWER_FIELD]
+    assert len(answer) == 1
+    assert answer[0][0]["type"] == "hidden" and "crowd-form" in answer[0][1]
+    app = [(a, anc) for t, a, anc in parser.elements if a.get("id") == "gtkit-app"]
+    assert len(app) == 1 and "crowd-form" in app[0][1]
+
+
+def test_sri_hashes_match_files(rendered):
+    parser = parse(rendered)
+    files = dict(asset_files())
+    (_imap_attrs, imap_body), = [(a, b) for a, b in parser.script_bodies if a.get("type") == "importmap"]
+    imap = json.loads(imap_body)
+    integrity = imap["integrity"]
+    for url, value in integrity.items():
+        assert url.startswith(BASE + "/")
+        assert value == sha384(files[url[len(BASE) + 1:]])
+    modules = {rel for rel in files if rel.endswith(".js") and rel.startswith(("js/", "vendor/wavesurfer/"))}
+    assert modules and {u[len(BASE) + 1:] for u in integrity} == modules
+    assert "js/main.js" in modules
+    for target in imap["imports"].values():
+        assert target in integrity
+    entry = [a for t, a in [(t, a) for t, a, _ in parser.elements] if t == "script" and a.get("type") == "module"]
+    assert entry == [{"type": "module", "src": f"{BASE}/js/main.js", "integrity": sha384(STATIC_DIR / "js/main.js"),
+                      "crossorigin": "anonymous"}]
+    preload = [a for t, a, _ in parser.elements if t == "link" and a.get("rel") == "modulepreload"]
+    graph = module_graph()
+    assert graph[0] == "js/main.js" and "vendor/wavesurfer/wavesurfer.esm.js" in graph
+    assert [a["href"] for a in preload] == [f"{BASE}/{rel}" for rel in graph[1:]]
+    for a in preload:
+        assert a["integrity"] == integrity[a["href"]] and a["crossorigin"] == "anonymous"
+    css = [a for t, a, _ in parser.elements if t == "link" and a.get("rel") == "stylesheet"]
+    assert css == [{"rel": "stylesheet", "href": f"{BASE}/css/gtkit.css",
+                    "integrity": sha384(STATIC_DIR / "css/gtkit.css"), "crossorigin": "anonymous"}]
+
+
+def test_no_absolute_local_paths(rendered):
+    assert str(REPO_ROOT) not in rendered
+    assert "file://" not in rendered
+    # every URL-ish attribute points at the assets base or the crowd elements script
+    for url in re.findall(r'(?:src|href)="([^"]+)"', rendered):
+        assert url.startswith((BASE + "/", CROWD_ELEMENTS_URL)), url
+    for local in ("/home/", "/tmp/", "/work/", "/Users/", "C:\\"):
+        assert local not in rendered
+
+
+def test_schema_embedded_and_braces_neutralised(schema, tmp_path):
+    tricky = schema.model_copy(update={"instructions": "Type {{ task.input }} or {% raw %} & </div> <b>"})
+    out = render_template(tricky, BASE)
+    assert "{{ task.input }} or" not in out and "{% raw %}" not in out
+    parser = parse(out)
+    assert parser.errors == []
+    app = next(a for t, a, _ in parser.elements if a.get("id") == "gtkit-app")
+    assert json.loads(app["data-schema"])["instructions"] == tricky.instructions
+    assert json.loads(app["data-schema"])["name"] == "call-center"
+
+
+def test_variants(schema):
+    audio = render_template(schema, BASE)
+    video = render_template(schema, BASE, variant="video")
+    assert 'data-variant="audio"' in audio and 'data-variant="video"' in video
+    own = render_template(load_label_schema("video-generation"), BASE)
+    assert 'data-variant="video"' in own  # defaults to the schema's media type
+    with pytest.raises(ValueError):
+        render_template(schema, BASE, variant="image")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("base", ["", "assets/", "//cdn.example.com/x", "https://x/\"><script>", "ftp://x/"])
+def test_bad_assets_base(schema, base):
+    with pytest.raises(ValueError):
+        render_template(schema, base)
+
+
+def test_asset_files():
+    files = asset_files()
+    rels = [rel for rel, _ in files]
+    assert "js/main.js" in rels and "css/gtkit.css" in rels
+    assert any(rel.startswith("vendor/wavesurfer/") and rel.endswith("LICENSE") for rel in rels)
+    assert all(not part.startswith(".") for rel in rels for part in rel.split("/"))
+    assert all(path.is_file() and path.is_relative_to(STATIC_DIR) for _, path in files)
+    assert all("\\" not in rel and not rel.startswith("/") for rel in rels)
+
+
+def test_cli_render(tmp_path):
+    out = tmp_path / "template.liquid.html"
+    result = CliRunner().invoke(cli, ["template", "render", "--schema", "tts-quality", "--assets-base", BASE,
+                                      "--out", str(out), "--variant", "audio"])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "{{ task.input.source-ref | grant_read_access }}" in text
+    assert parse(text).errors == []
+    bad = CliRunner().invoke(cli, ["template", "render", "--schema", "no-such-schema", "--assets-base", BASE,
+                                   "--out", str(tmp_path / "x.html")])
+    assert bad.exit_code == 1
+
+
+def test_module_graph_follows_imports(tmp_path):
+    (tmp_path / "js").mkdir()
+    (tmp_path / "vendor" / "wavesurfer" / "plugins").mkdir(parents=True)
+    (tmp_path / "js" / "main.js").write_text(
+        "import { a } from './a.js'\nimport WS from 'wavesurfer.js'\nexport * from \"./b.js\"\n"
+        "/** @param {import('./typedef.js').T} x */\nconst lazy = () => import('./lazy.js')\n")
+    (tmp_path / "js" / "a.js").write_text("import'../js/b.js';export const a=1")
+    (tmp_path / "js" / "b.js").write_text("export const b = 2\n")
+    (tmp_path / "js" / "lazy.js").write_text("export {}\n")
+    (tmp_path / "js" / "typedef.js").write_text("export {}\n")
+    (tmp_path / "vendor" / "wavesurfer" / "wavesurfer.esm.js").write_text("export default 1\n")
+    (tmp_path / "vendor" / "wavesurfer" / "plugins" / "zoom.esm.js").write_text("export default 2\n")
+    # breadth first, each module once; a literal dynamic import is followed, a JSDoc type import is not
+    assert module_graph(tmp_path) == ["js/main.js", "js/a.js", "vendor/wavesurfer/wavesurfer.esm.js", "js/b.js",
+                                      "js/lazy.js"]
+

@@ -1,0 +1,115 @@
+"""`gtkit peaks`, `gtkit template render`, `gtkit preview`: the worker UI side."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import typer
+
+from toolkit.cli.common import MirrorOpt, console, fail, make_storage
+
+template_app = typer.Typer(help="Render the Ground Truth worker task template.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("peaks")(peaks)
+    app.add_typer(template_app, name="template")
+    app.command("preview")(preview)
+
+
+def peaks(
+    media: Annotated[str, typer.Argument(help="Audio or video file (wav, mp3, mp4, ...; local or s3://).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Peaks JSON to write (local or s3://).")],
+    peaks_per_second: Annotated[float, typer.Option("--peaks-per-second", min=0.1,
+                                                    help="Min/max pairs per second of media.")] = 100.0,
+    channels: Annotated[int, typer.Option("--channels", min=1, max=8,
+                                          help="1 downmixes; 2 keeps a stereo pair.")] = 1,
+    mirror: MirrorOpt = None,
+) -> None:
+    """Compute min/max waveform peaks so the worker UI never decodes the whole media.
+
+    Example: gtkit peaks examples/media/call_001.wav --out call_001.peaks.json
+    """
+    from toolkit.peaks import PeaksError, peaks_for_uri, peaks_json
+
+    storage = make_storage(mirror)
+    try:
+        result = peaks_for_uri(media, storage, peaks_per_second, channels)
+    except (PeaksError, FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    storage.write_bytes(out, peaks_json(result), content_type="application/json")
+    console.print(f"{out}: {len(result.data[0]) // 2} peaks/channel, {result.duration:.2f} s, "
+                  f"{result.peaks_per_second:g} per second", highlight=False)
+
+
+@template_app.command("render")
+def render(
+    schema: Annotated[str, typer.Option("--schema", help="Label schema YAML, or a built-in name.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Template to write (local or s3://).")],
+    assets_base: Annotated[str | None, typer.Option(
+        "--assets-base", help="https:// URL static/ is served from. Default: from the deploy config.")] = None,
+    stack_name: Annotated[str | None, typer.Option(
+        "--stack-name", help="Read the assets URL from this stack's deploy config (gtkit deploy).")] = None,
+    deploy_config: Annotated[str | None, typer.Option(
+        "--deploy-config", help="Path of a deploy config file (default: .gtkit/deploy-<stack>.json).")] = None,
+    variant: Annotated[Literal["audio", "video"] | None,
+                       typer.Option("--variant", help="Default: the schema's media type.")] = None,
+) -> None:
+    """Render the worker task template (HTML + Liquid) with SRI-pinned assets.
+
+    Example:
+
+        gtkit template render --schema call-center --out template.liquid.html \\
+            --assets-base https://d111.cloudfront.net/v/0123abcd/
+
+    After `gtkit deploy`, --assets-base can be left out: it is read from the deploy config.
+    """
+    from toolkit.models import load_label_schema
+    from toolkit.template import render_template
+
+    try:
+        if assets_base is None:
+            from toolkit.aws.config import deployed_assets_base
+
+            assets_base = deployed_assets_base(stack_name, path=deploy_config)
+        label_schema = load_label_schema(schema)
+        html = render_template(label_schema, assets_base, variant=variant)
+    except (FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    make_storage(None).write_bytes(out, html.encode("utf-8"), content_type="text/html; charset=utf-8")
+    console.print(f"{out}: {label_schema.name} template, {variant or label_schema.media} variant, "
+                  f"assets from {assets_base}", highlight=False)
+
+
+def preview(
+    manifest: Annotated[str, typer.Option("--manifest", help="Input manifest (JSONL, local or s3://).")],
+    schema: Annotated[str, typer.Option("--schema", help="Label schema YAML, or a built-in name.")],
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1.")] = 8080,
+    out: Annotated[str, typer.Option("--out", help="Where worker responses go (Ground Truth layout).")]
+    = "gtkit-preview",
+    job_name: Annotated[str | None, typer.Option("--job-name", help="Default: preview-<schema name>.")] = None,
+    mirror: MirrorOpt = None,
+) -> None:
+    """Serve the worker task template locally, one page per manifest line, saving submissions.
+
+    Example: gtkit preview --manifest manifest.jsonl --schema call-center --mirror s3://example-feedback-bucket/=examples
+    """
+    from toolkit.models import load_label_schema
+    from toolkit.portal import ManifestError, PreviewSource, create_app, run_portal
+
+    storage = make_storage(mirror)
+    try:
+        source = PreviewSource(manifest, load_label_schema(schema), out=out, storage=storage,
+                               job_name=job_name)
+    except (FileNotFoundError, ManifestError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    app = create_app(source)
+    tasks = source.list_tasks()
+    console.print(f"{len(tasks)} task(s) from {manifest}; responses under {out}/{source.job_name}/", highlight=False)
+    console.print(f"open http://127.0.0.1:{port}/ (Ctrl-C to stop)", highlight=False)
+    try:
+        run_portal(app, port)
+    except OSError as exc:
+        raise fail(f"cannot listen on 127.0.0.1:{port}: {exc}") from None
+    except KeyboardInterrupt:
+        console.print("stopped")

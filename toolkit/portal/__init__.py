@@ -1,0 +1,38 @@
+"""Local worker portal: the worker task template served on 127.0.0.1 with Ground Truth emulated.
+
+`create_app(source)` builds the Flask app for any `TaskSource`; `PreviewSource` previews a
+manifest (`gtkit preview`), the local labeling job brings its own source.
+"""
+
+from toolkit.portal.app import PortalServer, create_app, run_portal
+from toolkit.portal.preview import ManifestError, PreviewSource
+from toolkit.portal.tasks import (
+    STATUS_COMPLETE,
+    STATUS_FAILED,
+    STATUS_OPEN,
+    SubmissionRejected,
+    TaskSource,
+    TaskSummary,
+    gt_time,
+    worker_answer,
+    worker_response_dir,
+    write_worker_response,
+)
+
+__all__ = [
+    "STATUS_COMPLETE",
+    "STATUS_FAILED",
+    "STATUS_OPEN",
+    "ManifestError",
+    "PortalServer",
+    "PreviewSource",
+    "SubmissionRejected",
+    "TaskSource",
+    "TaskSummary",
+    "create_app",
+    "gt_time",
+    "run_portal",
+    "worker_answer",
+    "worker_response_dir",
+    "write_worker_response",
+]

@@ -1,0 +1,331 @@
+"""The local worker portal: serves the real worker task template the way Ground Truth would.
+
+Per task page: `render_template()` output (the same file uploaded for Ground Truth) -> python-liquid
+with Ground Truth's filters (toolkit/liquid.py) -> crowd-html-elements swapped for a local stand-in
+-> wrapped in a small page shell. `grant_read_access` hands out portal media URLs keyed by an
+unguessable token, like a presigned URL: only URIs a task page granted can be fetched, so the
+portal never serves arbitrary files. Binds 127.0.0.1 only (see `run_portal`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import mimetypes
+import re
+import secrets
+import threading
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from flask import Flask, Response, abort, jsonify, redirect, render_template, request, send_file, url_for
+from markupsafe import escape as html_escape
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wsgi import FileWrapper
+
+from toolkit.liquid import make_environment
+from toolkit.portal.tasks import STATUS_FAILED, SubmissionRejected, TaskSource
+from toolkit.storage import is_s3, split_s3
+from toolkit.template import CROWD_ELEMENTS_URL, STATIC_DIR
+from toolkit.template import render_template as render_task_template
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+ASSETS_PREFIX = "/assets/"
+WORKER_COOKIE = "gtkit_worker"
+# Werkzeug streams files in 8 KiB blocks by default: ~55 MB/s, so a 3-hour peaks file (16 MB) took
+# ~0.3 s to arrive. 256 KiB blocks make that a few tens of milliseconds.
+FILE_BLOCK = 256 * 1024
+WORKER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$")
+STANDIN_PATH = "/_portal/crowd-standin.js"
+# Browsers and wavesurfer are picky about media types; mimetypes' defaults (audio/x-wav) vary by OS.
+MEDIA_TYPES = {
+    ".wav": "audio/wav", ".mp3": "audio/mpeg", ".mp4": "video/mp4", ".m4a": "audio/mp4",
+    ".flac": "audio/flac", ".ogg": "audio/ogg", ".webm": "video/webm", ".mov": "video/quicktime",
+    ".json": "application/json", ".js": "text/javascript", ".css": "text/css",
+}
+
+
+def content_type(name: str) -> str:
+    suffix = PurePosixPath(name).suffix.lower()
+    return MEDIA_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+class MediaGrants:
+    """`grant_read_access` for the portal: URI -> `/media/<token>/<file name>`, token -> URI."""
+
+    def __init__(self) -> None:
+        self._secret = secrets.token_bytes(32)
+        self._uris: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def grant(self, uri: str) -> str:
+        if uri.startswith(("https://", "http://")):
+            return uri  # already a URL; Ground Truth would leave it unusable, we pass it on
+        token = hmac.new(self._secret, uri.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+        with self._lock:
+            self._uris[token] = uri
+        name = PurePosixPath(urlsplit(uri).path).name or "media"
+        return f"/media/{token}/{quote(name)}"
+
+    def lookup(self, token: str) -> str | None:
+        with self._lock:
+            return self._uris.get(token)
+
+
+def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR) -> Flask:
+    """The portal for `source`. Task pages load static/ from `/assets/`, hashed from `assets_dir`."""
+    app = Flask(__name__, template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"),
+                static_url_path="/_portal")
+    app.config["JSON_SORT_KEYS"] = False
+    assets_dir = Path(assets_dir).resolve()
+    grants = MediaGrants()
+    liquid_env = make_environment(grants.grant)
+    app.extensions["gtkit_portal"] = {"source": source, "grants": grants}
+    inner_wsgi = app.wsgi_app
+
+    def wsgi_app(environ: dict, start_response: Any) -> Any:
+        environ.setdefault("wsgi.file_wrapper", _file_wrapper)
+        return inner_wsgi(environ, start_response)
+
+    app.wsgi_app = wsgi_app  # type: ignore[method-assign]
+
+    def worker() -> str | None:
+        name = request.cookies.get(WORKER_COOKIE, "")
+        return name if WORKER_NAME.match(name) else None
+
+    def need_worker() -> Response | None:
+        if worker() is None:
+            return redirect(url_for("login", next=request.full_path.rstrip("?")))
+        return None
+
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        return resp
+
+    # -- worker identity -----------------------------------------------------------------------
+    @app.get("/login")
+    def login() -> str:
+        return render_template("login.html", job=source.job_name, next=_safe_next(request.args.get("next")),
+                               error=None, worker=worker())
+
+    @app.post("/login")
+    def login_post() -> Any:
+        name = (request.form.get("worker") or "").strip()
+        nxt = _safe_next(request.form.get("next"))
+        if not WORKER_NAME.match(name):
+            return render_template("login.html", job=source.job_name, next=nxt, worker=None,
+                                   error="Use 1-64 letters, digits, spaces or . _ @ -, starting with a "
+                                         "letter or digit."), 400
+        resp = redirect(nxt)
+        resp.set_cookie(WORKER_COOKIE, name, httponly=True, samesite="Strict")
+        return resp
+
+    @app.post("/logout")
+    def logout() -> Any:
+        resp = redirect(url_for("login"))
+        resp.delete_cookie(WORKER_COOKIE)
+        return resp
+
+    # -- pages -----------------------------------------------------------------------------------
+    @app.get("/")
+    def index() -> Any:
+        if (r := need_worker()) is not None:
+            return r
+        tasks = source.list_tasks()
+        return render_template("tasks.html", job=source.job_name, schema=source.schema, tasks=tasks,
+                               worker=worker(), failed=STATUS_FAILED)
+
+    @app.get("/next")
+    def next_task() -> Any:
+        if (r := need_worker()) is not None:
+            return r
+        task_id = source.next_task_for(worker())
+        if task_id is None:
+            return render_template("done.html", job=source.job_name, worker=worker())
+        return redirect(url_for("task_page", task_id=task_id))
+
+    @app.get("/task/<task_id>")
+    def task_page(task_id: str) -> Any:
+        if (r := need_worker()) is not None:
+            return r
+        try:
+            task_input = source.task_input(task_id)
+        except KeyError:
+            abort(404, description=f"no task {task_id!r} in this job")
+        except SubmissionRejected as exc:
+            return render_template("message.html", job=source.job_name, worker=worker(),
+                                   title="Task unavailable", message=str(exc)), 409
+        variant = task_input.get("media-type") if task_input.get("media-type") in ("audio", "video") else None
+        # Re-rendered per request: the SRI hashes must match the files as they are now.
+        template = render_task_template(source.schema, ASSETS_PREFIX, variant=variant, static_dir=assets_dir)
+        body = liquid_env.from_string(template).render(task={"input": task_input})
+        body = _swap_crowd_elements(body)
+        # At Ground Truth every worker has their own browser, so the UI's autosave (keyed by
+        # data-task-key) is theirs alone. Here several worker names can share one browser.
+        body = body.replace('data-task-key="', f'data-task-key="{html_escape(worker())}@', 1)
+        return render_template(
+            "task.html", job=source.job_name, worker=worker(), task_id=task_id, body=body,
+            interaction_id=task_input.get("interaction-id"),
+            submit_url=url_for("submit", task_id=task_id),
+            accepted_at=datetime.now(UTC).isoformat(),
+        )
+
+    @app.post("/task/<task_id>/submit")
+    def submit(task_id: str) -> Any:
+        worker_id = worker()
+        if worker_id is None:
+            return jsonify(error="enter a worker name first"), 401
+        if not _same_origin():
+            return jsonify(error="cross-origin submission refused"), 403
+        payload = request.get_json(silent=True)
+        if not isinstance(payload, dict) or not isinstance(payload.get("answerContent"), dict):
+            return jsonify(error="expected JSON {answerContent: {...}, acceptedAt}"), 400
+        submitted_at = datetime.now(UTC)
+        accepted_at = _parse_time(payload.get("acceptedAt")) or submitted_at
+        accepted_at = min(accepted_at, submitted_at)
+        try:
+            source.submit(task_id, worker_id, payload["answerContent"], accepted_at, submitted_at)
+        except KeyError:
+            return jsonify(error=f"no task {task_id!r}"), 404
+        except SubmissionRejected as exc:
+            return jsonify(error=str(exc)), 409
+        return jsonify(ok=True, next=url_for("submitted", task_id=task_id))
+
+    @app.get("/task/<task_id>/submitted")
+    def submitted(task_id: str) -> Any:
+        if (r := need_worker()) is not None:
+            return r
+        next_id = source.next_task_for(worker())
+        return render_template("submitted.html", job=source.job_name, worker=worker(), task_id=task_id,
+                               next_id=next_id)
+
+    # -- files -----------------------------------------------------------------------------------
+    @app.get("/assets/<path:filename>")
+    def assets(filename: str) -> Any:
+        path = (assets_dir / filename).resolve()
+        if not path.is_relative_to(assets_dir) or not path.is_file():
+            abort(404)
+        resp = send_file(path, mimetype=content_type(path.name), conditional=True, max_age=0)
+        # SRI across origins needs CORS; same-origin here, but mirror what the asset host sends.
+        resp.headers["Access-Control-Allow-Origin"] = "*"
+        resp.headers["Cache-Control"] = "no-cache"
+        return resp
+
+    @app.get("/media/<token>/<path:name>")
+    def media(token: str, name: str) -> Any:
+        uri = grants.lookup(token)
+        if uri is None:
+            abort(404, description="unknown or expired media link; reload the task")
+        target = source.storage.resolve_read(uri)
+        if is_s3(target):
+            return _proxy_s3(source, target)
+        path = Path(target).resolve()  # mirrors may be relative to the working directory
+        if not path.is_file():
+            log.warning("granted media is missing locally (token %s)", token[:8])
+            abort(404, description="media file not found (is a --mirror missing?)")
+        resp = send_file(path, mimetype=content_type(path.name), conditional=True, max_age=0)
+        resp.headers["Access-Control-Allow-Origin"] = "*"
+        return resp
+
+    return app
+
+
+def _file_wrapper(file: Any, _buffer_size: int = FILE_BLOCK) -> FileWrapper:
+    return FileWrapper(file, FILE_BLOCK)  # werkzeug asks for 8 KiB; see FILE_BLOCK
+
+
+def _swap_crowd_elements(html: str) -> str:
+    """Ground Truth's crowd-html-elements script is not reachable offline: use the stand-in."""
+    return html.replace(f'<script src="{CROWD_ELEMENTS_URL}"></script>',
+                        f'<script src="{STANDIN_PATH}"></script>')
+
+
+def _safe_next(value: str | None) -> str:
+    # Only local paths: never redirect off the portal.
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+def _same_origin() -> bool:
+    origin = request.headers.get("Origin")
+    return origin is None or urlsplit(origin).netloc == request.host
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _proxy_s3(source: TaskSource, uri: str) -> Response:
+    """Stream an un-mirrored S3 object, passing the Range header through."""
+    bucket, key = split_s3(uri)
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if rng := request.headers.get("Range"):
+        kwargs["Range"] = rng
+    try:
+        obj = source.storage.client.get_object(**kwargs)
+    except Exception as exc:  # any S3 failure is a 404/502 for the browser
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        abort(404 if code in ("NoSuchKey", "404") else 502)
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(obj["ContentLength"]),
+               "Access-Control-Allow-Origin": "*"}
+    if "ContentRange" in obj:
+        headers["Content-Range"] = obj["ContentRange"]
+    body = obj["Body"]
+    return Response(iter(lambda: body.read(256 * 1024), b""), status=206 if rng else 200,
+                    headers=headers, mimetype=content_type(key))
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per asset is noise here
+        pass
+
+
+class PortalServer:
+    """The portal on 127.0.0.1 in a background thread (tests, the benchmark, the local job).
+
+    `port=0` picks a free port; `quiet` drops the per-request access log.
+    """
+
+    def __init__(self, app: Flask, port: int = 0, *, quiet: bool = True) -> None:
+        handler = _QuietHandler if quiet else WSGIRequestHandler
+        self._server = make_server("127.0.0.1", port, app, threaded=True, request_handler=handler)
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="gtkit-portal", daemon=True)
+
+    def start(self) -> PortalServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> PortalServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run_portal(app: Flask, port: int = 8080) -> None:
+    """Serve until interrupted. Loopback only: the portal has no authentication."""
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

@@ -1,0 +1,131 @@
+"""`PreviewSource`: preview a manifest in the portal; every submission becomes a worker-response file.
+
+Tasks are the manifest's non-blank lines, numbered from 0 like Ground Truth's datasetObjectId.
+Any worker may submit any task any number of times (it is a preview); `next_task_for` offers the
+first task that worker has not answered yet. Existing responses under `out` are counted at start,
+so a restarted preview shows the same statuses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from toolkit.models import LabelSchema
+from toolkit.portal.tasks import (
+    STATUS_COMPLETE,
+    STATUS_FAILED,
+    STATUS_OPEN,
+    SubmissionRejected,
+    TaskSummary,
+    worker_answer,
+    worker_response_dir,
+    write_worker_response,
+)
+from toolkit.storage import Storage, is_s3
+from toolkit.task_input import build_task_input
+
+log = logging.getLogger(__name__)
+
+
+class ManifestError(ValueError):
+    """A manifest line is not usable; the message names the line."""
+
+
+class PreviewSource:
+    """A TaskSource over a manifest (local path or s3:// URI), for `gtkit preview`."""
+
+    def __init__(self, manifest: str | Path, schema: LabelSchema, *, out: str | Path = "gtkit-preview",
+                 storage: Storage | None = None, job_name: str | None = None) -> None:
+        self.schema = schema
+        self.storage = storage or Storage()
+        self.job_name = job_name or f"preview-{schema.name}"
+        self.out = str(out)
+        self.manifest = str(manifest)
+        self._lock = threading.Lock()
+        # (task input or None, reason) per task id, in manifest order.
+        self._tasks: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
+        self._responded: dict[str, list[str]] = {}
+        self.last_response_uri: str | None = None
+        self._load_manifest()
+        self._load_existing_responses()
+
+    def _load_manifest(self) -> None:
+        index = 0
+        for number, line in self.storage.iter_lines(self.manifest):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ManifestError(f"{self.manifest} line {number}: not JSON ({exc.msg})") from exc
+            task_input, reason = build_task_input(data)
+            if task_input is None:
+                reason = f"line {number}: {reason}"
+                log.warning("manifest line %d cannot be labeled", number)
+            self._tasks[str(index)] = (task_input, reason)
+            index += 1
+        if not self._tasks:
+            raise ManifestError(f"{self.manifest}: no data objects (the manifest is empty)")
+
+    def _load_existing_responses(self) -> None:
+        if is_s3(self.out):
+            return  # a preview writing to S3 starts its counts from zero
+        for task_id in self._tasks:
+            folder = Path(worker_response_dir(self.out, self.job_name, task_id))
+            for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+                try:
+                    answers = json.loads(path.read_text(encoding="utf-8")).get("answers", [])
+                except (OSError, ValueError, AttributeError):
+                    log.warning("unreadable worker response %s skipped", path.name)
+                    continue
+                for answer in answers:
+                    self._responded.setdefault(task_id, []).append(str(answer.get("workerId", "")))
+
+    # -- TaskSource ----------------------------------------------------------------------------
+    def list_tasks(self) -> list[TaskSummary]:
+        out = []
+        with self._lock:
+            for task_id, (task_input, reason) in self._tasks.items():
+                workers = self._responded.get(task_id, [])
+                status = STATUS_FAILED if task_input is None else STATUS_COMPLETE if workers else STATUS_OPEN
+                out.append(TaskSummary(
+                    task_id=task_id,
+                    interaction_id=(task_input or {}).get("interaction-id"),
+                    responses=len(workers),
+                    status=status,
+                    responded_by=frozenset(workers),
+                    media_type=(task_input or {}).get("media-type"),
+                    reason=reason,
+                ))
+        return out
+
+    def task_input(self, task_id: str) -> dict[str, Any]:
+        task_input, reason = self._tasks[task_id]
+        if task_input is None:
+            raise SubmissionRejected(f"task {task_id} cannot be labeled: {reason}")
+        return task_input
+
+    def next_task_for(self, worker_id: str) -> str | None:
+        with self._lock:
+            for task_id, (task_input, _) in self._tasks.items():
+                if task_input is not None and worker_id not in self._responded.get(task_id, []):
+                    return task_id
+        return None
+
+    def submit(self, task_id: str, worker_id: str, answer_content: dict[str, Any],
+               accepted_at: datetime, submitted_at: datetime) -> None:
+        if task_id not in self._tasks:
+            raise SubmissionRejected(f"unknown task {task_id!r}")
+        self.task_input(task_id)  # refuses unlabelable tasks
+        record = worker_answer(worker_id, answer_content, accepted_at, submitted_at)
+        with self._lock:
+            uri = write_worker_response(self.storage, self.out, self.job_name, task_id, [record],
+                                        submitted_at)
+            self._responded.setdefault(task_id, []).append(worker_id)
+        self.last_response_uri = uri
+        log.info("task %s: worker response saved (%d so far)", task_id, len(self._responded[task_id]))
