@@ -1,0 +1,45 @@
+"""Ground Truth pre-annotation Lambda: one data object (manifest line) -> the worker task input.
+
+Handler: `handler.lambda_handler`. The task input is the normalised manifest line
+(`toolkit.task_input.build_task_input`), so the template reads `task.input.source-ref`,
+`task.input.pre-segments`, ... whether or not this Lambda runs. Objects that cannot be labeled
+(inline `source` text, invalid line) get `isHumanAnnotationRequired: false` and a logged reason.
+Logs carry ids and counts only, never transcripts or segment text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from toolkit.models.events import PreAnnotationResponse, wire
+from toolkit.task_input import build_task_input
+
+logger = Logger(service="gtkit-pre-annotation")
+
+
+def handle(event: dict[str, Any]) -> dict[str, Any]:
+    data_object = event.get("dataObject") if isinstance(event, dict) else None
+    interaction_id = data_object.get("interaction-id") if isinstance(data_object, dict) else None
+    task_input, reason = build_task_input(data_object)  # type: ignore[arg-type]
+    if task_input is None:
+        logger.warning("data object skipped: no human annotation",
+                       extra={"interaction_id": interaction_id, "reason": reason,
+                              "labeling_job_arn": event.get("labelingJobArn") if isinstance(event, dict) else None})
+        return wire(PreAnnotationResponse(task_input=None, is_human_annotation_required=False)) | {
+            "taskInput": {}}
+    logger.info("task input built", extra={
+        "interaction_id": interaction_id,
+        "pre_segments": len(task_input.get("pre-segments") or []),
+        "has_sidecar": "sidecar-ref" in task_input,
+        "has_peaks": "peaks-ref" in task_input,
+    })
+    return wire(PreAnnotationResponse(task_input=task_input, is_human_annotation_required=True))
+
+
+def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    request_id = getattr(context, "aws_request_id", None)
+    if request_id:
+        logger.append_keys(request_id=request_id)
+    return handle(event)

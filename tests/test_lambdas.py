@@ -1,0 +1,243 @@
+"""The pre/post-annotation Lambda handlers fed Ground Truth's documented event shapes (moto S3/STS)."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+from toolkit.models import ANSWER_FIELD, ConsolidatedLabel
+
+REPO = Path(__file__).resolve().parent.parent
+JOB_ARN = "arn:aws:sagemaker:us-east-1:111122223333:labeling-job/av-seg-1"
+ROLE_ARN = "arn:aws:iam::111122223333:role/gt-exec"
+SECRET_TEXT = "my card number is 4111 1111 1111 1111"
+SECRET_TRANSCRIPT = "Northwind support, this is Dana, call me on 555-0123"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"test_lambda_{name}", REPO / "lambdas" / name / "handler.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+pre = load("pre_annotation")
+post = load("post_annotation")
+
+
+@pytest.fixture
+def logs():
+    """Everything both handlers log (they share the stream through powertools' registered handler)."""
+    buf = io.StringIO()
+    saved = []
+    for module in (pre, post):
+        handler = module.logger.registered_handler
+        saved.append((module, handler, handler.stream, module.logger.log_level))
+        handler.setStream(buf)
+        module.logger.setLevel("INFO")
+    yield buf
+    for module, handler, stream, level in saved:
+        handler.setStream(stream)
+        module.logger.setLevel(level)
+
+
+def manifest_line(**extra) -> dict:
+    line = {"source-ref": "s3://media-bucket/calls/call_001.wav", "media-type": "audio",
+            "interaction-id": "int-0001", "duration-seconds": 21.0, "transcription": SECRET_TRANSCRIPT,
+            "pre-segments": [{"id": "pre-1", "track": "speaker", "label": "Agent", "start": 0.4, "end": 3.5,
+                              "text": SECRET_TRANSCRIPT}],
+            "peaks-ref": "s3://media-bucket/peaks/call_001.json", "metadata": {"customer_id": "cust-1"}}
+    line.update(extra)
+    return line
+
+
+def our_answer(start=0.4, end=3.5, text=SECRET_TEXT, rating=4) -> str:
+    """answerContent as Ground Truth inlines it in the payload: a JSON string."""
+    answer = {"mediaDuration": 21.0, "interactionId": "int-0001",
+              "tracks": [{"id": "t1", "category": "speaker", "label": "Agent"}],
+              "segments": [{"id": "s1", "track": "t1", "start": start, "end": end, "text": text,
+                            "attributes": {"emotion": "Neutral"}}],
+              "content": {"background_noise": ["None"], "overall_rating": rating, "summary": SECRET_TEXT}}
+    return json.dumps({ANSWER_FIELD: json.dumps(answer), "content-summary": SECRET_TEXT})
+
+
+# -- pre-annotation ----------------------------------------------------------------------------
+def test_pre_source_ref_object_gets_task_input(logs):
+    event = {"version": "2018-10-16", "labelingJobArn": JOB_ARN, "dataObject": manifest_line()}
+    response = pre.lambda_handler(event, None)
+    assert set(response) == {"taskInput", "isHumanAnnotationRequired"}
+    assert response["isHumanAnnotationRequired"] is True  # a JSON boolean, not "true"
+    task = response["taskInput"]
+    assert task["source-ref"] == "s3://media-bucket/calls/call_001.wav"
+    assert task["media-type"] == "audio" and task["interaction-id"] == "int-0001"
+    assert task["pre-segments"][0]["start"] == 0.4 and task["peaks-ref"].endswith("call_001.json")
+    assert task["transcription"] == SECRET_TRANSCRIPT
+    json.dumps(response)
+    out = logs.getvalue()
+    assert "int-0001" in out and SECRET_TRANSCRIPT not in out
+
+
+def test_pre_sidecar_reference_passes_through():
+    line = manifest_line(**{"sidecar-ref": "s3://media-bucket/sidecars/int-0001.json"})
+    del line["pre-segments"]
+    response = pre.handle({"version": "2018-10-16", "labelingJobArn": JOB_ARN, "dataObject": line})
+    assert response["taskInput"]["sidecar-ref"] == "s3://media-bucket/sidecars/int-0001.json"
+
+
+@pytest.mark.parametrize("data_object, why", [
+    ({"source": SECRET_TEXT}, "inline `source` text"),
+    ({"source-ref": "s3://b/a.wav", "media-type": "audio"}, "interaction-id"),
+    ({"source-ref": "not-a-uri", "media-type": "audio", "interaction-id": "int-9"}, "source-ref"),
+])
+def test_pre_unlabelable_objects_skip_humans_with_logged_reason(logs, data_object, why):
+    response = pre.lambda_handler({"version": "2018-10-16", "labelingJobArn": JOB_ARN,
+                                   "dataObject": data_object})
+    assert response["isHumanAnnotationRequired"] is False
+    assert response["taskInput"] == {}
+    record = json.loads(logs.getvalue().strip().splitlines()[-1])
+    assert record["level"] == "WARNING" and why in record["reason"]
+    assert SECRET_TEXT not in logs.getvalue()
+
+
+# -- post-annotation ---------------------------------------------------------------------------
+@pytest.fixture
+def job_bucket(s3_bucket):
+    return s3_bucket
+
+
+def put(bucket: str, key: str, body) -> str:
+    data = body if isinstance(body, str) else json.dumps(body)
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=data.encode())
+    return f"s3://{bucket}/{key}"
+
+
+def post_event(payload_uri: str, attr: str = "segments") -> dict:
+    return {"version": "2018-10-16", "labelingJobArn": JOB_ARN, "labelCategories": ["Agent", "Customer"],
+            "labelAttributeName": attr, "roleArn": ROLE_ARN, "payload": {"s3Uri": payload_uri}}
+
+
+def test_post_consolidates_inline_and_s3_answers_with_assumed_role(job_bucket, monkeypatch, logs):
+    monkeypatch.setenv("GTKIT_LABEL_SCHEMA", "call-center")
+    answer_uri = put(job_bucket, "job/annotations/w2.json", our_answer(0.5, 3.6, rating=5))
+    payload = [
+        {"datasetObjectId": "0", "dataObject": {"s3Uri": "s3://media-bucket/calls/call_001.wav"},
+         "annotations": [
+             {"workerId": "private.us-east-1.aaa111", "annotationData": {"content": our_answer(0.4, 3.5)}},
+             {"workerId": "private.us-east-1.bbb222", "annotationData": {"s3Uri": answer_uri}},
+             {"workerId": "private.us-east-1.ccc333", "annotationData": {"content": "{\"answer\": \"{broken"}},
+         ]},
+        {"datasetObjectId": "1", "dataObject": {"s3Uri": "s3://media-bucket/calls/call_002.wav"},
+         "annotations": [{"workerId": "private.us-east-1.ddd444",
+                          "annotationData": {"content": json.dumps({"answer": "[]"})}}]},
+    ]
+    uri = put(job_bucket, "job/annotations/consolidated-annotation/consolidation-request/iteration-1/b1.json",
+              payload)
+    calls = []
+    real_client = boto3.session.Session.client
+
+    def spy(self, service, *args, **kwargs):
+        client = real_client(self, service, *args, **kwargs)
+        if service == "sts":
+            orig = client.assume_role
+
+            def assume_role(**kw):
+                calls.append(kw["RoleArn"])
+                return orig(**kw)
+
+            client.assume_role = assume_role
+        return client
+
+    monkeypatch.setattr(boto3.session.Session, "client", spy)
+    response = post.lambda_handler(post_event(uri), None)
+
+    assert calls == [ROLE_ARN]  # read with the job role's credentials
+    assert [r["datasetObjectId"] for r in response] == ["0", "1"]
+    for item in response:
+        assert set(item) == {"datasetObjectId", "consolidatedAnnotation"}
+        assert set(item["consolidatedAnnotation"]) == {"content"}
+        assert set(item["consolidatedAnnotation"]["content"]) == {"segments"}
+    label = ConsolidatedLabel.model_validate(response[0]["consolidatedAnnotation"]["content"]["segments"])
+    assert label.status == "ok" and label.worker_count == 3 and label.valid_worker_count == 2
+    assert label.label_schema == "call-center"
+    assert label.segments[0].start == 0.45 and label.segments[0].end == 3.55 and label.segments[0].support == 2
+    assert label.content["overall_rating"].mean == 4.5
+    broken = label.workers[2]
+    assert broken.worker_id == "private.us-east-1.ccc333" and not broken.valid and broken.problems
+    failed = ConsolidatedLabel.model_validate(response[1]["consolidatedAnnotation"]["content"]["segments"])
+    assert failed.status == "error" and "no valid worker answers" in failed.error
+    json.dumps(response)
+
+    out = logs.getvalue()
+    record = json.loads(out.strip().splitlines()[-1])
+    assert record["objects"] == 2 and record["errors"] == 1 and record["invalid_answers"] == 2
+    assert record["error_object_ids"] == ["1"]
+    for secret in (SECRET_TEXT, SECRET_TRANSCRIPT, "aaa111", "bbb222", "ccc333", "ddd444", "private.us-east-1"):
+        assert secret not in out, secret
+
+
+def test_post_falls_back_to_own_role_when_assume_role_is_refused(job_bucket, monkeypatch, logs):
+    from botocore.exceptions import ClientError
+
+    monkeypatch.delenv("GTKIT_LABEL_SCHEMA", raising=False)
+    uri = put(job_bucket, "p.json", [{"datasetObjectId": "7", "dataObject": {"s3Uri": "s3://m/a.wav"},
+                                       "annotations": [{"workerId": "w", "annotationData":
+                                                        {"content": our_answer()}}]}])
+    real_client = boto3.session.Session.client
+
+    def refuse(self, service, *args, **kwargs):
+        client = real_client(self, service, *args, **kwargs)
+        if service == "sts":
+            def assume_role(**kw):
+                raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "AssumeRole")
+
+            client.assume_role = assume_role
+        return client
+
+    monkeypatch.setattr(boto3.session.Session, "client", refuse)
+    response = post.handle(post_event(uri, attr="labels"))
+    label = response[0]["consolidatedAnnotation"]["content"]["labels"]
+    assert label["status"] == "ok" and "labelSchema" not in label  # no schema configured
+    assert "AccessDenied" in logs.getvalue()
+    monkeypatch.setenv("GTKIT_ASSUME_ROLE", "always")
+    with pytest.raises(ClientError):
+        post.handle(post_event(uri))
+
+
+def test_post_accepts_aws_samples_answers(job_bucket, monkeypatch):
+    monkeypatch.setenv("GTKIT_LABEL_SCHEMA", "call-center")
+    monkeypatch.setenv("GTKIT_ASSUME_ROLE", "never")
+    tag_data = {"streams": {"speaker": [{"id": "Representative", "start": 0.4, "end": 3.5,
+                                         "text": "hi", "emotion": "Neutral"}]}}
+    sample = {"annotations": json.dumps(tag_data), "rate": {"4": True, "5": False},
+              "backgroundNoise": {"music": True}}
+    uri = put(job_bucket, "p.json", [{"datasetObjectId": "0", "dataObject": {"s3Uri": "s3://m/a.wav"},
+                                       "annotations": [{"workerId": "w", "annotationData":
+                                                        {"content": json.dumps(sample)}}]}])
+    label = post.handle(post_event(uri))[0]["consolidatedAnnotation"]["content"]["segments"]
+    assert label["status"] == "ok", label["workers"][0]["problems"]
+    assert label["segments"][0]["label"] == "Agent" and label["content"]["overall_rating"]["value"] == 4
+
+
+def test_post_schema_setting_forms(tmp_path, monkeypatch):
+    from toolkit.models import load_label_schema
+
+    schema = load_label_schema("call-center")
+    assert post.label_schema("call-center").name == "call-center"
+    inline = json.dumps(schema.model_dump(mode="json"))
+    assert post.label_schema(inline).name == "call-center"
+    path = tmp_path / "s.yaml"
+    path.write_text((REPO / "toolkit" / "schemas" / "tts-quality.yaml").read_text())
+    assert post.label_schema(str(path)).name == "tts-quality"
+    assert post.label_schema(None) is None
+
+
+def test_post_rejects_event_without_payload():
+    with pytest.raises(ValueError, match="payload"):
+        post.handle({"labelAttributeName": "segments"}, read_text=lambda uri: "[]")

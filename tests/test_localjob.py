@@ -1,0 +1,199 @@
+"""toolkit.localjob: the Ground Truth job emulation, end to end with simulated workers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from toolkit.cli import app
+from toolkit.localjob import JobSource, LocalJobError, run_local_job, simulated_answer_content
+from toolkit.models import ConsolidatedLabel, SegmentationAnswer, load_label_schema, validate_answer
+from toolkit.output_layout import output_line_problems
+from toolkit.portal import create_app
+from toolkit.storage import Storage
+
+MEDIA = "s3://example-feedback-bucket/media"
+PRE = [
+    {"id": "pre-1", "track": "speaker", "label": "Agent", "start": 0.4, "end": 3.56, "text": "Northwind support."},
+    {"id": "pre-2", "track": "speaker", "label": "Customer", "start": 3.9, "end": 8.2, "text": "My order is late."},
+    {"id": "pre-3", "track": "speaker", "label": "Agent", "start": 9.0, "end": 11.5, "text": "Sorry about that."},
+]
+
+
+@pytest.fixture
+def schema():
+    return load_label_schema("call-center")
+
+
+@pytest.fixture
+def manifest(tmp_path) -> Path:
+    lines = [
+        {"source-ref": f"{MEDIA}/call_001.wav", "media-type": "audio", "interaction-id": "int-0001",
+         "duration-seconds": 21.0, "pre-segments": PRE, "metadata": {"customer_id": "cust-1"}},
+        {"source": "inline text cannot be segmented"},
+        {"source-ref": f"{MEDIA}/call_003.wav", "media-type": "audio", "interaction-id": "int-0003",
+         "duration-seconds": 60.0, "sidecar-ref": str(tmp_path / "int-0003.sidecar.json")},
+    ]
+    (tmp_path / "int-0003.sidecar.json").write_text(json.dumps({"interaction-id": "int-0003",
+                                                                "pre-segments": PRE[:2]}))
+    path = tmp_path / "manifest.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def storage(example_mirror) -> Storage:
+    return Storage([example_mirror])
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def test_simulated_job_writes_ground_truth_layout(tmp_path, manifest, schema, storage):
+    out = tmp_path / "out"
+    job = run_local_job(manifest, schema, workers=2, out=out, job_name="demo-job", storage=storage,
+                        simulate_workers=True)
+    root = out / "demo-job"
+    assert job.summary()["labeled"] == 2 and job.summary()["skipped"] == 1 and job.summary()["waiting"] == 0
+
+    lines = read_jsonl(root / "manifests" / "output" / "output.manifest")
+    inputs = read_jsonl(manifest)
+    assert len(lines) == 3
+    assert lines[1] == inputs[1]  # the object the pre-annotation Lambda declined is copied unchanged
+    for index in (0, 2):
+        line = lines[index]
+        assert output_line_problems(line, "segments", "demo-job") == []
+        assert {k: v for k, v in line.items() if k not in ("segments", "segments-metadata")} == inputs[index]
+        assert list(line)[-2:] == ["segments", "segments-metadata"]
+        label = ConsolidatedLabel.model_validate(line["segments"])
+        assert label.status == "ok" and label.worker_count == 2 and label.valid_worker_count == 2
+        assert [w.worker_id for w in label.workers] == ["sim-worker-1", "sim-worker-2"]
+        expected = PRE if index == 0 else PRE[:2]
+        assert [(s.category, s.label, s.presegment_id) for s in label.segments] == [
+            ("speaker", p["label"], p["id"]) for p in expected]
+        for seg, pre in zip(label.segments, expected, strict=True):
+            assert abs(seg.start - pre["start"]) <= 0.08 and abs(seg.end - pre["end"]) <= 0.08
+            assert seg.support == 2 and seg.text == pre["text"]
+        assert label.content["background_noise"].value == ["None"]
+        assert label.agreement.overall is not None and label.agreement.overall > 0.8
+
+    responses = root / "annotations" / "worker-response" / "iteration-1"
+    assert sorted(p.name for p in responses.iterdir()) == ["0", "2"]
+    for folder in responses.iterdir():
+        files = sorted(folder.glob("*.json"))
+        assert len(files) == 2
+        for f in files:
+            (answer,) = json.loads(f.read_text())["answers"]
+            assert set(answer) >= {"acceptanceTime", "submissionTime", "timeSpentInSeconds", "workerId",
+                                   "answerContent"}
+            assert answer["submissionTime"].endswith("Z")
+            parsed = SegmentationAnswer.model_validate_json(answer["answerContent"]["answer"])
+            assert validate_answer(parsed, schema) == []
+
+    cons = root / "annotations" / "consolidated-annotation"
+    (request,) = json.loads((cons / "consolidation-request" / "iteration-1" / "0.json").read_text())
+    assert request["datasetObjectId"] == "0" and request["dataObject"] == {"s3Uri": f"{MEDIA}/call_001.wav"}
+    assert [a["workerId"] for a in request["annotations"]] == ["sim-worker-1", "sim-worker-2"]
+    assert isinstance(request["annotations"][0]["annotationData"]["content"], str)  # as Ground Truth sends it
+    response = json.loads((cons / "consolidation-response" / "iteration-1" / "0.json").read_text())
+    assert response[0]["consolidatedAnnotation"]["content"]["segments"] == lines[0]["segments"]
+
+
+def test_simulation_is_deterministic(tmp_path, manifest, schema, storage):
+    labels = []
+    for run in ("a", "b"):
+        run_local_job(manifest, schema, workers=2, out=tmp_path / run, job_name="j", storage=storage,
+                      simulate_workers=True)
+        line = read_jsonl(tmp_path / run / "j" / "manifests" / "output" / "output.manifest")[0]
+        labels.append({k: v for k, v in line["segments"].items() if k != "workers"})
+    assert labels[0] == labels[1]
+
+
+def test_distinct_workers_and_resume_from_disk(tmp_path, manifest, schema, storage):
+    out = tmp_path / "out"
+    source = JobSource(manifest, schema, workers=2, out=out, job_name="resume", storage=storage)
+    client = create_app(source).test_client()
+    content = simulated_answer_content(source.task_input("0"), schema, 1, storage)
+
+    def submit(worker: str, task: str = "0"):
+        client.set_cookie("gtkit_worker", worker)
+        return client.post(f"/task/{task}/submit", json={"answerContent": content,
+                                                          "acceptedAt": datetime.now(UTC).isoformat()})
+
+    assert source.next_task_for("alice") == "0"
+    assert submit("alice").status_code == 200
+    again = submit("alice")
+    assert again.status_code == 409 and "already answered" in again.get_json()["error"]
+    assert source.next_task_for("alice") == "2" and source.next_task_for("bob") == "0"
+    assert submit("bob", "1").status_code == 409  # the declined object is not a task
+    assert not source.completed.is_set()
+
+    # "Stop" and restart: state comes back from the files on disk.
+    restarted = JobSource(manifest, schema, workers=2, out=out, job_name="resume", storage=storage)
+    summary = {t.task_id: t for t in restarted.list_tasks()}
+    assert summary["0"].responses == 1 and summary["0"].responded_by == frozenset({"alice"})
+    assert summary["1"].status == "failed" and "source" in summary["1"].reason
+    client = create_app(restarted).test_client()
+    assert submit("bob").status_code == 200
+    assert submit("carol").status_code == 409  # already has its 2 responses
+    line = read_jsonl(out / "resume" / "manifests" / "output" / "output.manifest")[0]
+    assert ConsolidatedLabel.model_validate(line["segments"]).worker_count == 2
+    assert restarted.summary()["labeled"] == 1 and restarted.summary()["waiting"] == 1
+
+    # A crash between the last response and consolidation: the next start consolidates.
+    response_file = (out / "resume" / "annotations" / "consolidated-annotation" / "consolidation-response"
+                     / "iteration-1" / "0.json")
+    kept = response_file.read_text()
+    response_file.unlink()
+    JobSource(manifest, schema, workers=2, out=out, job_name="resume", storage=storage)
+    assert json.loads(response_file.read_text())[0]["datasetObjectId"] == "0"
+    assert json.loads(kept)[0]["consolidatedAnnotation"]["content"]["segments"]["workerCount"] == 2
+
+    # Finishing with simulated workers keeps the human answers already on disk.
+    job = run_local_job(manifest, schema, workers=2, out=out, job_name="resume", storage=storage,
+                        simulate_workers=True)
+    assert job.completed.is_set()
+    lines = read_jsonl(out / "resume" / "manifests" / "output" / "output.manifest")
+    assert [w["workerId"] for w in lines[0]["segments"]["workers"]] == ["alice", "bob"]
+    assert [w["workerId"] for w in lines[2]["segments"]["workers"]] == ["sim-worker-1", "sim-worker-2"]
+    before = sorted(p.name for p in (out / "resume").rglob("*.json"))
+    run_local_job(manifest, schema, workers=2, out=out, job_name="resume", storage=storage,
+                  simulate_workers=True)
+    assert sorted(p.name for p in (out / "resume").rglob("*.json")) == before  # nothing redone
+
+
+def test_bad_options_and_manifest(tmp_path, schema, manifest):
+    with pytest.raises(LocalJobError, match="between 1 and 9"):
+        JobSource(manifest, schema, workers=0, out=tmp_path)
+    with pytest.raises(LocalJobError, match="-metadata"):
+        JobSource(manifest, schema, workers=1, out=tmp_path, label_attribute="x-metadata")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"source-ref": "s3://b/a.wav"}\n{not json\n')
+    with pytest.raises(LocalJobError, match="line 2: not JSON"):
+        JobSource(bad, schema, workers=1, out=tmp_path)
+
+
+def test_cli_simulate(tmp_path, manifest, example_mirror):
+    result = CliRunner().invoke(app, [
+        "local-job", "run", "--manifest", str(manifest), "--schema", "call-center", "--workers", "2",
+        "--out", str(tmp_path / "demo-out"), "--simulate", "--mirror", example_mirror,
+        "--job-name", "cli-job", "--label-attribute", "labels"])
+    assert result.exit_code == 0, result.output
+    out_manifest = tmp_path / "demo-out" / "cli-job" / "manifests" / "output" / "output.manifest"
+    assert str(out_manifest) in result.output.replace("\n", "")
+    assert "2 of 3 objects labeled" in result.output
+    line = read_jsonl(out_manifest)[0]
+    assert output_line_problems(line, "labels", "cli-job") == []
+
+
+def test_unreadable_worker_response_is_reported_not_skipped(tmp_path, manifest, schema, storage):
+    folder = tmp_path / "out" / "j" / "annotations" / "worker-response" / "iteration-1" / "0"
+    folder.mkdir(parents=True)
+    (folder / "2024-11-05_10:00:00.json").write_text('{"answers": [{"workerId": ""}]}')
+    with pytest.raises(LocalJobError, match=r"2024-11-05_10:00:00\.json: unreadable worker response"):
+        JobSource(manifest, schema, workers=1, out=tmp_path / "out", job_name="j", storage=storage)

@@ -1,0 +1,82 @@
+"""`gtkit local-job run`: a Ground Truth custom labeling job emulated on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from toolkit.cli.common import MirrorOpt, QuietOpt, console, fail, make_storage
+
+localjob_app = typer.Typer(help="Run a labeling job locally (Ground Truth emulation).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(localjob_app, name="local-job")
+
+
+@localjob_app.command("run")
+def run(
+    manifest: Annotated[str, typer.Option("--manifest", "-m", help="Input manifest (local or s3://).")],
+    schema: Annotated[str, typer.Option("--schema", "-s", help="Label schema: built-in name or YAML path.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (S3OutputPath stand-in).")],
+    workers: Annotated[int, typer.Option("--workers", "-n", min=1, max=9,
+                                         help="Distinct workers per task.")] = 1,
+    job_name: Annotated[str | None, typer.Option("--job-name", help="Default: local-<schema>.")] = None,
+    label_attribute: Annotated[str, typer.Option("--label-attribute", help="Label attribute name.")] = "segments",
+    port: Annotated[int, typer.Option("--port", help="Portal port on 127.0.0.1.")] = 8080,
+    simulate: Annotated[bool, typer.Option("--simulate", help="Simulated workers answer every task "
+                                           "(no browser); deterministic answers from the pre-segments.")] = False,
+    mirror: MirrorOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Label MANIFEST with N local workers; write Ground Truth's output layout under OUT/JOB.
+
+    Runs the real pre-annotation Lambda code on each line, serves tasks in the local worker portal
+    (each to N distinct workers, named in the portal), runs the real post-annotation Lambda code when
+    a task has N answers, and writes OUT/JOB/manifests/output/output.manifest. Rerun the same command
+    to resume: finished work on disk is kept.
+
+    Example (offline, simulated workers):
+
+        gtkit local-job run --manifest manifest.jsonl --schema call-center --workers 2 \\
+            --out demo-out --simulate --mirror s3://example-feedback-bucket/=examples
+    """
+    from toolkit.localjob import LocalJobError, run_local_job
+    from toolkit.models import load_label_schema
+
+    storage = make_storage(mirror)
+    try:
+        label_schema = load_label_schema(schema)
+    except (FileNotFoundError, ValueError) as exc:
+        raise fail(f"--schema: {exc}") from exc
+
+    def ready(url: str) -> None:
+        console.print(f"Worker portal: [bold]{url}/[/] - open it in {workers} browser(s) with different "
+                      "worker names. Ctrl+C stops; rerun to resume.", highlight=False)
+
+    try:
+        job = run_local_job(manifest, label_schema, workers=workers, out=out, job_name=job_name,
+                            label_attribute=label_attribute, storage=storage, port=port,
+                            simulate_workers=simulate, on_ready=ready)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from exc
+    except LocalJobError as exc:
+        raise fail(str(exc)) from exc
+    except OSError as exc:  # port in use
+        raise fail(f"cannot start the portal on port {port}: {exc.strerror or exc}") from exc
+    except KeyboardInterrupt:
+        console.print("stopped; rerun the same command to resume", highlight=False)
+        raise typer.Exit(130) from None
+
+    summary = job.summary()
+    if not quiet:
+        console.print(
+            f"job {summary['job_name']}: {summary['labeled']} of {summary['objects']} objects labeled, "
+            f"{summary['skipped']} skipped, {summary['responses']} worker responses", highlight=False)
+        for reason in summary["skipped_reasons"]:
+            console.print(f"  skipped {reason}", highlight=False)
+    console.print(f"output manifest: {summary['output_manifest']}", highlight=False)
+    if summary["waiting"]:
+        raise typer.Exit(3)

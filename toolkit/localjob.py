@@ -1,0 +1,464 @@
+"""A Ground Truth custom labeling job emulated on this machine (`gtkit local-job run`).
+
+The same steps as a real job, with the real Lambda code:
+
+1. every manifest line goes through the pre-annotation handler (lambdas/pre_annotation), whose
+   `taskInput` becomes the task's Liquid `task.input`; objects it declines are not labeled;
+2. the local worker portal (toolkit/portal) serves each task to N distinct workers (the name a
+   worker enters in the portal is their `workerId`) and stores each submission as a Ground Truth
+   worker-response file;
+3. when an object has N responses, a consolidation request (payload file) is written and the
+   post-annotation handler (lambdas/post_annotation) is invoked with a Ground Truth event whose
+   `payload.s3Uri` points at it; its response is stored next to it;
+4. `manifests/output/output.manifest` is rewritten: every input line in order, labeled ones with
+   `<attr>` and `<attr>-metadata` added.
+
+State lives only in the output directory, so a stopped job resumes where it stopped: responses on
+disk count, consolidation responses on disk are not redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from pydantic import ValidationError
+
+from toolkit.lambda_package import LAMBDAS_DIR
+from toolkit.models import ANSWER_FIELD, LabelSchema
+from toolkit.models.events import EVENT_VERSION, WorkerResponse, WorkerResponseFile
+from toolkit.output_layout import JobLayout, creation_date, output_line, write_manifest
+from toolkit.portal.tasks import (
+    STATUS_COMPLETE,
+    STATUS_FAILED,
+    STATUS_OPEN,
+    SubmissionRejected,
+    TaskSummary,
+    worker_answer,
+    worker_response_dir,
+    write_worker_response,
+)
+from toolkit.storage import Storage, is_s3
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LABEL_ATTRIBUTE = "segments"
+LOCAL_ACCOUNT = "000000000000"
+
+
+class LocalJobError(ValueError):
+    """The job cannot run (bad manifest line, bad option); the message names the record."""
+
+
+# -- the real Lambda handlers, loaded from lambdas/ ---------------------------------------------------
+_HANDLERS: dict[str, ModuleType] = {}
+_HANDLERS_LOCK = threading.Lock()
+
+
+def load_handler(name: str) -> ModuleType:
+    """Import lambdas/<name>/handler.py (once per process) under a unique module name."""
+    with _HANDLERS_LOCK:
+        if name not in _HANDLERS:
+            path = LAMBDAS_DIR / name / "handler.py"
+            if not path.is_file():
+                raise LocalJobError(f"{path} not found: the local job runs the Lambda code of a gtkit checkout")
+            spec = importlib.util.spec_from_file_location(f"gtkit_lambda_{name}", path)
+            assert spec and spec.loader
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+            # Keep stdout clean for the CLI: the Lambdas' JSON logs go to stderr, warnings and up.
+            module.logger.registered_handler.setStream(sys.stderr)
+            module.logger.setLevel("WARNING")
+            _HANDLERS[name] = module
+        return _HANDLERS[name]
+
+
+# -- the job ------------------------------------------------------------------------------------------
+@dataclass
+class _Object:
+    line: dict[str, Any]
+    task_input: dict[str, Any] | None
+    reason: str | None
+    responses: list[str] = field(default_factory=list)  # worker ids, in submission order
+    last_submission: str | None = None  # submissionTime of the newest response
+    done: bool = False
+
+
+class JobSource:
+    """A local labeling job; also the portal's `TaskSource` (see toolkit/portal/tasks.py)."""
+
+    def __init__(self, manifest: str | Path, schema: LabelSchema, *, workers: int, out: str | Path,
+                 job_name: str | None = None, label_attribute: str = DEFAULT_LABEL_ATTRIBUTE,
+                 storage: Storage | None = None) -> None:
+        if not 1 <= workers <= 9:
+            raise LocalJobError("--workers must be between 1 and 9 (Ground Truth's range)")
+        if label_attribute.endswith(("-metadata", "-ref")):
+            raise LocalJobError("--label-attribute must not end with -metadata or -ref")
+        if is_s3(str(out)):
+            raise LocalJobError("a local job writes to a local directory; --out must not be s3://")
+        self.schema = schema
+        self.storage = storage or Storage()
+        self.workers = workers
+        self.out = str(out)
+        self.manifest = str(manifest)
+        self.job_name = job_name or f"local-{schema.name}"
+        self.label_attribute = label_attribute
+        self.layout = JobLayout(self.out, self.job_name)
+        self.job_arn = f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:labeling-job/{self.job_name}"
+        self.completed = threading.Event()
+        self._lock = threading.RLock()
+        self._objects: dict[str, _Object] = {}
+        self._pre = load_handler("pre_annotation")
+        self._post = load_handler("post_annotation")
+        self._load_manifest()
+        self._load_state()
+        self._finish_pending()
+
+    # -- setup -----------------------------------------------------------------------------------
+    def _load_manifest(self) -> None:
+        index = 0
+        for number, text in self.storage.iter_lines(self.manifest):
+            if not text.strip():
+                continue
+            try:
+                line = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise LocalJobError(f"{self.manifest} line {number}: not JSON ({exc.msg})") from exc
+            if not isinstance(line, dict):
+                raise LocalJobError(f"{self.manifest} line {number}: not a JSON object")
+            response = self._pre.handle({"version": EVENT_VERSION, "labelingJobArn": self.job_arn,
+                                         "dataObject": line})
+            if response.get("isHumanAnnotationRequired") is True:
+                self._objects[str(index)] = _Object(line, response["taskInput"], None)
+            else:
+                from toolkit.task_input import build_task_input  # the handler logged it; keep the why
+
+                self._objects[str(index)] = _Object(line, None, f"line {number}: {build_task_input(line)[1]}")
+            index += 1
+        if not self._objects:
+            raise LocalJobError(f"{self.manifest}: no data objects (the manifest is empty)")
+
+    def _load_state(self) -> None:
+        for object_id, obj in self._objects.items():
+            folder = Path(worker_response_dir(self.out, self.job_name, object_id))
+            for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+                for answer in _read_responses(path):
+                    if answer.worker_id not in obj.responses:
+                        obj.responses.append(answer.worker_id)
+                    obj.last_submission = max(filter(None, [obj.last_submission, answer.submission_time]),
+                                              default=None)
+            obj.done = Path(self.layout.consolidation_response(object_id)).is_file()
+
+    def _finish_pending(self) -> None:
+        """Resume: consolidate objects that got all responses before the last run stopped."""
+        changed = False
+        for object_id, obj in self._objects.items():
+            if not obj.done and obj.task_input is not None and len(obj.responses) >= self.workers:
+                self._consolidate(object_id)
+                changed = True
+        if changed or not Path(self.layout.output_manifest).is_file():
+            self.write_output_manifest()
+        self._check_complete()
+
+    # -- TaskSource --------------------------------------------------------------------------------
+    def list_tasks(self) -> list[TaskSummary]:
+        with self._lock:
+            out = []
+            for object_id, obj in self._objects.items():
+                if obj.task_input is None:
+                    status = STATUS_FAILED
+                elif obj.done or len(obj.responses) >= self.workers:
+                    status = STATUS_COMPLETE
+                else:
+                    status = STATUS_OPEN
+                out.append(TaskSummary(
+                    task_id=object_id, interaction_id=(obj.task_input or obj.line).get("interaction-id"),
+                    responses=len(obj.responses), status=status, wanted=self.workers,
+                    responded_by=frozenset(obj.responses), media_type=(obj.task_input or {}).get("media-type"),
+                    reason=obj.reason))
+            return out
+
+    def task_input(self, task_id: str) -> dict[str, Any]:
+        obj = self._objects[task_id]
+        if obj.task_input is None:
+            raise SubmissionRejected(f"task {task_id} cannot be labeled: {obj.reason}")
+        return obj.task_input
+
+    def next_task_for(self, worker_id: str) -> str | None:
+        with self._lock:
+            for object_id, obj in self._objects.items():
+                if (obj.task_input is not None and len(obj.responses) < self.workers
+                        and worker_id not in obj.responses):
+                    return object_id
+        return None
+
+    def submit(self, task_id: str, worker_id: str, answer_content: dict[str, Any],
+               accepted_at: datetime, submitted_at: datetime) -> None:
+        with self._lock:
+            if task_id not in self._objects:
+                raise SubmissionRejected(f"unknown task {task_id!r}")
+            obj = self._objects[task_id]
+            self.task_input(task_id)
+            if worker_id in obj.responses:
+                raise SubmissionRejected(f"worker {worker_id} already answered task {task_id}; "
+                                         "each task goes to distinct workers")
+            if len(obj.responses) >= self.workers:
+                raise SubmissionRejected(f"task {task_id} already has its {self.workers} responses")
+            record = worker_answer(worker_id, answer_content, accepted_at, submitted_at)
+            write_worker_response(self.storage, self.out, self.job_name, task_id, [record], submitted_at)
+            obj.responses.append(worker_id)
+            obj.last_submission = record["submissionTime"]
+            log.info("task %s: response %d of %d saved", task_id, len(obj.responses), self.workers)
+            if len(obj.responses) >= self.workers:
+                self._consolidate(task_id)
+                self.write_output_manifest()
+                self._check_complete()
+
+    # -- consolidation ----------------------------------------------------------------------------------
+    def _consolidate(self, object_id: str) -> None:
+        """Write the consolidation request, invoke the post-annotation handler, store its response."""
+        obj = self._objects[object_id]
+        folder = Path(worker_response_dir(self.out, self.job_name, object_id))
+        annotations = []
+        for path in sorted(folder.glob("*.json")):
+            for answer in _read_responses(path):
+                # Ground Truth inlines answerContent as a JSON string in the payload.
+                annotations.append({"workerId": answer.worker_id,
+                                    "annotationData": {"content": json.dumps(answer.answer_content)}})
+        data_object = ({"s3Uri": obj.line["source-ref"]} if "source-ref" in obj.line
+                       else {"content": obj.line.get("source")})
+        payload = [{"datasetObjectId": object_id, "dataObject": data_object, "annotations": annotations}]
+        request_uri = self.layout.consolidation_request(object_id)
+        self.storage.write_json(request_uri, payload)
+        event = {
+            "version": EVENT_VERSION,
+            "labelingJobArn": self.job_arn,
+            "labelCategories": [label for track in self.schema.tracks for label in track.labels],
+            "labelAttributeName": self.label_attribute,
+            "roleArn": f"arn:aws:iam::{LOCAL_ACCOUNT}:role/gtkit-local-job",
+            "payload": {"s3Uri": request_uri},
+        }
+        response = self._post.handle(event, read_text=self._read_text, schema=self.schema)
+        self.storage.write_json(self.layout.consolidation_response(object_id), response)
+        obj.done = True
+
+    def _read_text(self, uri: str) -> str:
+        return self.storage.read_bytes(uri).decode("utf-8")
+
+    def _labels(self) -> dict[str, Any]:
+        labels: dict[str, Any] = {}
+        for object_id, obj in self._objects.items():
+            if obj.done:
+                for item in json.loads(Path(self.layout.consolidation_response(object_id)).read_bytes()):
+                    labels[str(item["datasetObjectId"])] = item["consolidatedAnnotation"]["content"]
+        return labels
+
+    def write_output_manifest(self) -> int:
+        """All input lines in order; labeled ones gain `<attr>` and `<attr>-metadata`."""
+        with self._lock:
+            labels = self._labels()
+
+            def lines():
+                for object_id, obj in self._objects.items():
+                    content = labels.get(object_id)
+                    if content is None or self.label_attribute not in content:
+                        yield obj.line
+                        continue
+                    created = _creation_date(obj.last_submission)
+                    yield output_line(obj.line, self.label_attribute, content[self.label_attribute],
+                                      self.job_name, created)
+
+            return write_manifest(self.storage, self.layout.output_manifest, lines())
+
+    def _check_complete(self) -> None:
+        if all(obj.done or obj.task_input is None for obj in self._objects.values()):
+            self.completed.set()
+
+    # -- reporting ----------------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            objs = list(self._objects.values())
+            return {
+                "job_name": self.job_name,
+                "objects": len(objs),
+                "labeled": sum(o.done for o in objs),
+                "skipped": sum(o.task_input is None for o in objs),
+                "waiting": sum(o.task_input is not None and not o.done for o in objs),
+                "responses": sum(len(o.responses) for o in objs),
+                "output_manifest": self.layout.output_manifest,
+                "skipped_reasons": [o.reason for o in objs if o.task_input is None],
+            }
+
+
+def _read_responses(path: Path) -> list[WorkerResponse]:
+    try:
+        return WorkerResponseFile.model_validate_json(path.read_bytes()).answers
+    except (OSError, ValidationError) as exc:
+        raise LocalJobError(f"{path}: unreadable worker response ({type(exc).__name__}); "
+                            "fix or remove it and rerun") from exc
+
+
+def _creation_date(submission_time: str | None) -> str:
+    """`creation-date` from the newest submission (stable across reruns), else now."""
+    if submission_time:
+        try:
+            return creation_date(datetime.fromisoformat(submission_time.replace("Z", "+00:00")))
+        except ValueError:
+            pass
+    return creation_date()
+
+
+# -- simulated workers ----------------------------------------------------------------------------------
+def _jitter(worker: int, key: str, scale: float) -> float:
+    """Deterministic offset in [-scale, scale] from (worker, key)."""
+    digest = hashlib.sha256(f"{worker}:{key}".encode()).digest()
+    return (int.from_bytes(digest[:4], "big") / 0xFFFFFFFF * 2 - 1) * scale
+
+
+def simulated_answer(task_input: dict[str, Any], schema: LabelSchema, worker: int,
+                     storage: Storage | None = None, *, jitter: float = 0.08) -> dict[str, Any]:
+    """A plausible, schema-valid SegmentationAnswer (as JSON) built from the task's pre-segments."""
+    pre = task_input.get("pre-segments")
+    if pre is None and task_input.get("sidecar-ref") and storage is not None:
+        try:
+            pre = storage.read_json(task_input["sidecar-ref"]).get("pre-segments")
+        except Exception:  # unreadable sidecar (no --mirror, no credentials): start from scratch
+            log.warning("sidecar of %s unreadable; simulating without pre-segments",
+                        task_input.get("interaction-id"))
+            pre = None
+    pre = pre or []
+    ends = [float(p["end"]) for p in pre]
+    duration = float(task_input.get("duration-seconds") or max(ends, default=0.0) or 1.0)
+
+    tracks: dict[tuple[str, str], str] = {}
+    segments = []
+    for p in pre:
+        category = schema.track(p.get("track", ""))
+        if category is None:
+            category = schema.tracks[0]
+        label = p.get("label") if p.get("label") in category.labels else category.labels[0]
+        key = (category.name, label)
+        tracks.setdefault(key, f"t{len(tracks) + 1}")
+        start = max(0.0, float(p["start"]) + _jitter(worker, f"{p['id']}:s", jitter))
+        end = min(duration, float(p["end"]) + _jitter(worker, f"{p['id']}:e", jitter))
+        if end - start < 0.05:
+            start, end = float(p["start"]), float(p["end"])
+        segments.append({"id": f"w{worker}-{p['id']}", "track": tracks[key], "start": round(start, 3),
+                         "end": round(end, 3), "text": p.get("text", ""), "presegmentId": p["id"],
+                         "attributes": _field_values(schema.segment_fields, worker)})
+    if not segments:  # nothing to start from: one segment over the first second
+        category = schema.tracks[0]
+        tracks[(category.name, category.labels[0])] = "t1"
+        segments.append({"id": f"w{worker}-1", "track": "t1", "start": 0.0, "end": min(duration, 1.0),
+                         "text": "", "attributes": _field_values(schema.segment_fields, worker)})
+    if schema.segment_text.enabled and schema.segment_text.required:
+        for seg in segments:
+            seg["text"] = seg["text"] or "(simulated)"
+    return {
+        "schemaVersion": "1.0",
+        "labelSchema": schema.name,
+        "interactionId": task_input.get("interaction-id"),
+        "mediaDuration": duration,
+        "tracks": [{"id": tid, "category": c, "label": lab} for (c, lab), tid in tracks.items()],
+        "segments": segments,
+        "content": _field_values(schema.content_fields, worker),
+    }
+
+
+def _field_values(specs: list, worker: int) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for spec in specs:
+        if spec.type == "single_choice":
+            values[spec.name] = spec.options[0]
+        elif spec.type == "multiple_choice":
+            values[spec.name] = [spec.options[0]]
+        elif spec.type == "boolean":
+            values[spec.name] = False
+        elif spec.type == "rating":
+            values[spec.name] = min(spec.max, (spec.min + spec.max) // 2 + worker % 2)
+        elif spec.required:
+            values[spec.name] = "Simulated answer."
+    return values
+
+
+def simulated_answer_content(task_input: dict[str, Any], schema: LabelSchema, worker: int,
+                             storage: Storage | None = None) -> dict[str, Any]:
+    """crowd-form `answerContent` as our template posts it: the JSON answer + `content-*` copies."""
+    answer = simulated_answer(task_input, schema, worker, storage)
+    content: dict[str, Any] = {ANSWER_FIELD: json.dumps(answer, separators=(",", ":"))}
+    for name, value in answer["content"].items():
+        content[f"content-{name}"] = value if isinstance(value, str) else json.dumps(value)
+    return content
+
+
+def simulate(source: JobSource, workers: int, *, names: list[str] | None = None) -> int:
+    """N simulated workers answer every open task through the portal's HTTP endpoints."""
+    from toolkit.portal.app import WORKER_COOKIE, create_app
+
+    app = create_app(source)
+    client = app.test_client()
+    names = names or [f"sim-worker-{i + 1}" for i in range(workers)]
+    submitted = 0
+    for index, name in enumerate(names):
+        client.set_cookie(WORKER_COOKIE, name)
+        while True:
+            resp = client.get("/next")
+            if resp.status_code != 302:
+                break  # the "nothing left" page
+            task_id = resp.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+            content = simulated_answer_content(source.task_input(task_id), source.schema, index + 1,
+                                               source.storage)
+            accepted = datetime.now(UTC).isoformat()
+            resp = client.post(f"/task/{task_id}/submit", json={"answerContent": content, "acceptedAt": accepted})
+            if resp.status_code != 200:
+                raise LocalJobError(f"simulated worker {name}: task {task_id} refused "
+                                    f"(HTTP {resp.status_code}: {resp.get_json()})")
+            submitted += 1
+    return submitted
+
+
+def run_local_job(
+    manifest: str | Path,
+    schema: LabelSchema,
+    *,
+    workers: int,
+    out: str | Path,
+    job_name: str | None = None,
+    label_attribute: str = DEFAULT_LABEL_ATTRIBUTE,
+    storage: Storage | None = None,
+    port: int = 8080,
+    simulate_workers: bool = False,
+    on_ready: Callable[[str], None] | None = None,
+    poll_seconds: float = 0.5,
+    linger_seconds: float = 3.0,
+) -> JobSource:
+    """Run the job to completion: simulated, or serving the portal until every task is labeled."""
+    source = JobSource(manifest, schema, workers=workers, out=out, job_name=job_name,
+                       label_attribute=label_attribute, storage=storage)
+    if source.completed.is_set():
+        return source
+    if simulate_workers:
+        simulate(source, workers)
+        return source
+    from toolkit.portal.app import PortalServer, create_app
+
+    with PortalServer(create_app(source), port=port) as server:
+        if on_ready:
+            on_ready(server.url)
+        while not source.completed.wait(poll_seconds):
+            pass
+        # Let the last worker's browser load its "submitted" page before the portal goes away.
+        time.sleep(linger_seconds)
+    return source
