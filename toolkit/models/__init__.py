@@ -14,6 +14,7 @@ from toolkit.models.answer import (
 from toolkit.models.consolidated import ConsolidatedLabel, ConsolidatedSegment, ContentResult, WorkerAnswer
 from toolkit.models.feedback import FeedbackRecord
 from toolkit.models.manifest import ManifestLine, PeaksFile, PreSegment, Sidecar
+from toolkit.models.records import EXPORT_RECORD_MODELS
 from toolkit.models.schema import FieldSpec, LabelSchema, TrackCategory, load_label_schema
 
 # name of the exported JSON Schema file -> model
@@ -26,6 +27,7 @@ EXPORTED_MODELS = {
     "segmentation-answer": SegmentationAnswer,
     "consolidated-label": ConsolidatedLabel,
 }
+EXPORTED_MODELS.update(EXPORT_RECORD_MODELS)
 
 __all__ = [
     "ANSWER_FIELD",

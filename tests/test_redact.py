@@ -1,0 +1,139 @@
+"""PII redaction: built-in patterns, Luhn, custom patterns, Comprehend and Guardrail backends (Stubber)."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from toolkit.export.redact import (
+    ChainRedactor,
+    ComprehendRedactor,
+    GuardrailRedactor,
+    NullRedactor,
+    RegexRedactor,
+    luhn_ok,
+)
+
+
+@pytest.mark.parametrize(("text", "expected", "kind"), [
+    ("call 206 555 0142 now", "call [PHONE] now", "PHONE"),
+    ("call (206) 555-0142 now", "call [PHONE] now", "PHONE"),
+    ("call +1 206-555-0142.", "call [PHONE].", "PHONE"),
+    ("call 206.555.0142", "call [PHONE]", "PHONE"),
+    ("mail maria.okafor@example.org.", "mail [EMAIL].", "EMAIL"),
+    ("mail jordan.rivera@example.com", "mail [EMAIL]", "EMAIL"),
+    ("card 4111 1111 1111 1111 ok", "card [CARD] ok", "CARD"),
+    ("card 4111-1111-1111-1111", "card [CARD]", "CARD"),
+    ("card 5500000000000004", "card [CARD]", "CARD"),
+])
+def test_builtin_patterns(text, expected, kind):
+    r = RegexRedactor()
+    assert r.redact(text) == expected
+    assert r.counts == {kind: 1}
+
+
+@pytest.mark.parametrize("text", [
+    "order W 48172 arrives today",
+    "segment 12.400 to 15.100 s",
+    "on 2024-11-05 at 10:00",
+    "card 4111 1111 1111 1112 is not a valid number",  # fails Luhn: not a card...
+    "agreement 0.83 over 3 workers",
+])
+def test_leaves_non_pii_alone(text):
+    r = RegexRedactor()
+    out = r.redact(text)
+    if "1112" in text:
+        # ...and is not masked as a card (it may still look like a phone number to the phone rule).
+        assert "[CARD]" not in out
+    else:
+        assert out == text
+        assert not r.counts
+
+
+def test_luhn():
+    assert luhn_ok("4111111111111111")
+    assert luhn_ok("79927398713")
+    assert not luhn_ok("4111111111111112")
+
+
+def test_custom_patterns_and_counts():
+    r = RegexRedactor({"order": r"\bW \d{5}\b", "EMPLOYEE": r"\bagt-\d+\b"})
+    out = r.redact("Order W 48172 handled by agt-1187, mail a@b.io")
+    assert out == "Order [ORDER] handled by [EMPLOYEE], mail [EMAIL]"
+    assert r.counts == {"ORDER": 1, "EMPLOYEE": 1, "EMAIL": 1}
+
+
+def test_null_redactor():
+    assert NullRedactor().redact("206 555 0142") == "206 555 0142"
+
+
+def test_comprehend_backend_with_stubber():
+    client = boto3.client("comprehend", region_name="us-east-1")
+    text = "I am Maria, call 206 555 0142."
+    with Stubber(client) as stub:
+        stub.add_response("detect_pii_entities", {"Entities": [
+            {"Type": "NAME", "BeginOffset": 5, "EndOffset": 10, "Score": 0.99},
+            {"Type": "PHONE", "BeginOffset": 17, "EndOffset": 29, "Score": 0.98},
+            {"Type": "ADDRESS", "BeginOffset": 0, "EndOffset": 1, "Score": 0.1},  # below min_score
+        ]}, {"Text": text, "LanguageCode": "en"})
+        r = ComprehendRedactor(client=client)
+        assert r.redact(text) == "I am [NAME], call [PHONE]."
+        stub.assert_no_pending_responses()
+    assert r.counts == {"NAME": 1, "PHONE": 1}
+
+
+def test_comprehend_chunks_long_text():
+    client = boto3.client("comprehend", region_name="us-east-1")
+    r = ComprehendRedactor(client=client)
+    r.MAX_BYTES = 80  # 20-character chunks
+    text = "hello world " * 4 + "maria"
+    with Stubber(client) as stub:
+        sent = []
+        offset = 0
+        from toolkit.export.redact import _chunks
+
+        for start, chunk in _chunks(text, 20):
+            sent.append(chunk)
+            entities = [{"Type": "NAME", "BeginOffset": chunk.index("maria"), "EndOffset": chunk.index("maria") + 5,
+                         "Score": 0.9}] if "maria" in chunk else []
+            stub.add_response("detect_pii_entities", {"Entities": entities}, {"Text": chunk, "LanguageCode": "en"})
+            offset = start
+        assert len(sent) > 1 and offset > 0
+        assert r.redact(text).endswith("[NAME]")
+        stub.assert_no_pending_responses()
+
+
+def test_guardrail_backend_with_stubber():
+    client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    text = "Email maria.okafor@example.org please"
+    with Stubber(client) as stub:
+        stub.add_response("apply_guardrail", {
+            "usage": {"topicPolicyUnits": 0, "contentPolicyUnits": 0, "wordPolicyUnits": 0,
+                      "sensitiveInformationPolicyUnits": 1, "sensitiveInformationPolicyFreeUnits": 0,
+                      "contextualGroundingPolicyUnits": 0},
+            "action": "GUARDRAIL_INTERVENED",
+            "outputs": [{"text": "Email {EMAIL} please"}],
+            "assessments": [{"sensitiveInformationPolicy": {
+                "piiEntities": [{"match": "maria.okafor@example.org", "type": "EMAIL", "action": "ANONYMIZED"}],
+                "regexes": []}}],
+        }, {"guardrailIdentifier": "gr-123", "guardrailVersion": "1", "source": "OUTPUT",
+            "content": [{"text": {"text": text}}]})
+        stub.add_response("apply_guardrail", {
+            "usage": {"topicPolicyUnits": 0, "contentPolicyUnits": 0, "wordPolicyUnits": 0,
+                      "sensitiveInformationPolicyUnits": 1, "sensitiveInformationPolicyFreeUnits": 0,
+                      "contextualGroundingPolicyUnits": 0},
+            "action": "NONE", "outputs": [], "assessments": [],
+        })
+        r = GuardrailRedactor("gr-123", "1", client=client)
+        assert r.redact(text) == "Email {EMAIL} please"
+        assert r.redact("nothing here") == "nothing here"
+        stub.assert_no_pending_responses()
+    assert r.counts == {"EMAIL": 1}
+
+
+def test_chain_sums_counts():
+    a, b = RegexRedactor(), RegexRedactor({"NAME": r"\bMaria\b"})
+    chain = ChainRedactor([a, b])
+    assert chain.redact("Maria: 206 555 0142") == "[NAME]: [PHONE]"
+    assert chain.counts == {"PHONE": 1, "NAME": 1}

@@ -1,0 +1,186 @@
+"""`gtkit export`, `gtkit merge`, `gtkit report`: thin wrappers over toolkit.export."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+
+from toolkit.cli.common import MirrorOpt, QuietOpt, console, fail, make_storage
+from toolkit.export import BatchQuotas, ExportError, ExportOptions, PresetError, builtin_preset_names
+from toolkit.export import export as run_export
+from toolkit.export import merge as run_merge
+from toolkit.export import report as run_report
+from toolkit.export.redact import ChainRedactor, ComprehendRedactor, GuardrailRedactor, Redactor, RegexRedactor
+from toolkit.export.summary import RunSummary, render_summary
+from toolkit.storage import is_s3
+
+AUTO_JOBS_BYTES = 64 * 1024 * 1024
+LabelsOpt = Annotated[str, typer.Option("--labels", "-l", help="Ground Truth output.manifest (local or s3://).")]
+AttrOpt = Annotated[str | None, typer.Option(
+    "--label-attribute", help="Label attribute name; default: found from its <attr>-metadata sibling.")]
+SummaryOpt = Annotated[str | None, typer.Option(
+    "--summary-json", help="Also write the run summary (counts, reasons, problem line numbers) as JSON.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export_cmd)
+    app.command("merge")(merge_cmd)
+    app.command("report")(report_cmd)
+
+
+@contextlib.contextmanager
+def _progress(uri: str, what: str, quiet: bool) -> Iterator[Callable[[int], None]]:
+    total = Path(uri).stat().st_size if not is_s3(uri) and Path(uri).exists() else None
+    bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(),
+                   TransferSpeedColumn(), TimeElapsedColumn(), console=console, transient=True, disable=quiet)
+    with bar:
+        task = bar.add_task(what, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _finish(summary: RunSummary, quiet: bool, summary_json: str | None) -> None:
+    if summary_json:
+        Path(summary_json).write_text(json.dumps(summary.as_dict(), indent=2) + "\n", encoding="utf-8")
+    if not quiet:
+        render_summary(summary, console)
+
+
+def _redactor(redact: bool, backend: str, patterns: list[str] | None, language: str,
+              guardrail_id: str | None, guardrail_version: str, region: str | None) -> Redactor | None:
+    if not redact:
+        return None
+    custom: dict[str, str] = {}
+    for spec in patterns or []:
+        name, sep, rx = spec.partition("=")
+        if not sep or not name or not rx:
+            raise typer.BadParameter(f"expected NAME=REGEX, got {spec!r}", param_hint="--redact-pattern")
+        custom[name] = rx
+    chain: list[Redactor] = [RegexRedactor(custom)]
+    if backend == "comprehend":
+        chain.append(ComprehendRedactor(language=language, region=region))
+    elif backend == "guardrail":
+        if not guardrail_id:
+            raise typer.BadParameter("--redact-backend guardrail needs --guardrail-id", param_hint="--guardrail-id")
+        chain.append(GuardrailRedactor(guardrail_id, guardrail_version, region=region))
+    elif backend != "regex":
+        raise typer.BadParameter("choose regex, comprehend or guardrail", param_hint="--redact-backend")
+    return chain[0] if len(chain) == 1 else ChainRedactor(chain)
+
+
+def _auto_jobs(labels: str) -> int:
+    size = Path(labels).stat().st_size if not is_s3(labels) and Path(labels).exists() else 0
+    return min(os.cpu_count() or 1, 4) if size >= AUTO_JOBS_BYTES or is_s3(labels) else 1
+
+
+def export_cmd(
+    labels: LabelsOpt,
+    preset: Annotated[str, typer.Option(
+        "--preset", "-p", help=f"Built-in preset ({', '.join(builtin_preset_names())}) or a preset YAML file.")],
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="jsonl, trl, bedrock, bedrock-conversation-2024, bedrock-batch, rttm, webvtt.")],
+    out: Annotated[str, typer.Option(
+        "--out", "-o", help="Output file; a directory/prefix for bedrock-batch and webvtt.")],
+    schema: Annotated[str | None, typer.Option(
+        "--schema", help="Label schema name or YAML; default: the labelSchema named in the labels.")] = None,
+    label_attribute: AttrOpt = None,
+    redact: Annotated[bool, typer.Option("--redact/--no-redact", help="Mask PII in every exported text.")] = True,
+    redact_backend: Annotated[str, typer.Option(
+        help="Extra PII detector after the built-in patterns: regex (none), comprehend, guardrail.")] = "regex",
+    redact_pattern: Annotated[list[str] | None, typer.Option(
+        "--redact-pattern", help="Extra pattern to mask, NAME=REGEX (masked as [NAME]). Repeatable.")] = None,
+    comprehend_language: Annotated[str, typer.Option(help="LanguageCode for Comprehend.")] = "en",
+    guardrail_id: Annotated[str | None, typer.Option(help="Bedrock guardrail id or ARN.")] = None,
+    guardrail_version: Annotated[str, typer.Option(help="Bedrock guardrail version.")] = "DRAFT",
+    region: Annotated[str | None, typer.Option(help="AWS Region for the redaction backend.")] = None,
+    bedrock_schema: Annotated[str, typer.Option(
+        help="--format bedrock: messages (Claude), conversation-2024 (Nova) or prompt-completion.")] = "messages",
+    lineage: Annotated[str, typer.Option(
+        help="--format trl: lineage as an extra column (inline) or in <out>.provenance.jsonl (sidecar).")] = "inline",
+    batch_min_records: Annotated[int, typer.Option(help="Minimum records per batch job.")] = 100,
+    batch_records_per_file: Annotated[int, typer.Option(help="Records per batch input file.")] = 50_000,
+    batch_records_per_job: Annotated[int, typer.Option(help="Records per batch job (all files).")] = 50_000,
+    batch_file_bytes: Annotated[int, typer.Option(help="Bytes per batch input file.")] = 1_000_000_000,
+    batch_job_bytes: Annotated[int, typer.Option(help="Bytes per batch job (all files).")] = 5_000_000_000,
+    worker_responses: Annotated[bool, typer.Option(
+        "--worker-responses", help="For lines without a consolidated label (no post-Lambda), read the "
+        "per-worker responses and consolidate them.")] = False,
+    jobs: Annotated[int, typer.Option(
+        help="Worker processes for parsing and building records; 0 = auto (all cores for inputs over "
+        "64 MB). Output is identical whatever the number.")] = 0,
+    summary_json: SummaryOpt = None,
+    mirror: MirrorOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Turn a Ground Truth output manifest into training records (SFT, preference, KTO, reward,
+    Bedrock fine-tuning or batch inference, RTTM, WebVTT), with PII masked by default.
+
+    Example: gtkit export --labels output.manifest --preset sft-transcription --format trl --out sft.jsonl
+    """
+    storage = make_storage(mirror)
+    quotas = BatchQuotas(min_records=batch_min_records, records_per_file=batch_records_per_file,
+                         records_per_job=batch_records_per_job, file_bytes=batch_file_bytes,
+                         job_bytes=batch_job_bytes)
+    options = ExportOptions(
+        preset=preset, format=fmt, out=out, schema=schema, label_attribute=label_attribute, redact=redact,
+        redactor=_redactor(redact, redact_backend, redact_pattern, comprehend_language, guardrail_id,
+                           guardrail_version, region),
+        bedrock_schema=bedrock_schema, lineage=lineage, quotas=quotas, worker_responses=worker_responses,
+        jobs=jobs if jobs > 0 else _auto_jobs(labels))
+    try:
+        with _progress(labels, "exporting", quiet) as progress:
+            summary = run_export(storage, labels, options, progress)
+    except (FileNotFoundError, ExportError, PresetError) as exc:
+        raise fail(str(exc)) from None
+    _finish(summary, quiet, summary_json)
+
+
+def merge_cmd(
+    feedback: Annotated[str, typer.Option("--feedback", help="Processed feedback JSONL (local or s3://).")],
+    labels: LabelsOpt,
+    out: Annotated[str, typer.Option("--out", "-o", help="Enriched feedback JSONL to write (atomically).")],
+    label_attribute: AttrOpt = None,
+    summary_json: SummaryOpt = None,
+    mirror: MirrorOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Add each feedback record's human labels under `human_labels.<job>`; idempotent.
+
+    Example: gtkit merge --feedback processed_feedback.jsonl --labels output.manifest --out enriched.jsonl
+    """
+    storage = make_storage(mirror)
+    try:
+        with _progress(feedback, "merging", quiet) as progress:
+            summary = run_merge(storage, feedback, labels, out, label_attribute, progress)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    _finish(summary, quiet, summary_json)
+
+
+def report_cmd(
+    labels: LabelsOpt,
+    out: Annotated[str, typer.Option("--out", "-o", help="HTML file to write.")],
+    schema: Annotated[str | None, typer.Option("--schema", help="Label schema (orders choices and ratings).")] = None,
+    title: Annotated[str | None, typer.Option(help="Page title.")] = None,
+    label_attribute: AttrOpt = None,
+    summary_json: SummaryOpt = None,
+    mirror: MirrorOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write a self-contained HTML dataset report (counts, distributions, histograms, coverage).
+
+    Example: gtkit report --labels output.manifest --out report.html
+    """
+    storage = make_storage(mirror)
+    try:
+        with _progress(labels, "reading labels", quiet) as progress:
+            summary = run_report(storage, labels, out, label_attribute, schema, title, progress)
+    except (FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    _finish(summary, quiet, summary_json)

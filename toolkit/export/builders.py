@@ -1,0 +1,417 @@
+"""Preset kinds -> canonical records (the `jsonl` record of each preset, see toolkit/models/records.py).
+
+A builder turns one `Item` into zero or more records, redacting every text it takes from the
+item before it reaches a template, and counting what it drops (and why) in `dropped`.
+`preference-ratings` pairs items across the file, so it keeps a small entry per item (scores,
+rendered prompt, lineage; no media) and emits its pairs from `finish()`.
+"""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from toolkit.export.presets import ResolvedPreset
+from toolkit.export.reader import Item
+from toolkit.export.redact import Redactor
+from toolkit.models import ConsolidatedLabel, ConsolidatedSegment
+
+PROMPT_TEXT_KEYS = ("prompt_text", "prompt", "text")
+SEGMENT_NAMES = frozenset({"segment_id", "start", "end", "track", "label"})
+
+
+def ms(value: float) -> float:
+    return round(float(value), 3)
+
+
+_ASCII_PUNCT = str.maketrans({c: " " for c in string.punctuation})
+
+
+def normalise_text(text: str) -> str:
+    """Case, punctuation and whitespace do not count as a correction."""
+    if text.isascii():  # the common case, without a per-character Python loop
+        return " ".join(text.lower().translate(_ASCII_PUNCT).split())
+    text = unicodedata.normalize("NFKC", text).casefold()
+    kept = "".join(" " if unicodedata.category(ch)[0] in "PZC" else ch for ch in text)
+    return " ".join(kept.split())
+
+
+def lineage(item: Item, agreement: float | None, segment_id: str | None = None) -> dict[str, Any]:
+    return {
+        "interaction_id": item.interaction_id,
+        "source_ref": item.source_ref,
+        "job_name": item.job_name,
+        "label_attribute": item.attribute,
+        "agreement": None if agreement is None else round(float(agreement), 4),
+        "creation_date": item.creation_date,
+        "line": item.line,
+        "segment_id": segment_id,
+    }
+
+
+def rating_score(label: ConsolidatedLabel, field: str) -> float | None:
+    result = label.content.get(field)
+    if result is None:
+        return None
+    if result.mean is not None:
+        return float(result.mean)
+    value = result.value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+class Values(dict):
+    """Template values computed on first use (a transcript is only joined if a template asks)."""
+
+    def __init__(self, item: Item, preset: ResolvedPreset, redactor: Redactor):
+        super().__init__()
+        self.item = item
+        self.preset = preset
+        self.redactor = redactor
+
+    def __missing__(self, key: str) -> str:
+        value = self._compute(key)
+        self[key] = value
+        return value
+
+    def _compute(self, key: str) -> str:
+        item, red = self.item, self.redactor
+        if key == "interaction_id":
+            return item.interaction_id
+        if key == "source_ref":
+            return item.source_ref
+        if key == "media_type":
+            return item.media_type or ""
+        if key == "duration":
+            return f"{item.duration:.3f}" if item.duration else ""
+        if key == "language_code":
+            return str(item.data.get("language-code") or "")
+        if key == "transcript":
+            return red.redact(transcript(item))
+        if key == "prompt_key":
+            return str(item.metadata.get(self.preset.preset.prompt_key) or "")
+        if key == "prompt_text":
+            meta = item.metadata
+            for k in PROMPT_TEXT_KEYS:
+                if isinstance(meta.get(k), str) and meta[k]:
+                    return red.redact(meta[k])
+            if meta.get(self.preset.preset.prompt_key):
+                return red.redact(str(meta[self.preset.preset.prompt_key]))
+            return self["transcript"]
+        if key.startswith("content_"):
+            result = item.label.content.get(key[len("content_"):])
+            value = None if result is None else result.value
+            if isinstance(value, list):
+                value = ", ".join(str(v) for v in value)
+            return red.redact("" if value is None else str(value))
+        raise KeyError(key)
+
+
+class SegmentValues(dict):
+    def __init__(self, base: Values, seg: ConsolidatedSegment):
+        super().__init__(segment_id=seg.id, start=f"{seg.start:.3f}", end=f"{seg.end:.3f}",
+                         track=seg.category, label=seg.label)
+        self.base = base
+
+    def __missing__(self, key: str) -> str:
+        return self.base[key]
+
+
+def transcript(item: Item) -> str:
+    """The machine transcript: manifest transcription, else the pre-segment texts, else the human ones."""
+    text = item.transcription
+    if text:
+        return text
+    pre = sorted(item.pre_segments(), key=lambda s: float(s.get("start") or 0))
+    text = " ".join(str(s.get("text") or "").strip() for s in pre).strip()
+    if text:
+        return text
+    return " ".join(s.text.strip() for s in sorted(item.label.segments, key=lambda s: s.start)).strip()
+
+
+def redact_attributes(attrs: dict[str, Any], red: Redactor, choice_fields: frozenset[str]) -> dict[str, Any]:
+    """Text attributes are free text like any other; choice values are the schema's own options."""
+    return {k: red.redact(v) if isinstance(v, str) and k not in choice_fields else v for k, v in attrs.items()}
+
+
+class Builder:
+    def __init__(self, preset: ResolvedPreset, redactor: Redactor):
+        self.preset = preset
+        self.red = redactor
+        self.dropped: Counter[str] = Counter()
+        p = preset.preset
+        self.tracks = set(p.tracks)
+        self.min_agreement = p.min_agreement
+        schema = preset.schema
+        self.choice_fields = frozenset(
+            f.name for f in (schema.segment_fields if schema else []) if f.type in ("single_choice", "boolean"))
+
+    def attributes(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            return {}
+        if attrs.keys() <= self.choice_fields:  # only the schema's own options: nothing to mask
+            return attrs
+        return redact_attributes(attrs, self.red, self.choice_fields)
+
+    def build(self, item: Item) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def finish(self) -> Iterator[list[dict[str, Any]]]:
+        return iter(())
+
+    def segments(self, item: Item) -> Iterator[ConsolidatedSegment]:
+        for seg in item.label.segments:
+            if self.tracks and seg.category not in self.tracks:
+                self.dropped["segment-track-not-exported"] += 1
+            elif seg.agreement < self.min_agreement:
+                self.dropped["segment-below-min-agreement"] += 1
+            else:
+                yield seg
+
+    def media(self, item: Item, seg: ConsolidatedSegment) -> dict[str, Any]:
+        return {"uri": item.source_ref, "start": ms(seg.start), "end": ms(seg.end), "track": seg.category,
+                "label": seg.label}
+
+
+class SftTranscription(Builder):
+    def build(self, item: Item) -> list[dict[str, Any]]:
+        # The hot loop of the densest preset (a record per segment): names bound locally.
+        p, red = self.preset, self.red
+        base = Values(item, p, red)
+        item_values = {n: base[n] for n in p.prompt.names - SEGMENT_NAMES}
+        system = p.system.render(base)
+        base_lineage = lineage(item, None)
+        iid, uri = item.interaction_id, item.source_ref
+        render, redact, attributes = p.prompt.render, red.redact, self.attributes
+        filtered = bool(self.tracks) or self.min_agreement > 0
+        out = []
+        for seg in (self.segments(item) if filtered else item.label.segments):
+            text = seg.text.strip()
+            if not text:
+                self.dropped["segment-without-text"] += 1
+                continue
+            sid, start, end, category, label = seg.id, seg.start, seg.end, seg.category, seg.label
+            values = {**item_values, "segment_id": sid, "start": f"{start:.3f}", "end": f"{end:.3f}",
+                      "track": category, "label": label}
+            out.append({
+                "id": f"{iid}/{sid}",
+                "system": system,
+                "prompt": render(values),
+                "completion": redact(text),
+                "media": {"uri": uri, "start": round(start, 3), "end": round(end, 3), "track": category,
+                          "label": label},
+                "attributes": attributes(seg.attributes),
+                "lineage": {**base_lineage, "agreement": round(seg.agreement, 4), "segment_id": sid},
+            })
+        return out
+
+
+class SftSummary(Builder):
+    def build(self, item: Item) -> list[dict[str, Any]]:
+        p = self.preset
+        field = p.text_field or ""
+        result = item.label.content.get(field)
+        value = result.value if result is not None else None
+        if not isinstance(value, str) or not value.strip():
+            self.dropped[f"no-{field}"] += 1
+            return []
+        base = Values(item, p, self.red)
+        return [{
+            "id": f"{item.interaction_id}/content.{field}",
+            "system": p.system.render(base),
+            "prompt": p.prompt.render(base),
+            "completion": self.red.redact(value.strip()),
+            "field": field,
+            "lineage": lineage(item, result.agreement if result else None),
+        }]
+
+
+class PreferenceCorrection(Builder):
+    def build(self, item: Item) -> list[dict[str, Any]]:
+        p, red = self.preset, self.red
+        base = Values(item, p, red)
+        system = p.system.render(base)
+        machine_by_id: dict[str, str] | None = None
+        out = []
+        for seg in self.segments(item):
+            if not seg.presegment_id:
+                self.dropped["segment-not-from-machine"] += 1
+                continue
+            if machine_by_id is None:
+                machine_by_id = item.pre_segment_texts()
+            machine = machine_by_id.get(seg.presegment_id)
+            if machine is None:
+                self.dropped["presegment-missing"] += 1
+                continue
+            pair = self._pair(seg.text, machine)
+            if pair is None:
+                continue
+            out.append({
+                "id": f"{item.interaction_id}/{seg.id}",
+                "system": system,
+                "prompt": p.prompt.render(SegmentValues(base, seg)),
+                "chosen": pair[0],
+                "rejected": pair[1],
+                "media": self.media(item, seg),
+                "lineage": lineage(item, seg.agreement, seg.id),
+            })
+        field = p.text_field
+        if field:
+            result = item.label.content.get(field)
+            human = result.value if result is not None else None
+            machine_text = item.transcription
+            if isinstance(human, str) and machine_text:
+                pair = self._pair(human, machine_text)
+                if pair is not None:
+                    out.append({
+                        "id": f"{item.interaction_id}/content.{field}",
+                        "system": system,
+                        "prompt": p.full_content_prompt.render(base),
+                        "chosen": pair[0],
+                        "rejected": pair[1],
+                        "media": {"uri": item.source_ref, "start": 0.0, "end": ms(item.duration or 0.0),
+                                  "track": "content", "label": field},
+                        "lineage": lineage(item, result.agreement if result else None),
+                    })
+        return out
+
+    def _pair(self, human: str, machine: str) -> tuple[str, str] | None:
+        human, machine = human.strip(), machine.strip()
+        if not human:
+            self.dropped["correction-empty"] += 1
+            return None
+        if normalise_text(human) == normalise_text(machine):
+            self.dropped["correction-unchanged"] += 1
+            return None
+        chosen, rejected = self.red.redact(human), self.red.redact(machine)
+        if chosen == rejected:
+            self.dropped["correction-identical-after-redaction"] += 1
+            return None
+        return chosen, rejected
+
+
+class Kto(Builder):
+    def build(self, item: Item) -> list[dict[str, Any]]:
+        p = self.preset
+        assert p.rating is not None
+        field = p.rating.name
+        score = rating_score(item.label, field)
+        if score is None:
+            self.dropped[f"no-{field}"] += 1
+            return []
+        base = Values(item, p, self.red)
+        return [{
+            "id": item.interaction_id,
+            "system": p.system.render(base),
+            "prompt": p.prompt.render(base),
+            "completion": p.response.render(base),
+            "label": score >= p.threshold,
+            "score": round(score, 4),
+            "threshold": p.threshold,
+            "field": field,
+            "lineage": lineage(item, item.label.content[field].agreement),
+        }]
+
+
+class PreferenceRatings(Builder):
+    def __init__(self, preset: ResolvedPreset, redactor: Redactor):
+        super().__init__(preset, redactor)
+        self.groups: dict[str, list[dict[str, Any]]] = {}
+
+    def build(self, item: Item) -> list[dict[str, Any]]:
+        p = self.preset
+        assert p.rating is not None
+        field = p.rating.name
+        key = item.metadata.get(p.preset.prompt_key)
+        if key is None or key == "":
+            self.dropped["no-prompt-key"] += 1
+            return []
+        score = rating_score(item.label, field)
+        if score is None:
+            self.dropped[f"no-{field}"] += 1
+            return []
+        base = Values(item, p, self.red)
+        self.groups.setdefault(str(key), []).append({
+            "score": score, "system": p.system.render(base), "prompt": p.prompt.render(base),
+            "response": p.response.render(base), "id": item.interaction_id,
+            "lineage": lineage(item, item.label.content[field].agreement),
+        })
+        return []
+
+    def finish(self) -> Iterator[list[dict[str, Any]]]:
+        p = self.preset
+        assert p.rating is not None
+        margin = p.preset.margin
+        for key, entries in self.groups.items():
+            if len(entries) < 2:
+                self.dropped["rating-unpaired"] += 1
+                continue
+            ranked = sorted(entries, key=lambda e: -e["score"])  # stable: file order breaks ties
+            pairs = []
+            for i, hi in enumerate(ranked):
+                for lo in ranked[i + 1:]:
+                    gap = hi["score"] - lo["score"]
+                    if gap < margin or gap <= 0:
+                        self.dropped["rating-pair-below-margin"] += 1
+                        continue
+                    pairs.append({
+                        "id": f"{key}/{hi['id']}>{lo['id']}",
+                        "prompt_key": key,
+                        "system": hi["system"],
+                        "prompt": hi["prompt"],
+                        "chosen": hi["response"],
+                        "rejected": lo["response"],
+                        "chosen_score": round(hi["score"], 4),
+                        "rejected_score": round(lo["score"], 4),
+                        "margin": round(gap, 4),
+                        "field": p.rating.name,
+                        "lineage": {"chosen": hi["lineage"], "rejected": lo["lineage"]},
+                    })
+            if pairs:
+                yield pairs
+        self.groups.clear()
+
+
+class RewardSegments(Builder):
+    def build(self, item: Item) -> list[dict[str, Any]]:
+        p, red = self.preset, self.red
+        assert p.rating is not None
+        field = p.rating.name
+        score = rating_score(item.label, field)
+        if score is None:
+            self.dropped[f"no-{field}"] += 1
+            return []
+        spans = [{
+            "start": ms(seg.start), "end": ms(seg.end), "track": seg.category, "label": seg.label,
+            "attributes": self.attributes(seg.attributes), "agreement": round(seg.agreement, 4),
+            "support": seg.support, "text": red.redact(seg.text.strip()),
+        } for seg in sorted(self.segments(item), key=lambda s: (s.start, s.end))]
+        return [{
+            "id": item.interaction_id,
+            "source_ref": item.source_ref,
+            "media_type": item.media_type,
+            "duration": item.duration,
+            "field": field,
+            "score": round(p.normalise(score), 4),
+            "raw_score": round(score, 4),
+            "spans": spans,
+            "lineage": lineage(item, item.label.agreement.overall),
+        }]
+
+
+BUILDERS: dict[str, type[Builder]] = {
+    "sft-transcription": SftTranscription,
+    "sft-summary": SftSummary,
+    "preference-correction": PreferenceCorrection,
+    "preference-ratings": PreferenceRatings,
+    "kto": Kto,
+    "reward-segments": RewardSegments,
+}
+
+
+def make_builder(preset: ResolvedPreset, redactor: Redactor) -> Builder:
+    return BUILDERS[preset.kind](preset, redactor)

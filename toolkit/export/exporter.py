@@ -1,0 +1,334 @@
+"""`gtkit export` as a library call: output manifest -> preset records -> format files."""
+
+from __future__ import annotations
+
+import io
+import mmap
+import multiprocessing
+import os
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from toolkit.export.builders import Builder, make_builder
+from toolkit.export.formats import ALIASES, WRITERS, BatchQuotas, ExportError, Writer, WriterOptions
+from toolkit.export.presets import Preset, PresetError, ResolvedPreset, load_preset
+from toolkit.export.reader import MAX_PROBLEMS, Consolidator, Item, ManifestReader, ReadStats, SidecarError
+from toolkit.export.redact import NullRedactor, Redactor, RegexRedactor
+from toolkit.export.summary import RunSummary
+from toolkit.models import LabelSchema, load_label_schema
+from toolkit.storage import Storage
+
+SCHEMA_MISMATCH = "schema-mismatch"
+SIDECAR_UNREADABLE = "sidecar-unreadable"
+
+
+@dataclass
+class ExportOptions:
+    preset: str | Preset
+    format: str
+    out: str
+    schema: str | LabelSchema | None = None
+    label_attribute: str | None = None
+    redactor: Redactor | None = None          # None = the default regex redactor
+    redact: bool = True
+    bedrock_schema: str = "messages"
+    lineage: str = "inline"
+    quotas: BatchQuotas = field(default_factory=BatchQuotas)
+    worker_responses: bool = False
+    consolidator: Consolidator | None = None
+    jobs: int = 1                              # worker processes (parallel parse + build)
+
+
+def resolve_format(name: str, bedrock_schema: str) -> tuple[str, str]:
+    if name in ALIASES:
+        return ALIASES[name]
+    if name not in WRITERS:
+        raise ExportError(f"unknown format {name!r} (choose from {', '.join([*WRITERS, *ALIASES])})")
+    return name, bedrock_schema
+
+
+def export(storage: Storage, labels: str, options: ExportOptions,
+           progress: Callable[[int], None] | None = None) -> RunSummary:
+    """Stream `labels` (an output manifest) into `options.out`. Raises ExportError/PresetError for
+    problems with the run as a whole; per-line problems are counted in the returned summary."""
+    preset = options.preset if isinstance(options.preset, Preset) else load_preset(options.preset)
+    fmt, bedrock_schema = resolve_format(options.format, options.bedrock_schema)
+    if fmt not in preset.formats:
+        raise ExportError(f"preset {preset.name} ({preset.kind}) does not support format {fmt!r}; "
+                          f"it supports {', '.join(preset.formats)}")
+    if options.lineage not in ("inline", "sidecar"):
+        raise ExportError(f"--lineage must be inline or sidecar, got {options.lineage!r}")
+    redactor = options.redactor or (RegexRedactor() if options.redact else NullRedactor())
+    reader = ManifestReader(storage, labels, options.label_attribute, options.worker_responses,
+                            options.consolidator, progress, texts=_needs_texts(preset))
+    if isinstance(options.schema, LabelSchema):
+        reader.schema = options.schema
+    elif options.schema:
+        reader.schema = _schema(options.schema, None)
+    with storage.open_read(labels, binary=True) as fh:
+        return _export(storage, fh, reader, preset, fmt, bedrock_schema, redactor, options)
+
+
+def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Preset, fmt: str,
+            bedrock_schema: str, redactor: Redactor, options: ExportOptions) -> RunSummary:
+    raw_lines = reader.iter_raw(fh)
+    first = None
+    for number, raw in raw_lines:  # up to the first labelled item, which names the label schema
+        first = reader.parse(number, raw)
+        if first is not None:
+            break
+    schema = _schema(options.schema, first)
+    reader.schema = schema
+    resolved = ResolvedPreset(preset, schema)
+    builder = make_builder(resolved, redactor)
+    writer = WRITERS[fmt](storage, options.out, resolved,
+                          WriterOptions(bedrock_schema=bedrock_schema, lineage=options.lineage,
+                                        quotas=options.quotas))
+    summary = RunSummary(command="export", extra={"preset": preset.name, "format": options.format})
+    work = _Work(reader, builder, schema)
+    jobs = options.jobs if _parallel_ok(options, redactor, preset) else 1
+    try:
+        if first is not None:
+            records = work.process(first)
+            if records:
+                writer.write(records)
+        if jobs > 1:
+            _run_parallel(fh, work, writer, jobs, storage, redactor)
+        else:
+            for number, raw in raw_lines:
+                item = reader.parse(number, raw)
+                records = work.process(item) if item is not None else None
+                if records:
+                    writer.write(records)
+        for records in builder.finish():
+            writer.write(records)
+    except BaseException as exc:
+        writer.close(exc)
+        raise
+    writer.close(None)
+    stats = reader.stats
+    summary.read, summary.labeled, summary.written = stats.lines, stats.labeled, writer.written
+    summary.unit = "files" if fmt == "webvtt" else ("lines" if fmt == "rttm" else "records")
+    summary.skipped.update(stats.skipped)
+    summary.dropped.update(builder.dropped)
+    summary.redactions.update(redactor.counts)
+    summary.files = list(writer.files)
+    summary.problems = sorted(stats.problems, key=lambda p: p.line)
+    summary.extra["label attribute"] = reader.attribute or ""
+    if schema is not None:
+        summary.extra["label schema"] = schema.name
+    if jobs > 1:
+        summary.extra["worker processes"] = jobs
+    return summary
+
+
+def _needs_texts(preset: Preset) -> bool:
+    """Whether the preset reads the machine transcript or pre-segments of every item."""
+    if preset.kind == "preference-correction":
+        return True
+    templates = [preset.system, preset.prompt, preset.response, preset.full_content_prompt]
+    for override in preset.schemas.values():
+        templates += [str(v) for k, v in override.items() if k in ("system", "prompt", "response")]
+    return any("{transcript}" in t or "{prompt_text}" in t for t in templates)
+
+
+class _Work:
+    """Item -> records, the same in the main process and in parallel workers."""
+
+    def __init__(self, reader: ManifestReader, builder: Builder, schema: LabelSchema | None):
+        self.reader = reader
+        self.builder = builder
+        self.schema = schema
+
+    def process(self, item: Item) -> list[dict[str, Any]] | None:
+        schema = self.schema
+        if schema is not None and item.label.label_schema and item.label.label_schema != schema.name:
+            self.reader.stats.skip(item.line, SCHEMA_MISMATCH, f"labelSchema {item.label.label_schema!r}")
+            return None
+        try:
+            return self.builder.build(item)
+        except SidecarError as exc:
+            self.reader.stats.skip(item.line, SIDECAR_UNREADABLE, str(exc))
+            return None
+
+
+# -- parallel export -----------------------------------------------------------------------------
+# Parsing, validating and building records is CPU-bound Python; the workers do it for batches of
+# raw lines while the main process only reads and writes. Results come back in input order, so the
+# output is byte-identical to a sequential run; at most 2 batches per worker are in flight.
+BATCH_BYTES = 1 << 20
+_STATE: dict[str, Any] = {}
+_MAPPED: list[Any] = [None]  # the local input, mapped before the workers fork
+
+
+def _mapped(fh: IO[bytes]) -> mmap.mmap | None:
+    """A read-only map of a local input: workers then read their blocks themselves instead of
+    receiving them through a pipe (which costs the main process as much as parsing would)."""
+    try:
+        fileno = fh.fileno()
+        if os.fstat(fileno).st_size == 0:
+            return None
+        return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+
+
+# Page faults map neighbouring pages too ("fault-around", 64 KB on Linux): release a margin.
+RELEASE_MARGIN = 256 * 1024
+
+
+def _release(mm: mmap.mmap, start: int, end: int) -> None:
+    """Unmap pages already copied out, so the mapping never adds to the resident set."""
+    if hasattr(mmap, "MADV_DONTNEED"):
+        lo = max(0, start - RELEASE_MARGIN)
+        lo -= lo % mmap.PAGESIZE
+        hi = min(len(mm), end + RELEASE_MARGIN)
+        if hi > lo:
+            mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
+
+def _mapped_chunks(mm: mmap.mmap, start: int, reader: ManifestReader) -> Iterator[tuple[int, tuple[int, int]]]:
+    size, pos, progress = len(mm), start, reader.progress
+    while pos < size:
+        end = min(size, pos + BATCH_BYTES)
+        if end < size:
+            cut = mm.find(b"\n", end - 1)
+            end = size if cut == -1 else cut + 1
+        block = mm[pos:end]
+        _release(mm, pos, end)
+        newlines = block.count(b"\n")
+        ends_line = block.endswith(b"\n")
+        reader.stats.bytes_read += end - pos
+        if progress is not None:
+            progress(end - pos)
+        yield reader.line_number + 1, (pos, end - 1 if ends_line else end)
+        reader.line_number += newlines if ends_line else newlines + 1
+        pos = end
+
+
+def _parallel_ok(options: ExportOptions, redactor: Redactor, preset: Preset) -> bool:
+    return (options.jobs > 1 and preset.kind != "preference-ratings"  # pairs across the whole file
+            and not options.worker_responses and type(redactor) in (RegexRedactor, NullRedactor))
+
+
+def _init_worker(work: _Work, encoder: Callable[[list[dict[str, Any]]], bytes] | None,
+                 mirrors: list[Any]) -> None:
+    work.reader.storage = Storage(mirrors)  # fresh boto3 clients per process
+    _STATE.update(work=work, encoder=encoder)
+
+
+def _run_batch(first_line: int, chunk: bytes | tuple[int, int], attribute: str | None
+               ) -> tuple[Any, int, ReadStats, Counter, Counter, str | None]:
+    if isinstance(chunk, tuple):  # (start, end) in the memory-mapped input inherited at fork
+        start, end = chunk
+        chunk = _MAPPED[0][start:end]
+        _release(_MAPPED[0], start, end)
+    work: _Work = _STATE["work"]
+    encoder = _STATE["encoder"]
+    reader, builder = work.reader, work.builder
+    reader.stats = stats = ReadStats()
+    if reader.attribute is None:
+        reader.attribute = attribute
+    builder.dropped = Counter()
+    builder.red.counts = Counter()
+    out: list[list[dict[str, Any]]] = []
+    for number, raw in enumerate(chunk.split(b"\n"), start=first_line):
+        if not raw.strip():
+            continue
+        stats.lines += 1
+        item = reader.parse(number, raw)
+        records = work.process(item) if item is not None else None
+        if records:
+            out.append(records)
+    count = sum(len(r) for r in out)
+    payload: Any = b"".join(encoder(r) for r in out) if encoder is not None else out
+    return payload, count, stats, builder.dropped, builder.red.counts, reader.attribute
+
+
+def _chunks(fh: IO[bytes], reader: ManifestReader) -> Iterator[tuple[int, bytes]]:
+    """(first line number, whole lines) blocks of about BATCH_BYTES: the main process never
+    touches single lines, so its share of the work stays a fraction of a plain read."""
+    rest = b""
+    progress = reader.progress
+    while True:
+        block = fh.read(BATCH_BYTES)
+        if not block:
+            break
+        reader.stats.bytes_read += len(block)
+        if progress is not None:
+            progress(len(block))
+        data = rest + block
+        cut = data.rfind(b"\n")
+        if cut == -1:
+            rest = data
+            continue
+        chunk, rest = data[: cut + 1], data[cut + 1:]
+        yield reader.line_number + 1, chunk[:-1]
+        reader.line_number += chunk.count(b"\n")
+    if rest:
+        yield reader.line_number + 1, rest
+        reader.line_number += 1
+
+
+def _run_parallel(fh: IO[bytes], work: _Work, writer: Writer, jobs: int, storage: Storage,
+                  redactor: Redactor) -> None:
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if fork else "spawn")
+    mm = _mapped(fh) if fork else None
+    _MAPPED[0] = mm
+    try:
+        _pool_run(ctx, fh, mm, work, writer, jobs, storage, redactor)
+    finally:
+        _MAPPED[0] = None
+        if mm is not None:
+            mm.close()
+
+
+def _pool_run(ctx: Any, fh: IO[bytes], mm: mmap.mmap | None, work: _Work, writer: Writer, jobs: int,
+              storage: Storage, redactor: Redactor) -> None:
+    encoder = writer.encoder()
+    reader, builder = work.reader, work.builder
+    main_stats = reader.stats
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(work, encoder, storage.mirrors)) as pool:
+        pending: deque[Any] = deque()
+
+        def collect() -> None:
+            payload, count, stats, dropped, counts, attribute = pending.popleft().get()
+            if encoder is not None:
+                if count:
+                    writer.write_encoded(payload, count)
+            else:
+                for records in payload:
+                    writer.write(records)
+            main_stats.lines += stats.lines
+            main_stats.labeled += stats.labeled
+            main_stats.skipped.update(stats.skipped)
+            room = MAX_PROBLEMS - len(main_stats.problems)
+            main_stats.problems.extend(stats.problems[:max(0, room)])
+            builder.dropped.update(dropped)
+            redactor.counts.update(counts)
+            if reader.attribute is None:
+                reader.attribute = attribute
+
+        chunks = _mapped_chunks(mm, fh.tell(), reader) if mm is not None else _chunks(fh, reader)
+        for first_line, chunk in chunks:
+            pending.append(pool.apply_async(_run_batch, (first_line, chunk, reader.attribute)))
+            if len(pending) >= 2 * jobs:
+                collect()
+        while pending:
+            collect()
+
+
+def _schema(option: str | LabelSchema | None, first: Item | None) -> LabelSchema | None:
+    if isinstance(option, LabelSchema):
+        return option
+    name = option or (first.label.label_schema if first is not None else None)
+    if not name:
+        return None
+    try:
+        return load_label_schema(name)
+    except (OSError, ValueError) as exc:
+        where = "--schema" if option else f"labelSchema {name!r} of line {first.line if first else '?'}"
+        raise PresetError(f"{where}: {exc}") from exc

@@ -1,0 +1,113 @@
+"""Format writers: canonical records in, files out, atomically.
+
+Every writer opens its outputs with `Storage.open_write` inside one ExitStack: if the export
+fails (or a final check such as the batch minimum fails), every file is aborted together and
+nothing half-written appears at `--out`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import orjson
+
+from toolkit.export.presets import ResolvedPreset
+from toolkit.storage import Storage, is_s3, join_uri
+
+
+@dataclass
+class WriterOptions:
+    bedrock_schema: str = "messages"      # messages | conversation-2024 | prompt-completion
+    lineage: str = "inline"               # inline | sidecar (trl only; other formats are fixed)
+    quotas: Any = None                    # BatchQuotas for bedrock-batch
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ExportError(ValueError):
+    """A problem with the export as a whole (e.g. below the batch minimum); outputs are aborted."""
+
+
+def dumps(record: Any) -> bytes:
+    return orjson.dumps(record) + b"\n"
+
+
+def sidecar_uri(out: str) -> str:
+    """`x.jsonl` -> `x.provenance.jsonl` (same directory or prefix)."""
+    for suffix in (".jsonl", ".json", ".rttm"):
+        if out.endswith(suffix):
+            return out[: -len(suffix)] + ".provenance.jsonl"
+    return out + ".provenance.jsonl"
+
+
+def basename(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+class Writer:
+    """Base writer: `write(records)` per item (or per group of pairs); `close(error)` commits/aborts."""
+
+    def __init__(self, storage: Storage, out: str, preset: ResolvedPreset, options: WriterOptions):
+        self.storage = storage
+        self.out = out
+        self.preset = preset
+        self.options = options
+        self.stack = contextlib.ExitStack()
+        self.written = 0
+        self.files: list[str] = []
+
+    def open(self, uri: str, content_type: str = "application/jsonl") -> IO[bytes]:
+        fh = self.stack.enter_context(self.storage.open_write(uri, binary=True, content_type=content_type))
+        self.files.append(uri)
+        return fh
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def encoder(self) -> Callable[[list[dict[str, Any]]], bytes] | None:
+        """A picklable records -> bytes function when each record's output line depends on nothing
+        else (no row numbers, no shards): parallel exports then encode in the worker processes."""
+        return None
+
+    def write_encoded(self, data: bytes, count: int) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Final checks and trailing content; raising here aborts every file."""
+
+    def close(self, error: BaseException | None) -> None:
+        if error is None:
+            try:
+                self.finish()
+            except BaseException as exc:
+                self.stack.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            self.stack.__exit__(None, None, None)
+        else:
+            self.stack.__exit__(type(error), error, error.__traceback__)
+
+
+class Provenance:
+    """The provenance sidecar: one line per output record, joined by `file` + `row` or `recordId`."""
+
+    def __init__(self, fh: IO[bytes]):
+        self.fh = fh
+
+    def add(self, file: str, row: int, record: dict[str, Any], record_id: str | None = None) -> None:
+        line: dict[str, Any] = {"row": row, "file": file}
+        if record_id is not None:
+            line["recordId"] = record_id
+        line["id"] = record["id"]
+        line["lineage"] = record["lineage"]
+        self.fh.write(dumps(line))
+
+
+def local_dir(out: str) -> str:
+    return out if is_s3(out) else out.rstrip("/")
+
+
+Converter = Callable[[dict[str, Any]], dict[str, Any]]
+__all__ = ["Converter", "ExportError", "Provenance", "Writer", "WriterOptions", "basename", "dumps",
+           "join_uri", "local_dir", "sidecar_uri"]

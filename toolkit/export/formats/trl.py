@@ -1,0 +1,89 @@
+"""`trl`: Hugging Face TRL conversational datasets.
+
+sft-transcription -> `messages` (language modeling); sft-summary -> `prompt`/`completion`;
+preference-* -> `prompt`/`chosen`/`rejected` (explicit prompt); kto -> `prompt`/`completion`/`label`.
+Every row of a file has the same columns and types (no system turn anywhere if the preset has none).
+`lineage` is an extra column, or with `--lineage sidecar` goes to `<out>.provenance.jsonl`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from toolkit.export.formats.base import Provenance, Writer, basename, dumps, sidecar_uri
+
+
+def msg(role: str, content: str) -> dict[str, str]:
+    return {"role": role, "content": content}
+
+
+def prompt_turns(record: dict[str, Any], with_system: bool) -> list[dict[str, str]]:
+    turns = [msg("system", record["system"])] if with_system else []
+    turns.append(msg("user", record["prompt"]))
+    return turns
+
+
+def to_trl(kind: str, record: dict[str, Any], with_system: bool) -> dict[str, Any]:
+    prompt = prompt_turns(record, with_system)
+    if kind == "sft-transcription":
+        return {"messages": [*prompt, msg("assistant", record["completion"])]}
+    if kind == "sft-summary":
+        return {"prompt": prompt, "completion": [msg("assistant", record["completion"])]}
+    if kind in ("preference-correction", "preference-ratings"):
+        return {"prompt": prompt, "chosen": [msg("assistant", record["chosen"])],
+                "rejected": [msg("assistant", record["rejected"])]}
+    if kind == "kto":
+        return {"prompt": prompt, "completion": [msg("assistant", record["completion"])],
+                "label": bool(record["label"])}
+    raise ValueError(f"preset kind {kind} has no TRL format")
+
+
+def encode(kind: str, with_system: bool, records: list[dict[str, Any]]) -> bytes:
+    """Rows with inline lineage."""
+    out = []
+    for record in records:
+        row = to_trl(kind, record, with_system)
+        row["lineage"] = record["lineage"]
+        out.append(dumps(row))
+    return b"".join(out)
+
+
+class TrlWriter(Writer):
+    def encoder(self) -> Callable[[list[dict[str, Any]]], bytes] | None:
+        if self.options.lineage == "sidecar":
+            return None
+        return partial(encode, self.preset.kind, bool(self.preset.preset.system))
+
+    def write_encoded(self, data: bytes, count: int) -> None:
+        if not self.files:
+            self._open()
+        self.fh.write(data)
+        self.written += count
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        if not self.files:
+            self._open()
+        kind = self.preset.kind
+        with_system = bool(self.preset.preset.system)
+        sidecar = self.options.lineage == "sidecar"
+        chunk = []
+        for record in records:
+            row = to_trl(kind, record, with_system)
+            if sidecar:
+                self.provenance.add(basename(self.out), self.written, record)
+            else:
+                row["lineage"] = record["lineage"]
+            chunk.append(dumps(row))
+            self.written += 1
+        self.fh.write(b"".join(chunk))
+
+    def _open(self) -> None:
+        self.fh = self.open(self.out)
+        if self.options.lineage == "sidecar":
+            self.provenance = Provenance(self.open(sidecar_uri(self.out)))
+
+    def finish(self) -> None:
+        if not self.files:
+            self._open()

@@ -1,0 +1,76 @@
+"""`webvtt`: one WebVTT file per item under `--out` (directory or s3:// prefix): `<interaction-id>.vtt`.
+
+Cues in start order, `HH:MM:SS.mmm` timings, `<v label>` voice spans, payload `&`/`<`/`>` escaped and
+blank lines removed. Lineage goes in a `NOTE` block after the header; each cue is preceded by a
+`NOTE` with its agreement. Each file is written atomically on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from toolkit.export.formats.base import Writer, join_uri
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+def timestamp(seconds: float) -> str:
+    millis = round(max(0.0, seconds) * 1000)
+    h, rest = divmod(millis, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def note_safe(text: str) -> str:
+    return text.replace("-->", "--&gt;").replace("\n", " ")
+
+
+def cue_id(text: str) -> str:
+    return note_safe(text).replace("\r", " ").strip() or "cue"
+
+
+def cues_of(kind: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if kind == "reward-segments":
+        return [dict(span, id=f"{i + 1}") for r in records for i, span in enumerate(r["spans"])]
+    return [{"id": r["lineage"]["segment_id"] or r["id"], "start": r["media"]["start"], "end": r["media"]["end"],
+             "track": r["media"]["track"], "label": r["media"]["label"], "text": r["completion"],
+             "agreement": r["lineage"]["agreement"]} for r in records]
+
+
+def render(interaction_id: str, lineage: dict[str, Any], cues: list[dict[str, Any]]) -> str:
+    item_lineage = {k: v for k, v in lineage.items() if k not in ("segment_id", "agreement")}
+    out = [f"WEBVTT - {note_safe(interaction_id)}", "", "NOTE lineage " +
+           note_safe(orjson.dumps(item_lineage).decode()), ""]
+    for cue in sorted(cues, key=lambda c: (c["start"], c["end"])):
+        if cue["end"] <= cue["start"]:
+            continue
+        out.append(f"NOTE {cue['track']}:{note_safe(cue['label'])} agreement={cue.get('agreement')}")
+        out.append("")
+        out.append(cue_id(str(cue["id"])))
+        out.append(f"{timestamp(cue['start'])} --> {timestamp(cue['end'])}")
+        payload = BLANK_LINES.sub("\n", (cue.get("text") or cue["label"]).strip().replace("\r", ""))
+        out.append(f"<v {escape(cue['label'])}>{escape(payload)}</v>")
+        out.append("")
+    return "\n".join(out)
+
+
+class WebvttWriter(Writer):
+    def write(self, records: list[dict[str, Any]]) -> None:
+        if not records:
+            return
+        lineage = records[0]["lineage"]
+        interaction_id = lineage["interaction_id"]
+        text = render(interaction_id, lineage, cues_of(self.preset.kind, records))
+        uri = join_uri(self.out, f"{SAFE_NAME.sub('_', interaction_id)}.vtt")
+        self.storage.write_bytes(uri, text.encode("utf-8"), content_type="text/vtt")
+        self.files.append(uri)
+        self.written += 1

@@ -1,0 +1,214 @@
+"""`gtkit report`: a self-contained HTML dataset report of an output manifest.
+
+Streams the manifest once into small aggregates (counters and fixed histograms), then renders one
+HTML page with inline CSS and inline SVG bar charts: no scripts, no external resources. Every
+piece of text from the data (labels, field names, reasons) is HTML-escaped. Annotation text is
+never shown: the report is counts and distributions only.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from toolkit.export.reader import ManifestReader
+from toolkit.export.summary import RunSummary
+from toolkit.models import LabelSchema, load_label_schema
+from toolkit.storage import Storage
+
+DURATION_BINS: list[tuple[float, float, str]] = [
+    (0, 0.5, "< 0.5 s"), (0.5, 1, "0.5-1 s"), (1, 2, "1-2 s"), (2, 5, "2-5 s"), (5, 10, "5-10 s"),
+    (10, 30, "10-30 s"), (30, float("inf"), ">= 30 s")]
+AGREEMENT_BINS = [(i / 10, (i + 1) / 10, f"{i / 10:.1f}-{(i + 1) / 10:.1f}") for i in range(10)]
+
+
+def _bin(value: float, bins: Sequence[tuple[float, float, str]]) -> str:
+    for lo, hi, name in bins:
+        if lo <= value < hi:
+            return name
+    return bins[-1][2]
+
+
+@dataclass
+class ReportData:
+    summary: RunSummary
+    schemas: Counter = field(default_factory=Counter)
+    jobs: Counter = field(default_factory=Counter)
+    segments: int = 0
+    media_seconds: float = 0.0
+    labels: Counter = field(default_factory=Counter)                   # (category, label)
+    durations: Counter = field(default_factory=Counter)
+    segment_agreement: Counter = field(default_factory=Counter)
+    item_agreement: Counter = field(default_factory=Counter)
+    coverage: defaultdict = field(default_factory=lambda: defaultdict(float))   # category -> seconds
+    label_seconds: defaultdict = field(default_factory=lambda: defaultdict(float))
+    content: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # field -> value -> n
+    workers: Counter = field(default_factory=Counter)
+
+
+def collect(storage: Storage, labels: str, label_attribute: str | None = None,
+            progress: Callable[[int], None] | None = None) -> ReportData:
+    reader = ManifestReader(storage, labels, label_attribute, progress=progress)
+    data = ReportData(summary=RunSummary(command="report"))
+    for item in reader:
+        label = item.label
+        data.schemas[label.label_schema or "(unnamed)"] += 1
+        data.jobs[item.job_name or "(no job name)"] += 1
+        data.workers[str(label.worker_count)] += 1
+        duration = item.duration or 0.0
+        data.media_seconds += duration
+        if label.agreement.overall is not None:
+            data.item_agreement[_bin(label.agreement.overall, AGREEMENT_BINS)] += 1
+        covered: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for seg in label.segments:
+            data.segments += 1
+            data.labels[(seg.category, seg.label)] += 1
+            length = max(0.0, seg.end - seg.start)
+            data.durations[_bin(length, DURATION_BINS)] += 1
+            data.segment_agreement[_bin(seg.agreement, AGREEMENT_BINS)] += 1
+            data.label_seconds[(seg.category, seg.label)] += length
+            covered[seg.category].append((seg.start, seg.end))
+        for category, spans in covered.items():
+            data.coverage[category] += _union_length(spans)
+        for name, result in label.content.items():
+            value = result.mean if result.mean is not None else result.value
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                # Mean ratings are binned to the nearest half point.
+                key = f"{round(v * 2) / 2:g}" if isinstance(v, float) else str(v)
+                data.content[name][key] += 1
+    stats = reader.stats
+    data.summary.read, data.summary.labeled = stats.lines, stats.labeled
+    data.summary.skipped.update(stats.skipped)
+    data.summary.problems = stats.problems
+    return data
+
+
+def _union_length(spans: list[tuple[float, float]]) -> float:
+    total, end = 0.0, float("-inf")
+    for s, e in sorted(spans):
+        if e <= end:
+            continue
+        total += e - max(s, end)
+        end = e
+    return total
+
+
+# -- rendering -----------------------------------------------------------------------------------
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def bar_chart(title: str, rows: Sequence[tuple[str, float]], unit: str = "", width: int = 640) -> str:
+    """Horizontal bars as inline SVG; labels are escaped text nodes."""
+    if not rows:
+        return f"<section><h3>{esc(title)}</h3><p class=muted>No data.</p></section>"
+    label_w, bar_h, gap = 200, 18, 6
+    height = len(rows) * (bar_h + gap) + gap
+    top = max(v for _, v in rows) or 1
+    scale = (width - label_w - 80) / top
+    parts = [f'<svg role="img" aria-label="{esc(title)}" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}">']
+    for i, (name, value) in enumerate(rows):
+        y = gap + i * (bar_h + gap)
+        shown = f"{value:.1f}" if isinstance(value, float) and not float(value).is_integer() else f"{value:g}"
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{esc(name[:40])}</text>'
+            f'<rect x="{label_w}" y="{y}" width="{max(1.0, value * scale):.1f}" height="{bar_h}" rx="2"/>'
+            f'<text x="{label_w + value * scale + 6:.1f}" y="{y + 13}">{esc(shown)}{esc(unit)}</text>')
+    parts.append("</svg>")
+    return f"<section><h3>{esc(title)}</h3>{''.join(parts)}</section>"
+
+
+def table(rows: Sequence[tuple[str, object]]) -> str:
+    body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#1f2933;max-width:900px}
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d9e2ec}
+h3{font-size:1rem;margin:1.2rem 0 .4rem}table{border-collapse:collapse}
+th,td{padding:2px 12px 2px 0;text-align:left;font-weight:normal}td{font-variant-numeric:tabular-nums}
+th{color:#52606d}svg text{font-size:12px;fill:#1f2933}svg rect{fill:#2b7bb9}.muted{color:#7b8794}
+"""
+
+
+def render_html(data: ReportData, title: str, schema: LabelSchema | None = None) -> str:
+    s = data.summary
+    overview = [("Lines read", s.read), ("Labelled items", s.labeled), ("Segments", data.segments),
+                ("Media duration (min)", f"{data.media_seconds / 60:.1f}")]
+    overview += [(f"Skipped: {k}", v) for k, v in sorted(s.skipped.items())]
+    sections = [f"<h1>{esc(title)}</h1>", "<h2>Counts</h2>", table(overview),
+                bar_chart("Items per label schema", sorted(data.schemas.items())),
+                bar_chart("Items per labeling job", sorted(data.jobs.items())),
+                bar_chart("Items by number of workers", sorted(data.workers.items(), key=lambda kv: int(kv[0])))]
+    sections.append("<h2>Labels</h2>")
+    by_category: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for (category, label), n in sorted(data.labels.items()):
+        by_category[category].append((label, n))
+    for category, rows in by_category.items():
+        sections.append(bar_chart(f"Segments per label: {category}", rows))
+    sections.append("<h2>Full-content answers</h2>")
+    for name in sorted(data.content):
+        counts = data.content[name]
+        spec = schema.content_field(name) if schema else None
+        if spec is not None and spec.type == "text":
+            sections.append(table([(f"{name}: answered", sum(counts.values()))]))
+            continue
+        rows = _ordered(counts, spec.options if spec is not None and spec.options else None)
+        kind = "rating" if spec is not None and spec.type == "rating" else "answers"
+        sections.append(bar_chart(f"{name} ({kind})", rows))
+    sections.append("<h2>Segments</h2>")
+    sections.append(bar_chart("Segment duration", [(n, data.durations.get(n, 0)) for _, _, n in DURATION_BINS]))
+    sections.append(bar_chart("Segment agreement",
+                              [(n, data.segment_agreement.get(n, 0)) for _, _, n in AGREEMENT_BINS]))
+    sections.append(bar_chart("Item overall agreement",
+                              [(n, data.item_agreement.get(n, 0)) for _, _, n in AGREEMENT_BINS]))
+    sections.append("<h2>Per-track coverage</h2>")
+    total = data.media_seconds or 1.0
+    sections.append(bar_chart("Share of media time covered, per track category",
+                              [(c, 100 * v / total) for c, v in sorted(data.coverage.items())], unit="%"))
+    sections.append(bar_chart("Labelled seconds per label",
+                              [(f"{c}: {lab}", round(v, 1)) for (c, lab), v in sorted(data.label_seconds.items())],
+                              unit=" s"))
+    body = "\n".join(sections)
+    return (f"<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>"
+            f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{CSS}</style></head>"
+            f"<body>\n{body}\n</body></html>\n")
+
+
+def _ordered(counts: Counter, options: list[str] | None) -> list[tuple[str, float]]:
+    if options:
+        rows = [(o, counts.get(o, 0)) for o in options]
+        return rows + sorted((k, v) for k, v in counts.items() if k not in options)
+
+    def key(kv: tuple[str, int]) -> tuple[int, float | str]:
+        try:
+            return (0, float(kv[0]))
+        except ValueError:
+            return (1, kv[0])
+
+    return sorted(counts.items(), key=key)
+
+
+def report(storage: Storage, labels: str, out: str, label_attribute: str | None = None,
+           schema: str | None = None, title: str | None = None,
+           progress: Callable[[int], None] | None = None) -> RunSummary:
+    data = collect(storage, labels, label_attribute, progress)
+    name = schema or (next(iter(data.schemas)) if len(data.schemas) == 1 else None)
+    label_schema = None
+    if name and name != "(unnamed)":
+        try:
+            label_schema = load_label_schema(name)
+        except (OSError, ValueError):
+            if schema:
+                raise
+    page = render_html(data, title or f"Dataset report: {labels.rstrip('/').rsplit('/', 1)[-1]}", label_schema)
+    storage.write_bytes(out, page.encode("utf-8"), content_type="text/html; charset=utf-8")
+    data.summary.written = 1
+    data.summary.unit = "files"
+    data.summary.files = [out]
+    return data.summary
