@@ -1,0 +1,275 @@
+"""The CloudFormation templates: cfn-lint clean, and the security properties the issue asks for."""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+CFN_DIR = REPO / "cloudformation"
+TEMPLATES = sorted(CFN_DIR.glob("*.yaml"))
+# Actions AWS only authorises on Resource "*" (no resource-level permissions).
+STAR_RESOURCE_ACTIONS = {"cloudwatch:PutMetricData"}
+# Lambda Python runtimes AWS has deprecated (or announced); anything older than 3.12 is out.
+MIN_PYTHON_MINOR = 12
+
+
+class CfnLoader(yaml.SafeLoader):
+    """Understands CloudFormation short tags (!Ref, !Sub, !GetAtt, ...) as their long forms."""
+
+
+def _construct_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load(path: Path) -> dict[str, Any]:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=CfnLoader)  # a SafeLoader subclass
+
+
+@pytest.fixture(scope="module")
+def assets() -> dict[str, Any]:
+    return load(CFN_DIR / "ui-assets.yaml")
+
+
+@pytest.fixture(scope="module")
+def labeling() -> dict[str, Any]:
+    return load(CFN_DIR / "labeling.yaml")
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def policy_documents(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every permission policy (not trust policies) with the logical id it belongs to."""
+    docs = []
+    for lid, res in template["Resources"].items():
+        props = res.get("Properties", {})
+        if res["Type"] == "AWS::IAM::Role":
+            for pol in props.get("Policies", []):
+                if "Fn::If" in pol:  # conditional policy: check the branch that is not NoValue
+                    pol = pol["Fn::If"][1]
+                docs.append((lid, pol["PolicyDocument"]))
+        elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::S3::BucketPolicy"):
+            docs.append((lid, props["PolicyDocument"]))
+    return docs
+
+
+def wildcard_violations(template: dict[str, Any]) -> list[str]:
+    """Allow statements with wildcard actions, or "*" resources not required by AWS (and unconditioned)."""
+    problems = []
+    for lid, doc in policy_documents(template):
+        for st in doc["Statement"]:
+            if st["Effect"] != "Allow":
+                continue
+            actions = as_list(st.get("Action", []))
+            for action in actions:
+                if action == "*" or (isinstance(action, str) and action.endswith(":*")):
+                    problems.append(f"{lid}: wildcard action {action}")
+            if "*" in as_list(st.get("Resource", [])):
+                extra = set(actions) - STAR_RESOURCE_ACTIONS
+                if extra or not st.get("Condition"):
+                    problems.append(f"{lid}: Resource '*' for {sorted(extra) or actions} without need/condition")
+            if st.get("Principal") == "*" or st.get("Principal") == {"AWS": "*"}:
+                problems.append(f"{lid}: Allow to any principal")
+    return problems
+
+
+# -- cfn-lint --------------------------------------------------------------------------------------
+
+def _cfn_lint() -> list[str]:
+    exe = Path(sys.executable).with_name("cfn-lint")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("cfn-lint")
+    return [found] if found else [sys.executable, "-m", "cfnlint"]
+
+
+def test_cfn_lint_passes():
+    assert {"ui-assets.yaml", "labeling.yaml"} <= {t.name for t in TEMPLATES}, TEMPLATES
+    result = subprocess.run([*_cfn_lint(), "--", *map(str, TEMPLATES)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- assets stack ------------------------------------------------------------------------------------
+
+def test_origin_access_control_not_identity(assets):
+    assert not resources(assets, "AWS::CloudFront::CloudFrontOriginAccessIdentity")
+    (oac,) = resources(assets, "AWS::CloudFront::OriginAccessControl").values()
+    cfg = oac["Properties"]["OriginAccessControlConfig"]
+    assert cfg["OriginAccessControlOriginType"] == "s3"
+    assert cfg["SigningBehavior"] == "always" and cfg["SigningProtocol"] == "sigv4"
+    (dist,) = resources(assets, "AWS::CloudFront::Distribution").values()
+    for origin in dist["Properties"]["DistributionConfig"]["Origins"]:
+        assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["AssetsOriginAccessControl", "Id"]}
+        assert origin["S3OriginConfig"]["OriginAccessIdentity"] == ""
+
+
+def test_https_only_and_immutable_caching(assets):
+    (dist,) = resources(assets, "AWS::CloudFront::Distribution").values()
+    cfg = dist["Properties"]["DistributionConfig"]
+    behaviors = [cfg["DefaultCacheBehavior"], *cfg.get("CacheBehaviors", [])]
+    for behavior in behaviors:
+        assert behavior["ViewerProtocolPolicy"] == "https-only"
+        assert "ForwardedValues" not in behavior  # legacy settings conflict with a cache policy
+        assert behavior["CachePolicyId"] == {"Ref": "ImmutableAssetsCachePolicy"}
+        assert behavior["ResponseHeadersPolicyId"] == {"Ref": "AssetsResponseHeadersPolicy"}
+    policy = assets["Resources"]["ImmutableAssetsCachePolicy"]["Properties"]["CachePolicyConfig"]
+    assert policy["DefaultTTL"] >= 31536000 and policy["MaxTTL"] >= 31536000
+    keyed = policy["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert keyed["QueryStringsConfig"]["QueryStringBehavior"] == "none"
+    assert keyed["CookiesConfig"]["CookieBehavior"] == "none"
+
+
+def test_cors_origins_come_from_parameter_never_star(assets, labeling):
+    (rhp,) = resources(assets, "AWS::CloudFront::ResponseHeadersPolicy").values()
+    cors = rhp["Properties"]["ResponseHeadersPolicyConfig"]["CorsConfig"]
+    assert cors["AccessControlAllowOrigins"]["Items"] == {"Ref": "WorkerPortalOrigins"}
+    assert cors["AccessControlAllowCredentials"] is False
+    assert "*" not in as_list(cors["AccessControlAllowHeaders"]["Items"])
+    assert assets["Parameters"]["WorkerPortalOrigins"].get("Default") in (None, "")
+    for template in (assets, labeling):
+        for bucket in resources(template, "AWS::S3::Bucket").values():
+            for rule in bucket["Properties"].get("CorsConfiguration", {}).get("CorsRules", []):
+                assert rule["AllowedOrigins"] == {"Ref": "WorkerPortalOrigins"}
+                assert "*" not in as_list(rule.get("AllowedHeaders", []))
+    assert "*" not in str(cors["AccessControlAllowOrigins"])
+
+
+def test_buckets_private_encrypted_tls_only(assets, labeling):
+    for template in (assets, labeling):
+        policies = resources(template, "AWS::S3::BucketPolicy").values()
+        for lid, bucket in resources(template, "AWS::S3::Bucket").items():
+            props = bucket["Properties"]
+            assert props["PublicAccessBlockConfiguration"] == {
+                "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True}, lid
+            rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            assert rules[0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms"), lid
+            (policy,) = [p for p in policies if p["Properties"]["Bucket"] == {"Ref": lid}]
+            deny = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+            assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} and s["Action"] == "s3:*"
+                       and {"Fn::GetAtt": [lid, "Arn"]} in s["Resource"] for s in deny), lid
+
+
+def test_assets_bucket_versioned_and_cloudfront_limited_to_versioned_paths(assets):
+    props = assets["Resources"]["AssetsBucket"]["Properties"]
+    assert props["VersioningConfiguration"]["Status"] == "Enabled"
+    assert props["OwnershipControls"]["Rules"][0]["ObjectOwnership"] == "BucketOwnerEnforced"
+    statements = assets["Resources"]["AssetsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (grant,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert grant["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert grant["Action"] == "s3:GetObject"
+    assert grant["Resource"] == {"Fn::Sub": "${AssetsBucket.Arn}/v/*"}  # Lambda zips under lambda/ stay private
+    assert "Distribution" in grant["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+
+
+def test_log_bucket_object_writer_and_90_day_lifecycle(assets):
+    props = assets["Resources"]["LogsBucket"]["Properties"]
+    assert props["OwnershipControls"]["Rules"][0]["ObjectOwnership"] == "ObjectWriter"
+    expiring = [r for r in props["LifecycleConfiguration"]["Rules"] if "ExpirationInDays" in r]
+    assert [r["ExpirationInDays"] for r in expiring] == [90]
+    assert expiring[0]["Status"] == "Enabled" and "Prefix" not in expiring[0]
+    dist = assets["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
+    assert dist["Logging"]["Bucket"] == {"Fn::GetAtt": ["LogsBucket", "DomainName"]}
+
+
+def test_assets_outputs(assets):
+    assert {"AssetsBucketName", "LogsBucketName", "DistributionId", "DistributionDomainName",
+            "AssetsBaseUrl"} <= set(assets["Outputs"])
+    assert assets["Outputs"]["AssetsBaseUrl"]["Value"]["Fn::Sub"].startswith("https://")
+
+
+# -- labeling stack ----------------------------------------------------------------------------------
+
+def test_no_wildcard_iam(assets, labeling):
+    assert wildcard_violations(assets) == []
+    assert wildcard_violations(labeling) == []
+
+
+def test_wildcard_check_catches_violations(labeling):
+    """The IAM check above must be able to fail."""
+    broken = copy.deepcopy(labeling)
+    role = broken["Resources"]["PreAnnotationRole"]["Properties"]
+    role["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    assert len(wildcard_violations(broken)) == 2
+    unconditioned = copy.deepcopy(labeling)
+    metrics = unconditioned["Resources"]["GroundTruthExecutionRole"]["Properties"]["Policies"][2]
+    metrics["PolicyDocument"]["Statement"][1].pop("Condition")
+    assert wildcard_violations(unconditioned)
+
+
+def test_lambda_runtime_current_and_handlers_exist(labeling):
+    functions = resources(labeling, "AWS::Lambda::Function")
+    assert set(functions) == {"PreAnnotationLabelingFunction", "PostAnnotationLabelingFunction"}
+    for lid, fn in functions.items():
+        props = fn["Properties"]
+        match = re.fullmatch(r"python3\.(\d+)", props["Runtime"])
+        assert match and int(match.group(1)) >= MIN_PYTHON_MINOR, (lid, props["Runtime"])
+        module, func = props["Handler"].split(".")
+        folder = "pre_annotation" if lid.startswith("Pre") else "post_annotation"
+        handler = REPO / "lambdas" / folder / f"{module}.py"
+        assert re.search(rf"^def {func}\(", handler.read_text(encoding="utf-8"), re.M), handler
+        assert props["Code"]["S3Bucket"] == {"Ref": "CodeBucket"}
+        assert props["Code"]["S3Key"]["Ref"].endswith("CodeKey")
+    post_env = functions["PostAnnotationLabelingFunction"]["Properties"]["Environment"]["Variables"]
+    assert post_env["GTKIT_LABEL_SCHEMA"] == {"Ref": "LabelSchema"}
+
+
+def test_execution_role_least_privilege(labeling):
+    res = labeling["Resources"]
+    role = res["GroundTruthExecutionRole"]["Properties"]
+    trust = role["AssumeRolePolicyDocument"]["Statement"]
+    principals = [s["Principal"] for s in trust]
+    assert {"Service": "sagemaker.amazonaws.com"} in principals
+    assert {"AWS": {"Fn::GetAtt": ["PostAnnotationRole", "Arn"]}} in principals
+    statements = [s for p in role["Policies"] if "PolicyDocument" in p for s in p["PolicyDocument"]["Statement"]]
+    invoke = [s for s in statements if s["Action"] == "lambda:InvokeFunction"]
+    assert invoke[0]["Resource"] == [{"Fn::GetAtt": ["PreAnnotationLabelingFunction", "Arn"]},
+                                     {"Fn::GetAtt": ["PostAnnotationLabelingFunction", "Arn"]}]
+    s3_objects = [s for s in statements if "s3:PutObject" in as_list(s["Action"])]
+    assert s3_objects[0]["Resource"] == {"Fn::Sub": "${JobsBucket.Arn}/*"}
+    # The post-Lambda may assume exactly the job role, and read the jobs bucket as a fallback.
+    assume = res["PostAnnotationAssumeJobRolePolicy"]["Properties"]
+    assert assume["Roles"] == [{"Ref": "PostAnnotationRole"}]
+    assert assume["PolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Action": "sts:AssumeRole",
+         "Resource": {"Fn::GetAtt": ["GroundTruthExecutionRole", "Arn"]}}]
+    post_policies = {p["PolicyName"]: p for p in res["PostAnnotationRole"]["Properties"]["Policies"]}
+    fallback = post_policies["ReadJobOutputFallback"]["PolicyDocument"]["Statement"]
+    assert fallback == [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": {"Fn::Sub": "${JobsBucket.Arn}/*"}}]
+    pre_policies = res["PreAnnotationRole"]["Properties"]["Policies"]
+    assert all("s3" not in str(p) for p in pre_policies)  # the pre-Lambda reads nothing from S3
+
+
+def test_jobs_bucket_retained_and_outputs(labeling):
+    bucket = labeling["Resources"]["JobsBucket"]
+    assert bucket["DeletionPolicy"] == "Retain" and bucket["UpdateReplacePolicy"] == "Retain"
+    assert {"PreAnnotationLambdaArn", "PostAnnotationLambdaArn", "ExecutionRoleArn",
+            "JobsBucketName"} <= set(labeling["Outputs"])

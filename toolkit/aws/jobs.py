@@ -1,0 +1,500 @@
+"""Ground Truth labeling jobs: validated `CreateLabelingJob` requests, status, stop, list, fetch.
+
+`JobConfig` (the YAML of `gtkit job create --config`) is checked against the documented limits
+before anything is uploaded or called, with errors that name the field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from toolkit.aws.assets import assets_version
+from toolkit.aws.config import DeployConfig
+from toolkit.aws.deploy import schema_digest, schema_parameter
+from toolkit.models.schema import LabelSchema, load_label_schema
+from toolkit.storage import Storage, is_s3, join_uri, split_s3
+
+Report = Callable[[str], None]
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+KEYWORD_RE = re.compile(r"^[A-Za-z0-9]+( [A-Za-z0-9]+)*$")
+# The API's tag pattern uses \p{L}\p{Z}\p{N}; Python's \w and \s are the closest built-in classes.
+TAG_RE = re.compile(r"^[\w\s.:/=+\-@]*$")
+WORKTEAM_RE = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/.+$")
+KMS_RE = re.compile(r"^[a-zA-Z0-9:/_-]*$")
+PUBLIC_CROWD = "workteam/public-crowd/default"
+# Documented limits (CreateLabelingJob / HumanTaskConfig).
+TASK_TIME_MIN, TASK_TIME_MAX_CUSTOM = 30, 28_800
+LIFETIME_MIN, LIFETIME_MAX_PUBLIC, LIFETIME_MAX_PRIVATE = 60, 43_200, 2_592_000
+MAX_TAGS = 50
+S3_URI_MAX = 1024
+TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+
+
+class JobConfigError(ValueError):
+    """An invalid job config: one `field: message` per problem."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__(f"{source}: invalid job config\n" + "\n".join(f"  {f}: {m}" for f, m in problems))
+
+
+class StoppingConditions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_human_labeled_object_count: int | None = Field(default=None, ge=1)
+    max_percentage_of_input_dataset_labeled: int | None = Field(default=None, ge=1, le=100)
+
+
+class JobConfig(BaseModel):
+    """One labeling job (examples/job.yaml). Relative local paths are relative to the YAML file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_name: str = Field(min_length=1, max_length=63)
+    label_attribute_name: str | None = Field(
+        default=None, min_length=1, max_length=127, description="Output manifest key; default: job_name"
+    )
+    manifest: str = Field(min_length=1, description="Input manifest: local path or s3:// URI")
+    schema_: str | None = Field(default=None, alias="schema", description="Label schema (default: deployed one)")
+    variant: Literal["audio", "video"] | None = None
+    output_path: str | None = Field(default=None, description="s3:// prefix; default s3://<jobs bucket>/output/")
+    workteam_arn: str
+    workers_per_object: int = Field(default=1, ge=1, le=9)
+    task_time_limit_seconds: int = Field(default=3600, ge=TASK_TIME_MIN, le=TASK_TIME_MAX_CUSTOM)
+    task_availability_lifetime_seconds: int = Field(default=864_000, ge=LIFETIME_MIN, le=LIFETIME_MAX_PRIVATE)
+    max_concurrent_task_count: int | None = Field(default=None, ge=1, le=5000)
+    title: str | None = Field(default=None, min_length=1, max_length=128, description="Default: schema title")
+    description: str | None = Field(default=None, min_length=1, max_length=255,
+                                    description="Default: schema description")
+    keywords: list[str] = Field(default_factory=list, max_length=5)
+    tags: dict[str, str] = Field(default_factory=dict)
+    content_classifiers: list[Literal["FreeOfPersonallyIdentifiableInformation", "FreeOfAdultContent"]] = Field(
+        default_factory=list)
+    stopping_conditions: StoppingConditions | None = None
+    use_pre_annotation_lambda: bool = True
+    public_task_price_usd: Decimal | None = Field(default=None, ge=0, le=Decimal("2.999"),
+                                                  description="Mechanical Turk only: price per task")
+    output_kms_key_id: str | None = Field(default=None, max_length=2048)
+    stack: str | None = Field(default=None, description="Deployment to use (.gtkit/deploy-<stack>.json)")
+
+    @field_validator("job_name")
+    @classmethod
+    def _job_name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError(f"{value!r} must be letters, digits and hyphens, starting and ending with a letter "
+                             "or digit (no '_', '.' or spaces)")
+        return value
+
+    @field_validator("label_attribute_name")
+    @classmethod
+    def _attribute(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not NAME_RE.match(value):
+            raise ValueError(f"{value!r} must be letters, digits and hyphens, starting and ending with a letter "
+                             "or digit")
+        for suffix in ("-metadata", "-ref"):
+            if value.endswith(suffix):
+                raise ValueError(f"{value!r} must not end with {suffix!r} (reserved by Ground Truth)")
+        return value
+
+    @field_validator("manifest", "output_path")
+    @classmethod
+    def _uri(cls, value: str | None) -> str | None:
+        if value is not None and is_s3(value):
+            split_s3(value)
+            if len(value) > S3_URI_MAX:
+                raise ValueError(f"S3 URI longer than {S3_URI_MAX} characters")
+        return value
+
+    @field_validator("output_path")
+    @classmethod
+    def _output_s3(cls, value: str | None) -> str | None:
+        if value is not None and not is_s3(value):
+            raise ValueError(f"must be an s3:// prefix, got {value!r}")
+        return value
+
+    @field_validator("workteam_arn")
+    @classmethod
+    def _workteam(cls, value: str) -> str:
+        if not WORKTEAM_RE.match(value) or len(value) > 256:
+            raise ValueError(f"{value!r} is not a workteam ARN (arn:aws:sagemaker:REGION:ACCOUNT:workteam/...)")
+        return value
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        for i, keyword in enumerate(value):
+            if not 1 <= len(keyword) <= 30 or not KEYWORD_RE.match(keyword):
+                raise ValueError(f"item {i} {keyword!r}: 1-30 letters/digits, words separated by single spaces")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_TAGS - 2:  # gtkit adds two of its own
+            raise ValueError(f"at most {MAX_TAGS - 2} tags")
+        for key, val in value.items():
+            if not 1 <= len(key) <= 128 or not TAG_RE.match(key):
+                raise ValueError(f"key {key!r}: 1-128 letters, digits, spaces and _.:/=+-@")
+            if key.lower().startswith("aws:"):
+                raise ValueError(f"key {key!r}: the aws: prefix is reserved")
+            if not isinstance(val, str) or len(val) > 256 or not TAG_RE.match(val):
+                raise ValueError(f"value of {key!r}: up to 256 letters, digits, spaces and _.:/=+-@")
+        return value
+
+    @field_validator("output_kms_key_id")
+    @classmethod
+    def _kms(cls, value: str | None) -> str | None:
+        if value is not None and not KMS_RE.match(value):
+            raise ValueError("a KMS key id, alias or ARN")
+        return value
+
+    @model_validator(mode="after")
+    def _workforce_rules(self) -> JobConfig:
+        public = self.workteam_arn.endswith(PUBLIC_CROWD)
+        if public:
+            if self.task_availability_lifetime_seconds > LIFETIME_MAX_PUBLIC:
+                raise ValueError(f"task_availability_lifetime_seconds: at most {LIFETIME_MAX_PUBLIC} for the "
+                                 "Mechanical Turk workforce")
+            if self.public_task_price_usd is None:
+                raise ValueError("public_task_price_usd: required for the Mechanical Turk workforce")
+            if "FreeOfPersonallyIdentifiableInformation" not in self.content_classifiers:
+                raise ValueError("content_classifiers: Mechanical Turk jobs must declare "
+                                 "FreeOfPersonallyIdentifiableInformation (do not send PII to a public crowd)")
+        elif self.public_task_price_usd is not None:
+            raise ValueError("public_task_price_usd: only for the Mechanical Turk (public-crowd) workteam")
+        if self.task_time_limit_seconds > self.task_availability_lifetime_seconds:
+            raise ValueError("task_time_limit_seconds: longer than task_availability_lifetime_seconds")
+        return self
+
+    @property
+    def attribute(self) -> str:
+        return self.label_attribute_name or self.job_name
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    out = []
+    for err in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(config)"
+        message = err["msg"].removeprefix("Value error, ")
+        # Model-level rules name their field at the start of the message.
+        if where == "(config)" and ": " in message:
+            where, message = message.split(": ", 1)
+        out.append((where, message))
+    return out
+
+
+def parse_job_config(data: Any, source: str = "job config") -> JobConfig:
+    if not isinstance(data, dict):
+        raise JobConfigError(source, [("(config)", "expected a YAML mapping of settings")])
+    try:
+        return JobConfig.model_validate(data)
+    except ValidationError as exc:
+        raise JobConfigError(source, _problems(exc)) from exc
+
+
+def load_job_config(path: str | Path) -> tuple[JobConfig, Path]:
+    """The job config and the directory its relative paths are relative to."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"job config {path} not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise JobConfigError(str(path), [("(yaml)", str(exc).splitlines()[0])]) from exc
+    return parse_job_config(data, str(path)), path.resolve().parent
+
+
+# -- building the request --------------------------------------------------------------------------
+
+def _price(amount: Decimal) -> dict[str, int]:
+    tenths = int((amount * 1000).to_integral_value())
+    return {"Dollars": tenths // 1000, "Cents": (tenths // 10) % 100, "TenthFractionsOfACent": tenths % 10}
+
+
+def job_prefix(deploy: DeployConfig, job_name: str) -> str:
+    return f"s3://{deploy.jobs_bucket}/jobs/{job_name}"
+
+
+def build_request(
+    job: JobConfig, deploy: DeployConfig, schema: LabelSchema, *, manifest_uri: str, template_uri: str
+) -> dict[str, Any]:
+    """The CreateLabelingJob request for a custom task with our Lambdas and template."""
+    human: dict[str, Any] = {
+        "WorkteamArn": job.workteam_arn,
+        "UiConfig": {"UiTemplateS3Uri": template_uri},
+        "TaskTitle": job.title or schema.title,
+        "TaskDescription": job.description or schema.description or schema.title,
+        "NumberOfHumanWorkersPerDataObject": job.workers_per_object,
+        "TaskTimeLimitInSeconds": job.task_time_limit_seconds,
+        "TaskAvailabilityLifetimeInSeconds": job.task_availability_lifetime_seconds,
+        "AnnotationConsolidationConfig": {"AnnotationConsolidationLambdaArn": deploy.post_annotation_lambda_arn},
+    }
+    if job.use_pre_annotation_lambda:
+        human["PreHumanTaskLambdaArn"] = deploy.pre_annotation_lambda_arn
+    if job.keywords:
+        human["TaskKeywords"] = job.keywords
+    if job.max_concurrent_task_count is not None:
+        human["MaxConcurrentTaskCount"] = job.max_concurrent_task_count
+    if job.public_task_price_usd is not None:
+        human["PublicWorkforceTaskPrice"] = {"AmountInUsd": _price(job.public_task_price_usd)}
+    if len(human["TaskDescription"]) > 255:
+        raise JobConfigError("job config", [("description", "the schema description is over 255 characters; "
+                                                            "set a shorter description")])
+
+    output = {"S3OutputPath": job.output_path or f"s3://{deploy.jobs_bucket}/output/"}
+    if job.output_kms_key_id:
+        output["KmsKeyId"] = job.output_kms_key_id
+    input_config: dict[str, Any] = {"DataSource": {"S3DataSource": {"ManifestS3Uri": manifest_uri}}}
+    if job.content_classifiers:
+        input_config["DataAttributes"] = {"ContentClassifiers": list(job.content_classifiers)}
+    tags = {"gtkit:stack": deploy.stack_name, "gtkit:schema": schema.name, **job.tags}
+    request: dict[str, Any] = {
+        "LabelingJobName": job.job_name,
+        "LabelAttributeName": job.attribute,
+        "InputConfig": input_config,
+        "OutputConfig": output,
+        "RoleArn": deploy.execution_role_arn,
+        "HumanTaskConfig": human,
+        "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+    }
+    if job.stopping_conditions:
+        stop = {
+            "MaxHumanLabeledObjectCount": job.stopping_conditions.max_human_labeled_object_count,
+            "MaxPercentageOfInputDatasetLabeled": job.stopping_conditions.max_percentage_of_input_dataset_labeled,
+        }
+        stop = {k: v for k, v in stop.items() if v is not None}
+        if stop:
+            request["StoppingConditions"] = stop
+    for uri in (manifest_uri, template_uri, output["S3OutputPath"]):
+        if len(uri) > S3_URI_MAX:
+            raise JobConfigError("job config", [("manifest", f"S3 URI over {S3_URI_MAX} characters: {uri[:60]}...")])
+    return request
+
+
+# -- creating a job --------------------------------------------------------------------------------
+
+@dataclass
+class ManifestSummary:
+    objects: int
+    buckets: set[str]
+
+
+def check_manifest(uri: str, storage: Storage) -> ManifestSummary:
+    """Validate every line (contract, duplicates, size limits) and collect the buckets it references."""
+    from toolkit.manifest import validate_manifest
+
+    problems = list(validate_manifest(uri, storage))
+    errors = [p for p in problems if p.kind == "error"]
+    if errors:
+        shown = "\n".join(f"  line {p.line} ({p.interaction_id or '?'}): {p.field}: {p.message}" for p in errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise JobConfigError(f"manifest {uri}", [("manifest", f"{len(errors)} invalid line(s)\n{shown}{more}")])
+    objects = 0
+    buckets: set[str] = set()
+    for _, text in storage.iter_lines(uri):
+        if not text.strip():
+            continue
+        objects += 1
+        line = json.loads(text)
+        for key in ("source-ref", "sidecar-ref", "peaks-ref"):
+            value = line.get(key)
+            if isinstance(value, str) and is_s3(value):
+                buckets.add(split_s3(value)[0])
+    if objects == 0:
+        raise JobConfigError(f"manifest {uri}", [("manifest", "no data objects (empty manifest)")])
+    return ManifestSummary(objects, buckets)
+
+
+def _local(base_dir: Path, value: str) -> str:
+    if is_s3(value) or Path(value).is_absolute():
+        return value
+    return str(base_dir / value)
+
+
+def resolve_schema(job: JobConfig, deploy: DeployConfig, base_dir: Path) -> LabelSchema:
+    source = job.schema_ or deploy.label_schema
+    candidate = base_dir / source
+    return load_label_schema(candidate if candidate.is_file() else source)
+
+
+def preflight(job: JobConfig, deploy: DeployConfig, schema: LabelSchema, manifest: ManifestSummary,
+              *, check_buckets: bool = True) -> None:
+    """Cross-checks between the job, the deployment and the local files, before any AWS call."""
+    problems: list[tuple[str, str]] = []
+    if schema_digest(schema_parameter(schema)) != deploy.label_schema_sha256:
+        problems.append(("schema", f"{schema.name!r} differs from the schema deployed to the post-annotation "
+                                   f"Lambda ({deploy.label_schema!r}); run `gtkit deploy --stack-name "
+                                   f"{deploy.stack_name} --schema ...` or use the deployed schema"))
+    from toolkit.template import asset_files
+
+    if assets_version(asset_files()) != deploy.assets_version:
+        problems.append(("(assets)", "the local static/ files differ from the deployed UI assets (their integrity "
+                                     "hashes would not match); run `gtkit deploy` again"))
+    readable = {deploy.jobs_bucket, *deploy.input_buckets}
+    unknown = sorted(manifest.buckets - readable)
+    if check_buckets and unknown:
+        problems.append(("manifest", f"references bucket(s) {', '.join(unknown)} the execution role cannot read; "
+                                     f"redeploy with --input-bucket {' --input-bucket '.join(unknown)}"))
+    if check_buckets and is_s3(job.manifest) and split_s3(job.manifest)[0] not in readable:
+        problems.append(("manifest", f"s3://{split_s3(job.manifest)[0]} is not readable by the execution role; "
+                                     "use a local manifest (uploaded to the jobs bucket) or redeploy with "
+                                     f"--input-bucket {split_s3(job.manifest)[0]}"))
+    if job.output_path and split_s3(job.output_path)[0] != deploy.jobs_bucket:
+        problems.append(("output_path", f"must be in the jobs bucket s3://{deploy.jobs_bucket}/ (the only bucket "
+                                        "the execution role can write)"))
+    if problems:
+        raise JobConfigError("job config", problems)
+
+
+@dataclass
+class PreparedJob:
+    request: dict[str, Any]
+    objects: int
+    manifest_uri: str
+    template_uri: str
+
+
+def create_job(
+    job: JobConfig,
+    deploy: DeployConfig,
+    sagemaker: Any,
+    s3: Any,
+    *,
+    base_dir: Path = Path("."),
+    storage: Storage | None = None,
+    dry_run: bool = False,
+    check_buckets: bool = True,
+    report: Report = lambda _m: None,
+) -> PreparedJob:
+    """Validate, upload manifest and template, and call CreateLabelingJob (unless dry_run)."""
+    from toolkit.template import render_template
+
+    storage = storage or Storage(client=s3)
+    schema = resolve_schema(job, deploy, base_dir)
+    manifest_src = _local(base_dir, job.manifest)
+    summary = check_manifest(manifest_src, storage)
+    preflight(job, deploy, schema, summary, check_buckets=check_buckets)
+    template = render_template(schema, deploy.assets_base_url, variant=job.variant)
+
+    prefix = job_prefix(deploy, job.job_name)
+    manifest_uri = manifest_src if is_s3(manifest_src) else join_uri(prefix, "input.manifest")
+    template_uri = join_uri(prefix, "template.liquid.html")
+    request = build_request(job, deploy, schema, manifest_uri=manifest_uri, template_uri=template_uri)
+    prepared = PreparedJob(request, summary.objects, manifest_uri, template_uri)
+    if dry_run:
+        return prepared
+
+    if not is_s3(manifest_src):
+        upload = Storage(client=s3)
+        with upload.open_write(manifest_uri, content_type="application/jsonl") as out:
+            for _, text in storage.iter_lines(manifest_src):
+                if text.strip():
+                    out.write(text + "\n")
+        report(f"uploaded manifest ({summary.objects} objects) to {manifest_uri}")
+    Storage(client=s3).write_bytes(template_uri, template.encode("utf-8"), content_type="text/html; charset=utf-8")
+    report(f"uploaded template to {template_uri}")
+    arn = sagemaker.create_labeling_job(**request)["LabelingJobArn"]
+    report(f"created labeling job {arn}")
+    return prepared
+
+
+# -- status, stop, list, fetch ---------------------------------------------------------------------
+
+def describe_job(sagemaker: Any, name: str) -> dict[str, Any]:
+    return sagemaker.describe_labeling_job(LabelingJobName=name)
+
+
+def job_summary(desc: dict[str, Any]) -> dict[str, Any]:
+    """What `gtkit job status` shows: no worker data, only counts and states."""
+    counters = desc.get("LabelCounters", {})
+    out = {
+        "name": desc.get("LabelingJobName"),
+        "status": desc.get("LabelingJobStatus"),
+        "labeled": counters.get("TotalLabeled", 0),
+        "human_labeled": counters.get("HumanLabeled", 0),
+        "machine_labeled": counters.get("MachineLabeled", 0),
+        "failed": counters.get("FailedNonRetryableError", 0),
+        "unlabeled": counters.get("Unlabeled", 0),
+        "created": _iso(desc.get("CreationTime")),
+        "last_modified": _iso(desc.get("LastModifiedTime")),
+        "output_manifest": output_manifest_uri(desc),
+        "job_reference_code": desc.get("JobReferenceCode"),
+    }
+    if desc.get("FailureReason"):
+        out["failure_reason"] = desc["FailureReason"]
+    return out
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def stop_job(sagemaker: Any, name: str) -> None:
+    sagemaker.stop_labeling_job(LabelingJobName=name)
+
+
+def list_jobs(sagemaker: Any, *, status: str | None = None, name_contains: str | None = None,
+              limit: int = 20) -> Iterator[dict[str, Any]]:
+    """Newest first."""
+    kwargs: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending"}
+    if status:
+        kwargs["StatusEquals"] = status
+    if name_contains:
+        kwargs["NameContains"] = name_contains
+    count = 0
+    for page in sagemaker.get_paginator("list_labeling_jobs").paginate(**kwargs):
+        for item in page.get("LabelingJobSummaryList", []):
+            if count >= limit:
+                return
+            count += 1
+            yield item
+
+
+def output_manifest_uri(desc: dict[str, Any]) -> str:
+    """The job's output manifest: LabelingJobOutput when set, else the documented layout location."""
+    output = desc.get("LabelingJobOutput") or {}
+    if output.get("OutputDatasetS3Uri"):
+        return output["OutputDatasetS3Uri"]
+    base = desc["OutputConfig"]["S3OutputPath"]
+    return join_uri(base, desc["LabelingJobName"], "manifests", "output", "output.manifest")
+
+
+def fetch_output(sagemaker: Any, name: str, out: str | Path, *, storage: Storage,
+                 report: Report = lambda _m: None) -> tuple[Path | str, int]:
+    """Download the output manifest line by line; returns (written path, line count)."""
+    desc = describe_job(sagemaker, name)
+    status = desc.get("LabelingJobStatus")
+    if status not in TERMINAL_STATUSES:
+        report(f"job {name} is {status}: the output manifest may be missing or partial")
+    source = output_manifest_uri(desc)
+    target: Path | str = out
+    if not is_s3(str(out)) and (Path(out).is_dir() or str(out).endswith("/")):
+        target = Path(out) / f"{name}.output.manifest"
+    if not storage.exists(source):
+        raise FileNotFoundError(f"job {name} ({status}): no output manifest at {source} yet")
+    lines = 0
+    with storage.open_write(target) as fh:
+        for _, text in storage.iter_lines(source):
+            if text.strip():
+                fh.write(text + "\n")
+                lines += 1
+    return target, lines

@@ -1,0 +1,158 @@
+"""`gtkit deploy` and `gtkit destroy`: the AWS side (UI assets on CloudFront, Lambdas, roles)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.markup import escape
+from rich.table import Table
+
+from toolkit.aws.config import DeployConfig
+from toolkit.aws.deploy import AwsClients, DeployError, DeployOptions, deploy, destroy
+from toolkit.aws.stack import StackError
+from toolkit.cli.common import console, fail
+
+StackNameOpt = Annotated[str, typer.Option("--stack-name", "-s", help="Name of the labeling stack (1-40 chars).")]
+RegionOpt = Annotated[str | None, typer.Option("--region", help="AWS Region (default: your AWS configuration).")]
+
+
+def make_clients(region: str | None) -> AwsClients:
+    """Indirection so tests can hand in stubbed clients."""
+    return AwsClients.create(region)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    # AWS and validation messages contain brackets ("[Distribution]", "['a', 'b']"): not Rich markup.
+    return fail(escape(message), code)
+
+
+def _say(message: str) -> None:
+    console.print(message, highlight=False, markup=False)
+
+
+def print_deploy_config(config: DeployConfig) -> None:
+    table = Table(title=f"gtkit deployment {config.stack_name} ({config.region})", show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in (
+        ("Assets base URL", config.assets_base_url),
+        ("Pre-annotation Lambda", config.pre_annotation_lambda_arn),
+        ("Post-annotation Lambda", config.post_annotation_lambda_arn),
+        ("Execution role", config.execution_role_arn),
+        ("Jobs bucket", config.jobs_bucket),
+        ("Assets bucket", config.assets_bucket),
+        ("CloudFront logs bucket", config.logs_bucket),
+        ("Worker origins", ", ".join(config.worker_origins)),
+        ("Label schema", config.label_schema),
+        ("Input buckets", ", ".join(config.input_buckets) or "-"),
+    ):
+        table.add_row(key, escape(value))
+    console.print(table)
+
+
+def _parse_tags(tags: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in tags or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--tag")
+        out[key] = value
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("deploy")
+    def deploy_cmd(
+        stack_name: StackNameOpt,
+        region: RegionOpt = None,
+        worker_origins: Annotated[list[str] | None, typer.Option(
+            "--worker-origins", "--worker-origin",
+            help="Worker portal origin(s) allowed to load the UI (CORS), e.g. "
+                 "https://abcd1234.labeling.us-east-1.sagemaker.aws. Repeatable or comma separated. "
+                 "Required on the first deploy unless --workteam-arn is given; kept on later deploys.")] = None,
+        workteam_arn: Annotated[str | None, typer.Option(
+            "--workteam-arn", help="Take the worker origin from this private workteam's portal.")] = None,
+        schema: Annotated[str | None, typer.Option(
+            "--schema", help="Label schema for the post-annotation Lambda (name or YAML). Default: "
+                             "call-center on first deploy, then the deployed one.")] = None,
+        input_buckets: Annotated[list[str] | None, typer.Option(
+            "--input-bucket", help="Bucket with media/manifests the jobs read (repeatable). Replaces the "
+                                   "deployed list; omit to keep it.")] = None,
+        price_class: Annotated[str | None, typer.Option(
+            "--price-class", help="CloudFront price class: PriceClass_100 | PriceClass_200 | PriceClass_All.")] = None,
+        build_dir: Annotated[Path | None, typer.Option(
+            "--build-dir", help="Where to build the Lambda zips (default .gtkit/build/<stack>).")] = None,
+        prebuilt: Annotated[Path | None, typer.Option(
+            "--prebuilt", help="Directory with gtkit-pre-annotation.zip and gtkit-post-annotation.zip "
+                                "(from `gtkit lambdas package`): skip packaging.")] = None,
+        config_out: Annotated[Path | None, typer.Option(
+            "--config-out", help="Where to save the deploy config (default .gtkit/deploy-<stack>.json).")] = None,
+        tag: Annotated[list[str] | None, typer.Option("--tag", help="Stack tag KEY=VALUE (repeatable).")] = None,
+        poll: Annotated[float, typer.Option("--poll", help="Seconds between progress checks.", hidden=True)] = 5.0,
+    ) -> None:
+        """Deploy or update gtkit on AWS: UI assets behind CloudFront, the two Lambdas, the roles.
+
+        Creates `<stack>-assets` then `<stack>`, uploads the Lambda zips and the UI assets in
+        between, and saves the outputs to .gtkit/deploy-<stack>.json for `gtkit job create` and
+        `gtkit template render`.
+
+        Example: gtkit deploy --stack-name gtkit-demo --region us-east-1 \\
+                   --worker-origins https://abcd1234.labeling.us-east-1.sagemaker.aws
+        """
+        lambda_zips = None
+        if prebuilt is not None:
+            # `gtkit lambdas package` names them gtkit-pre-annotation.zip / gtkit-post-annotation.zip.
+            lambda_zips = {}
+            for n in ("pre_annotation", "post_annotation"):
+                dashed = prebuilt / f"gtkit-{n.replace('_', '-')}.zip"
+                lambda_zips[n] = dashed if dashed.is_file() else prebuilt / f"{n}.zip"
+        opts = DeployOptions(
+            stack_name=stack_name, worker_origins=worker_origins, workteam_arn=workteam_arn, schema=schema,
+            input_buckets=input_buckets, price_class=price_class, build_dir=build_dir, lambda_zips=lambda_zips,
+            config_path=config_out, poll_seconds=poll, tags=_parse_tags(tag),
+        )
+        try:
+            clients = make_clients(region)
+            config, path = deploy(opts, clients, report=_say)
+        except StackError as exc:
+            raise _fail(f"deploy failed: {exc}") from exc
+        except (DeployError, FileNotFoundError, ValueError) as exc:
+            raise _fail(str(exc)) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise _fail(f"AWS error: {exc}") from exc
+        print_deploy_config(config)
+        console.print(f"saved [bold]{escape(str(path))}[/] - next: gtkit job create --config job.yaml", highlight=False)
+
+    @app.command("destroy")
+    def destroy_cmd(
+        stack_name: StackNameOpt,
+        region: RegionOpt = None,
+        delete_data: Annotated[bool, typer.Option(
+            "--delete-data", help="Also empty and delete the jobs bucket (manifests, job output).")] = False,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+        deploy_config: Annotated[Path | None, typer.Option(
+            "--deploy-config", help="Deploy config file to remove (default .gtkit/deploy-<stack>.json).")] = None,
+        poll: Annotated[float, typer.Option("--poll", hidden=True)] = 5.0,
+    ) -> None:
+        """Delete the gtkit stacks: empties the assets and log buckets (all versions) first.
+
+        The jobs bucket (your manifests and labels) is kept unless --delete-data is given.
+
+        Example: gtkit destroy --stack-name gtkit-demo --yes
+        """
+        what = f"stacks {stack_name} and {stack_name}-assets" + (" and the jobs bucket" if delete_data else "")
+        if not yes and not typer.confirm(f"Delete {what}?", err=True):
+            raise typer.Exit(1)
+        try:
+            destroy(stack_name, make_clients(region), delete_data=delete_data, config_file=deploy_config,
+                    report=_say, poll_seconds=poll)
+        except StackError as exc:
+            raise _fail(f"destroy failed: {exc}") from exc
+        except DeployError as exc:
+            raise _fail(str(exc)) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise _fail(f"AWS error: {exc}") from exc
+        console.print(f"destroyed {what}", highlight=False)
