@@ -19,10 +19,31 @@ install: $(VENV)/.installed
 system-deps:
 	@scripts/system-deps.sh
 
+JOB := $(DEMO)/local-call-center
+OUTPUT := $(JOB)/manifests/output/output.manifest
+
+# The whole loop on the bundled examples, offline: manifest -> local Ground Truth job (2 simulated
+# workers, real Lambdas) -> training data, merged feedback and a dataset report.
 demo: install
 	$(BIN)/gtkit manifest build examples/feedback/processed_feedback.jsonl \
 		--out $(DEMO)/manifest.jsonl --errors $(DEMO)/manifest-problems.jsonl --mirror $(MIRROR)
-	@echo "Input manifest: $(DEMO)/manifest.jsonl (skipped chat records: $(DEMO)/manifest-problems.jsonl)"
+	$(BIN)/gtkit local-job run --manifest $(DEMO)/manifest.jsonl --schema call-center --workers 2 \
+		--out $(DEMO) --simulate --mirror $(MIRROR)
+	$(BIN)/gtkit export --labels $(OUTPUT) --preset sft-transcription --format trl --out $(DEMO)/sft-transcription.trl.jsonl
+	$(BIN)/gtkit export --labels $(OUTPUT) --preset reward-segments --format jsonl --out $(DEMO)/reward-segments.jsonl
+	$(BIN)/gtkit merge --feedback examples/feedback/processed_feedback.jsonl --labels $(OUTPUT) \
+		--out $(DEMO)/feedback-with-labels.jsonl
+	$(BIN)/gtkit report --labels $(OUTPUT) --out $(DEMO)/report.html
+	@echo
+	@echo "Demo done, everything under $(DEMO)/:"
+	@echo "  manifest.jsonl                  Ground Truth input manifest (skipped chat records: manifest-problems.jsonl)"
+	@echo "  local-call-center/              the local job, in Ground Truth's output layout"
+	@echo "  sft-transcription.trl.jsonl     TRL conversational SFT records, PII redacted"
+	@echo "  reward-segments.jsonl           per-call scores and labelled spans"
+	@echo "  feedback-with-labels.jsonl      feedback records with their human labels merged in"
+	@echo "  report.html                     dataset report"
+	@echo "Label the same tasks yourself in the browser:"
+	@echo "  $(BIN)/gtkit local-job run --manifest $(DEMO)/manifest.jsonl --schema call-center --workers 1 --out $(DEMO) --job-name my-labels --mirror $(MIRROR)"
 
 test: install system-deps
 	$(BIN)/ruff check .
