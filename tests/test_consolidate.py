@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from toolkit.answers import worker_answer
-from toolkit.consolidate import choose_text, consolidate, consolidate_batch, iou, label_json
+from toolkit.consolidate import choose_text, consolidate, consolidate_batch, fit_response, iou, label_json
 from toolkit.models import ANSWER_FIELD, ConsolidatedLabel, SegmentationAnswer, load_label_schema
 
 
@@ -218,3 +218,25 @@ def test_exporter_call_form_with_data_object():
     assert label.valid_worker_count == 2 and label.workers[2].valid is False
     assert label.workers[1].answer.media_duration == 30.0
     assert label.workers[1].answer.interaction_id == "int-9"
+
+
+def test_response_kept_under_lambda_limit_by_dropping_audit_copies_first(schema):
+    content = json.dumps({ANSWER_FIELD: W1.model_dump_json(by_alias=True)})
+    payload = [{"datasetObjectId": str(i), "dataObject": {"s3Uri": f"s3://b/{i}.wav"},
+                "annotations": [{"workerId": f"w{n}", "annotationData": {"content": content}} for n in range(3)]}
+               for i in range(4)]
+    responses, _ = consolidate_batch(payload, label_attribute="segs", read_text=str, schema=schema)
+    full = [json.loads(json.dumps(r)) for r in responses]
+    limit = len(json.dumps(responses)) - 1  # just too big: trimming one object must be enough
+    assert fit_response(responses, max_bytes=limit) == 1
+    assert len(json.dumps(responses)) <= limit
+    assert fit_response(responses, max_bytes=len(json.dumps(responses)) - 1) == 1  # the next largest goes
+    labels = [r["consolidatedAnnotation"]["content"]["segs"] for r in responses]
+    assert sum(bool(label["workers"][0].get("answerOmitted")) for label in labels) == 2
+    for before, after in zip(full, responses, strict=True):
+        a, b = before["consolidatedAnnotation"]["content"]["segs"], after["consolidatedAnnotation"]["content"]["segs"]
+        # labels themselves are untouched; only the audit copies go
+        assert {k: v for k, v in a.items() if k != "workers"} == {k: v for k, v in b.items() if k != "workers"}
+        assert [w["workerId"] for w in a["workers"]] == [w["workerId"] for w in b["workers"]]
+        ConsolidatedLabel.model_validate(b)
+    assert fit_response(responses, max_bytes=10**9) == 0

@@ -203,7 +203,7 @@ def test_stubbed_client_really_validates(clients):
     ({"tags": {"team": "x" * 257}}, "tags", "256"),
     ({"workteam_arn": "arn:aws:iam::123456789012:role/x"}, "workteam_arn", "not a workteam ARN"),
     ({"workers": 2}, "workers", "Extra inputs"),
-    ({"output_path": "/tmp/out"}, "output_path", "s3://"),
+    ({"output_path": "local/out"}, "output_path", "s3://"),
     ({"max_concurrent_task_count": 5001}, "max_concurrent_task_count", "5000"),
     ({"workteam_arn": f"arn:aws:sagemaker:{REGION}:394669845002:workteam/public-crowd/default",
       "task_availability_lifetime_seconds": 43200}, "public_task_price_usd", "required"),

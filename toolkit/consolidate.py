@@ -452,6 +452,37 @@ def consolidate_batch(
     return responses, stats
 
 
+# Lambda caps a synchronous response at 6 MB; leave room for the envelope.
+MAX_RESPONSE_BYTES = 5_500_000
+
+
+def fit_response(responses: list[dict[str, Any]], max_bytes: int = MAX_RESPONSE_BYTES) -> int:
+    """Keep a post-annotation response under Lambda's size limit. Returns how many objects were trimmed.
+
+    The audit copies of the workers' answers are by far the bulkiest part of a label and Ground Truth
+    already stores every submission under annotations/worker-response/, so they go first: from the
+    largest objects down, `workers[].answer`/`raw` are dropped and `answerOmitted` is set. Segments,
+    content and agreement are never touched.
+    """
+    # Measured as the Python runtime serialises it (json.dumps: ASCII-escaped, ", " separators).
+    sizes = [len(json.dumps(r)) for r in responses]
+    total = sum(sizes) + 2 * len(responses) + 2  # brackets and ", " separators, rounded up
+    trimmed = 0
+    for index in sorted(range(len(responses)), key=sizes.__getitem__, reverse=True):
+        if total <= max_bytes:
+            break
+        for label in responses[index]["consolidatedAnnotation"]["content"].values():
+            for worker in label.get("workers", []):
+                worker.pop("answer", None)
+                worker.pop("raw", None)
+                worker["answerOmitted"] = True
+        new_size = len(json.dumps(responses[index]))
+        total -= sizes[index] - new_size
+        sizes[index] = new_size
+        trimmed += 1
+    return trimmed
+
+
 def label_json(label: ConsolidatedLabel) -> dict[str, Any]:
     """ConsolidatedLabel as JSON-ready camelCase dict (what goes under the label attribute)."""
     return label.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -464,6 +495,7 @@ __all__ = [
     "consolidate_batch",
     "consolidate_content",
     "consolidate_segments",
+    "fit_response",
     "iou",
     "label_json",
     "match_segments",

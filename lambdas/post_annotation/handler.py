@@ -27,7 +27,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from toolkit.consolidate import consolidate_batch
+from toolkit.consolidate import consolidate_batch, fit_response
 from toolkit.models.events import PostAnnotationEvent
 from toolkit.models.schema import LabelSchema, load_label_schema
 
@@ -89,12 +89,14 @@ def handle(event: dict[str, Any], read_text: ReadText | None = None,
     responses, stats = consolidate_batch(
         payload, label_attribute=parsed.label_attribute_name, read_text=read_text, schema=schema,
         iou_threshold=float(os.environ.get("GTKIT_IOU_THRESHOLD", "0.5")))
+    trimmed = fit_response(responses)
     logger.info("consolidation done", extra={
         "labeling_job_arn": parsed.labeling_job_arn, "objects": stats.objects, "ok": stats.ok,
         "errors": stats.errors, "answers": stats.answers, "invalid_answers": stats.invalid_answers,
         "error_object_ids": stats.error_object_ids[:100],
         "invalid_answer_object_ids": stats.invalid_answer_object_ids[:100],
         "label_schema": schema.name if schema else None,
+        "audit_answers_trimmed": trimmed,
     })
     return responses
 

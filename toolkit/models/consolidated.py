@@ -23,6 +23,11 @@ class WorkerAnswer(CamelModel):
     problems: list[str] = Field(default_factory=list)
     answer: SegmentationAnswer | None = None
     raw: Any = Field(default=None, description="The submission as received, when it failed to parse")
+    answer_omitted: bool | None = Field(
+        default=None,
+        description="answer/raw were dropped from the Lambda response to stay under Lambda's 6 MB response "
+        "limit; Ground Truth keeps every worker's submission under annotations/worker-response/",
+    )
 
 
 class ConsolidatedSegment(CamelModel):
