@@ -50,6 +50,7 @@ from toolkit.portal.tasks import (
     write_worker_response,
 )
 from toolkit.storage import Storage, is_s3
+from toolkit.task_input import ManifestError, build_task_input, iter_data_objects
 
 log = logging.getLogger(__name__)
 
@@ -128,25 +129,16 @@ class JobSource:
 
     # -- setup -----------------------------------------------------------------------------------
     def _load_manifest(self) -> None:
-        index = 0
-        for number, text in self.storage.iter_lines(self.manifest):
-            if not text.strip():
-                continue
-            try:
-                line = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise LocalJobError(f"{self.manifest} line {number}: not JSON ({exc.msg})") from exc
-            if not isinstance(line, dict):
-                raise LocalJobError(f"{self.manifest} line {number}: not a JSON object")
-            response = self._pre.handle({"version": EVENT_VERSION, "labelingJobArn": self.job_arn,
-                                         "dataObject": line})
-            if response.get("isHumanAnnotationRequired") is True:
-                self._objects[str(index)] = _Object(line, response["taskInput"], None)
-            else:
-                from toolkit.task_input import build_task_input  # the handler logged it; keep the why
-
-                self._objects[str(index)] = _Object(line, None, f"line {number}: {build_task_input(line)[1]}")
-            index += 1
+        try:
+            for object_id, number, line in iter_data_objects(self.manifest, self.storage):
+                response = self._pre.handle({"version": EVENT_VERSION, "labelingJobArn": self.job_arn,
+                                             "dataObject": line})
+                if response.get("isHumanAnnotationRequired") is True:
+                    self._objects[object_id] = _Object(line, response["taskInput"], None)
+                else:  # the handler logged it; keep the why for the task list
+                    self._objects[object_id] = _Object(line, None, f"line {number}: {build_task_input(line)[1]}")
+        except ManifestError as exc:
+            raise LocalJobError(str(exc)) from None
         if not self._objects:
             raise LocalJobError(f"{self.manifest}: no data objects (the manifest is empty)")
 

@@ -7,12 +7,19 @@ portal so both hand the template exactly the same thing.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import ValidationError
 
 from toolkit.models.base import dump
 from toolkit.models.manifest import ManifestLine
+from toolkit.storage import Storage
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be served at all (not JSON, empty); the message names the line."""
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -41,3 +48,21 @@ def build_task_input(data_object: dict[str, Any]) -> tuple[dict[str, Any] | None
     except ValidationError as exc:
         return None, f"invalid manifest line: {describe_validation_error(exc)}"
     return dump(line), None
+
+
+def iter_data_objects(manifest: str, storage: Storage) -> Iterator[tuple[str, int, Any]]:
+    """(datasetObjectId, line number, data object) per non-blank manifest line, streaming.
+
+    Ids are the 0-based index among non-blank lines, as Ground Truth numbers data objects. A line
+    that is not JSON stops everything: Ground Truth itself refuses such a manifest.
+    """
+    index = 0
+    for number, text in storage.iter_lines(manifest):
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{manifest} line {number}: not JSON ({exc.msg})") from None
+        yield str(index), number, data
+        index += 1

@@ -32,10 +32,15 @@ def make_storage(mirrors: Iterable[str] | None) -> Storage:
         raise typer.BadParameter(str(exc), param_hint="--mirror") from exc
 
 
+def say(message: str) -> None:
+    """Plain progress/status line on stderr (never Rich markup: AWS messages contain brackets)."""
+    console.print(message, highlight=False, markup=False)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error and return an Exit to raise."""
     console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
-__all__ = ["Mirror", "MirrorOpt", "QuietOpt", "console", "fail", "make_storage"]
+__all__ = ["Mirror", "MirrorOpt", "QuietOpt", "console", "fail", "make_storage", "say"]

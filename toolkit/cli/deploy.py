@@ -13,7 +13,7 @@ from rich.table import Table
 from toolkit.aws.config import DeployConfig
 from toolkit.aws.deploy import AwsClients, DeployError, DeployOptions, deploy, destroy
 from toolkit.aws.stack import StackError
-from toolkit.cli.common import console, fail
+from toolkit.cli.common import console, fail, say
 
 StackNameOpt = Annotated[str, typer.Option("--stack-name", "-s", help="Name of the labeling stack (1-40 chars).")]
 RegionOpt = Annotated[str | None, typer.Option("--region", help="AWS Region (default: your AWS configuration).")]
@@ -23,14 +23,6 @@ def make_clients(region: str | None) -> AwsClients:
     """Indirection so tests can hand in stubbed clients."""
     return AwsClients.create(region)
 
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    # AWS and validation messages contain brackets ("[Distribution]", "['a', 'b']"): not Rich markup.
-    return fail(escape(message), code)
-
-
-def _say(message: str) -> None:
-    console.print(message, highlight=False, markup=False)
 
 
 def print_deploy_config(config: DeployConfig) -> None:
@@ -116,13 +108,13 @@ def register(app: typer.Typer) -> None:
         )
         try:
             clients = make_clients(region)
-            config, path = deploy(opts, clients, report=_say)
+            config, path = deploy(opts, clients, report=say)
         except StackError as exc:
-            raise _fail(f"deploy failed: {exc}") from exc
+            raise fail(f"deploy failed: {exc}") from exc
         except (DeployError, FileNotFoundError, ValueError) as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         except (ClientError, BotoCoreError) as exc:
-            raise _fail(f"AWS error: {exc}") from exc
+            raise fail(f"AWS error: {exc}") from exc
         print_deploy_config(config)
         console.print(f"saved [bold]{escape(str(path))}[/] - next: gtkit job create --config job.yaml", highlight=False)
 
@@ -148,11 +140,11 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
         try:
             destroy(stack_name, make_clients(region), delete_data=delete_data, config_file=deploy_config,
-                    report=_say, poll_seconds=poll)
+                    report=say, poll_seconds=poll)
         except StackError as exc:
-            raise _fail(f"destroy failed: {exc}") from exc
+            raise fail(f"destroy failed: {exc}") from exc
         except DeployError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         except (ClientError, BotoCoreError) as exc:
-            raise _fail(f"AWS error: {exc}") from exc
+            raise fail(f"AWS error: {exc}") from exc
         console.print(f"destroyed {what}", highlight=False)

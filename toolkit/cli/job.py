@@ -14,7 +14,7 @@ from rich.table import Table
 from toolkit.aws import jobs
 from toolkit.aws.config import DeployConfig, load_deploy_config
 from toolkit.aws.deploy import AwsClients, DeployError
-from toolkit.cli.common import MirrorOpt, console, fail, make_storage
+from toolkit.cli.common import MirrorOpt, console, fail, make_storage, say
 from toolkit.storage import Storage
 
 job_app = typer.Typer(help="Create and follow Ground Truth labeling jobs.", no_args_is_help=True)
@@ -35,14 +35,6 @@ def make_clients(region: str | None) -> AwsClients:
     return AwsClients.create(region)
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    # AWS and validation messages contain brackets ("[Distribution]", "['a', 'b']"): not Rich markup.
-    return fail(escape(message), code)
-
-
-def _say(message: str) -> None:
-    console.print(message, highlight=False, markup=False)
-
 
 def _region(region: str | None, stack: str | None = None, deploy_config: Path | None = None) -> str | None:
     """--region, else the deploy config's region when one is unambiguous, else the AWS default."""
@@ -58,7 +50,7 @@ def _clients(region: str | None) -> AwsClients:
     try:
         return make_clients(region)
     except DeployError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 @job_app.command("create")
@@ -82,22 +74,22 @@ def create(
         job, base_dir = jobs.load_job_config(config)
         deployed: DeployConfig = load_deploy_config(stack_name or job.stack, path=deploy_config)
     except (FileNotFoundError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     clients = _clients(region or deployed.region)
     # Reads of s3:// manifests use the same credentials and Region as the uploads.
     storage = Storage(make_storage(mirror).mirrors, client=clients.s3)
     try:
         prepared = jobs.create_job(job, deployed, clients.sagemaker, clients.s3, base_dir=base_dir, storage=storage,
-                                   dry_run=dry_run, check_buckets=not no_bucket_check, report=_say)
+                                   dry_run=dry_run, check_buckets=not no_bucket_check, report=say)
     except (jobs.JobConfigError, FileNotFoundError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     except (ClientError, BotoCoreError) as exc:
-        raise _fail(f"AWS error: {exc}") from exc
+        raise fail(f"AWS error: {exc}") from exc
     if dry_run:
         typer.echo(json.dumps(prepared.request, indent=2, default=str))
-        _say(f"dry run: {prepared.objects} data objects; nothing uploaded, no job created")
+        say(f"dry run: {prepared.objects} data objects; nothing uploaded, no job created")
     else:
-        _say(f"job {job.job_name}: {prepared.objects} data objects. Follow it with: gtkit job status {job.job_name}")
+        say(f"job {job.job_name}: {prepared.objects} data objects. Follow it with: gtkit job status {job.job_name}")
 
 
 @job_app.command("status")
@@ -114,7 +106,7 @@ def status(
     try:
         summary = jobs.job_summary(jobs.describe_job(clients.sagemaker, name))
     except (ClientError, BotoCoreError) as exc:
-        raise _fail(f"AWS error: {exc}") from exc
+        raise fail(f"AWS error: {exc}") from exc
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -126,7 +118,7 @@ def status(
             table.add_row(key.replace("_", " "), escape(str(value)))
     console.print(table)
     if summary.get("failure_reason"):
-        raise _fail(f"job failed: {summary['failure_reason']}", code=2)
+        raise fail(f"job failed: {summary['failure_reason']}", code=2)
 
 
 @job_app.command("stop")
@@ -139,8 +131,8 @@ def stop(name: Annotated[str, typer.Argument(help="Labeling job name.")], region
     try:
         jobs.stop_job(clients.sagemaker, name)
     except (ClientError, BotoCoreError) as exc:
-        raise _fail(f"AWS error: {exc}") from exc
-    _say(f"stopping {name}; check with: gtkit job status {name}")
+        raise fail(f"AWS error: {exc}") from exc
+    say(f"stopping {name}; check with: gtkit job status {name}")
 
 
 @job_app.command("list")
@@ -166,7 +158,7 @@ def list_cmd(
             for j in jobs.list_jobs(clients.sagemaker, status=status_filter, name_contains=name_contains, limit=limit)
         ]
     except (ClientError, BotoCoreError) as exc:
-        raise _fail(f"AWS error: {exc}") from exc
+        raise fail(f"AWS error: {exc}") from exc
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -191,9 +183,9 @@ def fetch(
     clients = _clients(_region(region))
     storage = Storage(client=clients.s3)
     try:
-        target, lines = jobs.fetch_output(clients.sagemaker, name, out, storage=storage, report=_say)
+        target, lines = jobs.fetch_output(clients.sagemaker, name, out, storage=storage, report=say)
     except FileNotFoundError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     except (ClientError, BotoCoreError) as exc:
-        raise _fail(f"AWS error: {exc}") from exc
-    _say(f"wrote {target} ({lines} lines)")
+        raise fail(f"AWS error: {exc}") from exc
+    say(f"wrote {target} ({lines} lines)")

@@ -27,13 +27,9 @@ from toolkit.portal.tasks import (
     write_worker_response,
 )
 from toolkit.storage import Storage, is_s3
-from toolkit.task_input import build_task_input
+from toolkit.task_input import ManifestError, build_task_input, iter_data_objects
 
 log = logging.getLogger(__name__)
-
-
-class ManifestError(ValueError):
-    """A manifest line is not usable; the message names the line."""
 
 
 class PreviewSource:
@@ -55,20 +51,12 @@ class PreviewSource:
         self._load_existing_responses()
 
     def _load_manifest(self) -> None:
-        index = 0
-        for number, line in self.storage.iter_lines(self.manifest):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ManifestError(f"{self.manifest} line {number}: not JSON ({exc.msg})") from exc
+        for task_id, number, data in iter_data_objects(self.manifest, self.storage):
             task_input, reason = build_task_input(data)
             if task_input is None:
                 reason = f"line {number}: {reason}"
                 log.warning("manifest line %d cannot be labeled", number)
-            self._tasks[str(index)] = (task_input, reason)
-            index += 1
+            self._tasks[task_id] = (task_input, reason)
         if not self._tasks:
             raise ManifestError(f"{self.manifest}: no data objects (the manifest is empty)")
 
