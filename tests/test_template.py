@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from toolkit.cli import app as cli
 from toolkit.liquid import make_environment
 from toolkit.models import ANSWER_FIELD, load_label_schema
+from toolkit.resources import SOURCE_ROOT
 from toolkit.template import (
     CROWD_ELEMENTS_URL,
-    REPO_ROOT,
     STATIC_DIR,
     asset_files,
     module_graph,
@@ -156,7 +156,7 @@ def test_sri_hashes_match_files(rendered):
 
 
 def test_no_absolute_local_paths(rendered):
-    assert str(REPO_ROOT) not in rendered
+    assert str(SOURCE_ROOT) not in rendered
     assert "file://" not in rendered
     # every URL-ish attribute points at the assets base or the crowd elements script
     for url in re.findall(r'(?:src|href)="([^"]+)"', rendered):

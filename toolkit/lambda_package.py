@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import toolkit
+from toolkit.resources import resource_dir
 
 TOOLKIT_DIR = Path(toolkit.__file__).resolve().parent
-REPO_DIR = TOOLKIT_DIR.parent
-LAMBDAS_DIR = REPO_DIR / "lambdas"
+LAMBDAS_DIR = resource_dir("lambdas")
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # earliest date a zip can hold
 
 # Toolkit modules each handler needs (paths relative to toolkit/). Keep in step with the imports

@@ -23,10 +23,10 @@ import jinja2
 from markupsafe import Markup
 
 from toolkit.models import ANSWER_FIELD, LabelSchema
+from toolkit.resources import resource_dir
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES_DIR = REPO_ROOT / "templates"
-STATIC_DIR = REPO_ROOT / "static"
+TEMPLATES_DIR = resource_dir("templates")
+STATIC_DIR = resource_dir("static")
 CROWD_ELEMENTS_URL = "https://assets.crowd.aws/crowd-html-elements.js"
 ENTRY_MODULE = "js/main.js"
 STYLESHEET = "css/gtkit.css"

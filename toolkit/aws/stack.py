@@ -16,6 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from toolkit.resources import resource_dir
+
 Report = Callable[[str], None]
 
 TEMPLATE_DIR_ENV = "GTKIT_CLOUDFORMATION_DIR"
@@ -31,7 +33,7 @@ def template_dir() -> Path:
     env = os.environ.get(TEMPLATE_DIR_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "cloudformation"
+    return resource_dir("cloudformation")
 
 
 def template_body(name: str) -> str:
