@@ -160,6 +160,15 @@ class Builder:
     def build(self, item: Item) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def rating(self, item: Item) -> float | None:
+        """The item's consolidated score on the preset's rating field; counts items without one."""
+        assert self.preset.rating is not None
+        field = self.preset.rating.name
+        score = rating_score(item.label, field)
+        if score is None:
+            self.dropped[f"no-{field}"] += 1
+        return score
+
     def finish(self) -> Iterator[list[dict[str, Any]]]:
         return iter(())
 
@@ -299,9 +308,8 @@ class Kto(Builder):
         p = self.preset
         assert p.rating is not None
         field = p.rating.name
-        score = rating_score(item.label, field)
+        score = self.rating(item)
         if score is None:
-            self.dropped[f"no-{field}"] += 1
             return []
         base = Values(item, p, self.red)
         return [{
@@ -330,9 +338,8 @@ class PreferenceRatings(Builder):
         if key is None or key == "":
             self.dropped["no-prompt-key"] += 1
             return []
-        score = rating_score(item.label, field)
+        score = self.rating(item)
         if score is None:
-            self.dropped[f"no-{field}"] += 1
             return []
         base = Values(item, p, self.red)
         self.groups.setdefault(str(key), []).append({
@@ -381,9 +388,8 @@ class RewardSegments(Builder):
         p, red = self.preset, self.red
         assert p.rating is not None
         field = p.rating.name
-        score = rating_score(item.label, field)
+        score = self.rating(item)
         if score is None:
-            self.dropped[f"no-{field}"] += 1
             return []
         spans = [{
             "start": ms(seg.start), "end": ms(seg.end), "track": seg.category, "label": seg.label,
