@@ -37,7 +37,9 @@ INIT_SCRIPT = f"""
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed")
+        if os.environ.get("CI"):  # CI installs it (.ci/run): a missing browser must not pass as a skip
+            pytest.fail(f"{CHROMIUM} not installed")
+        pytest.skip(f"{CHROMIUM} not installed (Debian: apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
