@@ -63,8 +63,8 @@ def resolve(args: list[str]) -> tuple[Any, list[str]]:
 @pytest.mark.parametrize("line", list(documented_commands()))
 def test_documented_command_parses(line):
     words = shlex.split(line)[1:]
-    words = [w for w in words if not w.startswith(("|", ">", "2>"))]
-    words = words[: next((i for i, w in enumerate(words) if w in ("|", ">", "&&", ";")), len(words))]
+    # the command ends at the first redirection, pipe or command separator
+    words = words[: next((i for i, w in enumerate(words) if w.startswith(("|", ">", "2>", "&&", ";"))), len(words))]
     command, rest = resolve(words)
     assert not is_group(command), f"{line!r}: unknown or incomplete command"
     with command.make_context(command.name, rest, resilient_parsing=False) as ctx:
@@ -84,3 +84,38 @@ def test_docs_show_commands():
 def test_a_wrong_command_is_caught(line, error):
     with pytest.raises(Exception, match=error):
         test_documented_command_parses(line)
+
+
+def help_examples():
+    """`gtkit ...` lines in every command's --help text (the docstring examples)."""
+    def walk(command: Any, path: str):
+        if is_group(command):
+            ctx = command.context_class(command)
+            for name in command.list_commands(ctx):
+                yield from walk(command.get_command(ctx, name), f"{path} {name}")
+            return
+        text = (command.help or "").replace("\\\n", " ")
+        for line in text.splitlines():
+            match = COMMAND.match(line.replace("Example:", "").strip())
+            if match:
+                yield pytest.param(" ".join(match.group(1).split()), id=path.strip())
+
+    yield from walk(typer.main.get_command(app), "")
+
+
+@pytest.mark.parametrize("line", list(help_examples()))
+def test_help_example_parses(line):
+    test_documented_command_parses(line)
+
+
+def test_every_command_has_a_help_example():
+    examples = {p.id for p in help_examples()}
+    def leaves(command: Any, path: str):
+        if is_group(command):
+            ctx = command.context_class(command)
+            for name in command.list_commands(ctx):
+                yield from leaves(command.get_command(ctx, name), f"{path} {name}")
+        else:
+            yield path.strip()
+    missing = sorted(set(leaves(typer.main.get_command(app), "")) - examples)
+    assert not missing, f"commands without a runnable example in --help: {missing}"

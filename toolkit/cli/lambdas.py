@@ -20,7 +20,13 @@ def package(
         "manylinux2014_x86_64"),
     no_deps: Annotated[bool, typer.Option("--no-deps", help="Only our code (no pip install).")] = False,
 ) -> None:
-    """Build gtkit-pre-annotation.zip and gtkit-post-annotation.zip (deterministic)."""
+    """Build gtkit-pre-annotation.zip and gtkit-post-annotation.zip (deterministic).
+
+    Handler plus the toolkit modules it imports, and its dependencies built for the Lambda platform
+    (pip --platform, needs PyPI). Byte-identical zips for identical inputs.
+
+    Example: gtkit lambdas package --out dist/lambdas
+    """
     from toolkit.lambda_package import package_lambdas, sha256
 
     try:
