@@ -169,7 +169,9 @@ export class Player {
     // The plugin's drag-selected region ends 5 px past the pointer; take the times from the
     // pointer itself. (Window listener added now runs before the plugin's per-drag one.)
     this._drag = null
-    this._onPointerDown = ev => { if (ev.button === 0) this._drag = { from: this.timeAtClientX(ev.clientX), to: null } }
+    this._onPointerDown = ev => {
+      if (ev.button === 0) this._drag = { from: this.timeAtClientX(ev.clientX), to: null, track: this.trackAtClientY(ev.clientY) }
+    }
     this._onPointerUp = ev => { if (this._drag) this._drag.to = this.timeAtClientX(ev.clientX) }
     this.ws.getWrapper().addEventListener('pointerdown', this._onPointerDown)
     window.addEventListener('pointerup', this._onPointerUp)
@@ -233,9 +235,24 @@ export class Player {
     }
     region.remove()
     if (!(end - start > 0.001)) return
-    const track = this.state.ensureActiveTrack()
+    // A drag inside a track's lane creates the segment on that track (and makes it the active one).
+    const laneTrack = drag && drag.track && this.state.track(drag.track) ? drag.track : null
+    if (laneTrack) this.state.setActiveTrack(laneTrack)
+    const track = laneTrack || this.state.ensureActiveTrack()
     const id = this.state.addSegment({ track, start, end })
     this.state.select(id)
+  }
+
+  /** Id of the track whose lane is under a viewport y coordinate, or null with fewer than 2 lanes. */
+  trackAtClientY (clientY) {
+    const tracks = this.state.tracks
+    if (tracks.length < 2) return null
+    const wrapper = this.ws.getWrapper()
+    const container = wrapper.querySelector('[part~="regions-container"]') || wrapper
+    const rect = container.getBoundingClientRect()
+    if (!rect.height) return null
+    const lane = Math.floor(((clientY - rect.top) / rect.height) * tracks.length)
+    return tracks[Math.max(0, Math.min(tracks.length - 1, lane))].id
   }
 
   /** Media time under a viewport x coordinate (follows zoom and scroll). */

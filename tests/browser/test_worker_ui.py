@@ -40,9 +40,18 @@ def x_at(page, seconds: float) -> float:
     return box["x"] + box["width"] * seconds / duration
 
 
-def drag_segment(page, start: float, end: float) -> None:
+def lane_y(page, lane: int, lanes: int) -> float:
+    """Viewport y of the middle of track lane `lane` (0-based) out of `lanes`."""
+    return page.evaluate("""([lane, lanes]) => {
+        const wrapper = window.gtkit.wavesurfer.getWrapper()
+        const box = (wrapper.querySelector('[part~="regions-container"]') || wrapper).getBoundingClientRect()
+        return box.top + box.height * (lane + 0.5) / lanes
+    }""", [lane, lanes])
+
+
+def drag_segment(page, start: float, end: float, lane: tuple[int, int] | None = None) -> None:
     box = wave_box(page)
-    y = box["y"] + box["height"] * 0.6
+    y = lane_y(page, *lane) if lane else box["y"] + box["height"] * 0.6
     page.mouse.move(x_at(page, start), y)
     page.mouse.down()
     page.mouse.move(x_at(page, end), y, steps=12)
@@ -79,9 +88,9 @@ def test_segment_reload_submit(portal_factory, open_page, peaks_dir):
     assert [(t["category"], t["label"]) for t in tracks] == [("speaker", "Agent"), ("speaker", "Customer")]
     agent, customer = tracks[0]["id"], tracks[1]["id"]
 
-    # a segment by dragging on the waveform, on the Agent track
+    # a segment by dragging on the waveform, in the Agent track's lane
     activate_track(page, 0)
-    drag_segment(page, 2.0, 5.0)
+    drag_segment(page, 2.0, 5.0, lane=(0, 2))
     page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
     (dragged,) = answer(page)["segments"]
     assert dragged["track"] == agent
@@ -290,6 +299,26 @@ def test_drag_creates_segment_where_the_pointer_went(portal_factory, open_page, 
     times = sorted((s["start"], s["end"]) for s in answer(page)["segments"])
     assert times[0] == pytest.approx((2.0, 5.0), abs=TOL)
     assert times[1] == pytest.approx((9.0, 12.0), abs=TOL)
+
+
+def test_drag_in_a_lane_creates_the_segment_on_that_track(portal_factory, open_page, peaks_dir):
+    """With several tracks, the lane under the pointer decides the track, not the active one."""
+    portal = portal_factory("call-center", [call_line(peaks_dir)])
+    page, _ = open_page(portal)
+    page.goto(f"{portal.url}/task/0")
+    wait_ready(page)
+    add_track(page, "speaker", "Agent")
+    add_track(page, "speaker", "Customer")
+    add_track(page, "language", "English")
+    agent, customer, english = (t["id"] for t in answer(page)["tracks"])
+    activate_track(page, 0)
+    drag_segment(page, 1.0, 3.0, lane=(1, 3))
+    drag_segment(page, 4.0, 6.0, lane=(2, 3))
+    drag_segment(page, 7.0, 8.0, lane=(0, 3))
+    page.wait_for_function("window.gtkit.getAnswer().segments.length === 3")
+    by_start = {round(s["start"]): s["track"] for s in answer(page)["segments"]}
+    assert by_start == {1: customer, 4: english, 7: agent}
+    assert page.evaluate("window.gtkit.state.activeTrackId") == agent  # the last lane dragged in
 
 
 def test_tampered_module_is_refused(portal_factory, open_page, peaks_dir):
