@@ -111,7 +111,7 @@ export function createTracksPanel ({ state, onMessage }) {
   })
   const element = el('section', { class: 'gtkit-panel gtkit-tracks', 'aria-labelledby': 'gtkit-tracks-h' }, [
     el('h3', { id: 'gtkit-tracks-h', text: 'Tracks' }),
-    el('p', { class: 'gtkit-hint', text: 'New segments (drag on the waveform, or R while playing) go to the active track.' }),
+    el('p', { class: 'gtkit-hint', text: 'Drag in a track\'s lane on the waveform to add a segment there; R while playing records on the active track.' }),
     list,
     el('div', { class: 'gtkit-add-track' }, [picker, add])
   ])
