@@ -161,8 +161,7 @@ def test_no_absolute_local_paths(rendered):
     # every URL-ish attribute points at the assets base or the crowd elements script
     for url in re.findall(r'(?:src|href)="([^"]+)"', rendered):
         assert url.startswith((BASE + "/", CROWD_ELEMENTS_URL)), url
-    for local in ("/home/", "/tmp/", "/work/", "/Users/", "C:\\"):
-        assert local not in rendered
+    assert not re.search(r"/(home|tmp|work|root|Users)/|[A-Z]:\\", rendered)
 
 
 def test_schema_embedded_and_braces_neutralised(schema, tmp_path):
