@@ -50,12 +50,14 @@ def label_schema(setting: str | None) -> LabelSchema | None:
 def s3_reader(role_arn: str | None, mode: str = "auto") -> ReadText:
     """A reader of s3:// objects with the job role's credentials (or this function's own)."""
     import boto3
+    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
+    retries = Config(retries={"mode": "adaptive", "max_attempts": 10})
     session = boto3.session.Session()
     if role_arn and mode != "never":
         try:
-            creds = session.client("sts").assume_role(
+            creds = session.client("sts", config=retries).assume_role(
                 RoleArn=role_arn, RoleSessionName="gtkit-post-annotation")["Credentials"]
             session = boto3.session.Session(
                 aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
@@ -65,7 +67,7 @@ def s3_reader(role_arn: str | None, mode: str = "auto") -> ReadText:
                 raise
             code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
             logger.warning("assume role refused; reading with the function's own role", extra={"error": code})
-    client = session.client("s3")
+    client = session.client("s3", config=retries)
 
     def read_text(uri: str) -> str:
         if not uri.startswith("s3://"):
