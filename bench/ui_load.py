@@ -10,8 +10,12 @@ next to a baseline measured in the same run: a bare page that lets wavesurfer fe
 whole file (no peaks), as the public sample's UI does. A last row opens a task whose media is
 missing and reports whether the UI shows an error message. Prints a table; asserts nothing.
 
+The UI loads the gzip peaks file `gtkit manifest build --peaks` writes (`--plain-peaks`: the plain
+JSON); the preparation lines give both sizes and their download time at 10 Mbit/s.
+
     .venv/bin/python bench/ui_load.py                 # 1, 10, 60, 120, 180 minutes
     .venv/bin/python bench/ui_load.py --minutes 1 10  # a quick run
+    .venv/bin/python bench/ui_load.py --minutes 1 60 180 --sizes-only  # peaks sizes, no browser
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from toolkit.models import load_label_schema  # noqa: E402
-from toolkit.peaks import compute_peaks, peaks_json  # noqa: E402
+from toolkit.peaks import compute_peaks, peaks_json, write_peaks  # noqa: E402
 from toolkit.portal import PortalServer, PreviewSource, create_app  # noqa: E402
 from toolkit.storage import Storage  # noqa: E402
 from toolkit.template import STATIC_DIR  # noqa: E402
@@ -44,6 +48,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update"]
 BUCKET = "s3://gtkit-bench"
 SAMPLE_RATE = 16000
+LINK_MBIT = 10  # an annotator's link, for the download-time column
 
 BARE_PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>bare wavesurfer</title></head>
@@ -192,6 +197,17 @@ def bare_app(media_dir: Path) -> Flask:
     return app
 
 
+def print_prep(prep: dict[int, tuple[float, ...]]) -> None:
+    print()
+    print("Preparation (this machine): WAV generation, peaks computation, peaks JSON size, WAV size; "
+          f"gzip peaks size, its compression time and ratio, download at {LINK_MBIT} Mbit/s plain -> gzip")
+    for minutes, (gen, pk, psize, wsize, gzsize, gztime) in prep.items():
+        print(f"  {minutes:>4} min: generate {gen:5.1f} s, peaks {pk:5.2f} s, "
+              f"peaks {psize:6.2f} MB, WAV {wsize:7.1f} MB | gzip {gzsize:6.2f} MB in {gztime:4.2f} s "
+              f"({psize / gzsize:4.1f}x smaller), download {psize * 8 / LINK_MBIT:5.2f} s -> "
+              f"{gzsize * 8 / LINK_MBIT:5.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=int, nargs="+", default=[1, 10, 60, 120, 180])
@@ -200,6 +216,9 @@ def main() -> None:
                         help="Runs of the full UI per length (the median is printed; baseline runs once).")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--keep", type=Path, help="Keep the generated media in this directory.")
+    parser.add_argument("--plain-peaks", action="store_true", help="Serve plain peaks JSON instead of gzip.")
+    parser.add_argument("--sizes-only", action="store_true",
+                        help="Only generate the media and print the peaks sizes (no browser).")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     if not Path(CHROMIUM).exists() or not shutil.which("ffmpeg"):
@@ -221,10 +240,19 @@ def main() -> None:
         peaks_path = work / f"{wav.stem}.peaks.json"
         peaks_path.write_bytes(peaks_json(peaks))
         t2 = time.perf_counter()
-        prep[minutes] = (t1 - t0, t2 - t1, peaks_path.stat().st_size / 1e6, wav.stat().st_size / 1e6)
+        gz_path = work / f"{wav.stem}.peaks.json.gz"  # what `gtkit manifest build --peaks` writes
+        write_peaks(peaks, str(gz_path), Storage())
+        t3 = time.perf_counter()
+        prep[minutes] = (t1 - t0, t2 - t1, peaks_path.stat().st_size / 1e6, wav.stat().st_size / 1e6,
+                         gz_path.stat().st_size / 1e6, t3 - t2)
         lines.append({"source-ref": f"{BUCKET}/{wav.name}", "media-type": "audio",
                       "interaction-id": f"bench-{minutes}", "duration-seconds": float(minutes * 60),
-                      "peaks-ref": str(peaks_path)})
+                      "peaks-ref": str(peaks_path if args.plain_peaks else gz_path)})
+    if args.sizes_only:
+        print_prep(prep)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     # A task whose media is missing: the UI must say so.
     lines.append({"source-ref": f"{BUCKET}/missing.wav", "media-type": "audio", "interaction-id": "bench-missing",
                   "duration-seconds": 60.0})
@@ -253,11 +281,8 @@ def main() -> None:
     def fmt(value: float | None, unit: str, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f} {unit}"
 
-    print()
-    print("Preparation (this machine): WAV generation, peaks computation, peaks JSON size, WAV size")
-    for minutes, (gen, pk, psize, wsize) in prep.items():
-        print(f"  {minutes:>4} min: generate {gen:5.1f} s, peaks {pk:5.2f} s, "
-              f"peaks {psize:6.2f} MB, WAV {wsize:7.1f} MB")
+    print_prep(prep)
+    print(f"Full UI loads the {'plain' if args.plain_peaks else 'gzip'} peaks file.")
     print()
     header = (f"{'audio':>8} | {'full UI: drawn':>14} | {'full UI: RSS':>12} | {'baseline: drawn':>15} | "
               f"{'baseline: RSS':>13} | {'time ratio':>10} | {'RSS ratio':>9} | notes")

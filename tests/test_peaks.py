@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import wave
 from pathlib import Path
@@ -13,7 +14,8 @@ from typer.testing import CliRunner
 import toolkit.peaks as peaks_mod
 from toolkit.cli import app
 from toolkit.models import PeaksFile
-from toolkit.peaks import PeaksError, compute_peaks
+from toolkit.peaks import PeaksError, compute_peaks, peaks_gzip, peaks_json, read_peaks, write_peaks
+from toolkit.storage import Storage
 
 
 def _wav_samples(path: Path) -> tuple[np.ndarray, int]:
@@ -103,6 +105,70 @@ def test_cli_writes_peaks_json(examples, tmp_path):
     peaks = PeaksFile.model_validate(json.loads(out.read_bytes()))
     assert peaks.duration == pytest.approx(60.0)
     assert len(peaks.data[0]) == 2 * 1200
+
+
+def test_no_negative_zero_in_json(examples):
+    """Rounding leaves -0.0 for tiny negatives; it is written as 0.0 (same value, shorter JSON)."""
+    result = compute_peaks(examples / "media" / "call_001.wav")
+    values = np.array(result.data[0])
+    assert np.count_nonzero(values == 0) > 100  # the sample has quiet stretches, so this means something
+    assert not np.any(np.signbit(values) & (values == 0))
+    assert b"-0.0," not in peaks_json(result)
+
+
+def test_gzip_round_trip_local(examples, tmp_path):
+    result = compute_peaks(examples / "media" / "call_001.wav")
+    storage = Storage()
+    assert write_peaks(result, str(tmp_path / "a.peaks.json.gz"), storage) is True  # by suffix
+    assert write_peaks(result, str(tmp_path / "a.peaks.json"), storage) is False
+    assert write_peaks(result, str(tmp_path / "b.peaks.json"), storage, compress=True) is True
+    packed = (tmp_path / "a.peaks.json.gz").read_bytes()
+    assert packed[:2] == b"\x1f\x8b" and (tmp_path / "b.peaks.json").read_bytes() == packed
+    assert gzip.decompress(packed) == (tmp_path / "a.peaks.json").read_bytes() == peaks_json(result)
+    assert len(packed) * 3 < len(peaks_json(result))
+    assert peaks_gzip(result) == packed  # deterministic: no timestamp in the gzip header
+    for name in ("a.peaks.json.gz", "a.peaks.json", "b.peaks.json"):  # detected by content, not name
+        assert read_peaks(tmp_path / name) == result
+
+
+def test_gzip_round_trip_s3(examples, s3_bucket):
+    import boto3
+
+    result = compute_peaks(examples / "media" / "call_001.wav", peaks_per_second=20)
+    s3 = boto3.client("s3")
+    storage = Storage(client=s3)
+    write_peaks(result, f"s3://{s3_bucket}/p/a.peaks.json.gz", storage)
+    write_peaks(result, f"s3://{s3_bucket}/p/a.peaks.json", storage)
+    packed = s3.get_object(Bucket=s3_bucket, Key="p/a.peaks.json.gz")
+    assert packed["ContentEncoding"] == "gzip" and packed["ContentType"] == "application/json"
+    assert gzip.decompress(packed["Body"].read()) == peaks_json(result)
+    plain = s3.head_object(Bucket=s3_bucket, Key="p/a.peaks.json")
+    assert "ContentEncoding" not in plain and plain["ContentType"] == "application/json"
+    assert read_peaks(f"s3://{s3_bucket}/p/a.peaks.json.gz", storage) == result
+    assert read_peaks(f"s3://{s3_bucket}/p/a.peaks.json", storage) == result
+
+
+def test_read_peaks_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.peaks.json.gz"
+    bad.write_bytes(gzip.compress(b'{"version": 1}'))
+    with pytest.raises(PeaksError, match=r"bad\.peaks\.json\.gz: not a valid peaks file"):
+        read_peaks(bad)
+    cut = tmp_path / "cut.peaks.json.gz"
+    cut.write_bytes(gzip.compress(b'{"version": 1}')[:12])
+    with pytest.raises(PeaksError, match=r"cut\.peaks\.json\.gz: corrupt gzip"):
+        read_peaks(cut)
+
+
+@pytest.mark.parametrize(("name", "flags", "compressed"), [("p.peaks.json.gz", [], True), ("p.peaks.json", [], False),
+                                                           ("p.peaks.json", ["--gzip"], True),
+                                                           ("p.peaks.json.gz", ["--no-gzip"], False)])
+def test_cli_gzip_choice(examples, tmp_path, name, flags, compressed):
+    out = tmp_path / name
+    result = CliRunner().invoke(app, ["peaks", str(examples / "media" / "call_001.wav"), "--out", str(out),
+                                      "--peaks-per-second", "10", *flags])
+    assert result.exit_code == 0, result.output
+    assert (out.read_bytes()[:2] == b"\x1f\x8b") is compressed
+    assert read_peaks(out).duration == pytest.approx(21.0)
 
 
 def test_cli_peaks_through_a_mirror(examples, example_mirror, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import html as htmllib
 import json
@@ -14,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from toolkit.cli import app
-from toolkit.models import SegmentationAnswer, load_label_schema, validate_answer
-from toolkit.peaks import compute_peaks, peaks_json
+from toolkit.models import PeaksFile, SegmentationAnswer, load_label_schema, validate_answer
+from toolkit.peaks import compute_peaks, peaks_gzip, peaks_json, write_peaks
 from toolkit.portal import ManifestError, PreviewSource, TaskSource, create_app, gt_time
-from toolkit.portal.app import STANDIN_PATH
+from toolkit.portal.app import STANDIN_PATH, content_type
 from toolkit.storage import Storage
 from toolkit.template import CROWD_ELEMENTS_URL
 
@@ -172,6 +173,72 @@ def test_media_only_for_granted_uris(client):
     peaks = client.get(app_attr(page(client, "0"), "data-peaks-url"))
     assert peaks.status_code == 200 and peaks.content_type == "application/json"
     assert json.loads(peaks.data)["duration"] == pytest.approx(21.0)
+
+
+def test_plain_peaks_have_no_content_encoding(client):
+    peaks = client.get(app_attr(page(client, "0"), "data-peaks-url"))
+    assert peaks.status_code == 200 and "Content-Encoding" not in peaks.headers
+
+
+def gzip_peaks_client(tmp_path, examples, example_mirror, static_dir, name: str):
+    """A portal whose only task's peaks-ref is a gzip file called `name`."""
+    result = compute_peaks(examples / "media" / "call_001.wav", peaks_per_second=20)
+    write_peaks(result, str(tmp_path / name), Storage(), compress=True)
+    line = {"source-ref": f"{MEDIA}/call_001.wav", "media-type": "audio", "interaction-id": "int-0001",
+            "duration-seconds": 21.0, "peaks-ref": str(tmp_path / name)}
+    manifest = tmp_path / "gz.jsonl"
+    manifest.write_text(json.dumps(line) + "\n")
+    source = PreviewSource(manifest, load_label_schema("call-center"), out=tmp_path / "out",
+                           storage=Storage([example_mirror]))
+    c = create_app(source, assets_dir=static_dir).test_client()
+    c.set_cookie("gtkit_worker", "alice")
+    return c, result
+
+
+@pytest.mark.parametrize("name", ["call_001.peaks.json.gz", "call_001.peaks.json"])
+def test_gzip_peaks_served_with_content_encoding(tmp_path, examples, example_mirror, static_dir, name):
+    """As S3 serves a Content-Encoding: gzip object: the browser gets JSON after decoding."""
+    c, result = gzip_peaks_client(tmp_path, examples, example_mirror, static_dir, name)
+    url = app_attr(page(c, "0"), "data-peaks-url")
+    assert url.endswith("/" + name)
+    resp = c.get(url)
+    assert resp.status_code == 200
+    assert resp.headers["Content-Encoding"] == "gzip" and resp.content_type == "application/json"
+    assert resp.data[:2] == b"\x1f\x8b"  # the test client does not decode; a browser does
+    assert PeaksFile.model_validate_json(gzip.decompress(resp.data)) == result
+    assert int(resp.headers["Content-Length"]) == len(resp.data) == (tmp_path / name).stat().st_size
+
+
+def test_s3_media_content_encoding_passed_through(s3_bucket, static_dir, examples):
+    """Un-mirrored S3 objects keep their stored Content-Encoding (and only that), like a presigned URL."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    storage = Storage(client=s3)
+    result = compute_peaks(examples / "media" / "call_001.wav", peaks_per_second=20)
+    write_peaks(result, f"s3://{s3_bucket}/peaks/a.peaks.json.gz", storage)
+    # Compressed but uploaded without the header: served without it, so the mistake shows up here too.
+    s3.put_object(Bucket=s3_bucket, Key="peaks/raw.peaks.json.gz", Body=peaks_gzip(result))
+    lines = [{"source-ref": f"s3://{s3_bucket}/m.wav", "media-type": "audio", "interaction-id": iid,
+              "peaks-ref": f"s3://{s3_bucket}/peaks/{key}"}
+             for iid, key in (("a", "a.peaks.json.gz"), ("raw", "raw.peaks.json.gz"))]
+    s3.put_object(Bucket=s3_bucket, Key="in/m.jsonl", Body="".join(json.dumps(x) + "\n" for x in lines).encode())
+    source = PreviewSource(f"s3://{s3_bucket}/in/m.jsonl", load_label_schema("call-center"),
+                           out=f"s3://{s3_bucket}/out", storage=storage)
+    c = create_app(source, assets_dir=static_dir).test_client()
+    c.set_cookie("gtkit_worker", "alice")
+    good = c.get(app_attr(page(c, "0"), "data-peaks-url"))
+    assert good.status_code == 200 and good.headers["Content-Encoding"] == "gzip"
+    assert good.content_type == "application/json"
+    assert PeaksFile.model_validate_json(gzip.decompress(good.data)) == result
+    raw = c.get(app_attr(page(c, "1"), "data-peaks-url"))
+    assert raw.status_code == 200 and "Content-Encoding" not in raw.headers
+
+
+def test_content_type_of_gz_names():
+    assert content_type("x.peaks.json.gz") == "application/json"
+    assert content_type("x.peaks.json") == "application/json"
+    assert content_type("call.wav") == "audio/wav"
 
 
 def test_submission_saved_in_ground_truth_layout(client, tmp_path):

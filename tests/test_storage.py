@@ -1,5 +1,7 @@
 """Local and s3:// I/O behave the same; writes are atomic; mirrors redirect reads only."""
 
+import gzip
+
 import boto3
 import pytest
 
@@ -79,6 +81,19 @@ def test_write_bytes_sets_headers(s3_bucket):
                           cache_control="max-age=1")
     head = boto3.client("s3").head_object(Bucket=s3_bucket, Key="a.js")
     assert head["ContentType"] == "application/javascript; charset=utf-8" and head["CacheControl"] == "max-age=1"
+    assert "ContentEncoding" not in head  # only set when asked for
+
+
+def test_write_bytes_content_encoding(s3_bucket, tmp_path):
+    data = gzip.compress(b'{"a":1}')
+    storage = Storage()
+    storage.write_bytes(f"s3://{s3_bucket}/a.json.gz", data, content_type="application/json",
+                        content_encoding="gzip")
+    obj = boto3.client("s3").get_object(Bucket=s3_bucket, Key="a.json.gz")
+    assert obj["ContentEncoding"] == "gzip" and obj["ContentType"] == "application/json"
+    assert obj["Body"].read() == data  # stored as given, not re-encoded
+    storage.write_bytes(tmp_path / "a.json.gz", data, content_encoding="gzip")  # local: just the bytes
+    assert (tmp_path / "a.json.gz").read_bytes() == data
 
 
 def test_join_and_split():

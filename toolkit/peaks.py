@@ -4,10 +4,16 @@ ffmpeg decodes the media to float32 PCM on a pipe; we read it in fixed-size chun
 bucket of `sample_rate / peaks_per_second` samples to its (min, max) with numpy. Memory stays
 bounded by the chunk size plus the (small) peaks arrays, whatever the media length: a 3-hour call
 at 100 peaks/s is ~1.1 M buckets, i.e. ~9 MB of float32 per channel.
+
+On the wire: a 3-hour call is ~14 MB of JSON, which every annotator's browser downloads. Peaks
+files are therefore stored gzip-compressed (`write_peaks`, `<id>.peaks.json.gz`) with
+`Content-Encoding: gzip` + `Content-Type: application/json` on S3, so the browser's fetch()
+decompresses them transparently and the UI receives the very same JSON. `read_peaks` reads both.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import subprocess
@@ -25,6 +31,11 @@ CHUNK_SAMPLES = 1 << 20
 # 3 decimals (0.001 of full scale) are finer than a pixel of any waveform height the UI draws
 # (0.012 at its 168 px) and keep the JSON ~12% smaller than 4 would: 14 MB for 3 hours at 100/s.
 PRECISION = 3
+PEAKS_CONTENT_TYPE = "application/json"
+GZIP_MAGIC = b"\x1f\x8b"
+# zlib's default. Level 9 is 7-15% smaller on peaks but ~7x slower (2.8 s vs 0.4 s per hour of
+# media, bench/ui_load.py tone): too much for batch manifest builds; 1 is 30% larger.
+GZIP_LEVEL = 6
 
 
 class PeaksError(RuntimeError):
@@ -128,7 +139,9 @@ def compute_peaks(media_path: Path, peaks_per_second: float = 100.0, channels: i
         pairs = np.empty(2 * len(lo), dtype=np.float64)
         pairs[0::2] = lo[:, ch]
         pairs[1::2] = hi[:, ch]
-        data_out.append(np.round(pairs, PRECISION).tolist())
+        # `+ 0.0` turns the -0.0 that rounding leaves for tiny negatives into 0.0: the same number,
+        # one byte shorter in the JSON.
+        data_out.append((np.round(pairs, PRECISION) + 0.0).tolist())
     return PeaksFile(
         sample_rate=rate, peaks_per_second=rate / bucket, duration=total_frames / rate,
         channels=channels, data=data_out,
@@ -136,8 +149,52 @@ def compute_peaks(media_path: Path, peaks_per_second: float = 100.0, channels: i
 
 
 def peaks_json(peaks: PeaksFile) -> bytes:
-    """Compact JSON bytes of a PeaksFile, as the UI fetches them."""
+    """Compact JSON bytes of a PeaksFile, as the UI receives them (after any Content-Encoding)."""
     return orjson.dumps(peaks.model_dump(mode="python"))
+
+
+def peaks_gzip(peaks: PeaksFile) -> bytes:
+    """`peaks_json` gzip-compressed (mtime 0, so the same peaks always give the same bytes)."""
+    return gzip.compress(peaks_json(peaks), compresslevel=GZIP_LEVEL, mtime=0)
+
+
+def is_gzip(data: bytes) -> bool:
+    return data[:2] == GZIP_MAGIC
+
+
+def write_peaks(peaks: PeaksFile, uri: str, storage: Storage, *, compress: bool | None = None) -> bool:
+    """Write `peaks` to a local path or s3:// URI; returns whether it was compressed.
+
+    `compress=None` compresses when the name ends in `.gz`. Compressed peaks go to S3 with
+    `Content-Encoding: gzip` and `Content-Type: application/json`: a browser fetching the object
+    (presigned URL) gets the JSON, decompressed transparently. Locally the file is just gzip bytes;
+    the portal detects them and sends the same headers.
+    """
+    if compress is None:
+        compress = str(uri).lower().endswith(".gz")
+    data = peaks_gzip(peaks) if compress else peaks_json(peaks)
+    storage.write_bytes(uri, data, content_type=PEAKS_CONTENT_TYPE,
+                        content_encoding="gzip" if compress else None)
+    return compress
+
+
+def read_peaks(uri_or_path: str | Path, storage: Storage | None = None) -> PeaksFile:
+    """Read a peaks file, plain JSON or gzip (detected by its magic bytes, whatever its name).
+
+    boto3 returns S3 objects as stored (it does not undo Content-Encoding), so the check also covers
+    compressed objects read from S3.
+    """
+    storage = storage or Storage()
+    data = storage.read_bytes(uri_or_path)
+    if is_gzip(data):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise PeaksError(f"{uri_or_path}: corrupt gzip peaks file: {exc}") from None
+    try:
+        return PeaksFile.model_validate_json(data)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise PeaksError(f"{uri_or_path}: not a valid peaks file: {str(exc).splitlines()[0]}") from None
 
 
 def peaks_for_uri(uri: str, storage: Storage, peaks_per_second: float = 100.0, channels: int = 1) -> PeaksFile:

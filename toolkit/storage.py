@@ -168,11 +168,14 @@ class Storage:
             raise
 
     def write_bytes(self, uri: str | Path, data: bytes, content_type: str | None = None,
-                    cache_control: str | None = None) -> None:
+                    cache_control: str | None = None, content_encoding: str | None = None) -> None:
+        """Whole-object write. `content_encoding` (e.g. "gzip" for already-compressed `data`) is
+        stored as the S3 object's Content-Encoding; a local file just gets the bytes."""
         uri = str(uri)
         if is_s3(uri):
             bucket, key = split_s3(uri)
-            extra = {k: v for k, v in (("ContentType", content_type), ("CacheControl", cache_control)) if v}
+            extra = {k: v for k, v in (("ContentType", content_type), ("CacheControl", cache_control),
+                                       ("ContentEncoding", content_encoding)) if v}
             self.client.put_object(Bucket=bucket, Key=key, Body=data, **extra)
             return
         with self.open_write(uri, binary=True) as fh:

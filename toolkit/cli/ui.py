@@ -19,27 +19,31 @@ def register(app: typer.Typer) -> None:
 
 def peaks(
     media: Annotated[str, typer.Argument(help="Audio or video file (wav, mp3, mp4, ...; local or s3://).")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Peaks JSON to write (local or s3://).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Peaks file to write (local or s3://); a name "
+                                                         "ending in .gz is written gzip-compressed.")],
     peaks_per_second: Annotated[float, typer.Option("--peaks-per-second", min=0.1,
                                                     help="Min/max pairs per second of media.")] = 100.0,
     channels: Annotated[int, typer.Option("--channels", min=1, max=8,
                                           help="1 downmixes; 2 keeps a stereo pair.")] = 1,
+    gzip: Annotated[bool | None, typer.Option(
+        "--gzip/--no-gzip", help="Compress (stored with Content-Encoding: gzip on S3, so browsers "
+                                 "decompress it). Default: only when --out ends in .gz.")] = None,
     mirror: MirrorOpt = None,
 ) -> None:
     """Compute min/max waveform peaks so the worker UI never decodes the whole media.
 
-    Example: gtkit peaks examples/media/call_001.wav --out call_001.peaks.json
+    Example: gtkit peaks examples/media/call_001.wav --out call_001.peaks.json.gz
     """
-    from toolkit.peaks import PeaksError, peaks_for_uri, peaks_json
+    from toolkit.peaks import PeaksError, peaks_for_uri, write_peaks
 
     storage = make_storage(mirror)
     try:
         result = peaks_for_uri(media, storage, peaks_per_second, channels)
     except (PeaksError, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
-    storage.write_bytes(out, peaks_json(result), content_type="application/json")
+    compressed = write_peaks(result, out, storage, compress=gzip)
     console.print(f"{out}: {len(result.data[0]) // 2} peaks/channel, {result.duration:.2f} s, "
-                  f"{result.peaks_per_second:g} per second", highlight=False)
+                  f"{result.peaks_per_second:g} per second{', gzip' if compressed else ''}", highlight=False)
 
 
 @template_app.command("render")

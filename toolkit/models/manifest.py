@@ -68,7 +68,10 @@ class ManifestLine(DashedModel):
     sidecar_ref: str | None = Field(
         default=None, description="URI of a Sidecar JSON holding transcription and/or pre-segments"
     )
-    peaks_ref: str | None = Field(default=None, description="URI of a peaks JSON (see `gtkit peaks`)")
+    peaks_ref: str | None = Field(
+        default=None,
+        description="URI of a peaks JSON, plain or gzip-compressed with Content-Encoding: gzip (see `gtkit peaks`)",
+    )
     metadata: dict[str, Any] = Field(default_factory=dict, description="Passthrough feedback fields")
 
     @field_validator("source_ref")

@@ -42,6 +42,7 @@ WORKER_COOKIE = "gtkit_worker"
 FILE_BLOCK = 256 * 1024
 WORKER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$")
 STANDIN_PATH = "/_portal/crowd-standin.js"
+GZIP_MAGIC = b"\x1f\x8b"  # as toolkit.peaks.GZIP_MAGIC (not imported: that module pulls numpy)
 # Browsers and wavesurfer are picky about media types; mimetypes' defaults (audio/x-wav) vary by OS.
 MEDIA_TYPES = {
     ".wav": "audio/wav", ".mp3": "audio/mpeg", ".mp4": "video/mp4", ".m4a": "audio/mp4",
@@ -51,8 +52,16 @@ MEDIA_TYPES = {
 
 
 def content_type(name: str) -> str:
-    suffix = PurePosixPath(name).suffix.lower()
-    return MEDIA_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    """Media type of a file name; `x.json.gz` is the JSON it encodes (served with Content-Encoding)."""
+    path = PurePosixPath(name)
+    if path.suffix.lower() == ".gz" and path.stem:
+        path = PurePosixPath(path.stem)
+    return MEDIA_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def _is_gzip_file(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == GZIP_MAGIC
 
 
 class MediaGrants:
@@ -231,6 +240,11 @@ def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR) -> Flask:
             log.warning("granted media is missing locally (token %s)", token[:8])
             abort(404, description="media file not found (is a --mirror missing?)")
         resp = send_file(path, mimetype=content_type(path.name), conditional=True, max_age=0)
+        if _is_gzip_file(path):
+            # A gzip peaks/sidecar file (`gtkit manifest build --peaks`): on S3 it carries
+            # Content-Encoding gzip, so say the same here and the browser decompresses it. Ranges
+            # (none are asked for JSON) apply to the stored bytes, as on S3.
+            resp.headers["Content-Encoding"] = "gzip"
         resp.headers["Access-Control-Allow-Origin"] = "*"
         return resp
 
@@ -284,6 +298,10 @@ def _proxy_s3(source: TaskSource, uri: str) -> Response:
                "Access-Control-Allow-Origin": "*"}
     if "ContentRange" in obj:
         headers["Content-Range"] = obj["ContentRange"]
+    if obj.get("ContentEncoding"):
+        # As a presigned URL would: the stored encoding only (boto3 hands back the stored bytes), so
+        # a gzip object uploaded without the header fails here just as it would at Ground Truth.
+        headers["Content-Encoding"] = obj["ContentEncoding"]
     body = obj["Body"]
     return Response(iter(lambda: body.read(256 * 1024), b""), status=206 if rng else 200,
                     headers=headers, mimetype=content_type(key))
