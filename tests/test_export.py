@@ -475,3 +475,66 @@ def test_every_golden_sidecar_and_batch_line_matches_its_model():
                     cue = block.split("\n")
                     assert " --> " in cue[1] and "-->" not in cue[0] and len(cue) == 3
     assert checked > 0
+
+
+def test_parallel_spool_dir_is_removed(tmp_path, monkeypatch):
+    import importlib
+    import tempfile
+
+    exporter = importlib.import_module("toolkit.export.exporter")
+    monkeypatch.setattr(exporter, "BATCH_BYTES", 1)
+    spool_root = tmp_path / "tmp"
+    spool_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool_root))
+    _, seq = run(tmp_path / "seq", "sft-transcription", "trl")
+    _, par = run(tmp_path / "par", "sft-transcription", "trl", jobs=2)
+    assert files_of(tmp_path / "seq") == files_of(tmp_path / "par") and par.written == seq.written > 0
+    assert list(spool_root.iterdir()) == []  # encoded batches went through files there, all removed
+
+
+@pytest.mark.parametrize("sizes", [[5] * 1000, [20_000] * 40, [3, 70_000, 1, 1], [10] * 300 + [1]])
+def test_mapped_line_scans_match_bytes_methods(tmp_path, sizes):
+    import mmap
+
+    from toolkit.export.exporter import FIND_LINES, _count_newlines, _mapped_lines
+
+    data = b"".join(b"x" * n + b"\n" for n in sizes) + b"tail"
+    path = tmp_path / "lines"
+    path.write_bytes(data)
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        spans = [(0, len(data)), (7, len(data) - 2), (len(data) // 3, len(data) // 2), (4, 4), (0, sizes[0] + 1)]
+        for start, end in spans:
+            assert _count_newlines(mm, start, end) == data[start:end].count(b"\n")
+            assert list(_mapped_lines(mm, start, end)) == data[start:end].split(b"\n")
+    assert len(sizes) > FIND_LINES or max(sizes) > 10_000  # both the find and the count branch are used
+
+
+def test_segment_formatter_renders_like_the_template():
+    from toolkit.export.builders import SegmentFormatter
+    from toolkit.export.presets import Template
+
+    template = Template("{label} {{source_ref}} on {source_ref} [{start}-{end}] {segment_id}/{track} }{ {x.y} "
+                        "{0} %s {label}")
+    item = {"source_ref": "s3://b/{a}}.wav"}
+    seg = {"segment_id": "s{1}", "start": "1.000", "end": "2.500", "track": "speaker", "label": "Agent {0}"}
+    fmt = SegmentFormatter(template).bind(item)
+    assert fmt(*(seg[k] for k in ("segment_id", "start", "end", "track", "label"))) == template.render({**item, **seg})
+    static = Template("Transcribe {start}-{end} {{ }} {0}")
+    assert SegmentFormatter(static).bind({})("s", "1.000", "2.000", "t", "l") == static.render(
+        {"start": "1.000", "end": "2.000"})
+
+
+def test_trl_counts_attribute_redactions_like_jsonl(tmp_path):
+    # TRL rows leave segment attributes out, but a free-text attribute is still redacted and counted.
+    line = json.loads(CALLS.read_text().splitlines()[0])
+    attr = next(k[: -len("-metadata")] for k in line if k.endswith("-metadata"))
+    line[attr]["segments"][0]["attributes"]["note"] = "call me on 206 555 0142"
+    manifest = tmp_path / "m.manifest"
+    manifest.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    counts = {}
+    for fmt in ("jsonl", "trl"):
+        summary = export(Storage([MIRROR]), str(manifest), ExportOptions(
+            preset="sft-transcription", format=fmt, out=str(tmp_path / f"{fmt}.jsonl")))
+        counts[fmt] = dict(summary.redactions)
+    assert counts["trl"] == counts["jsonl"] and counts["jsonl"]["PHONE"] >= 1
+    assert "206 555 0142" not in (tmp_path / "jsonl.jsonl").read_text()

@@ -137,3 +137,26 @@ def test_chain_sums_counts():
     chain = ChainRedactor([a, b])
     assert chain.redact("Maria: 206 555 0142") == "[NAME]: [PHONE]"
     assert chain.counts == {"PHONE": 1, "NAME": 1}
+
+
+def test_custom_patterns_apply_to_texts_without_digits_or_at():
+    # The built-in patterns need a digit or an '@'; a text with neither still meets the user's.
+    r = RegexRedactor({"ticket": r"TICKET-[A-Z]+"})
+    assert r.redact("see TICKET-ABCD today") == "see [TICKET] today"
+    assert r.counts == {"TICKET": 1}
+    plain = "no digits and no at sign here"
+    assert RegexRedactor().redact(plain) is plain
+
+
+@pytest.mark.parametrize(("text", "expected", "n"), [
+    ("(maria.okafor@example.org)", "([EMAIL])", 1),
+    ("mail:maria@example.org,jo@example.com", "mail:[EMAIL],[EMAIL]", 2),
+    ("a@b.co then x.y+z@mail.example.co.uk.", "[EMAIL] then [EMAIL].", 2),
+    ("not an email: foo@bar, @example.org, user@", "not an email: foo@bar, @example.org, user@", 0),
+    ("two @@ signs a@@example.org", "two @@ signs a@@example.org", 0),
+    ("phone 206 555 0142 and me@example.org", "phone [PHONE] and [EMAIL]", 2),
+])
+def test_emails_in_context(text, expected, n):
+    r = RegexRedactor()
+    assert r.redact(text) == expected
+    assert sum(r.counts.values()) == n

@@ -11,16 +11,17 @@ from __future__ import annotations
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from toolkit.export.presets import ResolvedPreset
+from toolkit.export.presets import TEMPLATE_NAME, ResolvedPreset, Template
 from toolkit.export.reader import Item
 from toolkit.export.redact import Redactor
 from toolkit.models import ConsolidatedLabel, ConsolidatedSegment
 
 PROMPT_TEXT_KEYS = ("prompt_text", "prompt", "text")
 SEGMENT_NAMES = frozenset({"segment_id", "start", "end", "track", "label"})
+SEGMENT_ORDER = ("segment_id", "start", "end", "track", "label")
 
 
 def ms(value: float) -> float:
@@ -111,6 +112,35 @@ class Values(dict):
         raise KeyError(key)
 
 
+def _braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+class SegmentFormatter:
+    """A prompt template rendered per segment without a dict per segment: `bind(values)` fills in
+    the item-level names once per item and returns the `format` method of a string whose fields
+    are the segment names by position (SEGMENT_ORDER), so a segment is `fmt(segment_id, start,
+    end, track, label)`. Same text as `template.render` (every value is a str, inserted as is)."""
+
+    def __init__(self, template: Template):
+        # (literal format text, None) or (None, item-level name), in template order
+        self.pieces: list[tuple[str | None, str | None]] = []
+        for i, part in enumerate(TEMPLATE_NAME.split(template.text)):  # literal, name, literal, ...
+            if i % 2 == 0:
+                self.pieces.append((_braces(part), None))
+            elif part in SEGMENT_NAMES:
+                self.pieces.append((f"{{{SEGMENT_ORDER.index(part)}}}", None))
+            else:
+                self.pieces.append((None, part))
+        self.static = None if any(name for _, name in self.pieces) else "".join(
+            text or "" for text, _ in self.pieces).format
+
+    def bind(self, values: Mapping[str, str]) -> Callable[..., str]:
+        if self.static is not None:
+            return self.static
+        return "".join(_braces(values[name]) if text is None else text for text, name in self.pieces).format
+
+
 class SegmentValues(dict):
     def __init__(self, base: Values, seg: ConsolidatedSegment):
         super().__init__(segment_id=seg.id, start=f"{seg.start:.3f}", end=f"{seg.end:.3f}",
@@ -139,9 +169,12 @@ def redact_attributes(attrs: dict[str, Any], red: Redactor, choice_fields: froze
 
 
 class Builder:
-    def __init__(self, preset: ResolvedPreset, redactor: Redactor):
+    def __init__(self, preset: ResolvedPreset, redactor: Redactor, fields: frozenset[str] | None = None):
         self.preset = preset
         self.red = redactor
+        # The record keys the writer reads (None = all): a builder may leave the others out.
+        self.fields = fields
+        self.full_records = fields is None or bool({"media", "attributes"} & fields)
         self.dropped: Counter[str] = Counter()
         p = preset.preset
         self.tracks = set(p.tracks)
@@ -187,35 +220,46 @@ class Builder:
 
 
 class SftTranscription(Builder):
+    def __init__(self, preset: ResolvedPreset, redactor: Redactor, fields: frozenset[str] | None = None):
+        super().__init__(preset, redactor, fields)
+        self.prompt = SegmentFormatter(preset.prompt)
+
     def build(self, item: Item) -> list[dict[str, Any]]:
         # The hot loop of the densest preset (a record per segment): names bound locally.
         p, red = self.preset, self.red
         base = Values(item, p, red)
-        item_values = {n: base[n] for n in p.prompt.names - SEGMENT_NAMES}
+        prompt = self.prompt.bind(base)
         system = p.system.render(base)
         base_lineage = lineage(item, None)
         iid, uri = item.interaction_id, item.source_ref
-        render, redact, attributes = p.prompt.render, red.redact, self.attributes
+        redact, attributes = red.redact, self.attributes
         filtered = bool(self.tracks) or self.min_agreement > 0
+        full, choice_fields = self.full_records, self.choice_fields
         out = []
         for seg in (self.segments(item) if filtered else item.label.segments):
             text = seg.text.strip()
             if not text:
                 self.dropped["segment-without-text"] += 1
                 continue
-            sid, start, end, category, label = seg.id, seg.start, seg.end, seg.category, seg.label
-            values = {**item_values, "segment_id": sid, "start": f"{start:.3f}", "end": f"{end:.3f}",
-                      "track": category, "label": label}
-            out.append({
+            sid, category, label = seg.id, seg.category, seg.label
+            # f"{x:.3f}" rounds exactly like round(x, 3) (the same correctly rounded conversion), so
+            # the media span reuses the prompt's strings: float() of them is cheaper than round().
+            start, end = f"{seg.start:.3f}", f"{seg.end:.3f}"
+            record = {
                 "id": f"{iid}/{sid}",
                 "system": system,
-                "prompt": render(values),
+                "prompt": prompt(sid, start, end, category, label),
                 "completion": redact(text),
-                "media": {"uri": uri, "start": round(start, 3), "end": round(end, 3), "track": category,
-                          "label": label},
-                "attributes": attributes(seg.attributes),
-                "lineage": {**base_lineage, "agreement": round(seg.agreement, 4), "segment_id": sid},
-            })
+            }
+            attrs = seg.attributes
+            if attrs and not attrs.keys() <= choice_fields:  # see attributes(); redacted (and counted)
+                attrs = attributes(attrs)                     # even when the format leaves them out
+            if full:
+                record["media"] = {"uri": uri, "start": float(start), "end": float(end), "track": category,
+                                   "label": label}
+                record["attributes"] = attrs
+            record["lineage"] = {**base_lineage, "agreement": round(seg.agreement, 4), "segment_id": sid}
+            out.append(record)
         return out
 
 
@@ -326,8 +370,8 @@ class Kto(Builder):
 
 
 class PreferenceRatings(Builder):
-    def __init__(self, preset: ResolvedPreset, redactor: Redactor):
-        super().__init__(preset, redactor)
+    def __init__(self, preset: ResolvedPreset, redactor: Redactor, fields: frozenset[str] | None = None):
+        super().__init__(preset, redactor, fields)
         self.groups: dict[str, list[dict[str, Any]]] = {}
 
     def build(self, item: Item) -> list[dict[str, Any]]:
@@ -419,5 +463,5 @@ BUILDERS: dict[str, type[Builder]] = {
 }
 
 
-def make_builder(preset: ResolvedPreset, redactor: Redactor) -> Builder:
-    return BUILDERS[preset.kind](preset, redactor)
+def make_builder(preset: ResolvedPreset, redactor: Redactor, fields: frozenset[str] | None = None) -> Builder:
+    return BUILDERS[preset.kind](preset, redactor, fields)

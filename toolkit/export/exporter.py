@@ -6,6 +6,8 @@ import io
 import mmap
 import multiprocessing
 import os
+import shutil
+import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -82,10 +84,10 @@ def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Pre
     schema = _schema(options.schema, first)
     reader.schema = schema
     resolved = ResolvedPreset(preset, schema)
-    builder = make_builder(resolved, redactor)
     writer = WRITERS[fmt](storage, options.out, resolved,
                           WriterOptions(bedrock_schema=bedrock_schema, lineage=options.lineage,
                                         quotas=options.quotas))
+    builder = make_builder(resolved, redactor, writer.record_fields)
     summary = RunSummary(command="export", extra={"preset": preset.name, "format": options.format})
     work = _Work(reader, builder, schema)
     jobs = options.jobs if _parallel_ok(options, redactor, preset) else 1
@@ -189,6 +191,22 @@ def _release(mm: mmap.mmap, start: int, end: int) -> None:
             mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
 
+FIND_LINES = 256
+
+
+def _count_newlines(mm: mmap.mmap, start: int, end: int) -> int:
+    """Newlines in mm[start:end], for the line numbers. A memchr per line (mmap.find, no copy) is
+    several times cheaper than copying the block and bytes.count for the usual long lines (kB
+    each); past FIND_LINES lines the rest of the block is counted in one pass."""
+    count, pos = 0, start
+    while count < FIND_LINES:
+        pos = mm.find(b"\n", pos, end) + 1
+        if pos == 0:
+            return count
+        count += 1
+    return count + mm[pos:end].count(b"\n")
+
+
 def _mapped_chunks(mm: mmap.mmap, start: int, reader: ManifestReader) -> Iterator[tuple[int, tuple[int, int]]]:
     size, pos, progress = len(mm), start, reader.progress
     while pos < size:
@@ -196,10 +214,9 @@ def _mapped_chunks(mm: mmap.mmap, start: int, reader: ManifestReader) -> Iterato
         if end < size:
             cut = mm.find(b"\n", end - 1)
             end = size if cut == -1 else cut + 1
-        block = mm[pos:end]
+        newlines = _count_newlines(mm, pos, end)
         _release(mm, pos, end)
-        newlines = block.count(b"\n")
-        ends_line = block.endswith(b"\n")
+        ends_line = mm[end - 1] == 10  # b"\n"
         reader.stats.bytes_read += end - pos
         if progress is not None:
             progress(end - pos)
@@ -214,17 +231,47 @@ def _parallel_ok(options: ExportOptions, redactor: Redactor, preset: Preset) -> 
 
 
 def _init_worker(work: _Work, encoder: Callable[[list[dict[str, Any]]], bytes] | None,
-                 mirrors: list[Any]) -> None:
+                 mirrors: list[Any], spool: str | None) -> None:
+    """`spool`: the temp dir for encoded batches (set whenever `encoder` is)."""
     work.reader.storage = Storage(mirrors)  # fresh boto3 clients per process
-    _STATE.update(work=work, encoder=encoder)
+    _STATE.update(work=work, encoder=encoder, spool=spool)
+
+
+# Encoded batches come back through a file in a private temp dir, not the result pipe: pickling
+# them through the pipe (64 KB at a time, woken per piece) cost the main process more CPU than
+# reading and writing the output. At most 2 batches per worker are ever on disk.
+def _spool(data: bytes, spool: str) -> str:
+    fd, path = tempfile.mkstemp(suffix=".part", dir=spool)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return path
+
+
+def _unspool(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        data = fh.read()
+    os.unlink(path)
+    return data
+
+
+def _mapped_lines(mm: mmap.mmap, start: int, end: int) -> Iterator[bytes]:
+    """The lines of mm[start:end] (which holds no final newline), as `bytes.split(b"\\n")` would."""
+    pos = start
+    while True:
+        cut = mm.find(b"\n", pos, end)
+        if cut == -1:
+            yield mm[pos:end]
+            return
+        yield mm[pos:cut]
+        pos = cut + 1
 
 
 def _run_batch(first_line: int, chunk: bytes | tuple[int, int], attribute: str | None
                ) -> tuple[Any, int, ReadStats, Counter, Counter, str | None]:
-    if isinstance(chunk, tuple):  # (start, end) in the memory-mapped input inherited at fork
-        start, end = chunk
-        chunk = _MAPPED[0][start:end]
-        _release(_MAPPED[0], start, end)
+    mapped = _MAPPED[0] if isinstance(chunk, tuple) else None
+    # (start, end) in the memory-mapped input inherited at fork: lines are copied out one by one
+    # (copying the block and splitting it costs twice the memory traffic).
+    lines = _mapped_lines(mapped, *chunk) if isinstance(chunk, tuple) else chunk.split(b"\n")
     work: _Work = _STATE["work"]
     encoder = _STATE["encoder"]
     reader, builder = work.reader, work.builder
@@ -234,7 +281,7 @@ def _run_batch(first_line: int, chunk: bytes | tuple[int, int], attribute: str |
     builder.dropped = Counter()
     builder.red.counts = Counter()
     out: list[list[dict[str, Any]]] = []
-    for number, raw in enumerate(chunk.split(b"\n"), start=first_line):
+    for number, raw in enumerate(lines, start=first_line):
         if not raw.strip():
             continue
         stats.lines += 1
@@ -242,8 +289,10 @@ def _run_batch(first_line: int, chunk: bytes | tuple[int, int], attribute: str |
         records = work.process(item) if item is not None else None
         if records:
             out.append(records)
+    if mapped is not None:
+        _release(mapped, *chunk)
     count = sum(len(r) for r in out)
-    payload: Any = b"".join(encoder(r) for r in out) if encoder is not None else out
+    payload: Any = _spool(b"".join(encoder(r) for r in out), _STATE["spool"]) if encoder is not None else out
     return payload, count, stats, builder.dropped, builder.red.counts, reader.attribute
 
 
@@ -289,16 +338,28 @@ def _run_parallel(fh: IO[bytes], work: _Work, writer: Writer, jobs: int, storage
 def _pool_run(ctx: Any, fh: IO[bytes], mm: mmap.mmap | None, work: _Work, writer: Writer, jobs: int,
               storage: Storage, redactor: Redactor) -> None:
     encoder = writer.encoder()
+    spool = tempfile.mkdtemp(prefix="gtkit-export-") if encoder is not None else None
+    try:
+        _pool_collect(ctx, fh, mm, work, writer, jobs, storage, redactor, encoder, spool)
+    finally:
+        if spool is not None:
+            shutil.rmtree(spool, ignore_errors=True)
+
+
+def _pool_collect(ctx: Any, fh: IO[bytes], mm: mmap.mmap | None, work: _Work, writer: Writer, jobs: int,
+                  storage: Storage, redactor: Redactor, encoder: Callable[[list[dict[str, Any]]], bytes] | None,
+                  spool: str | None) -> None:
     reader, builder = work.reader, work.builder
     main_stats = reader.stats
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(work, encoder, storage.mirrors)) as pool:
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(work, encoder, storage.mirrors, spool)) as pool:
         pending: deque[Any] = deque()
 
         def collect() -> None:
             payload, count, stats, dropped, counts, attribute = pending.popleft().get()
             if encoder is not None:
+                data = _unspool(payload)
                 if count:
-                    writer.write_encoded(payload, count)
+                    writer.write_encoded(data, count)
             else:
                 for records in payload:
                     writer.write(records)

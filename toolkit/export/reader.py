@@ -247,6 +247,7 @@ class ManifestReader:
         # fast path extracts them too instead of parsing the line a second time on demand.
         self.texts = texts
         self._keys = ITEM_KEYS + TEXT_KEYS if texts else ITEM_KEYS
+        self._fields = [(key, key.replace("-", "_")) for key in self._keys]  # (manifest key, model field)
         self._fast_attr: str | None = None
         self._fast_model: type[BaseModel] | None = None
 
@@ -305,8 +306,7 @@ class ManifestReader:
         meta = normalise_metadata(meta_raw)
         if any("fail" in k for k in meta):
             return None
-        data = {key: values[key.replace("-", "_")] for key in self._keys
-                if values[key.replace("-", "_")] is not None}
+        data = {key: value for key, name in self._fields if (value := values[name]) is not None}
         if not isinstance(data.get("source-ref"), str) or not isinstance(data.get("interaction-id"), str):
             return None
         if not data["source-ref"] or not data["interaction-id"]:

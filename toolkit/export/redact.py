@@ -23,10 +23,16 @@ CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 PHONE = re.compile(
     r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)\s?|\d{2,4}[\s.-]?)\d{3,4}[\s.-]?\d{3,4}(?![\w])"
 )
+# The characters of an e-mail local part, as in EMAIL_AT.
+LOCAL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
 # Cheap first pass: a run of 8+ digits/separators. Patterns that begin with a lookbehind defeat
 # the regex engine's fast prefix scan, so the exact card/phone patterns only run on these windows.
 CANDIDATE = re.compile(r"\d[\d\s().+-]{6,}\d")
 WINDOW_BEFORE = 4  # room for "+1 (" before the first digit
+# Every built-in pattern needs an ASCII digit (numbers) or an '@' (emails): one C-level scan of
+# the text settles the common case, a text with neither, without any of the passes below.
+DIGIT = re.compile(r"[0-9]")
+DIGIT_OR_AT = re.compile(r"[0-9@]")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -88,9 +94,12 @@ class RegexRedactor(Redactor):
         super().__init__()
         self.builtins = builtins
         self.patterns = [(name.upper(), re.compile(rx)) for name, rx in (patterns or {}).items()]
+        self._builtins_only = builtins and not self.patterns
 
     def redact(self, text: str) -> str:
-        return self._redact(text) if text else text
+        if not text or (self._builtins_only and DIGIT_OR_AT.search(text) is None):
+            return text
+        return self._redact(text)
 
     def _redact(self, text: str) -> str:
         if self.builtins:
@@ -109,8 +118,11 @@ class RegexRedactor(Redactor):
         at = text.find("@")
         while at != -1:
             start = max(pos, at - 64)
-            m = EMAIL_AT.search(text, start, min(len(text), at + 256))
-            if m is not None and m.start() <= at < m.end():
+            # EMAIL_AT can only match this '@' from the start of the run of local-part characters
+            # just before it (its lookbehind wants a boundary there): match there, don't scan.
+            local = start + len(text[start:at].rstrip(LOCAL_CHARS))
+            m = EMAIL_AT.match(text, local, min(len(text), at + 256))
+            if m is not None:
                 out.append(text[pos:m.start()])
                 out.append(mask("EMAIL"))
                 self.counts["EMAIL"] += 1
@@ -122,15 +134,11 @@ class RegexRedactor(Redactor):
         return "".join(out)
 
     def _numbers(self, text: str) -> str:
-        # str.find is a C memchr-style scan, many times faster than a regex scan of the same text:
-        # most texts have no digit at all, and the rest are scanned from their first digit.
-        first = len(text)
-        for digit in "0123456789":
-            i = text.find(digit, 0, first)
-            if i != -1:
-                first = i
-        if first == len(text):
+        # Most texts have no digit at all, and the rest are scanned from their first digit.
+        digit = DIGIT.search(text)
+        if digit is None:
             return text
+        first = digit.start()
         out: list[str] = []
         pos = 0
         for m in CANDIDATE.finditer(text, first):

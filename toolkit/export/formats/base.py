@@ -49,6 +49,9 @@ def basename(uri: str) -> str:
 class Writer:
     """Base writer: `write(records)` per item (or per group of pairs); `close(error)` commits/aborts."""
 
+    # The canonical record keys this writer reads; None = all. Builders may skip the others.
+    record_fields: frozenset[str] | None = None
+
     def __init__(self, storage: Storage, out: str, preset: ResolvedPreset, options: WriterOptions):
         self.storage = storage
         self.out = out

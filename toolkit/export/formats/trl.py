@@ -12,6 +12,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import orjson
+
 from toolkit.export.formats.base import Provenance, Writer, basename, dumps, sidecar_uri
 
 
@@ -42,15 +44,23 @@ def to_trl(kind: str, record: dict[str, Any], with_system: bool) -> dict[str, An
 
 def encode(kind: str, with_system: bool, records: list[dict[str, Any]]) -> bytes:
     """Rows with inline lineage."""
+    dump, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    if kind == "sft-transcription" and with_system:  # a row per segment: to_trl written out inline
+        return b"".join([dump({"messages": [{"role": "system", "content": r["system"]},
+                                             {"role": "user", "content": r["prompt"]},
+                                             {"role": "assistant", "content": r["completion"]}],
+                                "lineage": r["lineage"]}, option=newline) for r in records])
     out = []
     for record in records:
         row = to_trl(kind, record, with_system)
         row["lineage"] = record["lineage"]
-        out.append(dumps(row))
+        out.append(dump(row, option=newline))
     return b"".join(out)
 
 
 class TrlWriter(Writer):
+    record_fields = frozenset({"id", "system", "prompt", "completion", "chosen", "rejected", "label", "lineage"})
+
     def encoder(self) -> Callable[[list[dict[str, Any]]], bytes] | None:
         if self.options.lineage == "sidecar":
             return None
@@ -63,19 +73,17 @@ class TrlWriter(Writer):
         self.written += count
 
     def write(self, records: list[dict[str, Any]]) -> None:
-        if not self.files:
-            self._open()
         kind = self.preset.kind
         with_system = bool(self.preset.preset.system)
-        sidecar = self.options.lineage == "sidecar"
+        if self.options.lineage != "sidecar":
+            self.write_encoded(encode(kind, with_system, records), len(records))
+            return
+        if not self.files:
+            self._open()
         chunk = []
         for record in records:
-            row = to_trl(kind, record, with_system)
-            if sidecar:
-                self.provenance.add(basename(self.out), self.written, record)
-            else:
-                row["lineage"] = record["lineage"]
-            chunk.append(dumps(row))
+            self.provenance.add(basename(self.out), self.written, record)
+            chunk.append(dumps(to_trl(kind, record, with_system)))
             self.written += 1
         self.fh.write(b"".join(chunk))
 
