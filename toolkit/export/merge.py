@@ -5,8 +5,9 @@ Each feedback record whose `interaction_id` has a label gains it under
 content, agreement, job, timestamp. Raw worker answers and per-worker texts stay out (worker
 identities). Re-merging a job replaces its entry in place; other jobs' entries are kept. Lines
 without labels, and lines that do not parse, are copied byte for byte. Serialisation is
-deterministic, so merging twice gives byte-identical output. The labels index is held in memory
-keyed by interaction id; the feedback file is streamed; the output is written atomically.
+deterministic, so merging twice gives byte-identical output. The labels index is spilled to a
+temporary SQLite file keyed by interaction id (toolkit.export.label_index), so memory stays flat
+however many labels; the feedback file is streamed; the output is written atomically.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from toolkit.export.label_index import LabelIndex
 from toolkit.export.reader import Item, ManifestReader
 from toolkit.export.summary import RunSummary
 from toolkit.storage import Storage
@@ -46,14 +48,18 @@ def merged_labels(item: Item) -> dict[str, Any]:
 
 
 def build_index(storage: Storage, labels: str, label_attribute: str | None = None,
-                progress: Callable[[int], None] | None = None) -> tuple[dict[str, dict[str, Any]], RunSummary]:
+                progress: Callable[[int], None] | None = None) -> tuple[LabelIndex, RunSummary]:
     summary = RunSummary(command="merge")
     reader = ManifestReader(storage, labels, label_attribute, progress=progress)
-    index: dict[str, dict[str, Any]] = {}
-    for item in reader:
-        if item.interaction_id in index:
-            summary.dropped["label-duplicate-interaction-id (last wins)"] += 1
-        index[item.interaction_id] = merged_labels(item)
+    index = LabelIndex()
+    try:
+        for item in reader:
+            index.add(item.interaction_id, merged_labels(item))
+    except BaseException:
+        index.close()
+        raise
+    if index.duplicates:
+        summary.dropped["label-duplicate-interaction-id (last wins)"] += index.duplicates
     summary.skipped.update({f"labels: {k}": v for k, v in reader.stats.skipped.items()})
     summary.problems = reader.stats.problems
     summary.labeled = len(index)
@@ -67,7 +73,15 @@ def job_key(entry: dict[str, Any]) -> str:
 def merge(storage: Storage, feedback: str, labels: str, out: str, label_attribute: str | None = None,
           progress: Callable[[int], None] | None = None) -> RunSummary:
     index, summary = build_index(storage, labels, label_attribute)
-    used: set[str] = set()
+    with index:
+        _merge_into(storage, feedback, out, index, summary, progress)
+        summary.extra["labels not matched to feedback"] = index.unused()
+    summary.files = [out]
+    return summary
+
+
+def _merge_into(storage: Storage, feedback: str, out: str, index: LabelIndex, summary: RunSummary,
+                progress: Callable[[int], None] | None) -> None:
     summary.extra.update({"records with labels": 0, "passed through without labels": 0,
                           "re-merged (replaced)": 0})
     with storage.open_read(feedback, binary=True) as src, storage.open_write(
@@ -92,13 +106,12 @@ def merge(storage: Storage, feedback: str, labels: str, out: str, label_attribut
                 dst.write(raw)
                 continue
             iid = record.get("interaction_id") if isinstance(record, dict) else None
-            entry = index.get(iid) if isinstance(iid, str) else None
+            entry = index.take(iid) if isinstance(iid, str) else None
             if entry is None:
                 summary.extra["passed through without labels"] += 1
                 summary.written += 1
                 dst.write(raw)
                 continue
-            used.add(iid)
             existing = record.get(MERGE_KEY)
             jobs = dict(existing) if isinstance(existing, dict) else {}
             if isinstance(existing, dict) and job_key(entry) in existing:
@@ -110,9 +123,6 @@ def merge(storage: Storage, feedback: str, labels: str, out: str, label_attribut
             summary.extra["records with labels"] += 1
         if progress is not None and pending:
             progress(pending)
-    summary.extra["labels not matched to feedback"] = len(index.keys() - used)
-    summary.files = [out]
-    return summary
 
 
 def _problem(line: int, reason: str, detail: str) -> Any:
