@@ -167,6 +167,77 @@ def test_distinct_workers_and_resume_from_disk(tmp_path, manifest, schema, stora
     assert sorted(p.name for p in (out / "resume").rglob("*.json")) == before  # nothing redone
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_opened_task_is_held_for_its_worker_until_submit_release_or_time_limit(tmp_path, manifest, schema,
+                                                                                  storage):
+    clock = Clock()
+    source = JobSource(manifest, schema, workers=1, out=tmp_path / "out", job_name="held", storage=storage,
+                       task_time_limit=600, clock=clock)
+    client = create_app(source).test_client()
+    content = simulated_answer_content(source.task_input("0"), schema, 1, storage)
+
+    def as_worker(name: str):
+        client.set_cookie("gtkit_worker", name)
+        return client
+
+    def submit(name: str, task: str = "0"):
+        return as_worker(name).post(f"/task/{task}/submit", json={
+            "answerContent": content, "acceptedAt": datetime.now(UTC).isoformat()})
+
+    # alice opens task 0: its only place is hers, so bob is sent to task 2 and refused task 0.
+    assert as_worker("alice").get("/task/0").status_code == 200
+    assert source.next_task_for("bob") == "2"
+    refused = as_worker("bob").get("/task/0")
+    assert refused.status_code == 409 and b"being labeled by 1 other worker" in refused.data
+    tasks = {t.task_id: t for t in source.list_tasks()}
+    assert tasks["0"].in_progress_by == frozenset({"alice"}) and tasks["2"].in_progress_by == frozenset()
+    assert b"(1 in progress)" in as_worker("bob").get("/").data
+
+    # Reopening keeps alice's deadline; /next brings her back to her open task.
+    clock.now += 500
+    assert as_worker("alice").get("/task/0").status_code == 200
+    assert source.next_task_for("alice") == "0"
+    clock.now += 101  # 601 s after she first opened it: the place is free again
+    assert source.next_task_for("bob") == "0"
+    assert as_worker("bob").get("/task/0").status_code == 200
+    late = submit("alice")
+    assert late.status_code == 409 and "time limit" in late.get_json()["error"]
+    assert submit("bob").status_code == 200  # bob's hold ends with his answer
+    assert source.completed.is_set() is False and source.next_task_for("bob") == "2"
+
+    # Release gives the place back at once.
+    assert as_worker("carol").get("/task/2").status_code == 200
+    assert source.next_task_for("dave") is None
+    assert as_worker("carol").post("/task/2/release").status_code == 302
+    assert source.next_task_for("dave") == "2"
+    assert as_worker("dave").get("/task/2").status_code == 200
+    assert submit("dave", "2").status_code == 200
+    assert source.completed.is_set()
+    answered = as_worker("alice").get("/task/0")
+    assert answered.status_code == 409 and b"already has its 1 responses" in answered.data
+
+
+def test_late_submission_is_taken_while_a_place_is_free(tmp_path, manifest, schema, storage):
+    clock = Clock()
+    source = JobSource(manifest, schema, workers=2, out=tmp_path / "out", job_name="late", storage=storage,
+                       task_time_limit=60, clock=clock)
+    content = simulated_answer_content(source.task_input("0"), schema, 1, storage)
+    source.accept("0", "alice")
+    clock.now += 3600
+    now = datetime.now(UTC)
+    source.submit("0", "alice", content, now, now)  # past her limit, but nobody needed the place
+    assert {t.task_id: t.responses for t in source.list_tasks()}["0"] == 1
+    with pytest.raises(LocalJobError, match="task-time-limit"):
+        JobSource(manifest, schema, workers=1, out=tmp_path / "x", task_time_limit=10)
+
+
 def test_bad_options_and_manifest(tmp_path, schema, manifest):
     with pytest.raises(LocalJobError, match="between 1 and 9"):
         JobSource(manifest, schema, workers=0, out=tmp_path)

@@ -6,7 +6,9 @@ The same steps as a real job, with the real Lambda code:
    `taskInput` becomes the task's Liquid `task.input`; objects it declines are not labeled;
 2. the local worker portal (toolkit/portal) serves each task to N distinct workers (the name a
    worker enters in the portal is their `workerId`) and stores each submission as a Ground Truth
-   worker-response file;
+   worker-response file. A worker who opens a task holds one of its N places until they submit,
+   release it, or the task time limit passes (Ground Truth's `TaskTimeLimitInSeconds`), so two
+   people never label the same place and one of them loses the work;
 3. when an object has N responses, a consolidation request (payload file) is written and the
    post-annotation handler (lambdas/post_annotation) is invoked with a Ground Truth event whose
    `payload.s3Uri` points at it; its response is stored next to it;
@@ -14,7 +16,8 @@ The same steps as a real job, with the real Lambda code:
    `<attr>` and `<attr>-metadata` added.
 
 State lives only in the output directory, so a stopped job resumes where it stopped: responses on
-disk count, consolidation responses on disk are not redone.
+disk count, consolidation responses on disk are not redone. Held places are not state: a restart
+frees them.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LABEL_ATTRIBUTE = "segments"
 LOCAL_ACCOUNT = "000000000000"
+DEFAULT_TASK_TIME_LIMIT = 3600  # seconds, the default of `gtkit job create` (TaskTimeLimitInSeconds)
+TASK_TIME_LIMIT_RANGE = (30, 28_800)  # Ground Truth's bounds for custom tasks
 
 
 class LocalJobError(ValueError):
@@ -102,9 +107,13 @@ class JobSource:
 
     def __init__(self, manifest: str | Path, schema: LabelSchema, *, workers: int, out: str | Path,
                  job_name: str | None = None, label_attribute: str = DEFAULT_LABEL_ATTRIBUTE,
-                 storage: Storage | None = None) -> None:
+                 storage: Storage | None = None, task_time_limit: int = DEFAULT_TASK_TIME_LIMIT,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if not 1 <= workers <= 9:
             raise LocalJobError("--workers must be between 1 and 9 (Ground Truth's range)")
+        low, high = TASK_TIME_LIMIT_RANGE
+        if not low <= task_time_limit <= high:
+            raise LocalJobError(f"--task-time-limit must be between {low} and {high} seconds (Ground Truth's range)")
         if label_attribute.endswith(("-metadata", "-ref")):
             raise LocalJobError("--label-attribute must not end with -metadata or -ref")
         if is_s3(str(out)):
@@ -119,8 +128,12 @@ class JobSource:
         self.layout = JobLayout(self.out, self.job_name)
         self.job_arn = f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:labeling-job/{self.job_name}"
         self.completed = threading.Event()
+        self.task_time_limit = task_time_limit
+        self._clock = clock
         self._lock = threading.RLock()
         self._objects: dict[str, _Object] = {}
+        # task id -> {worker id: deadline on self._clock}: the places held by workers who opened it
+        self._held: dict[str, dict[str, float]] = {}
         self._pre = load_handler("pre_annotation")
         self._post = load_handler("post_annotation")
         self._load_manifest()
@@ -165,8 +178,22 @@ class JobSource:
         self._check_complete()
 
     # -- TaskSource --------------------------------------------------------------------------------
+    def _holders(self, task_id: str, now: float) -> dict[str, float]:
+        """Live holds on a task (expired ones are dropped here, lazily)."""
+        held = self._held.get(task_id)
+        if not held:
+            return {}
+        for worker_id in [w for w, deadline in held.items() if deadline <= now]:
+            del held[worker_id]
+        return held
+
+    def _free_places(self, obj: _Object, task_id: str, worker_id: str | None, now: float) -> int:
+        others = sum(1 for w in self._holders(task_id, now) if w != worker_id)
+        return self.workers - len(obj.responses) - others
+
     def list_tasks(self) -> list[TaskSummary]:
         with self._lock:
+            now = self._clock()
             out = []
             for object_id, obj in self._objects.items():
                 if obj.task_input is None:
@@ -179,7 +206,7 @@ class JobSource:
                     task_id=object_id, interaction_id=(obj.task_input or obj.line).get("interaction-id"),
                     responses=len(obj.responses), status=status, wanted=self.workers,
                     responded_by=frozenset(obj.responses), media_type=(obj.task_input or {}).get("media-type"),
-                    reason=obj.reason))
+                    reason=obj.reason, in_progress_by=frozenset(self._holders(object_id, now))))
             return out
 
     def task_input(self, task_id: str) -> dict[str, Any]:
@@ -188,11 +215,44 @@ class JobSource:
             raise SubmissionRejected(f"task {task_id} cannot be labeled: {obj.reason}")
         return obj.task_input
 
+    def accept(self, task_id: str, worker_id: str) -> None:
+        """The worker opens the task: hold one of its places for them until they submit, release
+        it, or the task time limit passes. Reopening keeps the original deadline."""
+        with self._lock:
+            obj = self._objects[task_id]
+            self.task_input(task_id)
+            if worker_id in obj.responses:
+                raise SubmissionRejected(f"you already answered task {task_id}; each task goes to distinct workers")
+            if len(obj.responses) >= self.workers:
+                raise SubmissionRejected(f"task {task_id} already has its {self.workers} responses")
+            now = self._clock()
+            held = self._holders(task_id, now)
+            if worker_id in held:
+                return
+            if self._free_places(obj, task_id, worker_id, now) <= 0:
+                raise SubmissionRejected(
+                    f"task {task_id} is being labeled by {len(held)} other worker(s), which takes all its "
+                    f"places still open; it reopens when one of them releases it or their time limit "
+                    f"({self.task_time_limit} s) passes")
+            self._held.setdefault(task_id, {})[worker_id] = now + self.task_time_limit
+
+    def release(self, task_id: str, worker_id: str) -> None:
+        """The worker gives the task back (Ground Truth's "Release task") without answering."""
+        with self._lock:
+            self._held.get(task_id, {}).pop(worker_id, None)
+
     def next_task_for(self, worker_id: str) -> str | None:
         with self._lock:
+            now = self._clock()
+            # Their task in progress first: a worker who left /task/N comes back to it.
+            for object_id in self._held:
+                obj = self._objects[object_id]
+                if (worker_id in self._holders(object_id, now) and worker_id not in obj.responses
+                        and len(obj.responses) < self.workers):
+                    return object_id
             for object_id, obj in self._objects.items():
-                if (obj.task_input is not None and len(obj.responses) < self.workers
-                        and worker_id not in obj.responses):
+                if (obj.task_input is not None and worker_id not in obj.responses
+                        and self._free_places(obj, object_id, worker_id, now) > 0):
                     return object_id
         return None
 
@@ -208,10 +268,17 @@ class JobSource:
                                          "each task goes to distinct workers")
             if len(obj.responses) >= self.workers:
                 raise SubmissionRejected(f"task {task_id} already has its {self.workers} responses")
+            if self._free_places(obj, task_id, worker_id, self._clock()) <= 0:
+                # Only after this worker's hold expired and others took every remaining place.
+                raise SubmissionRejected(
+                    f"your time limit for task {task_id} ({self.task_time_limit} s) passed and other "
+                    "workers hold its remaining places; your answer is kept in this browser, but the "
+                    "task cannot take it")
             record = worker_answer(worker_id, answer_content, accepted_at, submitted_at)
             write_worker_response(self.storage, self.out, self.job_name, task_id, [record], submitted_at)
             obj.responses.append(worker_id)
             obj.last_submission = record["submissionTime"]
+            self._held.get(task_id, {}).pop(worker_id, None)
             log.info("task %s: response %d of %d saved", task_id, len(obj.responses), self.workers)
             if len(obj.responses) >= self.workers:
                 self._consolidate(task_id)
@@ -435,10 +502,11 @@ def run_local_job(
     on_ready: Callable[[str], None] | None = None,
     poll_seconds: float = 0.5,
     linger_seconds: float = 3.0,
+    task_time_limit: int = DEFAULT_TASK_TIME_LIMIT,
 ) -> JobSource:
     """Run the job to completion: simulated, or serving the portal until every task is labeled."""
     source = JobSource(manifest, schema, workers=workers, out=out, job_name=job_name,
-                       label_attribute=label_attribute, storage=storage)
+                       label_attribute=label_attribute, storage=storage, task_time_limit=task_time_limit)
     if source.completed.is_set():
         return source
     if simulate_workers:

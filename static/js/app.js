@@ -362,6 +362,13 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
     }
   })
 
+  // A submission the server refused (the local portal's stand-in fires this; Ground Truth's form
+  // never does): the work exists only in this page, so save it again.
+  window.addEventListener('gtkit:submit-failed', () => {
+    submitted = false
+    autosave.saveNow(state.toAnswer())
+  })
+
   state.subscribe(onStateChange)
   const flush = () => { if (!submitted) autosave.flush() }
   window.addEventListener('pagehide', flush)

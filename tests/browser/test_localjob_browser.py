@@ -137,3 +137,44 @@ def test_two_workers_label_a_call_through_the_portal(browser, tmp_path, peaks_di
     assert sorted(a["workerId"] for a in answers) == ["alice", "bob"]
     for a in answers:
         SegmentationAnswer.model_validate_json(a["answerContent"]["answer"])
+
+
+def test_a_refused_submission_keeps_the_work_saved_in_the_browser(browser, tmp_path, peaks_dir, examples_dir):
+    """Alice opens the only place of a task; it goes to bob (her hold released here) and he
+    answers first. Her submission is refused with the reason, and her work stays autosaved."""
+    from datetime import UTC, datetime
+
+    from toolkit.localjob import JobSource, simulated_answer_content
+    from toolkit.models import load_label_schema
+    from toolkit.portal import PortalServer, create_app
+    from toolkit.storage import Storage
+
+    line = {"source-ref": f"{MEDIA}/call_001.wav", "media-type": "audio", "interaction-id": "int-0001",
+            "duration-seconds": 21.0, "pre-segments": PRE,
+            "peaks-ref": str(peaks_dir / "call_001.wav.peaks.json")}
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text(json.dumps(line) + "\n")
+    schema = load_label_schema("call-center")
+    storage = Storage([f"s3://example-feedback-bucket/={examples_dir}"])
+    source = JobSource(manifest, schema, workers=1, out=tmp_path / "out", job_name="held", storage=storage)
+    with PortalServer(create_app(source)) as server:
+        ctx, page, errors = sign_in_and_open_task(browser, server.url, "alice")
+        try:
+            assert [t.in_progress_by for t in source.list_tasks()] == [frozenset({"alice"})]
+            source.release("0", "alice")
+            source.accept("0", "bob")
+            now = datetime.now(UTC)
+            source.submit("0", "bob", simulated_answer_content(source.task_input("0"), schema, 1, storage), now, now)
+
+            page.check('input[name="content-background_noise"][value="None"]')
+            page.check('input[name="content-overall_rating"][value="2"]')
+            page.click("crowd-button[form-action=submit]")
+            page.wait_for_selector(".crowd-standin-error")
+            assert "already has its 1 responses" in page.text_content(".crowd-standin-error")
+            saved = page.evaluate("""() => Object.keys(localStorage).filter(k => k.startsWith('gtkit:answer:'))
+                                         .map(k => JSON.parse(localStorage.getItem(k)).answer)""")
+            assert len(saved) == 1 and saved[0]["content"]["overall_rating"] == 2
+            assert len(saved[0]["segments"]) == 2
+            assert page.url.endswith("/task/0") and errors == []
+        finally:
+            ctx.close()

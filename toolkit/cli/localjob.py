@@ -26,6 +26,10 @@ def run(
     job_name: Annotated[str | None, typer.Option("--job-name", help="Default: local-<schema>.")] = None,
     label_attribute: Annotated[str, typer.Option("--label-attribute", help="Label attribute name.")] = "segments",
     port: Annotated[int, typer.Option("--port", help="Portal port on 127.0.0.1.")] = 8080,
+    task_time_limit: Annotated[int, typer.Option(
+        "--task-time-limit", min=30, max=28_800,
+        help="Seconds a worker holds a task they opened before it goes back to the others "
+             "(Ground Truth's TaskTimeLimitInSeconds).")] = 3600,
     simulate: Annotated[bool, typer.Option("--simulate", help="Simulated workers answer every task "
                                            "(no browser); deterministic answers from the pre-segments.")] = False,
     mirror: MirrorOpt = None,
@@ -59,7 +63,7 @@ def run(
     try:
         job = run_local_job(manifest, label_schema, workers=workers, out=out, job_name=job_name,
                             label_attribute=label_attribute, storage=storage, port=port,
-                            simulate_workers=simulate, on_ready=ready)
+                            simulate_workers=simulate, on_ready=ready, task_time_limit=task_time_limit)
     except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
     except LocalJobError as exc:

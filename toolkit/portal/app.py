@@ -166,6 +166,7 @@ def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR) -> Flask:
             return r
         try:
             task_input = source.task_input(task_id)
+            source.accept(task_id, worker())
         except KeyError:
             abort(404, description=f"no task {task_id!r} in this job")
         except SubmissionRejected as exc:
@@ -183,6 +184,7 @@ def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR) -> Flask:
             "task.html", job=source.job_name, worker=worker(), task_id=task_id, body=body,
             interaction_id=task_input.get("interaction-id"),
             submit_url=url_for("submit", task_id=task_id),
+            release_url=url_for("release", task_id=task_id),
             accepted_at=datetime.now(UTC).isoformat(),
         )
 
@@ -206,6 +208,15 @@ def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR) -> Flask:
         except SubmissionRejected as exc:
             return jsonify(error=str(exc)), 409
         return jsonify(ok=True, next=url_for("submitted", task_id=task_id))
+
+    @app.post("/task/<task_id>/release")
+    def release(task_id: str) -> Any:
+        if (r := need_worker()) is not None:
+            return r
+        if not _same_origin():
+            return jsonify(error="cross-origin request refused"), 403
+        source.release(task_id, worker())
+        return redirect(url_for("index"))
 
     @app.get("/task/<task_id>/submitted")
     def submitted(task_id: str) -> Any:

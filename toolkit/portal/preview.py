@@ -98,6 +98,13 @@ class PreviewSource:
             raise SubmissionRejected(f"task {task_id} cannot be labeled: {reason}")
         return task_input
 
+    def accept(self, task_id: str, worker_id: str) -> None:
+        """A preview takes every submission: nothing to hold."""
+        self.task_input(task_id)
+
+    def release(self, task_id: str, worker_id: str) -> None:
+        pass
+
     def next_task_for(self, worker_id: str) -> str | None:
         with self._lock:
             for task_id, (task_input, _) in self._tasks.items():

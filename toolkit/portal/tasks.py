@@ -34,6 +34,7 @@ class TaskSummary:
     responded_by: frozenset[str] = field(default_factory=frozenset)  # worker ids who submitted
     media_type: str | None = None
     reason: str | None = None  # why it failed, when status == "failed"
+    in_progress_by: frozenset[str] = field(default_factory=frozenset)  # worker ids holding a place
 
 
 class SubmissionRejected(Exception):
@@ -56,6 +57,15 @@ class TaskSource(Protocol):
     def task_input(self, task_id: str) -> dict[str, Any]:
         """The Liquid `task.input` of a task. Raises KeyError for an unknown id and
         SubmissionRejected (with the reason) for a task that cannot be labeled."""
+        ...
+
+    def accept(self, task_id: str, worker_id: str) -> None:
+        """The worker opens the task (Ground Truth: accepts it). A source may hold a place for them
+        and raises SubmissionRejected (with the reason) when they cannot take it."""
+        ...
+
+    def release(self, task_id: str, worker_id: str) -> None:
+        """The worker gives the task back without answering (Ground Truth's "Release task")."""
         ...
 
     def next_task_for(self, worker_id: str) -> str | None:

@@ -82,6 +82,8 @@
         window.location.assign(data.next);
       } catch (err) {
         showError(`Submission failed: ${err.message}`);
+        // The answer was not taken: the worker UI keeps it saved in this browser.
+        window.dispatchEvent(new CustomEvent('gtkit:submit-failed', { detail: { message: err.message } }));
       } finally {
         this._posting = false;
       }
