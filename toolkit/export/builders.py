@@ -17,6 +17,7 @@ from typing import Any
 from toolkit.export.presets import TEMPLATE_NAME, ResolvedPreset, Template
 from toolkit.export.reader import Item
 from toolkit.export.redact import Redactor
+from toolkit.export.scratch import Groups
 from toolkit.models import ConsolidatedLabel, ConsolidatedSegment
 
 PROMPT_TEXT_KEYS = ("prompt_text", "prompt", "text")
@@ -372,7 +373,8 @@ class Kto(Builder):
 class PreferenceRatings(Builder):
     def __init__(self, preset: ResolvedPreset, redactor: Redactor, fields: frozenset[str] | None = None):
         super().__init__(preset, redactor, fields)
-        self.groups: dict[str, list[dict[str, Any]]] = {}
+        # Every item waits for the end (pairs need the whole group): on disk, not in memory.
+        self.groups: Groups | None = None
 
     def build(self, item: Item) -> list[dict[str, Any]]:
         p = self.preset
@@ -386,7 +388,9 @@ class PreferenceRatings(Builder):
         if score is None:
             return []
         base = Values(item, p, self.red)
-        self.groups.setdefault(str(key), []).append({
+        if self.groups is None:
+            self.groups = Groups()
+        self.groups.add(str(key), {
             "score": score, "system": p.system.render(base), "prompt": p.prompt.render(base),
             "response": p.response.render(base), "id": item.interaction_id,
             "lineage": lineage(item, item.label.content[field].agreement),
@@ -397,7 +401,17 @@ class PreferenceRatings(Builder):
         p = self.preset
         assert p.rating is not None
         margin = p.preset.margin
-        for key, entries in self.groups.items():
+        if self.groups is None:
+            return
+        try:
+            yield from self._pairs(p, margin)
+        finally:
+            self.groups.close()
+            self.groups = None
+
+    def _pairs(self, p: ResolvedPreset, margin: float) -> Iterator[list[dict[str, Any]]]:
+        assert self.groups is not None and p.rating is not None
+        for key, entries in self.groups.groups():
             if len(entries) < 2:
                 self.dropped["rating-unpaired"] += 1
                 continue
@@ -424,7 +438,6 @@ class PreferenceRatings(Builder):
                     })
             if pairs:
                 yield pairs
-        self.groups.clear()
 
 
 class RewardSegments(Builder):

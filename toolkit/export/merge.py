@@ -6,7 +6,7 @@ content, agreement, job, timestamp. Raw worker answers and per-worker texts stay
 identities). Re-merging a job replaces its entry in place; other jobs' entries are kept. Lines
 without labels, and lines that do not parse, are copied byte for byte. Serialisation is
 deterministic, so merging twice gives byte-identical output. The labels index is spilled to a
-temporary SQLite file keyed by interaction id (toolkit.export.label_index), so memory stays flat
+temporary SQLite file keyed by interaction id (toolkit.export.scratch), so memory stays flat
 however many labels; the feedback file is streamed; the output is written atomically.
 """
 
@@ -16,8 +16,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from toolkit.export.label_index import LabelIndex
 from toolkit.export.reader import Item, ManifestReader
+from toolkit.export.scratch import LabelIndex
 from toolkit.export.summary import RunSummary
 from toolkit.storage import Storage
 

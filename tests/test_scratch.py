@@ -1,4 +1,5 @@
-"""toolkit.export.label_index: the on-disk label index behind `gtkit merge`."""
+"""toolkit.export.scratch: the on-disk label index of `gtkit merge` and the prompt groups of
+`preference-ratings`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from pathlib import Path
 
 from toolkit.export import merge
-from toolkit.export.label_index import BATCH, LabelIndex
+from toolkit.export.scratch import BATCH, Groups, LabelIndex
 from toolkit.storage import Storage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "export"
@@ -52,3 +53,15 @@ def test_merge_counts_duplicate_and_unmatched_labels(tmp_path, examples):
     assert summary.extra["records with labels"] == 1
     merged = next(json.loads(x) for x in out.read_text().splitlines() if f'"{first["interaction-id"]}"' in x)
     assert len(merged["human_labels"]["cc-seg-1"]["segments"]) == 1  # the later line won
+
+
+def test_groups_come_back_in_first_seen_order_with_entries_in_added_order(tmp_path):
+    expected: dict[str, list[dict]] = {}
+    with Groups(str(tmp_path)) as groups:
+        for i in range(BATCH * 2 + 7):  # several batches; keys interleaved, some seen late
+            key = f"prompt-{(i * 7) % 13}" if i % 5 else f"late-{i // 500}"
+            entry = {"seq": i, "score": i / 3, "text": "ü" * (i % 4)}
+            groups.add(key, entry)
+            expected.setdefault(key, []).append(entry)
+        assert list(groups.groups()) == list(expected.items())
+    assert list(tmp_path.iterdir()) == []
