@@ -26,6 +26,12 @@ from toolkit.export.redact import (
     ("card 4111 1111 1111 1111 ok", "card [CARD] ok", "CARD"),
     ("card 4111-1111-1111-1111", "card [CARD]", "CARD"),
     ("card 5500000000000004", "card [CARD]", "CARD"),
+    ("call 07700 900123 today", "call [PHONE] today", "PHONE"),  # UK mobile, 5 + 6 digits
+    ("call (01632) 960 001", "call [PHONE]", "PHONE"),
+    # Other scripts' digits are digits too (\d), on the fast path and in the Luhn check.
+    ("بطاقة ٤١١١ ١١١١ ١١١١ ١١١١ شكرا", "بطاقة [CARD] شكرا", "CARD"),
+    ("कॉल ५५५-१२३-४५६७ करें", "कॉल [PHONE] करें", "PHONE"),
+    ("رقمي ٠٧٧٠٠ ٩٠٠١٢٣", "رقمي [PHONE]", "PHONE"),
 ])
 def test_builtin_patterns(text, expected, kind):
     r = RegexRedactor()
@@ -53,6 +59,7 @@ def test_leaves_non_pii_alone(text):
 
 def test_luhn():
     assert luhn_ok("4111111111111111")
+    assert luhn_ok("٤١١١١١١١١١١١١١١١") and not luhn_ok("٤١١١١١١١١١١١١١١٢")
     assert luhn_ok("79927398713")
     assert not luhn_ok("4111111111111112")
 

@@ -21,7 +21,7 @@ EMAIL_AT = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\
 CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 # North-American and international numbers: (206) 555-0142, 206 555 0142, +44 20 7946 0958 ...
 PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)\s?|\d{2,4}[\s.-]?)\d{3,4}[\s.-]?\d{3,4}(?![\w])"
+    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,5}\)\s?|\d{2,5}[\s.-]?)\d{3,4}[\s.-]?\d{3,4}(?![\w])"
 )
 # The characters of an e-mail local part, as in EMAIL_AT.
 LOCAL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
@@ -31,14 +31,18 @@ CANDIDATE = re.compile(r"\d[\d\s().+-]{6,}\d")
 WINDOW_BEFORE = 4  # room for "+1 (" before the first digit
 # Every built-in pattern needs an ASCII digit (numbers) or an '@' (emails): one C-level scan of
 # the text settles the common case, a text with neither, without any of the passes below.
+# The patterns use \d, which also matches other scripts' digits (Arabic-Indic, Devanagari...), so
+# the pre-checks do too; str.isascii() (a flag, O(1)) keeps the cheaper ASCII class for most texts.
 DIGIT = re.compile(r"[0-9]")
 DIGIT_OR_AT = re.compile(r"[0-9@]")
+ANY_DIGIT = re.compile(r"\d")
+ANY_DIGIT_OR_AT = re.compile(r"[\d@]")
 
 
 def luhn_ok(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
-        n = ord(ch) - 48
+        n = int(ch)  # any script's decimal digit
         if i % 2:
             n *= 2
             if n > 9:
@@ -97,7 +101,8 @@ class RegexRedactor(Redactor):
         self._builtins_only = builtins and not self.patterns
 
     def redact(self, text: str) -> str:
-        if not text or (self._builtins_only and DIGIT_OR_AT.search(text) is None):
+        if not text or (self._builtins_only
+                        and (DIGIT_OR_AT if text.isascii() else ANY_DIGIT_OR_AT).search(text) is None):
             return text
         return self._redact(text)
 
@@ -135,7 +140,7 @@ class RegexRedactor(Redactor):
 
     def _numbers(self, text: str) -> str:
         # Most texts have no digit at all, and the rest are scanned from their first digit.
-        digit = DIGIT.search(text)
+        digit = (DIGIT if text.isascii() else ANY_DIGIT).search(text)
         if digit is None:
             return text
         first = digit.start()
