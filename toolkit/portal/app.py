@@ -324,16 +324,18 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class PortalServer:
-    """The portal on 127.0.0.1 in a background thread (tests, the benchmark, the local job).
+    """The portal in a background thread (tests, the benchmark, the local job).
 
-    `port=0` picks a free port; `quiet` drops the per-request access log.
+    `port=0` picks a free port; `quiet` drops the per-request access log. `host` is 127.0.0.1
+    unless the caller protects the app with an access token (toolkit.portal.access).
     """
 
-    def __init__(self, app: Flask, port: int = 0, *, quiet: bool = True) -> None:
+    def __init__(self, app: Flask, port: int = 0, *, quiet: bool = True, host: str = "127.0.0.1") -> None:
         handler = _QuietHandler if quiet else WSGIRequestHandler
-        self._server = make_server("127.0.0.1", port, app, threaded=True, request_handler=handler)
+        self._server = make_server(host, port, app, threaded=True, request_handler=handler)
+        self.host = host
         self.port = self._server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="gtkit-portal", daemon=True)
 
     def start(self) -> PortalServer:
