@@ -503,8 +503,13 @@ def run_local_job(
     poll_seconds: float = 0.5,
     linger_seconds: float = 3.0,
     task_time_limit: int = DEFAULT_TASK_TIME_LIMIT,
+    host: str = "127.0.0.1",
+    access_token: str | None = None,
 ) -> JobSource:
-    """Run the job to completion: simulated, or serving the portal until every task is labeled."""
+    """Run the job to completion: simulated, or serving the portal until every task is labeled.
+
+    On a non-loopback `host` (a team on a LAN) every request needs `access_token`, generated when
+    not given; `on_ready` then receives the link that carries it."""
     source = JobSource(manifest, schema, workers=workers, out=out, job_name=job_name,
                        label_attribute=label_attribute, storage=storage, task_time_limit=task_time_limit)
     if source.completed.is_set():
@@ -512,11 +517,17 @@ def run_local_job(
     if simulate_workers:
         simulate(source, workers)
         return source
+    from toolkit.portal.access import is_loopback, new_token, portal_link, require_token
     from toolkit.portal.app import PortalServer, create_app
 
-    with PortalServer(create_app(source), port=port) as server:
+    if access_token is None and not is_loopback(host):
+        access_token = new_token()
+    app = create_app(source)
+    if access_token is not None:
+        require_token(app, access_token)
+    with PortalServer(app, port=port, host=host) as server:
         if on_ready:
-            on_ready(server.url)
+            on_ready(portal_link(host, server.port, access_token))
         while not source.completed.wait(poll_seconds):
             pass
         # Let the last worker's browser load its "submitted" page before the portal goes away.

@@ -25,7 +25,15 @@ def run(
                                          help="Distinct workers per task.")] = 1,
     job_name: Annotated[str | None, typer.Option("--job-name", help="Default: local-<schema>.")] = None,
     label_attribute: Annotated[str, typer.Option("--label-attribute", help="Label attribute name.")] = "segments",
-    port: Annotated[int, typer.Option("--port", help="Portal port on 127.0.0.1.")] = 8080,
+    port: Annotated[int, typer.Option("--port", help="Portal port.")] = 8080,
+    host: Annotated[str, typer.Option(
+        "--host", help="Address the portal listens on. 127.0.0.1: this machine only. 0.0.0.0 or a LAN "
+                       "address: your team's browsers too, each request then needing the printed link's "
+                       "access token.")] = "127.0.0.1",
+    access_token: Annotated[str | None, typer.Option(
+        "--access-token", envvar="GTKIT_ACCESS_TOKEN",
+        help="Access token for the portal (16+ characters; default: a new random one when --host is "
+             "not loopback). Reuse one to keep links valid across restarts.")] = None,
     task_time_limit: Annotated[int, typer.Option(
         "--task-time-limit", min=30, max=28_800,
         help="Seconds a worker holds a task they opened before it goes back to the others "
@@ -49,6 +57,7 @@ def run(
     """
     from toolkit.localjob import LocalJobError, run_local_job
     from toolkit.models import load_label_schema
+    from toolkit.portal.access import check_token
 
     storage = make_storage(mirror)
     try:
@@ -56,20 +65,34 @@ def run(
     except (FileNotFoundError, ValueError) as exc:
         raise fail(f"--schema: {exc}") from exc
 
+    if access_token is not None:
+        try:
+            check_token(access_token)
+        except ValueError as exc:
+            raise fail(f"--access-token: {exc}") from exc
+
     def ready(url: str) -> None:
-        console.print(f"Worker portal: [bold]{url}/[/] - open it in {workers} browser(s) with different "
-                      "worker names. Ctrl+C stops; rerun to resume.", highlight=False)
+        # soft_wrap: a link must stay on one line to be copied whole.
+        console.print(f"Worker portal: [bold]{url}[/]", highlight=False, soft_wrap=True)
+        if "token=" in url:
+            console.print("Share this link (it carries the access token) with your annotators; each signs "
+                          f"in with their own worker name, {workers} per task. Ctrl+C stops; rerun to resume.",
+                          highlight=False)
+        else:
+            console.print(f"Open it in {workers} browser(s) with different worker names. Ctrl+C stops; "
+                          "rerun to resume.", highlight=False)
 
     try:
         job = run_local_job(manifest, label_schema, workers=workers, out=out, job_name=job_name,
                             label_attribute=label_attribute, storage=storage, port=port,
-                            simulate_workers=simulate, on_ready=ready, task_time_limit=task_time_limit)
+                            simulate_workers=simulate, on_ready=ready, task_time_limit=task_time_limit,
+                            host=host, access_token=access_token)
     except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
     except LocalJobError as exc:
         raise fail(str(exc)) from exc
-    except OSError as exc:  # port in use
-        raise fail(f"cannot start the portal on port {port}: {exc.strerror or exc}") from exc
+    except OSError as exc:  # port in use, or an address this machine does not have
+        raise fail(f"cannot start the portal on {host} port {port}: {exc.strerror or exc}") from exc
     except KeyboardInterrupt:
         console.print("stopped; rerun the same command to resume", highlight=False)
         raise typer.Exit(130) from None

@@ -335,7 +335,8 @@ class PortalServer:
         self._server = make_server(host, port, app, threaded=True, request_handler=handler)
         self.host = host
         self.port = self._server.server_port
-        self.url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.port}"
+        local = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
+        self.url = f"http://{local}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="gtkit-portal", daemon=True)
 
     def start(self) -> PortalServer:
