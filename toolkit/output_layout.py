@@ -75,12 +75,17 @@ def output_line(data_object: dict[str, Any], label_attribute: str, content: Any,
     return line
 
 
-def write_manifest(storage: Storage, uri: str, lines: Iterable[dict[str, Any]]) -> int:
-    """Write JSON Lines atomically; returns the line count."""
+def manifest_text(line: dict[str, Any]) -> str:
+    """One manifest line as JSON text (compact, UTF-8 as is), without its newline."""
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_manifest(storage: Storage, uri: str, lines: Iterable[dict[str, Any] | str]) -> int:
+    """Write JSON Lines atomically (a str is a line already serialised); returns the line count."""
     count = 0
     with storage.open_write(uri) as fh:
         for line in lines:
-            fh.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")))
+            fh.write(line if isinstance(line, str) else manifest_text(line))
             fh.write("\n")
             count += 1
     return count
