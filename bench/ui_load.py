@@ -13,9 +13,15 @@ missing and reports whether the UI shows an error message. Prints a table; asser
 The UI loads the gzip peaks file `gtkit manifest build --peaks` writes (`--plain-peaks`: the plain
 JSON); the preparation lines give both sizes and their download time at 10 Mbit/s.
 
+`--spectrogram` also computes the precomputed spectrogram (same decode, `gtkit peaks --spectrogram`),
+references it as `spectrogram-ref`, and once the waveform is drawn clicks the Spectrogram toggle: it
+reports the time from the click to the spectrogram drawn (download + parse + first draw), the cost of
+one redraw at the whole-file view and at the highest zoom, and the RSS then includes the spectrogram.
+
     .venv/bin/python bench/ui_load.py                 # 1, 10, 60, 120, 180 minutes
     .venv/bin/python bench/ui_load.py --minutes 1 10  # a quick run
     .venv/bin/python bench/ui_load.py --minutes 1 60 180 --sizes-only  # peaks sizes, no browser
+    .venv/bin/python bench/ui_load.py --minutes 60 180 --spectrogram --no-baseline
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ sys.path.insert(0, str(REPO))
 from toolkit.models import load_label_schema  # noqa: E402
 from toolkit.peaks import compute_peaks, peaks_json, write_peaks  # noqa: E402
 from toolkit.portal import PortalServer, PreviewSource, create_app  # noqa: E402
+from toolkit.spectrogram import compute_peaks_and_spectrogram, write_spectrogram  # noqa: E402
 from toolkit.storage import Storage  # noqa: E402
 from toolkit.template import STATIC_DIR  # noqa: E402
 
@@ -69,6 +76,25 @@ class Result:
     draw_s: float | None
     rss_mb: float | None
     note: str = ""
+    spectrogram: dict | None = None  # --spectrogram: toggle-to-drawn and redraw times, in ms
+
+
+# Clicks the toggle; resolves to ms from the click to the first spectrogram draw, plus redraw costs.
+SPECTROGRAM_JS = """async () => {
+  const p = window.gtkit.player
+  const t0 = performance.now()
+  document.querySelector('[data-action=toggle-spectrogram]').click()
+  while (!p.spectrogramDrawnAt) await new Promise(r => setTimeout(r, 5))
+  const toggle = p.spectrogramDrawnAt - t0
+  const time = () => { const t = performance.now(); p.spectrogram.draw(); return performance.now() - t }
+  const fit = time()
+  p.zoomTo(10000)
+  p.ws.setScrollTime(p.duration / 2)
+  await new Promise(r => setTimeout(r, 300))
+  const zoomed = time()
+  p.zoomTo(0)
+  return { toggle, fit, zoomed, width: p.spectrogram.canvas.width }
+}"""
 
 
 def generate_wav(path: Path, minutes: int) -> None:
@@ -133,7 +159,8 @@ def peak_rss_mb(pids: list[int]) -> float | None:
 
 
 # -- one measurement ------------------------------------------------------------------------------
-def measure(playwright, url: str, ready_js: str, error_js: str, timeout_s: float, cookie_url: str | None) -> Result:
+def measure(playwright, url: str, ready_js: str, error_js: str, timeout_s: float, cookie_url: str | None,
+            spectrogram: bool = False) -> Result:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     try:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -151,9 +178,13 @@ def measure(playwright, url: str, ready_js: str, error_js: str, timeout_s: float
                 break
             time.sleep(0.02)
         page.wait_for_timeout(1000)  # let post-draw work (regions, lists, GC) show up in the peak
+        spec = None
+        if spectrogram and draw_ms:
+            spec = page.evaluate(SPECTROGRAM_JS)
+            page.wait_for_timeout(1000)
         rss = peak_rss_mb(renderer_pids())
         if draw_ms:
-            return Result(draw_ms / 1000, rss)
+            return Result(draw_ms / 1000, rss, spectrogram=spec)
         return Result(None, rss, f"error: {error}" if error else f"not drawn after {timeout_s:.0f} s")
     except Exception as exc:  # a crashed renderer is a result, not a benchmark failure
         return Result(None, None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}")
@@ -170,7 +201,11 @@ def median(results: list[Result]) -> Result:
     note = mid.note
     if len(results) > 1 and spread:
         note = "; ".join(x for x in (note, f"runs {min(spread):.2f}-{max(spread):.2f} s") if x)
-    return Result(mid.draw_s, max(rss) if rss else None, note)
+    specs = [r.spectrogram for r in results if r.spectrogram]
+    spec = None
+    if specs:  # medians per figure
+        spec = {k: sorted(s[k] for s in specs)[len(specs) // 2] for k in specs[0]}
+    return Result(mid.draw_s, max(rss) if rss else None, note, spec)
 
 
 def bare_app(media_dir: Path) -> Flask:
@@ -208,6 +243,12 @@ def print_prep(prep: dict[int, tuple[float, ...]]) -> None:
               f"{gzsize * 8 / LINK_MBIT:5.2f} s")
 
 
+def print_spec_sizes(sizes: dict[int, tuple[float, float, float]]) -> None:
+    for minutes, (secs, raw, gz) in sizes.items():
+        print(f"  {minutes:>4} min: peaks + spectrogram (one decode) {secs:5.2f} s, spectrogram {raw:6.2f} MB raw, "
+              f"{gz:6.2f} MB gzip, download {gz * 8 / LINK_MBIT:5.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=int, nargs="+", default=[1, 10, 60, 120, 180])
@@ -217,6 +258,8 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--keep", type=Path, help="Keep the generated media in this directory.")
     parser.add_argument("--plain-peaks", action="store_true", help="Serve plain peaks JSON instead of gzip.")
+    parser.add_argument("--spectrogram", action="store_true",
+                        help="Also precompute the spectrogram and time the Spectrogram toggle in the full UI.")
     parser.add_argument("--sizes-only", action="store_true",
                         help="Only generate the media and print the peaks sizes (no browser).")
     args = parser.parse_args()
@@ -230,13 +273,21 @@ def main() -> None:
     media_dir = args.keep or (work / "media")
     media_dir.mkdir(parents=True, exist_ok=True)
     lines, prep = [], {}
+    spec_sizes: dict[int, tuple[float, float, float]] = {}
     for minutes in args.minutes:
         wav = media_dir / f"tone_{minutes}min.wav"
         t0 = time.perf_counter()
         if not wav.exists():
             generate_wav(wav, minutes)
         t1 = time.perf_counter()
-        peaks = compute_peaks(wav)
+        spec_path = None
+        if args.spectrogram:
+            peaks, spec = compute_peaks_and_spectrogram(wav)
+            spec_path = work / f"{wav.stem}.spectrogram.bin.gz"
+            write_spectrogram(spec, str(spec_path), Storage())
+            spec_sizes[minutes] = (time.perf_counter() - t1, spec.data.nbytes / 1e6, spec_path.stat().st_size / 1e6)
+        else:
+            peaks = compute_peaks(wav)
         peaks_path = work / f"{wav.stem}.peaks.json"
         peaks_path.write_bytes(peaks_json(peaks))
         t2 = time.perf_counter()
@@ -248,8 +299,11 @@ def main() -> None:
         lines.append({"source-ref": f"{BUCKET}/{wav.name}", "media-type": "audio",
                       "interaction-id": f"bench-{minutes}", "duration-seconds": float(minutes * 60),
                       "peaks-ref": str(peaks_path if args.plain_peaks else gz_path)})
+        if spec_path:
+            lines[-1]["spectrogram-ref"] = str(spec_path)
     if args.sizes_only:
         print_prep(prep)
+        print_spec_sizes(spec_sizes)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         return
@@ -268,7 +322,8 @@ def main() -> None:
     with sync_playwright() as pw, PortalServer(create_app(source)) as portal, \
             PortalServer(bare_app(media_dir)) as bare:
         for i, minutes in enumerate(args.minutes):
-            full = median([measure(pw, f"{portal.url}/task/{i}", ui_ready, ui_error, args.timeout, portal.url)
+            full = median([measure(pw, f"{portal.url}/task/{i}", ui_ready, ui_error, args.timeout, portal.url,
+                                   spectrogram=args.spectrogram)
                            for _ in range(max(1, args.repeat))])
             base = Result(None, None, "skipped")
             if not args.no_baseline:
@@ -282,6 +337,7 @@ def main() -> None:
         return "-" if value is None else f"{value:.{digits}f} {unit}"
 
     print_prep(prep)
+    print_spec_sizes(spec_sizes)
     print(f"Full UI loads the {'plain' if args.plain_peaks else 'gzip'} peaks file.")
     print()
     header = (f"{'audio':>8} | {'full UI: drawn':>14} | {'full UI: RSS':>12} | {'baseline: drawn':>15} | "
@@ -296,6 +352,15 @@ def main() -> None:
         print(f"{minutes:>4} min | {fmt(full.draw_s, 's', 3):>14} | {fmt(full.rss_mb, 'MB', 0):>12} | "
               f"{fmt(base.draw_s, 's', 3):>15} | {fmt(base.rss_mb, 'MB', 0):>13} | {t_ratio:>10} | "
               f"{m_ratio:>9} | {notes}")
+    if args.spectrogram:
+        print("\nSpectrogram toggled on after the waveform was drawn (median ms; RSS above includes it):")
+        for minutes, full, _ in rows:
+            s = full.spectrogram
+            if s:
+                print(f"  {minutes:>4} min: click -> drawn {s['toggle']:6.0f} ms | redraw whole file {s['fit']:5.1f} ms"
+                      f" | redraw at 10 px/ms {s['zoomed']:5.1f} ms | canvas {s['width']} px wide")
+            else:
+                print(f"  {minutes:>4} min: not measured ({full.note})")
     shown = missing.note.startswith("error:")
     print(f"\nMissing media: error message shown to the worker: {'yes' if shown else 'NO'}"
           f" ({missing.note or 'drawn without media'})")

@@ -53,7 +53,9 @@ def manifest_line(**extra) -> dict:
             "interaction-id": "int-0001", "duration-seconds": 21.0, "transcription": SECRET_TRANSCRIPT,
             "pre-segments": [{"id": "pre-1", "track": "speaker", "label": "Agent", "start": 0.4, "end": 3.5,
                               "text": SECRET_TRANSCRIPT}],
-            "peaks-ref": "s3://media-bucket/peaks/call_001.json", "metadata": {"customer_id": "cust-1"}}
+            "peaks-ref": "s3://media-bucket/peaks/call_001.json",
+            "spectrogram-ref": "s3://media-bucket/peaks/call_001.spectrogram.bin.gz",
+            "metadata": {"customer_id": "cust-1"}}
     line.update(extra)
     return line
 
@@ -78,6 +80,7 @@ def test_pre_source_ref_object_gets_task_input(logs):
     assert task["source-ref"] == "s3://media-bucket/calls/call_001.wav"
     assert task["media-type"] == "audio" and task["interaction-id"] == "int-0001"
     assert task["pre-segments"][0]["start"] == 0.4 and task["peaks-ref"].endswith("call_001.json")
+    assert task["spectrogram-ref"] == "s3://media-bucket/peaks/call_001.spectrogram.bin.gz"
     assert task["transcription"] == SECRET_TRANSCRIPT
     json.dumps(response)
     out = logs.getvalue()

@@ -107,6 +107,7 @@ def test_rendered_template_through_liquid(fake_static):
     template = render_template(schema, "https://cdn.example/gtkit", static_dir=fake_static)
     task = {"source-ref": "s3://bkt/media/a b.wav", "media-type": "audio", "interaction-id": "int-9",
             "transcription": XSS, "peaks-ref": "s3://bkt/peaks/a.json",
+            "spectrogram-ref": "s3://bkt/peaks/a.spectrogram.bin.gz",
             "pre-segments": [{"id": "p1", "track": "speaker", "label": "Agent", "start": 0, "end": 1,
                               "text": "<script>alert(2)</script>"}]}
     out = render_liquid(template, task, lambda uri: f"https://signed.example/{uri[5:]}?sig=1&exp=2")
@@ -129,6 +130,7 @@ def test_rendered_template_through_liquid(fake_static):
     assert json.loads(app["data-schema"])["instructions"] == "Use {{ braces }} & {% tags %}"
     assert app["data-media-url"] == "https://signed.example/bkt/media/a b.wav?sig=1&exp=2"
     assert app["data-peaks-url"] == "https://signed.example/bkt/peaks/a.json?sig=1&exp=2"
+    assert app["data-spectrogram-url"] == "https://signed.example/bkt/peaks/a.spectrogram.bin.gz?sig=1&exp=2"
     assert "data-sidecar-url" not in app  # absent from the task input -> no attribute
     assert app["data-task-key"] == "gtkit:call-center:int-9:s3://bkt/media/a b.wav"
     assert "img" not in parser.tags  # the XSS payloads stayed text inside attributes

@@ -209,6 +209,33 @@ def test_gzip_peaks_served_with_content_encoding(tmp_path, examples, example_mir
     assert int(resp.headers["Content-Length"]) == len(resp.data) == (tmp_path / name).stat().st_size
 
 
+def test_gzip_spectrogram_served_with_content_encoding(tmp_path, examples, example_mirror, static_dir):
+    """`spectrogram-ref` gets a `data-spectrogram-url` through grant_read_access, served like gzip peaks."""
+    from toolkit.spectrogram import compute_spectrogram, parse_spectrogram, spectrogram_bytes, write_spectrogram
+
+    spec = compute_spectrogram(examples / "media" / "call_001.wav")
+    target = tmp_path / "call_001.spectrogram.bin.gz"
+    write_spectrogram(spec, str(target), Storage())
+    c, _ = gzip_peaks_client(tmp_path, examples, example_mirror, static_dir, "call_001.peaks.json.gz")
+    line = json.loads((tmp_path / "gz.jsonl").read_text()) | {"spectrogram-ref": str(target)}
+    (tmp_path / "gz.jsonl").write_text(json.dumps(line) + "\n")
+    source = PreviewSource(tmp_path / "gz.jsonl", load_label_schema("call-center"), out=tmp_path / "out2",
+                           storage=Storage([example_mirror]))
+    c = create_app(source, assets_dir=static_dir).test_client()
+    c.set_cookie("gtkit_worker", "alice")
+    url = app_attr(page(c, "0"), "data-spectrogram-url")
+    assert url.endswith("/call_001.spectrogram.bin.gz")
+    resp = c.get(url)
+    assert resp.status_code == 200 and resp.headers["Content-Encoding"] == "gzip"
+    assert resp.content_type == "application/octet-stream"
+    assert gzip.decompress(resp.data) == spectrogram_bytes(spec)
+    assert parse_spectrogram(resp.data).header == spec.header
+    # No spectrogram-ref -> no attribute.
+    (tmp_path / "b").mkdir()
+    plain, _ = gzip_peaks_client(tmp_path / "b", examples, example_mirror, static_dir, "x.peaks.json.gz")
+    assert "data-spectrogram-url" not in page(plain, "0")
+
+
 def test_s3_media_content_encoding_passed_through(s3_bucket, static_dir, examples):
     """Un-mirrored S3 objects keep their stored Content-Encoding (and only that), like a presigned URL."""
     import boto3

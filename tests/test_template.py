@@ -104,6 +104,8 @@ def test_liquid_expressions_preserved(rendered):
                  "{{ task.input.peaks-ref | grant_read_access }}",
                  "{{ task.input.sidecar-ref | grant_read_access }}",
                  "{% if task.input.peaks-ref %}",
+                 "{{ task.input.spectrogram-ref | grant_read_access }}",
+                 "{% if task.input.spectrogram-ref %}",
                  "{{ task.input.interaction-id }}"):
         assert expr in rendered
     # ...and the whole file is valid Liquid that renders with Ground Truth's filters.

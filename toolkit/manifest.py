@@ -70,6 +70,7 @@ class BuildOptions:
     sidecar_prefix: str | None = None
     peaks_prefix: str | None = None
     peaks_per_second: float = 100.0
+    spectrogram: bool = False  # with peaks_prefix: also `<id>.spectrogram.bin.gz` -> spectrogram-ref
     strict: bool = False
 
 
@@ -81,6 +82,7 @@ class BuildReport:
     errors: int = 0
     sidecars: int = 0
     peaks: int = 0
+    spectrograms: int = 0
     skip_reasons: Counter = field(default_factory=Counter)
     error_fields: Counter = field(default_factory=Counter)
     first_problems: list[Problem] = field(default_factory=list)
@@ -319,6 +321,8 @@ class _Builder:
         if self.options.peaks_prefix:
             line = _attach_peaks(line, record, self.storage, self.options)
             self.report.peaks += 1
+            if line.spectrogram_ref:
+                self.report.spectrograms += 1
         sidecar_uri = None
         if self.options.sidecar_prefix:
             sidecar_uri = join_uri(self.options.sidecar_prefix, f"{_safe_name(record.interaction_id)}.json")
@@ -407,12 +411,26 @@ def _attach_peaks(line: ManifestLine, record: FeedbackRecord, storage: Storage,
     # gzip: ~4x smaller downloads for every annotator; on S3 it is stored with Content-Encoding gzip
     # so browsers decompress it transparently (docs/manifest.md).
     target = join_uri(options.peaks_prefix, f"{_safe_name(record.interaction_id)}.peaks.json.gz")
+    spec = None
     try:
-        peaks = peaks_for_uri(line.source_ref, storage, options.peaks_per_second)
+        if options.spectrogram:
+            from toolkit.spectrogram import peaks_and_spectrogram_for_uri
+
+            peaks, spec = peaks_and_spectrogram_for_uri(line.source_ref, storage, options.peaks_per_second)
+        else:
+            peaks = peaks_for_uri(line.source_ref, storage, options.peaks_per_second)
     except Exception as exc:  # ffmpeg, S3 or decode errors: this record fails, the batch goes on
         raise RecordError([("media_uri", f"cannot compute peaks: {exc}")]) from None
     write_peaks(peaks, target, storage, compress=True)
-    return line.model_copy(update={"peaks_ref": target})
+    update = {"peaks_ref": target}
+    if spec is not None:
+        from toolkit.spectrogram import write_spectrogram
+
+        # Same treatment as the peaks: gzip, Content-Encoding on S3, decoded by the browser's fetch().
+        spec_target = join_uri(options.peaks_prefix, f"{_safe_name(record.interaction_id)}.spectrogram.bin.gz")
+        write_spectrogram(spec, spec_target, storage, compress=True)
+        update["spectrogram_ref"] = spec_target
+    return line.model_copy(update=update)
 
 
 def _remove(storage: Storage, uri: str) -> None:

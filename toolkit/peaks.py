@@ -18,6 +18,8 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -65,13 +67,18 @@ def probe_audio(media_path: Path) -> tuple[int, int]:
 
 
 def compute_peaks(media_path: Path, peaks_per_second: float = 100.0, channels: int = 1,
-                  *, sample_rate: int | None = None) -> PeaksFile:
+                  *, sample_rate: int | None = None,
+                  pcm_sink: Callable[[np.ndarray, int], None] | None = None) -> PeaksFile:
     """Decode `media_path` (wav, mp3, mp4, ... anything ffmpeg reads) and reduce it to min/max peaks.
 
     `channels=1` downmixes; `channels=2` keeps a stereo pair. `sample_rate` resamples before the
     reduction (default: the stream's own rate). The bucket size is a whole number of samples, so the
     stored `peaks_per_second` is the exact rate `sample_rate / bucket`, which may differ from the
     request by a hair for odd rates.
+
+    `pcm_sink(frames, rate)`, if given, also receives every decoded chunk (float32, shape
+    `(n, channels)`, in order) before it is reduced: the spectrogram (toolkit/spectrogram.py) is
+    computed from this same decode. The chunk is a view of a buffer that is dropped afterwards.
     """
     media_path = Path(media_path)
     if not media_path.is_file():
@@ -109,6 +116,8 @@ def compute_peaks(media_path: Path, peaks_per_second: float = 100.0, channels: i
             usable = len(buf) - len(buf) % frame_bytes
             frames = np.frombuffer(buf[:usable], dtype="<f4").reshape(-1, channels)
             total_frames += len(frames)
+            if pcm_sink is not None and len(frames):
+                pcm_sink(frames, rate)
             full = len(frames) - len(frames) % bucket
             if full:
                 blocks = frames[:full].reshape(-1, bucket, channels)
@@ -162,20 +171,26 @@ def is_gzip(data: bytes) -> bool:
     return data[:2] == GZIP_MAGIC
 
 
-def write_peaks(peaks: PeaksFile, uri: str, storage: Storage, *, compress: bool | None = None) -> bool:
-    """Write `peaks` to a local path or s3:// URI; returns whether it was compressed.
+def write_maybe_gzip(data: bytes, uri: str, storage: Storage, content_type: str, *,
+                     compress: bool | None = None) -> bool:
+    """Write `data` to a local path or s3:// URI, gzip-compressed (mtime 0: same input, same bytes)
+    when `compress`, or when it is None and the name ends in `.gz`; returns whether it was.
 
-    `compress=None` compresses when the name ends in `.gz`. Compressed peaks go to S3 with
-    `Content-Encoding: gzip` and `Content-Type: application/json`: a browser fetching the object
-    (presigned URL) gets the JSON, decompressed transparently. Locally the file is just gzip bytes;
+    Compressed objects go to S3 with `Content-Encoding: gzip`, so a browser fetching them (presigned
+    URL) gets the original bytes, decompressed transparently. Locally the file is just gzip bytes;
     the portal detects them and sends the same headers.
     """
     if compress is None:
         compress = str(uri).lower().endswith(".gz")
-    data = peaks_gzip(peaks) if compress else peaks_json(peaks)
-    storage.write_bytes(uri, data, content_type=PEAKS_CONTENT_TYPE,
-                        content_encoding="gzip" if compress else None)
+    if compress:
+        data = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+    storage.write_bytes(uri, data, content_type=content_type, content_encoding="gzip" if compress else None)
     return compress
+
+
+def write_peaks(peaks: PeaksFile, uri: str, storage: Storage, *, compress: bool | None = None) -> bool:
+    """Write `peaks` as JSON (`Content-Type: application/json`), gzip per `write_maybe_gzip`."""
+    return write_maybe_gzip(peaks_json(peaks), uri, storage, PEAKS_CONTENT_TYPE, compress=compress)
 
 
 def read_peaks(uri_or_path: str | Path, storage: Storage | None = None) -> PeaksFile:
@@ -197,14 +212,22 @@ def read_peaks(uri_or_path: str | Path, storage: Storage | None = None) -> Peaks
         raise PeaksError(f"{uri_or_path}: not a valid peaks file: {str(exc).splitlines()[0]}") from None
 
 
-def peaks_for_uri(uri: str, storage: Storage, peaks_per_second: float = 100.0, channels: int = 1) -> PeaksFile:
-    """Peaks of a local path or s3:// object (mirrors honoured). S3 media is streamed to a temp file
-    first: ffmpeg needs a seekable input for mp4."""
+@contextmanager
+def local_media(uri: str, storage: Storage) -> Iterator[Path]:
+    """A local path for a local path or s3:// object (mirrors honoured). S3 media is streamed to a
+    temp file, removed afterwards: ffmpeg needs a seekable input for mp4."""
     source = storage.resolve_read(uri)
     if not is_s3(source):
-        return compute_peaks(Path(source), peaks_per_second, channels)
+        yield Path(source)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / (Path(split_s3(source)[1]).name or "media")
         with storage.open_read(source, binary=True) as src, open(local, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-        return compute_peaks(local, peaks_per_second, channels)
+        yield local
+
+
+def peaks_for_uri(uri: str, storage: Storage, peaks_per_second: float = 100.0, channels: int = 1) -> PeaksFile:
+    """Peaks of a local path or s3:// object (see `local_media`)."""
+    with local_media(uri, storage) as path:
+        return compute_peaks(path, peaks_per_second, channels)

@@ -34,6 +34,7 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         "pre_segments": len(task_input.get("pre-segments") or []),
         "has_sidecar": "sidecar-ref" in task_input,
         "has_peaks": "peaks-ref" in task_input,
+        "has_spectrogram": "spectrogram-ref" in task_input,
     })
     return wire(PreAnnotationResponse(task_input=task_input, is_human_annotation_required=True))
 

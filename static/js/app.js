@@ -65,6 +65,7 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
   }
   const mediaUrl = readUrl(root, 'media-url')
   const peaksUrl = readUrl(root, 'peaks-url')
+  const spectrogramUrl = readUrl(root, 'spectrogram-url')
   const sidecarUrl = readUrl(root, 'sidecar-url')
   const mediaType = schema.media === 'video' || taskInput['media-type'] === 'video' || root.dataset.variant === 'video' ? 'video' : 'audio'
   const durationHint = Number(taskInput['duration-seconds']) || 0
@@ -178,7 +179,7 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
       showError('The media could not be loaded: the task has no media URL.')
     }
     player = new Player({
-      waveEl, rulerEl, spectrogramEl, videoHost, mediaUrl, mediaType, peaks, durationHint, state,
+      waveEl, rulerEl, spectrogramEl, videoHost, mediaUrl, mediaType, peaks, spectrogramUrl, durationHint, state,
       onError: showError,
       onReady: () => { loading.hidden = true; app.readyAt = app.timings.ready = performance.now(); renderLanes() }
     })

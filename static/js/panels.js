@@ -75,8 +75,9 @@ export function createToolbar ({ state, player, onHelp }) {
     spectro.setAttribute('aria-pressed', String(on))
     spectro.title = why || 'Show / hide the spectrogram'
     // Peaks-only is a permanent condition worth explaining; "not loaded yet" is not.
-    spectroNote.hidden = !player.peaksMode
-    spectroNote.textContent = player.peaksMode ? 'Spectrogram off: long media is streamed with precomputed peaks.' : ''
+    const noSpectrogram = player.peaksMode && !player.spectrogramUrl
+    spectroNote.hidden = !noSpectrogram
+    spectroNote.textContent = noSpectrogram ? 'Spectrogram off: long media is streamed with precomputed peaks.' : ''
     if (String(player.rate) !== rate.value) rate.value = String(player.rate)
     updateTime()
   }

@@ -11,6 +11,7 @@ import { formatTime } from './format.js'
 import { Ruler } from './ruler.js'
 import { trackColor, withAlpha } from './colors.js'
 import { parsePeaks } from './peaks.js'
+import { PrecomputedSpectrogram, fetchSpectrogram } from './spectrogram.js'
 
 export const MAX_PX_PER_SEC = 10000 // 10 px per millisecond
 export const RATES = [0.5, 0.75, 1, 1.25, 1.5, 2]
@@ -46,17 +47,22 @@ export class Player {
    * @param {string} o.mediaUrl
    * @param {'audio'|'video'} o.mediaType
    * @param {{peaks: Float32Array[], duration: number}|null} o.peaks precomputed peaks, if any
+   * @param {string} [o.spectrogramUrl] precomputed spectrogram (used in peaks mode only)
    * @param {number} [o.durationHint] duration from the task input, used before metadata loads
    * @param {import('./state.js').AnswerState} o.state
    * @param {(msg: string) => void} o.onError
    */
-  constructor ({ waveEl, rulerEl, spectrogramEl, videoHost, mediaUrl, mediaType, peaks, durationHint, state, onError, onReady }) {
+  constructor ({ waveEl, rulerEl, spectrogramEl, videoHost, mediaUrl, mediaType, peaks, spectrogramUrl, durationHint, state, onError, onReady }) {
     this.state = state
     this.schema = state.schema
     this.waveEl = waveEl
     this.spectrogramEl = spectrogramEl
     this.onError = onError
     this.peaksMode = Boolean(peaks)
+    // Without peaks the media is decoded and wavesurfer's plugin computes the spectrogram itself.
+    this.spectrogramUrl = this.peaksMode && spectrogramUrl ? spectrogramUrl : null
+    this._spectrogramData = null // the downloaded spectrogram, kept across toggles
+    this.spectrogramDrawnAt = 0 // performance.now() of the last toggle's first draw (benchmarks)
     this.isVideo = mediaType === 'video'
     this.regionById = new Map()
     this.segmentByRegion = new WeakMap()
@@ -464,6 +470,7 @@ export class Player {
 
   /** Why the spectrogram cannot be shown, or null when it can. */
   spectrogramUnavailableReason () {
+    if (this.spectrogramUrl) return null // precomputed: no decoding needed
     if (this.peaksMode) {
       return 'Spectrogram unavailable: this task streams long media with precomputed peaks, so the audio is never decoded in the browser.'
     }
@@ -482,6 +489,20 @@ export class Player {
     }
     if (this.spectrogramUnavailableReason()) return false
     this.spectrogramEl.hidden = false
+    if (this.spectrogramUrl) {
+      this.spectrogramDrawnAt = 0
+      this.spectrogram = new PrecomputedSpectrogram({
+        container: this.spectrogramEl,
+        ws: this.ws,
+        load: () => (this._spectrogramData ||= fetchSpectrogram(this.spectrogramUrl).catch(err => {
+          this._spectrogramData = null // a later toggle retries
+          throw err
+        })),
+        onDrawn: at => { this.spectrogramDrawnAt = at; this._emit('spectrogram-drawn', at) }
+      })
+      this._emit('spectrogram', true)
+      return true
+    }
     this.spectrogram = this.ws.registerPlugin(SpectrogramPlugin.create({
       container: this.spectrogramEl,
       height: 128,

@@ -315,7 +315,7 @@ def check_manifest(uri: str, storage: Storage) -> ManifestSummary:
             continue
         objects += 1
         line = json.loads(text)
-        for key in ("source-ref", "sidecar-ref", "peaks-ref"):
+        for key in ("source-ref", "sidecar-ref", "peaks-ref", "spectrogram-ref"):
             value = line.get(key)
             if isinstance(value, str) and is_s3(value):
                 buckets.add(split_s3(value)[0])

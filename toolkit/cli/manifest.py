@@ -43,6 +43,11 @@ def build(
                      "reference them (needs ffmpeg)."),
     ] = None,
     peaks_per_second: Annotated[float, typer.Option(help="Peaks resolution with --peaks.")] = 100.0,
+    spectrogram: Annotated[
+        bool,
+        typer.Option("--spectrogram", help="With --peaks: also write a precomputed spectrogram per media file "
+                     "(same decode) and reference it as spectrogram-ref."),
+    ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Write nothing unless every record is good.")] = False,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
@@ -58,9 +63,11 @@ def build(
         gtkit manifest build examples/feedback/processed_feedback.jsonl --out manifest.jsonl \\
             --mirror s3://example-feedback-bucket/=examples
     """
+    if spectrogram and not peaks:
+        raise fail("--spectrogram needs --peaks PREFIX (the spectrogram is written next to the peaks)")
     storage = make_storage(mirror)
     options = BuildOptions(transcribe=transcribe, sidecar_prefix=sidecar_prefix, peaks_prefix=peaks,
-                           peaks_per_second=peaks_per_second, strict=strict)
+                           peaks_per_second=peaks_per_second, spectrogram=spectrogram, strict=strict)
     total = sum(Path(p).stat().st_size for p in inputs if not is_s3(p) and Path(p).exists())
     progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(),
                         TimeElapsedColumn(), console=console, transient=True, disable=quiet)
@@ -88,6 +95,8 @@ def _print_report(report: BuildReport, out: str, errors: str | None) -> None:
         table.add_row("sidecar files", str(report.sidecars))
     if report.peaks:
         table.add_row("peaks files", str(report.peaks))
+    if report.spectrograms:
+        table.add_row("spectrogram files", str(report.spectrograms))
     console.print(table)
     errors_only = [p for p in report.first_problems if p.kind == "error"]
     if errors_only:

@@ -28,6 +28,13 @@ def peaks(
     gzip: Annotated[bool | None, typer.Option(
         "--gzip/--no-gzip", help="Compress (stored with Content-Encoding: gzip on S3, so browsers "
                                  "decompress it). Default: only when --out ends in .gz.")] = None,
+    spectrogram: Annotated[str | None, typer.Option(
+        "--spectrogram", help="Also write a precomputed spectrogram here (same decode; local or s3://; "
+                              "a name ending in .gz is gzip-compressed), for the task's spectrogram-ref.")] = None,
+    spectrogram_fps: Annotated[float, typer.Option(
+        "--spectrogram-fps", min=1.0, max=100.0, help="Spectrogram frames per second.")] = 10.0,
+    spectrogram_bins: Annotated[int, typer.Option(
+        "--spectrogram-bins", min=8, max=512, help="Spectrogram frequency bands (linear, up to 8 kHz).")] = 64,
     mirror: MirrorOpt = None,
 ) -> None:
     """Compute min/max waveform peaks so the worker UI never decodes the whole media.
@@ -37,13 +44,27 @@ def peaks(
     from toolkit.peaks import PeaksError, peaks_for_uri, write_peaks
 
     storage = make_storage(mirror)
+    spec = None
     try:
-        result = peaks_for_uri(media, storage, peaks_per_second, channels)
+        if spectrogram:
+            from toolkit.spectrogram import peaks_and_spectrogram_for_uri
+
+            result, spec = peaks_and_spectrogram_for_uri(media, storage, peaks_per_second, channels,
+                                                         frames_per_second=spectrogram_fps, bins=spectrogram_bins)
+        else:
+            result = peaks_for_uri(media, storage, peaks_per_second, channels)
     except (PeaksError, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
     compressed = write_peaks(result, out, storage, compress=gzip)
     console.print(f"{out}: {len(result.data[0]) // 2} peaks/channel, {result.duration:.2f} s, "
                   f"{result.peaks_per_second:g} per second{', gzip' if compressed else ''}", highlight=False)
+    if spec is not None and spectrogram:
+        from toolkit.spectrogram import write_spectrogram
+
+        compressed = write_spectrogram(spec, spectrogram, storage, compress=gzip)
+        h = spec.header
+        console.print(f"{spectrogram}: {h.frames} frames x {h.bins} bands up to {h.frequency_max:g} Hz, "
+                      f"{h.frames_per_second:g} per second{', gzip' if compressed else ''}", highlight=False)
 
 
 @template_app.command("render")

@@ -13,7 +13,7 @@ from toolkit.models.answer import (
 )
 from toolkit.models.consolidated import ConsolidatedLabel, ConsolidatedSegment, ContentResult, WorkerAnswer
 from toolkit.models.feedback import FeedbackRecord
-from toolkit.models.manifest import ManifestLine, PeaksFile, PreSegment, Sidecar
+from toolkit.models.manifest import ManifestLine, PeaksFile, PreSegment, Sidecar, SpectrogramHeader
 from toolkit.models.records import EXPORT_RECORD_MODELS
 from toolkit.models.schema import FieldSpec, LabelSchema, TrackCategory, load_label_schema
 
@@ -23,6 +23,7 @@ EXPORTED_MODELS = {
     "manifest-line": ManifestLine,
     "sidecar": Sidecar,
     "peaks": PeaksFile,
+    "spectrogram-header": SpectrogramHeader,
     "label-schema": LabelSchema,
     "segmentation-answer": SegmentationAnswer,
     "consolidated-label": ConsolidatedLabel,
@@ -46,6 +47,7 @@ __all__ = [
     "PreSegment",
     "SegmentationAnswer",
     "Sidecar",
+    "SpectrogramHeader",
     "TrackCategory",
     "WorkerAnswer",
     "load_label_schema",

@@ -72,6 +72,11 @@ class ManifestLine(DashedModel):
         default=None,
         description="URI of a peaks JSON, plain or gzip-compressed with Content-Encoding: gzip (see `gtkit peaks`)",
     )
+    spectrogram_ref: str | None = Field(
+        default=None,
+        description="URI of a precomputed spectrogram (SpectrogramHeader + uint8 data), normally gzip-compressed "
+                    "with Content-Encoding: gzip (see `gtkit peaks --spectrogram`); used with peaks-ref",
+    )
     metadata: dict[str, Any] = Field(default_factory=dict, description="Passthrough feedback fields")
 
     @field_validator("source_ref")
@@ -98,3 +103,40 @@ class PeaksFile(BaseModel):
     data: list[list[float]] = Field(
         description="One list per channel of interleaved [min, max] pairs in [-1, 1]"
     )
+
+
+SPECTROGRAM_MAGIC = b"GTSG"
+
+
+class SpectrogramHeader(BaseModel):
+    """JSON header of a precomputed spectrogram file (`gtkit peaks --spectrogram`).
+
+    The file is: the 4 bytes `GTSG`, the header length as a little-endian uint32, this header as
+    UTF-8 JSON, then `frames * bins` uint8 magnitudes, frame-major (all bins of frame 0, lowest
+    frequency first, then frame 1, ...). Frame `i` covers media time `[i, i + 1) / frames_per_second`;
+    bin `k` covers `[k, k + 1) * frequency_max / bins` Hz (linear). A value `v` is the band power
+    `db_min + v / 255 * (db_max - db_min)` dB relative to a full-scale sine (clamped to the range).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    sample_rate: int = Field(gt=0, description="Sample rate of the decoded audio")
+    frames_per_second: float = Field(gt=0, description="Exact frame rate: sample_rate / hop")
+    hop: int = Field(gt=0, description="Samples between frames")
+    fft_size: int = Field(gt=0, description="Hann window / FFT length in samples (centred on each frame)")
+    duration: float = Field(gt=0, description="Media duration in seconds")
+    frames: int = Field(gt=0)
+    bins: int = Field(gt=0, le=1024, description="Frequency bands, linear from 0 to frequency_max")
+    frequency_max: float = Field(gt=0, description="Upper edge of the top band in Hz (<= Nyquist)")
+    scale: Literal["linear"] = "linear"
+    db_min: float = Field(description="dB mapped to 0")
+    db_max: float = Field(description="dB mapped to 255")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SpectrogramHeader:
+        if self.db_max <= self.db_min:
+            raise ValueError("db_max must be greater than db_min")
+        if self.frequency_max > self.sample_rate / 2 + 1e-6:
+            raise ValueError("frequency_max must not exceed the Nyquist frequency")
+        return self
