@@ -48,6 +48,25 @@ def test_local_write_is_atomic(tmp_path):
     assert target.read_text() == "new\n"
 
 
+def test_local_write_gets_the_usual_file_mode(tmp_path):
+    """Atomic writes go through mkstemp (0o600); the result must be readable like any new file
+    (0o666 minus the umask), and a replaced file keeps its own mode."""
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    storage = Storage()
+    new = tmp_path / "manifest.jsonl"
+    storage.write_bytes(new, b"{}\n")
+    assert new.stat().st_mode & 0o777 == 0o666 & ~umask
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text("old\n")
+    kept.chmod(0o640)
+    with storage.open_write(kept) as fh:
+        fh.write("new\n")
+    assert kept.stat().st_mode & 0o777 == 0o640 and kept.read_text() == "new\n"
+
+
 def test_s3_round_trip_and_multipart(s3_bucket):
     storage = Storage()
     uri = f"s3://{s3_bucket}/big/lines.jsonl"

@@ -161,6 +161,7 @@ class Storage:
         try:
             with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")) as fh:
                 yield fh
+            os.chmod(tmp, _final_mode(path))
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -184,6 +185,21 @@ class Storage:
     def write_json(self, uri: str | Path, value: Any) -> None:
         data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         self.write_bytes(uri, data, content_type="application/json")
+
+
+# Read once, at import (single-threaded): os.umask can only be read by setting it, which would race
+# with the portal's request threads.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def _final_mode(path: Path) -> int:
+    """The mode a plain `open(path, "w")` would give: an existing file keeps its mode, a new one gets
+    0o666 minus the umask. (mkstemp's 0o600 would hide every output from teammates and servers.)"""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_UMASK
 
 
 def join_uri(base: str, *parts: str) -> str:
