@@ -40,6 +40,11 @@ def peaks(
     """Compute min/max waveform peaks so the worker UI never decodes the whole media.
 
     Example: gtkit peaks examples/media/call_001.wav --out call_001.peaks.json.gz
+
+    With the spectrogram the worker can show for long media (one decode for both):
+
+        gtkit peaks examples/media/call_001.wav --out call_001.peaks.json.gz \\
+            --spectrogram call_001.spectrogram.bin.gz
     """
     from toolkit.peaks import PeaksError, peaks_for_uri, write_peaks
 
