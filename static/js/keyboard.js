@@ -13,6 +13,7 @@ export const SHORTCUTS = [
   ['+ / -', 'Zoom in / out'],
   ['0', 'Zoom to the whole file'],
   ['< / >', 'Slower / faster playback (0.5× – 2×)'],
+  ['S', 'Show / hide the spectrogram'],
   ['1 – 9', 'Make track N the active track'],
   ['J / K', 'Select the next / previous segment (and seek to it)'],
   ['P', 'Play the selected segment'],
@@ -127,6 +128,8 @@ export function installShortcuts ({ target = document, state, player, help, trac
       player.zoomFit()
     } else if (key === '<' || key === '>') {
       player.stepRate(key === '<' ? -1 : 1)
+    } else if (key === 's' || key === 'S') {
+      player.toggleSpectrogram()
     } else if (/^[1-9]$/.test(key)) {
       const n = Number(key)
       if (n <= trackCount()) state.setActiveTrack(state.tracks[n - 1].id)

@@ -143,6 +143,14 @@ def test_precomputed_spectrogram_in_peaks_mode(tone_portal, open_page):
     button.click()
     page.wait_for_function("window.gtkit.player.spectrogramDrawnAt > 0")
     assert list(responses).count("tone.spectrogram.bin.gz") == 1
+    # The S shortcut toggles it too, and the button follows.
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("s")
+    assert page.locator("[data-role=spectrogram-canvas]").count() == 0
+    assert button.get_attribute("aria-pressed") == "false"
+    page.keyboard.press("s")
+    page.wait_for_function("window.gtkit.player.spectrogramDrawnAt > 0")
+    assert button.get_attribute("aria-pressed") == "true"
     assert probe.errors == [] and probe.dialogs == []
 
 
