@@ -3,14 +3,20 @@
 `build_manifest()` streams every input line through `convert_record()` (a pure function of one
 record plus the storage it reads Transcribe output from) and accounts for every record:
 records in = lines out + skipped + errors. Problems go to a JSONL report as they happen.
+
+With `BuildOptions.jobs > 1` the slow part of each record (Transcribe read, ffmpeg peaks and
+spectrogram, sidecar write: I/O and subprocesses, which threads overlap) runs in a thread pool
+over a bounded window of records; parsing, the duplicate check, accounting and writing stay in
+input order on the calling thread, so the output and the report are identical for any `jobs`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -72,6 +78,7 @@ class BuildOptions:
     peaks_per_second: float = 100.0
     spectrogram: bool = False  # with peaks_prefix: also `<id>.spectrogram.bin.gz` -> spectrogram-ref
     strict: bool = False
+    jobs: int = 1  # records converted concurrently (threads); the output does not depend on it
 
 
 @dataclass
@@ -290,6 +297,20 @@ class _StrictAbort(Exception):
 
 
 @dataclass
+class _Built:
+    """One converted record, made on any thread; counted and written on the calling thread."""
+
+    encoded: bytes
+    peaks: bool
+    spectrogram: bool
+    sidecar_uri: str | None
+
+
+# (input name, line number, interaction id for the report, the conversion or why it failed)
+_Pending = tuple[str, int, str | None, "Future[_Built] | _Built | RecordError"]
+
+
+@dataclass
 class _Builder:
     storage: Storage
     options: BuildOptions
@@ -298,8 +319,33 @@ class _Builder:
     seen: dict[str, str] = field(default_factory=dict)  # interaction id -> where first seen
     sidecars: list[str] = field(default_factory=list)
 
-    def process(self, name: str, number: int, text: str | dict[str, Any]) -> bytes | None:
-        """The encoded manifest line for one input line, or None after reporting why not."""
+    def run(self, records: Iterable[tuple[str, int, str | dict[str, Any]]],
+            on_record: Callable[[int], None] | None = None) -> Iterator[bytes]:
+        """The encoded manifest lines of `records`, in input order, accounting for every record."""
+        jobs = max(1, self.options.jobs)
+        pool = ThreadPoolExecutor(jobs, thread_name_prefix="gtkit-manifest") if jobs > 1 else None
+        pending: deque[_Pending] = deque()
+        try:
+            for name, number, text in records:
+                if on_record:
+                    on_record(len(text.encode("utf-8")) + 1 if isinstance(text, str) else 0)
+                pending.append(self._start(name, number, text, pool))
+                # A bounded window: enough to keep every thread busy, never the whole input.
+                while len(pending) > 2 * jobs or (pending and pool is None):
+                    encoded = self._finish(*pending.popleft())
+                    if encoded is not None:
+                        yield encoded
+            while pending:
+                encoded = self._finish(*pending.popleft())
+                if encoded is not None:
+                    yield encoded
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _start(self, name: str, number: int, text: str | dict[str, Any],
+               pool: ThreadPoolExecutor | None) -> _Pending:
+        """Parse and check for duplicates in input order; convert now, or on `pool`."""
         self.report.records_in += 1
         interaction_id = _peek_id(text)
         try:
@@ -309,29 +355,46 @@ class _Builder:
             if first is not None:
                 raise RecordError([("interaction_id", f"duplicate interaction_id, first seen at {first}")])
             self.seen[interaction_id] = f"{name}:{number}"
-            line = self._line(record)
+            if pool is not None:
+                return name, number, interaction_id, pool.submit(self._build, record)
+            return name, number, interaction_id, self._build(record)
         except RecordError as exc:
-            self._account(exc, name, number, interaction_id)
-            return None
-        self.report.lines_out += 1
-        return encode_line(line) + b"\n"
+            return name, number, interaction_id, exc
 
-    def _line(self, record: FeedbackRecord) -> ManifestLine:
+    def _finish(self, name: str, number: int, interaction_id: str | None,
+                outcome: Future[_Built] | _Built | RecordError) -> bytes | None:
+        if isinstance(outcome, Future):
+            try:
+                outcome = outcome.result()
+            except RecordError as exc:
+                outcome = exc
+        if isinstance(outcome, RecordError):
+            self._account(outcome, name, number, interaction_id)
+            return None
+        report = self.report
+        report.lines_out += 1
+        report.peaks += outcome.peaks
+        report.spectrograms += outcome.spectrogram
+        if outcome.sidecar_uri is not None:
+            self.sidecars.append(outcome.sidecar_uri)
+            report.sidecars += 1
+        return outcome.encoded
+
+    def _build(self, record: FeedbackRecord) -> _Built:
+        """The slow, order-free part of one record (any thread). Raises RecordError."""
         line = convert_record(record, self.storage, self.options)
         if self.options.peaks_prefix:
             line = _attach_peaks(line, record, self.storage, self.options)
-            self.report.peaks += 1
-            if line.spectrogram_ref:
-                self.report.spectrograms += 1
         sidecar_uri = None
         if self.options.sidecar_prefix:
             sidecar_uri = join_uri(self.options.sidecar_prefix, f"{_safe_name(record.interaction_id)}.json")
         line, sidecar = fit_line(line, sidecar_uri)
         if sidecar is not None and sidecar_uri is not None:
             self.storage.write_bytes(sidecar_uri, orjson.dumps(dump(sidecar)), "application/json")
-            self.sidecars.append(sidecar_uri)
-            self.report.sidecars += 1
-        return line
+        else:
+            sidecar_uri = None
+        return _Built(encode_line(line) + b"\n", peaks=bool(line.peaks_ref),
+                      spectrogram=bool(line.spectrogram_ref), sidecar_uri=sidecar_uri)
 
     def _account(self, exc: RecordError, name: str, number: int, interaction_id: str | None) -> None:
         if exc.kind == "skipped":
@@ -368,12 +431,8 @@ def build_manifest(
         builder = _Builder(storage, options, report, errors_fh)
         try:
             with storage.open_write(out, binary=True) as out_fh:
-                for name, number, text in iter_records(inputs, storage):
-                    if on_record:
-                        on_record(len(text.encode("utf-8")) + 1 if isinstance(text, str) else 0)
-                    encoded = builder.process(name, number, text)
-                    if encoded is not None:
-                        out_fh.write(encoded)
+                for encoded in builder.run(iter_records(inputs, storage), on_record):
+                    out_fh.write(encoded)
                 if options.strict and report.errors:
                     raise _StrictAbort
             report.written = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,13 @@ manifest_app = typer.Typer(help="Build and check Ground Truth input manifests.",
 
 def register(app: typer.Typer) -> None:
     app.add_typer(manifest_app, name="manifest")
+
+
+def auto_jobs(inputs: list[str], peaks: str | None) -> int:
+    """--jobs 0: ffmpeg decodes use the cores; S3 reads (Transcribe outputs) wait on the network."""
+    if peaks:
+        return max(1, min(os.cpu_count() or 1, 8))
+    return 8 if any(is_s3(uri) for uri in inputs) else 1
 
 
 @manifest_app.command("build")
@@ -49,6 +57,11 @@ def build(
                      "(same decode) and reference it as spectrogram-ref."),
     ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Write nothing unless every record is good.")] = False,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", min=0, max=64,
+        help="Records converted at once (threads: ffmpeg peaks, Transcribe and sidecar I/O). 0 = auto: "
+             "the cores (at most 8) with --peaks, 8 for s3:// inputs, else 1. Output is identical "
+             "whatever the number.")] = 0,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -67,7 +80,8 @@ def build(
         raise fail("--spectrogram needs --peaks PREFIX (the spectrogram is written next to the peaks)")
     storage = make_storage(mirror)
     options = BuildOptions(transcribe=transcribe, sidecar_prefix=sidecar_prefix, peaks_prefix=peaks,
-                           peaks_per_second=peaks_per_second, spectrogram=spectrogram, strict=strict)
+                           peaks_per_second=peaks_per_second, spectrogram=spectrogram, strict=strict,
+                           jobs=jobs or auto_jobs(inputs, peaks))
     total = sum(Path(p).stat().st_size for p in inputs if not is_s3(p) and Path(p).exists())
     progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(),
                         TimeElapsedColumn(), console=console, transient=True, disable=quiet)
