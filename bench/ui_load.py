@@ -10,8 +10,9 @@ next to a baseline measured in the same run: a bare page that lets wavesurfer fe
 whole file (no peaks), as the public sample's UI does. A last row opens a task whose media is
 missing and reports whether the UI shows an error message. Prints a table; asserts nothing.
 
-The UI loads the gzip peaks file `gtkit manifest build --peaks` writes (`--plain-peaks`: the plain
-JSON); the preparation lines give both sizes and their download time at 10 Mbit/s.
+The UI loads the gzip binary peaks file `gtkit manifest build --peaks` writes (`--peaks-format json`:
+the PeaksFile JSON; `--plain-peaks`: uncompressed); the preparation lines give the plain JSON size
+and the served file's size, and their download time at 10 Mbit/s.
 
 `--spectrogram` also computes the precomputed spectrogram (same decode, `gtkit peaks --spectrogram`),
 references it as `spectrogram-ref`, and once the waveform is drawn clicks the Spectrogram toggle: it
@@ -234,11 +235,11 @@ def bare_app(media_dir: Path) -> Flask:
 
 def print_prep(prep: dict[int, tuple[float, ...]]) -> None:
     print()
-    print("Preparation (this machine): WAV generation, peaks computation, peaks JSON size, WAV size; "
-          f"gzip peaks size, its compression time and ratio, download at {LINK_MBIT} Mbit/s plain -> gzip")
-    for minutes, (gen, pk, psize, wsize, gzsize, gztime) in prep.items():
+    print("Preparation (this machine): WAV generation, peaks computation, plain peaks JSON size, WAV size; "
+          f"served peaks file size, its encoding time and ratio, download at {LINK_MBIT} Mbit/s JSON -> served")
+    for minutes, (gen, pk, psize, wsize, gzsize, gztime, served) in prep.items():
         print(f"  {minutes:>4} min: generate {gen:5.1f} s, peaks {pk:5.2f} s, "
-              f"peaks {psize:6.2f} MB, WAV {wsize:7.1f} MB | gzip {gzsize:6.2f} MB in {gztime:4.2f} s "
+              f"JSON {psize:6.2f} MB, WAV {wsize:7.1f} MB | {served} {gzsize:6.2f} MB in {gztime:4.2f} s "
               f"({psize / gzsize:4.1f}x smaller), download {psize * 8 / LINK_MBIT:5.2f} s -> "
               f"{gzsize * 8 / LINK_MBIT:5.2f} s")
 
@@ -257,7 +258,9 @@ def main() -> None:
                         help="Runs of the full UI per length (the median is printed; baseline runs once).")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--keep", type=Path, help="Keep the generated media in this directory.")
-    parser.add_argument("--plain-peaks", action="store_true", help="Serve plain peaks JSON instead of gzip.")
+    parser.add_argument("--peaks-format", choices=["bin", "json"], default="bin",
+                        help="Peaks encoding the UI loads (default: bin, as `gtkit manifest build --peaks`).")
+    parser.add_argument("--plain-peaks", action="store_true", help="Serve the peaks uncompressed instead of gzip.")
     parser.add_argument("--spectrogram", action="store_true",
                         help="Also precompute the spectrogram and time the Spectrogram toggle in the full UI.")
     parser.add_argument("--sizes-only", action="store_true",
@@ -291,14 +294,15 @@ def main() -> None:
         peaks_path = work / f"{wav.stem}.peaks.json"
         peaks_path.write_bytes(peaks_json(peaks))
         t2 = time.perf_counter()
-        gz_path = work / f"{wav.stem}.peaks.json.gz"  # what `gtkit manifest build --peaks` writes
-        write_peaks(peaks, str(gz_path), Storage())
+        # `.peaks.bin.gz` is what `gtkit manifest build --peaks` writes.
+        served = work / f"{wav.stem}.peaks.{args.peaks_format}{'' if args.plain_peaks else '.gz'}"
+        write_peaks(peaks, str(served), Storage())
         t3 = time.perf_counter()
         prep[minutes] = (t1 - t0, t2 - t1, peaks_path.stat().st_size / 1e6, wav.stat().st_size / 1e6,
-                         gz_path.stat().st_size / 1e6, t3 - t2)
+                         served.stat().st_size / 1e6, t3 - t2, served.name.split(".peaks.")[1])
         lines.append({"source-ref": f"{BUCKET}/{wav.name}", "media-type": "audio",
                       "interaction-id": f"bench-{minutes}", "duration-seconds": float(minutes * 60),
-                      "peaks-ref": str(peaks_path if args.plain_peaks else gz_path)})
+                      "peaks-ref": str(served)})
         if spec_path:
             lines[-1]["spectrogram-ref"] = str(spec_path)
     if args.sizes_only:
@@ -338,7 +342,7 @@ def main() -> None:
 
     print_prep(prep)
     print_spec_sizes(spec_sizes)
-    print(f"Full UI loads the {'plain' if args.plain_peaks else 'gzip'} peaks file.")
+    print(f"Full UI loads the {'plain' if args.plain_peaks else 'gzip'} {args.peaks_format} peaks file.")
     print()
     header = (f"{'audio':>8} | {'full UI: drawn':>14} | {'full UI: RSS':>12} | {'baseline: drawn':>15} | "
               f"{'baseline: RSS':>13} | {'time ratio':>10} | {'RSS ratio':>9} | notes")

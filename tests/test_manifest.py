@@ -13,7 +13,7 @@ from toolkit.cli import app
 from toolkit.manifest import BuildOptions, build_manifest, validate_manifest
 from toolkit.models import ManifestLine
 from toolkit.models.manifest import MAX_LINE_BYTES
-from toolkit.peaks import peaks_json, read_peaks
+from toolkit.peaks import peaks_binary, read_peaks
 from toolkit.storage import Storage
 
 runner = CliRunner()
@@ -282,14 +282,18 @@ def test_build_with_peaks(tmp_path, examples, example_mirror):
                                  "--peaks-per-second", "50", "--mirror", example_mirror])
     assert result.exit_code == 0, result.output
     lines = {line["interaction-id"]: line for line in read_jsonl(out)}
-    # Peaks are written gzip-compressed (small downloads for every annotator) and named so.
+    # Peaks are written binary (no JSON.parse in the browser) and gzip-compressed (small downloads
+    # for every annotator), and named so.
     ref = lines["int-0003"]["peaks-ref"]
-    assert ref == str(peaks_dir / "int-0003.peaks.json.gz")
-    peaks = json.loads(gzip.decompress(Path(ref).read_bytes()))
-    assert abs(peaks["duration"] - 35.0) < 0.05  # the mp3 decodes to 35.000 s
-    assert len(peaks["data"][0]) == 2 * round(peaks["duration"] * peaks["peaks_per_second"])
-    assert read_peaks(ref).model_dump() == peaks
-    assert lines["int-0006"]["peaks-ref"].endswith("int-0006.peaks.json.gz")  # the mp4's soundtrack
+    assert ref == str(peaks_dir / "int-0003.peaks.bin.gz")
+    raw = gzip.decompress(Path(ref).read_bytes())
+    assert raw[:4] == b"GTPK"
+    peaks = read_peaks(ref)
+    assert abs(peaks.duration - 35.0) < 0.05  # the mp3 decodes to 35.000 s
+    assert peaks.peaks_per_second == 50
+    assert len(peaks.data[0]) == 2 * round(peaks.duration * peaks.peaks_per_second)
+    assert len(raw) > 2 * len(peaks.data[0])  # int16 per value, after the header
+    assert lines["int-0006"]["peaks-ref"].endswith("int-0006.peaks.bin.gz")  # the mp4's soundtrack
 
 
 def test_build_with_peaks_on_s3_sets_content_encoding(s3_bucket, tmp_path, examples, example_mirror):
@@ -299,15 +303,15 @@ def test_build_with_peaks_on_s3_sets_content_encoding(s3_bucket, tmp_path, examp
                                  "--peaks", f"s3://{s3_bucket}/peaks", "--mirror", example_mirror])
     assert result.exit_code == 0, result.output
     lines = {line["interaction-id"]: line for line in read_jsonl(out)}
-    assert lines["int-0001"]["peaks-ref"] == f"s3://{s3_bucket}/peaks/int-0001.peaks.json.gz"
+    assert lines["int-0001"]["peaks-ref"] == f"s3://{s3_bucket}/peaks/int-0001.peaks.bin.gz"
     s3 = boto3.client("s3")
-    obj = s3.get_object(Bucket=s3_bucket, Key="peaks/int-0001.peaks.json.gz")
-    assert obj["ContentEncoding"] == "gzip" and obj["ContentType"] == "application/json"
+    obj = s3.get_object(Bucket=s3_bucket, Key="peaks/int-0001.peaks.bin.gz")
+    assert obj["ContentEncoding"] == "gzip" and obj["ContentType"] == "application/octet-stream"
     stored = obj["Body"].read()
     assert stored[:2] == b"\x1f\x8b"  # boto3 returns the stored (compressed) bytes
     peaks = read_peaks(lines["int-0001"]["peaks-ref"], Storage(client=s3))
     assert peaks.duration == pytest.approx(21.0)
-    assert len(stored) * 3 < len(peaks_json(peaks))  # really compressed
+    assert len(stored) < 0.8 * len(peaks_binary(peaks))  # really compressed
 
 
 def test_jobs_give_identical_output_and_report(tmp_path, examples, example_mirror):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import struct
 import wave
 from pathlib import Path
 
@@ -13,8 +14,16 @@ from typer.testing import CliRunner
 
 import toolkit.peaks as peaks_mod
 from toolkit.cli import app
-from toolkit.models import PeaksFile
-from toolkit.peaks import PeaksError, compute_peaks, peaks_gzip, peaks_json, read_peaks, write_peaks
+from toolkit.models import PeaksFile, PeaksHeader
+from toolkit.peaks import (
+    PeaksError,
+    compute_peaks,
+    peaks_binary,
+    peaks_gzip,
+    peaks_json,
+    read_peaks,
+    write_peaks,
+)
 from toolkit.storage import Storage
 
 
@@ -146,6 +155,55 @@ def test_gzip_round_trip_s3(examples, s3_bucket):
     assert "ContentEncoding" not in plain and plain["ContentType"] == "application/json"
     assert read_peaks(f"s3://{s3_bucket}/p/a.peaks.json.gz", storage) == result
     assert read_peaks(f"s3://{s3_bucket}/p/a.peaks.json", storage) == result
+
+
+def test_binary_round_trip_and_layout(examples, tmp_path):
+    """`.peaks.bin[.gz]`: GTPK, uint32 header length, PeaksHeader JSON, int16 min/max per channel;
+    read back, it is the very PeaksFile (int16 steps are far finer than the JSON's 3 decimals)."""
+    storage = Storage()
+    for channels in (1, 2):
+        result = compute_peaks(examples / "media" / "call_001.wav", channels=channels)
+        raw = peaks_binary(result)
+        assert raw[:4] == b"GTPK"
+        (size,) = struct.unpack("<I", raw[4:8])
+        header = PeaksHeader.model_validate_json(raw[8:8 + size])
+        assert size % 2 == 0  # the int16 data is aligned (a browser views it without a copy)
+        assert (header.channels, header.length, header.duration) == (channels, len(result.data[0]) // 2, 21.0)
+        values = np.frombuffer(raw, dtype="<i2", offset=8 + size).reshape(channels, -1)
+        assert np.array_equal(values, np.rint(np.array(result.data) * 32767))
+        assert write_peaks(result, str(tmp_path / f"{channels}.peaks.bin.gz"), storage) is True
+        assert write_peaks(result, str(tmp_path / f"{channels}.peaks.bin"), storage) is False
+        assert (tmp_path / f"{channels}.peaks.bin").read_bytes() == raw
+        assert gzip.decompress((tmp_path / f"{channels}.peaks.bin.gz").read_bytes()) == raw
+        for name in (f"{channels}.peaks.bin.gz", f"{channels}.peaks.bin"):
+            assert read_peaks(tmp_path / name) == result
+    assert len(raw) * 2.5 < len(peaks_json(result))  # a quarter to a third of the JSON
+
+
+def test_binary_on_s3_is_octet_stream(examples, s3_bucket):
+    import boto3
+
+    result = compute_peaks(examples / "media" / "call_001.wav", peaks_per_second=20)
+    s3 = boto3.client("s3")
+    storage = Storage(client=s3)
+    write_peaks(result, f"s3://{s3_bucket}/p/a.peaks.bin.gz", storage)
+    obj = s3.get_object(Bucket=s3_bucket, Key="p/a.peaks.bin.gz")
+    assert obj["ContentEncoding"] == "gzip" and obj["ContentType"] == "application/octet-stream"
+    assert gzip.decompress(obj["Body"].read()) == peaks_binary(result)
+    assert read_peaks(f"s3://{s3_bucket}/p/a.peaks.bin.gz", storage) == result
+
+
+def test_binary_errors_name_the_file(examples, tmp_path):
+    raw = peaks_binary(compute_peaks(examples / "media" / "call_001.wav", peaks_per_second=10))
+    for name, data, message in [
+        ("cut.peaks.bin", raw[:-2], r"cut\.peaks\.bin: expected 420 int16 values, got 419"),
+        ("odd.peaks.bin", raw[:-1], r"odd\.peaks\.bin: expected 420 int16 values, got 419\.5"),
+        ("short.peaks.bin", raw[:6], r"short\.peaks\.bin: truncated"),
+        ("head.peaks.bin", raw[:8] + b"[" + raw[9:], r"head\.peaks\.bin: invalid binary peaks header"),
+    ]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(PeaksError, match=message):
+            read_peaks(tmp_path / name)
 
 
 def test_read_peaks_errors_name_the_file(tmp_path):

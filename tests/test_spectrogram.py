@@ -20,7 +20,9 @@ from toolkit.models import SpectrogramHeader
 from toolkit.models.manifest import SPECTROGRAM_MAGIC
 from toolkit.peaks import PeaksError, compute_peaks, read_peaks
 from toolkit.spectrogram import (
+    FRAME_BUDGET,
     SpectrogramAccumulator,
+    auto_frames_per_second,
     compute_peaks_and_spectrogram,
     compute_spectrogram,
     parse_spectrogram,
@@ -47,7 +49,8 @@ def test_sine_energy_lands_in_its_band(tmp_path):
     spec = compute_spectrogram(media)
     h = spec.header
     assert (h.bins, h.frequency_max, h.sample_rate) == (64, 8000.0, 16000)
-    assert h.frames_per_second == pytest.approx(10.0) and h.frames == 40 and spec.data.shape == (40, 64)
+    # A 4-second file gets the finest automatic rate, 50 frames/s (20 ms).
+    assert h.frames_per_second == pytest.approx(50.0) and h.frames == 200 and spec.data.shape == (200, 64)
     assert h.fft_size >= h.hop  # every sample is inside some frame's window
     inner = spec.data[1:-1]  # the first/last frames are half zero-padded
     assert (inner.argmax(axis=1) == 8).all()
@@ -69,6 +72,24 @@ def test_frequency_max_is_capped_at_nyquist(tmp_path):
     spec = compute_spectrogram(media)
     assert spec.header.frequency_max == 4000.0
     assert (spec.data[1:-1].argmax(axis=1) == 1000 // (4000 // 64)).all()
+
+
+def test_automatic_frame_rate_keeps_files_small():
+    """50 frames/s up to 18 minutes, then FRAME_BUDGET frames per file, never under 10 frames/s."""
+    assert auto_frames_per_second(None) == 10.0
+    assert auto_frames_per_second(4.0) == auto_frames_per_second(18 * 60) == 50.0
+    assert auto_frames_per_second(30 * 60) == pytest.approx(30.0)
+    assert auto_frames_per_second(60 * 60) == pytest.approx(15.0)
+    assert auto_frames_per_second(90 * 60) == auto_frames_per_second(180 * 60) == 10.0
+    for minutes in (1, 10, 20, 45, 90):
+        assert minutes * 60 * auto_frames_per_second(minutes * 60) <= FRAME_BUDGET
+
+
+def test_explicit_frame_rate(tmp_path):
+    media = _lavfi(tmp_path, "tone.wav", "sine=frequency=1060", 4.0)
+    spec = compute_peaks_and_spectrogram(media, frames_per_second=10)[1]
+    assert spec.header.frames_per_second == pytest.approx(10.0) and spec.header.frames == 40
+    assert (spec.data[1:-1].argmax(axis=1) == 8).all()
 
 
 def test_header_validation():
@@ -117,7 +138,7 @@ def test_memory_is_bounded_by_the_chunk(tmp_path, monkeypatch):
     assert acc.total_samples == 60 * 16000
     assert acc.max_buffered <= (1 << 14) + acc.fft_size
     assert acc.max_buffered * 20 < acc.total_samples
-    assert spec.header.frames == 600 and peaks.duration == pytest.approx(60.0)
+    assert spec.header.frames == 3000 and peaks.duration == pytest.approx(60.0)  # 50 frames/s
 
 
 def test_same_decode_gives_the_same_peaks(examples):
@@ -179,7 +200,7 @@ def test_manifest_build_attaches_spectrogram_ref(tmp_path, examples, example_mir
     lines = {line["interaction-id"]: line for line in read_jsonl(out)}
     for iid, line in lines.items():
         assert line["spectrogram-ref"] == str(peaks_dir / f"{iid}.spectrogram.bin.gz")
-        assert line["peaks-ref"] == str(peaks_dir / f"{iid}.peaks.json.gz")
+        assert line["peaks-ref"] == str(peaks_dir / f"{iid}.peaks.bin.gz")
     spec = read_spectrogram(lines["int-0003"]["spectrogram-ref"])
     assert spec.header.duration == pytest.approx(35.0, abs=0.05)
     # Without --spectrogram nothing changes; --spectrogram without --peaks is refused.

@@ -467,9 +467,9 @@ def _attach_peaks(line: ManifestLine, record: FeedbackRecord, storage: Storage,
     from toolkit.peaks import peaks_for_uri, write_peaks  # numpy + ffmpeg only when asked for
 
     assert options.peaks_prefix is not None
-    # gzip: ~4x smaller downloads for every annotator; on S3 it is stored with Content-Encoding gzip
-    # so browsers decompress it transparently (docs/manifest.md).
-    target = join_uri(options.peaks_prefix, f"{_safe_name(record.interaction_id)}.peaks.json.gz")
+    # Binary (no JSON.parse of millions of numbers in the browser) and gzip (Content-Encoding on S3,
+    # decompressed transparently by browsers): docs/manifest.md.
+    target = join_uri(options.peaks_prefix, f"{_safe_name(record.interaction_id)}.peaks.bin.gz")
     spec = None
     try:
         if options.spectrogram:

@@ -5,13 +5,14 @@ ffmpeg streams float32 chunks, `SpectrogramAccumulator` keeps only the samples t
 still need (at most one chunk plus one FFT window), so memory does not grow with the media length
 except for the small uint8 output.
 
-Resolution (defaults): 10 frames per second (100 ms: finer than a pixel at the UI's whole-file
-view of long media; when zoomed in a frame spans several pixels) and 64 linear bands up to
+Resolution (defaults): frames per second chosen from the media's duration so a file holds at most
+FRAME_BUDGET frames, between 10 (100 ms, media over 90 minutes) and 50 (20 ms, media up to 18
+minutes): fine enough to place a noise boundary when zoomed in, and at most 3.5 MB of data up
+to 90 minutes (6.9 MB for 3 hours at 10 frames/s). 64 linear bands up to
 min(8 kHz, Nyquist) (125 Hz each; the telephone and wideband-speech range, where hum, hiss, music
-and crosstalk show). Each frame is a Hann-windowed FFT of ~64 ms centred on the frame, band
+and crosstalk show). Each frame is a Hann-windowed FFT of >= 32 ms (and >= one frame) centred on it, band
 power summed over the FFT bins in the band, in dB relative to a full-scale sine, mapped linearly
-from [db_min, db_max] = [-100, 0] dB to 0-255. That is 640 bytes per second of media: 2.3 MB
-for 60 minutes, 6.9 MB for 180, before gzip (docs/worker-ui.md has the compressed sizes).
+from [db_min, db_max] = [-100, 0] dB to 0-255 (docs/manifest.md has the compressed sizes).
 
 File format (`SpectrogramHeader` in toolkit/models/manifest.py): `GTSG`, a little-endian uint32
 header length, the JSON header, then the uint8 matrix, frame-major. Stored gzip-compressed with
@@ -20,25 +21,33 @@ header length, the JSON header, then the uint8 matrix, frame-major. Stored gzip-
 
 from __future__ import annotations
 
-import gzip
-import json
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from toolkit.models.manifest import SPECTROGRAM_MAGIC, PeaksFile, SpectrogramHeader
-from toolkit.peaks import PeaksError, compute_peaks, is_gzip, local_media, write_maybe_gzip
+from toolkit.peaks import (
+    PeaksError,
+    compute_peaks,
+    gunzip_if_needed,
+    local_media,
+    pack_binary,
+    probe_duration,
+    unpack_binary,
+    write_maybe_gzip,
+)
 from toolkit.storage import Storage
 
 SPECTROGRAM_CONTENT_TYPE = "application/octet-stream"
-DEFAULT_FRAMES_PER_SECOND = 10.0
+DEFAULT_FRAMES_PER_SECOND = 10.0  # the floor of the automatic choice, and its value without a duration
+MAX_FRAMES_PER_SECOND = 50.0
+FRAME_BUDGET = 54_000  # frames per file before the rate drops below 50/s: 3.5 MB at 64 bands
 DEFAULT_BINS = 64
 DEFAULT_FREQUENCY_MAX = 8000.0
 DB_MIN = -100.0
 DB_MAX = 0.0
-WINDOW_SECONDS = 0.064  # FFT length: the next power of two at or above this many seconds
+WINDOW_SECONDS = 0.032  # FFT length: the next power of two at or above this (and one frame)
 FRAME_BATCH = 2048  # frames transformed per numpy call (bounds the temporary FFT arrays)
 
 
@@ -132,10 +141,20 @@ class SpectrogramAccumulator:
         return Spectrogram(header=header, data=np.ascontiguousarray(data))
 
 
+def auto_frames_per_second(duration: float | None) -> float:
+    """As many frames per second as FRAME_BUDGET allows for this duration, within [10, 50]."""
+    if not duration or duration <= 0:
+        return DEFAULT_FRAMES_PER_SECOND
+    return max(DEFAULT_FRAMES_PER_SECOND, min(MAX_FRAMES_PER_SECOND, FRAME_BUDGET / duration))
+
+
 def compute_peaks_and_spectrogram(media_path: Path, peaks_per_second: float = 100.0, channels: int = 1, *,
-                                  frames_per_second: float = DEFAULT_FRAMES_PER_SECOND, bins: int = DEFAULT_BINS,
+                                  frames_per_second: float | None = None, bins: int = DEFAULT_BINS,
                                   frequency_max: float = DEFAULT_FREQUENCY_MAX) -> tuple[PeaksFile, Spectrogram]:
-    """Peaks and spectrogram of `media_path` from one ffmpeg decode (channels are averaged)."""
+    """Peaks and spectrogram of `media_path` from one ffmpeg decode (channels are averaged).
+    `frames_per_second=None` picks it from the duration (`auto_frames_per_second`)."""
+    if frames_per_second is None:
+        frames_per_second = auto_frames_per_second(probe_duration(Path(media_path)))
     acc: SpectrogramAccumulator | None = None
 
     def sink(frames: np.ndarray, rate: int) -> None:
@@ -156,25 +175,16 @@ def compute_spectrogram(media_path: Path, **kwargs: float) -> Spectrogram:
 
 def spectrogram_bytes(spec: Spectrogram) -> bytes:
     """The uncompressed file: magic, header length, JSON header, uint8 matrix."""
-    header = json.dumps(spec.header.model_dump(mode="json"), separators=(",", ":")).encode()
-    return SPECTROGRAM_MAGIC + struct.pack("<I", len(header)) + header + spec.data.tobytes()
+    return pack_binary(SPECTROGRAM_MAGIC, spec.header, spec.data.tobytes())
 
 
 def parse_spectrogram(data: bytes, name: str = "spectrogram") -> Spectrogram:
     """Inverse of `spectrogram_bytes` (gzip bytes are decompressed first)."""
-    if is_gzip(data):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise PeaksError(f"{name}: corrupt gzip spectrogram file: {exc}") from None
-    if data[:4] != SPECTROGRAM_MAGIC or len(data) < 8:
+    data = gunzip_if_needed(data, name, "spectrogram")
+    if data[:4] != SPECTROGRAM_MAGIC:
         raise PeaksError(f"{name}: not a spectrogram file (bad magic)")
-    (length,) = struct.unpack("<I", data[4:8])
-    try:
-        header = SpectrogramHeader.model_validate_json(data[8:8 + length])
-    except ValueError as exc:
-        raise PeaksError(f"{name}: invalid spectrogram header: {str(exc).splitlines()[0]}") from None
-    body = np.frombuffer(data, dtype=np.uint8, offset=8 + length)
+    header, offset = unpack_binary(data, SpectrogramHeader, name, "spectrogram")
+    body = np.frombuffer(data, dtype=np.uint8, offset=offset)
     if len(body) != header.frames * header.bins:
         raise PeaksError(f"{name}: expected {header.frames * header.bins} bytes of data, got {len(body)}")
     return Spectrogram(header=header, data=body.reshape(header.frames, header.bins))

@@ -10,21 +10,27 @@ function readUrl (root, name) {
   return v && v !== 'null' && v !== 'undefined' && v !== 'None' ? v : ''
 }
 
-// Downloads and parses the peaks JSON off the main thread (a multi-megabyte JSON.parse would
-// otherwise block it for a few hundred ms) and hands back Float32Array channels, transferred.
+// Downloads the peaks off the main thread. A binary peaks file (GTPK, what `manifest build --peaks`
+// writes) comes back as its ArrayBuffer, transferred: peaks.js turns it into Float32Arrays in a few
+// ms. A JSON one is parsed here (a multi-megabyte JSON.parse would otherwise block the page for a
+// few hundred ms) and comes back with Float32Array channels, transferred.
 // A blob worker, because a worker script from the (cross-origin) asset host is not allowed.
 const PEAKS_WORKER = `self.onmessage = async (e) => {
   let res
   try { res = await fetch(e.data.url) } catch (err) { self.postMessage({ ok: false, message: 'could not download the waveform peaks (' + ((err && err.message) || 'network error') + ')' }); return }
   if (!res.ok) { self.postMessage({ ok: false, message: 'could not download the waveform peaks (HTTP ' + res.status + ')' }); return }
+  let buf
+  try { buf = await res.arrayBuffer() } catch (err) { self.postMessage({ ok: false, message: 'could not download the waveform peaks (' + ((err && err.message) || 'network error') + ')' }); return }
+  if (buf.byteLength >= 4 && String.fromCharCode.apply(null, new Uint8Array(buf, 0, 4)) === 'GTPK') { self.postMessage({ ok: true, binary: buf }, [buf]); return }
   let json
-  try { json = await res.json() } catch (err) { self.postMessage({ ok: false, message: 'the waveform peaks file is not valid JSON' }); return }
+  try { json = JSON.parse(new TextDecoder().decode(buf)) } catch (err) { self.postMessage({ ok: false, message: 'the waveform peaks file is not valid JSON' }); return }
   if (!json || typeof json !== 'object' || !Array.isArray(json.data)) { self.postMessage({ ok: true, json }); return }
   const data = json.data.map((ch) => (Array.isArray(ch) ? new Float32Array(ch) : ch))
   self.postMessage({ ok: true, json: Object.assign({}, json, { data }) }, data.filter((d) => d instanceof Float32Array).map((d) => d.buffer))
 }`
 
-/** Resolves to the parsed PeaksFile (channels as Float32Array). Rejects with err.fallback = true
+/** Resolves to the binary file's ArrayBuffer or the parsed PeaksFile JSON (channels as
+ *  Float32Array), both what peaks.js's parsePeaks takes. Rejects with err.fallback = true
  *  when a worker cannot be used here (then the UI fetches on the main thread). */
 function loadPeaksInWorker (url) {
   return new Promise((resolve, reject) => {
@@ -41,7 +47,7 @@ function loadPeaksInWorker (url) {
     const done = () => { worker.terminate(); URL.revokeObjectURL(blobUrl) }
     worker.onmessage = e => {
       done()
-      if (e.data && e.data.ok) resolve(e.data.json)
+      if (e.data && e.data.ok) resolve(e.data.binary || e.data.json)
       else fail((e.data && e.data.message) || 'could not load the waveform peaks', false)
     }
     worker.onerror = e => {

@@ -19,22 +19,17 @@ const WAVE_HEIGHT = 168
 const RECORDING_ID = 'gtkit-recording'
 const REGION_CHUNK = 300
 
-/** Fetch and check a PeaksFile JSON. Throws an Error with a readable message. */
+/** Fetch and check a peaks file (binary or JSON). Throws an Error with a readable message. */
 export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
-  let res
+  let res, buffer
   try {
     res = await fetchImpl(url)
+    if (res.ok) buffer = await res.arrayBuffer()
   } catch (err) {
     throw new Error(`could not download the waveform peaks (${err.message || 'network error'})`)
   }
   if (!res.ok) throw new Error(`could not download the waveform peaks (HTTP ${res.status})`)
-  let json
-  try {
-    json = await res.json()
-  } catch {
-    throw new Error('the waveform peaks file is not valid JSON')
-  }
-  return parsePeaks(json)
+  return parsePeaks(buffer)
 }
 
 export class Player {

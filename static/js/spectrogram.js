@@ -5,6 +5,8 @@
 // length. (wavesurfer's Spectrogram plugin `frequenciesDataUrl` wants a JSON array of float frames,
 // ~100 MB for 3 hours, and draws canvases for the whole scroll width.)
 
+import { readBinaryHeader } from './binary.js'
+
 export const MAGIC = 'GTSG'
 /**
  * Parse the file bytes: `GTSG`, uint32 LE header length, JSON header (SpectrogramHeader), then
@@ -13,22 +15,12 @@ export const MAGIC = 'GTSG'
  * @returns {{header: object, data: Uint8Array}}
  */
 export function parseSpectrogram (buffer) {
-  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < 8) throw new Error('the spectrogram file is empty or truncated')
-  const head = new Uint8Array(buffer, 0, 4)
-  if (String.fromCharCode(...head) !== MAGIC) throw new Error('not a spectrogram file')
-  const length = new DataView(buffer).getUint32(4, true)
-  if (8 + length > buffer.byteLength) throw new Error('the spectrogram header is truncated')
-  let header
-  try {
-    header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 8, length)))
-  } catch {
-    throw new Error('the spectrogram header is not valid JSON')
-  }
+  const { header, offset } = readBinaryHeader(buffer, MAGIC, 'spectrogram')
   if (!header || header.version !== 1) throw new Error(`unsupported spectrogram version ${JSON.stringify(header && header.version)}`)
   const { frames, bins } = header
   if (!(Number.isInteger(frames) && frames > 0 && Number.isInteger(bins) && bins > 0)) throw new Error('the spectrogram header has no frames or bins')
   if (!(header.frames_per_second > 0) || !(header.frequency_max > 0)) throw new Error('the spectrogram header has no frame rate or frequency range')
-  const data = new Uint8Array(buffer, 8 + length)
+  const data = new Uint8Array(buffer, offset)
   if (data.length !== frames * bins) throw new Error(`the spectrogram has ${data.length} bytes of data, expected ${frames * bins}`)
   return { header, data }
 }

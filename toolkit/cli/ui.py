@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
 
 def peaks(
     media: Annotated[str, typer.Argument(help="Audio or video file (wav, mp3, mp4, ...; local or s3://).")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Peaks file to write (local or s3://); a name "
+    out: Annotated[str, typer.Option("--out", "-o", help="Peaks file to write (local or s3://): "
+                                                         "x.peaks.bin[.gz] binary, else JSON; a name "
                                                          "ending in .gz is written gzip-compressed.")],
     peaks_per_second: Annotated[float, typer.Option("--peaks-per-second", min=0.1,
                                                     help="Min/max pairs per second of media.")] = 100.0,
@@ -31,19 +32,24 @@ def peaks(
     spectrogram: Annotated[str | None, typer.Option(
         "--spectrogram", help="Also write a precomputed spectrogram here (same decode; local or s3://; "
                               "a name ending in .gz is gzip-compressed), for the task's spectrogram-ref.")] = None,
-    spectrogram_fps: Annotated[float, typer.Option(
-        "--spectrogram-fps", min=1.0, max=100.0, help="Spectrogram frames per second.")] = 10.0,
+    spectrogram_fps: Annotated[float | None, typer.Option(
+        "--spectrogram-fps", min=1.0, max=100.0,
+        help="Spectrogram frames per second. Default: from the duration, 50 up to 18 minutes, "
+             "down to 10 from 90 minutes (at most 54,000 frames until then).")] = None,
     spectrogram_bins: Annotated[int, typer.Option(
         "--spectrogram-bins", min=8, max=512, help="Spectrogram frequency bands (linear, up to 8 kHz).")] = 64,
     mirror: MirrorOpt = None,
 ) -> None:
     """Compute min/max waveform peaks so the worker UI never decodes the whole media.
 
-    Example: gtkit peaks examples/media/call_001.wav --out call_001.peaks.json.gz
+    Example: gtkit peaks examples/media/call_001.wav --out call_001.peaks.bin.gz
+
+    The name picks the encoding: `.peaks.bin[.gz]` is the compact binary the worker UI reads
+    fastest (what `gtkit manifest build --peaks` writes), `.peaks.json[.gz]` the PeaksFile JSON.
 
     With the spectrogram the worker can show for long media (one decode for both):
 
-        gtkit peaks examples/media/call_001.wav --out call_001.peaks.json.gz \\
+        gtkit peaks examples/media/call_001.wav --out call_001.peaks.bin.gz \\
             --spectrogram call_001.spectrogram.bin.gz
     """
     from toolkit.peaks import PeaksError, peaks_for_uri, write_peaks

@@ -13,7 +13,7 @@ from toolkit.models.answer import (
 )
 from toolkit.models.consolidated import ConsolidatedLabel, ConsolidatedSegment, ContentResult, WorkerAnswer
 from toolkit.models.feedback import FeedbackRecord
-from toolkit.models.manifest import ManifestLine, PeaksFile, PreSegment, Sidecar, SpectrogramHeader
+from toolkit.models.manifest import ManifestLine, PeaksFile, PeaksHeader, PreSegment, Sidecar, SpectrogramHeader
 from toolkit.models.records import EXPORT_RECORD_MODELS
 from toolkit.models.schema import FieldSpec, LabelSchema, TrackCategory, load_label_schema
 
@@ -23,6 +23,7 @@ EXPORTED_MODELS = {
     "manifest-line": ManifestLine,
     "sidecar": Sidecar,
     "peaks": PeaksFile,
+    "peaks-header": PeaksHeader,
     "spectrogram-header": SpectrogramHeader,
     "label-schema": LabelSchema,
     "segmentation-answer": SegmentationAnswer,
@@ -44,6 +45,7 @@ __all__ = [
     "LabelSchema",
     "ManifestLine",
     "PeaksFile",
+    "PeaksHeader",
     "PreSegment",
     "SegmentationAnswer",
     "Sidecar",

@@ -70,7 +70,8 @@ class ManifestLine(DashedModel):
     )
     peaks_ref: str | None = Field(
         default=None,
-        description="URI of a peaks JSON, plain or gzip-compressed with Content-Encoding: gzip (see `gtkit peaks`)",
+        description="URI of a peaks file, binary (PeaksHeader, `.peaks.bin`) or PeaksFile JSON, plain or "
+                    "gzip-compressed with Content-Encoding: gzip (see `gtkit peaks`)",
     )
     spectrogram_ref: str | None = Field(
         default=None,
@@ -103,6 +104,31 @@ class PeaksFile(BaseModel):
     data: list[list[float]] = Field(
         description="One list per channel of interleaved [min, max] pairs in [-1, 1]"
     )
+
+
+PEAKS_MAGIC = b"GTPK"
+PEAKS_SCALE = 32767
+
+
+class PeaksHeader(BaseModel):
+    """JSON header of a binary peaks file (`*.peaks.bin[.gz]`, what `gtkit manifest build --peaks`
+    writes): the same peaks as a `PeaksFile`, which the browser reads without a JSON parse of
+    millions of numbers (a 3-hour call: 336 ms of JSON.parse).
+
+    The file is: the 4 bytes `GTPK`, the header length as a little-endian uint32, this header as
+    UTF-8 JSON, then per channel `2 * length` little-endian int16: interleaved min, max, each the
+    value in [-1, 1] times `scale`, rounded.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[2] = 2
+    sample_rate: int = Field(gt=0, description="Sample rate of the decoded audio")
+    peaks_per_second: float = Field(gt=0)
+    duration: float = Field(gt=0, description="Media duration in seconds")
+    channels: int = Field(default=1, ge=1, le=8)
+    length: int = Field(ge=1, description="min/max pairs per channel")
+    scale: Literal[32767] = PEAKS_SCALE
 
 
 SPECTROGRAM_MAGIC = b"GTSG"
