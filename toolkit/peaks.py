@@ -168,13 +168,18 @@ def compute_peaks(media_path: Path, peaks_per_second: float = 100.0, channels: i
         pairs = np.empty(2 * len(lo), dtype=np.float64)
         pairs[0::2] = lo[:, ch]
         pairs[1::2] = hi[:, ch]
-        # `+ 0.0` turns the -0.0 that rounding leaves for tiny negatives into 0.0: the same number,
-        # one byte shorter in the JSON.
-        data_out.append((np.round(pairs, PRECISION) + 0.0).tolist())
-    return PeaksFile(
-        sample_rate=rate, peaks_per_second=rate / bucket, duration=total_frames / rate,
-        channels=channels, data=data_out,
-    )
+        # `+= 0.0` turns the -0.0 that rounding leaves for tiny negatives into 0.0: the same number,
+        # one byte shorter in the JSON. In place: no extra copies of a 3-hour call's 2.2 M values.
+        np.round(pairs, PRECISION, out=pairs)
+        pairs += 0.0
+        data_out.append(pairs.tolist())
+        del pairs
+    del lo, hi, mins, maxs
+    # Valid by construction (the header fields are checked): skipping pydantic's copy of millions of
+    # floats keeps a 3-hour call's peak memory, per concurrent `manifest build --jobs` thread, down.
+    header = PeaksFile.model_validate({"sample_rate": rate, "peaks_per_second": rate / bucket,
+                                       "duration": total_frames / rate, "channels": channels, "data": []})
+    return PeaksFile.model_construct(**{**header.__dict__, "data": data_out})
 
 
 def peaks_json(peaks: PeaksFile) -> bytes:
