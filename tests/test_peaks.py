@@ -18,6 +18,7 @@ from toolkit.models import PeaksFile, PeaksHeader
 from toolkit.peaks import (
     PeaksError,
     compute_peaks,
+    decode_peaks,
     peaks_binary,
     peaks_gzip,
     peaks_json,
@@ -178,6 +179,20 @@ def test_binary_round_trip_and_layout(examples, tmp_path):
         for name in (f"{channels}.peaks.bin.gz", f"{channels}.peaks.bin"):
             assert read_peaks(tmp_path / name) == result
     assert len(raw) * 2.5 < len(peaks_json(result))  # a quarter to a third of the JSON
+
+
+def test_arrays_and_file_write_the_same_bytes(examples, tmp_path):
+    """`decode_peaks` (what manifest build writes from, no Python float lists) and the PeaksFile of
+    `compute_peaks` encode to identical files, binary and JSON."""
+    media = examples / "media" / "call_003.wav"
+    arrays, file = decode_peaks(media, channels=2), compute_peaks(media, channels=2)
+    assert arrays.values.shape == (2, len(file.data[0])) and arrays.to_file() == file
+    assert peaks_binary(arrays) == peaks_binary(file)
+    storage = Storage()
+    for name in ("a.peaks.json.gz", "a.peaks.bin.gz"):
+        write_peaks(arrays, str(tmp_path / f"arrays-{name}"), storage)
+        write_peaks(file, str(tmp_path / f"file-{name}"), storage)
+        assert (tmp_path / f"arrays-{name}").read_bytes() == (tmp_path / f"file-{name}").read_bytes()
 
 
 def test_binary_on_s3_is_octet_stream(examples, s3_bucket):

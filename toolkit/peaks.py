@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -86,9 +87,39 @@ def probe_duration(media_path: Path) -> float | None:
     return value if value > 0 else None
 
 
+@dataclass
+class PeakArrays:
+    """Computed peaks before they become a `PeaksFile`: `values` is (channels, 2 * pairs) float64,
+    interleaved min/max, rounded as the JSON stores them. The binary writer encodes it directly,
+    without the PeaksFile's Python float lists (~70 MB for a 3-hour call)."""
+
+    sample_rate: int
+    peaks_per_second: float
+    duration: float
+    values: np.ndarray
+
+    @property
+    def channels(self) -> int:
+        return int(self.values.shape[0])
+
+    def to_file(self) -> PeaksFile:
+        header = PeaksFile.model_validate({"sample_rate": self.sample_rate, "peaks_per_second": self.peaks_per_second,
+                                           "duration": self.duration, "channels": self.channels, "data": []})
+        # The values are valid by construction: skip pydantic's copy of millions of floats.
+        return PeaksFile.model_construct(**{**header.__dict__, "data": [row.tolist() for row in self.values]})
+
+
 def compute_peaks(media_path: Path, peaks_per_second: float = 100.0, channels: int = 1,
                   *, sample_rate: int | None = None,
                   pcm_sink: Callable[[np.ndarray, int], None] | None = None) -> PeaksFile:
+    """Decode `media_path` (wav, mp3, mp4, ... anything ffmpeg reads) and reduce it to min/max peaks
+    (`decode_peaks(...).to_file()`)."""
+    return decode_peaks(media_path, peaks_per_second, channels, sample_rate=sample_rate, pcm_sink=pcm_sink).to_file()
+
+
+def decode_peaks(media_path: Path, peaks_per_second: float = 100.0, channels: int = 1,
+                 *, sample_rate: int | None = None,
+                 pcm_sink: Callable[[np.ndarray, int], None] | None = None) -> PeakArrays:
     """Decode `media_path` (wav, mp3, mp4, ... anything ffmpeg reads) and reduce it to min/max peaks.
 
     `channels=1` downmixes; `channels=2` keeps a stereo pair. `sample_rate` resamples before the
@@ -163,23 +194,16 @@ def compute_peaks(media_path: Path, peaks_per_second: float = 100.0, channels: i
         raise PeaksError(f"{media_path}: decoded no audio samples")
     lo = np.clip(np.concatenate(mins), -1.0, 1.0)
     hi = np.clip(np.concatenate(maxs), -1.0, 1.0)
-    data_out: list[list[float]] = []
-    for ch in range(channels):
-        pairs = np.empty(2 * len(lo), dtype=np.float64)
-        pairs[0::2] = lo[:, ch]
-        pairs[1::2] = hi[:, ch]
-        # `+= 0.0` turns the -0.0 that rounding leaves for tiny negatives into 0.0: the same number,
-        # one byte shorter in the JSON. In place: no extra copies of a 3-hour call's 2.2 M values.
-        np.round(pairs, PRECISION, out=pairs)
-        pairs += 0.0
-        data_out.append(pairs.tolist())
-        del pairs
-    del lo, hi, mins, maxs
-    # Valid by construction (the header fields are checked): skipping pydantic's copy of millions of
-    # floats keeps a 3-hour call's peak memory, per concurrent `manifest build --jobs` thread, down.
-    header = PeaksFile.model_validate({"sample_rate": rate, "peaks_per_second": rate / bucket,
-                                       "duration": total_frames / rate, "channels": channels, "data": []})
-    return PeaksFile.model_construct(**{**header.__dict__, "data": data_out})
+    del mins, maxs
+    values = np.empty((channels, 2 * len(lo)), dtype=np.float64)
+    values[:, 0::2] = lo.T
+    values[:, 1::2] = hi.T
+    del lo, hi
+    # `+= 0.0` turns the -0.0 that rounding leaves for tiny negatives into 0.0: the same number,
+    # one byte shorter in the JSON. In place: no extra copies of a 3-hour call's 2.2 M values.
+    np.round(values, PRECISION, out=values)
+    values += 0.0
+    return PeakArrays(sample_rate=rate, peaks_per_second=rate / bucket, duration=total_frames / rate, values=values)
 
 
 def peaks_json(peaks: PeaksFile) -> bytes:
@@ -222,15 +246,16 @@ def unpack_binary(data: bytes, header_model: type[H], name: str, what: str) -> t
         raise PeaksError(f"{name}: invalid binary {what} header: {str(exc).splitlines()[0]}") from None
 
 
-def peaks_binary(peaks: PeaksFile) -> bytes:
+def peaks_binary(peaks: PeaksFile | PeakArrays) -> bytes:
     """The binary encoding (`PeaksHeader`): magic, header length, JSON header, int16 pairs."""
-    length = min((len(channel) for channel in peaks.data), default=0) // 2
-    if length < 1 or len(peaks.data) != peaks.channels:
+    channels = peaks.values if isinstance(peaks, PeakArrays) else peaks.data
+    length = min((len(channel) for channel in channels), default=0) // 2
+    if length < 1 or len(channels) != peaks.channels:
         raise PeaksError("peaks have no complete min/max pair, or a channel count that does not match")
     header = PeaksHeader(sample_rate=peaks.sample_rate, peaks_per_second=peaks.peaks_per_second,
                          duration=peaks.duration, channels=peaks.channels, length=length)
     body = [np.rint(np.clip(np.asarray(channel[: 2 * length], dtype=np.float64), -1, 1) * PEAKS_SCALE)
-            .astype("<i2").tobytes() for channel in peaks.data]
+            .astype("<i2").tobytes() for channel in channels]
     return pack_binary(PEAKS_MAGIC, header, b"".join(body))
 
 
@@ -280,12 +305,13 @@ def write_maybe_gzip(data: bytes, uri: str, storage: Storage, content_type: str,
     return compress
 
 
-def write_peaks(peaks: PeaksFile, uri: str, storage: Storage, *, compress: bool | None = None) -> bool:
+def write_peaks(peaks: PeaksFile | PeakArrays, uri: str, storage: Storage, *, compress: bool | None = None) -> bool:
     """Write `peaks`, binary for a `.bin`/`.bin.gz` name (`application/octet-stream`), else JSON
     (`application/json`); gzip per `write_maybe_gzip`. Returns whether it was compressed."""
     if is_binary_peaks_name(uri):
         return write_maybe_gzip(peaks_binary(peaks), uri, storage, PEAKS_BINARY_CONTENT_TYPE, compress=compress)
-    return write_maybe_gzip(peaks_json(peaks), uri, storage, PEAKS_CONTENT_TYPE, compress=compress)
+    file = peaks.to_file() if isinstance(peaks, PeakArrays) else peaks
+    return write_maybe_gzip(peaks_json(file), uri, storage, PEAKS_CONTENT_TYPE, compress=compress)
 
 
 def read_peaks(uri_or_path: str | Path, storage: Storage | None = None) -> PeaksFile:
@@ -313,7 +339,7 @@ def local_media(uri: str, storage: Storage) -> Iterator[Path]:
         yield local
 
 
-def peaks_for_uri(uri: str, storage: Storage, peaks_per_second: float = 100.0, channels: int = 1) -> PeaksFile:
-    """Peaks of a local path or s3:// object (see `local_media`)."""
+def peaks_for_uri(uri: str, storage: Storage, peaks_per_second: float = 100.0, channels: int = 1) -> PeakArrays:
+    """Peaks of a local path or s3:// object (see `local_media`), for `write_peaks`."""
     with local_media(uri, storage) as path:
-        return compute_peaks(path, peaks_per_second, channels)
+        return decode_peaks(path, peaks_per_second, channels)

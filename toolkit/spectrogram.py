@@ -28,8 +28,9 @@ import numpy as np
 
 from toolkit.models.manifest import SPECTROGRAM_MAGIC, PeaksFile, SpectrogramHeader
 from toolkit.peaks import (
+    PeakArrays,
     PeaksError,
-    compute_peaks,
+    decode_peaks,
     gunzip_if_needed,
     local_media,
     pack_binary,
@@ -148,10 +149,18 @@ def auto_frames_per_second(duration: float | None) -> float:
     return max(DEFAULT_FRAMES_PER_SECOND, min(MAX_FRAMES_PER_SECOND, FRAME_BUDGET / duration))
 
 
-def compute_peaks_and_spectrogram(media_path: Path, peaks_per_second: float = 100.0, channels: int = 1, *,
-                                  frames_per_second: float | None = None, bins: int = DEFAULT_BINS,
-                                  frequency_max: float = DEFAULT_FREQUENCY_MAX) -> tuple[PeaksFile, Spectrogram]:
-    """Peaks and spectrogram of `media_path` from one ffmpeg decode (channels are averaged).
+def compute_peaks_and_spectrogram(media_path: Path, peaks_per_second: float = 100.0, channels: int = 1,
+                                  **kwargs: float) -> tuple[PeaksFile, Spectrogram]:
+    """Peaks and spectrogram of `media_path` from one ffmpeg decode (channels are averaged);
+    keyword arguments as `decode_peaks_and_spectrogram`."""
+    peaks, spec = decode_peaks_and_spectrogram(media_path, peaks_per_second, channels, **kwargs)  # type: ignore[arg-type]
+    return peaks.to_file(), spec
+
+
+def decode_peaks_and_spectrogram(media_path: Path, peaks_per_second: float = 100.0, channels: int = 1, *,
+                                 frames_per_second: float | None = None, bins: int = DEFAULT_BINS,
+                                 frequency_max: float = DEFAULT_FREQUENCY_MAX) -> tuple[PeakArrays, Spectrogram]:
+    """As `compute_peaks_and_spectrogram`, with the peaks as arrays (for `write_peaks`).
     `frames_per_second=None` picks it from the duration (`auto_frames_per_second`)."""
     if frames_per_second is None:
         frames_per_second = auto_frames_per_second(probe_duration(Path(media_path)))
@@ -163,8 +172,8 @@ def compute_peaks_and_spectrogram(media_path: Path, peaks_per_second: float = 10
             acc = SpectrogramAccumulator(rate, frames_per_second, bins, frequency_max)
         acc(frames, rate)
 
-    peaks = compute_peaks(Path(media_path), peaks_per_second, channels, pcm_sink=sink)
-    assert acc is not None  # compute_peaks raises when nothing was decoded
+    peaks = decode_peaks(Path(media_path), peaks_per_second, channels, pcm_sink=sink)
+    assert acc is not None  # decode_peaks raises when nothing was decoded
     return peaks, acc.finish(peaks.duration)
 
 
@@ -201,7 +210,7 @@ def read_spectrogram(uri_or_path: str | Path, storage: Storage | None = None) ->
 
 
 def peaks_and_spectrogram_for_uri(uri: str, storage: Storage, peaks_per_second: float = 100.0, channels: int = 1,
-                                  **kwargs: float) -> tuple[PeaksFile, Spectrogram]:
+                                  **kwargs: float) -> tuple[PeakArrays, Spectrogram]:
     """As `peaks_for_uri`, with the spectrogram of the same decode."""
     with local_media(uri, storage) as path:
-        return compute_peaks_and_spectrogram(path, peaks_per_second, channels, **kwargs)  # type: ignore[arg-type]
+        return decode_peaks_and_spectrogram(path, peaks_per_second, channels, **kwargs)  # type: ignore[arg-type]

@@ -67,7 +67,7 @@ def peaks(
     except (PeaksError, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
     compressed = write_peaks(result, out, storage, compress=gzip)
-    console.print(f"{out}: {len(result.data[0]) // 2} peaks/channel, {result.duration:.2f} s, "
+    console.print(f"{out}: {result.values.shape[1] // 2} peaks/channel, {result.duration:.2f} s, "
                   f"{result.peaks_per_second:g} per second{', gzip' if compressed else ''}", highlight=False)
     if spec is not None and spectrogram:
         from toolkit.spectrogram import write_spectrogram
