@@ -3,7 +3,7 @@
 // docs/worker-ui.md for the contract.
 
 import { AnswerState } from './state.js'
-import { createAutosave, defaultStorage, storageKey } from './persistence.js'
+import { createAutosave, createPreferences, defaultStorage, storageKey } from './persistence.js'
 import { Player, fetchPeaks } from './player.js'
 import { parsePeaks } from './peaks.js'
 import { createToolbar, createTracksPanel } from './panels.js'
@@ -118,6 +118,9 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
     onError: () => showNotice('Autosave is not available in this browser: do not reload the page before submitting.', { sticky: true })
   })
   if (!storage) showNotice('Autosave is not available in this browser: do not reload the page before submitting.', { sticky: true })
+  // The worker's viewing preferences (spectrogram, playback rate) follow them from task to task.
+  const prefs = createPreferences({ storage })
+  const preferred = prefs.load()
   let submitted = false
   let restored = false
   const saved = autosave.load()
@@ -181,8 +184,14 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
     player = new Player({
       waveEl, rulerEl, spectrogramEl, videoHost, mediaUrl, mediaType, peaks, spectrogramUrl, durationHint, state,
       onError: showError,
-      onReady: () => { loading.hidden = true; app.readyAt = app.timings.ready = performance.now(); renderLanes() }
+      onReady: () => {
+        loading.hidden = true
+        app.readyAt = app.timings.ready = performance.now()
+        renderLanes()
+        if (preferred.spectrogram && !player.spectrogram && !player.spectrogramUnavailableReason()) player.toggleSpectrogram()
+      }
     })
+    if (preferred.rate) player.setRate(preferred.rate)
     app.player = player
     app.timings.player = performance.now()
     player.ws.on('loading', pct => { loading.textContent = `Loading media… ${pct}%` })
@@ -223,6 +232,7 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
       if (type === 'time') scheduleTime(value)
       else if (type === 'region-drag') views.list.previewTimes(value.id, value.start, value.end)
       else views.toolbar.update()
+      if (type === 'rate' || type === 'spectrogram') prefs.save({ [type]: value })
     })
     installShortcuts({ state, player, help })
     // Enter in a one-line field would submit the whole task (implicit form submission): make it

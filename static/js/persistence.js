@@ -102,3 +102,49 @@ export function defaultStorage () {
     return null
   }
 }
+
+export const PREFERENCES_KEY = 'gtkit:prefs'
+const PREFERENCE_CHECKS = {
+  spectrogram: v => typeof v === 'boolean',
+  rate: v => typeof v === 'number' && v >= 0.5 && v <= 2
+}
+
+/**
+ * The worker's own viewing preferences (spectrogram shown, playback rate), kept across tasks in
+ * this browser. Only known keys with valid values are read back, so a stale or edited entry is
+ * ignored rather than breaking the page.
+ * @param {object} opts
+ * @param {Storage|null} opts.storage
+ */
+export function createPreferences ({ storage, onError = () => {} }) {
+  function load () {
+    if (!storage) return {}
+    let data
+    try {
+      data = JSON.parse(storage.getItem(PREFERENCES_KEY) || '{}')
+    } catch {
+      return {}
+    }
+    const out = {}
+    for (const [key, ok] of Object.entries(PREFERENCE_CHECKS)) {
+      if (data && ok(data[key])) out[key] = data[key]
+    }
+    return out
+  }
+  return {
+    load,
+    /** Merge `changes` into the stored preferences (invalid values are dropped). */
+    save (changes) {
+      if (!storage) return
+      const next = { ...load() }
+      for (const [key, value] of Object.entries(changes)) {
+        if (PREFERENCE_CHECKS[key]?.(value)) next[key] = value
+      }
+      try {
+        storage.setItem(PREFERENCES_KEY, JSON.stringify(next))
+      } catch (err) {
+        onError(err)
+      }
+    }
+  }
+}

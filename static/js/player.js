@@ -388,6 +388,8 @@ export class Player {
   setRate (rate) {
     const r = Math.min(2, Math.max(0.5, Number(rate) || 1))
     this.rate = r
+    // Also the default: loading the media resets playbackRate to defaultPlaybackRate.
+    if (this.media) this.media.defaultPlaybackRate = r
     this.ws.setPlaybackRate(r, true)
     this._emit('rate', r)
   }

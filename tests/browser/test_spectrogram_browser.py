@@ -166,3 +166,32 @@ def test_peaks_mode_without_spectrogram_keeps_the_disabled_button(portal_factory
     assert "precomputed peaks" in (button.get_attribute("title") or "")
     assert page.locator(".gtkit-spectro-note").is_visible()
     assert probe.errors == []
+
+
+def test_viewing_preferences_follow_the_worker(tone_portal, open_page):
+    """Spectrogram on and the playback rate are the worker's preferences: after a reload (or on
+    the next task) the spectrogram comes back by itself and the rate is kept; turning it off sticks."""
+    url, _ = tone_portal
+    page, probe = open_page(type("P", (), {"url": url})())
+    page.goto(f"{url}/task/0")
+    wait_ready(page)
+    assert page.evaluate("window.gtkit.player.spectrogram") is None and page.evaluate("window.gtkit.player.rate") == 1
+    page.locator("[data-role=rate]").select_option("1.5")
+    page.locator("[data-action=toggle-spectrogram]").click()
+    page.wait_for_function("window.gtkit.player.spectrogramDrawnAt > 0")
+
+    page.reload()
+    wait_ready(page)
+    page.wait_for_function("window.gtkit.player.spectrogramDrawnAt > 0")  # shown without a click
+    assert page.locator("[data-action=toggle-spectrogram]").get_attribute("aria-pressed") == "true"
+    assert page.evaluate("window.gtkit.player.rate") == 1.5
+    assert page.evaluate("window.gtkit.player.media.playbackRate") == 1.5
+    assert page.locator("[data-role=rate]").input_value() == "1.5"
+
+    page.locator("[data-action=toggle-spectrogram]").click()
+    page.reload()
+    wait_ready(page)
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.gtkit.player.spectrogram") is None
+    assert page.locator("[data-role=spectrogram-canvas]").count() == 0
+    assert probe.errors == []

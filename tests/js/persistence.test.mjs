@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createAutosave, storageKey, STORAGE_PREFIX } from '../../static/js/persistence.js'
+import { createAutosave, createPreferences, PREFERENCES_KEY, storageKey, STORAGE_PREFIX } from '../../static/js/persistence.js'
 import { AnswerState } from '../../static/js/state.js'
 import { loadSchema } from './helpers.mjs'
 
@@ -104,4 +104,24 @@ test('a whole answer survives save -> reload -> restore', () => {
   const saved = createAutosave({ storage, taskKey: 'c1' }).load()
   reloaded.restore(saved.answer)
   assert.deepEqual(reloaded.toAnswer(), s.toAnswer())
+})
+
+test('viewing preferences merge, survive reloads and ignore invalid entries', () => {
+  const storage = new FakeStorage()
+  const prefs = createPreferences({ storage })
+  assert.deepEqual(prefs.load(), {})
+  prefs.save({ rate: 1.25 })
+  prefs.save({ spectrogram: true })
+  assert.deepEqual(createPreferences({ storage }).load(), { rate: 1.25, spectrogram: true })
+  prefs.save({ rate: 9, spectrogram: 'yes', other: 1 }) // out of range / wrong type / unknown: dropped
+  assert.deepEqual(prefs.load(), { rate: 1.25, spectrogram: true })
+  storage.setItem(PREFERENCES_KEY, '{not json')
+  assert.deepEqual(prefs.load(), {})
+  storage.setItem(PREFERENCES_KEY, JSON.stringify({ rate: 0.75, spectrogram: false, junk: [1] }))
+  assert.deepEqual(prefs.load(), { rate: 0.75, spectrogram: false })
+  assert.deepEqual(createPreferences({ storage: null }).load(), {})
+  storage.failWith = new Error('quota')
+  const errors = []
+  createPreferences({ storage, onError: e => errors.push(e.message) }).save({ rate: 1 })
+  assert.deepEqual(errors, ['quota'])
 })
