@@ -188,7 +188,10 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
         loading.hidden = true
         app.readyAt = app.timings.ready = performance.now()
         renderLanes()
-        if (preferred.spectrogram && !player.spectrogram && !player.spectrogramUnavailableReason()) player.toggleSpectrogram()
+        // Deferred: `player` is assigned once the constructor returns, even if ready fired inside it.
+        queueMicrotask(() => {
+          if (preferred.spectrogram && player && !player.spectrogram && !player.spectrogramUnavailableReason()) player.toggleSpectrogram()
+        })
       }
     })
     if (preferred.rate) player.setRate(preferred.rate)
