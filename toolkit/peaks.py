@@ -110,11 +110,10 @@ class PeakArrays:
 
 
 def compute_peaks(media_path: Path, peaks_per_second: float = 100.0, channels: int = 1,
-                  *, sample_rate: int | None = None,
-                  pcm_sink: Callable[[np.ndarray, int], None] | None = None) -> PeaksFile:
+                  *, sample_rate: int | None = None) -> PeaksFile:
     """Decode `media_path` (wav, mp3, mp4, ... anything ffmpeg reads) and reduce it to min/max peaks
     (`decode_peaks(...).to_file()`)."""
-    return decode_peaks(media_path, peaks_per_second, channels, sample_rate=sample_rate, pcm_sink=pcm_sink).to_file()
+    return decode_peaks(media_path, peaks_per_second, channels, sample_rate=sample_rate).to_file()
 
 
 def decode_peaks(media_path: Path, peaks_per_second: float = 100.0, channels: int = 1,
@@ -199,11 +198,17 @@ def decode_peaks(media_path: Path, peaks_per_second: float = 100.0, channels: in
     values[:, 0::2] = lo.T
     values[:, 1::2] = hi.T
     del lo, hi
-    # `+= 0.0` turns the -0.0 that rounding leaves for tiny negatives into 0.0: the same number,
-    # one byte shorter in the JSON. In place: no extra copies of a 3-hour call's 2.2 M values.
+    return PeakArrays(sample_rate=rate, peaks_per_second=rate / bucket, duration=total_frames / rate,
+                      values=_round_like_json(values))
+
+
+def _round_like_json(values: np.ndarray) -> np.ndarray:
+    """Round float64 `values` in place to the JSON's PRECISION decimals (no extra copies of a 3-hour
+    call's 2.2 M values). `+= 0.0` turns the -0.0 that rounding leaves for tiny negatives into 0.0:
+    the same number, one byte shorter in the JSON."""
     np.round(values, PRECISION, out=values)
     values += 0.0
-    return PeakArrays(sample_rate=rate, peaks_per_second=rate / bucket, duration=total_frames / rate, values=values)
+    return values
 
 
 def peaks_json(peaks: PeaksFile) -> bytes:
@@ -211,9 +216,14 @@ def peaks_json(peaks: PeaksFile) -> bytes:
     return orjson.dumps(peaks.model_dump(mode="python"))
 
 
+def gzip_bytes(data: bytes) -> bytes:
+    """gzip at GZIP_LEVEL with mtime 0, so the same input always gives the same bytes."""
+    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+
+
 def peaks_gzip(peaks: PeaksFile) -> bytes:
-    """`peaks_json` gzip-compressed (mtime 0, so the same peaks always give the same bytes)."""
-    return gzip.compress(peaks_json(peaks), compresslevel=GZIP_LEVEL, mtime=0)
+    """`peaks_json` gzip-compressed."""
+    return gzip_bytes(peaks_json(peaks))
 
 
 def pack_binary(magic: bytes, header: BaseModel, body: bytes) -> bytes:
@@ -281,11 +291,10 @@ def parse_peaks(data: bytes, name: str = "peaks") -> PeaksFile:
     expected, got = header.channels * 2 * header.length, len(data) - offset
     if got != 2 * expected:
         raise PeaksError(f"{name}: expected {expected} int16 values, got {got / 2:g}")
-    channels = np.frombuffer(data, dtype="<i2", offset=offset).reshape(header.channels, -1) / header.scale
+    values = np.frombuffer(data, dtype="<i2", offset=offset).reshape(header.channels, -1) / header.scale
     # Back to the JSON's 3 decimals: int16 steps (3e-5) are far finer, so this restores them exactly.
-    return PeaksFile(sample_rate=header.sample_rate, peaks_per_second=header.peaks_per_second,
-                     duration=header.duration, channels=header.channels,
-                     data=[(np.round(channel, PRECISION) + 0.0).tolist() for channel in channels])
+    return PeakArrays(sample_rate=header.sample_rate, peaks_per_second=header.peaks_per_second,
+                      duration=header.duration, values=_round_like_json(values)).to_file()
 
 
 def write_maybe_gzip(data: bytes, uri: str, storage: Storage, content_type: str, *,
@@ -300,7 +309,7 @@ def write_maybe_gzip(data: bytes, uri: str, storage: Storage, content_type: str,
     if compress is None:
         compress = str(uri).lower().endswith(".gz")
     if compress:
-        data = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+        data = gzip_bytes(data)
     storage.write_bytes(uri, data, content_type=content_type, content_encoding="gzip" if compress else None)
     return compress
 

@@ -1,6 +1,6 @@
 """Precomputed spectrogram for long media, so the worker UI can show one without decoding the audio.
 
-Computed from the very PCM decode that makes the waveform peaks (`compute_peaks(pcm_sink=...)`):
+Computed from the very PCM decode that makes the waveform peaks (`decode_peaks(pcm_sink=...)`):
 ffmpeg streams float32 chunks, `SpectrogramAccumulator` keeps only the samples the next frames
 still need (at most one chunk plus one FFT window), so memory does not grow with the media length
 except for the small uint8 output.

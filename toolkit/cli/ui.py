@@ -69,7 +69,7 @@ def peaks(
     compressed = write_peaks(result, out, storage, compress=gzip)
     console.print(f"{out}: {result.values.shape[1] // 2} peaks/channel, {result.duration:.2f} s, "
                   f"{result.peaks_per_second:g} per second{', gzip' if compressed else ''}", highlight=False)
-    if spec is not None and spectrogram:
+    if spec is not None:
         from toolkit.spectrogram import write_spectrogram
 
         compressed = write_spectrogram(spec, spectrogram, storage, compress=gzip)
