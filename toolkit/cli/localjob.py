@@ -104,6 +104,9 @@ def run(
             f"{summary['skipped']} skipped, {summary['responses']} worker responses", highlight=False)
         for reason in summary["skipped_reasons"]:
             console.print(f"  skipped {reason}", highlight=False)
+    for excluded in summary["excluded_responses"]:
+        console.print(f"  excluded worker response {excluded['file']}: {excluded['reason']} "
+                      "(left on disk, not counted; its task takes another answer)", highlight=False, soft_wrap=True)
     console.print(f"output manifest: {summary['output_manifest']}", highlight=False)
     if summary["waiting"]:
         raise typer.Exit(3)
