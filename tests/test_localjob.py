@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from portal_client import portal_client
 from typer.testing import CliRunner
 
 from toolkit.cli import app
@@ -117,7 +118,7 @@ def test_simulation_is_deterministic(tmp_path, manifest, schema, storage):
 def test_distinct_workers_and_resume_from_disk(tmp_path, manifest, schema, storage):
     out = tmp_path / "out"
     source = JobSource(manifest, schema, workers=2, out=out, job_name="resume", storage=storage)
-    client = create_app(source).test_client()
+    client = portal_client(create_app(source))
     content = simulated_answer_content(source.task_input("0"), schema, 1, storage)
 
     def submit(worker: str, task: str = "0"):
@@ -138,7 +139,7 @@ def test_distinct_workers_and_resume_from_disk(tmp_path, manifest, schema, stora
     summary = {t.task_id: t for t in restarted.list_tasks()}
     assert summary["0"].responses == 1 and summary["0"].responded_by == frozenset({"alice"})
     assert summary["1"].status == "failed" and "source" in summary["1"].reason
-    client = create_app(restarted).test_client()
+    client = portal_client(create_app(restarted))
     assert submit("bob").status_code == 200
     assert submit("carol").status_code == 409  # already has its 2 responses
     line = read_jsonl(out / "resume" / "manifests" / "output" / "output.manifest")[0]
@@ -180,7 +181,7 @@ def test_an_opened_task_is_held_for_its_worker_until_submit_release_or_time_limi
     clock = Clock()
     source = JobSource(manifest, schema, workers=1, out=tmp_path / "out", job_name="held", storage=storage,
                        task_time_limit=600, clock=clock)
-    client = create_app(source).test_client()
+    client = portal_client(create_app(source))
     content = simulated_answer_content(source.task_input("0"), schema, 1, storage)
 
     def as_worker(name: str):
@@ -339,8 +340,6 @@ def test_a_bad_response_file_on_disk_is_reported_and_excluded(tmp_path, manifest
     assert [Path(e["file"]).name for e in excluded] == ["2024-11-05_10:00:01.json", "2024-11-05_10:00:02.json"]
     assert all(e["reason"] for e in excluded) and "mallory" not in json.dumps(excluded)
     assert {t.task_id: t.responses for t in source.list_tasks()}["0"] == 0
-    client = create_app(source).test_client()
-    client.set_cookie("gtkit_worker", "bob")
     source.accept("0", "bob")
     now = datetime.now(UTC)
     source.submit("0", "bob", content, now, now)  # the next worker's answer consolidates
@@ -373,3 +372,14 @@ def test_refusal_for_a_task_held_by_others_names_the_real_reason(tmp_path, manif
     message = str(refused.value)
     assert "time limit" not in message
     assert "other worker" in message and "kept in this browser" in message
+
+
+def test_cli_max_submission_size(tmp_path, manifest, example_mirror):
+    """Issue 12 D6: the body limit is a `local-job run` option (simulated answers are ~1 kB)."""
+    args = ["local-job", "run", "--manifest", str(manifest), "--schema", "call-center", "--workers", "1",
+            "--simulate", "--mirror", example_mirror, "--job-name", "small"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "a"), "--max-submission-mb", "0.0005"])
+    assert result.exit_code == 1
+    assert "HTTP 413" in result.output and "500 bytes" in result.output
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "b"), "--max-submission-mb", "0.05"])
+    assert result.exit_code == 0, result.output

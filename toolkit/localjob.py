@@ -513,12 +513,15 @@ def simulated_answer_content(task_input: dict[str, Any], schema: LabelSchema, wo
     return content
 
 
-def simulate(source: JobSource, workers: int, *, names: list[str] | None = None) -> int:
+def simulate(source: JobSource, workers: int, *, names: list[str] | None = None,
+             max_submission_bytes: int | None = None) -> int:
     """N simulated workers answer every open task through the portal's HTTP endpoints."""
-    from toolkit.portal.app import WORKER_COOKIE, create_app
+    from toolkit.portal.app import WORKER_COOKIE, create_app, csrf_token_in
 
-    app = create_app(source)
+    app = create_app(source, **_portal_options(max_submission_bytes))
     client = app.test_client()
+    # As a browser does: the page's CSRF token goes with every post (one session, one token).
+    headers = {"X-CSRFToken": csrf_token_in(client.get("/login").get_data(as_text=True)) or ""}
     names = names or [f"sim-worker-{i + 1}" for i in range(workers)]
     submitted = 0
     for index, name in enumerate(names):
@@ -531,7 +534,8 @@ def simulate(source: JobSource, workers: int, *, names: list[str] | None = None)
             content = simulated_answer_content(source.task_input(task_id), source.schema, index + 1,
                                                source.storage)
             accepted = datetime.now(UTC).isoformat()
-            resp = client.post(f"/task/{task_id}/submit", json={"answerContent": content, "acceptedAt": accepted})
+            resp = client.post(f"/task/{task_id}/submit", json={"answerContent": content, "acceptedAt": accepted},
+                               headers=headers)
             if resp.status_code != 200:
                 raise LocalJobError(f"simulated worker {name}: task {task_id} refused "
                                     f"(HTTP {resp.status_code}: {resp.get_json()})")
@@ -556,24 +560,26 @@ def run_local_job(
     task_time_limit: int = DEFAULT_TASK_TIME_LIMIT,
     host: str = "127.0.0.1",
     access_token: str | None = None,
+    max_submission_bytes: int | None = None,
 ) -> JobSource:
     """Run the job to completion: simulated, or serving the portal until every task is labeled.
 
     On a non-loopback `host` (a team on a LAN) every request needs `access_token`, generated when
-    not given; `on_ready` then receives the link that carries it."""
+    not given; `on_ready` then receives the link that carries it. `max_submission_bytes` caps a
+    submission's size (default: the portal's, DEFAULT_MAX_SUBMISSION_BYTES)."""
     source = JobSource(manifest, schema, workers=workers, out=out, job_name=job_name,
                        label_attribute=label_attribute, storage=storage, task_time_limit=task_time_limit)
     if source.completed.is_set():
         return source
     if simulate_workers:
-        simulate(source, workers)
+        simulate(source, workers, max_submission_bytes=max_submission_bytes)
         return source
     from toolkit.portal.access import is_loopback, new_token, portal_link, require_token
     from toolkit.portal.app import PortalServer, create_app
 
     if access_token is None and not is_loopback(host):
         access_token = new_token()
-    app = create_app(source)
+    app = create_app(source, **_portal_options(max_submission_bytes))
     if access_token is not None:
         require_token(app, access_token)
     with PortalServer(app, port=port, host=host) as server:
@@ -584,3 +590,7 @@ def run_local_job(
         # Let the last worker's browser load its "submitted" page before the portal goes away.
         time.sleep(linger_seconds)
     return source
+
+
+def _portal_options(max_submission_bytes: int | None) -> dict[str, Any]:
+    return {} if max_submission_bytes is None else {"max_submission_bytes": max_submission_bytes}

@@ -72,7 +72,7 @@
       try {
         const resp = await fetch(meta('gtkit-submit-url'), {
           method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
+          headers: { 'Content-Type': 'application/json', 'X-CSRFToken': meta('csrf-token') },
           credentials: 'same-origin',
           body: JSON.stringify(body),
         });
