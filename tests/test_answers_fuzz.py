@@ -68,6 +68,31 @@ def test_answer_shaped_objects(value):
     check({"answer": json.dumps({"mediaDuration": 21.0, **value})})
 
 
+times = st.floats(min_value=-1, max_value=30, allow_nan=False)
+near_valid = st.fixed_dictionaries({
+    "mediaDuration": st.sampled_from([21.0, 0.5, 1e9]) | times,
+    "tracks": st.lists(st.fixed_dictionaries({"id": st.sampled_from(["t1", "t2"]),
+                                              "category": st.sampled_from(["speaker", "event", "x"]),
+                                              "label": st.sampled_from(["Agent", "Customer", "Nobody"])}),
+                       max_size=3),
+    "segments": st.lists(st.fixed_dictionaries({
+        "id": st.text(min_size=1, max_size=3), "track": st.sampled_from(["t1", "t2", "t9"]), "start": times,
+        "end": times, "text": st.text(max_size=10),
+        "attributes": st.dictionaries(st.sampled_from(["emotion", "x"]), st.sampled_from(["Happy", "Neutral", 3]),
+                                      max_size=2)}), max_size=4),
+    "content": st.fixed_dictionaries({"background_noise": st.lists(st.sampled_from(["None", "Music", "?"]),
+                                                                   max_size=2),
+                                      "overall_rating": st.integers(min_value=0, max_value=6)}),
+})
+
+
+@settings(max_examples=300, deadline=None)
+@given(near_valid)
+def test_near_valid_answers(value):
+    TRIED["near_valid"] += 1
+    check({"answer": json.dumps(value)})
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(min_value=1, max_value=6000), st.sampled_from(["list", "dict"]),
        st.sampled_from(["top", "answer", "sibling", "annotations"]))
@@ -93,6 +118,6 @@ def test_known_odd_inputs(text):
 
 def test_report_counts():
     """Runs last in this module: the counts of everything tried above."""
-    print(f"\nanswer parser fuzz: {sum(TRIED[k] for k in ('bytes', 'json', 'shaped', 'deep', 'known'))} inputs "
-          f"({dict(TRIED)}); escaped exceptions: 0")
-    assert TRIED["bytes"] and TRIED["json"] and TRIED["deep"]
+    generated = sum(TRIED[k] for k in ("bytes", "json", "shaped", "near_valid", "deep", "known"))
+    print(f"\nanswer parser fuzz: {generated} inputs ({dict(TRIED)}); escaped exceptions: 0")
+    assert TRIED["bytes"] and TRIED["json"] and TRIED["deep"] and TRIED["valid"] and TRIED["reported"]
