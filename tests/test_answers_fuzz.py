@@ -49,7 +49,7 @@ def test_any_bytes(data):
     check(data)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_values | shaped)
 def test_any_json_value_as_object_and_as_text(value):
     TRIED["json"] += 1
@@ -61,7 +61,7 @@ def test_any_json_value_as_object_and_as_text(value):
     check({"annotations": value, "rate": value})
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.dictionaries(answer_keys, shaped, max_size=8))
 def test_answer_shaped_objects(value):
     TRIED["shaped"] += 1
