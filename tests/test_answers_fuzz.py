@@ -116,6 +116,17 @@ def test_known_odd_inputs(text):
     check(text)
 
 
+def test_a_valid_answer_is_accepted():
+    """The contract's other half (random inputs are nearly always invalid)."""
+    answer = {"mediaDuration": 21.0, "tracks": [{"id": "t1", "category": "speaker", "label": "Agent"}],
+              "segments": [{"id": "s1", "track": "t1", "start": 0.5, "end": 3.0, "text": "hi",
+                            "attributes": {"emotion": "Happy"}}],
+              "content": {"background_noise": ["None"], "overall_rating": 4}}
+    for content in ({"answer": json.dumps(answer)}, json.dumps({"answer": json.dumps(answer)}), [{"answer": answer}]):
+        assert worker_answer("w1", content, schema=SCHEMA).valid
+        check(content)
+
+
 def test_report_counts():
     """Runs last in this module: the counts of everything tried above."""
     generated = sum(TRIED[k] for k in ("bytes", "json", "shaped", "near_valid", "deep", "known"))
