@@ -371,10 +371,13 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
       focusProblem(problems[0])
     },
     onSubmitted: () => {
+      // Posted, not yet taken: the saved copy stays until the server accepts the answer.
       submitted = true
-      autosave.clear()
+      autosave.saveNow(state.toAnswer())
     }
   })
+  // The local portal's stand-in says when the server took it.
+  window.addEventListener('crowd-standin-submitted', () => autosave.clear())
 
   // A submission the server refused (the local portal's stand-in fires this; Ground Truth's form
   // never does): the work exists only in this page, so save it again.
@@ -385,7 +388,12 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
 
   state.subscribe(onStateChange)
   const flush = () => { if (!submitted) autosave.flush() }
-  window.addEventListener('pagehide', flush)
+  window.addEventListener('pagehide', () => {
+    // Ground Truth's crowd-form reports nothing: the page going away after a submit is the sign
+    // the answer was taken. (The stand-in reports it; until then the copy is kept.)
+    if (submitted && !globalThis.crowdStandin) autosave.clear()
+    else flush()
+  })
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') flush() })
 
   function loadSidecar () {
