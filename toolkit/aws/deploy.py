@@ -175,7 +175,10 @@ def package(opts: DeployOptions, report: Report) -> dict[str, Path]:
 
         build_dir = opts.build_dir or Path(".gtkit") / "build" / opts.stack_name
         report(f"packaging Lambdas into {build_dir}")
-        zips = package_lambdas(build_dir, install_dependencies=opts.install_dependencies)
+        try:
+            zips = package_lambdas(build_dir, install_dependencies=opts.install_dependencies)
+        except RuntimeError as exc:  # pip failed, or a handler import the zip cannot carry
+            raise DeployError(f"packaging the Lambdas failed: {exc}") from exc
     for name in LAMBDA_NAMES:
         if name not in zips or not Path(zips[name]).is_file():
             raise DeployError(f"Lambda package {name!r} missing (got {sorted(zips)})")
