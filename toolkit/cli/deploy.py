@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
 from rich.table import Table
 
@@ -112,9 +111,7 @@ def register(app: typer.Typer) -> None:
         except StackError as exc:
             raise fail(f"deploy failed: {exc}") from exc
         except (DeployError, FileNotFoundError, ValueError) as exc:
-            raise fail(str(exc)) from exc
-        except (ClientError, BotoCoreError) as exc:
-            raise fail(f"AWS error: {exc}") from exc
+            raise fail(exc) from exc
         print_deploy_config(config)
         console.print(f"saved [bold]{escape(str(path))}[/] - next: gtkit job create --config job.yaml", highlight=False)
 
@@ -144,7 +141,5 @@ def register(app: typer.Typer) -> None:
         except StackError as exc:
             raise fail(f"destroy failed: {exc}") from exc
         except DeployError as exc:
-            raise fail(str(exc)) from exc
-        except (ClientError, BotoCoreError) as exc:
-            raise fail(f"AWS error: {exc}") from exc
+            raise fail(exc) from exc
         console.print(f"destroyed {what}", highlight=False)
