@@ -70,7 +70,7 @@ def create(
     Example: gtkit job create --config examples/job.yaml --dry-run
     """
     try:
-        job, base_dir = jobs.load_job_config(config)
+        job, base_dir = jobs.load_job_config(config, report=say)
         deployed: DeployConfig = load_deploy_config(stack_name or job.stack, path=deploy_config)
     except (FileNotFoundError, ValueError) as exc:
         raise fail(exc) from exc
