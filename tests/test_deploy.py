@@ -159,7 +159,8 @@ def zip_key(path: Path, name: str) -> str:
 def labeling_params(zips: dict[str, Path], schema_json: str) -> dict[str, str]:
     return {"CodeBucket": ASSETS_BUCKET, "PreAnnotationCodeKey": zip_key(zips["pre_annotation"], "pre_annotation"),
             "PostAnnotationCodeKey": zip_key(zips["post_annotation"], "post_annotation"),
-            "LabelSchema": schema_json, "WorkerPortalOrigins": ORIGIN, "InputBucketNames": "media-bucket"}
+            "LabelSchema": schema_json, "WorkerPortalOrigins": ORIGIN, "InputBucketNames": "media-bucket",
+            "LogsBucket": LOGS_BUCKET}
 
 
 def schema_json(name: str = "call-center") -> str:
@@ -224,13 +225,14 @@ def test_first_deploy_creates_both_stacks_uploads_and_saves_config(clients, stat
                   {"WorkerPortalOrigins": ORIGIN, "PriceClass": "PriceClass_100"},
                   expected_params=[{"ParameterKey": "WorkerPortalOrigins", "ParameterValue": ORIGIN},
                                    {"ParameterKey": "PriceClass", "ParameterValue": "PriceClass_100"}])
-    params = labeling_params(zips, schema)
+    # The jobs bucket logs to the assets stack's logs bucket; its noncurrent versions live 30 days here.
+    params = labeling_params(zips, schema) | {"NoncurrentVersionDays": "30"}
     script_create(stub, ev, STACK, LABELING_OUTPUTS, params, capabilities=["CAPABILITY_IAM"],
                   expected_params=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
     messages: list[str] = []
     opts = DeployOptions(stack_name=STACK, worker_origins=[ORIGIN], schema="call-center",
                          input_buckets=["media-bucket"], lambda_zips=zips, poll_seconds=0,
-                         config_path=tmp_path / "cfg" / "deploy.json")
+                         config_path=tmp_path / "cfg" / "deploy.json", noncurrent_version_days=30)
     config, path = deploy(opts, aws_clients, report=messages.append)
     stub.assert_no_pending_responses()
 
@@ -286,7 +288,8 @@ def test_update_reuses_previous_values_and_handles_no_changes(clients, static_fi
             {"ParameterKey": "PostAnnotationCodeKey", "ParameterValue": params["PostAnnotationCodeKey"]},
             {"ParameterKey": "LabelSchema", "UsePreviousValue": True},
             {"ParameterKey": "WorkerPortalOrigins", "ParameterValue": ORIGIN},
-            {"ParameterKey": "InputBucketNames", "UsePreviousValue": True}]})
+            {"ParameterKey": "InputBucketNames", "UsePreviousValue": True},
+            {"ParameterKey": "LogsBucket", "ParameterValue": LOGS_BUCKET}]})
     new = ev.make(STACK, [("PreAnnotationLabelingFunction", "AWS::Lambda::Function", "UPDATE_COMPLETE", None),
                           (STACK, "AWS::CloudFormation::Stack", "UPDATE_COMPLETE", None)])
     stub.add_response("describe_stacks", {"Stacks": [stack_desc(STACK, "UPDATE_COMPLETE", LABELING_OUTPUTS, params)]},
@@ -481,6 +484,11 @@ def test_destroy_empties_all_versions_and_deletes_stacks(clients, tmp_path):
     _fill(s3, ASSETS_BUCKET)
     s3.put_object(Bucket=LOGS_BUCKET, Key="cloudfront/E2.log.gz", Body=b"log")
     s3.put_object(Bucket=JOBS_BUCKET, Key="output/job/manifests/output/output.manifest", Body=b"{}\n")
+    s3.put_bucket_policy(Bucket=LOGS_BUCKET, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"}, "Action": "s3:PutObject",
+         "Resource": f"arn:aws:s3:::{LOGS_BUCKET}/*"}]}))
+    s3.put_bucket_logging(Bucket=JOBS_BUCKET, BucketLoggingStatus={
+        "LoggingEnabled": {"TargetBucket": LOGS_BUCKET, "TargetPrefix": f"s3-access/{STACK}/jobs/"}})
     ev = Events()
     stub.add_response("describe_stacks", {"Stacks": [stack_desc(STACK, "CREATE_COMPLETE", LABELING_OUTPUTS)]},
                       {"StackName": STACK})
@@ -500,6 +508,7 @@ def test_destroy_empties_all_versions_and_deletes_stacks(clients, tmp_path):
     # Job data is kept unless asked for.
     assert s3.list_objects_v2(Bucket=JOBS_BUCKET)["KeyCount"] == 1
     assert any("kept jobs bucket" in m for m in messages)
+    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=JOBS_BUCKET)  # its log bucket is gone
     assert not config_file.exists()
 
 

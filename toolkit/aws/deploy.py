@@ -87,6 +87,7 @@ class DeployOptions:
     config_path: Path | None = None
     poll_seconds: float = 5.0
     tags: dict[str, str] = field(default_factory=dict)
+    noncurrent_version_days: int | None = None  # jobs bucket: keep overwritten/deleted versions this long
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -233,6 +234,9 @@ def deploy(opts: DeployOptions, clients: AwsClients, report: Report = lambda _m:
             # The jobs bucket CORS follows the assets stack's origins, even when they were reused.
             "WorkerPortalOrigins": stacks.parameters_of(assets_stack).get("WorkerPortalOrigins") or origins_param,
             "InputBucketNames": ",".join(input_buckets) if input_buckets is not None else None,
+            "LogsBucket": assets_out["LogsBucketName"],  # the jobs bucket's S3 access logs
+            # Only when asked for: an older stack has no such parameter to keep.
+            **({"NoncurrentVersionDays": str(opts.noncurrent_version_days)} if opts.noncurrent_version_days else {}),
         },
         create_defaults={"LabelSchema": schema_parameter(load_label_schema(DEFAULT_SCHEMA)), "InputBucketNames": ""},
         capabilities=["CAPABILITY_IAM"], tags={**STACK_TAGS, **opts.tags}, report=report,
@@ -303,6 +307,15 @@ def empty_bucket(s3: Any, bucket: str) -> int:
     return deleted
 
 
+def stop_access_logging(s3: Any, bucket: str) -> None:
+    """Turn off a bucket's S3 server access logging (when its log bucket is deleted); no bucket is fine."""
+    try:
+        s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus={})
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
+            raise
+
+
 def destroy(
     stack_name: str,
     clients: AwsClients,
@@ -325,6 +338,10 @@ def destroy(
     if labeling is not None:
         stacks.delete_stack(cfn, name, report=report, poll_seconds=poll_seconds)
     if assets is not None:
+        if jobs_bucket and not delete_data:
+            # The kept jobs bucket logs into the logs bucket, which goes with the assets stack: stop that
+            # first, so no access log lands in it while it is emptied.
+            stop_access_logging(clients.s3, jobs_bucket)
         out = stacks.outputs_of(assets)
         buckets = [b for b in (out.get("AssetsBucketName"), out.get("LogsBucketName")) if b]
         # CloudFront may still deliver a late log file after the bucket was emptied; then the

@@ -82,6 +82,9 @@ def register(app: typer.Typer) -> None:
         config_out: Annotated[Path | None, typer.Option(
             "--config-out", help="Where to save the deploy config (default .gtkit/deploy-<stack>.json).")] = None,
         tag: Annotated[list[str] | None, typer.Option("--tag", help="Stack tag KEY=VALUE (repeatable).")] = None,
+        noncurrent_version_days: Annotated[int | None, typer.Option(
+            "--noncurrent-version-days", min=1,
+            help="Days an overwritten or deleted object of the jobs bucket stays recoverable (default 90).")] = None,
         poll: Annotated[float, typer.Option("--poll", help="Seconds between progress checks.", hidden=True)] = 5.0,
     ) -> None:
         """Deploy or update gtkit on AWS: UI assets behind CloudFront, the two Lambdas, the roles.
@@ -104,6 +107,7 @@ def register(app: typer.Typer) -> None:
             stack_name=stack_name, worker_origins=worker_origins, workteam_arn=workteam_arn, schema=schema,
             input_buckets=input_buckets, price_class=price_class, build_dir=build_dir, lambda_zips=lambda_zips,
             config_path=config_out, poll_seconds=poll, tags=_parse_tags(tag),
+            noncurrent_version_days=noncurrent_version_days,
         )
         try:
             clients = make_clients(region)
