@@ -180,19 +180,60 @@ def test_https_only_and_immutable_caching(assets):
     assert keyed["CookiesConfig"]["CookieBehavior"] == "none"
 
 
-def test_cors_origins_come_from_parameter_never_star(assets, labeling):
+DEPLOY_DOC = REPO / "docs" / "deploy.md"
+# S3's API names for the CloudFormation CorsRule properties (the doc shows what `put-bucket-cors` takes).
+S3_CORS_NAMES = {"Id": "ID", "AllowedMethods": "AllowedMethods", "AllowedOrigins": "AllowedOrigins",
+                 "AllowedHeaders": "AllowedHeaders", "ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds"}
+
+
+def documented_json(marker: str) -> Any:
+    """The first ```json block after `<!-- cors:<marker>` in docs/deploy.md."""
+    text = DEPLOY_DOC.read_text(encoding="utf-8")
+    at = text.index(f"<!-- cors:{marker} ")
+    match = re.search(r"```json\n(.*?)\n```", text[at:], re.S)
+    assert match, marker
+    return json.loads(match.group(1))
+
+
+def resolve_defaults(value: Any, template: dict[str, Any]) -> Any:
+    """Replace `Ref`s to parameters by their defaults (a CommaDelimitedList becomes a list)."""
+    if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in template.get("Parameters", {}):
+        param = template["Parameters"][value["Ref"]]
+        default = param["Default"]
+        return [v.strip() for v in str(default).split(",")] if param["Type"] == "CommaDelimitedList" else default
+    if isinstance(value, dict):
+        return {k: resolve_defaults(v, template) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_defaults(v, template) for v in value]
+    return value
+
+
+def test_assets_cors_policy_is_what_the_deploy_doc_says(assets):
     (rhp,) = resources(assets, "AWS::CloudFront::ResponseHeadersPolicy").values()
-    cors = rhp["Properties"]["ResponseHeadersPolicyConfig"]["CorsConfig"]
-    assert cors["AccessControlAllowOrigins"]["Items"] == {"Ref": "WorkerPortalOrigins"}
-    assert cors["AccessControlAllowCredentials"] is False
-    assert "*" not in as_list(cors["AccessControlAllowHeaders"]["Items"])
-    assert assets["Parameters"]["WorkerPortalOrigins"].get("Default") in (None, "")
-    for template in (assets, labeling):
-        for bucket in resources(template, "AWS::S3::Bucket").values():
-            for rule in bucket["Properties"].get("CorsConfiguration", {}).get("CorsRules", []):
-                assert rule["AllowedOrigins"] == {"Ref": "WorkerPortalOrigins"}
-                assert "*" not in as_list(rule.get("AllowedHeaders", []))
-    assert "*" not in str(cors["AccessControlAllowOrigins"])
+    cors = resolve_defaults(rhp["Properties"]["ResponseHeadersPolicyConfig"]["CorsConfig"], assets)
+    flat = {k: v["Items"] if isinstance(v, dict) and set(v) == {"Items"} else v for k, v in cors.items()}
+    assert flat == documented_json("assets")
+    # And what the issue asks for: public, GET/HEAD only, never with credentials; restrictable by parameter.
+    assert flat["AccessControlAllowOrigins"] == ["*"] and flat["AccessControlAllowCredentials"] is False
+    assert flat["AccessControlAllowMethods"] == ["GET", "HEAD"]
+    raw = rhp["Properties"]["ResponseHeadersPolicyConfig"]["CorsConfig"]["AccessControlAllowOrigins"]
+    assert raw == {"Items": {"Ref": "WorkerPortalOrigins"}}
+    (dist,) = resources(assets, "AWS::CloudFront::Distribution").values()
+    assert dist["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]["AllowedMethods"] == ["GET", "HEAD"]
+
+
+def test_jobs_bucket_cors_is_what_the_deploy_doc_says(labeling):
+    rules = labeling["Resources"]["JobsBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    as_s3 = [{S3_CORS_NAMES[k]: v for k, v in rule.items()} for rule in rules]
+    assert {"CORSRules": as_s3} == documented_json("jobs-bucket")
+    (rule,) = as_s3
+    # Presigned fetches from an undocumented origin: any origin, GET/HEAD with Range, the range headers
+    # exposed, and Ground Truth's own guidance (expose Access-Control-Allow-Origin).
+    assert rule["AllowedOrigins"] == ["*"] and set(rule["AllowedMethods"]) == {"GET", "HEAD"}
+    assert rule["AllowedHeaders"] == ["Range"]
+    assert {"Content-Range", "Content-Length", "Accept-Ranges", "ETag", "Access-Control-Allow-Origin"} <= set(
+        rule["ExposeHeaders"])
+    assert "WorkerPortalOrigins" not in labeling["Parameters"]
 
 
 def test_buckets_private_encrypted_tls_only(assets, labeling):

@@ -61,11 +61,12 @@ def register(app: typer.Typer) -> None:
         region: RegionOpt = None,
         worker_origins: Annotated[list[str] | None, typer.Option(
             "--worker-origins", "--worker-origin",
-            help="Worker portal origin(s) allowed to load the UI (CORS), e.g. "
-                 "https://abcd1234.labeling.us-east-1.sagemaker.aws. Repeatable or comma separated. "
-                 "Required on the first deploy unless --workteam-arn is given; kept on later deploys.")] = None,
+            help="Restrict who may load the UI assets (CORS) to these origins, e.g. "
+                 "https://abcd1234.labeling.us-east-1.sagemaker.aws (repeatable or comma separated), or '*'. "
+                 "Default on the first deploy: '*' (the assets are public and SRI-pinned); kept on later "
+                 "deploys.")] = None,
         workteam_arn: Annotated[str | None, typer.Option(
-            "--workteam-arn", help="Take the worker origin from this private workteam's portal.")] = None,
+            "--workteam-arn", help="Restrict the UI assets to this private workteam's portal origin.")] = None,
         schema: Annotated[str | None, typer.Option(
             "--schema", help="Label schema for the post-annotation Lambda (name or YAML). Default: "
                              "call-center on first deploy, then the deployed one.")] = None,
@@ -84,7 +85,8 @@ def register(app: typer.Typer) -> None:
         tag: Annotated[list[str] | None, typer.Option("--tag", help="Stack tag KEY=VALUE (repeatable).")] = None,
         noncurrent_version_days: Annotated[int | None, typer.Option(
             "--noncurrent-version-days", min=1,
-            help="Days an overwritten or deleted object of the jobs bucket stays recoverable (default 90).")] = None,
+            help="Days an overwritten or deleted object of the jobs bucket stays recoverable (default 90; "
+                 "later deploys keep the deployed value).")] = None,
         poll: Annotated[float, typer.Option("--poll", help="Seconds between progress checks.", hidden=True)] = 5.0,
     ) -> None:
         """Deploy or update gtkit on AWS: UI assets behind CloudFront, the two Lambdas, the roles.
@@ -93,8 +95,7 @@ def register(app: typer.Typer) -> None:
         between, and saves the outputs to .gtkit/deploy-<stack>.json for `gtkit job create` and
         `gtkit template render`.
 
-        Example: gtkit deploy --stack-name gtkit-demo --region us-east-1 \\
-                   --worker-origins https://abcd1234.labeling.us-east-1.sagemaker.aws
+        Example: gtkit deploy --stack-name gtkit-demo --region us-east-1 --schema call-center
         """
         lambda_zips = None
         if prebuilt is not None:
