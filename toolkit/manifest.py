@@ -24,6 +24,7 @@ from typing import IO, Any, Literal
 import orjson
 from pydantic import ValidationError
 
+from toolkit.aws.errors import aws_error, is_global
 from toolkit.models.base import dump
 from toolkit.models.feedback import FeedbackRecord
 from toolkit.models.manifest import (
@@ -180,10 +181,10 @@ def convert_record(record: FeedbackRecord, storage: Storage, options: BuildOptio
     if use_transcribe:
         try:
             document = storage.read_json(record.transcribe_output_uri)
-        except (OSError, ValueError) as exc:
-            raise RecordError([("transcribe_output_uri", f"cannot read Transcribe output: {exc}")]) from None
-        except Exception as exc:  # boto errors: keep the batch going, report the record
-            raise RecordError([("transcribe_output_uri", f"cannot read Transcribe output: {exc}")]) from None
+        except Exception as exc:  # this record fails, the batch goes on (unless AWS itself is unusable)
+            if is_global(exc):
+                raise
+            raise _record_error(exc, "transcribe_output_uri", "cannot read Transcribe output") from None
         try:
             pre_segments = pre_segments_from_transcribe(record, document)
         except TranscribeError as exc:
@@ -479,7 +480,9 @@ def _attach_peaks(line: ManifestLine, record: FeedbackRecord, storage: Storage,
         else:
             peaks = peaks_for_uri(line.source_ref, storage, options.peaks_per_second)
     except Exception as exc:  # ffmpeg, S3 or decode errors: this record fails, the batch goes on
-        raise RecordError([("media_uri", f"cannot compute peaks: {exc}")]) from None
+        if is_global(exc):
+            raise
+        raise _record_error(exc, "media_uri", "cannot compute peaks") from None
     write_peaks(peaks, target, storage, compress=True)
     update = {"peaks_ref": target}
     if spec is not None:
@@ -490,6 +493,12 @@ def _attach_peaks(line: ManifestLine, record: FeedbackRecord, storage: Storage,
         write_spectrogram(spec, spec_target, storage, compress=True)
         update["spectrogram_ref"] = spec_target
     return line.model_copy(update=update)
+
+
+def _record_error(exc: Exception, field_name: str, what: str) -> RecordError:
+    """One record's failed read. (When AWS fails for every record - no or expired credentials, no
+    endpoint, throttling - the callers re-raise instead, and the run stops with one clear line.)"""
+    return RecordError([(field_name, f"{what}: {aws_error(exc) or exc}")])
 
 
 def _remove(storage: Storage, uri: str) -> None:
