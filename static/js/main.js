@@ -78,23 +78,34 @@ export async function mount (root, options = {}) {
   return app.mount(root, options)
 }
 
+/** Tell the page's boot fail-safe (the template's inline script) that the UI could not start; without
+ *  one (a hand-made page) show the reason here. reason: 'load' (a module was refused) or 'task'. */
+function bootFailed (root, reason, err) {
+  const message = (err && err.message) || String(err)
+  console.error('gtkit: could not start the worker UI:', message)
+  const handled = !root.dispatchEvent(new CustomEvent('gtkit:boot-failed', { bubbles: true, cancelable: true, detail: { reason, message } }))
+  if (handled || root.gtkitApp || root.querySelector('[data-role=fatal-error]')) return
+  const box = document.createElement('div')
+  box.className = 'gtkit-fatal'
+  box.setAttribute('role', 'alert')
+  box.dataset.role = 'fatal-error'
+  box.textContent = `The labeling tool could not start: ${message}. Do not submit this task: reload the page, and if this stays, release (return) it.`
+  root.replaceChildren(box)
+}
+
 function autoMount () {
   const root = document.getElementById('gtkit-app')
   if (!root || root.gtkitApp) return
   const prefetched = prefetch(root)
-  appModule
-    .then(app => app.mount(root, { prefetched }))
-    .catch(err => {
-      console.error('gtkit: could not mount the worker UI:', err.message)
-      if (!root.gtkitApp && !root.querySelector('[data-role=fatal-error]')) {
-        const box = document.createElement('div')
-        box.className = 'gtkit-fatal'
-        box.setAttribute('role', 'alert')
-        box.dataset.role = 'fatal-error'
-        box.textContent = `The labeling tool could not start: ${err.message}. Reload the page; if it persists, report this task.`
-        root.replaceChildren(box)
-      }
-    })
+  appModule.then(app => {
+    try {
+      app.mount(root, { prefetched })
+    } catch (err) {
+      bootFailed(root, 'task', err)
+      return
+    }
+    root.dispatchEvent(new CustomEvent('gtkit:started', { bubbles: true }))
+  }, err => bootFailed(root, 'load', err))
 }
 
 if (typeof document !== 'undefined') {
