@@ -17,10 +17,10 @@ function readUrl (root, name) {
 // A blob worker, because a worker script from the (cross-origin) asset host is not allowed.
 const PEAKS_WORKER = `self.onmessage = async (e) => {
   let res
-  try { res = await fetch(e.data.url) } catch (err) { self.postMessage({ ok: false, message: 'could not download the waveform peaks (' + ((err && err.message) || 'network error') + ')' }); return }
-  if (!res.ok) { self.postMessage({ ok: false, message: 'could not download the waveform peaks (HTTP ' + res.status + ')' }); return }
+  try { res = await fetch(e.data.url) } catch (err) { self.postMessage({ ok: false, network: true, message: 'could not download the waveform peaks (' + ((err && err.message) || 'network error') + ')' }); return }
+  if (!res.ok) { self.postMessage({ ok: false, status: res.status, message: 'could not download the waveform peaks (HTTP ' + res.status + ')' }); return }
   let buf
-  try { buf = await res.arrayBuffer() } catch (err) { self.postMessage({ ok: false, message: 'could not download the waveform peaks (' + ((err && err.message) || 'network error') + ')' }); return }
+  try { buf = await res.arrayBuffer() } catch (err) { self.postMessage({ ok: false, network: true, message: 'could not download the waveform peaks (' + ((err && err.message) || 'network error') + ')' }); return }
   if (buf.byteLength >= 4 && String.fromCharCode.apply(null, new Uint8Array(buf, 0, 4)) === 'GTPK') { self.postMessage({ ok: true, binary: buf }, [buf]); return }
   let json
   try { json = JSON.parse(new TextDecoder().decode(buf)) } catch (err) { self.postMessage({ ok: false, message: 'the waveform peaks file is not valid JSON' }); return }
@@ -35,7 +35,7 @@ const PEAKS_WORKER = `self.onmessage = async (e) => {
 function loadPeaksInWorker (url) {
   return new Promise((resolve, reject) => {
     let worker, blobUrl
-    const fail = (message, fallback) => reject(Object.assign(new Error(message), { fallback }))
+    const fail = (message, fallback, { status = 0, network = false } = {}) => reject(Object.assign(new Error(message), { fallback, status, network }))
     try {
       blobUrl = URL.createObjectURL(new Blob([PEAKS_WORKER], { type: 'text/javascript' }))
       worker = new Worker(blobUrl)
@@ -48,7 +48,7 @@ function loadPeaksInWorker (url) {
     worker.onmessage = e => {
       done()
       if (e.data && e.data.ok) resolve(e.data.binary || e.data.json)
-      else fail((e.data && e.data.message) || 'could not load the waveform peaks', false)
+      else fail((e.data && e.data.message) || 'could not load the waveform peaks', false, e.data || {})
     }
     worker.onerror = e => {
       e.preventDefault()

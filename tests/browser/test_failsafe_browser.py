@@ -61,6 +61,10 @@ class Hosts:
     def task_url(self) -> str:
         return f"{self.page.url}/task"
 
+    @property
+    def media_host(self) -> str:
+        return self.media.url.removeprefix("http://")
+
 
 def _page_app(hosts_ref: list[Hosts]) -> Flask:
     app = Flask("gtkit-test-page", static_folder=None)
@@ -291,3 +295,75 @@ def test_boot_timeout_then_late_start(hosts, task):
     assert page.locator("[data-role=boot-error]").count() == 0
     assert page.locator("crowd-button[form-action=submit]").get_attribute("disabled") is None
 
+
+def test_media_403_blocks_submit(hosts, task):
+    """An expired presigned media URL: S3 answers 403 to the <audio> element."""
+    page, console = task
+    hosts.media_status["call_001.wav"] = 403
+    page.goto(hosts.task_url)
+    error = page.locator("[data-role=media-error]")
+    error.wait_for(state="visible")
+    page.wait_for_function("document.querySelector('[data-role=media-error]').textContent.includes('403')")
+    text = error.text_content()
+    assert "could not be loaded" in text and hosts.media_host in text
+    assert "release" in text.lower() and "do not submit" in text.lower()
+    no_signature(page, console)
+    assert_submit_disabled(page, hosts)
+
+
+def test_media_blocked_by_cors_blocks_submit(hosts, task):
+    """No peaks: the media is fetched to be decoded, and the media host sends no CORS header."""
+    page, console = task
+    hosts.media_cors = False
+    hosts.task_input = call_input()
+    del hosts.task_input["peaks-ref"]
+    page.goto(hosts.task_url)
+    error = page.locator("[data-role=media-error]")
+    error.wait_for(state="visible")  # at once; the reason follows the probe fetch
+    page.wait_for_function("document.querySelector('[data-role=media-error]').textContent.includes('CORS')")
+    text = error.text_content()
+    assert hosts.media_host in text
+    assert "CORS" in text and origin(hosts.page) in text
+    no_signature(page, console)
+    assert_submit_disabled(page, hosts)
+
+
+def open_with_403(hosts: Hosts, page, name: str, **refs: str) -> None:
+    """Open the task with `refs` added to its input; the file `name` answers 403 (expired link)."""
+    hosts.task_input = call_input(**refs)
+    hosts.media_status[name] = 403
+    page.goto(hosts.task_url)
+    wait_ready(page)
+
+
+def test_sidecar_403_blocks_submit(hosts, task):
+    page, console = task
+    open_with_403(hosts, page, "call_001.sidecar.json", **{"sidecar-ref": f"{MEDIA}/call_001.sidecar.json"})
+    error = page.locator("[data-role=media-error]")
+    error.wait_for(state="visible")
+    text = error.text_content()
+    assert "403" in text and hosts.media_host in text
+    no_signature(page, console)
+    assert_submit_disabled(page, hosts)
+
+
+def test_peaks_403_names_the_host_and_falls_back(hosts, task):
+    """Short media: the peaks are a convenience (the media is decoded instead), so Submit stays."""
+    page, console = task
+    open_with_403(hosts, page, "call_001.wav.peaks.json")
+    notice = page.locator("[data-role=notice]")
+    assert "403" in notice.text_content() and hosts.media_host in notice.text_content()
+    no_signature(page, console)
+    assert page.locator("crowd-button[form-action=submit]").get_attribute("disabled") is None
+
+
+def test_spectrogram_403_names_the_host(hosts, task):
+    """An optional view: its failure is shown where it would be drawn; Submit stays."""
+    page, console = task
+    open_with_403(hosts, page, "call_001.spectrogram.bin", **{"spectrogram-ref": f"{MEDIA}/call_001.spectrogram.bin"})
+    page.click("[data-action=toggle-spectrogram]")
+    status = page.locator("[data-role=spectrogram-status]")
+    page.wait_for_function("document.querySelector('[data-role=spectrogram-status]').textContent.includes('403')")
+    assert hosts.media_host in status.text_content()
+    no_signature(page, console)
+    assert page.locator("crowd-button[form-action=submit]").get_attribute("disabled") is None

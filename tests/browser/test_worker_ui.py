@@ -347,7 +347,14 @@ def test_missing_media_shows_an_error(portal_factory, open_page):
     page.goto(f"{portal.url}/task/0")
     error = page.locator("[data-role=media-error]")
     error.wait_for(state="visible")
-    assert "could not be loaded" in error.text_content()
+    page.wait_for_function("document.querySelector('[data-role=media-error]').textContent.includes('404')")
+    text = error.text_content()
+    assert "could not be loaded" in text and portal.url.removeprefix("http://") in text
+    assert page.locator("crowd-button[form-action=submit]").get_attribute("disabled") is not None
+    page.evaluate("document.querySelector('crowd-form').requestSubmit()")
+    page.wait_for_timeout(300)
+    assert portal.responses("0") == []
+
 
 def test_space_plays_instead_of_pressing_the_focused_button(portal_factory, open_page, peaks_dir):
     """Issue 11.6: after clicking "Add track", Space added the track again and nothing played."""
@@ -386,6 +393,7 @@ def test_space_plays_instead_of_pressing_the_focused_button(portal_factory, open
     page.keyboard.press("Space")
     assert box.is_checked()
     assert page.evaluate("window.gtkit.player.isPlaying") == playing
+
 
 def test_portal_shows_the_boot_failure_and_blocks_submit(portal_factory, open_page, peaks_dir):
     """The portal (and so `gtkit preview` and local jobs) renders the same template: same message."""
