@@ -199,6 +199,37 @@ def test_missing_transcribe_output_is_a_record_error(tmp_path, examples):
     assert read_jsonl(tmp_path / "e.jsonl")[0]["field"] == "transcribe_output_uri"
 
 
+def test_keys_walking_out_of_the_mirror_are_record_errors(tmp_path, examples):
+    """`..` in media_uri / transcribe_output_uri is refused at the record; a symlink out of the mirror
+    is refused when read; the other records are written."""
+    mirror = tmp_path / "mirror"
+    (mirror / "transcribe").mkdir(parents=True)
+    outside = tmp_path / "outside.json"
+    outside.write_text((examples / "transcribe" / "call_001.json").read_text())
+    (mirror / "transcribe" / "link.json").symlink_to(outside)
+    (mirror / "transcribe" / "call_001.json").write_text(outside.read_text())
+    base = first_record(examples)
+    records = [
+        dict(base, interaction_id="walk-media", media_uri="s3://example-feedback-bucket/../../../../etc/passwd"),
+        dict(base, interaction_id="walk-transcribe",
+             transcribe_output_uri="s3://example-feedback-bucket/transcribe/../../outside.json"),
+        dict(base, interaction_id="symlink", transcribe_output_uri="s3://example-feedback-bucket/transcribe/link.json"),
+        dict(base, interaction_id="fine", transcribe_output_uri="s3://example-feedback-bucket/transcribe/call_001.json"),
+    ]
+    src = tmp_path / "r.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out, errors = tmp_path / "m.jsonl", tmp_path / "e.jsonl"
+    report = build_manifest([str(src)], str(out), Storage([f"s3://example-feedback-bucket/={mirror}"]),
+                            errors_out=str(errors))
+    problems = {p["interaction_id"]: p for p in read_jsonl(errors)}
+    assert problems["walk-media"]["field"] == "media_uri" and "'..'" in problems["walk-media"]["message"]
+    assert problems["walk-transcribe"]["field"] == "transcribe_output_uri"
+    assert problems["symlink"]["field"] == "transcribe_output_uri"
+    assert "outside the mirror" in problems["symlink"]["message"]
+    assert [line["interaction-id"] for line in read_jsonl(out)] == ["fine"]
+    assert (report.records_in, report.lines_out, report.errors) == (4, 1, 3)
+
+
 def test_s3_input_and_output(s3_bucket, examples, tmp_path):
     s3 = boto3.client("s3")
     for sub in ("feedback/processed_feedback.jsonl", "transcribe/call_001.json", "transcribe/call_002.json",

@@ -173,8 +173,6 @@ def convert_record(record: FeedbackRecord, storage: Storage, options: BuildOptio
         if record.channel == "chat":
             raise RecordError([("media_uri", "chat record with no media: nothing to label")], kind="skipped")
         raise RecordError([("media_uri", f"{record.channel} record has no media_uri")])
-    if not is_s3(record.media_uri):
-        raise RecordError([("media_uri", "must be an s3:// URI (Ground Truth reads media from S3)")])
     pre_segments = None
     use_transcribe = options.transcribe is not False and record.transcribe_output_uri
     if use_transcribe:

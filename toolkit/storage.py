@@ -62,10 +62,30 @@ class Mirror:
         return cls(prefix=prefix, directory=Path(directory))
 
     def resolve(self, uri: str) -> Path | None:
+        """The file under `directory` for `uri`, None when `uri` is not under `prefix`.
+
+        Raises MirrorEscape when the path, with symlinks resolved, is not inside `directory`
+        (`..` segments, an absolute rest, a symlink out): models refuse such keys already, this
+        holds for every caller, validated or not.
+        """
         if not uri.startswith(self.prefix):
             return None
         rest = uri[len(self.prefix):].lstrip("/")
-        return self.directory / rest
+        path = self.directory / rest
+        try:
+            root = self.directory.resolve()
+            inside = path.resolve().is_relative_to(root)
+        except (OSError, ValueError, RuntimeError):  # NUL bytes, symlink loops
+            inside = False
+        if not inside:
+            raise MirrorEscape(f"{uri}: resolves outside the mirror directory {self.directory} (a '..' "
+                               "segment or a symlink); refused")
+        return path
+
+
+class MirrorEscape(FileNotFoundError):
+    """A mirrored read that would leave the mirror directory. A FileNotFoundError: for every caller
+    the object is simply not in the mirror, and their missing-file handling applies."""
 
 
 class Storage:
@@ -128,7 +148,10 @@ class Storage:
         return json.loads(self.read_bytes(uri))
 
     def exists(self, uri: str | Path) -> bool:
-        target = self.resolve_read(uri)
+        try:
+            target = self.resolve_read(uri)
+        except MirrorEscape:
+            return False
         if is_s3(target):
             bucket, key = split_s3(target)
             try:

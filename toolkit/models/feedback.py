@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from toolkit.models.uri import S3Uri, StorageUri
+
 ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
 
 Channel = Literal["voice", "chat", "video"]
@@ -56,11 +58,11 @@ class FeedbackRecord(BaseModel):
     channel: Channel
     created_at: str | None = None
     language_code: str | None = None
-    media_uri: str | None = None
+    media_uri: S3Uri | None = None
     local_media: str | None = None
     media_format: MediaFormat | None = None
     duration_seconds: float | None = Field(default=None, gt=0)
-    transcribe_output_uri: str | None = None
+    transcribe_output_uri: StorageUri | None = None
     local_transcribe_output: str | None = None
     speaker_roles: dict[str, str] | None = None
     transcript: str | None = None
