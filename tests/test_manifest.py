@@ -386,3 +386,101 @@ def test_jobs_run_records_concurrently(tmp_path, examples, example_mirror, monke
     assert result.exit_code == 0, result.output
     assert [line["interaction-id"] for line in read_jsonl(out)] == ["int-0001", "int-0003", "int-0004", "int-0006"]
     assert not barrier.broken
+
+
+# -- D7: bad bytes and encodings never abort the run -------------------------------------------
+
+def nested(depth: int):
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def hostile_jsonl(examples) -> bytes:
+    """The sample feedback with a BOM, an invalid UTF-8 byte in line 2 and a 500-deep field in line 3."""
+    lines = Path(feedback(examples)).read_bytes().splitlines()
+    lines[1] = lines[1].replace(b'"cust-50377"', b'"cust-\xff50377"')
+    assert b"\xff" in lines[1]
+    record = json.loads(lines[2])
+    record["nested"] = nested(500)
+    lines[2] = json.dumps(record).encode()
+    return b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n"
+
+
+def test_bad_bytes_bom_utf16_and_deep_nesting_are_reported_not_fatal(tmp_path, examples, example_mirror):
+    mixed, utf16 = tmp_path / "mixed.jsonl", tmp_path / "utf16.jsonl"
+    mixed.write_bytes(hostile_jsonl(examples))
+    utf16.write_bytes(Path(feedback(examples)).read_text(encoding="utf-8").encode("utf-16"))
+    out, errors = tmp_path / "m.jsonl", tmp_path / "e.jsonl"
+    result = runner.invoke(app, ["manifest", "build", str(utf16), str(mixed), "--out", str(out), "--errors",
+                                 str(errors), "--mirror", example_mirror])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    # The BOM is accepted (int-0001 on line 1), the rest is written.
+    assert [line["interaction-id"] for line in read_jsonl(out)] == ["int-0001", "int-0004", "int-0006"]
+    problems = read_jsonl(errors)
+    [whole] = [p for p in problems if p["file"] == str(utf16)]
+    assert whole["field"] == "(file)" and "UTF-16" in whole["message"]
+    errors_at = {p["line"]: p for p in problems if p["file"] == str(mixed) and p["kind"] == "error"}
+    assert sorted(errors_at) == [2, 3]
+    assert errors_at[2]["field"] == "customer_id" and "UTF-8" in errors_at[2]["message"]
+    assert errors_at[2]["interaction_id"] == "int-0002"
+    assert errors_at[3]["field"] == "nested" and "deep" in errors_at[3]["message"]
+    skipped = {p["line"] for p in problems if p["file"] == str(mixed) and p["kind"] == "skipped"}
+    assert 3 + len(skipped) + len(errors_at) == 9  # every line of mixed.jsonl accounted for
+    assert "UTF-16" in result.stderr
+
+
+def test_csv_bad_bytes_bom_utf16_and_deep_nesting(tmp_path, examples, example_mirror):
+    import csv
+    import io
+
+    records = read_jsonl(feedback(examples))[:4]
+    records[2]["speaker_roles"] = {"spk_0": nested(500)}
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: json.dumps(v) if isinstance(v, dict | list) else ("" if v is None else v)
+                         for k, v in record.items()})
+    data = text.getvalue().encode("utf-8")
+    data = data.replace(b"cust-50377", b"cust-\xfe50377", 1)  # row 2 (int-0002) gets a bad byte
+    data += b"int-0099,extra,cells" + b",x" * 40 + b"\n"  # more cells than columns
+    good = tmp_path / "feedback.csv"
+    good.write_bytes(b"\xef\xbb\xbf" + data)
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_bytes(b"\xff\xfe" + data.decode("utf-8", "replace").encode("utf-16-le"))
+    out, errors = tmp_path / "m.jsonl", tmp_path / "e.jsonl"
+    result = runner.invoke(app, ["manifest", "build", str(good), str(utf16), "-o", str(out), "--errors",
+                                 str(errors), "--mirror", example_mirror])
+    assert result.exit_code == 2, result.output
+    assert [line["interaction-id"] for line in read_jsonl(out)] == ["int-0001", "int-0004"]
+    problems = read_jsonl(errors)
+    [whole] = [p for p in problems if p["file"] == str(utf16)]
+    assert whole["field"] == "(file)" and "UTF-16" in whole["message"]
+    by_id = {p["interaction_id"]: p for p in problems if p["file"] == str(good)}
+    assert by_id["int-0002"]["field"] == "customer_id" and "UTF-8 (byte FE)" in by_id["int-0002"]["message"]
+    assert by_id["int-0003"]["field"] == "speaker_roles" and "deep" in by_id["int-0003"]["message"]
+    assert by_id["int-0099"]["field"] == "(row)" and "columns" in by_id["int-0099"]["message"]
+    assert len(by_id) == 3
+    # Rows are numbered by the physical line they end on (transcripts hold newlines).
+    assert by_id["int-0099"]["line"] == data.count(b"\n")
+
+
+def test_validate_reports_bad_bytes_and_deep_nesting_per_line(tmp_path):
+    good = {"source-ref": "s3://b/a.wav", "media-type": "audio", "interaction-id": "a"}
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join([
+        json.dumps(good).encode(),
+        json.dumps(dict(good, **{"interaction-id": "b", "language-code": "en-\u00e9"})).encode().replace(
+            b"\\u00e9", b"\xe9"),
+        json.dumps(dict(good, **{"interaction-id": "c", "metadata": {"x": nested(200)}})).encode(),
+        json.dumps(dict(good, **{"interaction-id": "d"})).encode(),
+    ]) + b"\n")
+    problems = list(validate_manifest(str(path), Storage()))
+    assert [(p.line, p.field) for p in problems] == [(2, "language-code"), (3, "metadata")]
+    assert "UTF-8" in problems[0].message and "deep" in problems[1].message
+    path.write_bytes(json.dumps(good).encode("utf-16"))
+    [whole] = validate_manifest(str(path), Storage())
+    assert whole.field == "(file)" and "UTF-16" in whole.message

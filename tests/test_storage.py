@@ -54,6 +54,20 @@ def test_iter_lines_streams_with_numbers(tmp_path):
     assert list(Storage().iter_lines(path)) == [(1, '{"a":1}'), (2, ""), (3, '{"b":"é"}')]
 
 
+def test_iter_lines_drops_a_bom_and_names_bad_lines(tmp_path):
+    from toolkit.lines import UndecodableLine, WrongEncoding
+
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"a":1}\n{"b":"\xff"}\n')
+    lines = Storage().iter_lines(path)
+    assert next(lines) == (1, '{"a":1}')
+    with pytest.raises(UndecodableLine, match="line 2: not valid UTF-8"):
+        next(lines)
+    path.write_bytes('{"a":1}\n'.encode("utf-16"))
+    with pytest.raises(WrongEncoding, match="UTF-16 LE"):
+        list(Storage().iter_lines(path))
+
+
 def test_missing_local_file_hints_at_mirror():
     with pytest.raises(FileNotFoundError, match="--mirror"):
         Storage(["s3://b/=nonexistent-dir"]).read_bytes("s3://b/x.json")

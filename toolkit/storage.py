@@ -23,6 +23,8 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
+from toolkit.lines import LineError, UndecodableLine, iter_text_lines
+
 S3_SCHEME = "s3://"
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
 # smart_open multipart part size; S3 needs >= 5 MiB for all parts but the last.
@@ -134,10 +136,17 @@ class Storage:
                 yield fh
 
     def iter_lines(self, uri: str | Path) -> Iterator[tuple[int, str]]:
-        """(1-based line number, line without its line ending), streaming."""
-        with self.open_read(uri) as fh:
-            for number, line in enumerate(fh, start=1):
-                yield number, line.rstrip("\r\n")
+        """(1-based line number, line without its line ending), streaming, split on `\\n`.
+
+        A UTF-8 BOM is dropped; a UTF-16/32 file raises WrongEncoding and a line that is not UTF-8
+        raises UndecodableLine (both ValueErrors naming the input). Readers that must go on past a
+        bad line use `toolkit.lines.iter_text_lines` on `open_read(uri, binary=True)` instead.
+        """
+        with self.open_read(uri, binary=True) as fh:
+            for number, text in iter_text_lines(fh, str(uri)):
+                if isinstance(text, LineError):
+                    raise UndecodableLine(f"{uri} line {number}: {text.message}")
+                yield number, text
 
     def read_bytes(self, uri: str | Path) -> bytes:
         """Whole-object read: for small files only (Transcribe JSON, sidecars, templates)."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from toolkit.models.base import refuse_deep_nesting
 from toolkit.models.uri import S3Uri, StorageUri
 
 ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
@@ -73,6 +74,11 @@ class FeedbackRecord(BaseModel):
     agent_id: str | None = None
     pipeline_version: str | None = None
     processed_at: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_deep(cls, data: Any) -> Any:
+        return refuse_deep_nesting(data)
 
     @field_validator("created_at", "processed_at")
     @classmethod

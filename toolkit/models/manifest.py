@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from toolkit.models.base import DashedModel
+from toolkit.models.base import MAX_NESTING, DashedModel, refuse_deep_nesting
 from toolkit.models.uri import S3Uri, StorageUri
 
 MediaType = Literal["audio", "video"]
@@ -74,6 +74,11 @@ class ManifestLine(DashedModel):
                     "with Content-Encoding: gzip (see `gtkit peaks --spectrogram`); used with peaks-ref",
     )
     metadata: dict[str, Any] = Field(default_factory=dict, description="Passthrough feedback fields")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_deep(cls, data: Any) -> Any:
+        return refuse_deep_nesting(data, MAX_NESTING + 1)  # `metadata` wraps the feedback fields once
 
     @model_validator(mode="after")
     def _no_dollar_keys(self) -> ManifestLine:
