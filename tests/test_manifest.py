@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import boto3
@@ -13,6 +14,7 @@ from toolkit.cli import app
 from toolkit.manifest import BuildOptions, build_manifest, validate_manifest
 from toolkit.models import ManifestLine
 from toolkit.models.manifest import MAX_LINE_BYTES
+from toolkit.names import file_stem
 from toolkit.peaks import peaks_binary, read_peaks
 from toolkit.storage import Storage
 
@@ -316,7 +318,7 @@ def test_build_with_peaks(tmp_path, examples, example_mirror):
     # Peaks are written binary (no JSON.parse in the browser) and gzip-compressed (small downloads
     # for every annotator), and named so.
     ref = lines["int-0003"]["peaks-ref"]
-    assert ref == str(peaks_dir / "int-0003.peaks.bin.gz")
+    assert ref == str(peaks_dir / f"{file_stem('int-0003')}.peaks.bin.gz")
     raw = gzip.decompress(Path(ref).read_bytes())
     assert raw[:4] == b"GTPK"
     peaks = read_peaks(ref)
@@ -324,7 +326,7 @@ def test_build_with_peaks(tmp_path, examples, example_mirror):
     assert peaks.peaks_per_second == 50
     assert len(peaks.data[0]) == 2 * round(peaks.duration * peaks.peaks_per_second)
     assert len(raw) > 2 * len(peaks.data[0])  # int16 per value, after the header
-    assert lines["int-0006"]["peaks-ref"].endswith("int-0006.peaks.bin.gz")  # the mp4's soundtrack
+    assert lines["int-0006"]["peaks-ref"].endswith(f"/{file_stem('int-0006')}.peaks.bin.gz")  # the mp4's soundtrack
 
 
 def test_build_with_peaks_on_s3_sets_content_encoding(s3_bucket, tmp_path, examples, example_mirror):
@@ -334,9 +336,10 @@ def test_build_with_peaks_on_s3_sets_content_encoding(s3_bucket, tmp_path, examp
                                  "--peaks", f"s3://{s3_bucket}/peaks", "--mirror", example_mirror])
     assert result.exit_code == 0, result.output
     lines = {line["interaction-id"]: line for line in read_jsonl(out)}
-    assert lines["int-0001"]["peaks-ref"] == f"s3://{s3_bucket}/peaks/int-0001.peaks.bin.gz"
+    key = f"peaks/{file_stem('int-0001')}.peaks.bin.gz"
+    assert lines["int-0001"]["peaks-ref"] == f"s3://{s3_bucket}/{key}"
     s3 = boto3.client("s3")
-    obj = s3.get_object(Bucket=s3_bucket, Key="peaks/int-0001.peaks.bin.gz")
+    obj = s3.get_object(Bucket=s3_bucket, Key=key)
     assert obj["ContentEncoding"] == "gzip" and obj["ContentType"] == "application/octet-stream"
     stored = obj["Body"].read()
     assert stored[:2] == b"\x1f\x8b"  # boto3 returns the stored (compressed) bytes
@@ -484,3 +487,55 @@ def test_validate_reports_bad_bytes_and_deep_nesting_per_line(tmp_path):
     path.write_bytes(json.dumps(good).encode("utf-16"))
     [whole] = validate_manifest(str(path), Storage())
     assert whole.field == "(file)" and "UTF-16" in whole.message
+
+
+# -- D8: file names derived from interaction ids -----------------------------------------------
+
+def test_ids_that_sanitise_alike_get_their_own_peaks_spectrogram_and_sidecar(tmp_path, examples, example_mirror):
+    """`a/b` (a 21 s call) and `a_b` (a 35 s call) once shared `a_b.peaks.bin.gz`: the second overwrote
+    the first, and the 21 s call showed the 35 s waveform."""
+    records = read_jsonl(feedback(examples))
+    short = dict(records[0], interaction_id="a/b", transcript="long " * 5000)  # 21 s, needs a sidecar
+    long = dict(records[2], interaction_id="a_b", transcript="other " * 5000)  # 35 s
+    src = tmp_path / "r.jsonl"
+    src.write_text(json.dumps(short) + "\n" + json.dumps(long) + "\n")
+    out = tmp_path / "m.jsonl"
+    report = build_manifest([str(src)], str(out), Storage([example_mirror]),
+                            BuildOptions(peaks_prefix=str(tmp_path / "peaks"), spectrogram=True,
+                                         sidecar_prefix=str(tmp_path / "side"), peaks_per_second=10))
+    assert report.lines_out == 2 and report.errors == 0
+    first, second = read_jsonl(out)
+    for ref in ("peaks-ref", "spectrogram-ref", "sidecar-ref"):
+        assert first[ref] != second[ref], ref
+        assert Path(first[ref]).name.startswith("a_b-") and Path(second[ref]).name.startswith("a_b-")
+    assert read_peaks(first["peaks-ref"]).duration == pytest.approx(21.0, abs=0.05)
+    assert read_peaks(second["peaks-ref"]).duration == pytest.approx(35.0, abs=0.05)
+    assert json.loads(Path(first["sidecar-ref"]).read_text())["transcription"].startswith("long ")
+    assert len(list((tmp_path / "peaks").iterdir())) == 4 and len(list((tmp_path / "side").iterdir())) == 2
+
+
+def test_a_derived_name_collision_is_an_error_never_an_overwrite(tmp_path, examples, example_mirror, monkeypatch):
+    import toolkit.manifest as manifest_module
+
+    monkeypatch.setattr(manifest_module, "file_stem", lambda identifier: "same")  # as if the hashes collided
+    records = read_jsonl(feedback(examples))
+    src = tmp_path / "r.jsonl"
+    src.write_text(json.dumps(records[0]) + "\n" + json.dumps(records[2]) + "\n")
+    out, errors = tmp_path / "m.jsonl", tmp_path / "e.jsonl"
+    report = build_manifest([str(src)], str(out), Storage([example_mirror]),
+                            BuildOptions(peaks_prefix=str(tmp_path / "peaks"), peaks_per_second=10),
+                            errors_out=str(errors))
+    assert (report.lines_out, report.errors) == (1, 1)
+    [problem] = read_jsonl(errors)
+    assert problem["interaction_id"] == "int-0003" and problem["field"] == "interaction_id"
+    assert "int-0001" in problem["message"] and "same" in problem["message"]
+    assert read_peaks(str(tmp_path / "peaks" / "same.peaks.bin.gz")).duration == pytest.approx(21.0, abs=0.05)
+
+
+def test_file_stem_is_safe_and_unique_per_exact_id():
+    ids = ["a/b", "a_b", "A_b", "a b", "a\\b", "..", ".", "../../etc/passwd", "x" * 300, "ü", "é/é", "int-0001"]
+    stems = [file_stem(i) for i in ids]
+    assert len(set(stems)) == len(ids) and len({s.lower() for s in stems}) == len(ids)  # case-insensitive FS too
+    for stem in stems:
+        assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}-[0-9a-f]{16}", stem), stem
+    assert file_stem("int-0001") == file_stem("int-0001")  # stable across runs

@@ -43,6 +43,7 @@ from toolkit.models.manifest import (
     PreSegment,
     Sidecar,
 )
+from toolkit.names import file_stem
 from toolkit.storage import Storage, is_s3, join_uri, split_s3
 from toolkit.transcribe import TranscribeError, speaker_turns
 
@@ -88,7 +89,7 @@ class BuildOptions:
     sidecar_prefix: str | None = None
     peaks_prefix: str | None = None
     peaks_per_second: float = 100.0
-    spectrogram: bool = False  # with peaks_prefix: also `<id>.spectrogram.bin.gz` -> spectrogram-ref
+    spectrogram: bool = False  # with peaks_prefix: also `<file_stem>.spectrogram.bin.gz` -> spectrogram-ref
     strict: bool = False
     jobs: int = 1  # records converted concurrently (threads); the output does not depend on it
 
@@ -268,10 +269,6 @@ def _over_message(line: ManifestLine) -> str:
 
 # -- the stream ----------------------------------------------------------------------------------
 
-def _safe_name(interaction_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in interaction_id)
-
-
 @dataclass(frozen=True)
 class RawRecord:
     """One input record before parsing: JSON text, a CSV row, or why its line could not be read."""
@@ -387,6 +384,7 @@ class _Builder:
     report: BuildReport
     errors_fh: IO[str] | None
     seen: dict[str, str] = field(default_factory=dict)  # interaction id -> where first seen
+    stems: dict[str, tuple[str, str]] = field(default_factory=dict)  # file stem -> (interaction id, where)
     sidecars: list[str] = field(default_factory=list)
 
     def run(self, records: Iterable[RawRecord | UnreadableFile],
@@ -430,11 +428,23 @@ class _Builder:
             if first is not None:
                 raise RecordError([("interaction_id", f"duplicate interaction_id, first seen at {first}")])
             self.seen[interaction_id] = f"{name}:{number}"
+            self._claim_file_stem(interaction_id, f"{name}:{number}")
             if pool is not None:
                 return name, number, interaction_id, pool.submit(self._build, record)
             return name, number, interaction_id, self._build(record)
         except RecordError as exc:
             return name, number, interaction_id, exc
+
+    def _claim_file_stem(self, interaction_id: str, where: str) -> None:
+        """Peaks, spectrogram and sidecar files are named after the id: two ids, one name is an error."""
+        if not (self.options.peaks_prefix or self.options.sidecar_prefix):
+            return
+        stem = file_stem(interaction_id)
+        owner = self.stems.get(stem)
+        if owner is not None:
+            raise RecordError([("interaction_id", f"its file name {stem} is already used by interaction id "
+                                                  f"{owner[0]} ({owner[1]}); refusing to overwrite")])
+        self.stems[stem] = (interaction_id, where)
 
     def _finish(self, name: str, number: int, interaction_id: str | None,
                 outcome: Future[_Built] | _Built | RecordError) -> bytes | None:
@@ -462,7 +472,7 @@ class _Builder:
             line = _attach_peaks(line, record, self.storage, self.options)
         sidecar_uri = None
         if self.options.sidecar_prefix:
-            sidecar_uri = join_uri(self.options.sidecar_prefix, f"{_safe_name(record.interaction_id)}.json")
+            sidecar_uri = join_uri(self.options.sidecar_prefix, f"{file_stem(record.interaction_id)}.json")
         line, sidecar = fit_line(line, sidecar_uri)
         if sidecar is not None and sidecar_uri is not None:
             self.storage.write_bytes(sidecar_uri, orjson.dumps(dump(sidecar)), "application/json")
@@ -550,7 +560,8 @@ def _attach_peaks(line: ManifestLine, record: FeedbackRecord, storage: Storage,
     assert options.peaks_prefix is not None
     # Binary (no JSON.parse of millions of numbers in the browser) and gzip (Content-Encoding on S3,
     # decompressed transparently by browsers): docs/manifest.md.
-    target = join_uri(options.peaks_prefix, f"{_safe_name(record.interaction_id)}.peaks.bin.gz")
+    stem = file_stem(record.interaction_id)
+    target = join_uri(options.peaks_prefix, f"{stem}.peaks.bin.gz")
     spec = None
     try:
         if options.spectrogram:
@@ -567,7 +578,7 @@ def _attach_peaks(line: ManifestLine, record: FeedbackRecord, storage: Storage,
         from toolkit.spectrogram import write_spectrogram
 
         # Same treatment as the peaks: gzip, Content-Encoding on S3, decoded by the browser's fetch().
-        spec_target = join_uri(options.peaks_prefix, f"{_safe_name(record.interaction_id)}.spectrogram.bin.gz")
+        spec_target = join_uri(options.peaks_prefix, f"{stem}.spectrogram.bin.gz")
         write_spectrogram(spec, spec_target, storage, compress=True)
         update["spectrogram_ref"] = spec_target
     return line.model_copy(update=update)
