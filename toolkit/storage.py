@@ -5,7 +5,7 @@
   outputs stay the real ones.
 - Writes are atomic: local files go to a temp file renamed on success; S3 objects are written with
   a multipart upload that is completed on success and aborted on error, so a crash never leaves a
-  half-written output.
+  half-written output. Temp files of runs that were killed are removed later (toolkit.tempfiles).
 - boto3 clients use adaptive retries.
 """
 
@@ -23,6 +23,7 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
+from toolkit import tempfiles
 from toolkit.lines import LineError, UndecodableLine, iter_text_lines
 
 S3_SCHEME = "s3://"
@@ -189,7 +190,9 @@ class Storage:
             return
         path = Path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tempfiles.sweep_stale_temp_files(path.parent)  # what killed runs left here (once per directory)
+        fd, tmp = tempfile.mkstemp(prefix=tempfiles.temp_prefix(path), suffix=".tmp", dir=path.parent)
+        tempfiles.register(tmp)  # removed at exit or on a signal if this block never finishes
         try:
             with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")) as fh:
                 yield fh
@@ -199,6 +202,8 @@ class Storage:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+        finally:
+            tempfiles.unregister(tmp)
 
     def write_bytes(self, uri: str | Path, data: bytes, content_type: str | None = None,
                     cache_control: str | None = None, content_encoding: str | None = None) -> None:
