@@ -8,6 +8,7 @@ import codecs
 import csv
 import io
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -25,8 +26,9 @@ MIRROR = f"s3://example-feedback-bucket/={EXAMPLES}"
 SAMPLES = [json.loads(x) for x in (EXAMPLES / "feedback" / "processed_feedback.jsonl").read_text().splitlines()]
 FIELDS = [*FeedbackRecord.model_fields, "nested", ""]
 CASES: Counter = Counter()  # what was tried, printed at the end of each test (pytest -s shows it)
-FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                           HealthCheck.function_scoped_fixture])
+# GTKIT_FUZZ_EXAMPLES=5000 for a long local run; CI runs the default.
+FUZZ = settings(max_examples=int(os.environ.get("GTKIT_FUZZ_EXAMPLES", "250")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=12)
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
@@ -103,8 +105,9 @@ def build(tmp_path: Path, name: str, data: bytes):
     src.write_bytes(data)
     # No exception may escape: a crash here fails the example.
     report = build_manifest([str(src)], str(out), Storage([MIRROR]), BuildOptions(), errors_out=str(errors))
-    written = out.read_bytes().splitlines() if out.exists() else []
-    problems = [json.loads(x) for x in errors.read_text(encoding="utf-8").splitlines()]
+    # JSON Lines split on \n only: str.splitlines() would also split inside strings at U+0085/U+2028.
+    written = [x for x in out.read_bytes().split(b"\n") if x] if out.exists() else []
+    problems = [json.loads(x) for x in errors.read_bytes().split(b"\n") if x]
     return report, written, problems
 
 

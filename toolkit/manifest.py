@@ -318,18 +318,23 @@ def _csv_records(uri: str, storage: Storage) -> Iterator[RawRecord]:
     with storage.open_read(uri, binary=True) as fh:
         # surrogateescape: a bad byte becomes a lone surrogate in its cell, so the row (and the
         # column) can be named instead of the whole file failing to decode.
-        lines = (raw.decode("utf-8", "surrogateescape") for _, raw in iter_raw_lines(fh, uri, keepends=True))
-        reader = csv.DictReader(lines)
+        last = [0]  # physical line last read: csv's own line_num lags behind on a csv.Error
+
+        def lines() -> Iterator[str]:
+            for number, raw in iter_raw_lines(fh, uri, keepends=True):
+                last[0] = number
+                yield raw.decode("utf-8", "surrogateescape")
+
+        reader = csv.DictReader(lines())
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield RawRecord(uri, reader.line_num, RecordError([("(row)", f"not readable as CSV: {exc}")]))
+                yield RawRecord(uri, last[0], RecordError([("(row)", f"not readable as CSV: {exc}")]))
                 continue
-            yield RawRecord(uri, reader.line_num, _csv_row(row, len(reader.fieldnames or ())),
-                            interaction_id=_peek_id(row))
+            yield RawRecord(uri, last[0], _csv_row(row, len(reader.fieldnames or ())), interaction_id=_peek_id(row))
 
 
 def _csv_row(row: dict[str | None, Any], columns: int) -> dict[str, Any] | RecordError:
