@@ -174,6 +174,36 @@ def test_media_only_for_granted_uris(client):
     assert json.loads(peaks.data)["duration"] == pytest.approx(21.0)
 
 
+def test_media_never_served_from_outside_the_mirror(tmp_path, static_dir):
+    """`source-ref: s3://bucket/../../..` fails the task; neither it nor a symlink out of the mirror is served."""
+    secret = tmp_path / "secret.wav"
+    secret.write_bytes(b"RIFF not for workers")
+    mirror = tmp_path / "mirror"
+    (mirror / "media").mkdir(parents=True)
+    (mirror / "media" / "link.wav").symlink_to(secret)
+    walk = "s3://bkt/" + "../" * 40 + str(secret).lstrip("/")
+    lines = [{"source-ref": walk, "media-type": "audio", "interaction-id": "walk"},
+             {"source-ref": "s3://bkt/media/link.wav", "media-type": "audio", "interaction-id": "link"}]
+    manifest = tmp_path / "walk.jsonl"
+    manifest.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    source = PreviewSource(manifest, load_label_schema("call-center"), out=tmp_path / "out",
+                           storage=Storage([f"s3://bkt/={mirror}"]))
+    walk_task, link_task = source.list_tasks()
+    assert walk_task.status == "failed" and "source-ref" in walk_task.reason
+    assert link_task.status == "open"
+    portal = create_app(source, assets_dir=static_dir)
+    c = portal.test_client()
+    c.set_cookie("gtkit_worker", "alice")
+    assert c.get("/task/0").status_code == 409
+    link_url = app_attr(page(c, "1"), "data-media-url")  # a valid key: the page renders...
+    assert c.get(link_url).status_code == 404  # ...but the symlink out of the mirror is not followed
+    # Even a grant of the walking URI itself (validation bypassed) is refused by the storage layer.
+    grants = portal.extensions["gtkit_portal"]["grants"]
+    for uri in (walk, "s3://bkt/media/../../secret.wav"):
+        resp = c.get(grants.grant(uri))
+        assert resp.status_code == 404 and b"not for workers" not in resp.data
+
+
 def test_plain_peaks_have_no_content_encoding(client):
     peaks = client.get(app_attr(page(client, "0"), "data-peaks-url"))
     assert peaks.status_code == 200 and "Content-Encoding" not in peaks.headers

@@ -68,4 +68,7 @@ _register_commands()
 
 
 def main() -> None:
+    from toolkit.tempfiles import install_signal_handlers
+
+    install_signal_handlers()  # SIGTERM/SIGHUP clean up temp files and scratch; dead runs' scratch goes
     app()

@@ -38,7 +38,7 @@ from werkzeug.wsgi import FileWrapper
 from toolkit.answers import AnswerFormatError, load_json, worker_answer
 from toolkit.liquid import make_environment
 from toolkit.portal.tasks import STATUS_FAILED, SubmissionRejected, TaskSource
-from toolkit.storage import is_s3, split_s3
+from toolkit.storage import MirrorEscape, is_s3, split_s3
 from toolkit.template import CROWD_ELEMENTS_URL, STATIC_DIR
 from toolkit.template import render_template as render_task_template
 
@@ -318,7 +318,10 @@ def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR,
         uri = grants.lookup(token)
         if uri is None:
             abort(404, description="unknown or expired media link; reload the task")
-        target = source.storage.resolve_read(uri)
+        try:
+            target = source.storage.resolve_read(uri)
+        except MirrorEscape:
+            abort(404, description="media file not found")
         if is_s3(target):
             return _proxy_s3(source, target)
         path = Path(target).resolve()  # mirrors may be relative to the working directory
