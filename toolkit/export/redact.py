@@ -65,7 +65,8 @@ MIN_PHONE_DIGITS = 7
 IBAN_CANDIDATE = re.compile(r"\b[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}")
 # Every identifier below has a letter next to a digit (DE89, de89, 54362315K, X2482300W) or a
 # capital, a space and a digit ("AB 12 34 56 C"); "at 206" goes no further.
-LETTER_BY_DIGIT = re.compile(r"[A-Za-z]\d|[A-Z] \d|\d-?[A-Za-z]")
+# (It starts with \d so the regex engine skips ahead to digits, which are fewer than letters.)
+LETTER_BY_DIGIT = re.compile(r"\d(?:(?<=[A-Za-z]\d)|(?<=[A-Z] \d)|(?=-?[A-Za-z]))")
 ALNUM_IDS = re.compile(r"""
     (?P<cf>\b[A-Z]{6}[0-9LMNP-V]{2}[A-EHLMPR-T][0-9LMNP-V]{2}[A-Z][0-9LMNP-V]{3}[A-Z]\b)  # IT codice fiscale
   | (?P<dni>\b\d{8}-?[A-Z]\b)                                                            # ES DNI
@@ -106,6 +107,8 @@ INTERNATIONAL_REGION = "DE"
 # --- spoken forms ---
 AT_WORDS = frozenset({"at", "arobase", "arroba", "chiocciola", "apenstaartje", "klammeraffe", "ät"})
 DOT_WORDS = r"dot|punkt|point|punto|punt"
+DOT_TOKENS = frozenset(DOT_WORDS.split("|"))
+INNER_DOT = re.compile(r"\w\.\w")  # "example.com" said half written
 SPOKEN_AT = re.compile(r"\s(?:at|arobase|arroba|chiocciola|apenstaartje|klammeraffe|ät)\s+", re.I)
 # The local part: word (separator word)* right before the "at"; leftmost match = the longest chain.
 SPOKEN_LOCAL = re.compile(
@@ -284,9 +287,13 @@ class RegexRedactor(Redactor):
     def redact(self, text: str) -> str:
         if not text:
             return text
-        if self._builtins_only and (DIGIT_OR_AT if text.isascii() else ANY_DIGIT_OR_AT).search(text) is None \
-                and TRIGGER_TOKENS.isdisjoint(_tokens(text)):
-            return text  # the fast path: no digit, no '@', no number word, no "at"
+        if self._builtins_only and (DIGIT_OR_AT if text.isascii() else ANY_DIGIT_OR_AT).search(text) is None:
+            # The fast path: no digit and no '@' leaves the spoken forms, which need an "at" word or
+            # enough number words ("due on Monday", "in three days" go no further).
+            tokens = _tokens(text)
+            if TRIGGER_TOKENS.isdisjoint(tokens) or (
+                    AT_WORDS.isdisjoint(tokens) and sum(map(NUMBER_TOKENS.__contains__, tokens)) < MIN_SPOKEN_WORDS):
+                return text
         return self._redact(text)
 
     def _redact(self, text: str) -> str:
@@ -294,7 +301,7 @@ class RegexRedactor(Redactor):
             if "@" in text:
                 text = self._emails(text)
             tokens = _tokens(text)
-            if not AT_WORDS.isdisjoint(tokens):
+            if not AT_WORDS.isdisjoint(tokens) and (not DOT_TOKENS.isdisjoint(tokens) or INNER_DOT.search(text)):
                 text = self._spoken_emails(text)
             if (DIGIT if text.isascii() else ANY_DIGIT).search(text) is not None:
                 text = self._alnum_ids(text)
