@@ -464,7 +464,7 @@ class RegexRedactor(Redactor):
     def _spoken_numbers(self, text: str) -> str:
         """"four one five, five five five, oh one four two": Amazon Transcribe writes digits for
         the languages it transcribes numbers in, and words for the others (and for digits read out
-        one by one in some calls). A run of 4+ number words is read with text2num; 7+ digits are
+        one by one in some calls). A run of 5+ number words is read with text2num; 7+ digits are
         classified like written ones, and a run that validates as nothing is masked as [ID]."""
         lower = text.lower()
         spans: list[tuple[int, int, str]] = []
