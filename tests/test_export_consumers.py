@@ -1,15 +1,18 @@
 """Exports loaded by their real consumers: TRL rows through `datasets` and TRL's data utilities,
-RTTM through pyannote.database's loader.
+RTTM through pyannote.database's loader, Bedrock rows through their documented schema checks.
 WebVTT (webvtt-py and the browser's own parser): tests/browser/test_webvtt_consumers.py."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import pytest
 
-from toolkit.export import ExportOptions, export
+from toolkit.export import BatchQuotas, ExportOptions, export
+from toolkit.export.formats.bedrock import SCHEMAS
+from toolkit.models import records as R
 from toolkit.storage import Storage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "export"
@@ -19,6 +22,10 @@ TTS = FIXTURES / "tts.output.manifest"
 EDGE = FIXTURES / "edge.output.manifest"
 TRL_PRESETS = {"sft-transcription": CALLS, "sft-summary": CALLS, "preference-correction": CALLS,
                "preference-ratings": TTS, "kto": TTS}
+# Amazon Nova's reserved words, written out here (not imported from the code under test): the Nova user
+# guide's list ("Preparing data for fine-tuning Understanding models") plus the two more that AWS's dataset
+# validation script rejects; matched case-insensitively, as that script does.
+NOVA_RESERVED = ("User:", "Bot:", "Assistant:", "System:", "<image>", "<video>", "[EOS]", "Thought:", "<unk>")
 
 
 def run(tmp_path: Path, manifest: Path, preset: str, fmt: str, out: str = "out.jsonl", **kw):
@@ -111,3 +118,59 @@ def test_rttm_loads_in_pyannote(tmp_path, preset, manifest):
                  ann.itertracks(yield_label=True)] for uri, ann in annotations.items()}
     assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in expected.items()}
     assert sum(len(v) for v in got.values()) == summary.written > 0
+
+
+# -- Bedrock --------------------------------------------------------------------------------------
+def bedrock_texts(row: dict) -> list[str]:
+    """Every text of a Bedrock fine-tuning or batch line (what Bedrock validates)."""
+    body = row.get("modelInput", row)
+    texts = []
+    system = body.get("system")
+    if isinstance(system, str):
+        texts.append(system)
+    elif isinstance(system, list):
+        texts += [b["text"] for b in system]
+    for m in body.get("messages", []):
+        content = m["content"]
+        texts += [content] if isinstance(content, str) else [b["text"] for b in content]
+    for key in ("prompt", "completion"):
+        if key in body:
+            texts.append(body[key])
+    return texts
+
+
+def check_bedrock_row(row: dict, model: type) -> None:
+    model.model_validate(row)
+    body = row.get("modelInput", row)
+    roles = [m["role"] for m in body.get("messages", [])]
+    if roles:
+        assert roles[0] == "user" and roles[-1] == ("user" if "modelInput" in row else "assistant")
+        assert all(a != b for a, b in itertools.pairwise(roles)), "turns must alternate"
+    for text in bedrock_texts(row):
+        assert text.strip(), "empty text block"
+        low = text.lower()
+        assert not [w for w in NOVA_RESERVED if w.lower() in low], "Nova reserved word left in a text"
+
+
+BEDROCK_CASES = [("bedrock", s) for s in SCHEMAS] + [("bedrock-conversation-2024", None), ("bedrock-batch", None)]
+
+
+@pytest.mark.parametrize(("fmt", "schema"), BEDROCK_CASES, ids=[f"{f}:{s}" if s else f for f, s in BEDROCK_CASES])
+@pytest.mark.parametrize("preset", ["sft-transcription", "sft-summary"])
+def test_bedrock_rows_pass_the_documented_checks(tmp_path, fmt, schema, preset):
+    models = {"messages": R.BedrockMessagesRecord, "conversation-2024": R.BedrockConversationRecord,
+              "prompt-completion": R.BedrockPromptCompletionRecord}
+    kw = {"bedrock_schema": schema} if schema else {}
+    out = "batch" if fmt == "bedrock-batch" else "out.jsonl"
+    summary = run(tmp_path, EDGE, preset, fmt, out=out, quotas=BatchQuotas(min_records=1), **kw)
+    if fmt == "bedrock-batch":
+        rows = [row for p in sorted((tmp_path / "batch").glob("job-*/part-*.jsonl")) for row in lines(p)]
+        model: type = R.BedrockBatchRecord
+    else:
+        rows = lines(tmp_path / out)
+        model = models[schema or "conversation-2024"]
+        if fmt == "bedrock-conversation-2024":
+            assert all(r["schemaVersion"] == "bedrock-conversation-2024" for r in rows)
+    assert len(rows) == summary.written > 0
+    for row in rows:
+        check_bedrock_row(row, model)

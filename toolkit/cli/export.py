@@ -103,6 +103,9 @@ def export_cmd(
         help="--format bedrock: messages (Claude), conversation-2024 (Nova) or prompt-completion.")] = "messages",
     lineage: Annotated[str, typer.Option(
         help="--format trl: lineage as an extra column (inline) or in <out>.provenance.jsonl (sidecar).")] = "inline",
+    reserved_words: Annotated[str, typer.Option(
+        help="Bedrock formats, Amazon Nova's reserved words (User:, Bot:, [EOS]...): rewrite (reversibly, "
+        "listed in the provenance), fail (naming record and field) or keep.")] = "rewrite",
     batch_min_records: Annotated[int, typer.Option(help="Minimum records per batch job.")] = 100,
     batch_records_per_file: Annotated[int, typer.Option(help="Records per batch input file.")] = 50_000,
     batch_records_per_job: Annotated[int, typer.Option(help="Records per batch job (all files).")] = 50_000,
@@ -131,7 +134,8 @@ def export_cmd(
         preset=preset, format=fmt, out=out, schema=schema, label_attribute=label_attribute, redact=redact,
         redactor=_redactor(redact, redact_backend, redact_pattern, comprehend_language, guardrail_id,
                            guardrail_version, region),
-        bedrock_schema=bedrock_schema, lineage=lineage, quotas=quotas, worker_responses=worker_responses,
+        bedrock_schema=bedrock_schema, lineage=lineage, quotas=quotas, reserved_words=reserved_words,
+        worker_responses=worker_responses,
         jobs=jobs if jobs > 0 else _auto_jobs(labels))
     try:
         with _progress(labels, "exporting", quiet) as progress:

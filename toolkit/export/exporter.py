@@ -38,6 +38,7 @@ class ExportOptions:
     bedrock_schema: str = "messages"
     lineage: str = "inline"
     quotas: BatchQuotas = field(default_factory=BatchQuotas)
+    reserved_words: str = "rewrite"            # Bedrock formats: rewrite | fail | keep (toolkit.export.reserved)
     worker_responses: bool = False
     consolidator: Consolidator | None = None
     jobs: int = 1                              # worker processes (parallel parse + build)
@@ -86,7 +87,7 @@ def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Pre
     resolved = ResolvedPreset(preset, schema)
     writer = WRITERS[fmt](storage, options.out, resolved,
                           WriterOptions(bedrock_schema=bedrock_schema, lineage=options.lineage,
-                                        quotas=options.quotas))
+                                        quotas=options.quotas, reserved_words=options.reserved_words))
     builder = make_builder(resolved, redactor, writer.record_fields)
     summary = RunSummary(command="export", extra={"preset": preset.name, "format": options.format})
     work = _Work(reader, builder, schema)
@@ -116,6 +117,9 @@ def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Pre
     summary.skipped.update(stats.skipped)
     summary.dropped.update(builder.dropped)
     summary.redactions.update(redactor.counts)
+    if writer.reserved is not None:
+        summary.reserved.update(writer.reserved.counts)
+        summary.reserved_mode = writer.reserved.mode
     summary.files = list(writer.files)
     summary.problems = sorted(stats.problems, key=lambda p: p.line)
     summary.extra["label attribute"] = reader.attribute or ""

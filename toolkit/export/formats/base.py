@@ -23,6 +23,7 @@ class WriterOptions:
     bedrock_schema: str = "messages"      # messages | conversation-2024 | prompt-completion
     lineage: str = "inline"               # inline | sidecar (trl only; other formats are fixed)
     quotas: Any = None                    # BatchQuotas for bedrock-batch
+    reserved_words: str = "rewrite"       # Bedrock formats: Amazon Nova's reserved words (toolkit.export.reserved)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -60,6 +61,7 @@ class Writer:
         self.stack = contextlib.ExitStack()
         self.written = 0
         self.files: list[str] = []
+        self.reserved: Any = None  # a ReservedWords, for the formats that check them
 
     def open(self, uri: str, content_type: str = "application/jsonl") -> IO[bytes]:
         fh = self.stack.enter_context(self.storage.open_write(uri, binary=True, content_type=content_type))
@@ -98,12 +100,15 @@ class Provenance:
     def __init__(self, fh: IO[bytes]):
         self.fh = fh
 
-    def add(self, file: str, row: int, record: dict[str, Any], record_id: str | None = None) -> None:
+    def add(self, file: str, row: int, record: dict[str, Any], record_id: str | None = None,
+            reserved: list[dict[str, Any]] | None = None) -> None:
         line: dict[str, Any] = {"row": row, "file": file}
         if record_id is not None:
             line["recordId"] = record_id
         line["id"] = record["id"]
         line["lineage"] = record["lineage"]
+        if reserved:  # the reserved-word rewrites of this row, to restore its texts exactly
+            line["reserved"] = reserved
         self.fh.write(dumps(line))
 
 

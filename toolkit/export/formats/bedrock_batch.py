@@ -18,6 +18,7 @@ from typing import IO, Any
 import orjson
 
 from toolkit.export.formats.base import ExportError, Provenance, Writer, dumps, join_uri
+from toolkit.export.reserved import ReservedWords
 
 GB = 1_000_000_000
 
@@ -59,6 +60,7 @@ class BedrockBatchWriter(Writer):
         q = self.quotas
         if q.records_per_file < 1 or q.records_per_job < 1 or q.file_bytes < 1 or q.job_bytes < 1:
             raise ValueError("batch quotas must be positive")
+        self.reserved = ReservedWords(self.options.reserved_words)
         self.jobs: list[dict[str, Any]] = []
         self.fh: IO[bytes] | None = None
         self.provenance: Provenance | None = None
@@ -80,7 +82,9 @@ class BedrockBatchWriter(Writer):
         body = self.preset.preset.batch
         for record in records:
             rid = record_id(self.written + 1)
-            line = dumps({"recordId": rid, "modelInput": model_input(record, body)})
+            row = {"recordId": rid, "modelInput": model_input(record, body)}
+            rewrites = self.reserved.apply(row, record)
+            line = dumps(row)
             size = len(line)
             if size > q.file_bytes or size > q.job_bytes:
                 raise ExportError(f"record {record['id']}: {size} bytes exceeds the batch file size quota")
@@ -94,7 +98,7 @@ class BedrockBatchWriter(Writer):
                 part = job["files"][-1]
             assert self.fh is not None
             self.fh.write(line)
-            self.provenance.add(part["path"], part["records"], record, rid)
+            self.provenance.add(part["path"], part["records"], record, rid, reserved=rewrites)
             part["records"] += 1
             part["bytes"] += size
             job["records"] += 1
