@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
 from toolkit.cli.common import MirrorOpt, QuietOpt, console, fail, make_storage
-from toolkit.export import BatchQuotas, ExportError, ExportOptions, PresetError, builtin_preset_names
+from toolkit.export import BatchQuotas, EmptyExportError, ExportError, ExportOptions, PresetError, builtin_preset_names
 from toolkit.export import export as run_export
 from toolkit.export import merge as run_merge
 from toolkit.export import report as run_report
@@ -22,6 +23,7 @@ from toolkit.export.summary import RunSummary, render_summary
 from toolkit.storage import is_s3
 
 AUTO_JOBS_BYTES = 64 * 1024 * 1024
+EXIT_EMPTY = 4  # `gtkit export` wrote 0 records (without --allow-empty)
 LabelsOpt = Annotated[str, typer.Option("--labels", "-l", help="Ground Truth output.manifest (local or s3://).")]
 AttrOpt = Annotated[str | None, typer.Option(
     "--label-attribute", help="Label attribute name; default: found from its <attr>-metadata sibling.")]
@@ -117,6 +119,9 @@ def export_cmd(
     jobs: Annotated[int, typer.Option(
         help="Worker processes for parsing and building records; 0 = auto (all cores for inputs over "
         "64 MB). Output is identical whatever the number.")] = 0,
+    allow_empty: Annotated[bool, typer.Option(
+        "--allow-empty", help=f"Exit 0 and write the (empty) outputs when no record is exported; "
+        f"otherwise that fails with exit code {EXIT_EMPTY} and the reasons.")] = False,
     summary_json: SummaryOpt = None,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
@@ -135,11 +140,16 @@ def export_cmd(
         redactor=_redactor(redact, redact_backend, redact_pattern, comprehend_language, guardrail_id,
                            guardrail_version, region),
         bedrock_schema=bedrock_schema, lineage=lineage, quotas=quotas, reserved_words=reserved_words,
-        worker_responses=worker_responses,
+        worker_responses=worker_responses, allow_empty=allow_empty,
         jobs=jobs if jobs > 0 else _auto_jobs(labels))
     try:
         with _progress(labels, "exporting", quiet) as progress:
             summary = run_export(storage, labels, options, progress)
+    except EmptyExportError as exc:
+        _finish(exc.summary, quiet, summary_json)
+        # soft_wrap: the reasons stay whole on one line, whatever the terminal width
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_EMPTY) from None
     except (FileNotFoundError, ExportError, PresetError) as exc:
         raise fail(str(exc)) from None
     _finish(summary, quiet, summary_json)

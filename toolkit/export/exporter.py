@@ -24,6 +24,30 @@ from toolkit.storage import Storage
 
 SCHEMA_MISMATCH = "schema-mismatch"
 SIDECAR_UNREADABLE = "sidecar-unreadable"
+OUTPUT_MANIFEST_HINT = "<output path>/<job name>/manifests/output/output.manifest"
+
+
+class EmptyExportError(ExportError):
+    """The export would write 0 records (and `allow_empty` is off): nothing was written. `summary`
+    says what was read and why each line or item gave no record."""
+
+    def __init__(self, message: str, summary: RunSummary):
+        super().__init__(message)
+        self.summary = summary
+
+
+def empty_message(summary: RunSummary, input_manifest: bool) -> str:
+    """Why nothing was exported, in one line: the counts, every skip and drop reason, what to do."""
+    parts = [f"wrote 0 {summary.unit} from {summary.read} lines ({summary.labeled} labelled items)"]
+    if summary.skipped:
+        parts.append("skipped lines: " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.skipped.items())))
+    if summary.dropped:
+        parts.append("not exported: " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.dropped.items())))
+    message = "; ".join(parts) + "."
+    if input_manifest:
+        message += (" No line has a label attribute: this looks like a Ground Truth input manifest; export "
+                    f"reads the labeling job's output manifest ({OUTPUT_MANIFEST_HINT}).")
+    return message + " Nothing was written; pass --allow-empty if an empty export is expected."
 
 
 @dataclass
@@ -42,6 +66,7 @@ class ExportOptions:
     worker_responses: bool = False
     consolidator: Consolidator | None = None
     jobs: int = 1                              # worker processes (parallel parse + build)
+    allow_empty: bool = False                  # 0 records written is a success (else EmptyExportError)
 
 
 def resolve_format(name: str, bedrock_schema: str) -> tuple[str, str]:
@@ -110,7 +135,19 @@ def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Pre
     except BaseException as exc:
         writer.close(exc)
         raise
+    summary = _summary(summary, reader, builder, writer, redactor, fmt, schema, jobs)
+    if writer.written == 0 and not options.allow_empty:
+        input_manifest = not reader.stats.label_seen and bool(summary.skipped.get("no-label"))
+        error = EmptyExportError(empty_message(summary, input_manifest), summary)
+        writer.close(error)
+        raise error
     writer.close(None)
+    summary.files = list(writer.files)
+    return summary
+
+
+def _summary(summary: RunSummary, reader: ManifestReader, builder: Builder, writer: Writer, redactor: Redactor,
+             fmt: str, schema: LabelSchema | None, jobs: int) -> RunSummary:
     stats = reader.stats
     summary.read, summary.labeled, summary.written = stats.lines, stats.labeled, writer.written
     summary.unit = "files" if fmt == "webvtt" else ("lines" if fmt == "rttm" else "records")
@@ -120,7 +157,6 @@ def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Pre
     if writer.reserved is not None:
         summary.reserved.update(writer.reserved.counts)
         summary.reserved_mode = writer.reserved.mode
-    summary.files = list(writer.files)
     summary.problems = sorted(stats.problems, key=lambda p: p.line)
     summary.extra["label attribute"] = reader.attribute or ""
     if schema is not None:
@@ -369,6 +405,7 @@ def _pool_collect(ctx: Any, fh: IO[bytes], mm: mmap.mmap | None, work: _Work, wr
                     writer.write(records)
             main_stats.lines += stats.lines
             main_stats.labeled += stats.labeled
+            main_stats.label_seen |= stats.label_seen
             main_stats.skipped.update(stats.skipped)
             room = MAX_PROBLEMS - len(main_stats.problems)
             main_stats.problems.extend(stats.problems[:max(0, room)])

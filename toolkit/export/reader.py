@@ -76,6 +76,7 @@ class ReadStats:
     bytes_read: int = 0
     skipped: Counter = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
+    label_seen: bool = False  # some line had a label attribute (Ground Truth metadata): not an input manifest
 
     def skip(self, line: int, reason: str, detail: str = "") -> None:
         self.skipped[reason] += 1
@@ -303,6 +304,7 @@ class ManifestReader:
         label, meta_raw = values.pop("label_"), values.pop("meta_")
         if label is None or not label.model_fields_set or label.status != "ok" or meta_raw is None:
             return None
+        self.stats.label_seen = True
         meta = normalise_metadata(meta_raw)
         if any("fail" in k for k in meta):
             return None
@@ -333,6 +335,8 @@ class ManifestReader:
                 attr = self.attribute = found
         meta_raw = data.get(f"{attr}-metadata") if attr else None
         meta = normalise_metadata(meta_raw) if isinstance(meta_raw, dict) else {}
+        if not stats.label_seen and (is_ground_truth_metadata(meta_raw) or find_label_attribute(data)):
+            stats.label_seen = True
         if any("fail" in k for k in meta):
             reason = next(str(v) for k, v in meta.items() if "fail" in k)
             stats.skip(number, FAILED, f"{attr}-metadata: {reason[:200]}")
