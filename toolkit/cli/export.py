@@ -18,6 +18,7 @@ from toolkit.export import BatchQuotas, EmptyExportError, ExportError, ExportOpt
 from toolkit.export import export as run_export
 from toolkit.export import merge as run_merge
 from toolkit.export import report as run_report
+from toolkit.export.lines import InputEncodingError
 from toolkit.export.redact import ChainRedactor, ComprehendRedactor, GuardrailRedactor, Redactor, RegexRedactor
 from toolkit.export.summary import RunSummary, render_summary
 from toolkit.storage import is_s3
@@ -150,7 +151,7 @@ def export_cmd(
         # soft_wrap: the reasons stay whole on one line, whatever the terminal width
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_EMPTY) from None
-    except (FileNotFoundError, ExportError, PresetError) as exc:
+    except (FileNotFoundError, ExportError, PresetError, InputEncodingError) as exc:
         raise fail(str(exc)) from None
     _finish(summary, quiet, summary_json)
 
@@ -172,7 +173,7 @@ def merge_cmd(
     try:
         with _progress(feedback, "merging", quiet) as progress:
             summary = run_merge(storage, feedback, labels, out, label_attribute, progress)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, InputEncodingError) as exc:
         raise fail(str(exc)) from None
     _finish(summary, quiet, summary_json)
 

@@ -14,12 +14,23 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from toolkit.export.builders import Builder, make_builder
+from toolkit.export.checks import builtin_schema
 from toolkit.export.formats import ALIASES, WRITERS, BatchQuotas, ExportError, Writer, WriterOptions
 from toolkit.export.presets import Preset, PresetError, ResolvedPreset, load_preset
-from toolkit.export.reader import MAX_PROBLEMS, Consolidator, Item, ManifestReader, ReadStats, SidecarError
+from toolkit.export.reader import (
+    INVALID_FIELD,
+    MAX_PROBLEMS,
+    Consolidator,
+    Item,
+    ItemFieldError,
+    ManifestReader,
+    ReadStats,
+    SidecarError,
+)
 from toolkit.export.redact import NullRedactor, Redactor, RegexRedactor
 from toolkit.export.summary import RunSummary
 from toolkit.models import LabelSchema, load_label_schema
+from toolkit.models.schema import builtin_schema_names
 from toolkit.storage import Storage
 
 SCHEMA_MISMATCH = "schema-mismatch"
@@ -109,7 +120,9 @@ def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Pre
             break
     schema = _schema(options.schema, first)
     reader.schema = schema
-    resolved = ResolvedPreset(preset, schema)
+    # No labelled item at all: nothing will be built, and without a schema to resolve the preset
+    # against the run is simply empty (EmptyExportError says why), not a preset error.
+    resolved = ResolvedPreset(preset, schema, need_schema=first is not None)
     writer = WRITERS[fmt](storage, options.out, resolved,
                           WriterOptions(bedrock_schema=bedrock_schema, lineage=options.lineage,
                                         quotas=options.quotas, reserved_words=options.reserved_words))
@@ -187,12 +200,15 @@ class _Work:
     def process(self, item: Item) -> list[dict[str, Any]] | None:
         schema = self.schema
         if schema is not None and item.label.label_schema and item.label.label_schema != schema.name:
-            self.reader.stats.skip(item.line, SCHEMA_MISMATCH, f"labelSchema {item.label.label_schema!r}")
+            self.reader.stats.skip_item(item.line, SCHEMA_MISMATCH, f"labelSchema {item.label.label_schema!r}")
             return None
         try:
             return self.builder.build(item)
         except SidecarError as exc:
-            self.reader.stats.skip(item.line, SIDECAR_UNREADABLE, str(exc))
+            self.reader.stats.skip_item(item.line, SIDECAR_UNREADABLE, str(exc))
+            return None
+        except ItemFieldError as exc:
+            self.reader.stats.skip_item(item.line, INVALID_FIELD, str(exc))
             return None
 
 
@@ -315,7 +331,7 @@ def _run_batch(first_line: int, chunk: bytes | tuple[int, int], attribute: str |
     work: _Work = _STATE["work"]
     encoder = _STATE["encoder"]
     reader, builder = work.reader, work.builder
-    reader.stats = stats = ReadStats()
+    reader.stats = stats = ReadStats(file=reader.uri)
     if reader.attribute is None:
         reader.attribute = attribute
     builder.dropped = Counter()
@@ -424,13 +440,20 @@ def _pool_collect(ctx: Any, fh: IO[bytes], mm: mmap.mmap | None, work: _Work, wr
 
 
 def _schema(option: str | LabelSchema | None, first: Item | None) -> LabelSchema | None:
+    """--schema (a name or a file the user gave), else the built-in schema the first item names."""
     if isinstance(option, LabelSchema):
         return option
-    name = option or (first.label.label_schema if first is not None else None)
+    if option:
+        try:
+            return load_label_schema(option)
+        except (OSError, ValueError) as exc:
+            raise PresetError(f"--schema: {exc}") from exc
+    name = first.label.label_schema if first is not None else None
     if not name:
         return None
-    try:
-        return load_label_schema(name)
-    except (OSError, ValueError) as exc:
-        where = "--schema" if option else f"labelSchema {name!r} of line {first.line if first else '?'}"
-        raise PresetError(f"{where}: {exc}") from exc
+    schema = builtin_schema(name)  # a name from the data is never opened as a path
+    if schema is None:
+        raise PresetError(
+            f"labelSchema {name!r} of line {first.line if first else '?'} is not a built-in schema "
+            f"({', '.join(builtin_schema_names())}); pass --schema with that schema's YAML file")
+    return schema

@@ -58,8 +58,8 @@ def render_summary(summary: RunSummary, console: Any) -> None:
         table.add_row(what, count)
     console.print(table)
     for problem in summary.problems[:10]:
-        console.print(f"  line {problem.line}: {problem.reason}: {problem.detail}", highlight=False,
-                      markup=False)
+        console.print(f"  {problem.where()}: {problem.reason}: {problem.detail}", highlight=False,
+                      markup=False, soft_wrap=True)
     if len(summary.problems) > 10:
         console.print(f"  ... {len(summary.problems) - 10} more problems listed in --summary-json", markup=False)
     for uri in summary.files[:5]:
