@@ -177,13 +177,17 @@ def test_label_values_are_validated_on_read(tmp_path, case):
     accounted(reader)
 
 
-def test_nan_literals_never_pass(tmp_path):
+def test_nan_literals_never_reach_a_record(tmp_path):
     raw = GOOD[0].replace(b'"agreement": 0.95', b'"agreement": NaN', 1)
-    assert raw != GOOD[0]
     meta = GOOD[0].replace(b'"channel": "voice"', b'"channel": Infinity', 1)
-    path = write(tmp_path, "nan.manifest", raw + b"\n" + meta + b"\n" + GOOD[1] + b"\n")
+    # In a worker's raw answer (audit data the exporter never reads) it costs nobody the label.
+    audit = GOOD[0].replace(b'"mediaDuration": 21.0, "tracks"', b'"mediaDuration": NaN, "tracks"', 1)
+    assert raw != GOOD[0] and meta != GOOD[0] and audit != GOOD[0]
+    path = write(tmp_path, "nan.manifest", b"\n".join([raw, meta, audit, GOOD[1]]) + b"\n")
     reader = read(path)
-    assert [i.interaction_id for i in reader.items] == ["int-0002"]
+    assert [i.interaction_id for i in reader.items] == ["int-0001", "int-0002"]
+    assert [(p.line, p.reason) for p in reader.stats.problems] == [(1, "malformed-label"), (2, "invalid-field")]
+    assert "metadata.channel: not a finite number" in reader.stats.problems[1].detail
     accounted(reader)
 
 

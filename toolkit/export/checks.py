@@ -10,6 +10,7 @@ a path. A line that breaks one is reported with the field, and the rest of the f
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, ValidationInfo, create_model, field_validator
@@ -86,6 +87,20 @@ ItemFields = create_model(  # type: ignore[call-overload]
     "ItemFields", __config__=ConfigDict(extra="ignore", allow_inf_nan=False),
     **{key.replace("-", "_"): (kind, Field(None, alias=key)) for key, kind in ITEM_TYPES.items()})
 META_TEXT_KEYS = ("job-name", "creation-date")  # <attr>-metadata values that go into the lineage
+
+
+def non_finite(value: Any, path: str) -> str | None:
+    """Path of the first NaN/Infinity in a JSON value (both parsers accept those literals), else None."""
+    stack = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return where
+        if isinstance(node, dict):
+            stack += [(v, f"{where}.{k}") for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(v, f"{where}.{i}") for i, v in enumerate(node)]
+    return None
 
 
 def metadata_problem(attribute: str, meta: dict[str, Any]) -> str | None:

@@ -79,6 +79,19 @@ def bad_byte_field(raw: bytes) -> str | None:
     return None
 
 
+def lenient_json(raw: bytes, msg: str) -> Any:
+    """The line by Python's parser when only orjson refuses it (`NaN`/`Infinity` literals, integers
+    past 64 bits), as the fast path's parser accepts them; None if it does not parse either. What
+    the exporter reads is validated afterwards (label numbers must be finite), so such a literal
+    only passes where nothing reads it, e.g. a worker's raw answer kept for audit."""
+    if "depth limit" in msg:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
 def json_problem(msg: str, pos: int) -> str:
     """orjson's JSONDecodeError, said plainly."""
     if "depth limit" in msg:

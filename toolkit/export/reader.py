@@ -18,8 +18,8 @@ from typing import IO, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from toolkit.export.checks import ItemFields, LabelOnRead, metadata_problem
-from toolkit.export.lines import first_line, json_problem, utf8_problem
+from toolkit.export.checks import ItemFields, LabelOnRead, metadata_problem, non_finite
+from toolkit.export.lines import first_line, json_problem, lenient_json, utf8_problem
 from toolkit.models import ConsolidatedLabel
 from toolkit.storage import Storage
 
@@ -34,8 +34,6 @@ INVALID_FIELD = "invalid-field"
 INVALID_UTF8 = "invalid-utf8"
 UNCONSOLIDATED = "unconsolidated"
 MAX_PROBLEMS = 50
-# Not JSON (RFC 8259) but accepted by the fast path's parser: lines holding them take the exact path.
-NON_FINITE = (b"NaN", b"Infinity")
 
 
 def normalise_metadata(meta: dict[str, Any]) -> dict[str, Any]:
@@ -331,8 +329,6 @@ class ManifestReader:
             line = self._fast_model.model_validate_json(raw)
         except ValueError:
             return None
-        if NON_FINITE[0] in raw or NON_FINITE[1] in raw:
-            return None
         values = line.__dict__
         label, meta_raw = values.pop("label_"), values.pop("meta_")
         if label is None or not label.model_fields_set or label.status != "ok" or meta_raw is None:
@@ -346,6 +342,8 @@ class ManifestReader:
             return None
         if not data["source-ref"] or not data["interaction-id"]:
             return None
+        if "metadata" in data and non_finite(data["metadata"], "metadata"):
+            return None
         return Item(number, data, attr, label, meta, self.storage, raw=None if self.texts else raw)
 
     def _item(self, number: int, raw: bytes) -> Item | None:
@@ -357,11 +355,11 @@ class ManifestReader:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             bad_byte = utf8_problem(raw)
-            if bad_byte:
-                stats.skip(number, INVALID_UTF8, bad_byte)
-            else:
-                stats.skip(number, MALFORMED_JSON, json_problem(exc.msg, exc.pos))
-            return None
+            data = None if bad_byte else lenient_json(raw, exc.msg)
+            if data is None:
+                stats.skip(number, *((INVALID_UTF8, bad_byte) if bad_byte else (MALFORMED_JSON,
+                                                                               json_problem(exc.msg, exc.pos))))
+                return None
         if not isinstance(data, dict):
             stats.skip(number, NOT_AN_OBJECT, "a manifest line must be a JSON object")
             return None
@@ -390,7 +388,8 @@ class ManifestReader:
         except ValidationError as exc:
             stats.skip(number, INVALID_FIELD, validation_detail(exc))
             return None
-        bad_meta = metadata_problem(attr, meta)
+        nan_at = non_finite(data.get("metadata"), "metadata")
+        bad_meta = metadata_problem(attr, meta) or (f"{nan_at}: not a finite number" if nan_at else None)
         if bad_meta:
             stats.skip(number, INVALID_FIELD, bad_meta)
             return None
