@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, ValidationInfo, create_model, field_validator
+from pydantic import ConfigDict, Field, create_model, model_validator
 
 from toolkit.models import ConsolidatedLabel, ConsolidatedSegment, ContentResult, LabelSchema, load_label_schema
 from toolkit.models.consolidated import Agreement
@@ -38,14 +38,6 @@ class SegmentOnRead(ConsolidatedSegment):
     attribute_agreement: dict[str, Score] = Field(default_factory=dict)
     support: Annotated[int, Field(strict=True, ge=1)]
     agreement: Score
-
-    @field_validator("end")
-    @classmethod
-    def _not_before_start(cls, end: float, info: ValidationInfo) -> float:
-        start = info.data.get("start")
-        if start is not None and end < start:
-            raise ValueError(f"end ({end:.3f}) is before start ({start:.3f})")
-        return end
 
 
 class ContentOnRead(ContentResult):
@@ -74,6 +66,14 @@ class LabelOnRead(ConsolidatedLabel):
     segments: list[SegmentOnRead] = Field(default_factory=list)
     content: dict[str, ContentOnRead] = Field(default_factory=dict)
     agreement: AgreementOnRead = Field(default_factory=AgreementOnRead)
+
+    @model_validator(mode="after")
+    def _ends_not_before_starts(self) -> LabelOnRead:
+        # One check per label rather than a validator call per segment (the hot path of export).
+        for i, seg in enumerate(self.segments):
+            if seg.end < seg.start:
+                raise ValueError(f"segments.{i}.end: end ({seg.end:.3f}) is before start ({seg.start:.3f})")
+        return self
 
 
 # The item fields of a line that the exporter reads (types only; source-ref and interaction-id are

@@ -63,8 +63,8 @@ def validation_detail(exc: ValidationError) -> str:
             path.append(str(p))
             if p in ("texts", "values", "workers"):  # the next key is a worker id: keep it out
                 break
-        loc = ".".join(path) or "(root)"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+        msg = err.get("msg", "invalid")
+        parts.append(f"{'.'.join(path)}: {msg}" if path else msg.removeprefix("Value error, "))
     return "; ".join(parts)
 
 
