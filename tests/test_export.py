@@ -339,7 +339,8 @@ def _write_big_manifest(path: Path, lines_count: int, per_line: int) -> None:
 def test_bedrock_batch_splits_120000_records_within_quotas(tmp_path):
     manifest = tmp_path / "big.manifest"
     _write_big_manifest(manifest, 12_000, 10)
-    # Jobs split on the record quota (50,000), files on the byte quota (~17,000 records per 6 MB).
+    # Jobs split on the record quota (50,000) into 3 balanced jobs, files on the byte quota (~17,000 records
+    # per 6 MB) into balanced files.
     quotas = BatchQuotas(min_records=100, records_per_file=50_000, records_per_job=50_000,
                          file_bytes=6_000_000)
     out = tmp_path / "batch"
@@ -365,7 +366,7 @@ def test_bedrock_batch_splits_120000_records_within_quotas(tmp_path):
             seen_ids.update(re.findall(rb'"recordId":"([A-Za-z0-9]{11})"', data))
             total += n
     assert total == 120_000 == len(seen_ids)
-    assert [j.records for j in plan.jobs] == [50_000, 50_000, 20_000]
+    assert [j.records for j in plan.jobs] == [40_000, 40_000, 40_000]
     assert all(len(j.files) > 1 for j in plan.jobs)  # the byte quota split each job into several files
     assert sum(1 for _ in (out / "provenance.jsonl").open()) == 120_000
     # The provenance file sits outside every job prefix (Bedrock reads all files under a prefix).
@@ -379,7 +380,7 @@ def test_batch_record_quota_per_file(tmp_path):
         preset="sft-transcription", format="bedrock-batch", out=str(out), quotas=quotas))
     plan = R.BatchPlan.model_validate_json((out / "jobs.json").read_text())
     assert summary.written == 6
-    assert [[f.records for f in j.files] for j in plan.jobs] == [[2, 2, 1], [1]]
+    assert [[f.records for f in j.files] for j in plan.jobs] == [[2, 1], [2, 1]]  # 2 balanced jobs of 3
     prov = lines(out / "provenance.jsonl")
     assert [(p["file"], p["row"]) for p in prov][:3] == [
         ("job-000/part-000.jsonl", 0), ("job-000/part-000.jsonl", 1), ("job-000/part-001.jsonl", 0)]

@@ -10,18 +10,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
 from toolkit.cli.common import MirrorOpt, QuietOpt, console, fail, make_storage
-from toolkit.export import BatchQuotas, ExportError, ExportOptions, PresetError, builtin_preset_names
+from toolkit.export import BatchQuotas, EmptyExportError, ExportError, ExportOptions, PresetError, builtin_preset_names
 from toolkit.export import export as run_export
 from toolkit.export import merge as run_merge
 from toolkit.export import report as run_report
+from toolkit.export.lines import InputEncodingError
 from toolkit.export.redact import ChainRedactor, ComprehendRedactor, GuardrailRedactor, Redactor, RegexRedactor
 from toolkit.export.summary import RunSummary, render_summary
 from toolkit.storage import is_s3
 
 AUTO_JOBS_BYTES = 64 * 1024 * 1024
+EXIT_EMPTY = 4  # `gtkit export` wrote 0 records (without --allow-empty)
 LabelsOpt = Annotated[str, typer.Option("--labels", "-l", help="Ground Truth output.manifest (local or s3://).")]
 AttrOpt = Annotated[str | None, typer.Option(
     "--label-attribute", help="Label attribute name; default: found from its <attr>-metadata sibling.")]
@@ -103,6 +106,9 @@ def export_cmd(
         help="--format bedrock: messages (Claude), conversation-2024 (Nova) or prompt-completion.")] = "messages",
     lineage: Annotated[str, typer.Option(
         help="--format trl: lineage as an extra column (inline) or in <out>.provenance.jsonl (sidecar).")] = "inline",
+    reserved_words: Annotated[str, typer.Option(
+        help="Bedrock formats, Amazon Nova's reserved words (User:, Bot:, [EOS]...): rewrite (reversibly, "
+        "listed in the provenance), fail (naming record and field) or keep.")] = "rewrite",
     batch_min_records: Annotated[int, typer.Option(help="Minimum records per batch job.")] = 100,
     batch_records_per_file: Annotated[int, typer.Option(help="Records per batch input file.")] = 50_000,
     batch_records_per_job: Annotated[int, typer.Option(help="Records per batch job (all files).")] = 50_000,
@@ -114,6 +120,9 @@ def export_cmd(
     jobs: Annotated[int, typer.Option(
         help="Worker processes for parsing and building records; 0 = auto (all cores for inputs over "
         "64 MB). Output is identical whatever the number.")] = 0,
+    allow_empty: Annotated[bool, typer.Option(
+        "--allow-empty", help=f"Exit 0 and write the (empty) outputs when no record is exported; "
+        f"otherwise that fails with exit code {EXIT_EMPTY} and the reasons.")] = False,
     summary_json: SummaryOpt = None,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
@@ -131,12 +140,18 @@ def export_cmd(
         preset=preset, format=fmt, out=out, schema=schema, label_attribute=label_attribute, redact=redact,
         redactor=_redactor(redact, redact_backend, redact_pattern, comprehend_language, guardrail_id,
                            guardrail_version, region),
-        bedrock_schema=bedrock_schema, lineage=lineage, quotas=quotas, worker_responses=worker_responses,
+        bedrock_schema=bedrock_schema, lineage=lineage, quotas=quotas, reserved_words=reserved_words,
+        worker_responses=worker_responses, allow_empty=allow_empty,
         jobs=jobs if jobs > 0 else _auto_jobs(labels))
     try:
         with _progress(labels, "exporting", quiet) as progress:
             summary = run_export(storage, labels, options, progress)
-    except (FileNotFoundError, ExportError, PresetError) as exc:
+    except EmptyExportError as exc:
+        _finish(exc.summary, quiet, summary_json)
+        # soft_wrap: the reasons stay whole on one line, whatever the terminal width
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_EMPTY) from None
+    except (FileNotFoundError, ExportError, PresetError, InputEncodingError) as exc:
         raise fail(str(exc)) from None
     _finish(summary, quiet, summary_json)
 
@@ -158,7 +173,7 @@ def merge_cmd(
     try:
         with _progress(feedback, "merging", quiet) as progress:
             summary = run_merge(storage, feedback, labels, out, label_attribute, progress)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, InputEncodingError) as exc:
         raise fail(str(exc)) from None
     _finish(summary, quiet, summary_json)
 

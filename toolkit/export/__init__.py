@@ -4,7 +4,7 @@ Library entry points: `export()`, `merge()`, `report()`; the CLI (`gtkit export|
 is a thin wrapper. See docs/export.md.
 """
 
-from toolkit.export.exporter import ExportOptions, export
+from toolkit.export.exporter import EmptyExportError, ExportOptions, export
 from toolkit.export.formats import BatchQuotas, ExportError
 from toolkit.export.merge import merge
 from toolkit.export.presets import PresetError, builtin_preset_names, load_preset
@@ -12,5 +12,5 @@ from toolkit.export.reader import ManifestReader
 from toolkit.export.report import report
 from toolkit.export.summary import RunSummary
 
-__all__ = ["BatchQuotas", "ExportError", "ExportOptions", "ManifestReader", "PresetError", "RunSummary",
-           "builtin_preset_names", "export", "load_preset", "merge", "report"]
+__all__ = ["BatchQuotas", "EmptyExportError", "ExportError", "ExportOptions", "ManifestReader", "PresetError",
+           "RunSummary", "builtin_preset_names", "export", "load_preset", "merge", "report"]

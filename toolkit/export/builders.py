@@ -152,12 +152,20 @@ class SegmentValues(dict):
         return self.base[key]
 
 
+def _start(pre_segment: dict[str, Any]) -> float:
+    """A pre-segment's start for ordering (pre-segments are machine data, passed on as they are)."""
+    value = pre_segment.get("start")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return 0.0
+    return float(value)
+
+
 def transcript(item: Item) -> str:
     """The machine transcript: manifest transcription, else the pre-segment texts, else the human ones."""
     text = item.transcription
     if text:
         return text
-    pre = sorted(item.pre_segments(), key=lambda s: float(s.get("start") or 0))
+    pre = sorted(item.pre_segments(), key=_start)
     text = " ".join(str(s.get("text") or "").strip() for s in pre).strip()
     if text:
         return text
@@ -236,6 +244,9 @@ class SftTranscription(Builder):
         redact, attributes = red.redact, self.attributes
         filtered = bool(self.tracks) or self.min_agreement > 0
         full, choice_fields = self.full_records, self.choice_fields
+        if not item.label.segments:
+            self.dropped["no-segments"] += 1  # an item gives nothing silently
+            return []
         out = []
         for seg in (self.segments(item) if filtered else item.label.segments):
             text = seg.text.strip()
@@ -287,6 +298,7 @@ class SftSummary(Builder):
 class PreferenceCorrection(Builder):
     def build(self, item: Item) -> list[dict[str, Any]]:
         p, red = self.preset, self.red
+        dropped_before = sum(self.dropped.values())
         base = Values(item, p, red)
         system = p.system.render(base)
         machine_by_id: dict[str, str] | None = None
@@ -331,6 +343,8 @@ class PreferenceCorrection(Builder):
                                   "track": "content", "label": field},
                         "lineage": lineage(item, result.agreement if result else None),
                     })
+        if not out and not item.label.segments and sum(self.dropped.values()) == dropped_before:
+            self.dropped["no-segments"] += 1  # an item gives nothing silently
         return out
 
     def _pair(self, human: str, machine: str) -> tuple[str, str] | None:

@@ -14,16 +14,51 @@ from typing import IO, Any
 
 from toolkit import tempfiles
 from toolkit.export.builders import Builder, make_builder
+from toolkit.export.checks import builtin_schema
 from toolkit.export.formats import ALIASES, WRITERS, BatchQuotas, ExportError, Writer, WriterOptions
 from toolkit.export.presets import Preset, PresetError, ResolvedPreset, load_preset
-from toolkit.export.reader import MAX_PROBLEMS, Consolidator, Item, ManifestReader, ReadStats, SidecarError
+from toolkit.export.reader import (
+    INVALID_FIELD,
+    MAX_PROBLEMS,
+    Consolidator,
+    Item,
+    ItemFieldError,
+    ManifestReader,
+    ReadStats,
+    SidecarError,
+)
 from toolkit.export.redact import NullRedactor, Redactor, RegexRedactor
 from toolkit.export.summary import RunSummary
 from toolkit.models import LabelSchema, load_label_schema
+from toolkit.models.schema import builtin_schema_names
 from toolkit.storage import Storage
 
 SCHEMA_MISMATCH = "schema-mismatch"
 SIDECAR_UNREADABLE = "sidecar-unreadable"
+OUTPUT_MANIFEST_HINT = "<output path>/<job name>/manifests/output/output.manifest"
+
+
+class EmptyExportError(ExportError):
+    """The export would write 0 records (and `allow_empty` is off): nothing was written. `summary`
+    says what was read and why each line or item gave no record."""
+
+    def __init__(self, message: str, summary: RunSummary):
+        super().__init__(message)
+        self.summary = summary
+
+
+def empty_message(summary: RunSummary, input_manifest: bool) -> str:
+    """Why nothing was exported, in one line: the counts, every skip and drop reason, what to do."""
+    parts = [f"wrote 0 {summary.unit} from {summary.read} lines ({summary.labeled} labelled items)"]
+    if summary.skipped:
+        parts.append("skipped lines: " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.skipped.items())))
+    if summary.dropped:
+        parts.append("not exported: " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.dropped.items())))
+    message = "; ".join(parts) + "."
+    if input_manifest:
+        message += (" No line has a label attribute: this looks like a Ground Truth input manifest; export "
+                    f"reads the labeling job's output manifest ({OUTPUT_MANIFEST_HINT}).")
+    return message + " Nothing was written; pass --allow-empty if an empty export is expected."
 
 
 @dataclass
@@ -38,9 +73,11 @@ class ExportOptions:
     bedrock_schema: str = "messages"
     lineage: str = "inline"
     quotas: BatchQuotas = field(default_factory=BatchQuotas)
+    reserved_words: str = "rewrite"            # Bedrock formats: rewrite | fail | keep (toolkit.export.reserved)
     worker_responses: bool = False
     consolidator: Consolidator | None = None
     jobs: int = 1                              # worker processes (parallel parse + build)
+    allow_empty: bool = False                  # 0 records written is a success (else EmptyExportError)
 
 
 def resolve_format(name: str, bedrock_schema: str) -> tuple[str, str]:
@@ -83,10 +120,12 @@ def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Pre
             break
     schema = _schema(options.schema, first)
     reader.schema = schema
-    resolved = ResolvedPreset(preset, schema)
+    # No labelled item at all: nothing will be built, and without a schema to resolve the preset
+    # against the run is simply empty (EmptyExportError says why), not a preset error.
+    resolved = ResolvedPreset(preset, schema, need_schema=first is not None)
     writer = WRITERS[fmt](storage, options.out, resolved,
                           WriterOptions(bedrock_schema=bedrock_schema, lineage=options.lineage,
-                                        quotas=options.quotas))
+                                        quotas=options.quotas, reserved_words=options.reserved_words))
     builder = make_builder(resolved, redactor, writer.record_fields)
     summary = RunSummary(command="export", extra={"preset": preset.name, "format": options.format})
     work = _Work(reader, builder, schema)
@@ -109,14 +148,28 @@ def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Pre
     except BaseException as exc:
         writer.close(exc)
         raise
+    summary = _summary(summary, reader, builder, writer, redactor, fmt, schema, jobs)
+    if writer.written == 0 and not options.allow_empty:
+        input_manifest = not reader.stats.label_seen and bool(summary.skipped.get("no-label"))
+        error = EmptyExportError(empty_message(summary, input_manifest), summary)
+        writer.close(error)
+        raise error
     writer.close(None)
+    summary.files = list(writer.files)
+    return summary
+
+
+def _summary(summary: RunSummary, reader: ManifestReader, builder: Builder, writer: Writer, redactor: Redactor,
+             fmt: str, schema: LabelSchema | None, jobs: int) -> RunSummary:
     stats = reader.stats
     summary.read, summary.labeled, summary.written = stats.lines, stats.labeled, writer.written
     summary.unit = "files" if fmt == "webvtt" else ("lines" if fmt == "rttm" else "records")
     summary.skipped.update(stats.skipped)
     summary.dropped.update(builder.dropped)
     summary.redactions.update(redactor.counts)
-    summary.files = list(writer.files)
+    if writer.reserved is not None:
+        summary.reserved.update(writer.reserved.counts)
+        summary.reserved_mode = writer.reserved.mode
     summary.problems = sorted(stats.problems, key=lambda p: p.line)
     summary.extra["label attribute"] = reader.attribute or ""
     if schema is not None:
@@ -147,12 +200,15 @@ class _Work:
     def process(self, item: Item) -> list[dict[str, Any]] | None:
         schema = self.schema
         if schema is not None and item.label.label_schema and item.label.label_schema != schema.name:
-            self.reader.stats.skip(item.line, SCHEMA_MISMATCH, f"labelSchema {item.label.label_schema!r}")
+            self.reader.stats.skip_item(item.line, SCHEMA_MISMATCH, f"labelSchema {item.label.label_schema!r}")
             return None
         try:
             return self.builder.build(item)
         except SidecarError as exc:
-            self.reader.stats.skip(item.line, SIDECAR_UNREADABLE, str(exc))
+            self.reader.stats.skip_item(item.line, SIDECAR_UNREADABLE, str(exc))
+            return None
+        except ItemFieldError as exc:
+            self.reader.stats.skip_item(item.line, INVALID_FIELD, str(exc))
             return None
 
 
@@ -275,7 +331,7 @@ def _run_batch(first_line: int, chunk: bytes | tuple[int, int], attribute: str |
     work: _Work = _STATE["work"]
     encoder = _STATE["encoder"]
     reader, builder = work.reader, work.builder
-    reader.stats = stats = ReadStats()
+    reader.stats = stats = ReadStats(file=reader.uri)
     if reader.attribute is None:
         reader.attribute = attribute
     builder.dropped = Counter()
@@ -367,6 +423,7 @@ def _pool_collect(ctx: Any, fh: IO[bytes], mm: mmap.mmap | None, work: _Work, wr
                     writer.write(records)
             main_stats.lines += stats.lines
             main_stats.labeled += stats.labeled
+            main_stats.label_seen |= stats.label_seen
             main_stats.skipped.update(stats.skipped)
             room = MAX_PROBLEMS - len(main_stats.problems)
             main_stats.problems.extend(stats.problems[:max(0, room)])
@@ -385,13 +442,20 @@ def _pool_collect(ctx: Any, fh: IO[bytes], mm: mmap.mmap | None, work: _Work, wr
 
 
 def _schema(option: str | LabelSchema | None, first: Item | None) -> LabelSchema | None:
+    """--schema (a name or a file the user gave), else the built-in schema the first item names."""
     if isinstance(option, LabelSchema):
         return option
-    name = option or (first.label.label_schema if first is not None else None)
+    if option:
+        try:
+            return load_label_schema(option)
+        except (OSError, ValueError) as exc:
+            raise PresetError(f"--schema: {exc}") from exc
+    name = first.label.label_schema if first is not None else None
     if not name:
         return None
-    try:
-        return load_label_schema(name)
-    except (OSError, ValueError) as exc:
-        where = "--schema" if option else f"labelSchema {name!r} of line {first.line if first else '?'}"
-        raise PresetError(f"{where}: {exc}") from exc
+    schema = builtin_schema(name)  # a name from the data is never opened as a path
+    if schema is None:
+        raise PresetError(
+            f"labelSchema {name!r} of line {first.line if first else '?'} is not a built-in schema "
+            f"({', '.join(builtin_schema_names())}); pass --schema with that schema's YAML file")
+    return schema

@@ -4,7 +4,9 @@ Each feedback record whose `interaction_id` has a label gains it under
 `human_labels[<job name>]` (see toolkit.models.records.MergedLabels): consolidated segments and
 content, agreement, job, timestamp. Raw worker answers and per-worker texts stay out (worker
 identities). Re-merging a job replaces its entry in place; other jobs' entries are kept. Lines
-without labels, and lines that do not parse, are copied byte for byte. Serialisation is
+without labels, and lines that do not parse (invalid JSON or UTF-8, nested too deep), are copied
+byte for byte and reported with file:line; a UTF-8 BOM on line 1 is dropped; a feedback or labels
+file in UTF-16/UTF-32 is one InputEncodingError before anything is written. Serialisation is
 deterministic, so merging twice gives byte-identical output. The labels index is spilled to a
 temporary SQLite file keyed by interaction id (toolkit.export.scratch), so memory stays flat
 however many labels; the feedback file is streamed; the output is written atomically.
@@ -13,10 +15,11 @@ however many labels; the feedback file is streamed; the output is written atomic
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
-from toolkit.export.reader import Item, ManifestReader
+from toolkit.export.lines import first_line, utf8_problem
+from toolkit.export.reader import Item, ManifestReader, Problem
 from toolkit.export.scratch import LabelIndex
 from toolkit.export.summary import RunSummary
 from toolkit.storage import Storage
@@ -80,52 +83,81 @@ def merge(storage: Storage, feedback: str, labels: str, out: str, label_attribut
     return summary
 
 
+def _lines(src: IO[bytes], uri: str) -> Iterator[tuple[int, bytes]]:
+    """(number, raw line) of the feedback file; line 1 checked for its encoding (before any output)."""
+    for number, raw in enumerate(src, start=1):
+        yield number, first_line(raw, uri) if number == 1 else raw
+
+
+def _parse(raw: bytes) -> tuple[Any, str | None, str | None]:
+    """(record, None, None), or (None, reason, detail) for a line that is copied unchanged."""
+    try:
+        return json.loads(raw), None, None
+    except RecursionError:
+        return None, "malformed-json", "not valid JSON: nested deeper than the parser's limit"
+    except ValueError:
+        bad_byte = utf8_problem(raw)
+        return (None, "invalid-utf8", bad_byte) if bad_byte else (None, "malformed-json", "not valid JSON")
+
+
 def _merge_into(storage: Storage, feedback: str, out: str, index: LabelIndex, summary: RunSummary,
                 progress: Callable[[int], None] | None) -> None:
     summary.extra.update({"records with labels": 0, "passed through without labels": 0,
                           "re-merged (replaced)": 0})
-    with storage.open_read(feedback, binary=True) as src, storage.open_write(
-            out, binary=True, content_type="application/jsonl") as dst:
-        pending = 0
-        for number, raw in enumerate(src, start=1):
-            pending += len(raw)
-            if progress is not None and pending >= 1 << 20:
+    with storage.open_read(feedback, binary=True) as src:
+        lines = _lines(src, feedback)
+        first = next(lines, None)  # an input in the wrong encoding fails here, before the output exists
+        with storage.open_write(out, binary=True, content_type="application/jsonl") as dst:
+            pending = 0 if first is None else _merge_line(*first, dst, index, summary, feedback)
+            for number, raw in lines:
+                pending += _merge_line(number, raw, dst, index, summary, feedback)
+                if progress is not None and pending >= 1 << 20:
+                    progress(pending)
+                    pending = 0
+            if progress is not None and pending:
                 progress(pending)
-                pending = 0
-            if not raw.strip():
-                dst.write(raw)
-                continue
-            summary.read += 1
-            ending = b"\r\n" if raw.endswith(b"\r\n") else (b"\n" if raw.endswith(b"\n") else b"")
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                summary.skipped["feedback: malformed-json (copied unchanged)"] += 1
-                summary.problems.append(_problem(number, "feedback malformed-json", "not valid JSON"))
-                summary.written += 1
-                dst.write(raw)
-                continue
-            iid = record.get("interaction_id") if isinstance(record, dict) else None
-            entry = index.take(iid) if isinstance(iid, str) else None
-            if entry is None:
-                summary.extra["passed through without labels"] += 1
-                summary.written += 1
-                dst.write(raw)
-                continue
-            existing = record.get(MERGE_KEY)
-            jobs = dict(existing) if isinstance(existing, dict) else {}
-            if isinstance(existing, dict) and job_key(entry) in existing:
-                summary.extra["re-merged (replaced)"] += 1
-            jobs[job_key(entry)] = entry  # same job: replaced in place, keeps its position
-            record[MERGE_KEY] = jobs
-            dst.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + (ending or b"\n"))
-            summary.written += 1
-            summary.extra["records with labels"] += 1
-        if progress is not None and pending:
-            progress(pending)
 
 
-def _problem(line: int, reason: str, detail: str) -> Any:
-    from toolkit.export.reader import Problem
+def _copy(raw: bytes, dst: IO[bytes], summary: RunSummary, feedback: str, number: int, reason: str,
+          detail: str) -> None:
+    summary.skipped[f"feedback: {reason} (copied unchanged)"] += 1
+    summary.problems.append(Problem(number, reason, detail, feedback))
+    summary.written += 1
+    dst.write(raw)
 
-    return Problem(line, reason, detail)
+
+def _merge_line(number: int, raw: bytes, dst: IO[bytes], index: LabelIndex, summary: RunSummary,
+                feedback: str) -> int:
+    """Write one feedback line (merged, or copied); returns its size for the progress bar."""
+    if not raw.strip():
+        dst.write(raw)
+        return len(raw)
+    summary.read += 1
+    ending = b"\r\n" if raw.endswith(b"\r\n") else (b"\n" if raw.endswith(b"\n") else b"")
+    record, reason, detail = _parse(raw)
+    if reason is not None:
+        _copy(raw, dst, summary, feedback, number, reason, detail or "")
+        return len(raw)
+    iid = record.get("interaction_id") if isinstance(record, dict) else None
+    entry = index.take(iid) if isinstance(iid, str) else None
+    if entry is None:
+        summary.extra["passed through without labels"] += 1
+        summary.written += 1
+        dst.write(raw)
+        return len(raw)
+    existing = record.get(MERGE_KEY)
+    jobs = dict(existing) if isinstance(existing, dict) else {}
+    replaced = isinstance(existing, dict) and job_key(entry) in existing
+    jobs[job_key(entry)] = entry  # same job: replaced in place, keeps its position
+    record[MERGE_KEY] = jobs
+    try:
+        merged = json.dumps(record, ensure_ascii=False).encode("utf-8") + (ending or b"\n")
+    except RecursionError:
+        _copy(raw, dst, summary, feedback, number, "too-deep-to-merge", "nested too deep to write back with its "
+              "labels")
+        return len(raw)
+    dst.write(merged)
+    summary.written += 1
+    summary.extra["records with labels"] += 1
+    summary.extra["re-merged (replaced)"] += replaced
+    return len(raw)

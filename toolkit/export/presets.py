@@ -119,7 +119,9 @@ def load_preset(name_or_path: str | Path) -> Preset:
 class ResolvedPreset:
     """A preset with its per-schema overrides applied and `auto` values fixed against the schema."""
 
-    def __init__(self, preset: Preset, schema: LabelSchema | None):
+    def __init__(self, preset: Preset, schema: LabelSchema | None, need_schema: bool = True):
+        """`need_schema=False`: nothing will be built (an input without any labelled item), so what only
+        the schema can resolve (rating and text fields, content_* names) is left unresolved."""
         data = preset.model_dump()
         if schema is not None and schema.name in preset.schemas:
             data.update(preset.schemas[schema.name])
@@ -135,11 +137,12 @@ class ResolvedPreset:
         self.rating: FieldSpec | None = None
         self.text_field: str | None = None
         self.threshold: float = 0.0
-        if p.kind in ("preference-ratings", "kto", "reward-segments"):
+        resolve = need_schema or schema is not None
+        if p.kind in ("preference-ratings", "kto", "reward-segments") and resolve:
             self.rating = self._rating_field(p.field)
             self.threshold = (self.rating.min + 0.75 * (self.rating.max - self.rating.min)
                               if p.threshold == "auto" else float(p.threshold))
-        if p.kind == "sft-summary":
+        if p.kind == "sft-summary" and resolve:
             self.text_field = self._text_field(p.field, ("summary",), required=True)
         if p.kind == "preference-correction":
             self.text_field = self._text_field(
@@ -153,7 +156,7 @@ class ResolvedPreset:
         for label, template in (("system", self.system), ("prompt", self.prompt), ("response", self.response),
                                 ("full_content_prompt", self.full_content_prompt)):
             ok = allowed | (SEGMENT_VARS if segment_level and label in ("prompt", "system") else set())
-            unknown = sorted(template.names - ok)
+            unknown = sorted(n for n in template.names - ok if resolve or not n.startswith("content_"))
             if unknown:
                 raise PresetError(f"preset {p.name}: {label} uses unknown template names {unknown}; "
                                   f"available: {sorted(ok)}")

@@ -2,7 +2,9 @@
 
 One line at a time (binary reads, orjson parse). The label attribute is given or found from its
 `<attr>-metadata` sibling. Lines without labels, failed objects and malformed labels are counted
-with a reason and the line number, never fatal and never logged with their text.
+with a reason and file:line, never fatal and never logged with their text. Label values and item
+fields are validated on read (toolkit.export.checks); a UTF-8 BOM on line 1 is dropped and a file
+in a wide encoding is one InputEncodingError (toolkit.export.lines).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import IO, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from toolkit.export.checks import ItemFields, LabelOnRead, metadata_problem, non_finite
+from toolkit.export.lines import first_line, json_problem, lenient_json, utf8_problem
 from toolkit.models import ConsolidatedLabel
 from toolkit.storage import Storage
 
@@ -26,6 +30,8 @@ NO_LABEL = "no-label"
 FAILED = "failed"
 MALFORMED_LABEL = "malformed-label"
 MISSING_FIELD = "missing-field"
+INVALID_FIELD = "invalid-field"
+INVALID_UTF8 = "invalid-utf8"
 UNCONSOLIDATED = "unconsolidated"
 MAX_PROBLEMS = 50
 
@@ -57,8 +63,8 @@ def validation_detail(exc: ValidationError) -> str:
             path.append(str(p))
             if p in ("texts", "values", "workers"):  # the next key is a worker id: keep it out
                 break
-        loc = ".".join(path) or "(root)"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+        msg = err.get("msg", "invalid")
+        parts.append(f"{'.'.join(path)}: {msg}" if path else msg.removeprefix("Value error, "))
     return "; ".join(parts)
 
 
@@ -67,20 +73,31 @@ class Problem:
     line: int
     reason: str
     detail: str
+    file: str = ""
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.file else f"line {self.line}"
 
 
 @dataclass
 class ReadStats:
+    file: str = ""
     lines: int = 0
     labeled: int = 0
     bytes_read: int = 0
     skipped: Counter = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
+    label_seen: bool = False  # some line had a label attribute (Ground Truth metadata): not an input manifest
 
     def skip(self, line: int, reason: str, detail: str = "") -> None:
         self.skipped[reason] += 1
         if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(Problem(line, reason, detail))
+            self.problems.append(Problem(line, reason, detail, self.file))
+
+    def skip_item(self, line: int, reason: str, detail: str = "") -> None:
+        """An item read but then not used (it counts as skipped instead): lines = labeled + skipped."""
+        self.labeled -= 1
+        self.skip(line, reason, detail)
 
 
 @dataclass
@@ -145,18 +162,23 @@ class Item:
                 self._sidecar = value if isinstance(value, dict) else {}
         return self._sidecar
 
+    # The texts are read (and checked) only when a preset uses them: ItemFieldError skips the item.
     @property
     def transcription(self) -> str | None:
         value = self.full_data().get("transcription")
         if value is None and self.data.get("sidecar-ref"):
             value = self._sidecar_data().get("transcription")
-        return value if isinstance(value, str) else None
+        if value is not None and not isinstance(value, str):
+            raise ItemFieldError("transcription: expected a string")
+        return value
 
     def pre_segments(self) -> list[dict[str, Any]]:
         value = self.full_data().get("pre-segments")
         if value is None and self.data.get("sidecar-ref"):
             value = self._sidecar_data().get("pre-segments")
-        return [s for s in value if isinstance(s, dict)] if isinstance(value, list) else []
+        if value is not None and not isinstance(value, list):
+            raise ItemFieldError("pre-segments: expected a list")
+        return [s for s in value if isinstance(s, dict)] if value else []
 
     def pre_segment_texts(self) -> dict[str, str]:
         return {str(s.get("id")): str(s.get("text") or "") for s in self.pre_segments()}
@@ -164,6 +186,11 @@ class Item:
 
 class SidecarError(Exception):
     """A sidecar-ref that cannot be read: the item is skipped with this message."""
+
+
+class ItemFieldError(Exception):
+    """A field read only when a preset uses it (transcription, pre-segments) has the wrong type: the
+    item is skipped as invalid-field with this message (field path, no content)."""
 
 
 # (manifest line, [(workerId, answerContent)], label schema or None) -> consolidated label
@@ -202,9 +229,9 @@ class _Opaque(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-# ConsolidatedLabel whose raw worker answers are opaque (the exporter never reads them).
+# The label as validated on read, with raw worker answers opaque (the exporter never reads them).
 _LabelView = create_model(  # type: ignore[call-overload]
-    "ConsolidatedLabelView", __base__=ConsolidatedLabel,
+    "ConsolidatedLabelView", __base__=LabelOnRead,
     workers=(list[_Opaque], Field(default_factory=list)))
 # What every preset reads; transcription and pre-segments (often the bulk of a line) are parsed
 # only when a preset asks for them (Item.full_data).
@@ -220,7 +247,8 @@ def fast_line_model(attribute: str, keys: tuple[str, ...] = ITEM_KEYS) -> type[B
     these keys: several times cheaper than orjson.loads + validation for lines whose bulk is raw
     worker answers. Lines it does not accept go through the exact (slow) path for their reason.
     """
-    fields: dict[str, Any] = {key.replace("-", "_"): (Any, Field(None, alias=key)) for key in keys}
+    fields: dict[str, Any] = {key.replace("-", "_"): (ItemFields.model_fields[key.replace("-", "_")].annotation,
+                                                     Field(None, alias=key)) for key in keys}
     fields["label_"] = (_LabelView | None, Field(None, alias=attribute))
     fields["meta_"] = (dict[str, Any] | None, Field(None, alias=f"{attribute}-metadata"))
     return create_model("FastLine", __config__=ConfigDict(extra="ignore"), **fields)  # type: ignore[call-overload]
@@ -240,7 +268,7 @@ class ManifestReader:
         self.consolidator = consolidator if consolidator is not None else (
             default_consolidator() if worker_responses else None)
         self.progress = progress
-        self.stats = ReadStats()
+        self.stats = ReadStats(file=uri)
         self.schema: Any = None  # LabelSchema for consolidating per-worker responses, when known
         self.line_number = 0
         # texts=True: the consumer reads transcription/pre-segments of (nearly) every item, so the
@@ -269,6 +297,8 @@ class ManifestReader:
         for raw in fh:
             self.line_number += 1
             size = len(raw)
+            if self.line_number == 1:
+                raw = first_line(raw, self.uri)
             stats.bytes_read += size
             pending += size
             if self.progress is not None and pending >= 1 << 20:
@@ -303,13 +333,16 @@ class ManifestReader:
         label, meta_raw = values.pop("label_"), values.pop("meta_")
         if label is None or not label.model_fields_set or label.status != "ok" or meta_raw is None:
             return None
+        self.stats.label_seen = True
         meta = normalise_metadata(meta_raw)
-        if any("fail" in k for k in meta):
+        if any("fail" in k for k in meta) or metadata_problem(attr, meta):
             return None
         data = {key: value for key, name in self._fields if (value := values[name]) is not None}
         if not isinstance(data.get("source-ref"), str) or not isinstance(data.get("interaction-id"), str):
             return None
         if not data["source-ref"] or not data["interaction-id"]:
+            return None
+        if "metadata" in data and non_finite(data["metadata"], "metadata"):
             return None
         return Item(number, data, attr, label, meta, self.storage, raw=None if self.texts else raw)
 
@@ -321,8 +354,12 @@ class ManifestReader:
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            stats.skip(number, MALFORMED_JSON, f"not valid JSON ({exc.msg} at char {exc.pos})")
-            return None
+            bad_byte = utf8_problem(raw)
+            data = None if bad_byte else lenient_json(raw, exc.msg)
+            if data is None:
+                stats.skip(number, *((INVALID_UTF8, bad_byte) if bad_byte else (MALFORMED_JSON,
+                                                                               json_problem(exc.msg, exc.pos))))
+                return None
         if not isinstance(data, dict):
             stats.skip(number, NOT_AN_OBJECT, "a manifest line must be a JSON object")
             return None
@@ -333,6 +370,8 @@ class ManifestReader:
                 attr = self.attribute = found
         meta_raw = data.get(f"{attr}-metadata") if attr else None
         meta = normalise_metadata(meta_raw) if isinstance(meta_raw, dict) else {}
+        if not stats.label_seen and (is_ground_truth_metadata(meta_raw) or find_label_attribute(data)):
+            stats.label_seen = True
         if any("fail" in k for k in meta):
             reason = next(str(v) for k, v in meta.items() if "fail" in k)
             stats.skip(number, FAILED, f"{attr}-metadata: {reason[:200]}")
@@ -344,9 +383,19 @@ class ManifestReader:
             if not isinstance(data.get(key), str) or not data.get(key):
                 stats.skip(number, MISSING_FIELD, f"{key}: missing or not a string")
                 return None
+        try:
+            ItemFields.model_validate({key: data[key] for key in self._keys if key in data})
+        except ValidationError as exc:
+            stats.skip(number, INVALID_FIELD, validation_detail(exc))
+            return None
+        nan_at = non_finite(data.get("metadata"), "metadata")
+        bad_meta = metadata_problem(attr, meta) or (f"{nan_at}: not a finite number" if nan_at else None)
+        if bad_meta:
+            stats.skip(number, INVALID_FIELD, bad_meta)
+            return None
         value = data[attr]
         if isinstance(value, dict) and not value and meta.get("worker-response-ref"):
-            label = self._consolidate(number, data, str(meta["worker-response-ref"]))
+            label = self._consolidate(number, data, str(meta["worker-response-ref"]), attr)
             if label is None:
                 return None
         else:
@@ -366,12 +415,12 @@ class ManifestReader:
         # halves the per-line cost. Their count is kept in workerCount.
         label_data = {k: v for k, v in value.items() if k != "workers"}
         try:
-            return ConsolidatedLabel.model_validate(label_data)
+            return LabelOnRead.model_validate(label_data)
         except ValidationError as exc:
             self.stats.skip(number, MALFORMED_LABEL, f"{attr}: {validation_detail(exc)}")
             return None
 
-    def _consolidate(self, number: int, data: dict[str, Any], ref: str) -> ConsolidatedLabel | None:
+    def _consolidate(self, number: int, data: dict[str, Any], ref: str, attr: str) -> ConsolidatedLabel | None:
         if not self.worker_responses or self.consolidator is None:
             why = ("per-worker responses not read (pass --worker-responses)" if not self.worker_responses
                    else "toolkit.consolidate is not available")
@@ -379,7 +428,9 @@ class ManifestReader:
             return None
         try:
             answers = read_worker_answers(self.storage, ref)
-            return self.consolidator(data, answers, self.schema)
+            label = self.consolidator(data, answers, self.schema)
         except (OSError, ValueError) as exc:
             self.stats.skip(number, UNCONSOLIDATED, f"worker-response-ref {ref}: {type(exc).__name__}")
             return None
+        # What the consolidation made of the workers' answers is checked like any label read.
+        return self._parse_label(number, attr, label.model_dump(by_alias=True))

@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from toolkit.export.checks import builtin_schema
 from toolkit.export.reader import ManifestReader
 from toolkit.export.summary import RunSummary
 from toolkit.models import LabelSchema, load_label_schema
@@ -198,14 +199,11 @@ def report(storage: Storage, labels: str, out: str, label_attribute: str | None 
            schema: str | None = None, title: str | None = None,
            progress: Callable[[int], None] | None = None) -> RunSummary:
     data = collect(storage, labels, label_attribute, progress)
-    name = schema or (next(iter(data.schemas)) if len(data.schemas) == 1 else None)
     label_schema = None
-    if name and name != "(unnamed)":
-        try:
-            label_schema = load_label_schema(name)
-        except (OSError, ValueError):
-            if schema:
-                raise
+    if schema:
+        label_schema = load_label_schema(schema)
+    elif len(data.schemas) == 1 and next(iter(data.schemas)) != "(unnamed)":
+        label_schema = builtin_schema(next(iter(data.schemas)))  # from the data: built-in names only
     page = render_html(data, title or f"Dataset report: {labels.rstrip('/').rsplit('/', 1)[-1]}", label_schema)
     storage.write_bytes(out, page.encode("utf-8"), content_type="text/html; charset=utf-8")
     data.summary.written = 1

@@ -19,6 +19,8 @@ class RunSummary:
     skipped: Counter = field(default_factory=Counter)      # whole lines / items, by reason
     dropped: Counter = field(default_factory=Counter)      # segments or pairs not turned into records
     redactions: Counter = field(default_factory=Counter)
+    reserved: Counter = field(default_factory=Counter)     # Amazon Nova reserved words, per listed spelling
+    reserved_mode: str = "rewrite"
     files: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -28,6 +30,7 @@ class RunSummary:
             "command": self.command, "read": self.read, "labeled": self.labeled, "written": self.written,
             "unit": self.unit, "skipped": dict(sorted(self.skipped.items())),
             "dropped": dict(sorted(self.dropped.items())), "redactions": dict(sorted(self.redactions.items())),
+            "reserved_words": {"mode": self.reserved_mode, "counts": dict(sorted(self.reserved.items()))},
             "files": self.files, "problems": [p.__dict__ for p in self.problems], **self.extra,
         }
 
@@ -38,6 +41,8 @@ class RunSummary:
         rows += [(f"skipped: {k}", str(v)) for k, v in sorted(self.skipped.items())]
         rows += [(f"not exported: {k}", str(v)) for k, v in sorted(self.dropped.items())]
         rows += [(f"redacted: {k}", str(v)) for k, v in sorted(self.redactions.items())]
+        done = {"rewrite": "rewritten", "keep": "kept"}.get(self.reserved_mode, self.reserved_mode)
+        rows += [(f"reserved word {done}: {k}", str(v)) for k, v in sorted(self.reserved.items())]
         rows += [(k, str(v)) for k, v in self.extra.items() if isinstance(v, int | float | str)]
         return rows
 
@@ -53,8 +58,8 @@ def render_summary(summary: RunSummary, console: Any) -> None:
         table.add_row(what, count)
     console.print(table)
     for problem in summary.problems[:10]:
-        console.print(f"  line {problem.line}: {problem.reason}: {problem.detail}", highlight=False,
-                      markup=False)
+        console.print(f"  {problem.where()}: {problem.reason}: {problem.detail}", highlight=False,
+                      markup=False, soft_wrap=True)
     if len(summary.problems) > 10:
         console.print(f"  ... {len(summary.problems) - 10} more problems listed in --summary-json", markup=False)
     for uri in summary.files[:5]:

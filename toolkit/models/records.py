@@ -214,6 +214,14 @@ class BedrockBatchRecord(RecordModel):
     model_input: dict[str, Any] = Field(alias="modelInput", description="InvokeModel or Converse body")
 
 
+class ReservedRewrite(RecordModel):
+    """One Amazon Nova reserved word rewritten in a Bedrock line (toolkit.export.reserved)."""
+
+    field: str = Field(description="Dotted path of the text in the output line, e.g. messages.0.content.0.text")
+    at: int = Field(ge=0, description="0-based character offset of the word in that text")
+    word: str = Field(description="The word as it was, e.g. User:")
+
+
 class ProvenanceRecord(RecordModel):
     """One line of the provenance sidecar: which output record (by row or recordId) came from where."""
 
@@ -224,6 +232,8 @@ class ProvenanceRecord(RecordModel):
     record_id: str | None = Field(default=None, alias="recordId")
     id: str
     lineage: Lineage | PairLineage
+    reserved: list[ReservedRewrite] | None = Field(
+        default=None, description="Bedrock formats: the reserved words rewritten in this row, to restore it exactly")
 
 
 class BatchJobFile(RecordModel):

@@ -2,7 +2,7 @@
 
 Every writer opens its outputs with `Storage.open_write` inside one ExitStack: if the export
 fails (or a final check such as the batch minimum fails), every file is aborted together and
-nothing half-written appears at `--out`.
+nothing half-written appears at `--out`, not even the local directories made for the outputs.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -23,6 +24,7 @@ class WriterOptions:
     bedrock_schema: str = "messages"      # messages | conversation-2024 | prompt-completion
     lineage: str = "inline"               # inline | sidecar (trl only; other formats are fixed)
     quotas: Any = None                    # BatchQuotas for bedrock-batch
+    reserved_words: str = "rewrite"       # Bedrock formats: Amazon Nova's reserved words (toolkit.export.reserved)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -60,8 +62,12 @@ class Writer:
         self.stack = contextlib.ExitStack()
         self.written = 0
         self.files: list[str] = []
+        self.reserved: Any = None  # a ReservedWords, for the formats that check them
+        self.made_dirs: list[Path] = []  # local directories that did not exist before an output was opened
 
     def open(self, uri: str, content_type: str = "application/jsonl") -> IO[bytes]:
+        if not is_s3(uri):
+            self.note_dirs(Path(uri).parent)
         fh = self.stack.enter_context(self.storage.open_write(uri, binary=True, content_type=content_type))
         self.files.append(uri)
         return fh
@@ -80,16 +86,30 @@ class Writer:
     def finish(self) -> None:
         """Final checks and trailing content; raising here aborts every file."""
 
+    def note_dirs(self, directory: Path) -> None:
+        """Remember which of `directory` and its parents are about to be made (removed on failure)."""
+        while not directory.exists() and directory not in self.made_dirs:
+            self.made_dirs.append(directory)
+            directory = directory.parent
+
     def close(self, error: BaseException | None) -> None:
         if error is None:
             try:
                 self.finish()
             except BaseException as exc:
-                self.stack.__exit__(type(exc), exc, exc.__traceback__)
+                self._abort(exc)
                 raise
             self.stack.__exit__(None, None, None)
         else:
+            self._abort(error)
+
+    def _abort(self, error: BaseException) -> None:
+        try:
             self.stack.__exit__(type(error), error, error.__traceback__)
+        finally:
+            for directory in sorted(self.made_dirs, key=lambda d: len(d.parts), reverse=True):
+                with contextlib.suppress(OSError):  # not empty (someone else's file): left alone
+                    directory.rmdir()
 
 
 class Provenance:
@@ -98,12 +118,15 @@ class Provenance:
     def __init__(self, fh: IO[bytes]):
         self.fh = fh
 
-    def add(self, file: str, row: int, record: dict[str, Any], record_id: str | None = None) -> None:
+    def add(self, file: str, row: int, record: dict[str, Any], record_id: str | None = None,
+            reserved: list[dict[str, Any]] | None = None) -> None:
         line: dict[str, Any] = {"row": row, "file": file}
         if record_id is not None:
             line["recordId"] = record_id
         line["id"] = record["id"]
         line["lineage"] = record["lineage"]
+        if reserved:  # the reserved-word rewrites of this row, to restore its texts exactly
+            line["reserved"] = reserved
         self.fh.write(dumps(line))
 
 

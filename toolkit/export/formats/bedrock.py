@@ -3,7 +3,8 @@
 Schemas (`--bedrock-schema`): `messages` (Anthropic Claude style: optional `system` string,
 user/assistant turns, no extra keys), `conversation-2024` (`bedrock-conversation-2024`, Amazon
 Nova and distillation) and `prompt-completion` (text-to-text models). None of them allows extra
-keys, so lineage goes to `<out>.provenance.jsonl`, row for row.
+keys, so lineage goes to `<out>.provenance.jsonl`, row for row. Amazon Nova's reserved words are
+rewritten in every text (or refused, or kept: `--reserved-words`, see toolkit.export.reserved).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from toolkit.export.formats.base import Provenance, Writer, basename, dumps, sidecar_uri
+from toolkit.export.reserved import ReservedWords
 
 SCHEMAS = ("messages", "conversation-2024", "prompt-completion")
 CONVERSATION_2024 = "bedrock-conversation-2024"
@@ -35,14 +37,20 @@ def to_bedrock(schema: str, record: dict[str, Any]) -> dict[str, Any]:
 
 
 class BedrockWriter(Writer):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.reserved = ReservedWords(self.options.reserved_words)
+
     def write(self, records: list[dict[str, Any]]) -> None:
         if not self.files:
             self._open()
         schema = self.options.bedrock_schema
         name = basename(self.out)
         for record in records:
-            self.fh.write(dumps(to_bedrock(schema, record)))
-            self.provenance.add(name, self.written, record)
+            line = to_bedrock(schema, record)
+            rewrites = self.reserved.apply(line, record)
+            self.fh.write(dumps(line))
+            self.provenance.add(name, self.written, record, reserved=rewrites)
             self.written += 1
 
     def _open(self) -> None:

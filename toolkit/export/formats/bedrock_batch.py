@@ -5,19 +5,29 @@ Layout under `--out` (a directory or s3:// prefix):
     jobs.json                    the plan: files, records and bytes per job, and the quotas used
     provenance.jsonl             recordId -> lineage (kept outside the job prefixes, which Bedrock reads)
 Each line is `{"recordId": "R0000000001", "modelInput": {...}}` with an 11-character alphanumeric
-recordId (Bedrock's output order is not guaranteed: join results on it). A file closes before it
-would pass the per-file record or byte quota; a job before the per-job ones; a job below the
-minimum record count aborts the whole export.
+recordId (Bedrock's output order is not guaranteed: join results on it).
+
+Jobs are balanced: the records (in input order) go into the fewest jobs the per-job record and byte
+quotas allow, of equal size to one record (1,240 records at 300 per job: 5 jobs of 248, not 4 of
+300 and one of 40 below the minimum); each job's files likewise within the per-file quotas. That
+needs the total first, so lines and their provenance wait in two anonymous temporary files (gone
+with the process, even on kill -9) until the end. A job below the minimum record count aborts the
+whole export: nothing is written.
 """
 
 from __future__ import annotations
 
+import math
+import tempfile
+from array import array
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
 import orjson
 
 from toolkit.export.formats.base import ExportError, Provenance, Writer, dumps, join_uri
+from toolkit.export.reserved import ReservedWords
 
 GB = 1_000_000_000
 
@@ -52,6 +62,37 @@ def record_id(n: int) -> str:
     return f"R{n:010d}"
 
 
+def _cut(sizes: Sequence[int], parts: int, max_count: int, max_bytes: int) -> list[tuple[int, int]] | None:
+    """`parts` consecutive (start, end) ranges, each aiming at an even share of what is left."""
+    out, start, n = [], 0, len(sizes)
+    for left in range(parts, 0, -1):
+        target = min(max_count, math.ceil((n - start) / left))
+        end, used = start, 0
+        while end < n and end - start < target and used + sizes[end] <= max_bytes:
+            used += sizes[end]
+            end += 1
+        if end == start:
+            return None
+        out.append((start, end))
+        start = end
+        if start == n:
+            return out
+    return None if start < n else out
+
+
+def split_balanced(sizes: Sequence[int], max_count: int, max_bytes: int) -> list[tuple[int, int]]:
+    """Cut the items (by their byte sizes, in order) into the fewest consecutive parts within both
+    limits, as even as possible in count. Every single size must be <= max_bytes."""
+    if not sizes:
+        return []
+    parts = max(math.ceil(len(sizes) / max_count), math.ceil(sum(sizes) / max_bytes))
+    while True:  # a part cut short by the byte limit pushes records on: one more part, then
+        cuts = _cut(sizes, parts, max_count, max_bytes)
+        if cuts is not None:
+            return cuts
+        parts += 1
+
+
 class BedrockBatchWriter(Writer):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -59,58 +100,68 @@ class BedrockBatchWriter(Writer):
         q = self.quotas
         if q.records_per_file < 1 or q.records_per_job < 1 or q.file_bytes < 1 or q.job_bytes < 1:
             raise ValueError("batch quotas must be positive")
-        self.jobs: list[dict[str, Any]] = []
-        self.fh: IO[bytes] | None = None
-        self.provenance: Provenance | None = None
-
-    def _new_job(self) -> None:
-        self.jobs.append({"prefix": f"job-{len(self.jobs):03d}/", "records": 0, "bytes": 0, "files": []})
-        self.fh = None
-
-    def _new_file(self) -> None:
-        job = self.jobs[-1]
-        rel = f"{job['prefix']}part-{len(job['files']):03d}.jsonl"
-        self.fh = self.open(join_uri(self.out, rel))
-        job["files"].append({"path": rel, "records": 0, "bytes": 0})
+        self.reserved = ReservedWords(self.options.reserved_words)
+        self.sizes = array("Q")  # bytes of each line, in order
+        # The batch lines, and their provenance without file and row yet; closed with the outputs.
+        self.lines: IO[bytes] = self.stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115
+        self.pending: IO[bytes] = self.stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115
 
     def write(self, records: list[dict[str, Any]]) -> None:
-        if self.provenance is None:
-            self.provenance = Provenance(self.open(join_uri(self.out, "provenance.jsonl")))
         q = self.quotas
         body = self.preset.preset.batch
         for record in records:
             rid = record_id(self.written + 1)
-            line = dumps({"recordId": rid, "modelInput": model_input(record, body)})
+            row = {"recordId": rid, "modelInput": model_input(record, body)}
+            rewrites = self.reserved.apply(row, record)
+            line = dumps(row)
             size = len(line)
             if size > q.file_bytes or size > q.job_bytes:
                 raise ExportError(f"record {record['id']}: {size} bytes exceeds the batch file size quota")
-            job = self.jobs[-1] if self.jobs else None
-            if job is None or job["records"] >= q.records_per_job or job["bytes"] + size > q.job_bytes:
-                self._new_job()
-                job = self.jobs[-1]
-            part = job["files"][-1] if job["files"] else None
-            if part is None or part["records"] >= q.records_per_file or part["bytes"] + size > q.file_bytes:
-                self._new_file()
-                part = job["files"][-1]
-            assert self.fh is not None
-            self.fh.write(line)
-            self.provenance.add(part["path"], part["records"], record, rid)
-            part["records"] += 1
-            part["bytes"] += size
-            job["records"] += 1
-            job["bytes"] += size
+            self.lines.write(line)
+            self.pending.write(dumps({"id": record["id"], "lineage": record["lineage"], "reserved": rewrites}))
+            self.sizes.append(size)
             self.written += 1
 
-    def finish(self) -> None:
-        q = self.quotas
-        small = [j for j in self.jobs if j["records"] < q.min_records]
-        if not self.jobs:
-            raise ExportError(f"bedrock-batch: 0 records; a batch inference job needs at least "
-                              f"{q.min_records} (--batch-min-records)")
+    def plan(self) -> list[dict[str, Any]]:
+        """Balanced jobs, then balanced files within each job; ExportError if a job is too small."""
+        q, sizes = self.quotas, self.sizes
+        jobs = split_balanced(sizes, q.records_per_job, q.job_bytes)
+        small = [b - a for a, b in jobs if b - a < q.min_records]
         if small:
-            desc = ", ".join(f"{j['prefix']} has {j['records']}" for j in small)
-            raise ExportError(f"bedrock-batch: {desc} records, below the minimum of {q.min_records} per job "
-                              f"(--batch-min-records, or raise --batch-records-per-job)")
-        plan = {"quotas": asdict(q), "jobs": self.jobs}
+            total = len(sizes)
+            if total < q.min_records:
+                raise ExportError(
+                    f"bedrock-batch: {total} records in total, below the minimum of {q.min_records} records per "
+                    f"batch inference job (Service Quotas); nothing written. Pass --batch-min-records only if your "
+                    f"account's quota for the model is lower")
+            counts = " and ".join(str(b - a) for a, b in jobs)
+            raise ExportError(
+                f"bedrock-batch: the per-job quotas split {total} records into {len(jobs)} jobs of {counts}; "
+                f"{len(small)} below the minimum of {q.min_records} records per job; nothing written. Raise "
+                f"--batch-records-per-job / --batch-job-bytes if your account's quotas allow larger jobs")
+        plan = []
+        for number, (a, b) in enumerate(jobs):
+            prefix = f"job-{number:03d}/"
+            cuts = [(a + c, a + d) for c, d in split_balanced(sizes[a:b], q.records_per_file, q.file_bytes)]
+            files = [{"path": f"{prefix}part-{i:03d}.jsonl", "records": d - c, "bytes": sum(sizes[c:d]),
+                      "range": (c, d)} for i, (c, d) in enumerate(cuts)]
+            plan.append({"prefix": prefix, "records": b - a, "bytes": sum(sizes[a:b]), "files": files})
+        return plan
+
+    def finish(self) -> None:
+        jobs = self.plan()  # before any output is opened
+        self.lines.seek(0)
+        self.pending.seek(0)
+        provenance = Provenance(self.open(join_uri(self.out, "provenance.jsonl")))
+        for job in jobs:
+            for part in job["files"]:
+                fh = self.open(join_uri(self.out, part["path"]))
+                start, end = part.pop("range")
+                for row in range(end - start):
+                    rid = record_id(start + row + 1)
+                    fh.write(self.lines.readline())
+                    entry = orjson.loads(self.pending.readline())
+                    provenance.add(part["path"], row, entry, rid, reserved=entry["reserved"])
+        plan = {"quotas": asdict(self.quotas), "jobs": jobs}
         fh = self.open(join_uri(self.out, "jobs.json"), content_type="application/json")
         fh.write(orjson.dumps(plan, option=orjson.OPT_INDENT_2) + b"\n")

@@ -2,7 +2,13 @@
 
 Cues in start order, `HH:MM:SS.mmm` timings, `<v label>` voice spans, payload `&`/`<`/`>` escaped and
 blank lines removed. Lineage goes in a `NOTE` block after the header; each cue is preceded by a
-`NOTE` with its agreement. Each file is written atomically on its own.
+`NOTE` with its agreement. Each file is written atomically on its own. An item without spans gets
+a file with its header and lineage only (valid WebVTT without any cue).
+
+Line terminators decide where WebVTT blocks end, and parsers disagree on which characters are
+ones (the spec: CR, LF, CRLF; Python's str.splitlines also splits on U+2028, VT, FF...): fields
+that must stay on one line (header, NOTE, cue id, voice) get every such character as a space, and
+cue text gets them as LF, with blank lines dropped.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from toolkit.export.formats.base import Writer, join_uri
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 BLANK_LINES = re.compile(r"\n\s*\n+")
+# Every character str.splitlines() breaks on (a superset of WebVTT's CR, LF and CRLF).
+LINE_BREAKS = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 def timestamp(seconds: float) -> str:
@@ -30,12 +38,21 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def one_line(text: str) -> str:
+    return LINE_BREAKS.sub(" ", text)
+
+
 def note_safe(text: str) -> str:
-    return text.replace("-->", "--&gt;").replace("\n", " ")
+    return one_line(text).replace("-->", "--&gt;")
 
 
 def cue_id(text: str) -> str:
-    return note_safe(text).replace("\r", " ").strip() or "cue"
+    return note_safe(text).strip() or "cue"
+
+
+def payload(text: str) -> str:
+    """Cue text: line breaks as LF, no blank line (it would end the cue), markup escaped."""
+    return escape(BLANK_LINES.sub("\n", LINE_BREAKS.sub("\n", text.strip())).strip())
 
 
 def cues_of(kind: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -53,12 +70,11 @@ def render(interaction_id: str, lineage: dict[str, Any], cues: list[dict[str, An
     for cue in sorted(cues, key=lambda c: (c["start"], c["end"])):
         if cue["end"] <= cue["start"]:
             continue
-        out.append(f"NOTE {cue['track']}:{note_safe(cue['label'])} agreement={cue.get('agreement')}")
+        out.append(f"NOTE {note_safe(cue['track'])}:{note_safe(cue['label'])} agreement={cue.get('agreement')}")
         out.append("")
         out.append(cue_id(str(cue["id"])))
         out.append(f"{timestamp(cue['start'])} --> {timestamp(cue['end'])}")
-        payload = BLANK_LINES.sub("\n", (cue.get("text") or cue["label"]).strip().replace("\r", ""))
-        out.append(f"<v {escape(cue['label'])}>{escape(payload)}</v>")
+        out.append(f"<v {escape(one_line(cue['label']))}>{payload(cue.get('text') or cue['label'])}</v>")
         out.append("")
     return "\n".join(out)
 
