@@ -110,7 +110,8 @@ def test_segment_reload_submit(portal_factory, open_page, peaks_dir):
     recorded = next(s for s in answer(page)["segments"] if s["id"] != dragged["id"])
     assert recorded["track"] == customer
     assert recorded["start"] == pytest.approx(8.0, abs=TOL)
-    assert recorded["end"] == pytest.approx(stopped_at, abs=TOL)
+    # Playback goes on between the second "r" and reading the clock: the end lies in between.
+    assert 9.3 - TOL <= recorded["end"] <= stopped_at + TOL
     assert recorded["end"] - recorded["start"] > 1.2
 
     # text, segment fields and content fields
@@ -154,7 +155,7 @@ def test_segment_reload_submit(portal_factory, open_page, peaks_dir):
     d, r = by_id[dragged["id"]], by_id[recorded["id"]]
     assert (d.start, d.end) == pytest.approx((dragged["start"], dragged["end"]), abs=0.001)
     assert d.track == agent and d.text == "Northwind support, this is Dana." and d.attributes.get("emotion") == "Happy"
-    assert (r.start, r.end) == pytest.approx((8.0, stopped_at), abs=TOL)
+    assert (r.start, r.end) == pytest.approx((recorded["start"], recorded["end"]), abs=0.001)
     assert r.track == customer and r.text == "My order is late."
     assert saved.content == {"background_noise": ["Music", "Static"], "overall_rating": 4,
                              "summary": "Late order W 48172"}
@@ -263,7 +264,9 @@ def test_video_mode_times(portal_factory, open_page, peaks_dir):
     assert segs[0]["start"] == pytest.approx(3.0, abs=TOL)
     assert segs[0]["end"] == pytest.approx(6.0, abs=TOL)
     assert segs[1]["start"] == pytest.approx(9.0, abs=TOL)
-    assert segs[1]["end"] == pytest.approx(stopped_at, abs=TOL)
+    # The video plays on between the second "r" and reading its clock, so the recorded end lies
+    # between the moment recording was seen past 10.2 s and that reading (a loaded machine widens it).
+    assert 10.2 - TOL <= segs[1]["end"] <= stopped_at + TOL
     # the video follows the waveform: seeking the player moves the video
     page.evaluate("window.gtkit.player.seek(12.5)")
     page.wait_for_function("Math.abs(document.querySelector('video.gtkit-video').currentTime - 12.5) < 0.05")
@@ -277,7 +280,7 @@ def test_video_mode_times(portal_factory, open_page, peaks_dir):
     assert saved.media_duration == pytest.approx(15.0, abs=TOL)
     times = sorted((s.start, s.end) for s in saved.segments)
     assert times[0] == pytest.approx((segs[0]["start"], segs[0]["end"]), abs=0.001)
-    assert times[1] == pytest.approx((9.0, stopped_at), abs=TOL)
+    assert times[1] == pytest.approx((segs[1]["start"], segs[1]["end"]), abs=0.001)
     assert probe.errors == []
 
 
