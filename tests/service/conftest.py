@@ -127,11 +127,45 @@ def db_url(request, tmp_path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def db(db_url, clock) -> Iterator[Database]:
-    """A migrated database with the injectable clock."""
-    database = Database(db_url, clock=clock)
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite file, copied for each test (cheaper than migrating each time)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "gtkit.db"
+    database = Database(f"sqlite:///{path}")
     migrate.upgrade(database)
+    database.dispose()  # the last connection checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_migrated(postgres_server) -> Iterator[str]:
+    """One migrated PostgreSQL database for the session; each test starts from empty tables."""
+    with fresh_postgres_database(postgres_server) as url:
+        database = Database(url)
+        migrate.upgrade(database)
+        database.dispose()
+        yield url
+
+
+def _empty_tables(url: str) -> None:
+    from toolkit.service.tables import Base
+
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with psycopg.connect(_admin_conninfo(url), autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request, tmp_path, clock) -> Iterator[Database]:
+    """A migrated, empty database with the injectable clock, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "gtkit.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("_postgres_migrated")
+        _empty_tables(url)
+    database = Database(url, clock=clock)
     yield database
     database.dispose()
 
