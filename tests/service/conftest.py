@@ -17,11 +17,11 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
+from service_helpers import FakeClock, manifest_lines, write_manifest
 from sqlalchemy.engine import make_url
 
 from toolkit.service import migrate
@@ -99,19 +99,6 @@ def fresh_postgres_database(server_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-class FakeClock:
-    """An injectable clock: starts at a fixed moment, moves only when told."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.moment = start or datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -171,14 +158,6 @@ def db(request, tmp_path, clock) -> Iterator[Database]:
 
 
 # -- service fixtures ---------------------------------------------------------------------------------
-MEDIA = "s3://example-feedback-bucket/media"
-PRE = [
-    {"id": "pre-1", "track": "speaker", "label": "Agent", "start": 0.4, "end": 3.56, "text": "Northwind support."},
-    {"id": "pre-2", "track": "speaker", "label": "Customer", "start": 3.9, "end": 8.2, "text": "My order is late."},
-    {"id": "pre-3", "track": "speaker", "label": "Agent", "start": 9.0, "end": 11.5, "text": "Sorry about that."},
-]
-
-
 @pytest.fixture(autouse=True)
 def _cheap_password_hashes():
     """argon2's default cost (64 MiB, 3 passes) takes ~0.1-0.7 s a hash on a shared CI core; the
@@ -207,42 +186,6 @@ def storage(example_mirror):
     return Storage([example_mirror])
 
 
-def manifest_lines(tmp_path: Path, count: int = 2) -> list[dict]:
-    """`count` labelable calls (with pre-segments) and one inline-text line the pre-annotation
-    handler declines, as the third line."""
-    lines = []
-    for i in range(count):
-        lines.append({"source-ref": f"{MEDIA}/call_{i + 1:03d}.wav", "media-type": "audio",
-                      "interaction-id": f"int-{i + 1:04d}", "duration-seconds": 21.0, "pre-segments": PRE,
-                      "metadata": {"customer_id": f"cust-{i}"}})
-    lines.insert(min(2, len(lines)), {"source": "inline text cannot be segmented"})
-    return lines
-
-
-def write_manifest(path: Path, lines: list[dict]) -> Path:
-    import json
-
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    return path
-
-
 @pytest.fixture
 def manifest(tmp_path) -> Path:
     return write_manifest(tmp_path / "manifest.jsonl", manifest_lines(tmp_path))
-
-
-def make_people(db, count: int, team: str = "team-a"):
-    """A team and `count` annotators in it: (team, [UserInfo])."""
-    from toolkit.service import people
-
-    info = people.create_team(db, team)
-    users = [people.create_user(db, email=f"{team}-{i}@example.org", display_name=f"Annotator {i}",
-                                password="correct horse battery", team_ids=(info.id,)) for i in range(count)]
-    return info, users
-
-
-def answer_for(task, schema, worker: int, storage=None) -> dict:
-    """A schema-valid answerContent for a task (the local job's simulated worker)."""
-    from toolkit.localjob import simulated_answer_content
-
-    return simulated_answer_content(task.task_input, schema, worker, storage)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import threading
 
 import pytest
+from service_helpers import PASSWORD
 from sqlalchemy import select
 
 from toolkit.service import people
 from toolkit.service.audit import list_audit
 from toolkit.service.errors import Invalid, Refused
 from toolkit.service.tables import Invitation, User, UserSession
-
-PASSWORD = "correct horse battery"
 
 
 def test_accounts_hash_passwords_with_argon2_and_sign_in(db):
