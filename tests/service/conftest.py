@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -189,3 +190,35 @@ def storage(example_mirror):
 @pytest.fixture
 def manifest(tmp_path) -> Path:
     return write_manifest(tmp_path / "manifest.jsonl", manifest_lines(tmp_path))
+
+
+@pytest.fixture
+def postgres_lock_holder():
+    """lock(db, object_id, seconds): on PostgreSQL, another connection holds the object's row lock
+    (as a submit in progress does) for `seconds`; returns a function that waits for its release.
+    On SQLite (no row locks) it does nothing."""
+    import threading
+
+    threads: list[threading.Thread] = []
+
+    def hold(db: Database, object_id: int, seconds: float):
+        if not db.is_postgres:
+            return lambda: None
+        locked = threading.Event()
+
+        def run() -> None:
+            with psycopg.connect(_admin_conninfo(db.url)) as conn:
+                conn.execute("SELECT id FROM objects WHERE id = %s FOR UPDATE", (object_id,))
+                locked.set()
+                time.sleep(seconds)
+                conn.rollback()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        threads.append(thread)
+        assert locked.wait(10)
+        return lambda: thread.join(10)
+
+    yield hold
+    for thread in threads:
+        thread.join(10)

@@ -122,5 +122,5 @@ def test_a_write_transaction_holds_the_sqlite_write_lock_from_its_start(tmp_path
 def test_postgres_claims_render_skip_locked(postgres_server):
     db = Database(postgres_server)
     stmt = db.lock(select(Job.id).limit(1), skip_locked=True, of=Job)
-    assert "FOR UPDATE OF jobs SKIP LOCKED" in str(stmt.compile(db.engine))
+    assert "FOR NO KEY UPDATE OF jobs SKIP LOCKED" in str(stmt.compile(db.engine))
     db.dispose()

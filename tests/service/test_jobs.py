@@ -40,6 +40,7 @@ def test_create_runs_every_line_through_the_pre_annotation_handler(db, tmp_path,
     text = _schema_text(db, job.id)
     assert jobs.load_schema(text) == schema and job.schema_hash == jobs.schema_digest(text)
     assert jobs.get_job(db, "CALLS-1") == job  # names ignore case
+    assert jobs.job_schema(db, job.id) == schema
     with db.read() as session:
         assert session.scalar(select(WorkItem.dedup_key)) == f"write_output:{job.id}"
 

@@ -209,3 +209,18 @@ def test_validate_submission_never_crashes(schema, content):
         assert work.validate_submission(content, schema) == content
     except SubmissionInvalid as exc:
         assert exc.problems and all(isinstance(p, str) for p in exc.problems)
+
+
+def test_a_claim_does_not_give_up_while_the_only_free_object_is_locked(db, tmp_path, schema, postgres_lock_holder):
+    """PostgreSQL: SKIP LOCKED skips an object another transaction has locked for a moment (a submit
+    in progress); the claim must wait for it, not report that nothing is left."""
+    team, (ann,) = make_people(db, 1)
+    create(db, tmp_path, schema, team.id, lines=calls(1), workers_per_object=2)
+    with db.read() as session:
+        object_id = session.scalar(select(DataObject.id))
+    release = postgres_lock_holder(db, object_id, seconds=0.5)
+    try:
+        task = work.claim(db, ann.id)
+    finally:
+        release()
+    assert task is not None and task.object_id == object_id

@@ -8,7 +8,7 @@
   SQLAlchemy emits `BEGIN IMMEDIATE` for write transactions (`Database.write()`) and a plain
   `BEGIN` for reads (`Database.read()`): writers queue on the busy timeout, readers never block.
 - `postgresql+psycopg://...` (a bare `postgresql://` is taken to mean psycopg 3): READ COMMITTED;
-  the claim and queue queries use `SELECT ... FOR UPDATE SKIP LOCKED` (`Database.lock`).
+  the claim and queue queries use `SELECT ... FOR NO KEY UPDATE SKIP LOCKED` (`Database.lock`).
 
 Every time the service reads the clock it asks `Database.now()`, so tests inject a clock.
 """
@@ -136,11 +136,13 @@ class Database:
             self._write_lock.release()
 
     def lock(self, stmt: S, *, skip_locked: bool = False, of: Any = None) -> S:
-        """`FOR UPDATE [SKIP LOCKED]` on PostgreSQL. SQLite needs none: its write transactions
-        are serialised by BEGIN IMMEDIATE."""
+        """`FOR NO KEY UPDATE [SKIP LOCKED]` on PostgreSQL: the service never changes a key, and
+        plain FOR UPDATE would also block the foreign-key checks of other transactions (a submit
+        enqueueing work for a job whose row an add-objects batch holds). SQLite needs no row
+        locks: its write transactions are serialised by BEGIN IMMEDIATE."""
         if not self.is_postgres:
             return stmt
-        return stmt.with_for_update(skip_locked=skip_locked, of=of)
+        return stmt.with_for_update(skip_locked=skip_locked, of=of, key_share=True)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -308,6 +308,15 @@ def get_job(db: Database, job: int | str) -> JobInfo:
         return JobInfo.of(row)
 
 
+def job_schema(db: Database, job_id: int) -> LabelSchema:
+    """The job's label schema (to render its task template)."""
+    with db.read() as session:
+        text = session.scalar(select(Job.schema_yaml).where(Job.id == job_id))
+    if text is None:
+        raise NotFound(f"no job {job_id}")
+    return load_schema(text)
+
+
 def list_jobs(db: Database, *, team_ids: list[int] | None = None) -> list[JobInfo]:
     with db.read() as session:
         stmt = select(Job).order_by(Job.priority.desc(), Job.id)

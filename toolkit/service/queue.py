@@ -4,7 +4,7 @@
   a burst of submits becomes one output rewrite. Enqueueing work that is already queued or running
   bumps its `generation`; the runner that holds it then puts it back instead of deleting it, so a
   change made while the output was being written is never left out.
-- Claiming is a short transaction (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: BEGIN IMMEDIATE)
+- Claiming is a short transaction (PostgreSQL: `FOR NO KEY UPDATE SKIP LOCKED`; SQLite: BEGIN IMMEDIATE)
   that stamps the row with the worker and the time; the work itself runs outside any transaction.
   A claim older than the lease is free again: that is how work of a killed process is picked up.
 """

@@ -6,9 +6,11 @@ the user's teams that is open, within its availability lifetime, not answered by
 with `answers_count + live holds < workers_per_object`; a hold is inserted for it. A hold is live
 while `expires_at > now`: expiry is a condition in the queries, not a timer, and holds are rows, so
 they survive restarts. One hold per user (a unique key). PostgreSQL takes the candidate with
-`FOR UPDATE OF objects SKIP LOCKED LIMIT 1`, then re-counts its places in a new statement (READ
+`FOR NO KEY UPDATE OF objects SKIP LOCKED LIMIT 1`, then re-counts its places in a new statement (READ
 COMMITTED sees every commit made before the lock was granted; everyone who changes an object's
 holds or answers holds that object's row lock), so two claims never take the last place twice.
+When every candidate is locked by someone else for a moment, the claim ends its transaction and
+tries again rather than answer "nothing left".
 SQLite serialises write transactions with BEGIN IMMEDIATE.
 
 **Submit**: `validate_submission` first, outside any transaction; then one transaction that locks
@@ -26,6 +28,7 @@ free: `answers_count + live holds of others < workers_per_object`. Otherwise it 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +48,7 @@ from toolkit.service.tables import Answer, DataObject, Hold, Job, Membership, Us
 MAX_ANSWER_BYTES = 2_000_000  # far above a 3-hour call's answer; keeps a runaway client out
 MAX_ANSWER_DEPTH = 16  # answerContent > answer (JSON text) > segments > segment > attributes ... is ~6
 CLAIM_ATTEMPTS = 8
+CLAIM_PATIENCE_S = 10.0  # how long a claim waits for candidates others hold locked
 
 
 @dataclass(frozen=True)
@@ -159,8 +163,36 @@ def _active_user(session: Session, db: Database, user_id: int) -> User:
     return user
 
 
-def claim(db: Database, user_id: int) -> Task | None:
-    """The user's next task (see the module doc), or None when nothing is left for them."""
+def _candidates(user_id: int, now: datetime, tried: list[int]) -> Any:
+    return (select(DataObject.id).join(Job, Job.id == DataObject.job_id)
+            .where(Job.status == "active", Job.team_id.in_(_team_ids(user_id)),
+                   DataObject.state == "open", DataObject.available_until > now,
+                   DataObject.answers_count + _live_holds(DataObject.id, now) < Job.workers_per_object,
+                   ~exists().where(Answer.object_id == DataObject.id, Answer.user_id == user_id),
+                   DataObject.id.not_in(tried))
+            .order_by(Job.priority.desc(), DataObject.id).limit(1))
+
+
+def claim(db: Database, user_id: int, *, patience_s: float = CLAIM_PATIENCE_S) -> Task | None:
+    """The user's next task (see the module doc), or None when nothing is left for them.
+
+    PostgreSQL: when every candidate was locked by someone else for a moment (a submit or claim
+    in progress), the attempt ends, which releases what it locked, and is tried again, for
+    up to `patience_s`: None means nothing is left, never "everything was busy"."""
+    deadline = time.monotonic() + patience_s
+    pause = 0.002
+    while True:
+        outcome = _claim_once(db, user_id)
+        if outcome is not _BUSY or time.monotonic() >= deadline:
+            return None if outcome is _BUSY else outcome  # type: ignore[return-value]
+        time.sleep(pause)
+        pause = min(0.05, pause * 2)
+
+
+_BUSY = object()
+
+
+def _claim_once(db: Database, user_id: int) -> Task | object | None:
     now = db.now()
     with db.write() as session:
         _active_user(session, db, user_id)
@@ -173,16 +205,9 @@ def claim(db: Database, user_id: int) -> Task | None:
             session.flush()
         tried: list[int] = []
         for _ in range(CLAIM_ATTEMPTS):
-            stmt = (select(DataObject.id).join(Job, Job.id == DataObject.job_id)
-                    .where(Job.status == "active", Job.team_id.in_(_team_ids(user_id)),
-                           DataObject.state == "open", DataObject.available_until > now,
-                           DataObject.answers_count + _live_holds(DataObject.id, now) < Job.workers_per_object,
-                           ~exists().where(Answer.object_id == DataObject.id, Answer.user_id == user_id),
-                           DataObject.id.not_in(tried))
-                    .order_by(Job.priority.desc(), DataObject.id).limit(1))
-            object_id = session.scalar(db.lock(stmt, skip_locked=True, of=DataObject))
+            object_id = session.scalar(db.lock(_candidates(user_id, now, tried), skip_locked=True, of=DataObject))
             if object_id is None:
-                return None
+                break
             # Re-count in a new statement: it sees every hold committed before our lock was granted.
             count, wanted, limit_s = session.execute(
                 select(DataObject.answers_count + _live_holds(object_id, now), Job.workers_per_object,
@@ -195,6 +220,10 @@ def claim(db: Database, user_id: int) -> Task | None:
                 session.flush()
                 return _task(session, session.get(DataObject, object_id), hold, resumed=False)
             tried.append(object_id)
+        # Nothing we could lock. Without locking: is there a candidate someone else holds locked?
+        # (Ending the transaction releases the rows this attempt locked, so waiting cannot deadlock.)
+        if db.is_postgres and session.scalar(_candidates(user_id, now, [])) is not None:
+            return _BUSY
         return None
 
 
