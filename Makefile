@@ -14,7 +14,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+# checkov (CloudFormation checks in tests/test_cloudformation.py) lives in its own environment: it pins
+# boto3==1.35.49, packaging<24 and networkx<2.7, which would downgrade the project's own.
+CHECKOV := checkov==3.3.30
+CHECKOV_VENV := $(VENV)/tools/checkov
+
+$(CHECKOV_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check '$(CHECKOV)'
+	touch $@
+
+install: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 
 system-deps:
 	@scripts/system-deps.sh

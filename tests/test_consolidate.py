@@ -240,3 +240,26 @@ def test_response_kept_under_lambda_limit_by_dropping_audit_copies_first(schema)
         assert [w["workerId"] for w in a["workers"]] == [w["workerId"] for w in b["workers"]]
         ConsolidatedLabel.model_validate(b)
     assert fit_response(responses, max_bytes=10**9) == 0
+
+
+def test_batch_survives_an_object_that_breaks_consolidation(monkeypatch):
+    """Issue 12 D2: whatever goes wrong consolidating one object, the others still get their labels."""
+    import toolkit.consolidate as consolidate_module
+
+    real = consolidate_module.consolidate_segments
+
+    def fragile(valid, *args, **kwargs):
+        if any(w.worker_id == "breaks" for w in valid):
+            raise ZeroDivisionError("a bug")
+        return real(valid, *args, **kwargs)
+
+    monkeypatch.setattr(consolidate_module, "consolidate_segments", fragile)
+    answer = json.dumps({"answer": json.dumps({"mediaDuration": 5.0, "tracks": [{"id": "t", "category": "speaker",
+                                                                                  "label": "Agent"}],
+                                                "segments": [{"id": "s", "track": "t", "start": 0, "end": 1}]})})
+    payload = [{"datasetObjectId": str(i), "annotations": [{"workerId": worker, "annotationData": {"content": answer}}]}
+               for i, worker in enumerate(["ok", "breaks", "ok"])]
+    responses, stats = consolidate_batch(payload, label_attribute="l", read_text=lambda uri: "")
+    statuses = [r["consolidatedAnnotation"]["content"]["l"]["status"] for r in responses]
+    assert statuses == ["ok", "error", "ok"] and stats.error_object_ids == ["1"]
+    assert responses[1]["consolidatedAnnotation"]["content"]["l"]["error"] == "could not consolidate: ZeroDivisionError"

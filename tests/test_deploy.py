@@ -159,7 +159,7 @@ def zip_key(path: Path, name: str) -> str:
 def labeling_params(zips: dict[str, Path], schema_json: str) -> dict[str, str]:
     return {"CodeBucket": ASSETS_BUCKET, "PreAnnotationCodeKey": zip_key(zips["pre_annotation"], "pre_annotation"),
             "PostAnnotationCodeKey": zip_key(zips["post_annotation"], "post_annotation"),
-            "LabelSchema": schema_json, "WorkerPortalOrigins": ORIGIN, "InputBucketNames": "media-bucket"}
+            "LabelSchema": schema_json, "InputBucketNames": "media-bucket", "LogsBucket": LOGS_BUCKET}
 
 
 def schema_json(name: str = "call-center") -> str:
@@ -209,7 +209,9 @@ def test_upload_assets_keys_types_cache_and_idempotence(clients, static_files):
 def test_origins_validation():
     assert normalise_origins([f"{ORIGIN}/", "https://B.example.com:8443"]) == [ORIGIN, "https://b.example.com:8443"]
     assert normalise_origins([f"{ORIGIN},{ORIGIN}"]) == [ORIGIN]
-    for bad in ("*", "https://*.sagemaker.aws", "http://example.com", "https://example.com/path", "example.com"):
+    assert normalise_origins(["*"]) == ["*"]  # any origin: the default, and the way back to it
+    for bad in (f"*,{ORIGIN}", "https://*.sagemaker.aws", "http://example.com", "https://example.com/path",
+                "example.com", ","):
         with pytest.raises(DeployError, match="--worker-origins"):
             normalise_origins([bad])
 
@@ -224,13 +226,14 @@ def test_first_deploy_creates_both_stacks_uploads_and_saves_config(clients, stat
                   {"WorkerPortalOrigins": ORIGIN, "PriceClass": "PriceClass_100"},
                   expected_params=[{"ParameterKey": "WorkerPortalOrigins", "ParameterValue": ORIGIN},
                                    {"ParameterKey": "PriceClass", "ParameterValue": "PriceClass_100"}])
-    params = labeling_params(zips, schema)
+    # The jobs bucket logs to the assets stack's logs bucket; its noncurrent versions live 30 days here.
+    params = labeling_params(zips, schema) | {"NoncurrentVersionDays": "30"}
     script_create(stub, ev, STACK, LABELING_OUTPUTS, params, capabilities=["CAPABILITY_IAM"],
                   expected_params=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
     messages: list[str] = []
     opts = DeployOptions(stack_name=STACK, worker_origins=[ORIGIN], schema="call-center",
                          input_buckets=["media-bucket"], lambda_zips=zips, poll_seconds=0,
-                         config_path=tmp_path / "cfg" / "deploy.json")
+                         config_path=tmp_path / "cfg" / "deploy.json", noncurrent_version_days=30)
     config, path = deploy(opts, aws_clients, report=messages.append)
     stub.assert_no_pending_responses()
 
@@ -273,8 +276,8 @@ def test_update_reuses_previous_values_and_handles_no_changes(clients, static_fi
                                            "Tags": ANY, "Parameters": [
                                                {"ParameterKey": "WorkerPortalOrigins", "UsePreviousValue": True},
                                                {"ParameterKey": "PriceClass", "UsePreviousValue": True}]})
-    # labeling stack: updated with new code keys, previous schema/origins/buckets kept.
-    params = labeling_params(zips, schema)
+    # labeling stack: updated with new code keys, previous schema/buckets/retention kept.
+    params = labeling_params(zips, schema) | {"NoncurrentVersionDays": "30"}
     old_l = ev.make(STACK, [(STACK, "AWS::CloudFormation::Stack", "CREATE_COMPLETE", None)])
     stub.add_response("describe_stacks", {"Stacks": [stack_desc(STACK, "CREATE_COMPLETE", LABELING_OUTPUTS, params)]},
                       {"StackName": STACK})
@@ -285,8 +288,9 @@ def test_update_reuses_previous_values_and_handles_no_changes(clients, static_fi
             {"ParameterKey": "PreAnnotationCodeKey", "ParameterValue": params["PreAnnotationCodeKey"]},
             {"ParameterKey": "PostAnnotationCodeKey", "ParameterValue": params["PostAnnotationCodeKey"]},
             {"ParameterKey": "LabelSchema", "UsePreviousValue": True},
-            {"ParameterKey": "WorkerPortalOrigins", "ParameterValue": ORIGIN},
-            {"ParameterKey": "InputBucketNames", "UsePreviousValue": True}]})
+            {"ParameterKey": "InputBucketNames", "UsePreviousValue": True},
+            {"ParameterKey": "LogsBucket", "ParameterValue": LOGS_BUCKET},
+            {"ParameterKey": "NoncurrentVersionDays", "UsePreviousValue": True}]})
     new = ev.make(STACK, [("PreAnnotationLabelingFunction", "AWS::Lambda::Function", "UPDATE_COMPLETE", None),
                           (STACK, "AWS::CloudFormation::Stack", "UPDATE_COMPLETE", None)])
     stub.add_response("describe_stacks", {"Stacks": [stack_desc(STACK, "UPDATE_COMPLETE", LABELING_OUTPUTS, params)]},
@@ -305,21 +309,37 @@ def test_update_reuses_previous_values_and_handles_no_changes(clients, static_fi
     assert config.label_schema == "call-center"
 
 
-def test_first_deploy_without_origins_fails_before_changing_anything(clients, static_files, zips):
+def test_first_deploy_without_origins_lets_any_origin_load_the_assets(clients, static_files, zips, tmp_path):
+    """No --worker-origins: the assets stack is created with the template default `*` (public, SRI-pinned)."""
     aws_clients, stub = clients
-    missing_error(stub, f"{STACK}-assets")
-    with pytest.raises(DeployError, match="--worker-origins"):
-        deploy(DeployOptions(stack_name=STACK, lambda_zips=zips, poll_seconds=0), aws_clients)
+    ev = Events()
+    script_create(stub, ev, f"{STACK}-assets", ASSETS_OUTPUTS, {"WorkerPortalOrigins": "*"},
+                  expected_params=[{"ParameterKey": "PriceClass", "ParameterValue": "PriceClass_100"}])
+    params = labeling_params(zips, schema_json()) | {"InputBucketNames": ""}
+    script_create(stub, ev, STACK, LABELING_OUTPUTS, params, capabilities=["CAPABILITY_IAM"],
+                  expected_params=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
+    config, _ = deploy(DeployOptions(stack_name=STACK, lambda_zips=zips, poll_seconds=0,
+                                     config_path=tmp_path / "d.json"), aws_clients)
     stub.assert_no_pending_responses()
-    assert "Contents" not in aws_clients.s3.list_objects_v2(Bucket=ASSETS_BUCKET)
+    assert config.worker_origins == ["*"]
+
+
+def test_parameters_keep_previous_values_only_where_the_stack_has_them():
+    from toolkit.aws.stack import _parameters
+
+    values = {"Kept": None, "New": None, "Given": "x"}
+    # Update of a stack made from an older template, without "New": it gets the template default.
+    assert _parameters(values, {"Kept", "Given"}) == [{"ParameterKey": "Kept", "UsePreviousValue": True},
+                                                      {"ParameterKey": "Given", "ParameterValue": "x"}]
+    assert _parameters(values, None) == [{"ParameterKey": "Given", "ParameterValue": "x"}]  # create
 
 
 def test_bad_inputs_fail_before_any_aws_call(clients, static_files, zips):
     aws_clients, stub = clients  # no stubbed responses: any CloudFormation call would raise
     with pytest.raises(DeployError, match="--stack-name"):
         deploy(DeployOptions(stack_name="bad_name", worker_origins=[ORIGIN], lambda_zips=zips), aws_clients)
-    with pytest.raises(DeployError, match="'\\*' is not allowed"):
-        deploy(DeployOptions(stack_name=STACK, worker_origins=["*"], lambda_zips=zips), aws_clients)
+    with pytest.raises(DeployError, match="'\\*' already allows every origin"):
+        deploy(DeployOptions(stack_name=STACK, worker_origins=["*", ORIGIN], lambda_zips=zips), aws_clients)
     with pytest.raises(DeployError, match="--input-bucket"):
         deploy(DeployOptions(stack_name=STACK, worker_origins=[ORIGIN], input_buckets=["Bad_Bucket"],
                              lambda_zips=zips), aws_clients)
@@ -481,6 +501,11 @@ def test_destroy_empties_all_versions_and_deletes_stacks(clients, tmp_path):
     _fill(s3, ASSETS_BUCKET)
     s3.put_object(Bucket=LOGS_BUCKET, Key="cloudfront/E2.log.gz", Body=b"log")
     s3.put_object(Bucket=JOBS_BUCKET, Key="output/job/manifests/output/output.manifest", Body=b"{}\n")
+    s3.put_bucket_policy(Bucket=LOGS_BUCKET, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"}, "Action": "s3:PutObject",
+         "Resource": f"arn:aws:s3:::{LOGS_BUCKET}/*"}]}))
+    s3.put_bucket_logging(Bucket=JOBS_BUCKET, BucketLoggingStatus={
+        "LoggingEnabled": {"TargetBucket": LOGS_BUCKET, "TargetPrefix": f"s3-access/{STACK}/jobs/"}})
     ev = Events()
     stub.add_response("describe_stacks", {"Stacks": [stack_desc(STACK, "CREATE_COMPLETE", LABELING_OUTPUTS)]},
                       {"StackName": STACK})
@@ -500,6 +525,7 @@ def test_destroy_empties_all_versions_and_deletes_stacks(clients, tmp_path):
     # Job data is kept unless asked for.
     assert s3.list_objects_v2(Bucket=JOBS_BUCKET)["KeyCount"] == 1
     assert any("kept jobs bucket" in m for m in messages)
+    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=JOBS_BUCKET)  # its log bucket is gone
     assert not config_file.exists()
 
 

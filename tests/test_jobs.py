@@ -182,7 +182,7 @@ def test_stubbed_client_really_validates(clients):
 
 
 @pytest.mark.parametrize(("changes", "field", "text"), [
-    ({"job_name": "bad_name"}, "job_name", "no '_'"),
+    ({"job_name": "bad_name"}, "job_name", "'_' (U+005F LOW LINE) at position 4 is not allowed; use letters"),
     ({"job_name": "x" * 64}, "job_name", "at most 63"),
     ({"label_attribute_name": "segments-metadata"}, "label_attribute_name", "-metadata"),
     ({"label_attribute_name": "audio-ref"}, "label_attribute_name", "-ref"),
@@ -192,16 +192,16 @@ def test_stubbed_client_really_validates(clients):
     ({"task_availability_lifetime_seconds": 2_592_001}, "task_availability_lifetime_seconds", "2592000"),
     ({"task_availability_lifetime_seconds": 600, "task_time_limit_seconds": 3600}, "task_time_limit_seconds",
      "longer than"),
-    ({"workers_per_object": 0}, "workers_per_object", "greater than or equal to 1"),
-    ({"workers_per_object": 10}, "workers_per_object", "less than or equal to 9"),
-    ({"title": ""}, "title", "at least 1"),
+    ({"workers_per_object": 0}, "workers_per_object", "at least 1"),
+    ({"workers_per_object": 10}, "workers_per_object", "at most 9"),
+    ({"title": ""}, "title", "blank"),
     ({"title": "t" * 129}, "title", "at most 128"),
     ({"description": "d" * 256}, "description", "at most 255"),
     ({"keywords": ["a", "b", "c", "d", "e", "f"]}, "keywords", "at most 5"),
-    ({"keywords": ["speaker-diarization"]}, "keywords", "item 0"),
+    ({"keywords": ["speaker-diarization"]}, "keywords[0]", "'-' (U+002D HYPHEN-MINUS) at position 8"),
     ({"tags": {"aws:owner": "x"}}, "tags", "reserved"),
     ({"tags": {"team": "x" * 257}}, "tags", "256"),
-    ({"workteam_arn": "arn:aws:iam::123456789012:role/x"}, "workteam_arn", "not a workteam ARN"),
+    ({"workteam_arn": "arn:aws:iam::123456789012:role/x"}, "workteam_arn", "a workteam ARN looks like"),
     ({"workers": 2}, "workers", "Extra inputs"),
     ({"output_path": "local/out"}, "output_path", "s3://"),
     ({"max_concurrent_task_count": 5001}, "max_concurrent_task_count", "5000"),
@@ -267,6 +267,121 @@ def test_changed_static_assets_are_refused(clients, deployed, workdir):
     with pytest.raises(jobs.JobConfigError, match="static/ files differ"):
         jobs.create_job(jobs.parse_job_config(job_data()), stale, aws_clients.sagemaker, aws_clients.s3,
                         base_dir=workdir)
+
+
+# -- what the service model rejects -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("changes", "field", "text"), [
+    ({"title": "Segment calls \U0001F4DE"}, "title", "'\U0001F4DE' (U+1F4DE TELEPHONE RECEIVER) at position 15"),
+    ({"title": "Segment\x07calls"}, "title", "a control character (U+0007) at position 8 is not allowed"),
+    ({"description": "Mark who speaks.\nThen label each turn."}, "description",
+     "a line break (U+000A) at position 17 is not allowed"),
+    ({"description": "Mark who speaks.\u2028Then label."}, "description", "a line break (U+2028"),  # Java `.`
+    ({"tags": {"team": "cx\u00a0analytics", "bad": "semi;colon"}}, "tags", "';' (U+003B SEMICOLON) at position 5"),
+    ({"output_kms_key_id": "alias/my key"}, "output_kms_key_id", "' ' (U+0020 SPACE) at position 9"),
+    ({"manifest": "s3://bucket/" + "m" * 1020}, "manifest", "at most 1024 characters"),
+    ({"keywords": ["audio", "x" * 31]}, "keywords[1]", "at most 30 characters"),
+    ({"job_name": "ends-with-"}, "job_name", "cannot end like this"),
+])
+def test_request_strings_checked_against_the_service_model(changes, field, text):
+    with pytest.raises(jobs.JobConfigError) as info:
+        jobs.parse_job_config(job_data(**changes), "job.yaml")
+    problems = dict(info.value.problems)
+    assert field in problems, info.value
+    assert text in problems[field], problems[field]
+    assert "[CreateLabelingJob " in problems[field]  # the member the key ends up in
+
+
+def test_model_constraints_come_from_botocore(monkeypatch):
+    """Tightening the loaded model tightens the check: nothing is copied."""
+    from toolkit.aws.service_model import operation_input
+
+    shape = operation_input("sagemaker", "CreateLabelingJob").members["HumanTaskConfig"].members["TaskTitle"]
+    assert shape.metadata["max"] == 128
+    monkeypatch.setitem(shape.metadata, "max", 10)
+    with pytest.raises(jobs.JobConfigError, match="at most 10 characters"):
+        jobs.parse_job_config(job_data(title="Segment customer calls"))
+
+
+def test_every_string_of_the_request_is_checked(deployed):
+    """Break each string member the request carries, one at a time: each is caught and named."""
+    job = jobs.parse_job_config(job_data(output_kms_key_id="alias/gtkit", output_path=f"s3://{JOBS_BUCKET}/o/"))
+    schema = load_label_schema("call-center")
+    request = jobs.build_request(job, deployed, schema, manifest_uri=f"s3://{JOBS_BUCKET}/m",
+                                 template_uri=f"s3://{JOBS_BUCKET}/t.html")
+    strings = list(_string_paths(request))
+    assert len(strings) >= 20, strings
+    for path in strings:
+        broken = json.loads(json.dumps(request))
+        _set(broken, path, "\x00" * 300)
+        problems = [(key, m) for key, m in jobs.model_problems(broken, job) if f"[CreateLabelingJob {path}]" in m]
+        assert problems, path
+        assert all(key != path for key, _ in problems), problems  # named by its config key, not the API's
+
+
+def _string_paths(value: Any, prefix: str = "") -> Any:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _string_paths(item, f"{prefix}.{key}" if prefix else key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _string_paths(item, f"{prefix}[{i}]")
+    elif isinstance(value, str):
+        yield prefix
+
+
+def _set(value: Any, path: str, new: str) -> None:
+    import re
+
+    parts = [int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", path)]
+    for part in parts[:-1]:
+        value = value[part]
+    value[parts[-1]] = new
+
+
+def test_schema_defaults_are_checked_and_named(deployed):
+    job = jobs.parse_job_config(job_data(title=None, description=None))
+    schema = load_label_schema("call-center").model_copy(
+        update={"title": "Calls \U0001F4DE", "description": "Who speaks when.\nLabel each turn."})
+    with pytest.raises(jobs.JobConfigError) as info:
+        jobs.build_request(job, deployed, schema, manifest_uri=f"s3://{JOBS_BUCKET}/m",
+                           template_uri=f"s3://{JOBS_BUCKET}/t.html")
+    fields = [f for f, _ in info.value.problems]
+    assert fields == ["title (default: the schema's title)", "description (default: the schema's description)"]
+
+
+def test_block_scalar_trailing_line_break_is_folded_with_a_note(tmp_path):
+    data = job_data(title=None, description=None)
+    text = yaml.safe_dump(data) + (
+        "title: >\n  Segment customer\n  calls\n"
+        "description: >\n  Mark who speaks when,\n  label each turn.\n")
+    (tmp_path / "job.yaml").write_text(text, encoding="utf-8")
+    assert yaml.safe_load(text)["description"].endswith("turn.\n")  # what YAML gives us
+    notes: list[str] = []
+    job, _ = jobs.load_job_config(tmp_path / "job.yaml", report=notes.append)
+    assert job.title == "Segment customer calls"
+    assert job.description == "Mark who speaks when, label each turn."
+    assert len(notes) == 2 and all("`description: >-`" in n or "`title: >-`" in n for n in notes), notes
+    # A literal block keeps its inner line breaks: those are refused, naming the key.
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(data) + "description: |\n  Mark who speaks.\n  Then label.\n",
+                                       encoding="utf-8")
+    with pytest.raises(jobs.JobConfigError) as info:
+        jobs.load_job_config(tmp_path / "job.yaml")
+    assert "a line break (U+000A) at position 17" in dict(info.value.problems)["description"]
+
+
+def test_cli_folds_with_a_note_and_names_the_key(cli_env, workdir):
+    data = job_data(description=None)
+    (workdir / "job.yaml").write_text(yaml.safe_dump(data) + "description: >\n  Mark who speaks.\n",
+                                      encoding="utf-8")
+    result = CliRunner().invoke(app, ["job", "create", "--config", "job.yaml", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["HumanTaskConfig"]["TaskDescription"] == "Mark who speaks."
+    assert "note: description: removed the line break" in result.stderr
+    (workdir / "job.yaml").write_text(yaml.safe_dump(job_data(title="Calls \U0001F4DE")), encoding="utf-8")
+    result = CliRunner().invoke(app, ["job", "create", "--config", "job.yaml", "--dry-run"])
+    assert result.exit_code == 1
+    assert "title: '\U0001F4DE' (U+1F4DE TELEPHONE RECEIVER) at position 7 is not allowed" in result.stderr
 
 
 def _write(workdir: Path, lines: list[dict[str, Any]]) -> Path:

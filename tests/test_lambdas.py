@@ -244,3 +244,37 @@ def test_post_schema_setting_forms(tmp_path, monkeypatch):
 def test_post_rejects_event_without_payload():
     with pytest.raises(ValueError, match="payload"):
         post.handle({"labelAttributeName": "segments"}, read_text=lambda uri: "[]")
+
+
+def test_post_one_deep_answer_fails_alone(job_bucket, monkeypatch, logs):
+    """Issue 12 D2: answers nested 250 levels (answerContent) or 5,000 (the `answer` string), inline
+    or in S3, mark their own entry invalid; every other object is consolidated, the batch succeeds."""
+    monkeypatch.setenv("GTKIT_LABEL_SCHEMA", "call-center")
+    monkeypatch.setenv("GTKIT_ASSUME_ROLE", "never")
+    deep_content = json.loads(our_answer())
+    for _ in range(250):
+        deep_content = {"content-x": deep_content}
+    deep_content[ANSWER_FIELD] = json.loads(our_answer())[ANSWER_FIELD]
+    deep_string = json.dumps({ANSWER_FIELD: "[" * 5000 + "]" * 5000})
+    s3_deep = put(job_bucket, "job/annotations/deep.json", deep_string)
+    payload = [
+        {"datasetObjectId": "0", "annotations": [{"workerId": "w1", "annotationData": {"content": our_answer()}}]},
+        {"datasetObjectId": "1", "annotations": [
+            {"workerId": "w1", "annotationData": {"content": json.dumps(deep_content)}},
+            {"workerId": "w2", "annotationData": {"content": our_answer()}}]},
+        {"datasetObjectId": "2", "annotations": [{"workerId": "w1", "annotationData": {"content": deep_string}}]},
+        {"datasetObjectId": "3", "annotations": [{"workerId": "w1", "annotationData": {"s3Uri": s3_deep}}]},
+        {"datasetObjectId": "4", "annotations": [{"workerId": "w1", "annotationData": {"content": our_answer()}}]},
+    ]
+    uri = put(job_bucket, "job/annotations/consolidated-annotation/consolidation-request/iteration-1/b2.json",
+              payload)
+    response = post.handle(post_event(uri))
+    labels = [ConsolidatedLabel.model_validate(r["consolidatedAnnotation"]["content"]["segments"])
+              for r in response]
+    assert [r["datasetObjectId"] for r in response] == ["0", "1", "2", "3", "4"]
+    assert [lab.status for lab in labels] == ["ok", "ok", "error", "error", "ok"]
+    assert labels[1].valid_worker_count == 1
+    for label in (labels[1], labels[2], labels[3]):
+        bad = label.workers[0]
+        assert not bad.valid and any("nested" in p for p in bad.problems), bad.problems
+    assert len(json.dumps(response)) < 100_000  # the deep content is not echoed back

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from portal_client import portal_client
 from typer.testing import CliRunner
 
 from toolkit.cli import app
 from toolkit.localjob import JobSource, LocalJobError, run_local_job, simulated_answer_content
 from toolkit.models import ConsolidatedLabel, SegmentationAnswer, load_label_schema, validate_answer
 from toolkit.output_layout import output_line_problems
-from toolkit.portal import create_app
+from toolkit.portal import SubmissionRejected, create_app
 from toolkit.storage import Storage
 
 MEDIA = "s3://example-feedback-bucket/media"
@@ -117,7 +118,7 @@ def test_simulation_is_deterministic(tmp_path, manifest, schema, storage):
 def test_distinct_workers_and_resume_from_disk(tmp_path, manifest, schema, storage):
     out = tmp_path / "out"
     source = JobSource(manifest, schema, workers=2, out=out, job_name="resume", storage=storage)
-    client = create_app(source).test_client()
+    client = portal_client(create_app(source))
     content = simulated_answer_content(source.task_input("0"), schema, 1, storage)
 
     def submit(worker: str, task: str = "0"):
@@ -138,7 +139,7 @@ def test_distinct_workers_and_resume_from_disk(tmp_path, manifest, schema, stora
     summary = {t.task_id: t for t in restarted.list_tasks()}
     assert summary["0"].responses == 1 and summary["0"].responded_by == frozenset({"alice"})
     assert summary["1"].status == "failed" and "source" in summary["1"].reason
-    client = create_app(restarted).test_client()
+    client = portal_client(create_app(restarted))
     assert submit("bob").status_code == 200
     assert submit("carol").status_code == 409  # already has its 2 responses
     line = read_jsonl(out / "resume" / "manifests" / "output" / "output.manifest")[0]
@@ -180,7 +181,7 @@ def test_an_opened_task_is_held_for_its_worker_until_submit_release_or_time_limi
     clock = Clock()
     source = JobSource(manifest, schema, workers=1, out=tmp_path / "out", job_name="held", storage=storage,
                        task_time_limit=600, clock=clock)
-    client = create_app(source).test_client()
+    client = portal_client(create_app(source))
     content = simulated_answer_content(source.task_input("0"), schema, 1, storage)
 
     def as_worker(name: str):
@@ -266,5 +267,119 @@ def test_unreadable_worker_response_is_reported_not_skipped(tmp_path, manifest, 
     folder = tmp_path / "out" / "j" / "annotations" / "worker-response" / "iteration-1" / "0"
     folder.mkdir(parents=True)
     (folder / "2024-11-05_10:00:00.json").write_text('{"answers": [{"workerId": ""}]}')
-    with pytest.raises(LocalJobError, match=r"2024-11-05_10:00:00\.json: unreadable worker response"):
-        JobSource(manifest, schema, workers=1, out=tmp_path / "out", job_name="j", storage=storage)
+    source = JobSource(manifest, schema, workers=1, out=tmp_path / "out", job_name="j", storage=storage)
+    (excluded,) = source.summary()["excluded_responses"]
+    assert excluded["file"].endswith("2024-11-05_10:00:00.json")
+    assert "answers.0.workerId" in excluded["reason"] and "answers.0.answerContent" in excluded["reason"]
+
+
+def test_resume_after_a_kill_before_the_output_manifest_rewrite(tmp_path, manifest, example_mirror):
+    """Issue 12 D1: kill -9 right after the last consolidation response is written, before
+    output.manifest is rewritten. The resumed job must rewrite the manifest with every label."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    script = f"""
+import os, signal
+from pathlib import Path
+import toolkit.localjob as lj
+from toolkit.models import load_label_schema
+from toolkit.storage import Storage
+responses = Path({str(out)!r}) / "killed" / "annotations" / "consolidated-annotation" / "consolidation-response"
+real = lj.write_manifest
+def write_manifest(*args, **kwargs):
+    if responses.is_dir() and len(list(responses.rglob("*.json"))) == 2:  # both labelable objects done
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(*args, **kwargs)
+lj.write_manifest = write_manifest
+lj.run_local_job({str(manifest)!r}, load_label_schema("call-center"), workers=2, out={str(out)!r},
+                 job_name="killed", storage=Storage([{example_mirror!r}]), simulate_workers=True)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    out_manifest = out / "killed" / "manifests" / "output" / "output.manifest"
+    before = read_jsonl(out_manifest)
+    assert sum("segments" in line for line in before) == 1  # the state the kill left
+
+    result = CliRunner().invoke(app, [
+        "local-job", "run", "--manifest", str(manifest), "--schema", "call-center", "--workers", "2",
+        "--out", str(out), "--simulate", "--mirror", example_mirror, "--job-name", "killed"])
+    assert result.exit_code == 0, result.output
+    assert "2 of 3 objects labeled" in result.output
+    lines = read_jsonl(out_manifest)
+    assert [("segments" in line) for line in lines] == [True, False, True]
+    for index in (0, 2):
+        assert output_line_problems(lines[index], "segments", "killed") == []
+    mtime = out_manifest.stat().st_mtime_ns
+    JobSource(manifest, load_label_schema("call-center"), workers=2, out=out, job_name="killed",
+              storage=Storage([example_mirror]))
+    assert out_manifest.stat().st_mtime_ns == mtime  # in agreement: not rewritten again
+
+
+def test_a_bad_response_file_on_disk_is_reported_and_excluded(tmp_path, manifest, schema, storage):
+    """Issue 12 D2 on restart: a response file the portal of an older version stored (nested 250
+    deep, or not JSON) does not stop the job; it is named, left on disk and not counted."""
+    out = tmp_path / "out"
+    folder = out / "j" / "annotations" / "worker-response" / "iteration-1" / "0"
+    folder.mkdir(parents=True)
+    content = simulated_answer_content(JobSource(manifest, schema, workers=1, out=tmp_path / "probe",
+                                                 storage=storage).task_input("0"), schema, 1, storage)
+    deep: dict = {}
+    for _ in range(250):
+        deep = {"x": deep}
+    record = {"acceptanceTime": "2024-11-05T10:00:00.000Z", "submissionTime": "2024-11-05T10:00:01.000Z",
+              "workerId": "mallory", "answerContent": {**content, "content-x": deep}}
+    (folder / "2024-11-05_10:00:01.json").write_text(json.dumps({"answers": [record]}))
+    (folder / "2024-11-05_10:00:02.json").write_text("{not json")
+    source = JobSource(manifest, schema, workers=1, out=out, job_name="j", storage=storage)
+    excluded = source.summary()["excluded_responses"]
+    assert [Path(e["file"]).name for e in excluded] == ["2024-11-05_10:00:01.json", "2024-11-05_10:00:02.json"]
+    assert all(e["reason"] for e in excluded) and "mallory" not in json.dumps(excluded)
+    assert {t.task_id: t.responses for t in source.list_tasks()}["0"] == 0
+    source.accept("0", "bob")
+    now = datetime.now(UTC)
+    source.submit("0", "bob", content, now, now)  # the next worker's answer consolidates
+    line = read_jsonl(out / "j" / "manifests" / "output" / "output.manifest")[0]
+    label = ConsolidatedLabel.model_validate(line["segments"])
+    assert label.status == "ok" and [w.worker_id for w in label.workers] == ["bob"]
+    assert (folder / "2024-11-05_10:00:01.json").is_file()  # nothing deleted
+
+
+def test_cli_names_excluded_response_files(tmp_path, manifest, example_mirror):
+    folder = tmp_path / "out" / "j" / "annotations" / "worker-response" / "iteration-1" / "0"
+    folder.mkdir(parents=True)
+    (folder / "2024-11-05_10:00:02.json").write_text("{not json")
+    result = CliRunner().invoke(app, [
+        "local-job", "run", "--manifest", str(manifest), "--schema", "call-center", "--workers", "1",
+        "--out", str(tmp_path / "out"), "--simulate", "--mirror", example_mirror, "--job-name", "j"])
+    assert result.exit_code == 0, result.output
+    assert "2 of 3 objects labeled" in result.output
+    assert "excluded" in result.output and "2024-11-05_10:00:02.json" in result.output.replace("\n", "")
+
+
+def test_refusal_for_a_task_held_by_others_names_the_real_reason(tmp_path, manifest, schema, storage):
+    """Issue 12 D11: a worker who never opened the task is not told their time limit passed."""
+    source = JobSource(manifest, schema, workers=1, out=tmp_path / "out", job_name="h", storage=storage)
+    content = simulated_answer_content(source.task_input("0"), schema, 1, storage)
+    source.accept("0", "alice")
+    now = datetime.now(UTC)
+    with pytest.raises(SubmissionRejected) as refused:
+        source.submit("0", "eve", content, now, now)
+    message = str(refused.value)
+    assert "time limit" not in message
+    assert "other worker" in message and "kept in this browser" in message
+
+
+def test_cli_max_submission_size(tmp_path, manifest, example_mirror):
+    """Issue 12 D6: the body limit is a `local-job run` option (simulated answers are ~1 kB)."""
+    args = ["local-job", "run", "--manifest", str(manifest), "--schema", "call-center", "--workers", "1",
+            "--simulate", "--mirror", example_mirror, "--job-name", "small"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "a"), "--max-submission-mb", "0.0005"])
+    assert result.exit_code == 1
+    assert "HTTP 413" in result.output and "500 bytes" in result.output
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "b"), "--max-submission-mb", "0.05"])
+    assert result.exit_code == 0, result.output

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import boto3
@@ -13,6 +14,7 @@ from toolkit.cli import app
 from toolkit.manifest import BuildOptions, build_manifest, validate_manifest
 from toolkit.models import ManifestLine
 from toolkit.models.manifest import MAX_LINE_BYTES
+from toolkit.names import file_stem
 from toolkit.peaks import peaks_binary, read_peaks
 from toolkit.storage import Storage
 
@@ -199,6 +201,37 @@ def test_missing_transcribe_output_is_a_record_error(tmp_path, examples):
     assert read_jsonl(tmp_path / "e.jsonl")[0]["field"] == "transcribe_output_uri"
 
 
+def test_keys_walking_out_of_the_mirror_are_record_errors(tmp_path, examples):
+    """`..` in media_uri / transcribe_output_uri is refused at the record; a symlink out of the mirror
+    is refused when read; the other records are written."""
+    mirror = tmp_path / "mirror"
+    (mirror / "transcribe").mkdir(parents=True)
+    outside = tmp_path / "outside.json"
+    outside.write_text((examples / "transcribe" / "call_001.json").read_text())
+    (mirror / "transcribe" / "link.json").symlink_to(outside)
+    (mirror / "transcribe" / "call_001.json").write_text(outside.read_text())
+    base = first_record(examples)
+    records = [
+        dict(base, interaction_id="walk-media", media_uri="s3://example-feedback-bucket/../../../../etc/passwd"),
+        dict(base, interaction_id="walk-transcribe",
+             transcribe_output_uri="s3://example-feedback-bucket/transcribe/../../outside.json"),
+        dict(base, interaction_id="symlink", transcribe_output_uri="s3://example-feedback-bucket/transcribe/link.json"),
+        dict(base, interaction_id="fine", transcribe_output_uri="s3://example-feedback-bucket/transcribe/call_001.json"),
+    ]
+    src = tmp_path / "r.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out, errors = tmp_path / "m.jsonl", tmp_path / "e.jsonl"
+    report = build_manifest([str(src)], str(out), Storage([f"s3://example-feedback-bucket/={mirror}"]),
+                            errors_out=str(errors))
+    problems = {p["interaction_id"]: p for p in read_jsonl(errors)}
+    assert problems["walk-media"]["field"] == "media_uri" and "'..'" in problems["walk-media"]["message"]
+    assert problems["walk-transcribe"]["field"] == "transcribe_output_uri"
+    assert problems["symlink"]["field"] == "transcribe_output_uri"
+    assert "outside the mirror" in problems["symlink"]["message"]
+    assert [line["interaction-id"] for line in read_jsonl(out)] == ["fine"]
+    assert (report.records_in, report.lines_out, report.errors) == (4, 1, 3)
+
+
 def test_s3_input_and_output(s3_bucket, examples, tmp_path):
     s3 = boto3.client("s3")
     for sub in ("feedback/processed_feedback.jsonl", "transcribe/call_001.json", "transcribe/call_002.json",
@@ -285,7 +318,7 @@ def test_build_with_peaks(tmp_path, examples, example_mirror):
     # Peaks are written binary (no JSON.parse in the browser) and gzip-compressed (small downloads
     # for every annotator), and named so.
     ref = lines["int-0003"]["peaks-ref"]
-    assert ref == str(peaks_dir / "int-0003.peaks.bin.gz")
+    assert ref == str(peaks_dir / f"{file_stem('int-0003')}.peaks.bin.gz")
     raw = gzip.decompress(Path(ref).read_bytes())
     assert raw[:4] == b"GTPK"
     peaks = read_peaks(ref)
@@ -293,7 +326,7 @@ def test_build_with_peaks(tmp_path, examples, example_mirror):
     assert peaks.peaks_per_second == 50
     assert len(peaks.data[0]) == 2 * round(peaks.duration * peaks.peaks_per_second)
     assert len(raw) > 2 * len(peaks.data[0])  # int16 per value, after the header
-    assert lines["int-0006"]["peaks-ref"].endswith("int-0006.peaks.bin.gz")  # the mp4's soundtrack
+    assert lines["int-0006"]["peaks-ref"].endswith(f"/{file_stem('int-0006')}.peaks.bin.gz")  # the mp4's soundtrack
 
 
 def test_build_with_peaks_on_s3_sets_content_encoding(s3_bucket, tmp_path, examples, example_mirror):
@@ -303,9 +336,10 @@ def test_build_with_peaks_on_s3_sets_content_encoding(s3_bucket, tmp_path, examp
                                  "--peaks", f"s3://{s3_bucket}/peaks", "--mirror", example_mirror])
     assert result.exit_code == 0, result.output
     lines = {line["interaction-id"]: line for line in read_jsonl(out)}
-    assert lines["int-0001"]["peaks-ref"] == f"s3://{s3_bucket}/peaks/int-0001.peaks.bin.gz"
+    key = f"peaks/{file_stem('int-0001')}.peaks.bin.gz"
+    assert lines["int-0001"]["peaks-ref"] == f"s3://{s3_bucket}/{key}"
     s3 = boto3.client("s3")
-    obj = s3.get_object(Bucket=s3_bucket, Key="peaks/int-0001.peaks.bin.gz")
+    obj = s3.get_object(Bucket=s3_bucket, Key=key)
     assert obj["ContentEncoding"] == "gzip" and obj["ContentType"] == "application/octet-stream"
     stored = obj["Body"].read()
     assert stored[:2] == b"\x1f\x8b"  # boto3 returns the stored (compressed) bytes
@@ -355,3 +389,153 @@ def test_jobs_run_records_concurrently(tmp_path, examples, example_mirror, monke
     assert result.exit_code == 0, result.output
     assert [line["interaction-id"] for line in read_jsonl(out)] == ["int-0001", "int-0003", "int-0004", "int-0006"]
     assert not barrier.broken
+
+
+# -- D7: bad bytes and encodings never abort the run -------------------------------------------
+
+def nested(depth: int):
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def hostile_jsonl(examples) -> bytes:
+    """The sample feedback with a BOM, an invalid UTF-8 byte in line 2 and a 500-deep field in line 3."""
+    lines = Path(feedback(examples)).read_bytes().splitlines()
+    lines[1] = lines[1].replace(b'"cust-50377"', b'"cust-\xff50377"')
+    assert b"\xff" in lines[1]
+    record = json.loads(lines[2])
+    record["nested"] = nested(500)
+    lines[2] = json.dumps(record).encode()
+    return b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n"
+
+
+def test_bad_bytes_bom_utf16_and_deep_nesting_are_reported_not_fatal(tmp_path, examples, example_mirror):
+    mixed, utf16 = tmp_path / "mixed.jsonl", tmp_path / "utf16.jsonl"
+    mixed.write_bytes(hostile_jsonl(examples))
+    utf16.write_bytes(Path(feedback(examples)).read_text(encoding="utf-8").encode("utf-16"))
+    out, errors = tmp_path / "m.jsonl", tmp_path / "e.jsonl"
+    result = runner.invoke(app, ["manifest", "build", str(utf16), str(mixed), "--out", str(out), "--errors",
+                                 str(errors), "--mirror", example_mirror])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    # The BOM is accepted (int-0001 on line 1), the rest is written.
+    assert [line["interaction-id"] for line in read_jsonl(out)] == ["int-0001", "int-0004", "int-0006"]
+    problems = read_jsonl(errors)
+    [whole] = [p for p in problems if p["file"] == str(utf16)]
+    assert whole["field"] == "(file)" and "UTF-16" in whole["message"]
+    errors_at = {p["line"]: p for p in problems if p["file"] == str(mixed) and p["kind"] == "error"}
+    assert sorted(errors_at) == [2, 3]
+    assert errors_at[2]["field"] == "customer_id" and "UTF-8" in errors_at[2]["message"]
+    assert errors_at[2]["interaction_id"] == "int-0002"
+    assert errors_at[3]["field"] == "nested" and "deep" in errors_at[3]["message"]
+    skipped = {p["line"] for p in problems if p["file"] == str(mixed) and p["kind"] == "skipped"}
+    assert 3 + len(skipped) + len(errors_at) == 9  # every line of mixed.jsonl accounted for
+    assert "UTF-16" in result.stderr
+
+
+def test_csv_bad_bytes_bom_utf16_and_deep_nesting(tmp_path, examples, example_mirror):
+    import csv
+    import io
+
+    records = read_jsonl(feedback(examples))[:4]
+    records[2]["speaker_roles"] = {"spk_0": nested(500)}
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: json.dumps(v) if isinstance(v, dict | list) else ("" if v is None else v)
+                         for k, v in record.items()})
+    data = text.getvalue().encode("utf-8")
+    data = data.replace(b"cust-50377", b"cust-\xfe50377", 1)  # row 2 (int-0002) gets a bad byte
+    data += b"int-0099,extra,cells" + b",x" * 40 + b"\n"  # more cells than columns
+    good = tmp_path / "feedback.csv"
+    good.write_bytes(b"\xef\xbb\xbf" + data)
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_bytes(b"\xff\xfe" + data.decode("utf-8", "replace").encode("utf-16-le"))
+    out, errors = tmp_path / "m.jsonl", tmp_path / "e.jsonl"
+    result = runner.invoke(app, ["manifest", "build", str(good), str(utf16), "-o", str(out), "--errors",
+                                 str(errors), "--mirror", example_mirror])
+    assert result.exit_code == 2, result.output
+    assert [line["interaction-id"] for line in read_jsonl(out)] == ["int-0001", "int-0004"]
+    problems = read_jsonl(errors)
+    [whole] = [p for p in problems if p["file"] == str(utf16)]
+    assert whole["field"] == "(file)" and "UTF-16" in whole["message"]
+    by_id = {p["interaction_id"]: p for p in problems if p["file"] == str(good)}
+    assert by_id["int-0002"]["field"] == "customer_id" and "UTF-8 (byte FE)" in by_id["int-0002"]["message"]
+    assert by_id["int-0003"]["field"] == "speaker_roles" and "deep" in by_id["int-0003"]["message"]
+    assert by_id["int-0099"]["field"] == "(row)" and "columns" in by_id["int-0099"]["message"]
+    assert len(by_id) == 3
+    # Rows are numbered by the physical line they end on (transcripts hold newlines).
+    assert by_id["int-0099"]["line"] == data.count(b"\n")
+
+
+def test_validate_reports_bad_bytes_and_deep_nesting_per_line(tmp_path):
+    good = {"source-ref": "s3://b/a.wav", "media-type": "audio", "interaction-id": "a"}
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join([
+        json.dumps(good).encode(),
+        json.dumps(dict(good, **{"interaction-id": "b", "language-code": "en-\u00e9"})).encode().replace(
+            b"\\u00e9", b"\xe9"),
+        json.dumps(dict(good, **{"interaction-id": "c", "metadata": {"x": nested(200)}})).encode(),
+        json.dumps(dict(good, **{"interaction-id": "d"})).encode(),
+    ]) + b"\n")
+    problems = list(validate_manifest(str(path), Storage()))
+    assert [(p.line, p.field) for p in problems] == [(2, "language-code"), (3, "metadata")]
+    assert "UTF-8" in problems[0].message and "deep" in problems[1].message
+    path.write_bytes(json.dumps(good).encode("utf-16"))
+    [whole] = validate_manifest(str(path), Storage())
+    assert whole.field == "(file)" and "UTF-16" in whole.message
+
+
+# -- D8: file names derived from interaction ids -----------------------------------------------
+
+def test_ids_that_sanitise_alike_get_their_own_peaks_spectrogram_and_sidecar(tmp_path, examples, example_mirror):
+    """`a/b` (a 21 s call) and `a_b` (a 35 s call) once shared `a_b.peaks.bin.gz`: the second overwrote
+    the first, and the 21 s call showed the 35 s waveform."""
+    records = read_jsonl(feedback(examples))
+    short = dict(records[0], interaction_id="a/b", transcript="long " * 5000)  # 21 s, needs a sidecar
+    long = dict(records[2], interaction_id="a_b", transcript="other " * 5000)  # 35 s
+    src = tmp_path / "r.jsonl"
+    src.write_text(json.dumps(short) + "\n" + json.dumps(long) + "\n")
+    out = tmp_path / "m.jsonl"
+    report = build_manifest([str(src)], str(out), Storage([example_mirror]),
+                            BuildOptions(peaks_prefix=str(tmp_path / "peaks"), spectrogram=True,
+                                         sidecar_prefix=str(tmp_path / "side"), peaks_per_second=10))
+    assert report.lines_out == 2 and report.errors == 0
+    first, second = read_jsonl(out)
+    for ref in ("peaks-ref", "spectrogram-ref", "sidecar-ref"):
+        assert first[ref] != second[ref], ref
+        assert Path(first[ref]).name.startswith("a_b-") and Path(second[ref]).name.startswith("a_b-")
+    assert read_peaks(first["peaks-ref"]).duration == pytest.approx(21.0, abs=0.05)
+    assert read_peaks(second["peaks-ref"]).duration == pytest.approx(35.0, abs=0.05)
+    assert json.loads(Path(first["sidecar-ref"]).read_text())["transcription"].startswith("long ")
+    assert len(list((tmp_path / "peaks").iterdir())) == 4 and len(list((tmp_path / "side").iterdir())) == 2
+
+
+def test_a_derived_name_collision_is_an_error_never_an_overwrite(tmp_path, examples, example_mirror, monkeypatch):
+    import toolkit.manifest as manifest_module
+
+    monkeypatch.setattr(manifest_module, "file_stem", lambda identifier: "same")  # as if the hashes collided
+    records = read_jsonl(feedback(examples))
+    src = tmp_path / "r.jsonl"
+    src.write_text(json.dumps(records[0]) + "\n" + json.dumps(records[2]) + "\n")
+    out, errors = tmp_path / "m.jsonl", tmp_path / "e.jsonl"
+    report = build_manifest([str(src)], str(out), Storage([example_mirror]),
+                            BuildOptions(peaks_prefix=str(tmp_path / "peaks"), peaks_per_second=10),
+                            errors_out=str(errors))
+    assert (report.lines_out, report.errors) == (1, 1)
+    [problem] = read_jsonl(errors)
+    assert problem["interaction_id"] == "int-0003" and problem["field"] == "interaction_id"
+    assert "int-0001" in problem["message"] and "same" in problem["message"]
+    assert read_peaks(str(tmp_path / "peaks" / "same.peaks.bin.gz")).duration == pytest.approx(21.0, abs=0.05)
+
+
+def test_file_stem_is_safe_and_unique_per_exact_id():
+    ids = ["a/b", "a_b", "A_b", "a b", "a\\b", "..", ".", "../../etc/passwd", "x" * 300, "ü", "é/é", "int-0001"]
+    stems = [file_stem(i) for i in ids]
+    assert len(set(stems)) == len(ids) and len({s.lower() for s in stems}) == len(ids)  # case-insensitive FS too
+    for stem in stems:
+        assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}-[0-9a-f]{16}", stem), stem
+    assert file_stem("int-0001") == file_stem("int-0001")  # stable across runs

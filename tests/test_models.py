@@ -164,6 +164,42 @@ def test_manifest_line_rejects_dollar_keys_and_non_s3():
         ManifestLine.model_validate({"source-ref": "/local/k.wav", "media-type": "audio", "interaction-id": "i"})
 
 
+# Keys that would walk a --mirror directory (or any path built from the key) out of its root.
+WALKING_KEYS = ["../../../../etc/passwd", "media/../../x.wav", "./x.wav", "media/./x.wav", "media//x.wav",
+                "/etc/passwd", "media/x.wav/", "media/\x00.wav"]
+
+
+@pytest.mark.parametrize("key", WALKING_KEYS)
+def test_s3_keys_that_leave_their_root_are_refused_with_the_field_named(examples, key):
+    uri = f"s3://example-feedback-bucket/{key}"
+    record = json.loads((examples / "feedback/processed_feedback.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    for field in ("media_uri", "transcribe_output_uri"):
+        with pytest.raises(ValidationError) as info:
+            FeedbackRecord.model_validate(dict(record, **{field: uri}))
+        assert [e["loc"] for e in info.value.errors()] == [(field,)]
+    line = {"source-ref": "s3://b/a.wav", "media-type": "audio", "interaction-id": "a"}
+    for field in ("source-ref", "sidecar-ref", "peaks-ref", "spectrogram-ref"):
+        with pytest.raises(ValidationError) as info:
+            ManifestLine.model_validate(dict(line, **{field: uri}))
+        assert [e["loc"] for e in info.value.errors()] == [(field,)]
+    from toolkit.models.events import AnnotationData, PayloadDataObject, S3Ref
+
+    for model in (S3Ref, AnnotationData, PayloadDataObject):
+        with pytest.raises(ValidationError) as info:
+            model.model_validate({"s3Uri": uri})
+        assert [e["loc"] for e in info.value.errors()] == [("s3Uri",)]
+
+
+def test_ordinary_s3_keys_and_local_refs_still_pass():
+    line = {"media-type": "audio", "interaction-id": "a", "peaks-ref": "peaks/a.peaks.bin.gz",
+            "sidecar-ref": "/data/sidecars/a.json"}
+    for key in ("media/a b (1).wav", "media/..hidden.wav", "a", "x/y/z...wav", "media/ünï.wav"):
+        parsed = ManifestLine.model_validate(dict(line, **{"source-ref": f"s3://my.bucket-1/{key}"}))
+        assert parsed.source_ref == f"s3://my.bucket-1/{key}"
+    # Local paths (local jobs, previews) stay what they are; only s3:// URIs have S3 key rules.
+    assert ManifestLine.model_validate(dict(line, **{"source-ref": "s3://b/a.wav"})).peaks_ref == "peaks/a.peaks.bin.gz"
+
+
 def test_exported_json_schema_is_current():
     """static/schema/ is generated from the models; regenerate with `gtkit schema export`."""
     for name, text in json_schemas().items():

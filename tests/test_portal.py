@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from portal_client import portal_client
 from typer.testing import CliRunner
 
 from toolkit.cli import app
@@ -59,9 +60,7 @@ def source(manifest, tmp_path, example_mirror) -> PreviewSource:
 
 @pytest.fixture
 def client(source, static_dir):
-    c = create_app(source, assets_dir=static_dir).test_client()
-    c.set_cookie("gtkit_worker", "alice")
-    return c
+    return portal_client(create_app(source, assets_dir=static_dir), "alice")
 
 
 def page(client, task_id: str) -> str:
@@ -103,7 +102,7 @@ def test_bad_manifest_line_named(tmp_path):
 
 
 def test_worker_name_required(source, static_dir):
-    c = create_app(source, assets_dir=static_dir).test_client()
+    c = portal_client(create_app(source, assets_dir=static_dir))
     resp = c.get("/task/0")
     assert resp.status_code == 302 and resp.location.startswith("/login?next=/task/0")
     assert c.post("/login", data={"worker": "<script>", "next": "/"}).status_code == 400
@@ -173,6 +172,36 @@ def test_media_only_for_granted_uris(client):
     peaks = client.get(app_attr(page(client, "0"), "data-peaks-url"))
     assert peaks.status_code == 200 and peaks.content_type == "application/json"
     assert json.loads(peaks.data)["duration"] == pytest.approx(21.0)
+
+
+def test_media_never_served_from_outside_the_mirror(tmp_path, static_dir):
+    """`source-ref: s3://bucket/../../..` fails the task; neither it nor a symlink out of the mirror is served."""
+    secret = tmp_path / "secret.wav"
+    secret.write_bytes(b"RIFF not for workers")
+    mirror = tmp_path / "mirror"
+    (mirror / "media").mkdir(parents=True)
+    (mirror / "media" / "link.wav").symlink_to(secret)
+    walk = "s3://bkt/" + "../" * 40 + str(secret).lstrip("/")
+    lines = [{"source-ref": walk, "media-type": "audio", "interaction-id": "walk"},
+             {"source-ref": "s3://bkt/media/link.wav", "media-type": "audio", "interaction-id": "link"}]
+    manifest = tmp_path / "walk.jsonl"
+    manifest.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    source = PreviewSource(manifest, load_label_schema("call-center"), out=tmp_path / "out",
+                           storage=Storage([f"s3://bkt/={mirror}"]))
+    walk_task, link_task = source.list_tasks()
+    assert walk_task.status == "failed" and "source-ref" in walk_task.reason
+    assert link_task.status == "open"
+    portal = create_app(source, assets_dir=static_dir)
+    c = portal.test_client()
+    c.set_cookie("gtkit_worker", "alice")
+    assert c.get("/task/0").status_code == 409
+    link_url = app_attr(page(c, "1"), "data-media-url")  # a valid key: the page renders...
+    assert c.get(link_url).status_code == 404  # ...but the symlink out of the mirror is not followed
+    # Even a grant of the walking URI itself (validation bypassed) is refused by the storage layer.
+    grants = portal.extensions["gtkit_portal"]["grants"]
+    for uri in (walk, "s3://bkt/media/../../secret.wav"):
+        resp = c.get(grants.grant(uri))
+        assert resp.status_code == 404 and b"not for workers" not in resp.data
 
 
 def test_plain_peaks_have_no_content_encoding(client):
@@ -298,7 +327,8 @@ def test_submission_saved_in_ground_truth_layout(client, tmp_path):
 
 def test_second_submission_same_second_gets_its_own_file(client, tmp_path):
     for _ in range(2):
-        assert client.post("/task/0/submit", json={"answerContent": {"answer": "{}"}}).status_code == 200
+        assert client.post("/task/0/submit", json={"answerContent": {"answer": json.dumps(valid_answer())}}
+                           ).status_code == 200
     folder = tmp_path / "out" / "preview-call-center" / "annotations" / "worker-response" / "iteration-1" / "0"
     assert len(list(folder.glob("*.json"))) == 2
 
@@ -309,12 +339,13 @@ def test_submission_refusals(client, source, static_dir):
                        headers={"Origin": "http://evil.example"}).status_code == 403
     assert client.post("/task/99/submit", json={"answerContent": {}}).status_code == 409
     assert client.post("/task/2/submit", json={"answerContent": {}}).status_code == 409
-    anonymous = create_app(source, assets_dir=static_dir).test_client()
+    anonymous = portal_client(create_app(source, assets_dir=static_dir))
     assert anonymous.post("/task/0/submit", json={"answerContent": {}}).status_code == 401
 
 
 def test_restart_counts_existing_responses(client, manifest, tmp_path, example_mirror):
-    client.post("/task/1/submit", json={"answerContent": {"answer": "{}"}})
+    assert client.post("/task/1/submit", json={"answerContent": {"answer": json.dumps(valid_answer())}}
+                       ).status_code == 200
     again = PreviewSource(manifest, load_label_schema("call-center"), out=tmp_path / "out",
                           storage=Storage([example_mirror]))
     tasks = {t.task_id: t for t in again.list_tasks()}
@@ -342,14 +373,14 @@ def test_s3_manifest_media_and_responses(s3_bucket, examples, static_dir):
     storage = Storage(client=s3)
     source = PreviewSource(f"s3://{s3_bucket}/in/manifest.jsonl", load_label_schema("call-center"),
                            out=f"s3://{s3_bucket}/out", storage=storage)
-    client = create_app(source, assets_dir=static_dir).test_client()
-    client.set_cookie("gtkit_worker", "alice")
+    client = portal_client(create_app(source, assets_dir=static_dir), "alice")
     url = app_attr(page(client, "0"), "data-media-url")
     part = client.get(url, headers={"Range": "bytes=10-19"})
     assert part.status_code == 206 and part.data == wav[10:20]
     assert part.headers["Content-Range"] == f"bytes 10-19/{len(wav)}" and part.content_type == "audio/wav"
     assert client.get(url).data == wav
-    assert client.post("/task/0/submit", json={"answerContent": {"answer": "{}"}}).status_code == 200
+    assert client.post("/task/0/submit", json={"answerContent": {"answer": json.dumps(valid_answer())}}
+                       ).status_code == 200
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket, Prefix="out/")["Contents"]]
     assert len(keys) == 1
     assert re.fullmatch(r"out/preview-call-center/annotations/worker-response/iteration-1/0/[\d_:-]+\.json", keys[0])

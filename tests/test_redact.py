@@ -5,6 +5,8 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.stub import Stubber
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from toolkit.export.redact import (
     ChainRedactor,
@@ -167,3 +169,62 @@ def test_emails_in_context(text, expected, n):
     r = RegexRedactor()
     assert r.redact(text) == expected
     assert sum(r.counts.values()) == n
+
+
+def test_regions_choose_the_national_formats():
+    # +numbers are found whatever the regions; national formats only for the regions asked for.
+    assert RegexRedactor(regions=("US",)).redact("appelez le 01 42 68 53 00") == "appelez le 01 42 68 53 00"
+    assert RegexRedactor(regions=("FR",)).redact("appelez le 01 42 68 53 00") == "appelez le [PHONE]"
+    assert RegexRedactor(regions=("US",)).redact("or +33 1 42 68 53 00") == "or [PHONE]"
+    with pytest.raises(ValueError, match="XX"):
+        RegexRedactor(regions=("US", "XX"))
+
+
+def test_remembered_windows_still_count_and_keep_their_context():
+    r = RegexRedactor()
+    for _ in range(3):
+        assert r.redact("call 206 555 0142 now") == "call [PHONE] now"
+    assert r.counts == {"PHONE": 3}
+    # A bare 9-digit number is an SSN only after "SSN"/"social": the same digits elsewhere are not.
+    assert r.redact("my SSN is 536221987") == "my SSN is [SSN]"
+    assert r.redact("order 536221987 shipped") == "order 536221987 shipped"
+    r.CACHE_SIZE = 0
+    assert r.redact("call 206 555 0142 now") == "call [PHONE] now"
+    assert r.counts == {"PHONE": 4, "SSN": 1}
+
+
+def test_pickles_for_the_export_workers():
+    import pickle
+
+    r = pickle.loads(pickle.dumps(RegexRedactor({"ORDER": r"W \d{5}"}, regions=("GB",))))
+    assert r.redact("W 48172, ring 020 7946 0958") == "[ORDER], ring [PHONE]"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # The IBAN is taken whole before any phone pass sees its digit groups.
+    ("DE89 3704 0044 0532 0130 00", "[IBAN]"),
+    # A phone number ending a log line is not joined with the next line's date.
+    ("session down (event 1)\n2024-05-15T18:00:02Z", "session down (event 1)\n2024-05-15T18:00:02Z"),
+    ("IP 203.0.113.3 (event 3)", "IP 203.0.113.3 (event 3)"),
+    ("order #A-2024-001234", "order #A-2024-001234"),
+    # "look at example dot com" is a web address; "four one five" alone is too short to be a number.
+    ("look at example dot com", "look at example dot com"),
+    ("press four one five then hash", "press four one five then hash"),
+])
+def test_order_and_boundaries(text, expected):
+    assert RegexRedactor().redact(text) == expected
+
+
+# Pieces rather than characters, so digit runs, spoken numbers and e-mails actually occur.
+_TEXT = st.lists(st.sampled_from([
+    *"0123456789 +-().@abcxyzAZ,/\n", "٤", "५", " dot ", " at ", " five", " oh", " double", " quarante-deux", "DE89",
+    "com", "555", "0142", "X"]), max_size=40).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_fuzz_never_raises_and_is_idempotent(text):
+    r = RegexRedactor()
+    out = r.redact(text)
+    assert isinstance(out, str)
+    assert r.redact(out) == out

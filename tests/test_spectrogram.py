@@ -18,6 +18,7 @@ import toolkit.peaks as peaks_mod
 from toolkit.cli import app
 from toolkit.models import SpectrogramHeader
 from toolkit.models.manifest import SPECTROGRAM_MAGIC
+from toolkit.names import file_stem
 from toolkit.peaks import PeaksError, compute_peaks, read_peaks
 from toolkit.spectrogram import (
     FRAME_BUDGET,
@@ -199,8 +200,8 @@ def test_manifest_build_attaches_spectrogram_ref(tmp_path, examples, example_mir
     assert result.exit_code == 0, result.output
     lines = {line["interaction-id"]: line for line in read_jsonl(out)}
     for iid, line in lines.items():
-        assert line["spectrogram-ref"] == str(peaks_dir / f"{iid}.spectrogram.bin.gz")
-        assert line["peaks-ref"] == str(peaks_dir / f"{iid}.peaks.bin.gz")
+        assert line["spectrogram-ref"] == str(peaks_dir / f"{file_stem(iid)}.spectrogram.bin.gz")
+        assert line["peaks-ref"] == str(peaks_dir / f"{file_stem(iid)}.peaks.bin.gz")
     spec = read_spectrogram(lines["int-0003"]["spectrogram-ref"])
     assert spec.header.duration == pytest.approx(35.0, abs=0.05)
     # Without --spectrogram nothing changes; --spectrogram without --peaks is refused.
@@ -219,9 +220,10 @@ def test_manifest_build_spectrogram_on_s3(s3_bucket, tmp_path, examples, example
                                  "--peaks", f"s3://{s3_bucket}/peaks", "--spectrogram", "--mirror", example_mirror])
     assert result.exit_code == 0, result.output
     lines = {line["interaction-id"]: line for line in read_jsonl(out)}
-    assert lines["int-0001"]["spectrogram-ref"] == f"s3://{s3_bucket}/peaks/int-0001.spectrogram.bin.gz"
+    key = f"peaks/{file_stem('int-0001')}.spectrogram.bin.gz"
+    assert lines["int-0001"]["spectrogram-ref"] == f"s3://{s3_bucket}/{key}"
     s3 = boto3.client("s3")
-    obj = s3.get_object(Bucket=s3_bucket, Key="peaks/int-0001.spectrogram.bin.gz")
+    obj = s3.get_object(Bucket=s3_bucket, Key=key)
     assert obj["ContentEncoding"] == "gzip" and obj["ContentType"] == "application/octet-stream"
     spec = read_spectrogram(lines["int-0001"]["spectrogram-ref"], Storage(client=s3))
     assert spec.header.duration == pytest.approx(21.0)

@@ -5,7 +5,7 @@ import gzip
 import boto3
 import pytest
 
-from toolkit.storage import PART_SIZE, Mirror, Storage, join_uri, split_s3
+from toolkit.storage import PART_SIZE, Mirror, MirrorEscape, Storage, join_uri, split_s3
 
 
 def test_mirror_resolves_reads_longest_prefix_first(tmp_path):
@@ -15,6 +15,31 @@ def test_mirror_resolves_reads_longest_prefix_first(tmp_path):
     assert storage.resolve_read("s3://bkt/x/y.json") == str(tmp_path / "a" / "x" / "y.json")
     assert storage.resolve_read("s3://bkt/special/z.json") == str(tmp_path / "b" / "z.json")
     assert storage.resolve_read("s3://other/z.json") == "s3://other/z.json"
+
+
+def test_mirror_never_resolves_outside_its_directory(tmp_path):
+    """Keys that slip past validation (or come from code that never validates) still stay inside."""
+    mirror = tmp_path / "mirror"
+    (mirror / "media").mkdir(parents=True)
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"secret": 1}')
+    (mirror / "media" / "ok.json").write_text('{"ok": 1}')
+    (mirror / "media" / "link.json").symlink_to(secret)  # a symlink inside pointing outside
+    (mirror / "media" / "inner.json").symlink_to(mirror / "media" / "ok.json")  # inside -> inside is fine
+    (mirror / "escape").symlink_to(tmp_path)  # a directory symlink out
+    storage = Storage([f"s3://bkt/={mirror}"])
+    assert storage.read_json("s3://bkt/media/ok.json") == {"ok": 1}
+    assert storage.read_json("s3://bkt/media/inner.json") == {"ok": 1}
+    walks = ["s3://bkt/../secret.json", "s3://bkt/media/../../secret.json", "s3://bkt/media/link.json",
+             "s3://bkt/escape/secret.json", "s3://bkt/" + "../" * 40 + str(secret).lstrip("/")]
+    for uri in walks:
+        with pytest.raises(MirrorEscape, match="outside the mirror"):
+            storage.resolve_read(uri)
+        with pytest.raises(FileNotFoundError, match="outside the mirror"):
+            storage.read_bytes(uri)
+        assert storage.exists(uri) is False
+    with pytest.raises(MirrorEscape):
+        storage.resolve_read("s3://bkt/media/\x00.json")
 
 
 def test_mirror_parse_errors():
@@ -27,6 +52,20 @@ def test_iter_lines_streams_with_numbers(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_bytes(b'{"a":1}\r\n\n{"b":"\xc3\xa9"}\n')
     assert list(Storage().iter_lines(path)) == [(1, '{"a":1}'), (2, ""), (3, '{"b":"é"}')]
+
+
+def test_iter_lines_drops_a_bom_and_names_bad_lines(tmp_path):
+    from toolkit.lines import UndecodableLine, WrongEncoding
+
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"a":1}\n{"b":"\xff"}\n')
+    lines = Storage().iter_lines(path)
+    assert next(lines) == (1, '{"a":1}')
+    with pytest.raises(UndecodableLine, match="line 2: not valid UTF-8"):
+        next(lines)
+    path.write_bytes('{"a":1}\n'.encode("utf-16"))
+    with pytest.raises(WrongEncoding, match="UTF-16 LE"):
+        list(Storage().iter_lines(path))
 
 
 def test_missing_local_file_hints_at_mirror():

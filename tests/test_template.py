@@ -18,8 +18,12 @@ from toolkit.models import ANSWER_FIELD, load_label_schema
 from toolkit.resources import SOURCE_ROOT
 from toolkit.template import (
     CROWD_ELEMENTS_URL,
+    DEFAULT_BOOT_TIMEOUT,
     STATIC_DIR,
+    TEMPLATES_DIR,
     asset_files,
+    failsafe_csp_hash,
+    failsafe_script,
     module_graph,
     render_template,
 )
@@ -144,8 +148,8 @@ def test_sri_hashes_match_files(rendered):
     for target in imap["imports"].values():
         assert target in integrity
     entry = [a for t, a in [(t, a) for t, a, _ in parser.elements] if t == "script" and a.get("type") == "module"]
-    assert entry == [{"type": "module", "src": f"{BASE}/js/main.js", "integrity": sha384(STATIC_DIR / "js/main.js"),
-                      "crossorigin": "anonymous"}]
+    assert entry == [{"type": "module", "data-gtkit-entry": None, "src": f"{BASE}/js/main.js",
+                      "integrity": sha384(STATIC_DIR / "js/main.js"), "crossorigin": "anonymous"}]
     preload = [a for t, a, _ in parser.elements if t == "link" and a.get("rel") == "modulepreload"]
     graph = module_graph()
     assert graph[0] == "js/main.js" and "vendor/wavesurfer/wavesurfer.esm.js" in graph
@@ -232,3 +236,50 @@ def test_module_graph_follows_imports(tmp_path):
     assert module_graph(tmp_path) == ["js/main.js", "js/a.js", "vendor/wavesurfer/wavesurfer.esm.js", "js/b.js",
                                       "js/lazy.js"]
 
+
+
+def test_boot_failsafe_is_the_first_script_and_survives_liquid(rendered):
+    """Issue 19: an inline classic script, before crowd-html-elements and the modules, that watches
+    the entry module (data-gtkit-entry); its text is the file's, byte for byte, also after Liquid."""
+    parser = parse(rendered)
+    scripts = [(a, b) for a, b in parser.script_bodies]
+    attrs, body = scripts[0]
+    assert attrs == {"data-gtkit-failsafe": None, "data-assets-base": BASE + "/",
+                     "data-boot-timeout": f"{DEFAULT_BOOT_TIMEOUT:g}"}
+    assert body == failsafe_script() == (TEMPLATES_DIR / "boot-failsafe.js").read_text()
+    assert scripts[1][0] == {"src": CROWD_ELEMENTS_URL}
+    assert [a.get("type") for a, _ in scripts[2:]] == ["importmap", "module"]
+    # the CSP hash covers exactly what the browser sees as the script's text
+    digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+    assert failsafe_csp_hash() == f"'sha256-{digest}'"
+    out = make_environment(lambda uri: "https://signed/" + uri[5:]).from_string(rendered).render(
+        task={"input": {"source-ref": "s3://b/a.wav", "interaction-id": "i-1"}})
+    (_, after), *_ = parse(out).script_bodies
+    assert after == body
+
+
+def test_boot_timeout(schema):
+    out = render_template(schema, BASE, boot_timeout=2.5)
+    assert 'data-boot-timeout="2.5"' in out
+    for bad in (0, -1, 301, float("nan")):
+        with pytest.raises(ValueError, match="boot_timeout"):
+            render_template(schema, BASE, boot_timeout=bad)
+
+
+@pytest.mark.parametrize("token", ["{{ x }}", "{% raw %}", "{# note #}", "</script>", "<!-- x"])
+def test_failsafe_script_must_not_carry_liquid_or_end_the_element(tmp_path, token):
+    (tmp_path / "boot-failsafe.js").write_text(f"// {token}\nvar a = 1\n")
+    with pytest.raises(ValueError, match=r"boot-failsafe\.js contains"):
+        failsafe_script(tmp_path)
+
+
+def test_cli_render_boot_timeout_and_csp_hash(tmp_path):
+    out = tmp_path / "t.html"
+    result = CliRunner().invoke(cli, ["template", "render", "--schema", "call-center", "--assets-base", BASE,
+                                      "--out", str(out), "--boot-timeout", "4"])
+    assert result.exit_code == 0, result.output
+    assert 'data-boot-timeout="4"' in out.read_text()
+    assert failsafe_csp_hash() in result.output.replace("\n", "")
+    bad = CliRunner().invoke(cli, ["template", "render", "--schema", "call-center", "--assets-base", BASE,
+                                   "--out", str(tmp_path / "x.html"), "--boot-timeout", "0"])
+    assert bad.exit_code == 1 and "boot_timeout" in bad.output

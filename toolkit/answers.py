@@ -18,6 +18,7 @@ in the worker-response file; both are accepted, and so is the documented one-ele
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -41,8 +42,87 @@ AWS_SAMPLE_CONTENT_FIELDS: dict[str, str] = {
 AWS_SAMPLE_LABEL_ALIASES: dict[tuple[str, str], str] = {("speaker", "representative"): "Agent"}
 
 
+# Our answers nest 5 levels (answerContent > answer > segments > segment > attributes), aws-samples
+# ones 4; anything far deeper is hostile, and deep enough breaks parsers (pydantic's stops at 200).
+MAX_ANSWER_DEPTH = 32
+
+
 class AnswerFormatError(ValueError):
     """The submission is not in a format we understand. The message never quotes answer text."""
+
+
+class UnsafeAnswerError(AnswerFormatError):
+    """Too deep, a non-finite number or broken Unicode: refused, and not kept as an audit copy."""
+
+
+def json_problem(value: Any, max_depth: int = MAX_ANSWER_DEPTH) -> str | None:
+    """Why a parsed JSON value cannot be stored or passed on safely, or None.
+
+    Iterative (no recursion on hostile depth): containers nested deeper than `max_depth`, numbers
+    that are not finite (JSON has none; Python's json would write `Infinity`), and strings with lone
+    surrogates (they cannot be written as UTF-8)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth > max_depth:
+                return f"is nested deeper than {max_depth} levels"
+            for key, child in item.items():
+                if isinstance(key, str) and not _encodable(key):
+                    return "holds text that is not valid Unicode"
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            if depth > max_depth:
+                return f"is nested deeper than {max_depth} levels"
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "holds a number that is not finite"
+        elif isinstance(item, str) and not _encodable(item):
+            return "holds text that is not valid Unicode"
+    return None
+
+
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_finite(token: str) -> float:
+    raise UnsafeAnswerError("holds a number that is not finite")
+
+
+def _finite(token: str) -> float:
+    number = float(token)
+    if not math.isfinite(number):
+        raise UnsafeAnswerError("holds a number that is not finite")
+    return number
+
+
+def load_json(text: str | bytes | bytearray, what: str, max_depth: int = MAX_ANSWER_DEPTH) -> Any:
+    """Parse JSON from a worker (or about a worker's answer); every failure is an AnswerFormatError
+    naming `what` (e.g. "field 'answer'"), never a traceback and never the text itself."""
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UnsafeAnswerError(f"{what} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        value = json.loads(text.removeprefix("\ufeff"), parse_constant=_not_finite, parse_float=_finite)
+    except UnsafeAnswerError as exc:
+        raise UnsafeAnswerError(f"{what} {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise AnswerFormatError(f"{what} is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise UnsafeAnswerError(f"{what} is nested deeper than {max_depth} levels") from None
+    problem = json_problem(value, max_depth)
+    if problem:
+        raise UnsafeAnswerError(f"{what} {problem}")
+    return value
 
 
 def describe_errors(exc: ValidationError) -> list[str]:
@@ -56,14 +136,10 @@ def describe_errors(exc: ValidationError) -> list[str]:
 
 def load_answer_content(content: Any) -> dict[str, Any]:
     """`answerContent` as a dict, whether it arrived as an object, a JSON string, or `[{...}]`."""
-    if isinstance(content, bytes | bytearray):
-        content = content.decode("utf-8")
-    if isinstance(content, str):
-        try:
-            content = json.loads(content)
-        except json.JSONDecodeError as exc:
-            raise AnswerFormatError(
-                f"answer content is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    if isinstance(content, str | bytes | bytearray):
+        content = load_json(content, "answer content")
+    elif problem := json_problem(content):
+        raise UnsafeAnswerError(f"answer content {problem}")
     if isinstance(content, list) and len(content) == 1:
         content = content[0]
     if not isinstance(content, dict):
@@ -87,12 +163,7 @@ def parse_answer(
     if ANSWER_FIELD in data:
         inner = data[ANSWER_FIELD]
         if isinstance(inner, str):
-            try:
-                inner = json.loads(inner)
-            except json.JSONDecodeError as exc:
-                raise AnswerFormatError(
-                    f"field {ANSWER_FIELD!r} is not valid JSON (line {exc.lineno}, column {exc.colno})"
-                ) from None
+            inner = load_json(inner, f"field {ANSWER_FIELD!r}")
         if not isinstance(inner, dict):
             raise AnswerFormatError(f"field {ANSWER_FIELD!r} must hold a JSON object")
         return SegmentationAnswer.model_validate(inner)
@@ -123,6 +194,8 @@ def worker_answer(
                                   interaction_id=interaction_id)
         except ValidationError as exc:
             return WorkerAnswer(worker_id=worker_id, valid=False, problems=describe_errors(exc), raw=content)
+        except UnsafeAnswerError as exc:  # no audit copy: it is what breaks readers downstream
+            return WorkerAnswer(worker_id=worker_id, valid=False, problems=[str(exc)])
         except AnswerFormatError as exc:
             return WorkerAnswer(worker_id=worker_id, valid=False, problems=[str(exc)], raw=content)
         # Migrated answers keep the original submission for audit.
@@ -188,12 +261,7 @@ def from_aws_sample(
     """
     tag_data = data.get(AWS_SAMPLE_FIELD)
     if isinstance(tag_data, str):
-        try:
-            tag_data = json.loads(tag_data) if tag_data.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise AnswerFormatError(
-                f"field {AWS_SAMPLE_FIELD!r} is not valid JSON (line {exc.lineno}, column {exc.colno})"
-            ) from None
+        tag_data = load_json(tag_data, f"field {AWS_SAMPLE_FIELD!r}") if tag_data.strip() else {}
     if not isinstance(tag_data, dict):
         raise AnswerFormatError(f"field {AWS_SAMPLE_FIELD!r} must hold a JSON object")
     streams = tag_data.get("streams") or {}

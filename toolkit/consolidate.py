@@ -434,7 +434,11 @@ def consolidate_batch(
                     except Exception as exc:  # any read failure excludes this answer only
                         content = RuntimeError(f"could not read annotationData.s3Uri: {type(exc).__name__}")
                 items.append((annotation.worker_id, content))
-            label = consolidate(items, schema, iou_threshold=iou_threshold)
+            try:
+                label = consolidate(items, schema, iou_threshold=iou_threshold)
+            except Exception as exc:  # one object that breaks consolidation must not fail the batch
+                label = ConsolidatedLabel(status="error", error=f"could not consolidate: {type(exc).__name__}",
+                                          worker_count=len(items))
         stats.answers += label.worker_count
         invalid = label.worker_count - label.valid_worker_count
         stats.invalid_answers += invalid

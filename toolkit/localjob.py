@@ -36,11 +36,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pydantic import ValidationError
-
 from toolkit.lambda_package import LAMBDAS_DIR
 from toolkit.models import ANSWER_FIELD, LabelSchema
-from toolkit.models.events import EVENT_VERSION, WorkerResponse, WorkerResponseFile
+from toolkit.models.events import EVENT_VERSION, WorkerResponse
 from toolkit.output_layout import JobLayout, creation_date, manifest_text, output_line, write_manifest
 from toolkit.portal.tasks import (
     STATUS_COMPLETE,
@@ -48,6 +46,8 @@ from toolkit.portal.tasks import (
     STATUS_OPEN,
     SubmissionRejected,
     TaskSummary,
+    UnreadableResponse,
+    read_worker_response,
     worker_answer,
     worker_response_dir,
     write_worker_response,
@@ -154,6 +154,8 @@ class JobSource:
         self._objects: dict[str, _Object] = {}
         # task id -> {worker id: deadline on self._clock}: the places held by workers who opened it
         self._held: dict[str, dict[str, float]] = {}
+        self._lapsed: dict[str, set[str]] = {}  # task id -> workers whose hold ran out (for the refusal)
+        self._excluded: dict[str, str] = {}  # unreadable worker-response file -> why (reported, not counted)
         self._texts: dict[str, str] = {}  # labeled object id -> output-manifest line (see _output_text)
         self._pre = load_handler("pre_annotation")
         self._post = load_handler("post_annotation")
@@ -181,7 +183,7 @@ class JobSource:
         for object_id, obj in self._objects.items():
             folder = Path(worker_response_dir(self.out, self.job_name, object_id))
             for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-                for answer in _read_responses(path):
+                for answer in self._read_responses(path):
                     if answer.worker_id not in obj.responses:
                         obj.responses.append(answer.worker_id)
                     obj.last_submission = max(filter(None, [obj.last_submission, answer.submission_time]),
@@ -195,9 +197,31 @@ class JobSource:
             if not obj.done and obj.labelable and len(obj.responses) >= self.workers:
                 self._consolidate(object_id)
                 changed = True
-        if changed or not Path(self.layout.output_manifest).is_file():
+        # Also when a run was killed between its last consolidation and the manifest rewrite: the
+        # consolidation responses on disk are the truth, the manifest is derived from them.
+        if changed or not self._output_manifest_current():
             self.write_output_manifest()
         self._check_complete()
+
+    def _output_manifest_current(self) -> bool:
+        try:
+            on_disk = Path(self.layout.output_manifest).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+        with self._lock:
+            expected = "".join(self._output_text(object_id, obj) + "\n" for object_id, obj in self._objects.items())
+        return on_disk == expected
+
+    def _read_responses(self, path: Path) -> list[WorkerResponse]:
+        """A worker-response file's answers; an unreadable one is reported once and left out (on
+        disk, untouched), so one bad file never stops the job or the task's consolidation."""
+        try:
+            return read_worker_response(path)
+        except UnreadableResponse as exc:
+            if str(path) not in self._excluded:
+                self._excluded[str(path)] = str(exc)
+                log.warning("worker response %s/%s excluded: %s", path.parent.name, path.name, exc)
+            return []
 
     # -- TaskSource --------------------------------------------------------------------------------
     def _holders(self, task_id: str, now: float) -> dict[str, float]:
@@ -207,6 +231,7 @@ class JobSource:
             return {}
         for worker_id in [w for w, deadline in held.items() if deadline <= now]:
             del held[worker_id]
+            self._lapsed.setdefault(task_id, set()).add(worker_id)
         return held
 
     def _free_places(self, obj: _Object, task_id: str, worker_id: str | None, now: float) -> int:
@@ -259,6 +284,7 @@ class JobSource:
                     f"places still open; it reopens when one of them releases it or their time limit "
                     f"({self.task_time_limit} s) passes")
             self._held.setdefault(task_id, {})[worker_id] = now + self.task_time_limit
+            self._lapsed.get(task_id, set()).discard(worker_id)
 
     def release(self, task_id: str, worker_id: str) -> None:
         """The worker gives the task back (Ground Truth's "Release task") without answering."""
@@ -292,11 +318,15 @@ class JobSource:
             if len(obj.responses) >= self.workers:
                 raise SubmissionRejected(f"task {task_id} already has its {self.workers} responses")
             if self._free_places(obj, task_id, worker_id, self._clock()) <= 0:
-                # Only after this worker's hold expired and others took every remaining place.
+                if worker_id in self._lapsed.get(task_id, ()):
+                    raise SubmissionRejected(
+                        f"your time limit for task {task_id} ({self.task_time_limit} s) passed and other "
+                        "workers hold its remaining places; your answer is kept in this browser, but the "
+                        "task cannot take it")
+                # They never held a place (submitted without opening the task here, e.g. another tab).
                 raise SubmissionRejected(
-                    f"your time limit for task {task_id} ({self.task_time_limit} s) passed and other "
-                    "workers hold its remaining places; your answer is kept in this browser, but the "
-                    "task cannot take it")
+                    f"task {task_id} is being labeled by other workers, who hold all its remaining places; "
+                    "your answer is kept in this browser, but the task cannot take it")
             record = worker_answer(worker_id, answer_content, accepted_at, submitted_at)
             write_worker_response(self.storage, self.out, self.job_name, task_id, [record], submitted_at)
             obj.responses.append(worker_id)
@@ -315,7 +345,7 @@ class JobSource:
         folder = Path(worker_response_dir(self.out, self.job_name, object_id))
         annotations = []
         for path in sorted(folder.glob("*.json")):
-            for answer in _read_responses(path):
+            for answer in self._read_responses(path):
                 # Ground Truth inlines answerContent as a JSON string in the payload.
                 annotations.append({"workerId": answer.worker_id,
                                     "annotationData": {"content": json.dumps(answer.answer_content)}})
@@ -386,15 +416,8 @@ class JobSource:
                 "responses": sum(len(o.responses) for o in objs),
                 "output_manifest": self.layout.output_manifest,
                 "skipped_reasons": [o.reason for o in objs if not o.labelable],
+                "excluded_responses": [{"file": f, "reason": r} for f, r in self._excluded.items()],
             }
-
-
-def _read_responses(path: Path) -> list[WorkerResponse]:
-    try:
-        return WorkerResponseFile.model_validate_json(path.read_bytes()).answers
-    except (OSError, ValidationError) as exc:
-        raise LocalJobError(f"{path}: unreadable worker response ({type(exc).__name__}); "
-                            "fix or remove it and rerun") from exc
 
 
 def _creation_date(submission_time: str | None) -> str:
@@ -490,12 +513,15 @@ def simulated_answer_content(task_input: dict[str, Any], schema: LabelSchema, wo
     return content
 
 
-def simulate(source: JobSource, workers: int, *, names: list[str] | None = None) -> int:
+def simulate(source: JobSource, workers: int, *, names: list[str] | None = None,
+             max_submission_bytes: int | None = None) -> int:
     """N simulated workers answer every open task through the portal's HTTP endpoints."""
-    from toolkit.portal.app import WORKER_COOKIE, create_app
+    from toolkit.portal.app import WORKER_COOKIE, create_app, csrf_token_in
 
-    app = create_app(source)
+    app = create_app(source, **_portal_options(max_submission_bytes))
     client = app.test_client()
+    # As a browser does: the page's CSRF token goes with every post (one session, one token).
+    headers = {"X-CSRFToken": csrf_token_in(client.get("/login").get_data(as_text=True)) or ""}
     names = names or [f"sim-worker-{i + 1}" for i in range(workers)]
     submitted = 0
     for index, name in enumerate(names):
@@ -508,7 +534,8 @@ def simulate(source: JobSource, workers: int, *, names: list[str] | None = None)
             content = simulated_answer_content(source.task_input(task_id), source.schema, index + 1,
                                                source.storage)
             accepted = datetime.now(UTC).isoformat()
-            resp = client.post(f"/task/{task_id}/submit", json={"answerContent": content, "acceptedAt": accepted})
+            resp = client.post(f"/task/{task_id}/submit", json={"answerContent": content, "acceptedAt": accepted},
+                               headers=headers)
             if resp.status_code != 200:
                 raise LocalJobError(f"simulated worker {name}: task {task_id} refused "
                                     f"(HTTP {resp.status_code}: {resp.get_json()})")
@@ -533,24 +560,26 @@ def run_local_job(
     task_time_limit: int = DEFAULT_TASK_TIME_LIMIT,
     host: str = "127.0.0.1",
     access_token: str | None = None,
+    max_submission_bytes: int | None = None,
 ) -> JobSource:
     """Run the job to completion: simulated, or serving the portal until every task is labeled.
 
     On a non-loopback `host` (a team on a LAN) every request needs `access_token`, generated when
-    not given; `on_ready` then receives the link that carries it."""
+    not given; `on_ready` then receives the link that carries it. `max_submission_bytes` caps a
+    submission's size (default: the portal's, DEFAULT_MAX_SUBMISSION_BYTES)."""
     source = JobSource(manifest, schema, workers=workers, out=out, job_name=job_name,
                        label_attribute=label_attribute, storage=storage, task_time_limit=task_time_limit)
     if source.completed.is_set():
         return source
     if simulate_workers:
-        simulate(source, workers)
+        simulate(source, workers, max_submission_bytes=max_submission_bytes)
         return source
     from toolkit.portal.access import is_loopback, new_token, portal_link, require_token
     from toolkit.portal.app import PortalServer, create_app
 
     if access_token is None and not is_loopback(host):
         access_token = new_token()
-    app = create_app(source)
+    app = create_app(source, **_portal_options(max_submission_bytes))
     if access_token is not None:
         require_token(app, access_token)
     with PortalServer(app, port=port, host=host) as server:
@@ -561,3 +590,7 @@ def run_local_job(
         # Let the last worker's browser load its "submitted" page before the portal goes away.
         time.sleep(linger_seconds)
     return source
+
+
+def _portal_options(max_submission_bytes: int | None) -> dict[str, Any]:
+    return {} if max_submission_bytes is None else {"max_submission_bytes": max_submission_bytes}

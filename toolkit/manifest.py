@@ -24,7 +24,18 @@ from typing import IO, Any, Literal
 import orjson
 from pydantic import ValidationError
 
-from toolkit.models.base import dump
+from toolkit.aws.errors import aws_error, is_global
+from toolkit.lines import (
+    LineError,
+    WrongEncoding,
+    clean_text,
+    has_surrogates,
+    iter_raw_lines,
+    iter_record_lines,
+    surrogate_problem,
+    undecodable_field,
+)
+from toolkit.models.base import NestingTooDeep, dump
 from toolkit.models.feedback import FeedbackRecord
 from toolkit.models.manifest import (
     MAX_ATTRIBUTE_CHARS,
@@ -33,6 +44,7 @@ from toolkit.models.manifest import (
     PreSegment,
     Sidecar,
 )
+from toolkit.names import file_stem
 from toolkit.storage import Storage, is_s3, join_uri, split_s3
 from toolkit.transcribe import TranscribeError, speaker_turns
 
@@ -57,8 +69,10 @@ class Problem:
     message: str
 
     def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "file": self.file, "line": self.line,
-                "interaction_id": self.interaction_id, "field": self.field, "message": self.message}
+        # clean_text: a file name or key with undecodable bytes must not break the report itself.
+        return {"kind": self.kind, "file": clean_text(self.file), "line": self.line,
+                "interaction_id": clean_text(self.interaction_id) if self.interaction_id else None,
+                "field": clean_text(self.field), "message": clean_text(self.message)}
 
 
 class RecordError(Exception):
@@ -76,7 +90,7 @@ class BuildOptions:
     sidecar_prefix: str | None = None
     peaks_prefix: str | None = None
     peaks_per_second: float = 100.0
-    spectrogram: bool = False  # with peaks_prefix: also `<id>.spectrogram.bin.gz` -> spectrogram-ref
+    spectrogram: bool = False  # with peaks_prefix: also `<file_stem>.spectrogram.bin.gz` -> spectrogram-ref
     strict: bool = False
     jobs: int = 1  # records converted concurrently (threads); the output does not depend on it
 
@@ -93,7 +107,12 @@ class BuildReport:
     skip_reasons: Counter = field(default_factory=Counter)
     error_fields: Counter = field(default_factory=Counter)
     first_problems: list[Problem] = field(default_factory=list)
+    unreadable_files: int = 0  # inputs not in UTF-8 (reported once each, no records read from them)
     written: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors or self.unreadable_files)
 
     @property
     def balanced(self) -> bool:
@@ -113,6 +132,10 @@ def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
     """(field path, plain message) per pydantic error, never echoing the value (it may be PII)."""
     out = []
     for err in exc.errors(include_url=False):
+        cause = err.get("ctx", {}).get("error")
+        if isinstance(cause, NestingTooDeep):  # a model-level check that knows its field
+            out.append((cause.field, cause.detail))
+            continue
         where = ".".join(str(p) for p in err["loc"]) or "(record)"
         message = _PLAIN_TYPES.get(err["type"], err["msg"])
         if err["type"] != "missing" and "input" in err:
@@ -173,17 +196,15 @@ def convert_record(record: FeedbackRecord, storage: Storage, options: BuildOptio
         if record.channel == "chat":
             raise RecordError([("media_uri", "chat record with no media: nothing to label")], kind="skipped")
         raise RecordError([("media_uri", f"{record.channel} record has no media_uri")])
-    if not is_s3(record.media_uri):
-        raise RecordError([("media_uri", "must be an s3:// URI (Ground Truth reads media from S3)")])
     pre_segments = None
     use_transcribe = options.transcribe is not False and record.transcribe_output_uri
     if use_transcribe:
         try:
             document = storage.read_json(record.transcribe_output_uri)
-        except (OSError, ValueError) as exc:
-            raise RecordError([("transcribe_output_uri", f"cannot read Transcribe output: {exc}")]) from None
-        except Exception as exc:  # boto errors: keep the batch going, report the record
-            raise RecordError([("transcribe_output_uri", f"cannot read Transcribe output: {exc}")]) from None
+        except Exception as exc:  # this record fails, the batch goes on (unless AWS itself is unusable)
+            if is_global(exc):
+                raise
+            raise _record_error(exc, "transcribe_output_uri", "cannot read Transcribe output") from None
         try:
             pre_segments = pre_segments_from_transcribe(record, document)
         except TranscribeError as exc:
@@ -249,19 +270,44 @@ def _over_message(line: ManifestLine) -> str:
 
 # -- the stream ----------------------------------------------------------------------------------
 
-def _safe_name(interaction_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in interaction_id)
+@dataclass(frozen=True)
+class RawRecord:
+    """One input record before parsing: JSON text, a CSV row, or why its line could not be read."""
+
+    file: str
+    line: int
+    data: str | dict[str, Any] | RecordError
+    size: int = 0  # input bytes, for progress
+    interaction_id: str | None = None  # best effort, for the report of an unreadable line
 
 
-def iter_records(inputs: Iterable[str], storage: Storage) -> Iterator[tuple[str, int, str | dict[str, Any]]]:
-    """(input name, line number, JSON text or CSV row) for every record of every input."""
-    for uri in inputs:
-        if str(uri).lower().endswith(".csv"):
-            yield from _csv_records(str(uri), storage)
-            continue
-        for number, text in storage.iter_lines(uri):
-            if text.strip():
-                yield str(uri), number, text
+@dataclass(frozen=True)
+class UnreadableFile:
+    """A whole input that is not UTF-8 (UTF-16, UTF-32): one problem, no records."""
+
+    file: str
+    message: str
+
+
+def iter_records(inputs: Iterable[str], storage: Storage) -> Iterator[RawRecord | UnreadableFile]:
+    """Every record of every input, in order. Lines that are blank (ASCII whitespace) are not records;
+    every other line is one, readable or not."""
+    for uri in map(str, inputs):
+        try:
+            yield from (_csv_records if uri.lower().endswith(".csv") else _jsonl_records)(uri, storage)
+        except WrongEncoding as exc:
+            yield UnreadableFile(uri, str(exc))
+
+
+def _jsonl_records(uri: str, storage: Storage) -> Iterator[RawRecord]:
+    with storage.open_read(uri, binary=True) as fh:
+        for number, raw, text in iter_record_lines(fh, uri):
+            if isinstance(text, LineError):
+                problem = RecordError([(undecodable_field(raw) or "(line)", text.message)])
+                peeked = _peek_id(raw.decode("utf-8", "surrogateescape"))
+                yield RawRecord(uri, number, problem, len(raw) + 1, peeked)
+            else:
+                yield RawRecord(uri, number, text, len(raw) + 1)
 
 
 # CSV cells are text: these columns hold JSON (objects/lists) or numbers in a CSV export.
@@ -269,11 +315,38 @@ _CSV_JSON_COLUMNS = frozenset({"speaker_roles", "messages", "sentiment", "entiti
 _CSV_NUMBER_COLUMNS = frozenset({"duration_seconds"})
 
 
-def _csv_records(uri: str, storage: Storage) -> Iterator[tuple[str, int, dict[str, Any]]]:
-    with storage.open_read(uri) as fh:
-        reader = csv.DictReader(fh)
-        for row in reader:
-            yield uri, reader.line_num, {k: _csv_cell(k, v) for k, v in row.items() if k is not None}
+def _csv_records(uri: str, storage: Storage) -> Iterator[RawRecord]:
+    with storage.open_read(uri, binary=True) as fh:
+        # surrogateescape: a bad byte becomes a lone surrogate in its cell, so the row (and the
+        # column) can be named instead of the whole file failing to decode.
+        last = [0]  # physical line last read: csv's own line_num lags behind on a csv.Error
+
+        def lines() -> Iterator[str]:
+            for number, raw in iter_raw_lines(fh, uri, keepends=True):
+                last[0] = number
+                yield raw.decode("utf-8", "surrogateescape")
+
+        reader = csv.DictReader(lines())
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield RawRecord(uri, last[0], RecordError([("(row)", f"not readable as CSV: {exc}")]))
+                continue
+            yield RawRecord(uri, last[0], _csv_row(row, len(reader.fieldnames or ())), interaction_id=_peek_id(row))
+
+
+def _csv_row(row: dict[str | None, Any], columns: int) -> dict[str, Any] | RecordError:
+    extra = row.get(None)
+    if extra:
+        return RecordError([("(row)", f"{len(extra)} more cells than the header's {columns} columns")])
+    for key, value in row.items():
+        for text in (key, value):
+            if isinstance(text, str) and has_surrogates(text):
+                return RecordError([(str(key), surrogate_problem(text))])
+    return {k: _csv_cell(k, v) for k, v in row.items() if k is not None}
 
 
 def _csv_cell(column: str, value: str | None) -> Any:
@@ -317,19 +390,23 @@ class _Builder:
     report: BuildReport
     errors_fh: IO[str] | None
     seen: dict[str, str] = field(default_factory=dict)  # interaction id -> where first seen
+    stems: dict[str, tuple[str, str]] = field(default_factory=dict)  # file stem -> (interaction id, where)
     sidecars: list[str] = field(default_factory=list)
 
-    def run(self, records: Iterable[tuple[str, int, str | dict[str, Any]]],
+    def run(self, records: Iterable[RawRecord | UnreadableFile],
             on_record: Callable[[int], None] | None = None) -> Iterator[bytes]:
         """The encoded manifest lines of `records`, in input order, accounting for every record."""
         jobs = max(1, self.options.jobs)
         pool = ThreadPoolExecutor(jobs, thread_name_prefix="gtkit-manifest") if jobs > 1 else None
         pending: deque[_Pending] = deque()
         try:
-            for name, number, text in records:
+            for record in records:
+                if isinstance(record, UnreadableFile):
+                    self._unreadable(record)
+                    continue
                 if on_record:
-                    on_record(len(text.encode("utf-8")) + 1 if isinstance(text, str) else 0)
-                pending.append(self._start(name, number, text, pool))
+                    on_record(record.size)
+                pending.append(self._start(record, pool))
                 # A bounded window: enough to keep every thread busy, never the whole input.
                 while len(pending) > 2 * jobs or (pending and pool is None):
                     encoded = self._finish(*pending.popleft())
@@ -343,23 +420,37 @@ class _Builder:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
 
-    def _start(self, name: str, number: int, text: str | dict[str, Any],
-               pool: ThreadPoolExecutor | None) -> _Pending:
+    def _start(self, raw: RawRecord, pool: ThreadPoolExecutor | None) -> _Pending:
         """Parse and check for duplicates in input order; convert now, or on `pool`."""
         self.report.records_in += 1
-        interaction_id = _peek_id(text)
+        name, number = raw.file, raw.line
+        if isinstance(raw.data, RecordError):
+            return name, number, raw.interaction_id, raw.data
+        interaction_id = _peek_id(raw.data)
         try:
-            record = parse_record(text)
+            record = parse_record(raw.data)
             interaction_id = record.interaction_id
             first = self.seen.get(interaction_id)
             if first is not None:
                 raise RecordError([("interaction_id", f"duplicate interaction_id, first seen at {first}")])
             self.seen[interaction_id] = f"{name}:{number}"
+            self._claim_file_stem(interaction_id, f"{name}:{number}")
             if pool is not None:
                 return name, number, interaction_id, pool.submit(self._build, record)
             return name, number, interaction_id, self._build(record)
         except RecordError as exc:
             return name, number, interaction_id, exc
+
+    def _claim_file_stem(self, interaction_id: str, where: str) -> None:
+        """Peaks, spectrogram and sidecar files are named after the id: two ids, one name is an error."""
+        if not (self.options.peaks_prefix or self.options.sidecar_prefix):
+            return
+        stem = file_stem(interaction_id)
+        owner = self.stems.get(stem)
+        if owner is not None:
+            raise RecordError([("interaction_id", f"its file name {stem} is already used by interaction id "
+                                                  f"{owner[0]} ({owner[1]}); refusing to overwrite")])
+        self.stems[stem] = (interaction_id, where)
 
     def _finish(self, name: str, number: int, interaction_id: str | None,
                 outcome: Future[_Built] | _Built | RecordError) -> bytes | None:
@@ -387,7 +478,7 @@ class _Builder:
             line = _attach_peaks(line, record, self.storage, self.options)
         sidecar_uri = None
         if self.options.sidecar_prefix:
-            sidecar_uri = join_uri(self.options.sidecar_prefix, f"{_safe_name(record.interaction_id)}.json")
+            sidecar_uri = join_uri(self.options.sidecar_prefix, f"{file_stem(record.interaction_id)}.json")
         line, sidecar = fit_line(line, sidecar_uri)
         if sidecar is not None and sidecar_uri is not None:
             self.storage.write_bytes(sidecar_uri, orjson.dumps(dump(sidecar)), "application/json")
@@ -395,6 +486,16 @@ class _Builder:
             sidecar_uri = None
         return _Built(encode_line(line) + b"\n", peaks=bool(line.peaks_ref),
                       spectrogram=bool(line.spectrogram_ref), sidecar_uri=sidecar_uri)
+
+    def _unreadable(self, unreadable: UnreadableFile) -> None:
+        self.report.unreadable_files += 1
+        self._write_problem(Problem("error", unreadable.file, 0, None, "(file)", unreadable.message))
+
+    def _write_problem(self, problem: Problem) -> None:
+        if self.errors_fh is not None:
+            self.errors_fh.write(orjson.dumps(problem.as_json()).decode() + "\n")
+        if len(self.report.first_problems) < SUMMARY_PROBLEMS:
+            self.report.first_problems.append(problem)
 
     def _account(self, exc: RecordError, name: str, number: int, interaction_id: str | None) -> None:
         if exc.kind == "skipped":
@@ -404,11 +505,7 @@ class _Builder:
             self.report.errors += 1
             self.report.error_fields.update(fld for fld, _ in exc.problems)
         for fld, message in exc.problems:
-            problem = Problem(exc.kind, name, number, interaction_id, fld, message)
-            if self.errors_fh is not None:
-                self.errors_fh.write(orjson.dumps(problem.as_json()).decode() + "\n")
-            if len(self.report.first_problems) < SUMMARY_PROBLEMS:
-                self.report.first_problems.append(problem)
+            self._write_problem(Problem(exc.kind, name, number, interaction_id, fld, message))
 
 
 def build_manifest(
@@ -433,7 +530,7 @@ def build_manifest(
             with storage.open_write(out, binary=True) as out_fh:
                 for encoded in builder.run(iter_records(inputs, storage), on_record):
                     out_fh.write(encoded)
-                if options.strict and report.errors:
+                if options.strict and report.failed:
                     raise _StrictAbort
             report.written = True
         except _StrictAbort:
@@ -442,11 +539,11 @@ def build_manifest(
     return report
 
 
-def _peek_id(text: str | dict[str, Any]) -> str | None:
+def _peek_id(text: str | dict[str | None, Any]) -> str | None:
     """Best-effort interaction id of a line that may not even be valid JSON, for the report."""
     if isinstance(text, dict):
         value = text.get("interaction_id")
-        return value if isinstance(value, str) else None
+        return clean_text(value) if isinstance(value, str) else None
     try:
         value = orjson.loads(text).get("interaction_id")
         return value if isinstance(value, str) else None
@@ -458,7 +555,7 @@ def _peek_id(text: str | dict[str, Any]) -> str | None:
         rest = text[at + len(marker):].lstrip(" :")
         if rest.startswith('"'):
             end = rest.find('"', 1)
-            return rest[1:end] if end > 0 else None
+            return clean_text(rest[1:end]) if end > 0 else None
         return None
 
 
@@ -469,7 +566,8 @@ def _attach_peaks(line: ManifestLine, record: FeedbackRecord, storage: Storage,
     assert options.peaks_prefix is not None
     # Binary (no JSON.parse of millions of numbers in the browser) and gzip (Content-Encoding on S3,
     # decompressed transparently by browsers): docs/manifest.md.
-    target = join_uri(options.peaks_prefix, f"{_safe_name(record.interaction_id)}.peaks.bin.gz")
+    stem = file_stem(record.interaction_id)
+    target = join_uri(options.peaks_prefix, f"{stem}.peaks.bin.gz")
     spec = None
     try:
         if options.spectrogram:
@@ -479,17 +577,25 @@ def _attach_peaks(line: ManifestLine, record: FeedbackRecord, storage: Storage,
         else:
             peaks = peaks_for_uri(line.source_ref, storage, options.peaks_per_second)
     except Exception as exc:  # ffmpeg, S3 or decode errors: this record fails, the batch goes on
-        raise RecordError([("media_uri", f"cannot compute peaks: {exc}")]) from None
+        if is_global(exc):
+            raise
+        raise _record_error(exc, "media_uri", "cannot compute peaks") from None
     write_peaks(peaks, target, storage, compress=True)
     update = {"peaks_ref": target}
     if spec is not None:
         from toolkit.spectrogram import write_spectrogram
 
         # Same treatment as the peaks: gzip, Content-Encoding on S3, decoded by the browser's fetch().
-        spec_target = join_uri(options.peaks_prefix, f"{_safe_name(record.interaction_id)}.spectrogram.bin.gz")
+        spec_target = join_uri(options.peaks_prefix, f"{stem}.spectrogram.bin.gz")
         write_spectrogram(spec, spec_target, storage, compress=True)
         update["spectrogram_ref"] = spec_target
     return line.model_copy(update=update)
+
+
+def _record_error(exc: Exception, field_name: str, what: str) -> RecordError:
+    """One record's failed read. (When AWS fails for every record - no or expired credentials, no
+    endpoint, throttling - the callers re-raise instead, and the run stops with one clear line.)"""
+    return RecordError([(field_name, f"{what}: {aws_error(exc) or exc}")])
 
 
 def _remove(storage: Storage, uri: str) -> None:
@@ -505,8 +611,9 @@ def _remove(storage: Storage, uri: str) -> None:
 def validate_manifest(uri: str, storage: Storage) -> Iterator[Problem]:
     """Every problem in an existing manifest: JSON, contract, duplicates, Ground Truth size limits."""
     seen: dict[str, int] = {}
-    for number, text in storage.iter_lines(uri):
-        if not text.strip():
+    for number, text in _manifest_lines(uri, storage):
+        if isinstance(text, Problem):
+            yield text
             continue
         try:
             data = orjson.loads(text)
@@ -534,3 +641,15 @@ def validate_manifest(uri: str, storage: Storage) -> Iterator[Problem]:
         for key, chars in oversize_attributes(line):
             yield Problem("error", uri, number, line.interaction_id, key,
                           f"{chars:,} characters (Ground Truth limit {MAX_ATTRIBUTE_CHARS:,})")
+
+
+def _manifest_lines(uri: str, storage: Storage) -> Iterator[tuple[int, str | Problem]]:
+    """Non-blank lines of a manifest; lines (or a whole file) that are not UTF-8 become Problems."""
+    try:
+        with storage.open_read(uri, binary=True) as fh:
+            for number, raw, text in iter_record_lines(fh, uri):
+                if isinstance(text, LineError):
+                    text = Problem("error", uri, number, None, undecodable_field(raw) or "(line)", text.message)
+                yield number, text
+    except WrongEncoding as exc:
+        yield 0, Problem("error", uri, 0, None, "(file)", str(exc))

@@ -21,7 +21,6 @@ import json
 import shutil
 import struct
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import numpy as np
 import orjson
 from pydantic import BaseModel
 
+from toolkit import tempfiles
 from toolkit.models import PeaksFile, PeaksHeader
 from toolkit.models.manifest import PEAKS_MAGIC, PEAKS_SCALE
 from toolkit.storage import Storage, is_s3, split_s3
@@ -341,11 +341,15 @@ def local_media(uri: str, storage: Storage) -> Iterator[Path]:
     if not is_s3(source):
         yield Path(source)
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp) / (Path(split_s3(source)[1]).name or "media")
+    # In the run's scratch directory: removed with it if the run is killed (toolkit.tempfiles).
+    tmp = tempfiles.new_scratch(suffix="-media", directory=True)
+    try:
+        local = tmp / (Path(split_s3(source)[1]).name or "media")
         with storage.open_read(source, binary=True) as src, open(local, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         yield local
+    finally:
+        tempfiles.release_scratch(tmp)
 
 
 def peaks_for_uri(uri: str, storage: Storage, peaks_per_second: float = 100.0, channels: int = 1) -> PeakArrays:

@@ -5,7 +5,7 @@
   outputs stay the real ones.
 - Writes are atomic: local files go to a temp file renamed on success; S3 objects are written with
   a multipart upload that is completed on success and aborted on error, so a crash never leaves a
-  half-written output.
+  half-written output. Temp files of runs that were killed are removed later (toolkit.tempfiles).
 - boto3 clients use adaptive retries.
 """
 
@@ -22,6 +22,9 @@ from typing import IO, Any
 
 import boto3
 from botocore.config import Config
+
+from toolkit import tempfiles
+from toolkit.lines import LineError, UndecodableLine, iter_text_lines
 
 S3_SCHEME = "s3://"
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
@@ -62,10 +65,30 @@ class Mirror:
         return cls(prefix=prefix, directory=Path(directory))
 
     def resolve(self, uri: str) -> Path | None:
+        """The file under `directory` for `uri`, None when `uri` is not under `prefix`.
+
+        Raises MirrorEscape when the path, with symlinks resolved, is not inside `directory`
+        (`..` segments, an absolute rest, a symlink out): models refuse such keys already, this
+        holds for every caller, validated or not.
+        """
         if not uri.startswith(self.prefix):
             return None
         rest = uri[len(self.prefix):].lstrip("/")
-        return self.directory / rest
+        path = self.directory / rest
+        try:
+            root = self.directory.resolve()
+            inside = path.resolve().is_relative_to(root)
+        except (OSError, ValueError, RuntimeError):  # NUL bytes, symlink loops
+            inside = False
+        if not inside:
+            raise MirrorEscape(f"{uri}: resolves outside the mirror directory {self.directory} (a '..' "
+                               "segment or a symlink); refused")
+        return path
+
+
+class MirrorEscape(FileNotFoundError):
+    """A mirrored read that would leave the mirror directory. A FileNotFoundError: for every caller
+    the object is simply not in the mirror, and their missing-file handling applies."""
 
 
 class Storage:
@@ -114,10 +137,17 @@ class Storage:
                 yield fh
 
     def iter_lines(self, uri: str | Path) -> Iterator[tuple[int, str]]:
-        """(1-based line number, line without its line ending), streaming."""
-        with self.open_read(uri) as fh:
-            for number, line in enumerate(fh, start=1):
-                yield number, line.rstrip("\r\n")
+        """(1-based line number, line without its line ending), streaming, split on `\\n`.
+
+        A UTF-8 BOM is dropped; a UTF-16/32 file raises WrongEncoding and a line that is not UTF-8
+        raises UndecodableLine (both ValueErrors naming the input). Readers that must go on past a
+        bad line use `toolkit.lines.iter_text_lines` on `open_read(uri, binary=True)` instead.
+        """
+        with self.open_read(uri, binary=True) as fh:
+            for number, text in iter_text_lines(fh, str(uri)):
+                if isinstance(text, LineError):
+                    raise UndecodableLine(f"{uri} line {number}: {text.message}")
+                yield number, text
 
     def read_bytes(self, uri: str | Path) -> bytes:
         """Whole-object read: for small files only (Transcribe JSON, sidecars, templates)."""
@@ -128,7 +158,10 @@ class Storage:
         return json.loads(self.read_bytes(uri))
 
     def exists(self, uri: str | Path) -> bool:
-        target = self.resolve_read(uri)
+        try:
+            target = self.resolve_read(uri)
+        except MirrorEscape:
+            return False
         if is_s3(target):
             bucket, key = split_s3(target)
             try:
@@ -157,7 +190,9 @@ class Storage:
             return
         path = Path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tempfiles.sweep_stale_temp_files(path.parent)  # what killed runs left here (once per directory)
+        fd, tmp = tempfile.mkstemp(prefix=tempfiles.temp_prefix(path), suffix=".tmp", dir=path.parent)
+        tempfiles.register(tmp)  # removed at exit or on a signal if this block never finishes
         try:
             with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")) as fh:
                 yield fh
@@ -167,6 +202,8 @@ class Storage:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+        finally:
+            tempfiles.unregister(tmp)
 
     def write_bytes(self, uri: str | Path, data: bytes, content_type: str | None = None,
                     cache_control: str | None = None, content_encoding: str | None = None) -> None:

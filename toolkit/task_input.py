@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from toolkit.models.base import dump
 from toolkit.models.manifest import ManifestLine
-from toolkit.storage import Storage
+
+if TYPE_CHECKING:  # the pre-annotation Lambda imports this module; storage (smart_open) is not in its zip
+    from toolkit.storage import Storage
 
 
 class ManifestError(ValueError):

@@ -29,6 +29,10 @@ TEMPLATES_DIR = resource_dir("templates")
 STATIC_DIR = resource_dir("static")
 CROWD_ELEMENTS_URL = "https://assets.crowd.aws/crowd-html-elements.js"
 ENTRY_MODULE = "js/main.js"
+# Inlined as a classic <script>: watches the boot and fails safe when the assets cannot load.
+FAILSAFE_SCRIPT = "boot-failsafe.js"
+DEFAULT_BOOT_TIMEOUT = 10.0  # seconds before the fail-safe says the UI has not started
+MAX_BOOT_TIMEOUT = 300.0
 STYLESHEET = "css/gtkit.css"
 # ES modules whose integrity goes into the import map: ours and the vendored wavesurfer build.
 MODULE_DIRS = ("js", "vendor/wavesurfer")
@@ -132,6 +136,25 @@ def _script_json(value: object) -> Markup:
     return Markup(text)
 
 
+def failsafe_script(templates_dir: Path = TEMPLATES_DIR) -> str:
+    """The inline boot fail-safe script's text, exactly as the template embeds it.
+
+    It must survive both template languages and the HTML parser untouched: no Liquid (`{{`, `{%`,
+    `{#`), nothing that ends or comments out a <script> element.
+    """
+    text = (Path(templates_dir) / FAILSAFE_SCRIPT).read_text(encoding="utf-8")
+    bad = [token for token in ("{{", "{%", "{#", "</script", "<!--") if token in text.lower()]
+    if bad:
+        raise ValueError(f"{FAILSAFE_SCRIPT} contains {', '.join(bad)}: it is inlined in a Liquid template")
+    return text
+
+
+def failsafe_csp_hash(templates_dir: Path = TEMPLATES_DIR) -> str:
+    """CSP source (`'sha256-...'`) that allows the inline fail-safe script under `script-src`."""
+    digest = hashlib.sha256(failsafe_script(templates_dir).encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
 def brace_safe(value: object) -> Markup:
     """HTML-escape, then write braces as entities so Ground Truth's Liquid never sees `{{`/`{%`."""
     text = html.escape(str(value), quote=True)
@@ -165,13 +188,17 @@ def _check_assets_base(assets_base: str) -> str:
 
 
 def render_template(schema: LabelSchema, assets_base: str, *, variant: Variant | None = None,
-                    static_dir: Path = STATIC_DIR) -> str:
+                    static_dir: Path = STATIC_DIR, boot_timeout: float = DEFAULT_BOOT_TIMEOUT) -> str:
     """The worker task template (HTML + Liquid) for `schema`, loading our assets from `assets_base`.
 
     `variant` defaults to the schema's media type. `static_dir` is where the files to hash live;
     they must be byte-identical to what the assets base serves, or browsers refuse them.
+    `boot_timeout`: seconds after which the inline fail-safe tells the worker the UI has not
+    started and disables Submit (undone if it starts later).
     """
     base = _check_assets_base(assets_base)
+    if not 0 < boot_timeout <= MAX_BOOT_TIMEOUT:
+        raise ValueError(f"boot_timeout must be between 0 and {MAX_BOOT_TIMEOUT:g} seconds, got {boot_timeout!r}")
     variant = variant or schema.media
     if variant not in ("audio", "video"):
         raise ValueError(f"variant must be 'audio' or 'video', got {variant!r}")
@@ -187,6 +214,9 @@ def render_template(schema: LabelSchema, assets_base: str, *, variant: Variant |
         "variant": variant,
         "answer_field": ANSWER_FIELD,
         "crowd_elements_url": CROWD_ELEMENTS_URL,
+        "assets_base": base,
+        "boot_timeout": f"{boot_timeout:g}",
+        "failsafe_script": Markup(failsafe_script()),
         "import_map": import_map(base, static_dir),
         "entry": Asset(_join(base, ENTRY_MODULE), sri(static_dir / ENTRY_MODULE)),
         "css": Asset(_join(base, STYLESHEET), sri(static_dir / STYLESHEET)),

@@ -15,6 +15,7 @@ import { ensureAnswerInput, installSubmit } from './submit.js'
 import { validateAnswer } from './validation.js'
 import { el } from './dom.js'
 import { formatTime } from './format.js'
+import { RELEASE_ADVICE, download, failureMessage, mediaErrorReason, probeUrl } from './failure.js'
 
 // Above this length, decoding the whole file in the browser is what the peaks exist to avoid.
 const MAX_DECODE_SECONDS = 20 * 60
@@ -39,9 +40,12 @@ function readJson (root, name, required) {
 }
 
 async function fetchSidecar (url) {
-  const res = await fetch(url)
-  if (!res.ok) throw new Error(`HTTP ${res.status}`)
-  return res.json()
+  const text = await download(url, 'the sidecar', { read: res => res.text() })
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new Error('the file is not valid JSON') // not the parser's message: it quotes the text
+  }
 }
 
 /**
@@ -97,10 +101,27 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
   const help = createHelpOverlay()
   root.append(header, mediaError, notice, stage)
 
+  // The error box holds what makes the task undoable here (each also blocks Submit, see
+  // blockTask) and the last other problem; blocking ones end with what the worker should do.
+  const blocking = new Map()
+  let lastError = ''
+  let submitter = null // installSubmit(), below
+  function renderErrors () {
+    const lines = [...blocking.values(), lastError].filter(Boolean)
+    if (blocking.size) lines.push(RELEASE_ADVICE)
+    mediaError.replaceChildren(...lines.map(text => el('p', { text })))
+    mediaError.hidden = !lines.length
+    if (lines.length) loading.hidden = true
+  }
   function showError (message) {
-    mediaError.hidden = false
-    mediaError.textContent = message
-    loading.hidden = true
+    lastError = message
+    renderErrors()
+  }
+  /** The task cannot be done properly (its media or sidecar did not load): say why, disable Submit. */
+  function blockTask (reason, message) {
+    blocking.set(reason, message)
+    renderErrors()
+    submitter?.setBlocked(reason, true)
   }
   let noticeTimer = null
   function showNotice (message, { sticky = false, actions = [] } = {}) {
@@ -169,21 +190,24 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
         peaks = await loadPeaks()
         app.timings.peaks = performance.now()
       } catch (err) {
+        // The peaks only draw the waveform: the task stays doable (flat waveform or decoding).
+        const why = failureMessage('peaks', peaksUrl, err)
         if (durationHint > MAX_DECODE_SECONDS) {
           // Decoding this much audio could exhaust the tab: keep playback and segments, draw flat.
           peaks = parsePeaks({ version: 1, duration: durationHint, data: [[0, 0]] })
-          showError(`The waveform could not be drawn: ${err.message}. You can still play the media and make segments.`)
+          showError(`${why} The waveform stays flat; you can still play the media and make segments.`)
         } else {
-          showNotice(`Waveform peaks unavailable (${err.message}); decoding the media in the browser instead.`)
+          showNotice(`${why} Decoding the media in the browser instead.`)
         }
       }
     }
     if (!mediaUrl) {
-      showError('The media could not be loaded: the task has no media URL.')
+      blockTask('media', 'The media could not be loaded: the task has no media URL.')
     }
     player = new Player({
       waveEl, rulerEl, spectrogramEl, videoHost, mediaUrl, mediaType, peaks, spectrogramUrl, durationHint, state,
       onError: showError,
+      onMediaError: mediaFailed,
       onReady: () => {
         loading.hidden = true
         app.readyAt = app.timings.ready = performance.now()
@@ -206,6 +230,17 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
     }, SLOW_LOAD_MS)
     buildViews()
     app.timings.views = performance.now()
+  }
+
+  /** The media did not load: say which host and why (asked again by a probe fetch, since a media
+   *  element only reports "error"), and block Submit: there is nothing to label. */
+  async function mediaFailed (err, media) {
+    const decodeFailed = media?.error?.code === 3 || err?.name === 'EncodingError'
+    const reason = mediaErrorReason(err, media)
+    blockTask('media', failureMessage(mediaType, mediaUrl, { reason }))
+    if (decodeFailed || !mediaUrl) return
+    const probe = await probeUrl(mediaUrl)
+    if (!probe.ok) blockTask('media', failureMessage(mediaType, mediaUrl, probe))
   }
 
   function buildViews () {
@@ -360,7 +395,7 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
   }
 
   const answerInput = ensureAnswerInput(form, root)
-  const submitter = installSubmit({
+  submitter = installSubmit({
     form,
     answerInput,
     schema,
@@ -371,10 +406,17 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
       focusProblem(problems[0])
     },
     onSubmitted: () => {
+      // Posted, not yet taken: the saved copy stays until the server accepts the answer.
       submitted = true
-      autosave.clear()
+      autosave.saveNow(state.toAnswer())
+    },
+    onBlocked: () => {
+      mediaError.scrollIntoView?.({ block: 'nearest' })
     }
   })
+  for (const reason of blocking.keys()) submitter.setBlocked(reason, true) // blocked before it existed
+  // The local portal's stand-in says when the server took it.
+  window.addEventListener('crowd-standin-submitted', () => autosave.clear())
 
   // A submission the server refused (the local portal's stand-in fires this; Ground Truth's form
   // never does): the work exists only in this page, so save it again.
@@ -385,7 +427,12 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
 
   state.subscribe(onStateChange)
   const flush = () => { if (!submitted) autosave.flush() }
-  window.addEventListener('pagehide', flush)
+  window.addEventListener('pagehide', () => {
+    // Ground Truth's crowd-form reports nothing: the page going away after a submit is the sign
+    // the answer was taken. (The stand-in reports it; until then the copy is kept.)
+    if (submitted && !globalThis.crowdStandin) autosave.clear()
+    else flush()
+  })
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') flush() })
 
   function loadSidecar () {
@@ -402,7 +449,10 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
           fresh.render()
         }
       }
-    }).catch(err => showNotice(`The machine transcription could not be loaded (${err.message}).`, { sticky: true }))
+    }).catch(err => {
+      // Without it the worker would label without the task's pre-segments / transcription.
+      blockTask('sidecar', failureMessage('sidecar', sidecarUrl, err))
+    })
   }
 
   const app = {
@@ -432,7 +482,7 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
   // The sidecar holds what did not fit in the manifest line: pre-segments and/or transcription.
   if (sidecarUrl && (!Array.isArray(taskInput['pre-segments']) || !transcription)) loadSidecar()
   app.ready = start().catch(err => {
-    showError(`The media could not be loaded: ${err.message}.`)
+    blockTask('media', `The media could not be loaded: ${err.message}.`)
   })
   return app
 }

@@ -25,6 +25,12 @@ export const SHORTCUTS = [
   ['?', 'Show / hide this help']
 ]
 
+/** Where Space belongs to the element: any input, textarea, select or editable content. */
+function isField (target) {
+  if (!target || !(target instanceof Element)) return false
+  return target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName)
+}
+
 function isTyping (target) {
   if (!target || !(target instanceof Element)) return false
   if (target.isContentEditable) return true
@@ -92,12 +98,9 @@ export function installShortcuts ({ target = document, state, player, help, trac
       if (key === 'Escape' || key === '?') { ev.preventDefault(); help.hide() }
       return
     }
-    // Space on a checkbox, radio or disclosure toggles it; Enter/Space on a button presses it -
-    // except toolbar buttons, where Space stays play/pause (after clicking "zoom in", Space
-    // should not zoom again).
-    const onToolbar = ev.target instanceof Element && ev.target.closest('.gtkit-toolbar')
-    if ((key === ' ' || key === 'Enter') && ev.target instanceof Element && !(key === ' ' && onToolbar) &&
-        ev.target.closest('input[type=checkbox], input[type=radio], summary, button, a[href]')) return
+    // Enter on a button, link or disclosure presses it (Space never reaches here: onSpace).
+    if (key === 'Enter' && ev.target instanceof Element &&
+        ev.target.closest('input[type=checkbox], input[type=radio], summary, button, a[href], [role=button]')) return
     if (isTyping(ev.target)) {
       if (key === 'Escape') ev.target.blur()
       return // let text fields keep their own keys, including their native Ctrl+Z
@@ -112,8 +115,6 @@ export function installShortcuts ({ target = document, state, player, help, trac
       state.redo()
     } else if (mod) {
       handled = false // leave browser shortcuts (copy, reload, ...) alone
-    } else if (key === ' ' || key === 'Spacebar') {
-      player.playPause()
     } else if (key === 'r' || key === 'R') {
       player.toggleRecording()
     } else if (key === 'ArrowLeft' || key === 'ArrowRight') {
@@ -155,6 +156,22 @@ export function installShortcuts ({ target = document, state, player, help, trac
     if (handled) ev.preventDefault()
   }
 
+  // Space is play/pause wherever the focus is, except in a field (typing, ticking a checkbox,
+  // opening a select): never a press of the focused button. After a click on "Add track", Space
+  // used to add the track again. Capture phase, so that it runs before a button's own key
+  // handler (crowd-button clicks itself on Space); cancelling the keydown stops the native press.
+  function onSpace (ev) {
+    if (ev.key !== ' ' && ev.key !== 'Spacebar') return
+    if (help.open || ev.ctrlKey || ev.metaKey || ev.altKey || isField(ev.target)) return
+    ev.preventDefault()
+    ev.stopPropagation()
+    if (!ev.repeat) player.playPause()
+  }
+
+  target.addEventListener('keydown', onSpace, true)
   target.addEventListener('keydown', onKey)
-  return () => target.removeEventListener('keydown', onKey)
+  return () => {
+    target.removeEventListener('keydown', onSpace, true)
+    target.removeEventListener('keydown', onKey)
+  }
 }

@@ -17,10 +17,10 @@ function readUrl (root, name) {
 // A blob worker, because a worker script from the (cross-origin) asset host is not allowed.
 const PEAKS_WORKER = `self.onmessage = async (e) => {
   let res
-  try { res = await fetch(e.data.url) } catch (err) { self.postMessage({ ok: false, message: 'could not download the waveform peaks (' + ((err && err.message) || 'network error') + ')' }); return }
-  if (!res.ok) { self.postMessage({ ok: false, message: 'could not download the waveform peaks (HTTP ' + res.status + ')' }); return }
+  try { res = await fetch(e.data.url) } catch (err) { self.postMessage({ ok: false, network: true, message: 'could not download the waveform peaks (' + ((err && err.message) || 'network error') + ')' }); return }
+  if (!res.ok) { self.postMessage({ ok: false, status: res.status, message: 'could not download the waveform peaks (HTTP ' + res.status + ')' }); return }
   let buf
-  try { buf = await res.arrayBuffer() } catch (err) { self.postMessage({ ok: false, message: 'could not download the waveform peaks (' + ((err && err.message) || 'network error') + ')' }); return }
+  try { buf = await res.arrayBuffer() } catch (err) { self.postMessage({ ok: false, network: true, message: 'could not download the waveform peaks (' + ((err && err.message) || 'network error') + ')' }); return }
   if (buf.byteLength >= 4 && String.fromCharCode.apply(null, new Uint8Array(buf, 0, 4)) === 'GTPK') { self.postMessage({ ok: true, binary: buf }, [buf]); return }
   let json
   try { json = JSON.parse(new TextDecoder().decode(buf)) } catch (err) { self.postMessage({ ok: false, message: 'the waveform peaks file is not valid JSON' }); return }
@@ -35,7 +35,7 @@ const PEAKS_WORKER = `self.onmessage = async (e) => {
 function loadPeaksInWorker (url) {
   return new Promise((resolve, reject) => {
     let worker, blobUrl
-    const fail = (message, fallback) => reject(Object.assign(new Error(message), { fallback }))
+    const fail = (message, fallback, { status = 0, network = false } = {}) => reject(Object.assign(new Error(message), { fallback, status, network }))
     try {
       blobUrl = URL.createObjectURL(new Blob([PEAKS_WORKER], { type: 'text/javascript' }))
       worker = new Worker(blobUrl)
@@ -48,7 +48,7 @@ function loadPeaksInWorker (url) {
     worker.onmessage = e => {
       done()
       if (e.data && e.data.ok) resolve(e.data.binary || e.data.json)
-      else fail((e.data && e.data.message) || 'could not load the waveform peaks', false)
+      else fail((e.data && e.data.message) || 'could not load the waveform peaks', false, e.data || {})
     }
     worker.onerror = e => {
       e.preventDefault()
@@ -78,23 +78,34 @@ export async function mount (root, options = {}) {
   return app.mount(root, options)
 }
 
+/** Tell the page's boot fail-safe (the template's inline script) that the UI could not start; without
+ *  one (a hand-made page) show the reason here. reason: 'load' (a module was refused) or 'task'. */
+function bootFailed (root, reason, err) {
+  const message = (err && err.message) || String(err)
+  console.error('gtkit: could not start the worker UI:', message)
+  const handled = !root.dispatchEvent(new CustomEvent('gtkit:boot-failed', { bubbles: true, cancelable: true, detail: { reason, message } }))
+  if (handled || root.gtkitApp || root.querySelector('[data-role=fatal-error]')) return
+  const box = document.createElement('div')
+  box.className = 'gtkit-fatal'
+  box.setAttribute('role', 'alert')
+  box.dataset.role = 'fatal-error'
+  box.textContent = `The labeling tool could not start: ${message}. Do not submit this task: reload the page, and if this stays, release (return) it.`
+  root.replaceChildren(box)
+}
+
 function autoMount () {
   const root = document.getElementById('gtkit-app')
   if (!root || root.gtkitApp) return
   const prefetched = prefetch(root)
-  appModule
-    .then(app => app.mount(root, { prefetched }))
-    .catch(err => {
-      console.error('gtkit: could not mount the worker UI:', err.message)
-      if (!root.gtkitApp && !root.querySelector('[data-role=fatal-error]')) {
-        const box = document.createElement('div')
-        box.className = 'gtkit-fatal'
-        box.setAttribute('role', 'alert')
-        box.dataset.role = 'fatal-error'
-        box.textContent = `The labeling tool could not start: ${err.message}. Reload the page; if it persists, report this task.`
-        root.replaceChildren(box)
-      }
-    })
+  appModule.then(app => {
+    try {
+      app.mount(root, { prefetched })
+    } catch (err) {
+      bootFailed(root, 'task', err)
+      return
+    }
+    root.dispatchEvent(new CustomEvent('gtkit:started', { bubbles: true }))
+  }, err => bootFailed(root, 'load', err))
 }
 
 if (typeof document !== 'undefined') {

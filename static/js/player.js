@@ -12,6 +12,7 @@ import { Ruler } from './ruler.js'
 import { trackColor, withAlpha } from './colors.js'
 import { parsePeaks } from './peaks.js'
 import { PrecomputedSpectrogram, fetchSpectrogram } from './spectrogram.js'
+import { download, failureMessage, mediaErrorReason } from './failure.js'
 
 export const MAX_PX_PER_SEC = 10000 // 10 px per millisecond
 export const RATES = [0.5, 0.75, 1, 1.25, 1.5, 2]
@@ -21,15 +22,7 @@ const REGION_CHUNK = 300
 
 /** Fetch and check a peaks file (binary or JSON). Throws an Error with a readable message. */
 export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
-  let res, buffer
-  try {
-    res = await fetchImpl(url)
-    if (res.ok) buffer = await res.arrayBuffer()
-  } catch (err) {
-    throw new Error(`could not download the waveform peaks (${err.message || 'network error'})`)
-  }
-  if (!res.ok) throw new Error(`could not download the waveform peaks (HTTP ${res.status})`)
-  return parsePeaks(buffer)
+  return parsePeaks(await download(url, 'the waveform peaks', { fetchImpl }))
 }
 
 export class Player {
@@ -45,9 +38,11 @@ export class Player {
    * @param {string} [o.spectrogramUrl] precomputed spectrogram (used in peaks mode only)
    * @param {number} [o.durationHint] duration from the task input, used before metadata loads
    * @param {import('./state.js').AnswerState} o.state
-   * @param {(msg: string) => void} o.onError
+   * @param {(msg: string) => void} o.onError a problem that leaves the task doable (playback)
+   * @param {(err: Error, media: HTMLMediaElement) => void} [o.onMediaError] the media did not load
+   *   (default: its reason through onError)
    */
-  constructor ({ waveEl, rulerEl, spectrogramEl, videoHost, mediaUrl, mediaType, peaks, spectrogramUrl, durationHint, state, onError, onReady }) {
+  constructor ({ waveEl, rulerEl, spectrogramEl, videoHost, mediaUrl, mediaType, peaks, spectrogramUrl, durationHint, state, onError, onMediaError, onReady }) {
     this.state = state
     this.schema = state.schema
     this.waveEl = waveEl
@@ -128,7 +123,9 @@ export class Player {
     this.ws.on('error', err => {
       // A superseded load is not a failure.
       if (err && err.name === 'AbortError') return
-      onError(describeMediaError(err, media))
+      this.loadFailed = true
+      if (onMediaError) onMediaError(err, media)
+      else onError(`The media could not be loaded: ${mediaErrorReason(err, media)}.`)
     })
     media.addEventListener('loadedmetadata', () => {
       if (media.duration > 0 && Number.isFinite(media.duration)) state.setMediaDuration(media.duration)
@@ -493,7 +490,8 @@ export class Player {
         ws: this.ws,
         load: () => (this._spectrogramData ||= fetchSpectrogram(this.spectrogramUrl).catch(err => {
           this._spectrogramData = null // a later toggle retries
-          throw err
+          // Optional view: say what failed (host only), but the task stays doable.
+          throw Object.assign(new Error(failureMessage('spectrogram', this.spectrogramUrl, err)), { described: true })
         })),
         onDrawn: at => { this.spectrogramDrawnAt = at; this._emit('spectrogram-drawn', at) }
       })
@@ -519,16 +517,4 @@ export class Player {
     this.ws.destroy()
     this.media.remove()
   }
-}
-
-function describeMediaError (err, media) {
-  const code = media?.error?.code
-  const reasons = {
-    1: 'loading was aborted',
-    2: 'a network error stopped the download (the link may have expired: reload the page)',
-    3: 'the file could not be decoded',
-    4: 'the file is missing, not reachable, or in a format this browser cannot play'
-  }
-  const why = reasons[code] || err?.message || 'unknown error'
-  return `The media could not be loaded: ${why}.`
 }

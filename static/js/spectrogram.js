@@ -6,6 +6,7 @@
 // ~100 MB for 3 hours, and draws canvases for the whole scroll width.)
 
 import { readBinaryHeader } from './binary.js'
+import { download } from './failure.js'
 
 export const MAGIC = 'GTSG'
 /**
@@ -27,14 +28,7 @@ export function parseSpectrogram (buffer) {
 
 /** Download and parse a spectrogram file (gzip on the wire is undone by fetch: Content-Encoding). */
 export async function fetchSpectrogram (url, fetchImpl = globalThis.fetch) {
-  let res
-  try {
-    res = await fetchImpl(url)
-  } catch (err) {
-    throw new Error(`could not download the spectrogram (${(err && err.message) || 'network error'})`)
-  }
-  if (!res.ok) throw new Error(`could not download the spectrogram (HTTP ${res.status})`)
-  return parseSpectrogram(await res.arrayBuffer())
+  return parseSpectrogram(await download(url, 'the spectrogram', { fetchImpl }))
 }
 
 const STOPS = [ // magma-like: dark for quiet, bright for loud
@@ -156,7 +150,7 @@ export class PrecomputedSpectrogram {
       this.schedule()
     }, err => {
       if (this.destroyed) return
-      this.status.textContent = `Spectrogram unavailable: ${err.message}.`
+      this.status.textContent = err.described ? err.message : `Spectrogram unavailable: ${err.message}.`
       this.status.classList.add('gtkit-error')
       this.onError?.(err.message)
     })

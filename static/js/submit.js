@@ -18,6 +18,30 @@ export function ensureAnswerInput (form, root) {
   return input
 }
 
+// Submit controls of a crowd-form (the page's fail-safe disables the same ones).
+const SUBMITTERS = 'crowd-button[form-action=submit], button[type=submit], input[type=submit]'
+const MARK = 'data-gtkit-blocked'
+const FAILSAFE_MARK = 'data-gtkit-failsafe-disabled'
+
+/** Disable (or re-enable) the form's submit controls; a control the boot fail-safe also disabled
+ *  stays disabled until it lets go too. */
+export function setSubmittersDisabled (form, disabled) {
+  if (!form) return
+  for (const b of form.querySelectorAll(SUBMITTERS)) {
+    if (disabled) {
+      b.setAttribute(MARK, '')
+      b.setAttribute('disabled', '')
+      b.setAttribute('aria-disabled', 'true')
+    } else if (b.hasAttribute(MARK)) {
+      b.removeAttribute(MARK)
+      if (!b.hasAttribute(FAILSAFE_MARK)) {
+        b.removeAttribute('disabled')
+        b.removeAttribute('aria-disabled')
+      }
+    }
+  }
+}
+
 /**
  * @param {object} o
  * @param {HTMLFormElement|null} o.form crowd-form (or a plain form in local preview)
@@ -26,17 +50,35 @@ export function ensureAnswerInput (form, root) {
  * @param {object} o.schema
  * @param {(problems: object[]) => void} o.onInvalid show the problems and focus the first
  * @param {() => void} o.onSubmitted the answer passed validation and is being posted (clear autosave)
+ * @param {(reasons: string[]) => void} [o.onBlocked] a submit was refused because of setBlocked()
  */
-export function installSubmit ({ form, answerInput, buildAnswer, schema, onInvalid, onSubmitted }) {
+export function installSubmit ({ form, answerInput, buildAnswer, schema, onInvalid, onSubmitted, onBlocked }) {
+  // Reasons the task cannot be done here (media that did not load, ...): while any holds, Submit
+  // is disabled and a submit event is cancelled, so no incomplete answer is posted.
+  const blocks = new Set()
+  function setBlocked (reason, blocked) {
+    if (blocked) blocks.add(reason)
+    else blocks.delete(reason)
+    setSubmittersDisabled(form, blocks.size > 0)
+    if (blocks.size) answerInput.value = ''
+  }
+
   /** Validate and fill the hidden input. Returns the problems (empty = ready to post). */
   function prepare () {
     const answer = buildAnswer()
     const problems = validateAnswer(answer, schema)
-    answerInput.value = problems.length ? '' : JSON.stringify(answer)
+    answerInput.value = problems.length || blocks.size ? '' : JSON.stringify(answer)
     return problems
   }
 
   function onSubmit (ev) {
+    if (blocks.size) {
+      ev.preventDefault()
+      ev.stopImmediatePropagation()
+      answerInput.value = ''
+      onBlocked?.([...blocks])
+      return
+    }
     const problems = prepare()
     if (problems.length) {
       ev.preventDefault()
@@ -52,6 +94,8 @@ export function installSubmit ({ form, answerInput, buildAnswer, schema, onInval
   if (form) form.addEventListener('submit', onSubmit, true)
   return {
     prepare,
+    setBlocked,
+    get blocked () { return [...blocks] },
     uninstall () { if (form) form.removeEventListener('submit', onSubmit, true) }
   }
 }

@@ -1,4 +1,4 @@
-"""Gzip peaks, binary (`gtkit manifest build --peaks` writes `<id>.peaks.bin.gz`) or JSON
+"""Gzip peaks, binary (`gtkit manifest build --peaks` writes `<name>.peaks.bin.gz`) or JSON
 (`.peaks.json.gz`): served with `Content-Encoding: gzip`, as S3 serves them, the browser's fetch()
 decodes them transparently, in the blob worker main.js starts and in the main-thread fallback, and
 the UI draws those very peaks (int16 steps of the binary file: within 1e-4).

@@ -331,9 +331,13 @@ def test_tampered_module_is_refused(portal_factory, open_page, peaks_dir):
         status=200, content_type="text/javascript", headers={"Access-Control-Allow-Origin": "*"},
         body="export const el = () => { window.tampered = true }\n"))
     page.goto(f"{portal.url}/task/0")
-    page.wait_for_timeout(1500)
+    page.locator("[data-role=boot-error]").wait_for(state="visible", timeout=5000)
     assert page.evaluate("window.gtkit === undefined && window.tampered === undefined")
     assert any("integrity" in line.lower() for line in console), console
+    assert page.locator("crowd-button[form-action=submit]").get_attribute("disabled") is not None
+    page.evaluate("document.querySelector('crowd-form').requestSubmit()")
+    page.wait_for_timeout(300)
+    assert portal.responses("0") == []
 
 
 def test_missing_media_shows_an_error(portal_factory, open_page):
@@ -343,4 +347,69 @@ def test_missing_media_shows_an_error(portal_factory, open_page):
     page.goto(f"{portal.url}/task/0")
     error = page.locator("[data-role=media-error]")
     error.wait_for(state="visible")
-    assert "could not be loaded" in error.text_content()
+    page.wait_for_function("document.querySelector('[data-role=media-error]').textContent.includes('404')")
+    text = error.text_content()
+    assert "could not be loaded" in text and portal.url.removeprefix("http://") in text
+    assert page.locator("crowd-button[form-action=submit]").get_attribute("disabled") is not None
+    page.evaluate("document.querySelector('crowd-form').requestSubmit()")
+    page.wait_for_timeout(300)
+    assert portal.responses("0") == []
+
+
+def test_space_plays_instead_of_pressing_the_focused_button(portal_factory, open_page, peaks_dir):
+    """Issue 11.6: after clicking "Add track", Space added the track again and nothing played."""
+    portal = portal_factory("call-center", [call_line(peaks_dir)])
+    page, _ = open_page(portal)
+    page.goto(f"{portal.url}/task/0")
+    wait_ready(page)
+    add_track(page, "speaker", "Agent")
+    assert page.evaluate("document.activeElement.dataset.action") == "add-track"
+    page.keyboard.press("Space")
+    page.wait_for_function("window.gtkit.player.isPlaying")
+    page.wait_for_timeout(200)  # a button press would land on keyup
+    assert len(answer(page)["tracks"]) == 1
+    page.keyboard.press("Space")
+    page.wait_for_function("!window.gtkit.player.isPlaying")
+    assert len(answer(page)["tracks"]) == 1
+    # nor does the focused Submit button post (it is not a text field either)
+    page.locator("crowd-button[form-action=submit]").focus()
+    page.keyboard.press("Space")
+    page.wait_for_function("window.gtkit.player.isPlaying")
+    page.keyboard.press("Space")
+    page.wait_for_timeout(300)
+    assert page.url == f"{portal.url}/task/0" and portal.responses("0") == []
+    assert page.locator("[data-role=summary]").is_hidden()  # no submit attempt at all
+    # in a text field Space is a space, and checkboxes keep their own Space
+    drag_segment(page, 2.0, 5.0)
+    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    (seg,) = answer(page)["segments"]
+    playing = page.evaluate("window.gtkit.player.isPlaying")
+    text = segment_row(page, seg["id"]).locator("textarea[data-part=text]")
+    text.click()
+    page.keyboard.type("a b")
+    assert text.input_value() == "a b"
+    box = page.locator('input[name="content-background_noise"][value="Music"]')
+    box.focus()
+    page.keyboard.press("Space")
+    assert box.is_checked()
+    assert page.evaluate("window.gtkit.player.isPlaying") == playing
+
+
+def test_portal_shows_the_boot_failure_and_blocks_submit(portal_factory, open_page, peaks_dir):
+    """The portal (and so `gtkit preview` and local jobs) renders the same template: same message."""
+    portal = portal_factory("call-center", [call_line(peaks_dir)])
+    page, _ = open_page(portal)
+    page.route("**/assets/js/main.js", lambda route: route.abort())
+    page.goto(f"{portal.url}/task/0")
+    box = page.locator("[data-role=boot-error]")
+    box.wait_for(state="visible", timeout=5000)
+    text = box.text_content()
+    assert portal.url in text  # asset host and page origin are both the portal here
+    assert "do not submit" in text.lower()
+    button = page.locator("crowd-button[form-action=submit]")
+    assert button.get_attribute("disabled") is not None
+    button.focus()
+    page.keyboard.press("Enter")
+    page.evaluate("document.querySelector('crowd-form').requestSubmit()")
+    page.wait_for_timeout(300)
+    assert portal.responses("0") == [] and page.url == f"{portal.url}/task/0"

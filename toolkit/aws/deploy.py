@@ -45,6 +45,8 @@ ORIGIN_RE = re.compile(
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 SCHEMA_PARAMETER_MAX = 4000  # CloudFormation parameter values are limited to 4 KB
 STACK_TAGS = {"gtkit:component": "labeling"}
+# The assets stack's default CORS origin: the UI assets are public and SRI-pinned (docs/deploy.md, "CORS").
+ANY_ORIGIN = "*"
 
 
 class DeployError(RuntimeError):
@@ -87,6 +89,7 @@ class DeployOptions:
     config_path: Path | None = None
     poll_seconds: float = 5.0
     tags: dict[str, str] = field(default_factory=dict)
+    noncurrent_version_days: int | None = None  # jobs bucket: keep overwritten/deleted versions this long
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -100,15 +103,19 @@ def check_stack_name(name: str) -> str:
 
 
 def normalise_origins(origins: list[str]) -> list[str]:
-    """Worker portal origins for CORS: scheme + host (+ port), never `*`, no paths."""
+    """Origins allowed to load the UI assets: `*` alone (any origin), or scheme + host (+ port), no paths."""
     out: list[str] = []
     for raw in origins:
         for item in raw.split(","):
             origin = item.strip().rstrip("/").lower()
             if not origin:
                 continue
-            if origin == "*" or "*" in origin:
-                raise DeployError("--worker-origins: '*' is not allowed; list the worker portal origin(s)")
+            if origin == ANY_ORIGIN:
+                out.append(origin)
+                continue
+            if "*" in origin:
+                raise DeployError(f"--worker-origins: {item.strip()!r}: wildcards are not origins; give '*' alone "
+                                  "(any origin) or full origins")
             if not ORIGIN_RE.match(origin):
                 raise DeployError(
                     f"--worker-origins: {item.strip()!r} is not an origin like "
@@ -117,7 +124,9 @@ def normalise_origins(origins: list[str]) -> list[str]:
             if origin not in out:
                 out.append(origin)
     if not out:
-        raise DeployError("--worker-origins: give at least one origin")
+        raise DeployError("--worker-origins: give at least one origin, or '*'")
+    if ANY_ORIGIN in out and len(out) > 1:
+        raise DeployError("--worker-origins: '*' already allows every origin; give it alone or list origins")
     return out
 
 
@@ -175,7 +184,10 @@ def package(opts: DeployOptions, report: Report) -> dict[str, Path]:
 
         build_dir = opts.build_dir or Path(".gtkit") / "build" / opts.stack_name
         report(f"packaging Lambdas into {build_dir}")
-        zips = package_lambdas(build_dir, install_dependencies=opts.install_dependencies)
+        try:
+            zips = package_lambdas(build_dir, install_dependencies=opts.install_dependencies)
+        except RuntimeError as exc:  # pip failed, or a handler import the zip cannot carry
+            raise DeployError(f"packaging the Lambdas failed: {exc}") from exc
     for name in LAMBDA_NAMES:
         if name not in zips or not Path(zips[name]).is_file():
             raise DeployError(f"Lambda package {name!r} missing (got {sorted(zips)})")
@@ -202,15 +214,13 @@ def deploy(opts: DeployOptions, clients: AwsClients, report: Report = lambda _m:
     origins_param = ",".join(origins) if origins else None
 
     assets_name = name + ASSETS_SUFFIX
-    try:
-        assets_stack = stacks.deploy_stack(
-            cfn, assets_name, stacks.template_body(ASSETS_TEMPLATE),
-            {"WorkerPortalOrigins": origins_param, "PriceClass": opts.price_class},
-            create_defaults={"PriceClass": "PriceClass_100"}, tags={**STACK_TAGS, **opts.tags}, report=report,
-            poll_seconds=opts.poll_seconds,
-        )
-    except ValueError as exc:
-        raise DeployError(f"{exc}: the first deploy needs --worker-origins (or --workteam-arn)") from exc
+    # Origins: None keeps the deployed value, and on a first deploy takes the template default `*`.
+    assets_stack = stacks.deploy_stack(
+        cfn, assets_name, stacks.template_body(ASSETS_TEMPLATE),
+        {"WorkerPortalOrigins": origins_param, "PriceClass": opts.price_class},
+        create_defaults={"PriceClass": "PriceClass_100"}, tags={**STACK_TAGS, **opts.tags}, report=report,
+        poll_seconds=opts.poll_seconds,
+    )
     assets_out = _require(stacks.outputs_of(assets_stack), assets_name,
                           "AssetsBucketName", "LogsBucketName", "DistributionId", "DistributionDomainName",
                           "AssetsBaseUrl")
@@ -227,9 +237,9 @@ def deploy(opts: DeployOptions, clients: AwsClients, report: Report = lambda _m:
             "PreAnnotationCodeKey": keys["pre_annotation"],
             "PostAnnotationCodeKey": keys["post_annotation"],
             "LabelSchema": schema_json,
-            # The jobs bucket CORS follows the assets stack's origins, even when they were reused.
-            "WorkerPortalOrigins": stacks.parameters_of(assets_stack).get("WorkerPortalOrigins") or origins_param,
             "InputBucketNames": ",".join(input_buckets) if input_buckets is not None else None,
+            "LogsBucket": assets_out["LogsBucketName"],  # the jobs bucket's S3 access logs
+            "NoncurrentVersionDays": str(opts.noncurrent_version_days) if opts.noncurrent_version_days else None,
         },
         create_defaults={"LabelSchema": schema_parameter(load_label_schema(DEFAULT_SCHEMA)), "InputBucketNames": ""},
         capabilities=["CAPABILITY_IAM"], tags={**STACK_TAGS, **opts.tags}, report=report,
@@ -258,7 +268,8 @@ def deploy(opts: DeployOptions, clients: AwsClients, report: Report = lambda _m:
         pre_annotation_lambda_arn=out["PreAnnotationLambdaArn"],
         post_annotation_lambda_arn=out["PostAnnotationLambdaArn"],
         execution_role_arn=out["ExecutionRoleArn"],
-        worker_origins=[o for o in params.get("WorkerPortalOrigins", origins_param or "").split(",") if o],
+        worker_origins=[o for o in (stacks.parameters_of(assets_stack).get("WorkerPortalOrigins") or origins_param
+                                    or ANY_ORIGIN).split(",") if o],
         label_schema=schema_name,
         label_schema_sha256=schema_digest(deployed_schema),
         input_buckets=[b for b in params.get("InputBucketNames", "").split(",") if b],
@@ -300,6 +311,15 @@ def empty_bucket(s3: Any, bucket: str) -> int:
     return deleted
 
 
+def stop_access_logging(s3: Any, bucket: str) -> None:
+    """Turn off a bucket's S3 server access logging (when its log bucket is deleted); no bucket is fine."""
+    try:
+        s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus={})
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
+            raise
+
+
 def destroy(
     stack_name: str,
     clients: AwsClients,
@@ -322,6 +342,10 @@ def destroy(
     if labeling is not None:
         stacks.delete_stack(cfn, name, report=report, poll_seconds=poll_seconds)
     if assets is not None:
+        if jobs_bucket and not delete_data:
+            # The kept jobs bucket logs into the logs bucket, which goes with the assets stack: stop that
+            # first, so no access log lands in it while it is emptied.
+            stop_access_logging(clients.s3, jobs_bucket)
         out = stacks.outputs_of(assets)
         buckets = [b for b in (out.get("AssetsBucketName"), out.get("LogsBucketName")) if b]
         # CloudFront may still deliver a late log file after the bucket was emptied; then the

@@ -1,13 +1,15 @@
 """Ground Truth labeling jobs: validated `CreateLabelingJob` requests, status, stop, list, fetch.
 
-`JobConfig` (the YAML of `gtkit job create --config`) is checked against the documented limits
-before anything is uploaded or called, with errors that name the field.
+`JobConfig` (the YAML of `gtkit job create --config`) is checked before anything is uploaded or
+called, with errors that name the config key: every value that ends up in the request is checked
+against botocore's service model for CreateLabelingJob (string length and full-match pattern, list
+and number bounds: `toolkit.aws.service_model`), plus the documented rules the model does not carry
+(custom-task time limits, Mechanical Turk rules, reserved suffixes).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,24 +22,55 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from toolkit.aws.assets import assets_version
 from toolkit.aws.config import DeployConfig
 from toolkit.aws.deploy import schema_digest, schema_parameter
+from toolkit.aws.service_model import request_problems
 from toolkit.models.schema import LabelSchema, load_label_schema
 from toolkit.storage import Storage, is_s3, join_uri, split_s3
 
 Report = Callable[[str], None]
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
-KEYWORD_RE = re.compile(r"^[A-Za-z0-9]+( [A-Za-z0-9]+)*$")
-# The API's tag pattern uses \p{L}\p{Z}\p{N}; Python's \w and \s are the closest built-in classes.
-TAG_RE = re.compile(r"^[\w\s.:/=+\-@]*$")
-WORKTEAM_RE = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/.+$")
-KMS_RE = re.compile(r"^[a-zA-Z0-9:/_-]*$")
 PUBLIC_CROWD = "workteam/public-crowd/default"
-# Documented limits (CreateLabelingJob / HumanTaskConfig).
+# Documented limits the service model does not carry (CreateLabelingJob / HumanTaskConfig pages).
 TASK_TIME_MIN, TASK_TIME_MAX_CUSTOM = 30, 28_800
 LIFETIME_MIN, LIFETIME_MAX_PUBLIC, LIFETIME_MAX_PRIVATE = 60, 43_200, 2_592_000
-MAX_TAGS = 50
-S3_URI_MAX = 1024
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+# Free text a YAML block scalar (`description: >`) ends with a line break.
+FOLDED_KEYS = ("title", "description")
+# Which job.yaml key (or deploy-config value) each CreateLabelingJob member comes from.
+REQUEST_SOURCES = {
+    "LabelingJobName": "job_name",
+    "LabelAttributeName": "label_attribute_name",
+    "InputConfig.DataSource.S3DataSource.ManifestS3Uri": "manifest",
+    "InputConfig.DataAttributes.ContentClassifiers": "content_classifiers",
+    "OutputConfig.S3OutputPath": "output_path",
+    "OutputConfig.KmsKeyId": "output_kms_key_id",
+    "RoleArn": "execution_role_arn (deploy config)",
+    "HumanTaskConfig.WorkteamArn": "workteam_arn",
+    "HumanTaskConfig.UiConfig.UiTemplateS3Uri": "job_name (template location)",
+    "HumanTaskConfig.PreHumanTaskLambdaArn": "pre_annotation_lambda_arn (deploy config)",
+    "HumanTaskConfig.TaskKeywords": "keywords",
+    "HumanTaskConfig.TaskTitle": "title",
+    "HumanTaskConfig.TaskDescription": "description",
+    "HumanTaskConfig.NumberOfHumanWorkersPerDataObject": "workers_per_object",
+    "HumanTaskConfig.TaskTimeLimitInSeconds": "task_time_limit_seconds",
+    "HumanTaskConfig.TaskAvailabilityLifetimeInSeconds": "task_availability_lifetime_seconds",
+    "HumanTaskConfig.MaxConcurrentTaskCount": "max_concurrent_task_count",
+    "HumanTaskConfig.AnnotationConsolidationConfig.AnnotationConsolidationLambdaArn":
+        "post_annotation_lambda_arn (deploy config)",
+    "HumanTaskConfig.PublicWorkforceTaskPrice": "public_task_price_usd",
+    "StoppingConditions.MaxHumanLabeledObjectCount": "stopping_conditions.max_human_labeled_object_count",
+    "StoppingConditions.MaxPercentageOfInputDatasetLabeled":
+        "stopping_conditions.max_percentage_of_input_dataset_labeled",
+    "Tags": "tags",
+}
+
+
+# How to read a pattern failure for the keys whose patterns are not obvious.
+PATTERN_HINTS = {
+    "job_name": "use letters, digits and hyphens, starting and ending with a letter or digit (no '_', '.' or spaces)",
+    "label_attribute_name": "use letters, digits and hyphens, starting and ending with a letter or digit",
+    "workteam_arn": "a workteam ARN looks like arn:aws:sagemaker:REGION:ACCOUNT:workteam/private-crowd/NAME",
+    "keywords": "letters and digits, words separated by single spaces",
+}
 
 
 class JobConfigError(ValueError):
@@ -51,32 +84,33 @@ class JobConfigError(ValueError):
 class StoppingConditions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_human_labeled_object_count: int | None = Field(default=None, ge=1)
-    max_percentage_of_input_dataset_labeled: int | None = Field(default=None, ge=1, le=100)
+    max_human_labeled_object_count: int | None = None
+    max_percentage_of_input_dataset_labeled: int | None = None
 
 
 class JobConfig(BaseModel):
-    """One labeling job (examples/job.yaml). Relative local paths are relative to the YAML file."""
+    """One labeling job (examples/job.yaml). Relative local paths are relative to the YAML file.
+
+    Lengths, patterns and bounds of what goes into the request come from the service model
+    (`parse_job_config` applies them); the rules here are the ones the model does not know.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    job_name: str = Field(min_length=1, max_length=63)
-    label_attribute_name: str | None = Field(
-        default=None, min_length=1, max_length=127, description="Output manifest key; default: job_name"
-    )
+    job_name: str
+    label_attribute_name: str | None = Field(default=None, description="Output manifest key; default: job_name")
     manifest: str = Field(min_length=1, description="Input manifest: local path or s3:// URI")
     schema_: str | None = Field(default=None, alias="schema", description="Label schema (default: deployed one)")
     variant: Literal["audio", "video"] | None = None
     output_path: str | None = Field(default=None, description="s3:// prefix; default s3://<jobs bucket>/output/")
     workteam_arn: str
-    workers_per_object: int = Field(default=1, ge=1, le=9)
+    workers_per_object: int = 1
     task_time_limit_seconds: int = Field(default=3600, ge=TASK_TIME_MIN, le=TASK_TIME_MAX_CUSTOM)
     task_availability_lifetime_seconds: int = Field(default=864_000, ge=LIFETIME_MIN, le=LIFETIME_MAX_PRIVATE)
-    max_concurrent_task_count: int | None = Field(default=None, ge=1, le=5000)
-    title: str | None = Field(default=None, min_length=1, max_length=128, description="Default: schema title")
-    description: str | None = Field(default=None, min_length=1, max_length=255,
-                                    description="Default: schema description")
-    keywords: list[str] = Field(default_factory=list, max_length=5)
+    max_concurrent_task_count: int | None = None
+    title: str | None = Field(default=None, description="Default: schema title")
+    description: str | None = Field(default=None, description="Default: schema description")
+    keywords: list[str] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
     content_classifiers: list[Literal["FreeOfPersonallyIdentifiableInformation", "FreeOfAdultContent"]] = Field(
         default_factory=list)
@@ -84,27 +118,14 @@ class JobConfig(BaseModel):
     use_pre_annotation_lambda: bool = True
     public_task_price_usd: Decimal | None = Field(default=None, ge=0, le=Decimal("2.999"),
                                                   description="Mechanical Turk only: price per task")
-    output_kms_key_id: str | None = Field(default=None, max_length=2048)
+    output_kms_key_id: str | None = None
     stack: str | None = Field(default=None, description="Deployment to use (.gtkit/deploy-<stack>.json)")
-
-    @field_validator("job_name")
-    @classmethod
-    def _job_name(cls, value: str) -> str:
-        if not NAME_RE.match(value):
-            raise ValueError(f"{value!r} must be letters, digits and hyphens, starting and ending with a letter "
-                             "or digit (no '_', '.' or spaces)")
-        return value
 
     @field_validator("label_attribute_name")
     @classmethod
     def _attribute(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        if not NAME_RE.match(value):
-            raise ValueError(f"{value!r} must be letters, digits and hyphens, starting and ending with a letter "
-                             "or digit")
         for suffix in ("-metadata", "-ref"):
-            if value.endswith(suffix):
+            if value is not None and value.endswith(suffix):
                 raise ValueError(f"{value!r} must not end with {suffix!r} (reserved by Ground Truth)")
         return value
 
@@ -113,8 +134,6 @@ class JobConfig(BaseModel):
     def _uri(cls, value: str | None) -> str | None:
         if value is not None and is_s3(value):
             split_s3(value)
-            if len(value) > S3_URI_MAX:
-                raise ValueError(f"S3 URI longer than {S3_URI_MAX} characters")
         return value
 
     @field_validator("output_path")
@@ -124,47 +143,21 @@ class JobConfig(BaseModel):
             raise ValueError(f"must be an s3:// prefix, got {value!r}")
         return value
 
-    @field_validator("workteam_arn")
+    @field_validator("title", "description")
     @classmethod
-    def _workteam(cls, value: str) -> str:
-        if not WORKTEAM_RE.match(value) or len(value) > 256:
-            raise ValueError(f"{value!r} is not a workteam ARN (arn:aws:sagemaker:REGION:ACCOUNT:workteam/...)")
-        return value
-
-    @field_validator("title")
-    @classmethod
-    def _title(cls, value: str | None) -> str | None:
+    def _not_blank(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("must not be blank")
-        return value
-
-    @field_validator("keywords")
-    @classmethod
-    def _keywords(cls, value: list[str]) -> list[str]:
-        for i, keyword in enumerate(value):
-            if not 1 <= len(keyword) <= 30 or not KEYWORD_RE.match(keyword):
-                raise ValueError(f"item {i} {keyword!r}: 1-30 letters/digits, words separated by single spaces")
         return value
 
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > MAX_TAGS - 2:  # gtkit adds two of its own
-            raise ValueError(f"at most {MAX_TAGS - 2} tags")
         for key, val in value.items():
-            if not 1 <= len(key) <= 128 or not TAG_RE.match(key):
-                raise ValueError(f"key {key!r}: 1-128 letters, digits, spaces and _.:/=+-@")
             if key.lower().startswith("aws:"):
                 raise ValueError(f"key {key!r}: the aws: prefix is reserved")
-            if not isinstance(val, str) or len(val) > 256 or not TAG_RE.match(val):
-                raise ValueError(f"value of {key!r}: up to 256 letters, digits, spaces and _.:/=+-@")
-        return value
-
-    @field_validator("output_kms_key_id")
-    @classmethod
-    def _kms(cls, value: str | None) -> str | None:
-        if value is not None and not KMS_RE.match(value):
-            raise ValueError("a KMS key id, alias or ARN")
+            if not isinstance(val, str):
+                raise ValueError(f"value of {key!r}: must be text (quote numbers in YAML)")
         return value
 
     @model_validator(mode="after")
@@ -202,16 +195,68 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
-def parse_job_config(data: Any, source: str = "job config") -> JobConfig:
+def fold_trailing_line_breaks(data: dict[str, Any], report: Report | None = None) -> dict[str, Any]:
+    """`description: >` (a YAML block scalar) ends with a line break, which TaskDescription's pattern
+    rejects: drop trailing line breaks of one-line free text, and say so. Inner line breaks stay (and
+    are reported by the model check)."""
+    out = dict(data)
+    for key in FOLDED_KEYS:
+        value = out.get(key)
+        if not isinstance(value, str):
+            continue
+        stripped = value.rstrip("\r\n")
+        if stripped != value and stripped and "\n" not in stripped and "\r" not in stripped:
+            out[key] = stripped
+            if report:
+                report(f"note: {key}: removed the line break at its end (a YAML block scalar like `{key}: >` "
+                       f"adds one; write `{key}: >-` to avoid it)")
+    return out
+
+
+def _source_of(path: str, job: JobConfig | None = None) -> str:
+    """The job.yaml key (or deploy-config value) behind a request member path."""
+    for member, key in sorted(REQUEST_SOURCES.items(), key=lambda kv: -len(kv[0])):
+        if path == member or path.startswith((member + ".", member + "[")):
+            rest = path[len(member):]
+            if member == "Tags" and job is not None and rest.startswith("["):
+                return "tags"
+            if member == "HumanTaskConfig.TaskKeywords" and rest.startswith("["):
+                return f"keywords{rest.split('.')[0]}"
+            if job is not None and key in ("title", "description") and getattr(job, key) is None:
+                return f"{key} (default: the schema's {key})"
+            return key
+    return path
+
+
+def model_problems(request: dict[str, Any], job: JobConfig | None = None) -> list[tuple[str, str]]:
+    """(config key, message) for every value of `request` the SageMaker service model rejects."""
+    out = []
+    for path, message in request_problems("sagemaker", "CreateLabelingJob", request):
+        key = _source_of(path, job)
+        if path == "Tags":
+            message += " (gtkit adds two of its own: gtkit:stack and gtkit:schema)"
+        hint = PATTERN_HINTS.get(key.split("[")[0])
+        if hint and "full match" in message:
+            message = f"{message.split(' (the API requires')[0]}; {hint}"
+        out.append((key, f"{message} [CreateLabelingJob {path}]"))
+    return out
+
+
+def parse_job_config(data: Any, source: str = "job config", report: Report | None = None) -> JobConfig:
     if not isinstance(data, dict):
         raise JobConfigError(source, [("(config)", "expected a YAML mapping of settings")])
     try:
-        return JobConfig.model_validate(data)
+        job = JobConfig.model_validate(fold_trailing_line_breaks(data, report))
     except ValidationError as exc:
         raise JobConfigError(source, _problems(exc)) from exc
+    # What the config alone puts into the request, checked now: before the manifest is even read.
+    problems = model_problems(config_request(job), job)
+    if problems:
+        raise JobConfigError(source, problems)
+    return job
 
 
-def load_job_config(path: str | Path) -> tuple[JobConfig, Path]:
+def load_job_config(path: str | Path, report: Report | None = None) -> tuple[JobConfig, Path]:
     """The job config and the directory its relative paths are relative to."""
     path = Path(path)
     if not path.is_file():
@@ -220,7 +265,7 @@ def load_job_config(path: str | Path) -> tuple[JobConfig, Path]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise JobConfigError(str(path), [("(yaml)", str(exc).splitlines()[0])]) from exc
-    return parse_job_config(data, str(path)), path.resolve().parent
+    return parse_job_config(data, str(path), report), path.resolve().parent
 
 
 # -- building the request --------------------------------------------------------------------------
@@ -234,59 +279,67 @@ def job_prefix(deploy: DeployConfig, job_name: str) -> str:
     return f"s3://{deploy.jobs_bucket}/jobs/{job_name}"
 
 
-def build_request(
-    job: JobConfig, deploy: DeployConfig, schema: LabelSchema, *, manifest_uri: str, template_uri: str
-) -> dict[str, Any]:
-    """The CreateLabelingJob request for a custom task with our Lambdas and template."""
-    human: dict[str, Any] = {
+def _drop_none(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if v is not None and v != {} and v != []}
+
+
+def config_request(job: JobConfig) -> dict[str, Any]:
+    """The part of the CreateLabelingJob request that comes from the job config alone."""
+    human = _drop_none({
         "WorkteamArn": job.workteam_arn,
-        "UiConfig": {"UiTemplateS3Uri": template_uri},
-        "TaskTitle": job.title or schema.title,
-        "TaskDescription": job.description or schema.description or schema.title,
+        "TaskTitle": job.title,
+        "TaskDescription": job.description,
+        "TaskKeywords": list(job.keywords),
         "NumberOfHumanWorkersPerDataObject": job.workers_per_object,
         "TaskTimeLimitInSeconds": job.task_time_limit_seconds,
         "TaskAvailabilityLifetimeInSeconds": job.task_availability_lifetime_seconds,
-        "AnnotationConsolidationConfig": {"AnnotationConsolidationLambdaArn": deploy.post_annotation_lambda_arn},
-    }
-    if job.use_pre_annotation_lambda:
-        human["PreHumanTaskLambdaArn"] = deploy.pre_annotation_lambda_arn
-    if job.keywords:
-        human["TaskKeywords"] = job.keywords
-    if job.max_concurrent_task_count is not None:
-        human["MaxConcurrentTaskCount"] = job.max_concurrent_task_count
-    if job.public_task_price_usd is not None:
-        human["PublicWorkforceTaskPrice"] = {"AmountInUsd": _price(job.public_task_price_usd)}
-    if len(human["TaskDescription"]) > 255:
-        raise JobConfigError("job config", [("description", "the schema description is over 255 characters; "
-                                                            "set a shorter description")])
-
-    output = {"S3OutputPath": job.output_path or f"s3://{deploy.jobs_bucket}/output/"}
-    if job.output_kms_key_id:
-        output["KmsKeyId"] = job.output_kms_key_id
-    input_config: dict[str, Any] = {"DataSource": {"S3DataSource": {"ManifestS3Uri": manifest_uri}}}
+        "MaxConcurrentTaskCount": job.max_concurrent_task_count,
+        "PublicWorkforceTaskPrice": (
+            {"AmountInUsd": _price(job.public_task_price_usd)} if job.public_task_price_usd is not None else None),
+    })
+    input_config: dict[str, Any] = {}
+    if is_s3(job.manifest):
+        input_config["DataSource"] = {"S3DataSource": {"ManifestS3Uri": job.manifest}}
     if job.content_classifiers:
         input_config["DataAttributes"] = {"ContentClassifiers": list(job.content_classifiers)}
-    tags = {"gtkit:stack": deploy.stack_name, "gtkit:schema": schema.name, **job.tags}
-    request: dict[str, Any] = {
+    stop = job.stopping_conditions
+    return _drop_none({
         "LabelingJobName": job.job_name,
         "LabelAttributeName": job.attribute,
         "InputConfig": input_config,
-        "OutputConfig": output,
-        "RoleArn": deploy.execution_role_arn,
+        "OutputConfig": _drop_none({"S3OutputPath": job.output_path, "KmsKeyId": job.output_kms_key_id}),
         "HumanTaskConfig": human,
-        "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
-    }
-    if job.stopping_conditions:
-        stop = {
-            "MaxHumanLabeledObjectCount": job.stopping_conditions.max_human_labeled_object_count,
-            "MaxPercentageOfInputDatasetLabeled": job.stopping_conditions.max_percentage_of_input_dataset_labeled,
-        }
-        stop = {k: v for k, v in stop.items() if v is not None}
-        if stop:
-            request["StoppingConditions"] = stop
-    for uri in (manifest_uri, template_uri, output["S3OutputPath"]):
-        if len(uri) > S3_URI_MAX:
-            raise JobConfigError("job config", [("manifest", f"S3 URI over {S3_URI_MAX} characters: {uri[:60]}...")])
+        "StoppingConditions": _drop_none({
+            "MaxHumanLabeledObjectCount": stop.max_human_labeled_object_count,
+            "MaxPercentageOfInputDatasetLabeled": stop.max_percentage_of_input_dataset_labeled,
+        }) if stop else None,
+        "Tags": [{"Key": k, "Value": v} for k, v in job.tags.items()],
+    })
+
+
+def build_request(
+    job: JobConfig, deploy: DeployConfig, schema: LabelSchema, *, manifest_uri: str, template_uri: str
+) -> dict[str, Any]:
+    """The CreateLabelingJob request for a custom task with our Lambdas and template.
+
+    Raises JobConfigError, naming the config key, for anything the service model would reject.
+    """
+    request = config_request(job)
+    human = request["HumanTaskConfig"]
+    human.setdefault("TaskTitle", schema.title)
+    human.setdefault("TaskDescription", schema.description or schema.title)
+    human["UiConfig"] = {"UiTemplateS3Uri": template_uri}
+    human["AnnotationConsolidationConfig"] = {"AnnotationConsolidationLambdaArn": deploy.post_annotation_lambda_arn}
+    if job.use_pre_annotation_lambda:
+        human["PreHumanTaskLambdaArn"] = deploy.pre_annotation_lambda_arn
+    request.setdefault("InputConfig", {})["DataSource"] = {"S3DataSource": {"ManifestS3Uri": manifest_uri}}
+    request.setdefault("OutputConfig", {}).setdefault("S3OutputPath", f"s3://{deploy.jobs_bucket}/output/")
+    request["RoleArn"] = deploy.execution_role_arn
+    gtkit_tags = [{"Key": "gtkit:stack", "Value": deploy.stack_name}, {"Key": "gtkit:schema", "Value": schema.name}]
+    request["Tags"] = gtkit_tags + request.get("Tags", [])
+    problems = model_problems(request, job)
+    if problems:
+        raise JobConfigError("job config", problems)
     return request
 
 
@@ -391,14 +444,14 @@ def create_job(
     storage = storage or Storage(client=s3)
     schema = resolve_schema(job, deploy, base_dir)
     manifest_src = _local(base_dir, job.manifest)
-    summary = check_manifest(manifest_src, storage)
-    preflight(job, deploy, schema, summary, check_buckets=check_buckets)
-    template = render_template(schema, deploy.assets_base_url, variant=job.variant)
-
     prefix = job_prefix(deploy, job.job_name)
     manifest_uri = manifest_src if is_s3(manifest_src) else join_uri(prefix, "input.manifest")
     template_uri = join_uri(prefix, "template.liquid.html")
+    # The request first: what the service model rejects is reported before the manifest is read.
     request = build_request(job, deploy, schema, manifest_uri=manifest_uri, template_uri=template_uri)
+    summary = check_manifest(manifest_src, storage)
+    preflight(job, deploy, schema, summary, check_buckets=check_buckets)
+    template = render_template(schema, deploy.assets_base_url, variant=job.variant)
     prepared = PreparedJob(request, summary.objects, manifest_uri, template_uri)
     if dry_run:
         return prepared

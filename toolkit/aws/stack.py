@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,13 +157,17 @@ def wait_for_stack(
         sleep(poll_seconds)
 
 
-def _parameters(values: Mapping[str, str | None], updating: bool) -> list[dict[str, Any]]:
+def _parameters(values: Mapping[str, str | None], previous: Collection[str] | None) -> list[dict[str, Any]]:
+    """Parameters for create (`previous` None) or update (`previous`: the stack's current parameter keys).
+
+    A None value keeps the previous value on update; a parameter the stack does not have yet (a newer
+    template) cannot, and like every None on create it is left out, so the template default applies.
+    """
     out = []
     for key, value in values.items():
         if value is None:
-            if updating:
+            if previous is not None and key in previous:
                 out.append({"ParameterKey": key, "UsePreviousValue": True})
-            # On create a missing value falls back to the template default.
         else:
             out.append({"ParameterKey": key, "ParameterValue": value})
     return out
@@ -185,8 +189,9 @@ def deploy_stack(
 ) -> dict[str, Any]:
     """Create the stack, or update it if it exists; wait; return the final stack description.
 
-    `parameters` values of None keep the previous value on update, and take `create_defaults`
-    on create. A stack left in ROLLBACK_COMPLETE by a failed first create is deleted and created again.
+    `parameters` values of None keep the previous value on update, and take `create_defaults` (else
+    the template default) on create. A stack left in ROLLBACK_COMPLETE by a failed first create is
+    deleted and created again.
     """
     existing = describe_stack(cfn, name)
     if existing and existing["StackStatus"] in DEAD:
@@ -206,20 +211,17 @@ def deploy_stack(
         defaults = create_defaults or {}
         defaulted = [k for k, v in parameters.items() if v is None and k in defaults]
         parameters = {k: defaults.get(k) if v is None else v for k, v in parameters.items()}
-        missing = [k for k, v in parameters.items() if v is None]
-        if missing:
-            raise ValueError(f"stack {name} does not exist yet: a value is needed for {', '.join(missing)}")
         if defaulted:
             report(f"stack {name}: default value for {', '.join(defaulted)}")
         report(f"creating stack {name}")
-        stack_id = cfn.create_stack(**common, Parameters=_parameters(parameters, False))["StackId"]
+        stack_id = cfn.create_stack(**common, Parameters=_parameters(parameters, None))["StackId"]
         seen: set[str] = set()
     else:
         stack_id = existing["StackId"]
         seen = {e["EventId"] for e in _recent_events(cfn, stack_id)}
         report(f"updating stack {name}")
         try:
-            cfn.update_stack(**common, Parameters=_parameters(parameters, True))
+            cfn.update_stack(**common, Parameters=_parameters(parameters, set(parameters_of(existing))))
         except ClientError as exc:
             if "No updates are to be performed" in str(exc):
                 report(f"stack {name}: no changes")

@@ -10,10 +10,28 @@ import importlib
 import pkgutil
 
 import typer
+from typer.core import TyperGroup
 
 from toolkit import __version__
+from toolkit.aws.errors import aws_error
+
+
+class GtkitGroup(TyperGroup):
+    """The root command: the one place where AWS failures of any command become one line and exit 1."""
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if aws_error(exc) is None:
+                raise
+            from toolkit.cli.common import fail
+
+            raise fail(exc) from None
+
 
 app = typer.Typer(
+    cls=GtkitGroup,
     name="gtkit",
     help="Audio and video segmentation labeling on Amazon SageMaker Ground Truth.",
     no_args_is_help=True,
@@ -50,4 +68,7 @@ _register_commands()
 
 
 def main() -> None:
+    from toolkit.tempfiles import install_signal_handlers
+
+    install_signal_handlers()  # SIGTERM/SIGHUP clean up temp files and scratch; dead runs' scratch goes
     app()

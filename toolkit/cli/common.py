@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from toolkit.aws.errors import aws_error
 from toolkit.storage import Mirror, Storage
 
 # Human-facing output goes to stderr so stdout stays clean for pipes.
@@ -37,10 +38,18 @@ def say(message: str) -> None:
     console.print(message, highlight=False, markup=False)
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print a one-line error and return an Exit to raise."""
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+def error_text(exc: BaseException) -> str:
+    """What the user reads for `exc`: the one-line AWS explanation when AWS is behind it, else its message."""
+    aws = aws_error(exc)
+    return str(aws) if aws is not None else str(exc)
+
+
+def fail(message: str | BaseException, code: int = 1) -> typer.Exit:
+    """Print an error (an exception is explained with `error_text`) and return an Exit to raise."""
+    text = error_text(message) if isinstance(message, BaseException) else message
+    # soft_wrap: one logical line stays one line in logs and pipes, however narrow the terminal.
+    console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
-__all__ = ["Mirror", "MirrorOpt", "QuietOpt", "console", "fail", "make_storage", "say"]
+__all__ = ["Mirror", "MirrorOpt", "QuietOpt", "console", "error_text", "fail", "make_storage", "say"]

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
 from rich.table import Table
 
@@ -62,11 +61,12 @@ def register(app: typer.Typer) -> None:
         region: RegionOpt = None,
         worker_origins: Annotated[list[str] | None, typer.Option(
             "--worker-origins", "--worker-origin",
-            help="Worker portal origin(s) allowed to load the UI (CORS), e.g. "
-                 "https://abcd1234.labeling.us-east-1.sagemaker.aws. Repeatable or comma separated. "
-                 "Required on the first deploy unless --workteam-arn is given; kept on later deploys.")] = None,
+            help="Restrict who may load the UI assets (CORS) to these origins, e.g. "
+                 "https://abcd1234.labeling.us-east-1.sagemaker.aws (repeatable or comma separated), or '*'. "
+                 "Default on the first deploy: '*' (the assets are public and SRI-pinned); kept on later "
+                 "deploys.")] = None,
         workteam_arn: Annotated[str | None, typer.Option(
-            "--workteam-arn", help="Take the worker origin from this private workteam's portal.")] = None,
+            "--workteam-arn", help="Restrict the UI assets to this private workteam's portal origin.")] = None,
         schema: Annotated[str | None, typer.Option(
             "--schema", help="Label schema for the post-annotation Lambda (name or YAML). Default: "
                              "call-center on first deploy, then the deployed one.")] = None,
@@ -83,6 +83,10 @@ def register(app: typer.Typer) -> None:
         config_out: Annotated[Path | None, typer.Option(
             "--config-out", help="Where to save the deploy config (default .gtkit/deploy-<stack>.json).")] = None,
         tag: Annotated[list[str] | None, typer.Option("--tag", help="Stack tag KEY=VALUE (repeatable).")] = None,
+        noncurrent_version_days: Annotated[int | None, typer.Option(
+            "--noncurrent-version-days", min=1,
+            help="Days an overwritten or deleted object of the jobs bucket stays recoverable (default 90; "
+                 "later deploys keep the deployed value).")] = None,
         poll: Annotated[float, typer.Option("--poll", help="Seconds between progress checks.", hidden=True)] = 5.0,
     ) -> None:
         """Deploy or update gtkit on AWS: UI assets behind CloudFront, the two Lambdas, the roles.
@@ -91,8 +95,7 @@ def register(app: typer.Typer) -> None:
         between, and saves the outputs to .gtkit/deploy-<stack>.json for `gtkit job create` and
         `gtkit template render`.
 
-        Example: gtkit deploy --stack-name gtkit-demo --region us-east-1 \\
-                   --worker-origins https://abcd1234.labeling.us-east-1.sagemaker.aws
+        Example: gtkit deploy --stack-name gtkit-demo --region us-east-1 --schema call-center
         """
         lambda_zips = None
         if prebuilt is not None:
@@ -105,6 +108,7 @@ def register(app: typer.Typer) -> None:
             stack_name=stack_name, worker_origins=worker_origins, workteam_arn=workteam_arn, schema=schema,
             input_buckets=input_buckets, price_class=price_class, build_dir=build_dir, lambda_zips=lambda_zips,
             config_path=config_out, poll_seconds=poll, tags=_parse_tags(tag),
+            noncurrent_version_days=noncurrent_version_days,
         )
         try:
             clients = make_clients(region)
@@ -112,9 +116,7 @@ def register(app: typer.Typer) -> None:
         except StackError as exc:
             raise fail(f"deploy failed: {exc}") from exc
         except (DeployError, FileNotFoundError, ValueError) as exc:
-            raise fail(str(exc)) from exc
-        except (ClientError, BotoCoreError) as exc:
-            raise fail(f"AWS error: {exc}") from exc
+            raise fail(exc) from exc
         print_deploy_config(config)
         console.print(f"saved [bold]{escape(str(path))}[/] - next: gtkit job create --config job.yaml", highlight=False)
 
@@ -144,7 +146,5 @@ def register(app: typer.Typer) -> None:
         except StackError as exc:
             raise fail(f"destroy failed: {exc}") from exc
         except DeployError as exc:
-            raise fail(str(exc)) from exc
-        except (ClientError, BotoCoreError) as exc:
-            raise fail(f"AWS error: {exc}") from exc
+            raise fail(exc) from exc
         console.print(f"destroyed {what}", highlight=False)

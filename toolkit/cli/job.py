@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
 from rich.table import Table
 
@@ -50,7 +49,7 @@ def _clients(region: str | None) -> AwsClients:
     try:
         return make_clients(region)
     except DeployError as exc:
-        raise fail(str(exc)) from exc
+        raise fail(exc) from exc
 
 
 @job_app.command("create")
@@ -71,10 +70,10 @@ def create(
     Example: gtkit job create --config examples/job.yaml --dry-run
     """
     try:
-        job, base_dir = jobs.load_job_config(config)
+        job, base_dir = jobs.load_job_config(config, report=say)
         deployed: DeployConfig = load_deploy_config(stack_name or job.stack, path=deploy_config)
     except (FileNotFoundError, ValueError) as exc:
-        raise fail(str(exc)) from exc
+        raise fail(exc) from exc
     clients = _clients(region or deployed.region)
     # Reads of s3:// manifests use the same credentials and Region as the uploads.
     storage = Storage(make_storage(mirror).mirrors, client=clients.s3)
@@ -82,9 +81,7 @@ def create(
         prepared = jobs.create_job(job, deployed, clients.sagemaker, clients.s3, base_dir=base_dir, storage=storage,
                                    dry_run=dry_run, check_buckets=not no_bucket_check, report=say)
     except (jobs.JobConfigError, FileNotFoundError, ValueError) as exc:
-        raise fail(str(exc)) from exc
-    except (ClientError, BotoCoreError) as exc:
-        raise fail(f"AWS error: {exc}") from exc
+        raise fail(exc) from exc
     if dry_run:
         typer.echo(json.dumps(prepared.request, indent=2, default=str))
         say(f"dry run: {prepared.objects} data objects; nothing uploaded, no job created")
@@ -103,10 +100,7 @@ def status(
     Example: gtkit job status call-center-batch-001
     """
     clients = _clients(_region(region))
-    try:
-        summary = jobs.job_summary(jobs.describe_job(clients.sagemaker, name))
-    except (ClientError, BotoCoreError) as exc:
-        raise fail(f"AWS error: {exc}") from exc
+    summary = jobs.job_summary(jobs.describe_job(clients.sagemaker, name))
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -128,10 +122,7 @@ def stop(name: Annotated[str, typer.Argument(help="Labeling job name.")], region
     Example: gtkit job stop call-center-batch-001
     """
     clients = _clients(_region(region))
-    try:
-        jobs.stop_job(clients.sagemaker, name)
-    except (ClientError, BotoCoreError) as exc:
-        raise fail(f"AWS error: {exc}") from exc
+    jobs.stop_job(clients.sagemaker, name)
     say(f"stopping {name}; check with: gtkit job status {name}")
 
 
@@ -149,16 +140,13 @@ def list_cmd(
     Example: gtkit job list --status InProgress
     """
     clients = _clients(_region(region))
-    try:
-        rows = [
-            {"name": j["LabelingJobName"], "status": j["LabelingJobStatus"],
-             "labeled": j.get("LabelCounters", {}).get("TotalLabeled", 0),
-             "unlabeled": j.get("LabelCounters", {}).get("Unlabeled", 0),
-             "created": jobs._iso(j.get("CreationTime"))}
-            for j in jobs.list_jobs(clients.sagemaker, status=status_filter, name_contains=name_contains, limit=limit)
-        ]
-    except (ClientError, BotoCoreError) as exc:
-        raise fail(f"AWS error: {exc}") from exc
+    rows = [
+        {"name": j["LabelingJobName"], "status": j["LabelingJobStatus"],
+         "labeled": j.get("LabelCounters", {}).get("TotalLabeled", 0),
+         "unlabeled": j.get("LabelCounters", {}).get("Unlabeled", 0),
+         "created": jobs._iso(j.get("CreationTime"))}
+        for j in jobs.list_jobs(clients.sagemaker, status=status_filter, name_contains=name_contains, limit=limit)
+    ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -185,7 +173,5 @@ def fetch(
     try:
         target, lines = jobs.fetch_output(clients.sagemaker, name, out, storage=storage, report=say)
     except FileNotFoundError as exc:
-        raise fail(str(exc)) from exc
-    except (ClientError, BotoCoreError) as exc:
-        raise fail(f"AWS error: {exc}") from exc
+        raise fail(exc) from exc
     say(f"wrote {target} ({lines} lines)")

@@ -38,6 +38,10 @@ def run(
         "--task-time-limit", min=30, max=28_800,
         help="Seconds a worker holds a task they opened before it goes back to the others "
              "(Ground Truth's TaskTimeLimitInSeconds).")] = 3600,
+    max_submission_mb: Annotated[float | None, typer.Option(
+        "--max-submission-mb", min=0.0001, max=1000,
+        help="Largest submission the portal takes, in MB (1,000,000 bytes; default 4); bigger ones "
+             "are refused with HTTP 413 and stay in the worker's browser.")] = None,
     simulate: Annotated[bool, typer.Option("--simulate", help="Simulated workers answer every task "
                                            "(no browser); deterministic answers from the pre-segments.")] = False,
     mirror: MirrorOpt = None,
@@ -86,7 +90,9 @@ def run(
         job = run_local_job(manifest, label_schema, workers=workers, out=out, job_name=job_name,
                             label_attribute=label_attribute, storage=storage, port=port,
                             simulate_workers=simulate, on_ready=ready, task_time_limit=task_time_limit,
-                            host=host, access_token=access_token)
+                            host=host, access_token=access_token,
+                            max_submission_bytes=None if max_submission_mb is None
+                            else round(max_submission_mb * 1_000_000))
     except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
     except LocalJobError as exc:
@@ -104,6 +110,9 @@ def run(
             f"{summary['skipped']} skipped, {summary['responses']} worker responses", highlight=False)
         for reason in summary["skipped_reasons"]:
             console.print(f"  skipped {reason}", highlight=False)
+    for excluded in summary["excluded_responses"]:
+        console.print(f"  excluded worker response {excluded['file']}: {excluded['reason']} "
+                      "(left on disk, not counted; its task takes another answer)", highlight=False, soft_wrap=True)
     console.print(f"output manifest: {summary['output_manifest']}", highlight=False)
     if summary["waiting"]:
         raise typer.Exit(3)

@@ -94,7 +94,7 @@ def build(
         raise fail(str(exc)) from None
     if not quiet:
         _print_report(report, out, errors)
-    if report.errors:
+    if report.failed:
         raise typer.Exit(2)
 
 
@@ -105,6 +105,8 @@ def _print_report(report: BuildReport, out: str, errors: str | None) -> None:
     for reason, count in sorted(report.skip_reasons.items()):
         table.add_row("skipped", Text(f"{count}  ({reason})"))
     table.add_row("records with errors", str(report.errors))
+    if report.unreadable_files:
+        table.add_row("files not read (not UTF-8)", str(report.unreadable_files))
     if report.sidecars:
         table.add_row("sidecar files", str(report.sidecars))
     if report.peaks:
@@ -121,7 +123,7 @@ def _print_report(report: BuildReport, out: str, errors: str | None) -> None:
         console.print("[bold red]--strict: nothing written because some records failed[/]")
     if errors:
         console.print(f"problem report: {escape(errors)}", highlight=False)
-    elif report.errors or report.skipped:
+    elif report.failed or report.skipped:
         console.print("(pass --errors PATH for the full problem report as JSONL)")
 
 

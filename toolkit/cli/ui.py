@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import typer
 
 from toolkit.cli.common import MirrorOpt, console, fail, make_storage
+from toolkit.template import DEFAULT_BOOT_TIMEOUT
 
 template_app = typer.Typer(help="Render the Ground Truth worker task template.", no_args_is_help=True)
 
@@ -90,6 +91,9 @@ def render(
         "--deploy-config", help="Path of a deploy config file (default: .gtkit/deploy-<stack>.json).")] = None,
     variant: Annotated[Literal["audio", "video"] | None,
                        typer.Option("--variant", help="Default: the schema's media type.")] = None,
+    boot_timeout: Annotated[float, typer.Option(
+        "--boot-timeout", help="Seconds before the page tells the worker the UI has not started (and "
+                               "disables Submit until it does).")] = DEFAULT_BOOT_TIMEOUT,
 ) -> None:
     """Render the worker task template (HTML + Liquid) with SRI-pinned assets.
 
@@ -101,7 +105,7 @@ def render(
     After `gtkit deploy`, --assets-base can be left out: it is read from the deploy config.
     """
     from toolkit.models import load_label_schema
-    from toolkit.template import render_template
+    from toolkit.template import failsafe_csp_hash, render_template
 
     try:
         if assets_base is None:
@@ -109,12 +113,14 @@ def render(
 
             assets_base = deployed_assets_base(stack_name, path=deploy_config)
         label_schema = load_label_schema(schema)
-        html = render_template(label_schema, assets_base, variant=variant)
+        html = render_template(label_schema, assets_base, variant=variant, boot_timeout=boot_timeout)
     except (FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
     make_storage(None).write_bytes(out, html.encode("utf-8"), content_type="text/html; charset=utf-8")
     console.print(f"{out}: {label_schema.name} template, {variant or label_schema.media} variant, "
                   f"assets from {assets_base}", highlight=False)
+    console.print(f"inline boot fail-safe script: {failsafe_csp_hash()} (for a Content-Security-Policy "
+                  "script-src, if the page has one)", highlight=False)
 
 
 def preview(

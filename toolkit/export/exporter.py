@@ -6,13 +6,13 @@ import io
 import mmap
 import multiprocessing
 import os
-import shutil
 import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from toolkit import tempfiles
 from toolkit.export.builders import Builder, make_builder
 from toolkit.export.formats import ALIASES, WRITERS, BatchQuotas, ExportError, Writer, WriterOptions
 from toolkit.export.presets import Preset, PresetError, ResolvedPreset, load_preset
@@ -338,12 +338,14 @@ def _run_parallel(fh: IO[bytes], work: _Work, writer: Writer, jobs: int, storage
 def _pool_run(ctx: Any, fh: IO[bytes], mm: mmap.mmap | None, work: _Work, writer: Writer, jobs: int,
               storage: Storage, redactor: Redactor) -> None:
     encoder = writer.encoder()
-    spool = tempfile.mkdtemp(prefix="gtkit-export-") if encoder is not None else None
+    # In the run's scratch directory, so a killed export's spool is cleaned up too (toolkit.tempfiles).
+    spool = tempfiles.new_scratch(suffix="-export-spool", directory=True) if encoder is not None else None
     try:
-        _pool_collect(ctx, fh, mm, work, writer, jobs, storage, redactor, encoder, spool)
+        _pool_collect(ctx, fh, mm, work, writer, jobs, storage, redactor, encoder,
+                      str(spool) if spool else None)
     finally:
         if spool is not None:
-            shutil.rmtree(spool, ignore_errors=True)
+            tempfiles.release_scratch(spool)
 
 
 def _pool_collect(ctx: Any, fh: IO[bytes], mm: mmap.mmap | None, work: _Work, writer: Writer, jobs: int,

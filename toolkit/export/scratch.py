@@ -12,25 +12,26 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Self
 
 import orjson
+
+from toolkit import tempfiles
 
 BATCH = 2000  # rows per executemany: one Python->C round trip per batch, not per row
 
 
 class ScratchDB:
-    """A private SQLite file in a temporary directory, removed by `close()` (or on exit)."""
+    """A private SQLite file in the run's scratch directory under `directory` (default: the temp dir),
+    removed by `close()`, at exit, on SIGTERM/SIGINT, or by the next run after a kill (toolkit.tempfiles)."""
 
     SCHEMA = ""
 
     def __init__(self, directory: str | None = None):
-        self._dir = tempfile.TemporaryDirectory(prefix="gtkit-scratch-", dir=directory)
+        self._path = tempfiles.new_scratch(directory, suffix=".sqlite")
         # isolation_level=None: one explicit transaction, not one opened implicitly per insert.
-        self._db = sqlite3.connect(Path(self._dir.name) / "scratch.sqlite", isolation_level=None)
+        self._db = sqlite3.connect(self._path, isolation_level=None)
         # A scratch file deleted at the end: durability buys nothing, so no journal and no fsync.
         self._db.executescript("""
             PRAGMA journal_mode = OFF;
@@ -41,7 +42,7 @@ class ScratchDB:
 
     def close(self) -> None:
         self._db.close()
-        self._dir.cleanup()
+        tempfiles.release_scratch(self._path)
 
     def __enter__(self) -> Self:
         return self

@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from toolkit.models.uri import StorageUri
+
 EVENT_VERSION = "2018-10-16"
 
 
@@ -40,7 +42,7 @@ class PreAnnotationResponse(EventModel):
 
 # -- post-annotation (annotation consolidation) -----------------------------------------------
 class S3Ref(EventModel):
-    s3_uri: str = Field(min_length=1)
+    s3_uri: StorageUri
 
 
 class PostAnnotationEvent(EventModel):
@@ -56,7 +58,7 @@ class AnnotationData(EventModel):
     """A worker answer, inline (`content`, a JSON string) or stored in S3 (`s3Uri`)."""
 
     content: str | None = None
-    s3_uri: str | None = None
+    s3_uri: StorageUri | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> AnnotationData:
@@ -73,7 +75,7 @@ class PayloadAnnotation(EventModel):
 class PayloadDataObject(EventModel):
     """`s3Uri` for `source-ref` objects, `content` for inline `source` objects."""
 
-    s3_uri: str | None = None
+    s3_uri: StorageUri | None = None
     content: str | None = None
 
 

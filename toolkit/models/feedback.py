@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from toolkit.models.base import refuse_deep_nesting
+from toolkit.models.uri import S3Uri, StorageUri
 
 ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
 
@@ -56,11 +59,11 @@ class FeedbackRecord(BaseModel):
     channel: Channel
     created_at: str | None = None
     language_code: str | None = None
-    media_uri: str | None = None
+    media_uri: S3Uri | None = None
     local_media: str | None = None
     media_format: MediaFormat | None = None
     duration_seconds: float | None = Field(default=None, gt=0)
-    transcribe_output_uri: str | None = None
+    transcribe_output_uri: StorageUri | None = None
     local_transcribe_output: str | None = None
     speaker_roles: dict[str, str] | None = None
     transcript: str | None = None
@@ -71,6 +74,11 @@ class FeedbackRecord(BaseModel):
     agent_id: str | None = None
     pipeline_version: str | None = None
     processed_at: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_deep(cls, data: Any) -> Any:
+        return refuse_deep_nesting(data)
 
     @field_validator("created_at", "processed_at")
     @classmethod

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from toolkit.models.base import DashedModel
+from toolkit.models.base import MAX_NESTING, DashedModel, refuse_deep_nesting
+from toolkit.models.uri import S3Uri, StorageUri
 
 MediaType = Literal["audio", "video"]
 
@@ -14,12 +15,6 @@ MediaType = Literal["audio", "video"]
 # single attribute at most 20,000. We count the line in UTF-8 bytes, the stricter reading.
 MAX_LINE_BYTES = 100_000
 MAX_ATTRIBUTE_CHARS = 20_000
-
-
-def check_s3_uri(value: str) -> str:
-    if not value.startswith("s3://") or len(value) <= len("s3://") or "/" not in value[5:]:
-        raise ValueError(f"expected an s3://BUCKET/KEY URI, got {value[:80]!r}")
-    return value
 
 
 class PreSegment(BaseModel):
@@ -58,32 +53,32 @@ class ManifestLine(DashedModel):
     into the output manifest (where label attributes and `<attr>-metadata` join them).
     """
 
-    source_ref: str = Field(description="S3 URI of the audio or video object")
+    source_ref: S3Uri = Field(description="S3 URI of the audio or video object")
     media_type: MediaType
     interaction_id: str = Field(min_length=1)
     duration_seconds: float | None = Field(default=None, gt=0)
     language_code: str | None = None
     transcription: str | None = None
     pre_segments: list[PreSegment] | None = None
-    sidecar_ref: str | None = Field(
+    sidecar_ref: StorageUri | None = Field(
         default=None, description="URI of a Sidecar JSON holding transcription and/or pre-segments"
     )
-    peaks_ref: str | None = Field(
+    peaks_ref: StorageUri | None = Field(
         default=None,
         description="URI of a peaks file, binary (PeaksHeader, `.peaks.bin`) or PeaksFile JSON, plain or "
                     "gzip-compressed with Content-Encoding: gzip (see `gtkit peaks`)",
     )
-    spectrogram_ref: str | None = Field(
+    spectrogram_ref: StorageUri | None = Field(
         default=None,
         description="URI of a precomputed spectrogram (SpectrogramHeader + uint8 data), normally gzip-compressed "
                     "with Content-Encoding: gzip (see `gtkit peaks --spectrogram`); used with peaks-ref",
     )
     metadata: dict[str, Any] = Field(default_factory=dict, description="Passthrough feedback fields")
 
-    @field_validator("source_ref")
+    @model_validator(mode="before")
     @classmethod
-    def _s3(cls, value: str) -> str:
-        return check_s3_uri(value)
+    def _not_too_deep(cls, data: Any) -> Any:
+        return refuse_deep_nesting(data, MAX_NESTING + 1)  # `metadata` wraps the feedback fields once
 
     @model_validator(mode="after")
     def _no_dollar_keys(self) -> ManifestLine:

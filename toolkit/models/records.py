@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from toolkit.models.uri import S3Uri
+
 FieldValue = str | bool | int | float | list[str] | None
 
 
@@ -23,7 +25,7 @@ class Lineage(RecordModel):
     """Where a record came from. Inline in `jsonl`/`trl`, in a provenance sidecar elsewhere."""
 
     interaction_id: str
-    source_ref: str
+    source_ref: S3Uri
     job_name: str | None = None
     label_attribute: str
     agreement: float | None = Field(default=None, description="Segment agreement, else the object's overall")
@@ -38,7 +40,7 @@ class PairLineage(RecordModel):
 
 
 class MediaSpan(RecordModel):
-    uri: str
+    uri: S3Uri
     start: float
     end: float
     track: str = Field(description="Track category, e.g. speaker")
@@ -126,7 +128,7 @@ class RewardRecord(RecordModel):
     """reward-segments: the normalised overall score plus the labelled spans."""
 
     id: str
-    source_ref: str
+    source_ref: S3Uri
     media_type: str | None = None
     duration: float | None = None
     field: str

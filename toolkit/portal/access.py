@@ -62,8 +62,9 @@ def require_token(app: Flask, token: str) -> None:
     """Refuse every request of `app` without the token (cookie, or `?token=` once)."""
     check_token(token)
 
-    @app.before_request
     def _gate() -> Response | None:
+        if request.path == "/favicon.ico":
+            return None  # the browser asks for it on the refusal page too
         given = request.args.get(TOKEN_PARAM)
         if given is not None:
             if not _same(given, token):
@@ -75,6 +76,9 @@ def require_token(app: Flask, token: str) -> None:
         if not _same(request.cookies.get(ACCESS_COOKIE), token):
             return _denied()
         return None
+
+    # First of all checks: the CSRF and origin checks answer with pages that name the job.
+    app.before_request_funcs.setdefault(None, []).insert(0, _gate)
 
 
 def _denied() -> Response:

@@ -5,6 +5,12 @@ with Ground Truth's filters (toolkit/liquid.py) -> crowd-html-elements swapped f
 -> wrapped in a small page shell. `grant_read_access` hands out portal media URLs keyed by an
 unguessable token, like a presigned URL: only URIs a task page granted can be fetched, so the
 portal never serves arbitrary files. Binds 127.0.0.1 only (see `run_portal`).
+
+At the door: every state-changing request must come from a portal page (same Origin/Referer) and
+carry its CSRF token (Flask-WTF; forms post `csrf_token`, the stand-in's fetch sends `X-CSRFToken`
+from the page's `csrf-token` meta tag); a submission is parsed and validated by the same code as
+the post-annotation Lambda (`toolkit.answers`) against the job's label schema before it is stored,
+and its size is capped (`max_submission_bytes`). Refusals answer JSON `{error, problems}`.
 """
 
 from __future__ import annotations
@@ -19,16 +25,20 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from flask import Flask, Response, abort, jsonify, redirect, render_template, request, send_file, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from markupsafe import escape as html_escape
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wsgi import FileWrapper
 
+from toolkit.answers import AnswerFormatError, load_json, worker_answer
 from toolkit.liquid import make_environment
 from toolkit.portal.tasks import STATUS_FAILED, SubmissionRejected, TaskSource
-from toolkit.storage import is_s3, split_s3
+from toolkit.storage import MirrorEscape, is_s3, split_s3
 from toolkit.template import CROWD_ELEMENTS_URL, STATIC_DIR
 from toolkit.template import render_template as render_task_template
 
@@ -42,6 +52,11 @@ WORKER_COOKIE = "gtkit_worker"
 FILE_BLOCK = 256 * 1024
 WORKER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$")
 STANDIN_PATH = "/_portal/crowd-standin.js"
+FAVICON = HERE / "static" / "favicon.svg"
+# A 3-hour call with a few thousand segments and their text is well under 1 MB of answer JSON.
+DEFAULT_MAX_SUBMISSION_BYTES = 4_000_000
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 GZIP_MAGIC = b"\x1f\x8b"  # as toolkit.peaks.GZIP_MAGIC (not imported: that module pulls numpy)
 # Browsers and wavesurfer are picky about media types; mimetypes' defaults (audio/x-wav) vary by OS.
 MEDIA_TYPES = {
@@ -86,11 +101,30 @@ class MediaGrants:
             return self._uris.get(token)
 
 
-def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR) -> Flask:
-    """The portal for `source`. Task pages load static/ from `/assets/`, hashed from `assets_dir`."""
+class _PortSession(SecureCookieSessionInterface):
+    """Cookies ignore ports: two portals on one host (a preview and a job) would overwrite each
+    other's session, and with it the CSRF tokens of open pages. One session cookie per port."""
+
+    def get_cookie_name(self, app: Flask) -> str:
+        port = request.host.rpartition(":")[2] if request.host.rpartition(":")[0] else "default"
+        return "gtkit_session_" + re.sub(r"\W", "_", port)
+
+
+def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR,
+               max_submission_bytes: int = DEFAULT_MAX_SUBMISSION_BYTES) -> Flask:
+    """The portal for `source`. Task pages load static/ from `/assets/`, hashed from `assets_dir`;
+    request bodies over `max_submission_bytes` are refused (413)."""
     app = Flask(__name__, template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"),
                 static_url_path="/_portal")
-    app.config["JSON_SORT_KEYS"] = False
+    app.config.update(
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=max_submission_bytes,
+        SECRET_KEY=secrets.token_bytes(32),  # per run: a restarted portal asks open pages to reload
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # valid for the session: a task may take hours
+    )
+    app.session_interface = _PortSession()
     assets_dir = Path(assets_dir).resolve()
     grants = MediaGrants()
     liquid_env = make_environment(grants.grant)
@@ -112,22 +146,52 @@ def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR) -> Flask:
             return redirect(url_for("login", next=request.full_path.rstrip("?")))
         return None
 
+    def refuse(status: int, message: str, problems: list[str] | None = None) -> Any:
+        """JSON for the stand-in's fetch (it shows `error`), a page for forms."""
+        if request.path.endswith("/submit") or request.is_json:
+            return jsonify(error=message, problems=problems or [message]), status
+        return render_template("message.html", job=source.job_name, worker=worker(), title="Request refused",
+                               message=message), status
+
+    @app.before_request
+    def _same_origin_only() -> Any:
+        # Registered before CSRFProtect, so it runs first. Ports are the same *site*, so SameSite
+        # cookies do not stop a page on another local port; Origin/Referer (and the token) do.
+        if request.method not in SAFE_METHODS and not same_origin(
+                request.headers.get("Origin"), request.headers.get("Referer"), request.host):
+            return refuse(403, "cross-origin request refused")
+        return None
+
+    CSRFProtect(app)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_failed(exc: CSRFError) -> Any:
+        return refuse(403, "this page's security token is missing or no longer valid (did the portal "
+                           "restart?): reload the page; your answer is kept in this browser")
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge) -> Any:
+        return refuse(413, f"the submission is larger than the portal's limit of {max_submission_bytes:,} "
+                           "bytes; your answer is kept in this browser")
+
     @app.after_request
     def _headers(resp: Response) -> Response:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        # same-origin (not no-referrer): with no-referrer, browsers send `Origin: null` on our own
+        # POSTs; other origins still get no Referer.
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
         return resp
 
     # -- worker identity -----------------------------------------------------------------------
     @app.get("/login")
     def login() -> str:
-        return render_template("login.html", job=source.job_name, next=_safe_next(request.args.get("next")),
+        return render_template("login.html", job=source.job_name, next=safe_next(request.args.get("next")),
                                error=None, worker=worker())
 
     @app.post("/login")
     def login_post() -> Any:
         name = (request.form.get("worker") or "").strip()
-        nxt = _safe_next(request.form.get("next"))
+        nxt = safe_next(request.form.get("next"))
         if not WORKER_NAME.match(name):
             return render_template("login.html", job=source.job_name, next=nxt, worker=None,
                                    error="Use 1-64 letters, digits, spaces or . _ @ -, starting with a "
@@ -193,11 +257,16 @@ def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR) -> Flask:
         worker_id = worker()
         if worker_id is None:
             return jsonify(error="enter a worker name first"), 401
-        if not _same_origin():
-            return jsonify(error="cross-origin submission refused"), 403
-        payload = request.get_json(silent=True)
+        try:
+            payload = load_json(request.get_data(cache=False), "the submission")
+        except AnswerFormatError as exc:
+            return refuse(400, str(exc))
         if not isinstance(payload, dict) or not isinstance(payload.get("answerContent"), dict):
-            return jsonify(error="expected JSON {answerContent: {...}, acceptedAt}"), 400
+            return refuse(400, "expected JSON {answerContent: {...}, acceptedAt}")
+        problems = submission_problems(source, task_id, worker_id, payload["answerContent"])
+        if problems:
+            shown = "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+            return refuse(400, f"answer refused: {shown}", problems)
         submitted_at = datetime.now(UTC)
         accepted_at = _parse_time(payload.get("acceptedAt")) or submitted_at
         accepted_at = min(accepted_at, submitted_at)
@@ -213,8 +282,6 @@ def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR) -> Flask:
     def release(task_id: str) -> Any:
         if (r := need_worker()) is not None:
             return r
-        if not _same_origin():
-            return jsonify(error="cross-origin request refused"), 403
         source.release(task_id, worker())
         return redirect(url_for("index"))
 
@@ -227,10 +294,18 @@ def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR) -> Flask:
                                next_id=next_id)
 
     # -- files -----------------------------------------------------------------------------------
+    @app.get("/favicon.ico")
+    def favicon() -> Any:
+        return send_file(FAVICON, mimetype="image/svg+xml", max_age=86400)
+
     @app.get("/assets/<path:filename>")
     def assets(filename: str) -> Any:
-        path = (assets_dir / filename).resolve()
-        if not path.is_relative_to(assets_dir) or not path.is_file():
+        try:
+            path = (assets_dir / filename).resolve()
+            found = path.is_relative_to(assets_dir) and path.is_file()
+        except (OSError, ValueError):  # NUL bytes, names too long for the file system
+            found = False
+        if not found:
             abort(404)
         resp = send_file(path, mimetype=content_type(path.name), conditional=True, max_age=0)
         # SRI across origins needs CORS; same-origin here, but mirror what the asset host sends.
@@ -243,7 +318,10 @@ def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR) -> Flask:
         uri = grants.lookup(token)
         if uri is None:
             abort(404, description="unknown or expired media link; reload the task")
-        target = source.storage.resolve_read(uri)
+        try:
+            target = source.storage.resolve_read(uri)
+        except MirrorEscape:
+            abort(404, description="media file not found")
         if is_s3(target):
             return _proxy_s3(source, target)
         path = Path(target).resolve()  # mirrors may be relative to the working directory
@@ -272,16 +350,56 @@ def _swap_crowd_elements(html: str) -> str:
                         f'<script src="{STANDIN_PATH}"></script>')
 
 
-def _safe_next(value: str | None) -> str:
-    # Only local paths: never redirect off the portal.
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/"
+def submission_problems(source: TaskSource, task_id: str, worker_id: str, content: dict[str, Any]) -> list[str]:
+    """Why the post-annotation Lambda would mark this answer invalid (same code), or []."""
+    try:
+        task_input = source.task_input(task_id)
+    except (KeyError, SubmissionRejected):
+        return []  # the source refuses it with its own reason
+    duration = task_input.get("duration-seconds")
+    checked = worker_answer(worker_id, content, schema=source.schema,
+                            media_duration=float(duration) if isinstance(duration, int | float) else None,
+                            interaction_id=task_input.get("interaction-id"))
+    return [] if checked.valid else checked.problems
 
 
-def _same_origin() -> bool:
-    origin = request.headers.get("Origin")
-    return origin is None or urlsplit(origin).netloc == request.host
+def safe_next(value: str | None) -> str:
+    """Where to go after signing in: `value` when it is a path on this portal, else "/".
+
+    Browsers drop tab/CR/LF anywhere in a URL, trim control characters and spaces, and read `\\`
+    as `/`, so `/\t/evil.example/` becomes `//evil.example/`: any of those, a scheme, a host, dot
+    segments, or the same tricks percent-encoded, and the answer is "/"."""
+    if not value or not _local_path(value) or not _local_path(unquote(value)):
+        return "/"
+    return value
+
+
+def _local_path(value: str) -> bool:
+    if not value.startswith("/") or value.startswith("//"):
+        return False
+    if any(c == "\\" or c.isspace() or not c.isprintable() for c in value):
+        return False
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return False
+    return not any(segment in (".", "..") for segment in parts.path.split("/"))
+
+
+def same_origin(origin: str | None, referer: str | None, host: str) -> bool:
+    """A state-changing request comes from this portal's own pages. Browsers send Origin on every
+    cross-origin POST (`null` from sandboxed or opaque contexts: refused); without it, the Referer
+    decides; a client that sends neither is not a browser, so no ambient cookies to abuse."""
+    if origin is not None:
+        return urlsplit(origin).netloc == host
+    if referer:
+        return urlsplit(referer).netloc == host
+    return True
+
+
+def csrf_token_in(html: str) -> str | None:
+    """The CSRF token a portal page carries (its `csrf-token` meta tag), for scripted clients."""
+    match = CSRF_META.search(html)
+    return match.group(1) if match else None
 
 
 def _parse_time(value: Any) -> datetime | None:

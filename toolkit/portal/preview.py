@@ -8,7 +8,6 @@ so a restarted preview shows the same statuses.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from datetime import datetime
@@ -22,6 +21,8 @@ from toolkit.portal.tasks import (
     STATUS_OPEN,
     SubmissionRejected,
     TaskSummary,
+    UnreadableResponse,
+    read_worker_response,
     worker_answer,
     worker_response_dir,
     write_worker_response,
@@ -67,12 +68,12 @@ class PreviewSource:
             folder = Path(worker_response_dir(self.out, self.job_name, task_id))
             for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
                 try:
-                    answers = json.loads(path.read_text(encoding="utf-8")).get("answers", [])
-                except (OSError, ValueError, AttributeError):
-                    log.warning("unreadable worker response %s skipped", path.name)
+                    answers = read_worker_response(path)
+                except UnreadableResponse as exc:
+                    log.warning("worker response %s/%s not counted: %s", task_id, path.name, exc)
                     continue
                 for answer in answers:
-                    self._responded.setdefault(task_id, []).append(str(answer.get("workerId", "")))
+                    self._responded.setdefault(task_id, []).append(answer.worker_id)
 
     # -- TaskSource ----------------------------------------------------------------------------
     def list_tasks(self) -> list[TaskSummary]:

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from pydantic import ValidationError
+
+from toolkit.answers import describe_errors
 from toolkit.models import LabelSchema
+from toolkit.models.events import WorkerResponse, WorkerResponseFile
 from toolkit.storage import Storage, join_uri
 
 # TaskSummary.status values the portal knows how to show; sources may use others (shown as is).
@@ -107,6 +112,23 @@ def worker_answer(worker_id: str, answer_content: dict[str, Any], accepted_at: d
         "workerId": worker_id,
         "answerContent": answer_content,
     }
+
+
+class UnreadableResponse(ValueError):
+    """A worker-response file that cannot be read; the message says why, never what it holds."""
+
+
+def read_worker_response(path: Path) -> list[WorkerResponse]:
+    """The answers of one worker-response file, or UnreadableResponse (a file an older portal let
+    through, nested too deep for the parser, cut short, or edited by hand)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableResponse(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    try:
+        return WorkerResponseFile.model_validate_json(data).answers
+    except ValidationError as exc:
+        raise UnreadableResponse("not a worker-response file: " + "; ".join(describe_errors(exc)[:3])) from None
 
 
 def write_worker_response(storage: Storage, out: str, job_name: str, task_id: str,
