@@ -96,3 +96,9 @@ def test_import_refuses_what_is_not_a_job_output(db, tmp_path, schema):
     with pytest.raises(Invalid, match="unreadable worker response of object 0"):
         gt_import.import_gt_output(db, str(root), name="y", schema=schema, team_id=team.id,
                                    output_uri=str(tmp_path / "out"))
+    bad.unlink()
+    (root / "manifests/output/output.manifest").write_bytes(b'{"source-ref": "s3://b/caf\xe9.wav"}\n')
+    with pytest.raises(Invalid, match="line 1"):
+        gt_import.import_gt_output(db, str(root), name="z", schema=schema, team_id=team.id,
+                                   output_uri=str(tmp_path / "out"))
+    assert jobs.list_jobs(db) == []  # a refused import leaves no half-imported job

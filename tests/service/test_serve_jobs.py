@@ -62,6 +62,11 @@ def test_create_refuses_bad_input_naming_it(db, tmp_path, manifest, schema):
     broken.write_text('{"source-ref": "s3://b/a.wav"}\n{not json\n')
     with pytest.raises(Invalid, match="line 2: not JSON"):
         new_job(db, broken, schema, team.id, tmp_path)
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes(b'{"source-ref": "s3://b/a.wav"}\n{"source-ref": "s3://b/caf\xe9.wav"}\n')
+    with pytest.raises(Invalid, match="line 2"):
+        new_job(db, latin1, schema, team.id, tmp_path)
+    assert jobs.list_jobs(db) == []  # nothing half-created
     for options, message in [({"workers_per_object": 10}, "between 1 and 9"), ({"task_time_limit_s": 10}, "30"),
                              ({"name": "bad_name"}, "job name"), ({"label_attribute": "x-metadata"}, "attribute"),
                              ({"availability_s": 5}, "availability")]:
@@ -126,6 +131,11 @@ def test_large_manifests_go_in_batches(db, tmp_path, schema, monkeypatch):
     rows = objects(db, job.id)
     assert [r.position for r in rows] == list(range(30))
     assert jobs.add_objects(db, job.id, str(tmp_path / "m.jsonl")).duplicates == 30
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text((tmp_path / "m.jsonl").read_text() + "{cut off\n")
+    with pytest.raises(Invalid, match="line 31: not JSON"):  # in the 5th batch
+        new_job(db, bad, schema, team.id, tmp_path, name="late-error")
+    assert [j.name for j in jobs.list_jobs(db)] == ["calls-1"]
 
 
 def test_pause_resume_cancel(db, tmp_path, manifest, schema, clock):

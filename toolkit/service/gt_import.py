@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
+from toolkit.lines import UndecodableLine, WrongEncoding
 from toolkit.localjob import DEFAULT_LABEL_ATTRIBUTE, DEFAULT_TASK_TIME_LIMIT
 from toolkit.models import LabelSchema
 from toolkit.models.events import WorkerResponseFile
@@ -124,6 +125,21 @@ def import_gt_output(db: Database, root: str, *, name: str, schema: LabelSchema,
                       label_attribute=label_attribute, actor_id=actor_id)
         job_id, info_name = job.id, job.name
     counts = {"objects": 0, "labeled": 0, "answers": 0}
+    try:
+        _import_lines(db, job_id, info_name, manifest, responses, storage, counts)
+    except (Invalid, WrongEncoding, UndecodableLine) as exc:  # no half-imported job is left behind
+        with db.write() as session:
+            session.execute(delete(Job).where(Job.id == job_id))
+        raise exc if isinstance(exc, Invalid) else Invalid(str(exc)) from None
+    with db.write() as session:
+        queue.enqueue(session, db.now(), queue.WRITE_OUTPUT, job_id)
+        refresh_status(session, job_id)
+        info = JobInfo.of(session.get(Job, job_id))
+    return ImportResult(info, counts["objects"], counts["labeled"], counts["answers"])
+
+
+def _import_lines(db: Database, job_id: int, job_name: str, manifest: str, responses: dict[str, list[str]],
+                  storage: Storage, counts: dict[str, int]) -> None:
     batch: list[tuple[int, Any]] = []
     for number, text in storage.iter_lines(manifest):
         if not text.strip():
@@ -133,15 +149,10 @@ def import_gt_output(db: Database, root: str, *, name: str, schema: LabelSchema,
         except json.JSONDecodeError as exc:
             raise Invalid(f"{manifest} line {number}: not JSON ({exc.msg})") from None
         if len(batch) >= BATCH:
-            _import_batch(db, job_id, info_name, batch, responses, storage, counts)
+            _import_batch(db, job_id, job_name, batch, responses, storage, counts)
             batch = []
     if batch:
-        _import_batch(db, job_id, info_name, batch, responses, storage, counts)
-    with db.write() as session:
-        queue.enqueue(session, db.now(), queue.WRITE_OUTPUT, job_id)
-        refresh_status(session, job_id)
-        info = JobInfo.of(session.get(Job, job_id))
-    return ImportResult(info, counts["objects"], counts["labeled"], counts["answers"])
+        _import_batch(db, job_id, job_name, batch, responses, storage, counts)
 
 
 def _import_batch(db: Database, job_id: int, job_name: str, batch: list[tuple[int, Any]],

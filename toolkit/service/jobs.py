@@ -24,6 +24,7 @@ import yaml
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
+from toolkit.lines import UndecodableLine, WrongEncoding
 from toolkit.localjob import (
     DEFAULT_LABEL_ATTRIBUTE,
     DEFAULT_TASK_TIME_LIMIT,
@@ -158,7 +159,7 @@ def prepared_batches(manifest: str, storage: Storage, arn: str, size: int = BATC
             if len(batch) >= size:
                 yield batch
                 batch = []
-    except ManifestError as exc:
+    except (ManifestError, WrongEncoding, UndecodableLine) as exc:  # Ground Truth refuses such a manifest
         raise Invalid(str(exc)) from None
     if batch:
         yield batch
@@ -256,10 +257,15 @@ def create_job(db: Database, *, name: str, manifest: str, schema: LabelSchema, t
                       actor_id=actor_id)
         _insert_batch(session, now, job, first, keep_repeats=True)
         job_id = job.id
-    for batch in batches:
+    try:
+        for batch in batches:
+            with db.write() as session:
+                job = session.scalar(db.lock(select(Job).where(Job.id == job_id)))
+                _insert_batch(session, db.now(), job, batch, keep_repeats=True)
+    except Invalid:  # a bad line further down: no half-created job is left behind
         with db.write() as session:
-            job = session.scalar(db.lock(select(Job).where(Job.id == job_id)))
-            _insert_batch(session, db.now(), job, batch, keep_repeats=True)
+            session.execute(delete(Job).where(Job.id == job_id))
+        raise
     with db.write() as session:
         refresh_status(session, job_id)
         return JobInfo.of(session.get(Job, job_id))
