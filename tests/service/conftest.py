@@ -1,0 +1,224 @@
+"""Fixtures for the service tests: every DB test runs on SQLite and on a real PostgreSQL 15.
+
+PostgreSQL: `GTKIT_TEST_POSTGRES_URL` if set (a server whose user may CREATE DATABASE), otherwise a
+throwaway cluster started here (initdb + pg_ctl on a free loopback port, as user `postgres` when
+running as root, since initdb refuses root) and stopped at the end. A server that cannot start
+fails the tests; it never skips them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from service_helpers import FakeClock, manifest_lines, write_manifest
+from sqlalchemy.engine import make_url
+
+from toolkit.service import migrate
+from toolkit.service.db import Database
+
+PG_BIN = Path(os.environ.get("GTKIT_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+BACKENDS = ["sqlite", "postgresql"]
+_db_numbers = itertools.count(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[str]:
+    """A PostgreSQL server in a temp dir for this test session; yields its URL."""
+    if not (PG_BIN / "initdb").is_file():
+        pytest.fail(f"PostgreSQL 15 server binaries not found in {PG_BIN} (Debian: apt-get install postgresql-15)")
+    base = Path(tempfile.mkdtemp(prefix="gtkit-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: the cluster belongs to `postgres`
+        account = pwd.getpwnam("postgres")
+        os.chown(base, account.pw_uid, account.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    data, log = base / "data", base / "server.log"
+    port = _free_port()
+
+    def run(*args: str) -> None:
+        done = subprocess.run([*run_as, *args], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            server_log = log.read_text() if log.exists() else ""
+            pytest.fail(f"{' '.join(args[:2])} failed ({done.returncode}): {done.stderr[-2000:]}\n{server_log[-2000:]}")
+
+    try:
+        run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        options = (f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=300 "
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start")
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            subprocess.run([*run_as, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                           capture_output=True, timeout=120)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    url = os.environ.get("GTKIT_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    with throwaway_cluster() as url:
+        yield url
+
+
+def _admin_conninfo(server_url: str) -> str:
+    url = make_url(server_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    name = f"gtkit_test_{os.getpid()}_{next(_db_numbers)}"
+    with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path) -> Iterator[str]:
+    """An empty database (no tables) on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'gtkit.db'}"
+        return
+    with fresh_postgres_database(request.getfixturevalue("postgres_server")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite file, copied for each test (cheaper than migrating each time)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "gtkit.db"
+    database = Database(f"sqlite:///{path}")
+    migrate.upgrade(database)
+    database.dispose()  # the last connection checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_migrated(postgres_server) -> Iterator[str]:
+    """One migrated PostgreSQL database for the session; each test starts from empty tables."""
+    with fresh_postgres_database(postgres_server) as url:
+        database = Database(url)
+        migrate.upgrade(database)
+        database.dispose()
+        yield url
+
+
+def _empty_tables(url: str) -> None:
+    from toolkit.service.tables import Base
+
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with psycopg.connect(_admin_conninfo(url), autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request, tmp_path, clock) -> Iterator[Database]:
+    """A migrated, empty database with the injectable clock, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "gtkit.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("_postgres_migrated")
+        _empty_tables(url)
+    database = Database(url, clock=clock)
+    yield database
+    database.dispose()
+
+
+# -- service fixtures ---------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes():
+    """argon2's default cost (64 MiB, 3 passes) takes ~0.1-0.7 s a hash on a shared CI core; the
+    tests create many accounts. The code path is the same, only the parameters differ."""
+    from argon2 import PasswordHasher
+
+    from toolkit.service import people
+
+    before = people._hasher
+    people.set_password_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    yield
+    people.set_password_hasher(before)
+
+
+@pytest.fixture
+def schema():
+    from toolkit.models import load_label_schema
+
+    return load_label_schema("call-center")
+
+
+@pytest.fixture
+def storage(example_mirror):
+    from toolkit.storage import Storage
+
+    return Storage([example_mirror])
+
+
+@pytest.fixture
+def manifest(tmp_path) -> Path:
+    return write_manifest(tmp_path / "manifest.jsonl", manifest_lines(tmp_path))
+
+
+@pytest.fixture
+def postgres_lock_holder():
+    """lock(db, object_id, seconds): on PostgreSQL, another connection holds the object's row lock
+    (as a submit in progress does) for `seconds`; returns a function that waits for its release.
+    On SQLite (no row locks) it does nothing."""
+    import threading
+
+    threads: list[threading.Thread] = []
+
+    def hold(db: Database, object_id: int, seconds: float):
+        if not db.is_postgres:
+            return lambda: None
+        locked = threading.Event()
+
+        def run() -> None:
+            with psycopg.connect(_admin_conninfo(db.url)) as conn:
+                conn.execute("SELECT id FROM objects WHERE id = %s FOR UPDATE", (object_id,))
+                locked.set()
+                time.sleep(seconds)
+                conn.rollback()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        threads.append(thread)
+        assert locked.wait(10)
+        return lambda: thread.join(10)
+
+    yield hold
+    for thread in threads:
+        thread.join(10)

@@ -1,0 +1,65 @@
+"""Helpers shared by the service tests (imported as `service_helpers`)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+EXAMPLE_MIRROR = f"s3://example-feedback-bucket/={EXAMPLES}"
+MEDIA = "s3://example-feedback-bucket/media"
+PRE = [
+    {"id": "pre-1", "track": "speaker", "label": "Agent", "start": 0.4, "end": 3.56, "text": "Northwind support."},
+    {"id": "pre-2", "track": "speaker", "label": "Customer", "start": 3.9, "end": 8.2, "text": "My order is late."},
+    {"id": "pre-3", "track": "speaker", "label": "Agent", "start": 9.0, "end": 11.5, "text": "Sorry about that."},
+]
+PASSWORD = "correct horse battery"
+
+
+class FakeClock:
+    """An injectable clock: starts at a fixed moment, moves only when told."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.moment = start or datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def advance(self, seconds: float) -> None:
+        self.moment += timedelta(seconds=seconds)
+
+
+def manifest_lines(tmp_path: Path, count: int = 2) -> list[dict]:
+    """`count` labelable calls (with pre-segments) and one inline-text line the pre-annotation
+    handler declines, as the third line."""
+    lines = []
+    for i in range(count):
+        lines.append({"source-ref": f"{MEDIA}/call_{i + 1:03d}.wav", "media-type": "audio",
+                      "interaction-id": f"int-{i + 1:04d}", "duration-seconds": 21.0, "pre-segments": PRE,
+                      "metadata": {"customer_id": f"cust-{i}"}})
+    lines.insert(min(2, len(lines)), {"source": "inline text cannot be segmented"})
+    return lines
+
+
+def write_manifest(path: Path, lines: list) -> Path:
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+def make_people(db, count: int, team: str = "team-a"):
+    """A team and `count` annotators in it: (team, [UserInfo])."""
+    from toolkit.service import people
+
+    info = people.create_team(db, team)
+    users = [people.create_user(db, email=f"{team}-{i}@example.org", display_name=f"Annotator {i}",
+                                password=PASSWORD, team_ids=(info.id,)) for i in range(count)]
+    return info, users
+
+
+def answer_for(task, schema, worker: int, storage=None) -> dict:
+    """A schema-valid answerContent for a task (the local job's simulated worker)."""
+    from toolkit.localjob import simulated_answer_content
+
+    return simulated_answer_content(task.task_input, schema, worker, storage)

@@ -1,0 +1,126 @@
+"""Engine setup and migrations, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event, select, text
+
+from toolkit.service import migrate
+from toolkit.service.db import Database, normalize_url, sqlite_url
+from toolkit.service.tables import Base, Job, WorkItem
+
+TABLES = {"users", "invitations", "teams", "memberships", "jobs", "objects", "holds", "answers",
+          "consolidations", "work_queue", "sessions", "audit"}
+
+
+def table_names(db: Database) -> set[str]:
+    return set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}
+
+
+def index_names(db: Database, table: str) -> set[str]:
+    return {i["name"] for i in sa.inspect(db.engine).get_indexes(table)}
+
+
+def test_upgrade_from_empty_matches_the_models(db_url):
+    db = Database(db_url)
+    assert table_names(db) == set()
+    migrate.upgrade(db)
+    assert table_names(db) == TABLES
+    assert migrate.current_revision(db) == migrate.head_revision() == migrate.revisions()[-1]
+    with db.engine.connect() as conn:  # the migrations create exactly what tables.py declares
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    db.dispose()
+
+
+def test_upgrade_from_the_first_revision_keeps_data(db_url):
+    db = Database(db_url)
+    first, *later = migrate.revisions()
+    assert later, "a second revision exists, so upgrading from the first one is a real step"
+    migrate.upgrade(db, first)
+    assert migrate.current_revision(db) == first
+    assert "ix_answers_submission_time" not in index_names(db, "answers")
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO teams (name, created_at) VALUES ('kept', CURRENT_TIMESTAMP)"))
+    migrate.upgrade(db)
+    assert migrate.current_revision(db) == migrate.head_revision()
+    assert "ix_answers_submission_time" in index_names(db, "answers")
+    assert "ix_audit_at" in index_names(db, "audit")
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM teams")).scalars().all() == ["kept"]
+    db.dispose()
+
+
+def test_downgrade_step_by_step_to_empty_and_back(db_url):
+    db = Database(db_url)
+    migrate.upgrade(db)
+    for expected in reversed(migrate.revisions()[:-1]):
+        migrate.downgrade(db, "-1")
+        assert migrate.current_revision(db) == expected
+    assert "ix_answers_submission_time" not in index_names(db, "answers")
+    migrate.downgrade(db, "base")
+    assert migrate.current_revision(db) is None
+    assert table_names(db) == set()
+    migrate.upgrade(db)
+    assert table_names(db) == TABLES
+    db.dispose()
+
+
+def test_migration_scripts_ship_with_the_package():
+    names = {p.name for p in (migrate.MIGRATIONS / "versions").glob("*.py")}
+    assert {"0001_initial.py", "0002_time_indexes.py"} <= names
+    assert (migrate.MIGRATIONS / "env.py").is_file() and (migrate.MIGRATIONS / "script.py.mako").is_file()
+
+
+def test_urls():
+    assert normalize_url("postgresql://u:p@h:5432/d") == "postgresql+psycopg://u:p@h:5432/d"
+    assert normalize_url("postgres://h/d") == "postgresql+psycopg://h/d"
+    assert sqlite_url("data").startswith("sqlite:///") and sqlite_url("data").endswith("/data/gtkit.db")
+    with pytest.raises(ValueError, match="unsupported database"):
+        normalize_url("mysql://h/d")
+
+
+def test_sqlite_pragmas_and_begin_immediate(tmp_path):
+    db = Database.for_data_dir(tmp_path / "data")
+    migrate.upgrade(db)
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *args: statements.append(statement))
+    with db.read() as session:
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert session.execute(text("PRAGMA busy_timeout")).scalar() == 30_000
+    with db.write() as session:
+        session.execute(select(Job.id))
+    assert statements[0] == "BEGIN" and "BEGIN IMMEDIATE" in statements
+    assert statements.index("BEGIN IMMEDIATE") > statements.index("BEGIN")
+    # foreign keys are enforced: a queue row for a job that does not exist is refused
+    with pytest.raises(sa.exc.IntegrityError), db.write() as session:
+        session.add(WorkItem(kind="write_output", job_id=999, dedup_key="x", not_before=db.now(),
+                             attempts=0, generation=0, created_at=db.now()))
+    db.dispose()
+
+
+def test_a_write_transaction_holds_the_sqlite_write_lock_from_its_start(tmp_path):
+    """BEGIN IMMEDIATE: a second writer waits (here: times out) even before the first one wrote."""
+    import sqlite3
+
+    db = Database.for_data_dir(tmp_path)
+    migrate.upgrade(db)
+    with db.write() as session:
+        session.execute(select(Job.id))  # a read only, yet the lock is taken
+        other = sqlite3.connect(tmp_path / "gtkit.db", timeout=0.2, isolation_level=None)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        assert other.execute("SELECT count(*) FROM jobs").fetchone() == (0,)  # readers are not blocked
+        other.close()
+    db.dispose()
+
+
+def test_postgres_claims_render_skip_locked(postgres_server):
+    db = Database(postgres_server)
+    stmt = db.lock(select(Job.id).limit(1), skip_locked=True, of=Job)
+    assert "FOR NO KEY UPDATE OF jobs SKIP LOCKED" in str(stmt.compile(db.engine))
+    db.dispose()

@@ -1,0 +1,104 @@
+"""Importing a Ground Truth job's output layout (here: one written by `gtkit local-job run`, which
+writes the Ground Truth layout) to continue or review it in the service."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from service_helpers import answer_for, make_people
+from sqlalchemy import select
+
+from toolkit.localjob import run_local_job
+from toolkit.service import gt_import, jobs, runner, work
+from toolkit.service.errors import Invalid
+from toolkit.service.tables import Answer, DataObject, User
+from toolkit.storage import Storage
+
+
+def read_lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_a_finished_job_comes_in_labeled(db, tmp_path, schema, storage, manifest):
+    run_local_job(manifest, schema, workers=2, out=tmp_path / "gt", job_name="gt-job", storage=storage,
+                  simulate_workers=True)
+    team, _ = make_people(db, 1)
+    result = gt_import.import_gt_output(db, str(tmp_path / "gt" / "gt-job"), name="review-1", schema=schema,
+                                        team_id=team.id, output_uri=str(tmp_path / "out"), workers_per_object=2,
+                                        storage=storage)
+    assert (result.objects, result.labeled, result.answers) == (3, 2, 4)
+    assert result.job.status == "done"
+    with db.read() as session:
+        states = list(session.scalars(select(DataObject.state).order_by(DataObject.position)))
+        workers = set(session.scalars(select(User.worker_id).join(Answer, Answer.user_id == User.id)))
+        imported = session.scalars(select(User).where(User.external.is_(True))).all()
+    assert states == ["consolidated", "consolidated", "declined"]
+    assert workers == {"sim-worker-1", "sim-worker-2"}  # the original workerIds are kept
+    assert all(u.disabled and u.password_hash is None for u in imported)
+    runner.run_queue(db, storage=storage)
+    theirs = read_lines(tmp_path / "gt" / "gt-job" / "manifests/output/output.manifest")
+    ours = read_lines(tmp_path / "out" / "review-1" / "manifests/output/output.manifest")
+    assert [x.get("segments") for x in ours] == [x.get("segments") for x in theirs]
+    assert ours[2] == theirs[2] and ours[0]["segments-metadata"]["job-name"] == "review-1"
+    theirs_root, ours_root = tmp_path / "gt" / "gt-job", tmp_path / "out" / "review-1"
+    theirs_files = sorted(p.relative_to(theirs_root) for p in theirs_root.rglob("*.json"))
+    ours_files = sorted(p.relative_to(ours_root) for p in ours_root.rglob("*.json"))
+    assert [p for p in ours_files if "worker-response" in str(p)] == [p for p in theirs_files
+                                                                      if "worker-response" in str(p)]
+    for path in (p for p in ours_files if "worker-response" in str(p)):  # answers, times and all
+        assert (ours_root / path).read_bytes() == (theirs_root / path).read_bytes()
+
+
+def test_a_partly_labeled_job_is_continued_here(db, tmp_path, schema, storage, manifest, s3_bucket):
+    run_local_job(manifest, schema, workers=1, out=tmp_path / "gt", job_name="half", storage=storage,
+                  simulate_workers=True)
+    root = tmp_path / "gt" / "half"
+    for label in (root / "annotations" / "consolidated-annotation").rglob("*.json"):
+        label.unlink()  # as if Ground Truth stopped before consolidating: answers but no labels
+    lines = read_lines(root / "manifests/output/output.manifest")
+    (root / "manifests/output/output.manifest").write_text("".join(
+        json.dumps({k: v for k, v in x.items() if not k.startswith("segments")}) + "\n" for x in lines))
+    client = boto3.client("s3")
+    for path in root.rglob("*"):
+        if path.is_file():
+            client.upload_file(str(path), s3_bucket, f"gt/half/{path.relative_to(root)}")
+    team, (ann,) = make_people(db, 1)
+    result = gt_import.import_gt_output(db, f"s3://{s3_bucket}/gt/half", name="continued", schema=schema,
+                                        team_id=team.id, output_uri=str(tmp_path / "out"), workers_per_object=2,
+                                        storage=Storage([*storage.mirrors]))
+    assert (result.objects, result.labeled, result.answers) == (3, 0, 2)
+    labeled = []
+    while (task := work.claim(db, ann.id)) is not None:  # the second place of each object
+        work.submit(db, ann.id, task.object_id, answer_for(task, schema, 2, storage))
+        labeled.append(task.dataset_object_id)
+    assert labeled == ["0", "1"]
+    runner.run_queue(db, storage=storage)
+    assert jobs.get_job(db, result.job.id).status == "done"
+    out = read_lines(tmp_path / "out" / "continued" / "manifests/output/output.manifest")
+    # in submission order: the fake clock puts ann's answer before the imported one
+    assert [w["workerId"] for w in out[0]["segments"]["workers"]] == [ann.worker_id, "sim-worker-1"]
+
+
+def test_import_refuses_what_is_not_a_job_output(db, tmp_path, schema):
+    team, _ = make_people(db, 1)
+    with pytest.raises(Invalid, match="no output manifest"):
+        gt_import.import_gt_output(db, str(tmp_path), name="x", schema=schema, team_id=team.id,
+                                   output_uri=str(tmp_path / "out"))
+    root = tmp_path / "job"
+    (root / "manifests/output").mkdir(parents=True)
+    (root / "manifests/output/output.manifest").write_text('{"source-ref": "s3://b/a.wav", "interaction-id": "a"}\n')
+    bad = root / "annotations/worker-response/iteration-1/0/2024-01-01_00:00:00.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text('{"answers": [{"workerId": ""}]}')
+    with pytest.raises(Invalid, match="unreadable worker response of object 0"):
+        gt_import.import_gt_output(db, str(root), name="y", schema=schema, team_id=team.id,
+                                   output_uri=str(tmp_path / "out"))
+    bad.unlink()
+    (root / "manifests/output/output.manifest").write_bytes(b'{"source-ref": "s3://b/caf\xe9.wav"}\n')
+    with pytest.raises(Invalid, match="line 1"):
+        gt_import.import_gt_output(db, str(root), name="z", schema=schema, team_id=team.id,
+                                   output_uri=str(tmp_path / "out"))
+    assert jobs.list_jobs(db) == []  # a refused import leaves no half-imported job

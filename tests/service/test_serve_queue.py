@@ -1,0 +1,194 @@
+"""The work queue: consolidation with the real post-annotation handler, isolation of bad answers and
+failing rows, re-enqueue while running, leases, availability expiry."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from service_helpers import answer_for, make_people, write_manifest
+from sqlalchemy import func, select
+
+from toolkit.localjob import load_handler
+from toolkit.models import ANSWER_FIELD
+from toolkit.service import jobs, queue, runner, work
+from toolkit.service.consolidation import consolidate_object
+from toolkit.service.output import write_output
+from toolkit.service.tables import Answer, Consolidation, DataObject, WorkItem
+
+
+def calls(n: int) -> list[dict]:
+    return [{"source-ref": f"s3://b/c{i}.wav", "media-type": "audio", "interaction-id": f"c-{i}",
+             "duration-seconds": 10.0} for i in range(n)]
+
+
+def setup_job(db, tmp_path, schema, n_objects=2, workers=1, n_users=1, **options):
+    team, users = make_people(db, n_users)
+    manifest = write_manifest(tmp_path / "m.jsonl", calls(n_objects))
+    job = jobs.create_job(db, name="q", manifest=str(manifest), schema=schema, team_id=team.id,
+                          output_uri=str(tmp_path / "out"), workers_per_object=workers, **options)
+    return job, users
+
+
+def state_of(db, job_id):
+    with db.read() as session:
+        return [r for r in session.execute(select(DataObject.dataset_object_id, DataObject.state)
+                                           .where(DataObject.job_id == job_id).order_by(DataObject.position))]
+
+
+def queued(db):
+    with db.read() as session:
+        return sorted(session.scalars(select(WorkItem.dedup_key)))
+
+
+def output_lines(tmp_path):
+    return [json.loads(x) for x in (tmp_path / "out" / "q" / "manifests/output/output.manifest").read_text()
+            .splitlines()]
+
+
+def label_all(db, schema, users):
+    for index, user in enumerate(users, start=1):
+        while (task := work.claim(db, user.id)) is not None:
+            work.submit(db, user.id, task.object_id, answer_for(task, schema, index))
+
+
+def test_consolidation_runs_the_handler_and_is_idempotent(db, tmp_path, schema):
+    job, users = setup_job(db, tmp_path, schema, workers=2, n_users=2)
+    label_all(db, schema, users)
+    assert queued(db) == ["consolidate:1", "consolidate:2", f"write_output:{job.id}"]
+    stats = runner.run_queue(db)
+    assert (stats.done, stats.retried, stats.failed) == (3, 0, 0) and queued(db) == []
+    assert [s for _i, s in state_of(db, job.id)] == ["consolidated", "consolidated"]
+    assert jobs.get_job(db, job.id).status == "done"
+    with db.read() as session:
+        first = {c.object_id: (c.response_json, c.label_json, c.status) for c in session.scalars(select(Consolidation))}
+    label = json.loads(first[1][1])
+    assert first[1][2] == "ok" and label["workerCount"] == 2 and label["validWorkerCount"] == 2
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert consolidate_object(db, 1) == "consolidated"  # once more: the same result
+    runner.run_queue(db)
+    with db.read() as session:
+        again = {c.object_id: (c.response_json, c.label_json, c.status) for c in session.scalars(select(Consolidation))}
+    assert again == first
+    assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
+
+
+def test_a_bad_answer_fails_alone(db, tmp_path, schema):
+    """An answer that is not valid (stored before a schema change, or imported) gets the handler's
+    invalid-answer marking; the other answers and objects are consolidated as usual."""
+    _job, (ann,) = setup_job(db, tmp_path, schema, n_objects=3, workers=1)
+    tasks = []
+    while (task := work.claim(db, ann.id)) is not None:
+        work.submit(db, ann.id, task.object_id, answer_for(task, schema, 1))
+        tasks.append(task)
+    with db.write() as session:  # the second object's answer goes bad behind the service's back
+        session.execute(Answer.__table__.update().where(Answer.object_id == tasks[1].object_id)
+                        .values(answer_json=json.dumps({ANSWER_FIELD: "{not json"})))
+    stats = runner.run_queue(db)
+    assert (stats.retried, stats.failed) == (0, 0) and queued(db) == []
+    lines = output_lines(tmp_path)
+    assert [x["segments"]["status"] for x in lines] == ["ok", "error", "ok"]
+    bad = lines[1]["segments"]
+    assert bad["validWorkerCount"] == 0 and bad["workers"][0]["valid"] is False
+    assert "not valid JSON" in bad["workers"][0]["problems"][0]
+
+
+def test_a_failing_row_is_retried_then_fails_its_object_only(db, tmp_path, schema, clock, monkeypatch):
+    job, (ann,) = setup_job(db, tmp_path, schema, n_objects=3, workers=1)
+    label_all(db, schema, [ann])
+    handler = load_handler("post_annotation")
+    real = handler.handle
+
+    def flaky(event, read_text=None, schema=None):
+        payload = json.loads(read_text(event["payload"]["s3Uri"]))
+        if payload[0]["datasetObjectId"] == "1":
+            raise OSError("disk on fire")
+        return real(event, read_text=read_text, schema=schema)
+
+    monkeypatch.setattr(handler, "handle", flaky)
+    first = runner.run_queue(db, max_attempts=3)
+    assert (first.retried, first.failed) == (1, 0)
+    assert [s for _i, s in state_of(db, job.id)] == ["consolidated", "answered", "consolidated"]
+    with db.read() as session:
+        row = session.scalar(select(WorkItem).where(WorkItem.kind == "consolidate"))
+    assert row.last_error == "OSError: disk on fire" and row.not_before > clock()
+    assert runner.run_queue(db, max_attempts=3).done == 0  # backing off: not due yet
+    for _ in range(2):
+        clock.advance(60)
+        last = runner.run_queue(db, max_attempts=3)
+    assert last.failed == 1
+    assert [s for _i, s in state_of(db, job.id)] == ["consolidated", "failed", "consolidated"]
+    assert queued(db) == [] and jobs.get_job(db, job.id).status == "done"
+    lines = output_lines(tmp_path)
+    assert "segments" in lines[0] and "segments" not in lines[1] and "segments" in lines[2]  # failed: copied as is
+    with db.read() as session:
+        assert "OSError" in session.scalar(select(DataObject.reason).where(DataObject.dataset_object_id == "1"))
+
+
+def test_work_enqueued_while_it_runs_runs_again(db, tmp_path, schema):
+    job, (ann,) = setup_job(db, tmp_path, schema, n_objects=2, workers=1)
+    item = queue.claim_next(db, "w1")
+    assert item.kind == "write_output"
+    task = work.claim(db, ann.id)
+    work.submit(db, ann.id, task.object_id, answer_for(task, schema, 1))  # enqueues write_output again
+    write_output(db, job.id)
+    with db.write() as session:
+        queue.finish(session, item)
+    with db.read() as session:
+        row = session.scalar(select(WorkItem).where(WorkItem.kind == "write_output"))
+    assert row is not None and row.claimed_by is None  # handed back, not deleted
+    runner.run_queue(db)
+    assert queued(db) == []
+
+
+def test_a_claim_is_leased(db, tmp_path, schema, clock):
+    setup_job(db, tmp_path, schema)
+    item = queue.claim_next(db, "killed-worker", lease_s=30)
+    assert queue.claim_next(db, "w2", lease_s=30) is None
+    clock.advance(31)
+    again = queue.claim_next(db, "w2", lease_s=30)
+    assert again.id == item.id and again.attempts == 2
+    with db.write() as session:
+        queue.finish(session, item)  # the old claimant's late finish does not delete w2's claim
+    assert queued(db) != []
+    with db.write() as session:
+        queue.finish(session, again)
+    assert queued(db) == []
+
+
+def test_availability_expiry(db, tmp_path, schema, clock):
+    job, (ann, bob) = setup_job(db, tmp_path, schema, n_objects=2, workers=2, n_users=2, availability_s=600)
+    task = work.claim(db, ann.id)
+    work.submit(db, ann.id, task.object_id, answer_for(task, schema, 1))
+    held = work.claim(db, bob.id)
+    assert held.object_id == task.object_id
+    clock.advance(600)
+    assert work.claim(db, ann.id) is None  # past the lifetime: not handed out
+    stats = runner.run_queue(db)
+    assert stats.expired == 2
+    assert [s for _i, s in state_of(db, job.id)] == ["consolidated", "failed"]
+    assert work.current_task(db, bob.id) is None
+    lines = output_lines(tmp_path)
+    assert lines[0]["segments"]["workerCount"] == 1 and "segments" not in lines[1]
+    assert jobs.get_job(db, job.id).status == "done"
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(WorkItem)) == 0
+
+
+def test_run_queue_takes_at_most_max_items(db, tmp_path, schema):
+    setup_job(db, tmp_path, schema)
+    assert runner.run_queue(db, max_items=0).done == 0 and queued(db) != []
+
+
+def test_background_worker(db, tmp_path, schema):
+    job, (ann,) = setup_job(db, tmp_path, schema, n_objects=1)
+    worker = runner.QueueWorker(db, poll_s=0.05).start()
+    try:
+        task = work.claim(db, ann.id)
+        work.submit(db, ann.id, task.object_id, answer_for(task, schema, 1))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and [s for _i, s in state_of(db, job.id)] != ["consolidated"]:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert [s for _i, s in state_of(db, job.id)] == ["consolidated"]

@@ -1,0 +1,148 @@
+"""The service's database: one SQLAlchemy engine for SQLite (embedded) or PostgreSQL (psycopg 3).
+
+- `sqlite:///DIR/gtkit.db`: WAL (readers never wait for the writer), foreign keys on, a busy
+  timeout, `synchronous=FULL` (an acknowledged submit survives a power cut, not just a kill -9).
+  pysqlite normally issues its own deferred `BEGIN` before the first write, and a deferred
+  transaction that later needs the write lock fails with SQLITE_BUSY instead of waiting. So the
+  driver's transaction handling is switched off (SQLAlchemy's documented recipe for pysqlite) and
+  SQLAlchemy emits `BEGIN IMMEDIATE` for write transactions (`Database.write()`) and a plain
+  `BEGIN` for reads (`Database.read()`): writers queue on the busy timeout, readers never block.
+- `postgresql+psycopg://...` (a bare `postgresql://` is taken to mean psycopg 3): READ COMMITTED;
+  the claim and queue queries use `SELECT ... FOR NO KEY UPDATE SKIP LOCKED` (`Database.lock`).
+
+Every time the service reads the clock it asks `Database.now()`, so tests inject a clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, Select, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+DB_FILE = "gtkit.db"
+BUSY_TIMEOUT_MS = 30_000
+_WRITE = "gtkit_write"  # execution option that marks the write engine's connections
+S = TypeVar("S", bound=Select)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def sqlite_url(data_dir: str | Path) -> str:
+    """`sqlite:///DIR/gtkit.db` for a data directory."""
+    return f"sqlite:///{Path(data_dir).resolve() / DB_FILE}"
+
+
+def normalize_url(url: str) -> str:
+    """Pin the drivers: `postgresql://` and `postgres://` mean psycopg 3, `sqlite://` pysqlite."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise ValueError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://...")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_engine(url: str, echo: bool) -> Engine:
+    engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False,
+                                                         "timeout": BUSY_TIMEOUT_MS / 1000},
+                           pool_size=20, max_overflow=40, pool_timeout=60)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Stop pysqlite from issuing BEGIN itself; SQLAlchemy's "begin" event below does it.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={BUSY_TIMEOUT_MS}",
+                       "synchronous=FULL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: str, echo: bool, pool_size: int) -> Engine:
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
+                         pool_timeout=60)
+
+
+class Database:
+    """Engine, sessions and clock of one service database."""
+
+    def __init__(self, url: str, *, clock: Clock = utcnow, echo: bool = False, pool_size: int = 10) -> None:
+        self.url = normalize_url(url)
+        if self.url.startswith("sqlite"):
+            self.engine = _sqlite_engine(self.url, echo)
+        else:
+            self.engine = _postgres_engine(self.url, echo, pool_size)
+        self.dialect: str = self.engine.dialect.name
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self.clock = clock
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(self.engine.execution_options(**{_WRITE: True}), expire_on_commit=False)
+
+    @classmethod
+    def for_data_dir(cls, data_dir: str | Path, **kwargs: Any) -> Database:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        return cls(sqlite_url(data_dir), **kwargs)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    def now(self) -> datetime:
+        moment = self.clock()
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction (SQLite: deferred BEGIN, never waits for a writer). Closing the
+        session ends it; loaded objects stay readable (detached, not expired)."""
+        with self._read() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: committed when the block ends, rolled back on an exception.
+        SQLite: `BEGIN IMMEDIATE`, so it holds the write lock from its first statement. Threads of
+        one process queue on a lock first: SQLite's busy handler polls with sleeps of up to 100 ms,
+        so 50 threads waiting on it took 3x longer than waiting their turn on a lock (other
+        processes still wait on the busy timeout). Do not nest write() calls."""
+        if self._write_lock is None:
+            with self._write() as session, session.begin():
+                yield session
+            return
+        if not self._write_lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+            raise TimeoutError(f"no write turn on {self.url} within {BUSY_TIMEOUT_MS} ms")
+        try:
+            with self._write() as session, session.begin():
+                yield session
+        finally:
+            self._write_lock.release()
+
+    def lock(self, stmt: S, *, skip_locked: bool = False, of: Any = None) -> S:
+        """`FOR NO KEY UPDATE [SKIP LOCKED]` on PostgreSQL: the service never changes a key, and
+        plain FOR UPDATE would also block the foreign-key checks of other transactions (a submit
+        enqueueing work for a job whose row an add-objects batch holds). SQLite needs no row
+        locks: its write transactions are serialised by BEGIN IMMEDIATE."""
+        if not self.is_postgres:
+            return stmt
+        return stmt.with_for_update(skip_locked=skip_locked, of=of, key_share=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

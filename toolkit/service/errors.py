@@ -1,0 +1,30 @@
+"""What the service's functions raise. Messages name the record (ids), never answer text or emails."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of everything below."""
+
+
+class NotFound(ServiceError, KeyError):
+    """No such user, team, job, object or invitation."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class Invalid(ServiceError, ValueError):
+    """Bad input (an option out of range, a bad manifest line, a weak password)."""
+
+
+class Refused(ServiceError):
+    """A valid request the current state does not allow (no free place, job cancelled, link used)."""
+
+
+class SubmissionInvalid(Invalid):
+    """An answer that fails validation; `problems` are `path: message` strings without values."""
+
+    def __init__(self, message: str, problems: list[str]) -> None:
+        super().__init__(message)
+        self.problems = problems

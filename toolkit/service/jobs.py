@@ -1,0 +1,390 @@
+"""Labeling jobs: create from a manifest and a label schema, add objects, pause/resume/cancel, progress.
+
+Every manifest line goes through the real pre-annotation handler (lambdas/pre_annotation, loaded
+by toolkit.localjob.load_handler) exactly as in a local job; lines it declines are kept (state
+`declined`) and copied to the output unchanged. Lines are read streaming and stored in batches of
+BATCH lines, each batch one transaction, so a large manifest never holds SQLite's write lock for
+long. `add_objects` is idempotent: a line whose dedup key (`object_key`) is already in the job is
+skipped, like a duplicate message to a Ground Truth streaming job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import statistics
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import yaml
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.orm import Session
+
+from toolkit.lines import UndecodableLine, WrongEncoding
+from toolkit.localjob import (
+    DEFAULT_LABEL_ATTRIBUTE,
+    DEFAULT_TASK_TIME_LIMIT,
+    LOCAL_ACCOUNT,
+    TASK_TIME_LIMIT_RANGE,
+    load_handler,
+)
+from toolkit.models import LabelSchema
+from toolkit.models.events import EVENT_VERSION
+from toolkit.output_layout import manifest_text
+from toolkit.service import queue
+from toolkit.service.audit import record
+from toolkit.service.db import Database
+from toolkit.service.errors import Invalid, NotFound, Refused
+from toolkit.service.people import require_admin
+from toolkit.service.tables import Answer, DataObject, Hold, Job, Team
+from toolkit.storage import Storage
+from toolkit.task_input import ManifestError, build_task_input, iter_data_objects
+
+BATCH = 500
+JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # Ground Truth's LabelingJobName
+LABEL_ATTRIBUTE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}$")
+AVAILABILITY_RANGE = (60, 365 * 24 * 3600)
+DEFAULT_AVAILABILITY_S = 30 * 24 * 3600  # Ground Truth's usual maximum for private workforces
+DEDUP_ATTRIBUTE = "dataset-objectid-attribute-name"  # Ground Truth streaming jobs' own dedup key
+MAX_READABLE_KEY = 255
+WORKING_STATES = ("open", "answered")
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    id: int
+    name: str
+    team_id: int
+    status: str
+    label_attribute: str
+    workers_per_object: int
+    task_time_limit_s: int
+    availability_s: int
+    priority: int
+    output_uri: str
+    schema_hash: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, job: Job) -> JobInfo:
+        return cls(job.id, job.name, job.team_id, job.status, job.label_attribute, job.workers_per_object,
+                   job.task_time_limit_s, job.availability_s, job.priority, job.output_uri, job.schema_hash,
+                   job.created_at)
+
+
+@dataclass(frozen=True)
+class AddResult:
+    added: int
+    declined: int  # of the added, how many the pre-annotation handler declined
+    duplicates: int  # lines skipped: their dedup key was already in the job
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    objects: int
+    declined: int
+    open: int  # still taking answers
+    in_progress: int  # open objects somebody holds right now
+    answered: int  # waiting for consolidation
+    consolidated: int
+    failed: int
+    answers: int
+    answers_last_hour: int
+    median_time_spent_s: float | None
+
+
+@dataclass(frozen=True)
+class PreparedLine:
+    line_text: str
+    task_input_text: str | None
+    reason: str | None
+    dedup_key: str
+
+
+# -- schema, names -----------------------------------------------------------------------------------
+def schema_yaml(schema: LabelSchema) -> str:
+    return yaml.safe_dump(schema.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def schema_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=64)
+def load_schema(text: str) -> LabelSchema:
+    """A job's LabelSchema from its stored YAML (cached: every submit validates against it)."""
+    return LabelSchema.model_validate(yaml.safe_load(text))
+
+
+def job_arn(name: str) -> str:
+    return f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:labeling-job/{name}"
+
+
+def object_key(line: Any) -> str:
+    """What makes two lines the same object: the attribute named by `dataset-objectid-attribute-name`
+    (Ground Truth streaming), else `interaction-id`, else the line's content."""
+    key = None
+    if isinstance(line, dict):
+        attribute = line.get(DEDUP_ATTRIBUTE)
+        if isinstance(attribute, str) and attribute in line:
+            key = f"{attribute}={json.dumps(line[attribute], sort_keys=True, ensure_ascii=False)}"
+        elif isinstance(line.get("interaction-id"), str) and line["interaction-id"]:
+            key = f"interaction-id={line['interaction-id']}"
+    if key is None:
+        key = json.dumps(line, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    if len(key) > MAX_READABLE_KEY:
+        key = "sha256=" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return key
+
+
+# -- reading a manifest ------------------------------------------------------------------------------
+def prepare_line(line: Any, number: int, arn: str) -> PreparedLine:
+    """One manifest line through the real pre-annotation handler."""
+    response = load_handler("pre_annotation").handle(
+        {"version": EVENT_VERSION, "labelingJobArn": arn, "dataObject": line})
+    if response.get("isHumanAnnotationRequired") is True:
+        return PreparedLine(manifest_text(line), manifest_text(response["taskInput"]), None, object_key(line))
+    return PreparedLine(manifest_text(line), None, f"line {number}: {build_task_input(line)[1]}", object_key(line))
+
+
+def prepared_batches(manifest: str, storage: Storage, arn: str, size: int = BATCH) -> Iterator[list[PreparedLine]]:
+    batch: list[PreparedLine] = []
+    try:
+        for _object_id, number, line in iter_data_objects(manifest, storage):
+            batch.append(prepare_line(line, number, arn))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    except (ManifestError, WrongEncoding, UndecodableLine) as exc:  # Ground Truth refuses such a manifest
+        raise Invalid(str(exc)) from None
+    if batch:
+        yield batch
+
+
+def _insert_batch(session: Session, now: datetime, job: Job, batch: list[PreparedLine], *,
+                  keep_repeats: bool) -> AddResult:
+    """Append lines after the job's last object. `keep_repeats`: the job's first manifest, where a
+    repeated line is an object of its own (as in a Ground Truth batch job) without a dedup key."""
+    keys = {p.dedup_key for p in batch}
+    seen = set(session.scalars(select(DataObject.dedup_key).where(DataObject.job_id == job.id,
+                                                                  DataObject.dedup_key.in_(keys))))
+    position = (session.scalar(select(func.max(DataObject.position)).where(DataObject.job_id == job.id)) or -1) + 1
+    available_until = now + timedelta(seconds=job.availability_s)
+    rows, declined, duplicates = [], 0, 0
+    for p in batch:
+        key: str | None = p.dedup_key
+        if key in seen:
+            if not keep_repeats:
+                duplicates += 1
+                continue
+            key = None
+        seen.add(p.dedup_key)
+        declined += p.task_input_text is None
+        rows.append({"job_id": job.id, "position": position, "dataset_object_id": str(position), "dedup_key": key,
+                     "line_json": p.line_text, "task_input_json": p.task_input_text, "reason": p.reason,
+                     "state": "open" if p.task_input_text is not None else "declined", "answers_count": 0,
+                     "available_until": available_until, "revision": 1, "written_revision": 0, "created_at": now})
+        position += 1
+    if rows:
+        session.execute(DataObject.__table__.insert(), rows)
+        queue.enqueue(session, now, queue.WRITE_OUTPUT, job.id)
+        if job.status == "done" and len(rows) > declined:
+            job.status = "active"  # new work for a finished streaming job
+    return AddResult(len(rows), declined, duplicates)
+
+
+# -- jobs --------------------------------------------------------------------------------------------
+def check_options(name: str, label_attribute: str, workers_per_object: int, task_time_limit_s: int,
+                   availability_s: int) -> None:
+    if not JOB_NAME.match(name):
+        raise Invalid("a job name has 1-63 letters, digits and hyphens, starting and ending with a letter or "
+                      "digit (Ground Truth's LabelingJobName)")
+    if not LABEL_ATTRIBUTE.match(label_attribute) or label_attribute.endswith(("-metadata", "-ref")):
+        raise Invalid("the label attribute has 1-127 letters, digits and hyphens and must not end with "
+                      "-metadata or -ref")
+    if not 1 <= workers_per_object <= 9:
+        raise Invalid("workers per object must be between 1 and 9 (Ground Truth's range)")
+    low, high = TASK_TIME_LIMIT_RANGE
+    if not low <= task_time_limit_s <= high:
+        raise Invalid(f"the task time limit must be between {low} and {high} seconds (Ground Truth's range)")
+    low, high = AVAILABILITY_RANGE
+    if not low <= availability_s <= high:
+        raise Invalid(f"the availability lifetime must be between {low} and {high} seconds")
+
+
+def new_job(session: Session, now: datetime, *, name: str, schema_text: str, team_id: int, output_uri: str,
+            workers_per_object: int, task_time_limit_s: int, availability_s: int, priority: int,
+            label_attribute: str, actor_id: int | None) -> Job:
+    """Insert the job row (options checked by the caller with check_options), with its audit row."""
+    require_admin(session, actor_id)
+    if session.get(Team, team_id) is None:
+        raise NotFound(f"no team {team_id}")
+    if session.scalar(select(Job.id).where(func.lower(Job.name) == name.lower())) is not None:
+        raise Refused(f"a job named {name!r} exists (names are unique, ignoring case)")
+    job = Job(name=name, schema_yaml=schema_text, schema_hash=schema_digest(schema_text),
+              label_attribute=label_attribute, workers_per_object=workers_per_object,
+              task_time_limit_s=task_time_limit_s, availability_s=availability_s, priority=priority,
+              team_id=team_id, status="active", output_uri=str(output_uri), created_at=now, created_by=actor_id)
+    session.add(job)
+    session.flush()
+    record(session, now, actor_id, "job.create", f"job:{job.id}", team=team_id, workers=workers_per_object)
+    return job
+
+
+def create_job(db: Database, *, name: str, manifest: str, schema: LabelSchema, team_id: int, output_uri: str,
+               workers_per_object: int = 1, task_time_limit_s: int = DEFAULT_TASK_TIME_LIMIT,
+               availability_s: int = DEFAULT_AVAILABILITY_S, priority: int = 0,
+               label_attribute: str = DEFAULT_LABEL_ATTRIBUTE, storage: Storage | None = None,
+               actor_id: int | None = None) -> JobInfo:
+    """A job from a manifest (local path or s3://, read streaming) for a team. Its output goes to
+    `<output_uri>/<name>/` in Ground Truth's layout. An empty manifest is refused."""
+    check_options(name, label_attribute, workers_per_object, task_time_limit_s, availability_s)
+    storage = storage or Storage()
+    text = schema_yaml(schema)
+    batches = prepared_batches(str(manifest), storage, job_arn(name))
+    first = next(batches, None)
+    if first is None:
+        raise Invalid(f"{manifest}: no data objects (the manifest is empty)")
+    now = db.now()
+    with db.write() as session:
+        job = new_job(session, now, name=name, schema_text=text, team_id=team_id, output_uri=output_uri,
+                      workers_per_object=workers_per_object, task_time_limit_s=task_time_limit_s,
+                      availability_s=availability_s, priority=priority, label_attribute=label_attribute,
+                      actor_id=actor_id)
+        _insert_batch(session, now, job, first, keep_repeats=True)
+        job_id = job.id
+    try:
+        for batch in batches:
+            with db.write() as session:
+                job = session.scalar(db.lock(select(Job).where(Job.id == job_id)))
+                _insert_batch(session, db.now(), job, batch, keep_repeats=True)
+    except Invalid:  # a bad line further down: no half-created job is left behind
+        with db.write() as session:
+            session.execute(delete(Job).where(Job.id == job_id))
+        raise
+    with db.write() as session:
+        refresh_status(session, job_id)
+        return JobInfo.of(session.get(Job, job_id))
+
+
+def add_objects(db: Database, job_id: int, manifest: str, *, storage: Storage | None = None,
+                actor_id: int | None = None) -> AddResult:
+    """Append a manifest's lines to a job; lines already in it (same `object_key`) are skipped, so
+    sending the same manifest twice adds nothing the second time."""
+    storage = storage or Storage()
+    info = get_job(db, job_id)
+    if info.status == "cancelled":
+        raise Refused(f"job {job_id} is cancelled")
+    added = declined = duplicates = 0
+    for batch in prepared_batches(str(manifest), storage, job_arn(info.name)):
+        now = db.now()
+        with db.write() as session:
+            require_admin(session, actor_id)
+            job = session.scalar(db.lock(select(Job).where(Job.id == job_id)))  # one adder at a time
+            result = _insert_batch(session, now, job, batch, keep_repeats=False)
+            added, declined, duplicates = (added + result.added, declined + result.declined,
+                                           duplicates + result.duplicates)
+    with db.write() as session:
+        record(session, db.now(), actor_id, "job.add_objects", f"job:{job_id}", added=added, duplicates=duplicates)
+    return AddResult(added, declined, duplicates)
+
+
+def refresh_status(session: Session, job_id: int) -> None:
+    """An active job with nothing left to label or consolidate is done."""
+    job = session.get(Job, job_id)
+    if job is None or job.status != "active":
+        return
+    working = session.scalar(select(exists().where(DataObject.job_id == job_id,
+                                                   DataObject.state.in_(WORKING_STATES))))
+    if not working:
+        job.status = "done"
+
+
+def get_job(db: Database, job: int | str) -> JobInfo:
+    """By id, or by name (ignoring case)."""
+    with db.read() as session:
+        row = (session.get(Job, job) if isinstance(job, int)
+               else session.scalar(select(Job).where(func.lower(Job.name) == job.lower())))
+        if row is None:
+            raise NotFound(f"no job {job!r}")
+        return JobInfo.of(row)
+
+
+def job_schema(db: Database, job_id: int) -> LabelSchema:
+    """The job's label schema (to render its task template)."""
+    with db.read() as session:
+        text = session.scalar(select(Job.schema_yaml).where(Job.id == job_id))
+    if text is None:
+        raise NotFound(f"no job {job_id}")
+    return load_schema(text)
+
+
+def list_jobs(db: Database, *, team_ids: list[int] | None = None) -> list[JobInfo]:
+    with db.read() as session:
+        stmt = select(Job).order_by(Job.priority.desc(), Job.id)
+        if team_ids is not None:
+            stmt = stmt.where(Job.team_id.in_(team_ids))
+        return [JobInfo.of(j) for j in session.scalars(stmt)]
+
+
+_TRANSITIONS = {"pause": ({"active"}, "paused"), "resume": ({"paused"}, "active"),
+                "cancel": ({"active", "paused", "done"}, "cancelled")}
+
+
+def _transition(db: Database, job_id: int, action: str, actor_id: int | None) -> JobInfo:
+    allowed, target = _TRANSITIONS[action]
+    now = db.now()
+    with db.write() as session:
+        require_admin(session, actor_id)
+        job = session.scalar(db.lock(select(Job).where(Job.id == job_id)))
+        if job is None:
+            raise NotFound(f"no job {job_id}")
+        if job.status not in allowed:
+            raise Refused(f"job {job_id} is {job.status}; cannot {action} it")
+        job.status = target
+        if target == "cancelled":  # held places are gone; answers stay and are written out
+            session.execute(delete(Hold).where(Hold.object_id.in_(select(DataObject.id)
+                                                                  .where(DataObject.job_id == job_id))))
+        record(session, now, actor_id, f"job.{action}", f"job:{job_id}")
+        if target == "active":
+            refresh_status(session, job_id)
+        return JobInfo.of(job)
+
+
+def pause_job(db: Database, job_id: int, *, actor_id: int | None = None) -> JobInfo:
+    """No new tasks are handed out; holders may still submit what they hold."""
+    return _transition(db, job_id, "pause", actor_id)
+
+
+def resume_job(db: Database, job_id: int, *, actor_id: int | None = None) -> JobInfo:
+    return _transition(db, job_id, "resume", actor_id)
+
+
+def cancel_job(db: Database, job_id: int, *, actor_id: int | None = None) -> JobInfo:
+    """No more tasks or submits; what was answered stays in the output."""
+    return _transition(db, job_id, "cancel", actor_id)
+
+
+def job_progress(db: Database, job_id: int) -> JobProgress:
+    now = db.now()
+    with db.read() as session:
+        counts = dict(session.execute(select(DataObject.state, func.count()).where(DataObject.job_id == job_id)
+                                      .group_by(DataObject.state)).all())
+        in_progress = session.scalar(
+            select(func.count(func.distinct(Hold.object_id))).join(DataObject, DataObject.id == Hold.object_id)
+            .where(DataObject.job_id == job_id, DataObject.state == "open", Hold.expires_at > now)) or 0
+        answers = select(Answer).join(DataObject, DataObject.id == Answer.object_id).where(DataObject.job_id == job_id)
+        total = session.scalar(select(func.count()).select_from(answers.subquery())) or 0
+        recent = session.scalar(select(func.count()).select_from(
+            answers.where(Answer.submission_time > now - timedelta(hours=1)).subquery())) or 0
+        spent = list(session.scalars(select(Answer.time_spent_s).join(DataObject, DataObject.id == Answer.object_id)
+                                       .where(DataObject.job_id == job_id)))
+    median = statistics.median(spent) if spent else None
+    return JobProgress(objects=sum(counts.values()), declined=counts.get("declined", 0), open=counts.get("open", 0),
+                       in_progress=in_progress, answered=counts.get("answered", 0),
+                       consolidated=counts.get("consolidated", 0), failed=counts.get("failed", 0), answers=total,
+                       answers_last_hour=recent, median_time_spent_s=median)

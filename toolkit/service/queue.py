@@ -1,0 +1,102 @@
+"""The work queue's rows: enqueue, claim, finish, fail. What the rows do is in toolkit.service.runner.
+
+- One row per piece of work (`dedup_key`: `consolidate:<object id>`, `write_output:<job id>`), so
+  a burst of submits becomes one output rewrite. Enqueueing work that is already queued or running
+  bumps its `generation`; the runner that holds it then puts it back instead of deleting it, so a
+  change made while the output was being written is never left out.
+- Claiming is a short transaction (PostgreSQL: `FOR NO KEY UPDATE SKIP LOCKED`; SQLite: BEGIN IMMEDIATE)
+  that stamps the row with the worker and the time; the work itself runs outside any transaction.
+  A claim older than the lease is free again: that is how work of a killed process is picked up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from toolkit.service.db import Database
+from toolkit.service.tables import WorkItem
+
+CONSOLIDATE = "consolidate"
+WRITE_OUTPUT = "write_output"
+DEFAULT_LEASE_S = 600
+MAX_BACKOFF_S = 300
+
+
+@dataclass(frozen=True)
+class ClaimedItem:
+    id: int
+    kind: str
+    job_id: int
+    object_id: int | None
+    generation: int
+    attempts: int
+    worker: str
+
+
+def dedup_key(kind: str, job_id: int, object_id: int | None) -> str:
+    return f"{kind}:{object_id}" if kind == CONSOLIDATE else f"{kind}:{job_id}"
+
+
+def enqueue(session: Session, now: datetime, kind: str, job_id: int, object_id: int | None = None) -> None:
+    """Queue work inside the caller's transaction (an upsert: never a duplicate row, never an
+    IntegrityError that would abort the caller's transaction)."""
+    values = {"kind": kind, "job_id": job_id, "object_id": object_id, "dedup_key": dedup_key(kind, job_id, object_id),
+              "not_before": now, "attempts": 0, "generation": 0, "created_at": now}
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(WorkItem).values(**values)
+    stmt = stmt.on_conflict_do_update(index_elements=[WorkItem.dedup_key],
+                                      set_={"generation": WorkItem.generation + 1, "not_before": now})
+    session.execute(stmt)
+
+
+def claim_next(db: Database, worker: str, *, lease_s: int = DEFAULT_LEASE_S,
+               kinds: tuple[str, ...] = (CONSOLIDATE, WRITE_OUTPUT)) -> ClaimedItem | None:
+    """The next due row, claimed for `worker` (consolidations first, then output writes)."""
+    now = db.now()
+    stale = now - timedelta(seconds=lease_s)
+    with db.write() as session:
+        stmt = (select(WorkItem)
+                .where(WorkItem.kind.in_(kinds), WorkItem.not_before <= now,
+                       or_(WorkItem.claimed_at.is_(None), WorkItem.claimed_at < stale))
+                .order_by(WorkItem.kind, WorkItem.id).limit(1))
+        row = session.scalar(db.lock(stmt, skip_locked=True))
+        if row is None:
+            return None
+        row.claimed_by, row.claimed_at, row.attempts = worker, now, row.attempts + 1
+        return ClaimedItem(row.id, row.kind, row.job_id, row.object_id, row.generation, row.attempts, worker)
+
+
+def finish(session: Session, item: ClaimedItem) -> None:
+    """Done (inside the transaction that stores the result): delete the row, unless it was
+    enqueued again meanwhile; then hand it back so it runs once more."""
+    gone = session.execute(delete(WorkItem).where(WorkItem.id == item.id, WorkItem.generation == item.generation,
+                                                  WorkItem.claimed_by == item.worker))
+    if gone.rowcount == 0:
+        session.execute(update(WorkItem).where(WorkItem.id == item.id, WorkItem.claimed_by == item.worker)
+                        .values(claimed_by=None, claimed_at=None, attempts=0, last_error=None))
+
+
+def retry_later(session: Session, now: datetime, item: ClaimedItem, error: str) -> None:
+    """Hand the row back with a backoff (2, 4, 8 ... s, at most MAX_BACKOFF_S)."""
+    delay = min(MAX_BACKOFF_S, 2 ** item.attempts)
+    session.execute(update(WorkItem).where(WorkItem.id == item.id, WorkItem.claimed_by == item.worker)
+                    .values(claimed_by=None, claimed_at=None, last_error=error[:2000],
+                            not_before=now + timedelta(seconds=delay)))
+
+
+def drop(session: Session, item: ClaimedItem) -> None:
+    session.execute(delete(WorkItem).where(WorkItem.id == item.id))
+
+
+def pending(db: Database, job_id: int | None = None) -> int:
+    """Rows not yet done (due or not, claimed or not)."""
+    with db.read() as session:
+        stmt = select(func.count()).select_from(WorkItem)
+        if job_id is not None:
+            stmt = stmt.where(WorkItem.job_id == job_id)
+        return session.scalar(stmt) or 0

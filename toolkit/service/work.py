@@ -1,0 +1,336 @@
+"""The annotator's transactions: claim the next task, submit an answer, release a task.
+
+**Claim** (one transaction): the user's own live hold if they have one (they come back to it);
+otherwise the first object, highest job priority first, then oldest object, of the active jobs of
+the user's teams that is open, within its availability lifetime, not answered by this user and
+with `answers_count + live holds < workers_per_object`; a hold is inserted for it. A hold is live
+while `expires_at > now`: expiry is a condition in the queries, not a timer, and holds are rows, so
+they survive restarts. One hold per user (a unique key). PostgreSQL takes the candidate with
+`FOR NO KEY UPDATE OF objects SKIP LOCKED LIMIT 1`, then re-counts its places in a new statement (READ
+COMMITTED sees every commit made before the lock was granted; everyone who changes an object's
+holds or answers holds that object's row lock), so two claims never take the last place twice.
+When every candidate is locked by someone else for a moment, the claim ends its transaction and
+tries again rather than answer "nothing left".
+SQLite serialises write transactions with BEGIN IMMEDIATE.
+
+**Submit**: `validate_submission` first, outside any transaction; then one transaction that locks
+the object, inserts the answer (UNIQUE(object, user): a second submit of the same user returns the
+stored answer and changes nothing), deletes the hold, bumps `answers_count`, and at N answers marks
+the object `answered` and enqueues its consolidation; it also enqueues a rewrite of the output.
+
+Submit rule: an answer is taken from a member of the job's team who has not answered the object
+yet, on an open object of a job that is not cancelled, when EITHER the user holds a live place on
+it (accepted even if the job was paused meanwhile) OR, without one (never claimed, or the hold
+expired), the job is active, the object is within its availability lifetime and a place is still
+free: `answers_count + live holds of others < workers_per_object`. Otherwise it is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from toolkit.answers import AWS_SAMPLE_FIELD, worker_answer
+from toolkit.models import ANSWER_FIELD, LabelSchema
+from toolkit.service import queue
+from toolkit.service.db import Database
+from toolkit.service.errors import NotFound, Refused, SubmissionInvalid
+from toolkit.service.jobs import load_schema
+from toolkit.service.tables import Answer, DataObject, Hold, Job, Membership, User
+
+MAX_ANSWER_BYTES = 2_000_000  # far above a 3-hour call's answer; keeps a runaway client out
+MAX_ANSWER_DEPTH = 16  # answerContent > answer (JSON text) > segments > segment > attributes ... is ~6
+CLAIM_ATTEMPTS = 8
+CLAIM_PATIENCE_S = 10.0  # how long a claim waits for candidates others hold locked
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task held by a user: what the template page needs."""
+
+    object_id: int
+    job_id: int
+    job_name: str
+    dataset_object_id: str
+    task_input: dict[str, Any]
+    accepted_at: datetime
+    expires_at: datetime
+    resumed: bool = False  # the user's existing hold, not a new one
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    answer_id: int
+    duplicate: bool  # the user had answered already: the stored answer was kept, nothing changed
+    answers_count: int
+    complete: bool  # the object has all its answers
+
+
+# -- validation at the door ---------------------------------------------------------------------------
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of JSON-like data, iteratively (stops counting past `limit`)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def validate_submission(answer_content: Any, schema: LabelSchema, *, interaction_id: str | None = None,
+                        media_duration: float | None = None, max_bytes: int = MAX_ANSWER_BYTES,
+                        max_depth: int = MAX_ANSWER_DEPTH) -> dict[str, Any]:
+    """Check a crowd-form `answerContent` before anything is stored: a JSON object within
+    `max_bytes` and `max_depth` (the JSON text in its `answer` field included), that parses as a
+    SegmentationAnswer valid for `schema` (toolkit.answers / toolkit.models rules). Returns the
+    content; raises SubmissionInvalid whose problems name fields, never values."""
+    if not isinstance(answer_content, dict):
+        raise SubmissionInvalid("answerContent must be a JSON object", ["(answer): not an object"])
+    if _depth(answer_content, max_depth) > max_depth:
+        raise SubmissionInvalid("answer nested too deeply", [f"(answer): deeper than {max_depth} levels"])
+    try:
+        size = len(json.dumps(answer_content, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    except (TypeError, ValueError) as exc:
+        raise SubmissionInvalid("answer is not JSON", [f"(answer): {type(exc).__name__}"]) from None
+    if size > max_bytes:
+        raise SubmissionInvalid("answer too large", [f"(answer): {size} bytes, at most {max_bytes}"])
+    for name in (ANSWER_FIELD, AWS_SAMPLE_FIELD):  # the fields that hold JSON text (either template)
+        inner = answer_content.get(name)
+        if not isinstance(inner, str):
+            continue
+        try:
+            parsed = json.loads(inner)
+        except ValueError:
+            continue  # parse_answer reports it below, with its position
+        except RecursionError:
+            raise SubmissionInvalid("answer nested too deeply", [f"{name}: nested too deeply"]) from None
+        if _depth(parsed, max_depth) + 1 > max_depth:
+            raise SubmissionInvalid("answer nested too deeply", [f"{name}: deeper than {max_depth} levels"])
+    checked = worker_answer("submission", answer_content, schema=schema, media_duration=media_duration,
+                            interaction_id=interaction_id)
+    if not checked.valid:
+        raise SubmissionInvalid("answer does not fit the label schema", list(checked.problems))
+    return answer_content
+
+
+# -- claim --------------------------------------------------------------------------------------------
+def _task(session: Session, obj: DataObject, hold: Hold, resumed: bool) -> Task:
+    job = session.get(Job, obj.job_id)
+    assert job is not None and obj.task_input_json is not None
+    return Task(obj.id, obj.job_id, job.name, obj.dataset_object_id, json.loads(obj.task_input_json),
+                hold.accepted_at, hold.expires_at, resumed)
+
+
+def _live_holds(object_id: Any, now: datetime, *, except_user: int | None = None) -> Any:
+    stmt = select(func.count()).select_from(Hold).where(Hold.object_id == object_id, Hold.expires_at > now)
+    if except_user is not None:
+        stmt = stmt.where(Hold.user_id != except_user)
+    return stmt.scalar_subquery()
+
+
+def _team_ids(user_id: int) -> Any:
+    return select(Membership.team_id).where(Membership.user_id == user_id)
+
+
+def _can_resume(session: Session, hold: Hold, now: datetime) -> DataObject | None:
+    if hold.expires_at <= now:
+        return None
+    row = session.execute(
+        select(DataObject, Job.status).join(Job, Job.id == DataObject.job_id)
+        .where(DataObject.id == hold.object_id, Job.team_id.in_(_team_ids(hold.user_id)))).first()
+    if row is None or row[1] != "active" or row[0].state != "open":
+        return None
+    return row[0]
+
+
+def _active_user(session: Session, db: Database, user_id: int) -> User:
+    user = session.scalar(db.lock(select(User).where(User.id == user_id)))  # one claim per user at a time
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    if user.disabled:
+        raise Refused(f"user {user_id} is disabled")
+    return user
+
+
+def _candidates(user_id: int, now: datetime, tried: list[int]) -> Any:
+    return (select(DataObject.id).join(Job, Job.id == DataObject.job_id)
+            .where(Job.status == "active", Job.team_id.in_(_team_ids(user_id)),
+                   DataObject.state == "open", DataObject.available_until > now,
+                   DataObject.answers_count + _live_holds(DataObject.id, now) < Job.workers_per_object,
+                   ~exists().where(Answer.object_id == DataObject.id, Answer.user_id == user_id),
+                   DataObject.id.not_in(tried))
+            .order_by(Job.priority.desc(), DataObject.id).limit(1))
+
+
+def claim(db: Database, user_id: int, *, patience_s: float = CLAIM_PATIENCE_S) -> Task | None:
+    """The user's next task (see the module doc), or None when nothing is left for them.
+
+    PostgreSQL: when every candidate was locked by someone else for a moment (a submit or claim
+    in progress), the attempt ends, which releases what it locked, and is tried again, for
+    up to `patience_s`: None means nothing is left, never "everything was busy"."""
+    deadline = time.monotonic() + patience_s
+    pause = 0.002
+    while True:
+        outcome = _claim_once(db, user_id)
+        if outcome is not _BUSY or time.monotonic() >= deadline:
+            return None if outcome is _BUSY else outcome  # type: ignore[return-value]
+        time.sleep(pause)
+        pause = min(0.05, pause * 2)
+
+
+_BUSY = object()
+
+
+def _claim_once(db: Database, user_id: int) -> Task | object | None:
+    now = db.now()
+    with db.write() as session:
+        _active_user(session, db, user_id)
+        hold = session.scalar(select(Hold).where(Hold.user_id == user_id))
+        if hold is not None:
+            obj = _can_resume(session, hold, now)
+            if obj is not None:
+                return _task(session, obj, hold, resumed=True)
+            session.delete(hold)  # expired, or its job paused/cancelled: the place goes back
+            session.flush()
+        tried: list[int] = []
+        for _ in range(CLAIM_ATTEMPTS):
+            object_id = session.scalar(db.lock(_candidates(user_id, now, tried), skip_locked=True, of=DataObject))
+            if object_id is None:
+                break
+            # Re-count in a new statement: it sees every hold committed before our lock was granted.
+            count, wanted, limit_s = session.execute(
+                select(DataObject.answers_count + _live_holds(object_id, now), Job.workers_per_object,
+                       Job.task_time_limit_s)
+                .join(Job, Job.id == DataObject.job_id).where(DataObject.id == object_id)).one()
+            if count < wanted:
+                hold = Hold(object_id=object_id, user_id=user_id, accepted_at=now,
+                            expires_at=now + timedelta(seconds=limit_s))
+                session.add(hold)
+                session.flush()
+                return _task(session, session.get(DataObject, object_id), hold, resumed=False)
+            tried.append(object_id)
+        # Nothing we could lock. Without locking: is there a candidate someone else holds locked?
+        # (Ending the transaction releases the rows this attempt locked, so waiting cannot deadlock.)
+        if db.is_postgres and session.scalar(_candidates(user_id, now, [])) is not None:
+            return _BUSY
+        return None
+
+
+def current_task(db: Database, user_id: int) -> Task | None:
+    """The task the user holds right now, if any (read only)."""
+    now = db.now()
+    with db.read() as session:
+        hold = session.scalar(select(Hold).where(Hold.user_id == user_id))
+        if hold is None:
+            return None
+        obj = _can_resume(session, hold, now)
+        return _task(session, obj, hold, resumed=True) if obj is not None else None
+
+
+def release(db: Database, user_id: int, object_id: int) -> bool:
+    """The user gives the task back without answering (Ground Truth's "Release task")."""
+    with db.write() as session:
+        obj = session.scalar(db.lock(select(DataObject.id).where(DataObject.id == object_id)))
+        if obj is None:
+            return False
+        gone = session.execute(delete(Hold).where(Hold.object_id == object_id, Hold.user_id == user_id))
+        return gone.rowcount > 0
+
+
+# -- submit -------------------------------------------------------------------------------------------
+def _stored(session: Session, object_id: int, user_id: int) -> SubmitResult | None:
+    row = session.execute(select(Answer.id, DataObject.answers_count, DataObject.state)
+                          .join(DataObject, DataObject.id == Answer.object_id)
+                          .where(Answer.object_id == object_id, Answer.user_id == user_id)).first()
+    if row is None:
+        return None
+    return SubmitResult(row[0], True, row[1], row[2] != "open")
+
+
+def submit(db: Database, user_id: int, object_id: int, answer_content: Any, *,
+           accepted_at: datetime | None = None) -> SubmitResult:
+    """Store one answer (see the module doc for the rule). `accepted_at` (the browser's) is used
+    only without a hold; the hold's own acceptance time wins."""
+    with db.read() as session:
+        row = session.execute(select(DataObject.line_json, DataObject.task_input_json, Job.schema_yaml)
+                              .join(Job, Job.id == DataObject.job_id).where(DataObject.id == object_id)).first()
+        if row is None:
+            raise NotFound(f"no object {object_id}")
+        stored = _stored(session, object_id, user_id)
+    if stored is not None:
+        return stored
+    task_input = json.loads(row[1]) if row[1] else {}
+    duration = task_input.get("duration-seconds")
+    content = validate_submission(answer_content, load_schema(row[2]), interaction_id=task_input.get("interaction-id"),
+                                  media_duration=float(duration) if isinstance(duration, int | float) else None)
+    try:
+        return _store(db, user_id, object_id, content, accepted_at)
+    except IntegrityError:  # a concurrent double submit won the unique key: return what it stored
+        with db.read() as session:
+            stored = _stored(session, object_id, user_id)
+        if stored is None:
+            raise
+        return stored
+
+
+def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
+           accepted_at: datetime | None) -> SubmitResult:
+    now = db.now()
+    with db.write() as session:
+        obj = session.scalar(db.lock(select(DataObject).where(DataObject.id == object_id))
+                             .execution_options(populate_existing=True))
+        if obj is None:
+            raise NotFound(f"no object {object_id}")
+        job = session.get(Job, obj.job_id)
+        assert job is not None
+        user = session.get(User, user_id)
+        if user is None or user.disabled:
+            raise Refused(f"user {user_id} cannot submit (unknown or disabled)")
+        if session.get(Membership, (user_id, job.team_id)) is None:
+            raise Refused(f"user {user_id} is not in the team of job {job.id}")
+        stored = _stored(session, object_id, user_id)
+        if stored is not None:
+            return stored
+        if job.status == "cancelled":
+            raise Refused(f"job {job.id} is cancelled")
+        if obj.state != "open":
+            raise Refused(f"object {obj.dataset_object_id} of job {job.id} takes no answers ({obj.state})")
+        hold = session.get(Hold, (object_id, user_id))
+        if hold is None or hold.expires_at <= now:
+            if job.status != "active":
+                raise Refused(f"job {job.id} is {job.status} and you hold no place on this task")
+            if obj.available_until <= now:
+                raise Refused(f"object {obj.dataset_object_id} of job {job.id} is past its availability lifetime")
+            others = session.scalar(select(_live_holds(object_id, now, except_user=user_id)))
+            if obj.answers_count + others >= job.workers_per_object:
+                raise Refused(f"your time on object {obj.dataset_object_id} of job {job.id} ran out and other "
+                              "workers hold its remaining places")
+        accepted = hold.accepted_at if hold is not None else min(accepted_at or now, now)
+        answer = Answer(object_id=object_id, user_id=user_id,
+                        answer_json=json.dumps(content, ensure_ascii=False, separators=(",", ":")),
+                        acceptance_time=accepted, submission_time=now,
+                        time_spent_s=round(max(0.0, (now - accepted).total_seconds()), 3))
+        session.add(answer)
+        session.flush()
+        if hold is not None:
+            session.delete(hold)
+        obj.answers_count += 1
+        obj.revision += 1
+        obj.last_submission_at = now
+        complete = obj.answers_count >= job.workers_per_object
+        if complete:
+            obj.state = "answered"
+            queue.enqueue(session, now, queue.CONSOLIDATE, job.id, obj.id)
+        queue.enqueue(session, now, queue.WRITE_OUTPUT, job.id)
+        return SubmitResult(answer.id, False, obj.answers_count, complete)
