@@ -16,6 +16,7 @@ import { validateAnswer } from './validation.js'
 import { el } from './dom.js'
 import { formatTime } from './format.js'
 import { RELEASE_ADVICE, download, failureMessage, mediaErrorReason, probeUrl } from './failure.js'
+import { PEAKS_JSON_VERSION, SIDECAR_KEYS, TASK_INPUT_KEYS as KEY } from './contract.js'
 
 // Above this length, decoding the whole file in the browser is what the peaks exist to avoid.
 const MAX_DECODE_SECONDS = 20 * 60
@@ -71,9 +72,9 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
   const peaksUrl = readUrl(root, 'peaks-url')
   const spectrogramUrl = readUrl(root, 'spectrogram-url')
   const sidecarUrl = readUrl(root, 'sidecar-url')
-  const mediaType = schema.media === 'video' || taskInput['media-type'] === 'video' || root.dataset.variant === 'video' ? 'video' : 'audio'
-  const durationHint = Number(taskInput['duration-seconds']) || 0
-  const taskKey = root.getAttribute('data-task-key') || taskInput['interaction-id'] || mediaUrl || 'default'
+  const mediaType = schema.media === 'video' || taskInput[KEY.media_type] === 'video' || root.dataset.variant === 'video' ? 'video' : 'audio'
+  const durationHint = Number(taskInput[KEY.duration_seconds]) || 0
+  const taskKey = root.getAttribute('data-task-key') || taskInput[KEY.interaction_id] || mediaUrl || 'default'
   const form = root.closest('crowd-form, form')
 
   // A returning worker has read the instructions: start them collapsed.
@@ -132,7 +133,7 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
   }
 
   // ---- state, autosave, pre-segments --------------------------------------------------------
-  const state = new AnswerState({ schema, interactionId: taskInput['interaction-id'] ?? null, mediaDuration: durationHint })
+  const state = new AnswerState({ schema, interactionId: taskInput[KEY.interaction_id] ?? null, mediaDuration: durationHint })
   const autosave = createAutosave({
     storage,
     taskKey,
@@ -155,13 +156,13 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
       autosave.clear()
       restored = false
       state.restore({ tracks: [], segments: [], content: {} })
-      loadTaskPresegments(taskInput['pre-segments'])
-      if (!taskInput['pre-segments'] && sidecarUrl) loadSidecar()
+      loadTaskPresegments(taskInput[KEY.pre_segments])
+      if (!taskInput[KEY.pre_segments] && sidecarUrl) loadSidecar()
       notice.hidden = true
     })
     showNotice(`Restored your unsubmitted work${saved.savedAt ? ` (saved ${new Date(saved.savedAt).toLocaleString()})` : ''}.`, { sticky: true, actions: [discard] })
   } else {
-    loadTaskPresegments(taskInput['pre-segments'])
+    loadTaskPresegments(taskInput[KEY.pre_segments])
   }
 
   let transcription = typeof taskInput.transcription === 'string' ? taskInput.transcription : ''
@@ -194,7 +195,7 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
         const why = failureMessage('peaks', peaksUrl, err)
         if (durationHint > MAX_DECODE_SECONDS) {
           // Decoding this much audio could exhaust the tab: keep playback and segments, draw flat.
-          peaks = parsePeaks({ version: 1, duration: durationHint, data: [[0, 0]] })
+          peaks = parsePeaks({ version: PEAKS_JSON_VERSION, duration: durationHint, data: [[0, 0]] })
           showError(`${why} The waveform stays flat; you can still play the media and make segments.`)
         } else {
           showNotice(`${why} Decoding the media in the browser instead.`)
@@ -437,7 +438,7 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
 
   function loadSidecar () {
     fetchSidecar(sidecarUrl).then(sidecar => {
-      const pre = sidecar && (sidecar['pre-segments'] || sidecar.pre_segments)
+      const pre = sidecar && (sidecar[SIDECAR_KEYS.pre_segments] || sidecar.pre_segments)
       if (!restored && Array.isArray(pre) && !state.segments.length) loadTaskPresegments(pre)
       const text = sidecar && typeof sidecar.transcription === 'string' ? sidecar.transcription : ''
       if (text && !transcription) {
@@ -480,7 +481,7 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
   if (exposeGlobal) window.gtkit = app
 
   // The sidecar holds what did not fit in the manifest line: pre-segments and/or transcription.
-  if (sidecarUrl && (!Array.isArray(taskInput['pre-segments']) || !transcription)) loadSidecar()
+  if (sidecarUrl && (!Array.isArray(taskInput[KEY.pre_segments]) || !transcription)) loadSidecar()
   app.ready = start().catch(err => {
     blockTask('media', `The media could not be loaded: ${err.message}.`)
   })

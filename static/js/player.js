@@ -13,6 +13,7 @@ import { trackColor, withAlpha } from './colors.js'
 import { parsePeaks } from './peaks.js'
 import { PrecomputedSpectrogram, fetchSpectrogram } from './spectrogram.js'
 import { download, failureMessage, mediaErrorReason } from './failure.js'
+import { TIME_STEP } from './contract.js'
 
 export const MAX_PX_PER_SEC = 10000 // 10 px per millisecond
 export const RATES = [0.5, 0.75, 1, 1.25, 1.5, 2]
@@ -232,7 +233,7 @@ export class Player {
       end = Math.min(this.duration, Math.max(drag.from, drag.to))
     }
     region.remove()
-    if (!(end - start > 0.001)) return
+    if (!(end - start > TIME_STEP)) return // it would round to an empty segment
     // A drag inside a track's lane creates the segment on that track (and makes it the active one).
     const laneTrack = drag && drag.track && this.state.track(drag.track) ? drag.track : null
     if (laneTrack) this.state.setActiveTrack(laneTrack)
@@ -288,7 +289,7 @@ export class Player {
       if (!region) {
         if (created >= REGION_CHUNK) { deferred = true; continue }
         created++
-        region = this._addRegion({ id: seg.id, start: seg.start, end: Math.max(seg.end, seg.start), drag: true, resize: true, minLength: 0.001 })
+        region = this._addRegion({ id: seg.id, start: seg.start, end: Math.max(seg.end, seg.start), drag: true, resize: true, minLength: TIME_STEP })
         this.regionById.set(seg.id, region)
         this.segmentByRegion.set(region, seg.id)
       } else if (last !== seg && (region.start !== seg.start || region.end !== seg.end)) {

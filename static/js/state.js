@@ -3,12 +3,14 @@
 // Records are replaced, never mutated (copy-on-write), so views can skip unchanged rows by
 // identity and undo snapshots share everything that did not change.
 
-export const ANSWER_SCHEMA_VERSION = '1.0'
-const HISTORY_LIMIT = 200
+import { ANSWER_SCHEMA_VERSION, TIME_DECIMALS } from './contract.js'
 
-/** Round seconds to milliseconds: what the answer stores and what the UI shows. */
+const HISTORY_LIMIT = 200
+const PER_SECOND = 10 ** TIME_DECIMALS
+
+/** Round seconds to milliseconds (TIME_DECIMALS): what the answer stores and what the UI shows. */
 export function roundMs (seconds) {
-  return Math.round(seconds * 1000) / 1000
+  return Math.round(seconds * PER_SECOND) / PER_SECOND
 }
 
 function freezeRecord (obj) {
