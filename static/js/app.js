@@ -267,12 +267,13 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
     views.toolbar.element.after(el('div', { class: 'gtkit-columns' }, [left, right]))
     root.append(summary, help.element)
 
-    player.on((type, value) => {
-      if (type === 'time') scheduleTime(value)
-      else if (type === 'region-drag') views.list.previewTimes(value.id, value.start, value.end)
-      else views.toolbar.update()
-      if (type === 'rate' || type === 'spectrogram') prefs.save({ [type]: value })
-    })
+    player.on('time', scheduleTime)
+    player.on('region-drag', (id, start, end) => views.list.previewTimes(id, start, end))
+    for (const name of ['ready', 'play', 'pause', 'zoom', 'rate', 'recording', 'spectrogram', 'spectrogram-drawn']) {
+      player.on(name, () => views.toolbar.update())
+    }
+    player.on('rate', rate => prefs.save({ rate }))
+    player.on('spectrogram', shown => prefs.save({ spectrogram: shown }))
     installShortcuts({ state, player, help })
     // Enter in a one-line field would submit the whole task (implicit form submission): make it
     // commit the field instead.
