@@ -64,7 +64,7 @@ lint: install
 	$(BIN)/ruff check .
 
 schema: install
-	$(BIN)/gtkit schema export --out static/schema
+	$(BIN)/gtkit schema export --out static/schema --contract static/js/contract.js
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache

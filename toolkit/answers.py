@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from toolkit.models.answer import ANSWER_FIELD, SegmentationAnswer, validate_answer
+from toolkit.models.answer import ANSWER_FIELD, CONTENT_FIELD_PREFIX, SegmentationAnswer, validate_answer
 from toolkit.models.consolidated import WorkerAnswer
 from toolkit.models.schema import LabelSchema
 
@@ -304,7 +304,7 @@ def from_aws_sample(
 
     content: dict[str, Any] = {}
     for form_name, value in data.items():
-        if form_name == AWS_SAMPLE_FIELD or form_name.startswith("content-"):
+        if form_name == AWS_SAMPLE_FIELD or form_name.startswith(CONTENT_FIELD_PREFIX):
             continue
         name = AWS_SAMPLE_CONTENT_FIELDS.get(form_name, _norm(form_name))
         if schema is None:

@@ -38,6 +38,7 @@ from typing import Any
 
 from toolkit.lambda_package import LAMBDAS_DIR
 from toolkit.models import ANSWER_FIELD, LabelSchema
+from toolkit.models.answer import CONTENT_FIELD_PREFIX, TIME_DECIMALS
 from toolkit.models.events import EVENT_VERSION, WorkerResponse
 from toolkit.output_layout import JobLayout, creation_date, manifest_text, output_line, write_manifest
 from toolkit.portal.tasks import (
@@ -465,8 +466,8 @@ def simulated_answer(task_input: dict[str, Any], schema: LabelSchema, worker: in
         end = min(duration, float(p["end"]) + _jitter(worker, f"{p['id']}:e", jitter))
         if end - start < 0.05:
             start, end = float(p["start"]), float(p["end"])
-        segments.append({"id": f"w{worker}-{p['id']}", "track": tracks[key], "start": round(start, 3),
-                         "end": round(end, 3), "text": p.get("text", ""), "presegmentId": p["id"],
+        segments.append({"id": f"w{worker}-{p['id']}", "track": tracks[key], "start": round(start, TIME_DECIMALS),
+                         "end": round(end, TIME_DECIMALS), "text": p.get("text", ""), "presegmentId": p["id"],
                          "attributes": _field_values(schema.segment_fields, worker)})
     if not segments:  # nothing to start from: one segment over the first second
         category = schema.tracks[0]
@@ -509,7 +510,7 @@ def simulated_answer_content(task_input: dict[str, Any], schema: LabelSchema, wo
     answer = simulated_answer(task_input, schema, worker, storage)
     content: dict[str, Any] = {ANSWER_FIELD: json.dumps(answer, separators=(",", ":"))}
     for name, value in answer["content"].items():
-        content[f"content-{name}"] = value if isinstance(value, str) else json.dumps(value)
+        content[f"{CONTENT_FIELD_PREFIX}{name}"] = value if isinstance(value, str) else json.dumps(value)
     return content
 
 

@@ -2,10 +2,14 @@
 // native inputs named `content-<name>` inside the crowd-form, so Ground Truth posts them the way
 // crowd-form posts native inputs. The answer JSON carries the same values (state.content).
 
+import { CONTENT_FIELD_PREFIX, FIELD_DEFAULTS } from './contract.js'
 import { el, setValueIfIdle, uniqueId } from './dom.js'
 import { displayName } from './validation.js'
 
-export const CONTENT_PREFIX = 'content-'
+/** [value, text] of each step of a rating scale (the model's min/max defaults when unset). */
+function ratingValues ({ min = FIELD_DEFAULTS.min, max = FIELD_DEFAULTS.max }) {
+  return Array.from({ length: max - min + 1 }, (_, i) => [min + i, String(min + i)])
+}
 
 export function createContentForm ({ state, title = 'About the whole recording' }) {
   const specs = state.schema.content_fields || []
@@ -15,7 +19,7 @@ export function createContentForm ({ state, title = 'About the whole recording' 
   ])
 
   for (const spec of specs) {
-    const name = CONTENT_PREFIX + spec.name
+    const name = CONTENT_FIELD_PREFIX + spec.name
     const id = uniqueId('gtkit-content')
     const title = displayName(spec) + (spec.required ? ' *' : '')
     const error = el('div', { class: 'gtkit-error', role: 'alert', hidden: true, id: `${id}-err` })
@@ -40,7 +44,7 @@ export function createContentForm ({ state, title = 'About the whole recording' 
       const values = spec.type === 'single_choice'
         ? spec.options.map(o => [o, o])
         : spec.type === 'rating'
-          ? Array.from({ length: spec.max - spec.min + 1 }, (_, i) => [spec.min + i, String(spec.min + i)])
+          ? ratingValues(spec)
           : [['true', 'Yes'], ['false', 'No']]
       group('radio', values)
       read = () => {

@@ -175,3 +175,17 @@ export function installShortcuts ({ target = document, state, player, help, trac
     target.removeEventListener('keydown', onKey)
   }
 }
+
+/** Enter in a one-line field would submit the whole task (implicit form submission): make it
+ *  commit the field instead. Returns a function that removes the handler. */
+export function installEnterCommits (root) {
+  function onKey (ev) {
+    const t = ev.target
+    if (ev.key !== 'Enter' || !(t instanceof HTMLInputElement)) return
+    if (['checkbox', 'radio', 'button', 'submit'].includes(t.type)) return
+    ev.preventDefault()
+    t.dispatchEvent(new Event('change', { bubbles: true }))
+  }
+  root.addEventListener('keydown', onKey)
+  return () => root.removeEventListener('keydown', onKey)
+}

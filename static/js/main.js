@@ -10,10 +10,11 @@ function readUrl (root, name) {
   return v && v !== 'null' && v !== 'undefined' && v !== 'None' ? v : ''
 }
 
-// Downloads the peaks off the main thread. A binary peaks file (GTPK, what `manifest build --peaks`
-// writes) comes back as its ArrayBuffer, transferred: peaks.js turns it into Float32Arrays in a few
-// ms. A JSON one is parsed here (a multi-megabyte JSON.parse would otherwise block the page for a
-// few hundred ms) and comes back with Float32Array channels, transferred.
+// Downloads the peaks off the main thread. A JSON peaks file (text starting with `{`) is parsed here
+// (a multi-megabyte JSON.parse would otherwise block the page for a few hundred ms) and comes back
+// with Float32Array channels, transferred. Anything else, i.e. the binary file `manifest build
+// --peaks` writes, comes back as its ArrayBuffer, transferred: peaks.js knows that format (and says
+// what is wrong with a file that is neither) and turns it into Float32Arrays in a few ms.
 // A blob worker, because a worker script from the (cross-origin) asset host is not allowed.
 const PEAKS_WORKER = `self.onmessage = async (e) => {
   let res
@@ -21,7 +22,10 @@ const PEAKS_WORKER = `self.onmessage = async (e) => {
   if (!res.ok) { self.postMessage({ ok: false, status: res.status, message: 'could not download the waveform peaks (HTTP ' + res.status + ')' }); return }
   let buf
   try { buf = await res.arrayBuffer() } catch (err) { self.postMessage({ ok: false, network: true, message: 'could not download the waveform peaks (' + ((err && err.message) || 'network error') + ')' }); return }
-  if (buf.byteLength >= 4 && String.fromCharCode.apply(null, new Uint8Array(buf, 0, 4)) === 'GTPK') { self.postMessage({ ok: true, binary: buf }, [buf]); return }
+  const head = new Uint8Array(buf, 0, Math.min(buf.byteLength, 64))
+  let i = 0
+  while (i < head.length && [32, 9, 10, 13, 0xef, 0xbb, 0xbf].includes(head[i])) i++
+  if (head[i] !== 123) { self.postMessage({ ok: true, binary: buf }, [buf]); return }
   let json
   try { json = JSON.parse(new TextDecoder().decode(buf)) } catch (err) { self.postMessage({ ok: false, message: 'the waveform peaks file is not valid JSON' }); return }
   if (!json || typeof json !== 'object' || !Array.isArray(json.data)) { self.postMessage({ ok: true, json }); return }

@@ -4,8 +4,8 @@
 // numbers. Pure: no fetch, no DOM.
 
 import { readBinaryHeader } from './binary.js'
+import { PEAKS_BINARY_VERSION, PEAKS_JSON_VERSION, PEAKS_MAGIC } from './contract.js'
 
-export const PEAKS_MAGIC = 'GTPK'
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
 /** True when `buffer` holds the binary encoding (by its first bytes, whatever the URL says). */
@@ -21,7 +21,7 @@ export function isBinaryPeaks (buffer) {
  */
 export function decodeBinaryPeaks (buffer) {
   const { header, offset } = readBinaryHeader(buffer, PEAKS_MAGIC, 'waveform peaks')
-  if (!header || header.version !== 2) throw new Error(`unsupported waveform peaks version ${JSON.stringify(header && header.version)}`)
+  if (!header || header.version !== PEAKS_BINARY_VERSION) throw new Error(`unsupported waveform peaks version ${JSON.stringify(header && header.version)}`)
   const { channels, length: pairs, scale } = header
   if (!(Number.isInteger(channels) && channels > 0 && Number.isInteger(pairs) && pairs > 0 && scale > 0)) {
     throw new Error('the waveform peaks header has no channels, length or scale')
@@ -64,7 +64,7 @@ export function parsePeaks (input) {
     }
   }
   if (!json || typeof json !== 'object') throw new Error('the waveform peaks file is not a JSON object')
-  if (json.version !== 1 && !(json.version === 2 && json.data?.every?.(ch => ch instanceof Float32Array))) {
+  if (json.version !== PEAKS_JSON_VERSION && !(json.version === PEAKS_BINARY_VERSION && json.data?.every?.(ch => ch instanceof Float32Array))) {
     throw new Error(`unsupported waveform peaks version ${JSON.stringify(json.version)}`)
   }
   const duration = Number(json.duration)

@@ -13,6 +13,8 @@ import { trackColor, withAlpha } from './colors.js'
 import { parsePeaks } from './peaks.js'
 import { PrecomputedSpectrogram, fetchSpectrogram } from './spectrogram.js'
 import { download, failureMessage, mediaErrorReason } from './failure.js'
+import { EventEmitter } from './emitter.js'
+import { TIME_STEP } from './contract.js'
 
 export const MAX_PX_PER_SEC = 10000 // 10 px per millisecond
 export const RATES = [0.5, 0.75, 1, 1.25, 1.5, 2]
@@ -25,7 +27,31 @@ export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
   return parsePeaks(await download(url, 'the waveform peaks', { fetchImpl }))
 }
 
-export class Player {
+/**
+ * What a Player emits: event name -> the arguments its listeners get (wavesurfer.js's
+ * `WaveSurferEvents` style). Subscribe with `player.on(name, fn)`, which returns an unsubscribe
+ * function; `once(name, fn)` is the same for one call. Any other name is refused (TypeError).
+ * @typedef {object} PlayerEvents
+ * @property {[duration: number]} ready the waveform is drawn and the media can play (once)
+ * @property {[]} play playback started
+ * @property {[]} pause playback paused (also at the end, and after a segment played alone)
+ * @property {[currentTime: number]} time the playhead moved (many times a second while playing)
+ * @property {[pxPerSec: number]} zoom the zoom level changed (0 = the whole file)
+ * @property {[rate: number]} rate the playback rate changed (0.5 to 2)
+ * @property {[recording: boolean]} recording a recording (R) began (true) or ended (false)
+ * @property {[segmentId: string, start: number, end: number]} region-drag a segment's region is
+ *   being dragged or resized: its times so far, not yet in the state (that follows on release)
+ * @property {[shown: boolean]} spectrogram the spectrogram was shown (true) or hidden (false)
+ * @property {[drawnAt: number]} spectrogram-drawn the precomputed spectrogram's first draw after
+ *   a toggle, at this performance.now()
+ */
+
+/** @type {readonly (keyof PlayerEvents)[]} */
+export const PLAYER_EVENTS = Object.freeze(['ready', 'play', 'pause', 'time', 'zoom', 'rate', 'recording',
+  'region-drag', 'spectrogram', 'spectrogram-drawn'])
+
+/** @extends {EventEmitter<PlayerEvents>} */
+export class Player extends EventEmitter {
   /**
    * @param {object} o
    * @param {HTMLElement} o.waveEl container for the waveform
@@ -43,6 +69,7 @@ export class Player {
    *   (default: its reason through onError)
    */
   constructor ({ waveEl, rulerEl, spectrogramEl, videoHost, mediaUrl, mediaType, peaks, spectrogramUrl, durationHint, state, onError, onMediaError, onReady }) {
+    super(PLAYER_EVENTS)
     this.state = state
     this.schema = state.schema
     this.waveEl = waveEl
@@ -63,7 +90,6 @@ export class Player {
     this.rate = 1
     this.ready = false
     this.spectrogram = null
-    this.listeners = new Set()
 
     const media = document.createElement(this.isVideo ? 'video' : 'audio')
     media.preload = this.peaksMode ? 'metadata' : 'auto'
@@ -117,7 +143,7 @@ export class Player {
       this.ready = true
       if (duration > 0) state.setMediaDuration(duration)
       this.syncRegions(true)
-      this._emit('ready')
+      this.emit('ready', duration)
       onReady?.(duration)
     })
     this.ws.on('error', err => {
@@ -130,24 +156,24 @@ export class Player {
     media.addEventListener('loadedmetadata', () => {
       if (media.duration > 0 && Number.isFinite(media.duration)) state.setMediaDuration(media.duration)
     })
-    this.ws.on('zoom', px => { this.pxPerSec = px; this._emit('zoom') })
-    this.ws.on('play', () => this._emit('play'))
+    this.ws.on('zoom', px => { this.pxPerSec = px; this.emit('zoom', px) })
+    this.ws.on('play', () => this.emit('play'))
     this.ws.on('pause', () => {
       if (this.recording) this.stopRecording()
-      this._emit('pause')
+      this.emit('pause')
     })
     this.ws.on('finish', () => {
       if (this.recording) this.stopRecording()
     })
     this.ws.on('timeupdate', t => {
       if (this.recording) this._growRecording(t)
-      this._emit('time', t)
+      this.emit('time', t)
     })
 
     this.regions.on('region-created', region => this._onRegionCreated(region))
     this.regions.on('region-update', region => {
       const id = this.segmentByRegion.get(region)
-      if (id) this._emit('region-drag', { id, start: region.start, end: region.end })
+      if (id) this.emit('region-drag', id, region.start, region.end)
     })
     this.regions.on('region-updated', region => {
       const id = this.segmentByRegion.get(region)
@@ -210,15 +236,6 @@ export class Player {
     Object.defineProperty(rc, 'clientWidth', { configurable: true, get: () => read().inner })
   }
 
-  on (fn) {
-    this.listeners.add(fn)
-    return () => this.listeners.delete(fn)
-  }
-
-  _emit (type, value) {
-    for (const fn of [...this.listeners]) fn(type, value)
-  }
-
   // ---- regions <-> state --------------------------------------------------------------------
 
   _onRegionCreated (region) {
@@ -232,7 +249,7 @@ export class Player {
       end = Math.min(this.duration, Math.max(drag.from, drag.to))
     }
     region.remove()
-    if (!(end - start > 0.001)) return
+    if (!(end - start > TIME_STEP)) return // it would round to an empty segment
     // A drag inside a track's lane creates the segment on that track (and makes it the active one).
     const laneTrack = drag && drag.track && this.state.track(drag.track) ? drag.track : null
     if (laneTrack) this.state.setActiveTrack(laneTrack)
@@ -288,7 +305,7 @@ export class Player {
       if (!region) {
         if (created >= REGION_CHUNK) { deferred = true; continue }
         created++
-        region = this._addRegion({ id: seg.id, start: seg.start, end: Math.max(seg.end, seg.start), drag: true, resize: true, minLength: 0.001 })
+        region = this._addRegion({ id: seg.id, start: seg.start, end: Math.max(seg.end, seg.start), drag: true, resize: true, minLength: TIME_STEP })
         this.regionById.set(seg.id, region)
         this.segmentByRegion.set(region, seg.id)
       } else if (last !== seg && (region.start !== seg.start || region.end !== seg.end)) {
@@ -388,7 +405,7 @@ export class Player {
     // Also the default: loading the media resets playbackRate to defaultPlaybackRate.
     if (this.media) this.media.defaultPlaybackRate = r
     this.ws.setPlaybackRate(r, true)
-    this._emit('rate', r)
+    this.emit('rate', r)
   }
 
   stepRate (dir) {
@@ -410,7 +427,7 @@ export class Player {
     const next = px <= fit * 1.01 ? 0 : Math.min(MAX_PX_PER_SEC, px)
     this.pxPerSec = next
     this.ws.zoom(next)
-    this._emit('zoom')
+    this.emit('zoom', next)
   }
 
   zoomIn () { this.zoomTo(Math.max(this.pxPerSec, this.fitPxPerSec()) * 2) }
@@ -439,7 +456,7 @@ export class Player {
     const region = this._addRegion({ id: RECORDING_ID, start, end: Math.min(this.duration, start + 0.01), drag: false, resize: false, color: 'rgba(220, 38, 38, 0.25)' })
     this.recording = { start, trackId, region }
     if (!this.isPlaying) this.play()
-    this._emit('recording', true)
+    this.emit('recording', true)
   }
 
   _growRecording (t) {
@@ -453,7 +470,7 @@ export class Player {
     this.recording = null
     const end = this.currentTime
     r.region.remove()
-    this._emit('recording', false)
+    this.emit('recording', false)
     if (end - r.start < 0.05) return // a double tap, not a segment
     const track = this.state.track(r.trackId) ? r.trackId : this.state.ensureActiveTrack()
     const id = this.state.addSegment({ track, start: r.start, end })
@@ -478,7 +495,7 @@ export class Player {
       this.spectrogram = null
       this.spectrogramEl.replaceChildren()
       this.spectrogramEl.hidden = true
-      this._emit('spectrogram', false)
+      this.emit('spectrogram', false)
       return false
     }
     if (this.spectrogramUnavailableReason()) return false
@@ -493,9 +510,9 @@ export class Player {
           // Optional view: say what failed (host only), but the task stays doable.
           throw Object.assign(new Error(failureMessage('spectrogram', this.spectrogramUrl, err)), { described: true })
         })),
-        onDrawn: at => { this.spectrogramDrawnAt = at; this._emit('spectrogram-drawn', at) }
+        onDrawn: at => { this.spectrogramDrawnAt = at; this.emit('spectrogram-drawn', at) }
       })
-      this._emit('spectrogram', true)
+      this.emit('spectrogram', true)
       return true
     }
     this.spectrogram = this.ws.registerPlugin(SpectrogramPlugin.create({
@@ -505,11 +522,12 @@ export class Player {
       scale: 'mel',
       frequencyMax: Math.min(8000, (this.ws.getDecodedData()?.sampleRate || 16000) / 2)
     }))
-    this._emit('spectrogram', true)
+    this.emit('spectrogram', true)
     return true
   }
 
   destroy () {
+    this.unAll()
     this.unsubscribe()
     this.ruler?.destroy()
     window.removeEventListener('pointerup', this._onPointerUp)

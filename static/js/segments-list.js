@@ -6,7 +6,8 @@ import { el, setValueIfIdle, uniqueId } from './dom.js'
 import { formatTime } from './format.js'
 import { trackColor } from './colors.js'
 import { trackTitle } from './panels.js'
-import { displayName } from './validation.js'
+import { displayName, segmentTextSpec } from './validation.js'
+import { TIME_DECIMALS, TIME_STEP } from './contract.js'
 
 const INTERACTIVE = 'input, select, textarea, button, label, a'
 // Up to this many segments every row is built at once; beyond it rows are built when they scroll
@@ -15,7 +16,7 @@ export const EAGER_ROWS = 200
 
 export function createSegmentsList ({ state, player }) {
   const { schema } = state
-  const segText = { enabled: true, label: 'Text', required: false, ...(schema.segment_text || {}) }
+  const segText = segmentTextSpec(schema)
   const fields = schema.segment_fields || []
   const list = el('ol', { class: 'gtkit-seg-list', 'aria-label': 'Segments' })
   const empty = el('p', { class: 'gtkit-hint gtkit-empty', text: 'No segments yet. Drag across the waveform, or press R while playing.' })
@@ -64,8 +65,8 @@ export function createSegmentsList ({ state, player }) {
     const swatch = el('span', { class: 'gtkit-swatch', 'aria-hidden': 'true' })
     const track = el('select', { 'aria-label': 'Track', dataset: { part: 'track' } })
     track.addEventListener('change', () => state.setSegmentTrack(id, track.value))
-    const start = el('input', { type: 'number', step: '0.001', min: '0', inputmode: 'decimal', 'aria-label': 'Start (seconds)', dataset: { part: 'start' } })
-    const end = el('input', { type: 'number', step: '0.001', min: '0', inputmode: 'decimal', 'aria-label': 'End (seconds)', dataset: { part: 'end' } })
+    const start = el('input', { type: 'number', step: String(TIME_STEP), min: '0', inputmode: 'decimal', 'aria-label': 'Start (seconds)', dataset: { part: 'start' } })
+    const end = el('input', { type: 'number', step: String(TIME_STEP), min: '0', inputmode: 'decimal', 'aria-label': 'End (seconds)', dataset: { part: 'end' } })
     for (const [input, side] of [[start, 'start'], [end, 'end']]) {
       input.addEventListener('change', () => {
         if (input.value === '') return
@@ -154,9 +155,9 @@ export function createSegmentsList ({ state, player }) {
     parts.track.value = seg.track
     parts.swatch.style.background = trackColor(schema, track)
     row.li.style.borderLeftColor = trackColor(schema, track)
-    setValueIfIdle(parts.start, seg.start.toFixed(3))
-    setValueIfIdle(parts.end, seg.end.toFixed(3))
-    parts.dur.textContent = `${formatTime(seg.start)} – ${formatTime(seg.end)} (${Math.max(0, seg.end - seg.start).toFixed(3)} s)`
+    setValueIfIdle(parts.start, seg.start.toFixed(TIME_DECIMALS))
+    setValueIfIdle(parts.end, seg.end.toFixed(TIME_DECIMALS))
+    parts.dur.textContent = `${formatTime(seg.start)} – ${formatTime(seg.end)} (${Math.max(0, seg.end - seg.start).toFixed(TIME_DECIMALS)} s)`
     if (parts.text) setValueIfIdle(parts.text, seg.text)
     for (const { spec, input } of row.fieldInputs.values()) {
       const value = seg.attributes[spec.name]
@@ -224,9 +225,9 @@ export function createSegmentsList ({ state, player }) {
   function previewTimes (id, start, end) {
     const row = rows.get(id)
     if (!row?.built) return
-    row.parts.start.value = start.toFixed(3)
-    row.parts.end.value = end.toFixed(3)
-    row.parts.dur.textContent = `${formatTime(start)} – ${formatTime(end)} (${(end - start).toFixed(3)} s)`
+    row.parts.start.value = start.toFixed(TIME_DECIMALS)
+    row.parts.end.value = end.toFixed(TIME_DECIMALS)
+    row.parts.dur.textContent = `${formatTime(start)} – ${formatTime(end)} (${(end - start).toFixed(TIME_DECIMALS)} s)`
   }
 
   /** Scroll the list panel (only the panel, never the page) so the row is visible. */

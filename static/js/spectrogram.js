@@ -7,8 +7,8 @@
 
 import { readBinaryHeader } from './binary.js'
 import { download } from './failure.js'
+import { SPECTROGRAM_MAGIC, SPECTROGRAM_VERSION } from './contract.js'
 
-export const MAGIC = 'GTSG'
 /**
  * Parse the file bytes: `GTSG`, uint32 LE header length, JSON header (SpectrogramHeader), then
  * frames x bins uint8, frame-major. Pure; throws an Error with a readable message.
@@ -16,8 +16,8 @@ export const MAGIC = 'GTSG'
  * @returns {{header: object, data: Uint8Array}}
  */
 export function parseSpectrogram (buffer) {
-  const { header, offset } = readBinaryHeader(buffer, MAGIC, 'spectrogram')
-  if (!header || header.version !== 1) throw new Error(`unsupported spectrogram version ${JSON.stringify(header && header.version)}`)
+  const { header, offset } = readBinaryHeader(buffer, SPECTROGRAM_MAGIC, 'spectrogram')
+  if (!header || header.version !== SPECTROGRAM_VERSION) throw new Error(`unsupported spectrogram version ${JSON.stringify(header && header.version)}`)
   const { frames, bins } = header
   if (!(Number.isInteger(frames) && frames > 0 && Number.isInteger(bins) && bins > 0)) throw new Error('the spectrogram header has no frames or bins')
   if (!(header.frames_per_second > 0) || !(header.frequency_max > 0)) throw new Error('the spectrogram header has no frame rate or frequency range')

@@ -3,12 +3,33 @@
 // Records are replaced, never mutated (copy-on-write), so views can skip unchanged rows by
 // identity and undo snapshots share everything that did not change.
 
-export const ANSWER_SCHEMA_VERSION = '1.0'
-const HISTORY_LIMIT = 200
+import { ANSWER_SCHEMA_VERSION, TIME_DECIMALS } from './contract.js'
+import { EventEmitter } from './emitter.js'
 
-/** Round seconds to milliseconds: what the answer stores and what the UI shows. */
+const HISTORY_LIMIT = 200
+const PER_SECOND = 10 ** TIME_DECIMALS
+
+/**
+ * What changed, in one subscriber stream (`subscribe(fn)`). Unlike the Player's events these are
+ * one event with one payload shape: subscribers want every kind, in order (the views coalesce a
+ * burst of changes, e.g. a drag, into one render keyed by the set of kinds; the Player redraws
+ * regions on segments/tracks/all and restyles on selection), so one typed channel fits.
+ * @typedef {'tracks'|'segments'|'content'|'selection'|'duration'|'all'} ChangeKind
+ * @typedef {object} StateChange
+ * @property {ChangeKind} kind tracks: a track added or relabelled; segments: segments added, edited
+ *   or removed; content: a whole-media field; selection: the selected segment or active track;
+ *   duration: the media duration became known; all: anything (restore, undo/redo, pre-segments
+ *   loaded, a track removed with its segments)
+ * @property {string[]} [ids] the track ids (tracks), segment ids (segments) or field names (content)
+ * @property {string[]} [added] segments: ids of new segments
+ * @property {string[]} [removed] segments: ids of removed segments
+ * @typedef {{change: [change: StateChange]}} AnswerStateEvents
+ */
+export const CHANGE_KINDS = Object.freeze(['tracks', 'segments', 'content', 'selection', 'duration', 'all'])
+
+/** Round seconds to milliseconds (TIME_DECIMALS): what the answer stores and what the UI shows. */
 export function roundMs (seconds) {
-  return Math.round(seconds * 1000) / 1000
+  return Math.round(seconds * PER_SECOND) / PER_SECOND
 }
 
 function freezeRecord (obj) {
@@ -49,21 +70,27 @@ export class AnswerState {
     this._undo = []
     this._redo = []
     this._coalesceKey = null
-    this._listeners = new Set()
+    /** @type {EventEmitter<AnswerStateEvents>} */
+    this._events = new EventEmitter(['change'])
     this._nextSegment = 1
     this._nextTrack = 1
   }
 
   // ---- subscription -------------------------------------------------------------------------
 
-  /** fn(change) after every change; change.kind: tracks|segments|content|selection|all|duration. */
+  /**
+   * fn(change) after every change. Returns the unsubscribe function.
+   * @param {(change: StateChange) => void} fn
+   * @returns {() => void}
+   */
   subscribe (fn) {
-    this._listeners.add(fn)
-    return () => this._listeners.delete(fn)
+    return this._events.on('change', fn)
   }
 
+  /** @param {StateChange} change */
   _emit (change) {
-    for (const fn of [...this._listeners]) fn(change)
+    if (!CHANGE_KINDS.includes(change.kind)) throw new TypeError(`unknown change kind ${change.kind}`)
+    this._events.emit('change', change)
   }
 
   // ---- history ------------------------------------------------------------------------------

@@ -2,9 +2,8 @@
 // input. An invalid answer cancels the submit event (Ground Truth's crowd-form, like a plain form,
 // does not post when the submit event is cancelled) and the problems are shown in place.
 
+import { ANSWER_FIELD } from './contract.js'
 import { validateAnswer } from './validation.js'
-
-export const ANSWER_FIELD = 'answer'
 
 /** The hidden answer input of `form`, created when the template did not provide one. */
 export function ensureAnswerInput (form, root) {

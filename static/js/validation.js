@@ -2,7 +2,7 @@
 // Pure (no DOM). Keep the rules and paths in step with the Python side: the post-annotation
 // Lambda re-validates with those, and the worker must never be able to submit what it rejects.
 
-export const TIME_TOLERANCE = 0.001
+import { FIELD_DEFAULTS, SEGMENT_TEXT_DEFAULTS, TIME_TOLERANCE } from './contract.js'
 
 /**
  * @typedef {{path: string, message: string, segmentId?: string|null, trackId?: string|null,
@@ -23,6 +23,11 @@ function isEmpty (value) {
   return value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0)
 }
 
+/** The schema's segment_text with the model's defaults filled in. */
+export function segmentTextSpec (schema) {
+  return { ...SEGMENT_TEXT_DEFAULTS, ...(schema.segment_text || {}) }
+}
+
 /** Why `value` is not acceptable for field `spec`, or null when it is. */
 export function valueProblem (spec, value) {
   if (isEmpty(value)) return spec.required ? `${displayName(spec)} is required` : null
@@ -41,8 +46,8 @@ export function valueProblem (spec, value) {
     }
     case 'rating': {
       if (typeof value !== 'number' || !Number.isFinite(value)) return 'expected a number'
-      const min = spec.min ?? 1
-      const max = spec.max ?? 5
+      const min = spec.min ?? FIELD_DEFAULTS.min
+      const max = spec.max ?? FIELD_DEFAULTS.max
       return value >= min && value <= max ? null : `rating must be between ${min} and ${max}`
     }
     default:
@@ -92,7 +97,7 @@ export function schemaProblems (answer, schema) {
   const categories = new Map((schema.tracks || []).map(c => [c.name, c]))
   const segmentFields = schema.segment_fields || []
   const contentFields = schema.content_fields || []
-  const segText = { enabled: true, label: 'Text', required: false, ...(schema.segment_text || {}) }
+  const segText = segmentTextSpec(schema)
   ;(answer.tracks || []).forEach((track, i) => {
     const category = categories.get(track.category)
     if (!category) {

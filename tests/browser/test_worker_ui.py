@@ -324,6 +324,49 @@ def test_drag_in_a_lane_creates_the_segment_on_that_track(portal_factory, open_p
     assert page.evaluate("window.gtkit.state.activeTrackId") == agent  # the last lane dragged in
 
 
+def test_player_events_are_typed_per_name(portal_factory, open_page, peaks_dir):
+    """player.on(name, fn) in the real page: each event's own arguments, an unsubscribe that works,
+    unknown names refused; a drag reports segment id and times while the toolbar follows zoom/rate."""
+    portal = portal_factory("call-center", [call_line(peaks_dir)])
+    page, _ = open_page(portal)
+    page.goto(f"{portal.url}/task/0")
+    wait_ready(page)
+    page.evaluate("""() => {
+        const p = window.gtkit.player
+        window.seen = []
+        const off = p.on('rate', r => window.seen.push(['rate', r]))
+        p.on('zoom', px => window.seen.push(['zoom', px]))
+        p.on('region-drag', (id, start, end) => window.seen.push(['drag', id, start < end]))
+        p.setRate(1.5)
+        off()
+        p.setRate(2)
+        p.zoomTo(200)
+        try { p.on('rates', () => {}) } catch (err) { window.seen.push(['refused', err.name, err.message]) }
+    }""")
+    seen = page.evaluate("window.seen")
+
+    def of(kind):
+        return [e[1:] for e in seen if e[0] == kind]
+
+    assert of("rate") == [[1.5]]  # not 2: unsubscribed
+    assert of("zoom") and all(e == [200] for e in of("zoom"))
+    (refused,) = of("refused")
+    assert refused[0] == "TypeError" and 'unknown event "rates"' in refused[1]
+    assert page.locator("[data-role=rate]").input_value() == "2"  # the toolbar heard 'rate' too
+    page.evaluate("window.gtkit.player.zoomFit()")
+    drag_segment(page, 2.0, 5.0)
+    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    seg = answer(page)["segments"][0]
+    region = page.locator(f"[data-region-for='{seg['id']}']")
+    box = region.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    drags = [e for e in page.evaluate("window.seen") if e[0] == "drag"]
+    assert drags and all(e == ["drag", seg["id"], True] for e in drags)
+
+
 def test_tampered_module_is_refused(portal_factory, open_page, peaks_dir):
     """The import map's integrity covers sub-modules: a modified dom.js stops the whole UI."""
     portal = portal_factory("call-center", [call_line(peaks_dir)])

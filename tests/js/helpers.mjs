@@ -5,12 +5,23 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-export const python = join(repoRoot, '.venv', 'bin', 'python')
+// GTKIT_TEST_PYTHON: another interpreter (ci-parity.test.mjs points it at a missing one).
+export const python = process.env.GTKIT_TEST_PYTHON || join(repoRoot, '.venv', 'bin', 'python')
 
-/** Run python code in the repo venv with JSON on stdin; returns parsed JSON stdout or null if no venv. */
-export function runPython (code, input) {
-  const res = spawnSync(python, ['-c', code], { cwd: repoRoot, input: JSON.stringify(input), encoding: 'utf8' })
-  if (res.error && res.error.code === 'ENOENT') return null
+/** In CI (env CI set, as .ci/run and the Python tests read it) a missing venv fails the parity
+ *  tests instead of letting them pass as skipped. */
+export const inCI = Boolean(process.env.CI)
+
+/**
+ * Run python code in the repo venv with JSON on stdin; returns parsed JSON stdout, or null when
+ * there is no venv (the caller skips) — except in CI, where a missing venv throws (the test fails).
+ */
+export function runPython (code, input, { ci = inCI, interpreter = python } = {}) {
+  const res = spawnSync(interpreter, ['-c', code], { cwd: repoRoot, input: JSON.stringify(input), encoding: 'utf8' })
+  if (res.error && res.error.code === 'ENOENT') {
+    if (ci) throw new Error(`${interpreter} is missing: run make install (in CI the JS<->Python parity tests must run)`)
+    return null
+  }
   if (res.status !== 0) throw new Error(`python failed: ${res.stderr}`)
   return JSON.parse(res.stdout)
 }

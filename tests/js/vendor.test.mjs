@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { repoRoot } from './helpers.mjs'
+import { inCI, repoRoot } from './helpers.mjs'
 
 const vendor = join(repoRoot, 'static', 'vendor', 'wavesurfer')
 const pinned = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).devDependencies['wavesurfer.js']
@@ -18,7 +18,10 @@ test('vendored wavesurfer matches the exact version pinned in package.json', () 
 
 test('vendored files are byte-identical to the installed package (when node_modules exists)', (t) => {
   const pkg = join(repoRoot, 'node_modules', 'wavesurfer.js')
-  if (!existsSync(pkg)) return t.skip('run npm install to compare')
+  if (!existsSync(pkg)) {
+    assert.ok(!inCI, 'node_modules/wavesurfer.js is missing: CI runs npm ci first (.ci/run)')
+    return t.skip('run npm install to compare')
+  }
   for (const [from, to] of [['dist/wavesurfer.esm.js', 'wavesurfer.esm.js'], ['dist/plugins/regions.esm.js', 'plugins/regions.esm.js'], ['LICENSE', 'LICENSE']]) {
     assert.ok(readFileSync(join(pkg, from)).equals(readFileSync(join(vendor, to))), `${to} differs: run npm run vendor`)
   }

@@ -14,10 +14,12 @@ from rich.markup import escape
 from toolkit.cli.common import console, fail
 from toolkit.models import EXPORTED_MODELS
 from toolkit.models.schema import BUILTIN_DIR, builtin_schema_names, load_label_schema
+from toolkit.models.ui_contract import CONTRACT_JS, contract_js
 
 schema_app = typer.Typer(help="Label schemas and the data contract's JSON Schema.", no_args_is_help=True)
 
 DEFAULT_SCHEMA_DIR = Path("static/schema")
+DEFAULT_CONTRACT_JS = Path("static") / CONTRACT_JS
 
 
 def register(app: typer.Typer) -> None:
@@ -41,17 +43,27 @@ def write_json_schemas(directory: Path) -> list[Path]:
     return written
 
 
+def write_contract_js(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(contract_js(), encoding="utf-8")
+    return path
+
+
 @schema_app.command("export")
 def export(
     out: Annotated[Path, typer.Option("--out", help="Directory for the *.schema.json files.")] = DEFAULT_SCHEMA_DIR,
+    contract: Annotated[Path, typer.Option(
+        "--contract", help="The generated JS module of the constants the worker UI shares with the models.",
+    )] = DEFAULT_CONTRACT_JS,
 ) -> None:
     """Write the JSON Schema of every contract model (feedback record, manifest line, label schema,
-    answer, consolidated label, ...).
+    answer, consolidated label, ...) and the worker UI's shared constants (static/js/contract.js).
 
-    Example: gtkit schema export --out static/schema
+    Example: gtkit schema export --out static/schema --contract static/js/contract.js
     """
     for path in write_json_schemas(out):
         console.print(f"wrote {path}", highlight=False)
+    console.print(f"wrote {write_contract_js(contract)}", highlight=False)
 
 
 @schema_app.command("list")

@@ -16,6 +16,10 @@ from toolkit.models.schema import FieldSpec, LabelSchema
 
 ANSWER_SCHEMA_VERSION = "1.0"
 ANSWER_FIELD = "answer"  # crowd-form input name that carries the JSON answer
+# Full-content fields are also native crowd-form inputs named `content-<field>` (copies of the answer's).
+CONTENT_FIELD_PREFIX = "content-"
+# Times are seconds rounded to milliseconds: the worker UI rounds every time it stores.
+TIME_DECIMALS = 3
 # Browser-reported durations and millisecond rounding can disagree by a hair.
 TIME_TOLERANCE = 0.001
 

@@ -1,0 +1,56 @@
+// What keeps the page in step with the state and the player: a burst of state changes (one drag is
+// many) becomes one render per microtask, the playhead one highlight per animation frame, and the
+// player's events update the toolbar and the worker's viewing preferences. (Player itself keeps
+// its regions in step with the state.)
+
+/** Call fn(kinds) once per microtask with the set of change kinds since the last call. */
+export function coalesceChanges (state, fn) {
+  let pending = null
+  return state.subscribe(change => {
+    if (!pending) {
+      pending = new Set()
+      queueMicrotask(() => {
+        const kinds = pending
+        pending = null
+        fn(kinds)
+      })
+    }
+    pending.add(change.kind)
+  })
+}
+
+/** A function that calls fn with its latest argument at most once per animation frame. */
+export function perFrame (fn) {
+  let queued = false
+  let latest
+  return value => {
+    latest = value
+    if (queued) return
+    queued = true
+    requestAnimationFrame(() => {
+      queued = false
+      fn(latest)
+    })
+  }
+}
+
+// Every Player event but the playhead and a drag in progress changes something the toolbar shows.
+const TOOLBAR_EVENTS = ['ready', 'play', 'pause', 'zoom', 'rate', 'recording', 'spectrogram', 'spectrogram-drawn']
+
+/** Player events -> the views (views.js), and the rate and spectrogram choices -> preferences. */
+export function wirePlayer (player, views, prefs) {
+  player.on('time', perFrame(t => views.highlight(t)))
+  player.on('region-drag', (id, start, end) => views.list.previewTimes(id, start, end))
+  for (const name of TOOLBAR_EVENTS) player.on(name, () => views.toolbar.update())
+  player.on('rate', rate => prefs.save({ rate }))
+  player.on('spectrogram', shown => prefs.save({ spectrogram: shown }))
+}
+
+/** The worker's saved viewing preferences: the rate now, the spectrogram once the media is ready
+ *  (after the ready handlers, as a click would come) and only where this task can show one. */
+export function applyPreferences (player, preferred) {
+  if (preferred.rate) player.setRate(preferred.rate)
+  player.once('ready', () => queueMicrotask(() => {
+    if (preferred.spectrogram && !player.spectrogram && !player.spectrogramUnavailableReason()) player.toggleSpectrogram()
+  }))
+}
