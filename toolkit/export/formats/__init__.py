@@ -5,6 +5,7 @@ from __future__ import annotations
 from toolkit.export.formats.base import ExportError, Writer, WriterOptions
 from toolkit.export.formats.bedrock import BedrockWriter
 from toolkit.export.formats.bedrock_batch import BatchQuotas, BedrockBatchWriter
+from toolkit.export.formats.hf import HfDatasetWriter, HfVideoWriter
 from toolkit.export.formats.jsonl import JsonlWriter
 from toolkit.export.formats.rttm import RttmWriter
 from toolkit.export.formats.trl import TrlWriter
@@ -17,6 +18,8 @@ WRITERS: dict[str, type[Writer]] = {
     "bedrock-batch": BedrockBatchWriter,
     "rttm": RttmWriter,
     "webvtt": WebvttWriter,
+    "hf-audio": HfDatasetWriter,
+    "hf-video": HfVideoWriter,
 }
 # `--format bedrock-conversation-2024` = `--format bedrock --bedrock-schema conversation-2024`
 ALIASES = {"bedrock-conversation-2024": ("bedrock", "conversation-2024")}
