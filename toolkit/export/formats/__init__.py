@@ -8,6 +8,7 @@ from toolkit.export.formats.bedrock_batch import BatchQuotas, BedrockBatchWriter
 from toolkit.export.formats.hf import HfDatasetWriter, HfVideoWriter
 from toolkit.export.formats.jsonl import JsonlWriter
 from toolkit.export.formats.rttm import RttmWriter
+from toolkit.export.formats.speech import LhotseWriter, NemoWriter
 from toolkit.export.formats.trl import TrlWriter
 from toolkit.export.formats.webvtt import WebvttWriter
 
@@ -20,6 +21,8 @@ WRITERS: dict[str, type[Writer]] = {
     "webvtt": WebvttWriter,
     "hf-audio": HfDatasetWriter,
     "hf-video": HfVideoWriter,
+    "lhotse": LhotseWriter,
+    "nemo": NemoWriter,
 }
 # `--format bedrock-conversation-2024` = `--format bedrock --bedrock-schema conversation-2024`
 ALIASES = {"bedrock-conversation-2024": ("bedrock", "conversation-2024")}
