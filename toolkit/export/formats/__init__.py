@@ -7,6 +7,7 @@ from toolkit.export.formats.bedrock import BedrockWriter
 from toolkit.export.formats.bedrock_batch import BatchQuotas, BedrockBatchWriter
 from toolkit.export.formats.hf import HfDatasetWriter, HfVideoWriter
 from toolkit.export.formats.jsonl import JsonlWriter
+from toolkit.export.formats.preference import NemoDpoWriter, NovaDpoWriter
 from toolkit.export.formats.rttm import RttmWriter
 from toolkit.export.formats.speech import LhotseWriter, NemoWriter
 from toolkit.export.formats.trl import TrlWriter
@@ -23,6 +24,8 @@ WRITERS: dict[str, type[Writer]] = {
     "hf-video": HfVideoWriter,
     "lhotse": LhotseWriter,
     "nemo": NemoWriter,
+    "nova-dpo": NovaDpoWriter,
+    "nemo-dpo": NemoDpoWriter,
 }
 # `--format bedrock-conversation-2024` = `--format bedrock --bedrock-schema conversation-2024`
 ALIASES = {"bedrock-conversation-2024": ("bedrock", "conversation-2024")}
