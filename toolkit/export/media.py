@@ -3,10 +3,8 @@
 `MediaFiles` turns a `source-ref` into a local file: the mirrored path when `--mirror` maps it,
 else a download into the run's scratch directory (one item's media at a time, removed when the
 next item's is fetched). `probe` reads its streams with ffprobe. `cut_audio` cuts clips at segment
-boundaries, sample-accurately: spans are in samples, and one ffmpeg process per batch of clips
-seeks (exactly, to a whole second) before the batch's first clip, splits the decoded stream and
-trims each branch with `atrim=start_sample:end_sample`, so the input is decoded about once
-whatever the number of clips and memory stays that of one ffmpeg process. Video clips are
+boundaries, sample-accurately: spans are in samples, and one ffmpeg process decodes the media once
+into a pipe from which every clip is sliced by sample index (see cut_audio). Video clips are
 re-encoded from an exact input seek (`cut_video`), frame-accurately.
 
 Failures are MediaError (the writer counts the record as not exported, `media-unreadable`, and
@@ -19,6 +17,7 @@ import json
 import math
 import shutil
 import subprocess
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from toolkit import tempfiles
 from toolkit.names import file_stem
 from toolkit.storage import Storage, is_s3
 
-CLIP_BATCH = 48          # clips per ffmpeg process (bounded command line and filter graph)
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
 QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error")
@@ -101,32 +99,87 @@ def to_samples(seconds: float, sample_rate: int) -> int:
     return round(seconds * sample_rate)
 
 
-def _batches(order: list[int], spans: list[tuple[int, int]], size: int) -> list[list[int]]:
-    return [order[i:i + size] for i in range(0, len(order), size)]
+CHUNK_FRAMES = 1 << 16   # decoded frames read from ffmpeg at a time (128 KB of 16-bit mono)
+SHORT_TOLERANCE = 0.010  # a clip may end this many seconds past the decoded stream (label rounding)
 
 
-def cut_audio(src: Path, sample_rate: int, spans: list[tuple[int, int]], outs: list[Path],
-              batch: int = CLIP_BATCH, uri: str = "") -> None:
+def cut_audio(src: Path, sample_rate: int, spans: list[tuple[int, int]], outs: list[Path], channels: int = 1,
+              uri: str = "") -> None:
     """Write `src[start:end]` (sample indices of the decoded stream, end exclusive) of each span to
-    the matching `outs` path as 16-bit PCM WAV at the source's rate and channels."""
+    the matching `outs` path as 16-bit PCM WAV at the source's rate and channels.
+
+    One ffmpeg process decodes the stretch from the whole second before the first span to the end of
+    the last (an exact seek) into a pipe; the spans are sliced out of that stream by sample index as it
+    passes, so every clip holds exactly the samples a full decode has there, the input is decoded once
+    whatever the number of clips (overlapping ones too), and memory is one chunk plus the open clips.
+    (One ffmpeg with an `asplit`/`atrim` output per clip measured 0.07x of a plain decode: every frame
+    goes through every branch.)"""
     if len(spans) != len(outs):
         raise ValueError("one output path per span")
+    if not spans:
+        return
     order = sorted(range(len(spans)), key=lambda i: spans[i])
-    for group in _batches(order, spans, batch):
-        first = min(spans[i][0] for i in group)
-        last = max(spans[i][1] for i in group)
-        seek = first // sample_rate  # whole seconds: the seek lands on an exact sample
-        base = seek * sample_rate
-        graph = [f"[0:a:0]asplit={len(group)}" + "".join(f"[s{k}]" for k in range(len(group)))]
-        args = [FFMPEG, *QUIET, "-y", "-ss", str(seek), "-t", f"{(last - base) / sample_rate + 1:.6f}",
-                "-i", str(src)]
-        maps: list[str] = []
-        for k, i in enumerate(group):
-            start, end = spans[i]
-            graph.append(f"[s{k}]atrim=start_sample={start - base}:end_sample={end - base},"
-                         f"asetpts=PTS-STARTPTS[o{k}]")
-            maps += ["-map", f"[o{k}]", "-c:a", "pcm_s16le", *BITEXACT, str(outs[i])]
-        _run([*args, "-filter_complex", ";".join(graph), *maps], uri or str(src))
+    seek = spans[order[0]][0] // sample_rate  # whole seconds: the seek lands on an exact sample
+    base = seek * sample_rate
+    last = max(end for _, end in spans)
+    args = [FFMPEG, *QUIET, "-ss", str(seek), "-i", str(src), "-t", f"{(last - base) / sample_rate + 0.5:.6f}",
+            "-map", "0:a:0", "-ac", str(channels), "-f", "s16le", "-c:a", "pcm_s16le", "-"]
+    try:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1 << 20)
+    except FileNotFoundError as exc:
+        raise MediaError(f"{FFMPEG} is not installed (the media formats need ffmpeg)") from exc
+    frame = 2 * channels
+    pos, nxt = base, 0
+    open_clips: list[tuple[int, int, wave.Wave_write]] = []  # (end, index, writer)
+    try:
+        assert proc.stdout is not None
+        while nxt < len(order) or open_clips:
+            data = proc.stdout.read(CHUNK_FRAMES * frame)
+            if not data:
+                break
+            n = len(data) // frame
+            while nxt < len(order) and spans[order[nxt]][0] < pos + n:
+                i = order[nxt]
+                writer = wave.open(str(outs[i]), "wb")  # noqa: SIM115 (closed when its span ends, or below)
+                writer.setnchannels(channels)
+                writer.setsampwidth(2)
+                writer.setframerate(sample_rate)
+                open_clips.append((spans[i][1], i, writer))
+                nxt += 1
+            still = []
+            for end, i, writer in open_clips:
+                lo, hi = max(spans[i][0], pos) - pos, min(end, pos + n) - pos
+                if hi > lo:
+                    writer.writeframesraw(data[lo * frame:hi * frame])
+                if end <= pos + n:
+                    writer.close()
+                else:
+                    still.append((end, i, writer))
+            open_clips = still
+            pos += n
+    finally:
+        if proc.stdout is not None:
+            proc.stdout.close()
+        stderr = proc.stderr.read() if proc.stderr is not None else b""
+        code = proc.wait()
+        for _, _, writer in open_clips:
+            writer.close()
+    if code not in (0, -13) and (nxt < len(order) or open_clips):  # -13: SIGPIPE once every clip was done
+        detail = stderr.decode("utf-8", "replace").strip().splitlines()
+        raise MediaError(f"{uri or src}: {FFMPEG} failed: {detail[-1] if detail else f'exit {code}'}")
+    missing = [i for i in order[nxt:]] + [i for end, i, _ in open_clips if end - pos > SHORT_TOLERANCE * sample_rate]
+    if missing:
+        start, end = spans[missing[0]]
+        raise MediaError(f"{uri or src}: segment {start / sample_rate:.3f}-{end / sample_rate:.3f} s runs past the "
+                         f"end of the media ({pos / sample_rate:.3f} s)")
+
+
+def cut_audio_spans(info: MediaInfo, spans: list[tuple[float, float]], outs: list[Path], uri: str = "") -> None:
+    """cut_audio with spans in seconds (each at least one sample long)."""
+    assert info.sample_rate is not None
+    rate = info.sample_rate
+    samples = [(to_samples(s, rate), max(to_samples(e, rate), to_samples(s, rate) + 1)) for s, e in spans]
+    cut_audio(info.path, rate, samples, outs, channels=info.channels or 1, uri=uri)
 
 
 def cut_video(src: Path, start: float, end: float, out: Path, uri: str = "") -> None:

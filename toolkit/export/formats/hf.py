@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.export.formats.base import ExportError, Writer, join_uri
-from toolkit.export.media import MediaError, MediaFiles, MediaInfo, cut_audio, cut_video, read_and_remove, to_samples
+from toolkit.export.media import MediaError, MediaFiles, MediaInfo, cut_audio_spans, cut_video, read_and_remove
 from toolkit.names import file_stem
 
 ROW_GROUP_BYTES = 64 << 20     # a row group is flushed at this much buffered media (or ROW_GROUP_ROWS rows)
@@ -201,11 +201,8 @@ class HfDatasetWriter(Writer):
                 cut_video(info.path, start, end, path, uri)
                 out.append({"bytes": read_and_remove(path), "path": path.name})
             return out
-        assert info.sample_rate is not None
-        rate = info.sample_rate
         paths = [self.media.clip_path(f"{file_stem(name)}{self.extension}") for name, _, _ in spans]
-        cut_audio(info.path, rate, [(to_samples(s, rate), max(to_samples(e, rate), to_samples(s, rate) + 1))
-                                    for _, s, e in spans], paths, uri=uri)
+        cut_audio_spans(info, [(s, e) for _, s, e in spans], paths, uri=uri)
         return [{"bytes": read_and_remove(p), "path": p.name} for p in paths]
 
     # -- rows --------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import IO, Any
 import orjson
 
 from toolkit.export.formats.base import ExportError, Provenance, Writer, dumps, join_uri
-from toolkit.export.media import MediaError, MediaFiles, MediaInfo, cut_audio, to_samples
+from toolkit.export.media import MediaError, MediaFiles, MediaInfo, cut_audio_spans, to_samples
 from toolkit.names import file_stem
 
 AUDIO_DIR = "audio"
@@ -68,12 +68,9 @@ class SpeechWriter(Writer):
 
     def cut(self, uri: str, info: MediaInfo, spans: list[tuple[str, float, float]]) -> list[tuple[str, Path]]:
         """Clips of (record id, start, end) into scratch; returns (relative path, local clip) per span."""
-        assert info.sample_rate is not None
-        rate = info.sample_rate
         names = [self._unique(f"{file_stem(rid)}.wav") for rid, _, _ in spans]
         paths = [self.media.clip_path(n) for n in names]
-        cut_audio(info.path, rate, [(to_samples(s, rate), max(to_samples(e, rate), to_samples(s, rate) + 1))
-                                    for _, s, e in spans], paths, uri=uri)
+        cut_audio_spans(info, [(s, e) for _, s, e in spans], paths, uri=uri)
         return [(f"{CLIP_DIR}/{n}", p) for n, p in zip(names, paths, strict=True)]
 
     def upload(self, rel: str, local: Path) -> None:
