@@ -25,23 +25,39 @@ GOLDEN = FIXTURES / "golden"
 MIRROR = f"s3://example-labels-bucket/={FIXTURES}"
 CALLS = FIXTURES / "call_center.output.manifest"
 TTS = FIXTURES / "tts.output.manifest"
+VIDEO = FIXTURES / "video.output.manifest"
 UPDATE = os.environ.get("GTKIT_UPDATE_GOLDEN") == "1"
 PII = ["206 555 0142", "(206) 555-0142", "2065550142", "maria.okafor@example.org", "jordan.rivera@example.com",
        "4111 1111 1111 1111", "4111111111111111"]
 SMALL_BATCH = BatchQuotas(min_records=1)
 
 
-def manifest_for(preset: str) -> Path:
+# The video fixture (video-generation) has no machine transcript: nothing for the correction presets.
+NO_VIDEO_DATA = ("preference-correction", "dense-preference")
+
+
+def manifest_for(preset: str, fmt: str = "") -> Path:
+    if fmt == "hf-video" or (fmt == "bedrock-conversation-2024" and preset == "sft-transcription"):
+        return VIDEO
     return TTS if preset in ("preference-ratings", "kto") else CALLS
 
 
+DIRECTORY_FORMATS = ("hf-audio", "hf-video", "lhotse", "nemo")
+
+
 def out_name(fmt: str) -> str:
+    if fmt in DIRECTORY_FORMATS:
+        return "dataset"
     return {"bedrock-batch": "batch", "webvtt": "vtt", "rttm": "out.rttm"}.get(fmt, "out.jsonl")
 
 
-CASES = [(p, f, None) for p, fmts in FORMATS.items() for f in fmts]
+CASES = [(p, f, None) for p, fmts in FORMATS.items() for f in fmts
+         if not (f == "hf-video" and p in NO_VIDEO_DATA)]
 CASES += [("sft-transcription", "bedrock", s) for s in SCHEMAS if s != "messages"]
 CASES += [("sft-summary", "bedrock-conversation-2024", None), ("sft-transcription", "trl", "sidecar")]
+CASES += [("sft-transcription", "bedrock-conversation-2024", None)]  # video items: video blocks by s3Location
+CASES += [(p, f, "clips") for p in ("sft-transcription", "reward-segments") for f in ("hf-audio", "hf-video", "lhotse")]
+CASES += [("sft-transcription", "nemo", "clips")]
 
 
 def run(tmp_path: Path, preset: str, fmt: str, variant: str | None = None, **kw) -> tuple[Path, object]:
@@ -51,12 +67,54 @@ def run(tmp_path: Path, preset: str, fmt: str, variant: str | None = None, **kw)
         opts.bedrock_schema = variant
     if variant == "sidecar":
         opts.lineage = "sidecar"
-    summary = export(Storage([MIRROR]), str(manifest_for(preset)), opts)
+    if variant == "clips":
+        opts.clips = True
+    summary = export(Storage([MIRROR]), str(manifest_for(preset, fmt)), opts)
     return tmp_path, summary
 
 
+MEDIA_SUFFIXES = (".wav", ".mp3", ".mp4", ".flac")
+
+
+def digest(data: bytes) -> dict[str, object]:
+    import hashlib
+
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
+def canonical(path: Path) -> tuple[str, bytes]:
+    """A file as its golden holds it: Parquet as its rows in JSON (media bytes as their digest, which
+    sample-exact cuts keep stable), gzip decompressed, media files as their digest, text as is."""
+    import gzip
+
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        def plain(value: object) -> object:
+            if isinstance(value, bytes):
+                return digest(value)
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [plain(v) for v in value]
+            return value
+
+        rows = pq.read_table(path).to_pylist()
+        return path.name + ".jsonl", "".join(json.dumps(plain(r), ensure_ascii=False) + "\n" for r in rows).encode()
+    if path.suffix == ".gz":
+        return path.name[:-3], gzip.decompress(path.read_bytes())
+    if path.suffix in MEDIA_SUFFIXES:
+        return path.name + ".json", json.dumps(digest(path.read_bytes())).encode() + b"\n"
+    return path.name, path.read_bytes()
+
+
 def files_of(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            name, data = canonical(p)
+            out[str(p.relative_to(root).parent / name)] = data
+    return out
 
 
 @pytest.mark.parametrize(("preset", "fmt", "variant"), CASES,
@@ -180,7 +238,7 @@ def test_bedrock_lines_have_no_extra_keys_and_provenance_sidecar(tmp_path, schem
 
 
 def all_text(root: Path) -> str:
-    return "\n".join(p.read_text(encoding="utf-8") for p in root.rglob("*") if p.is_file())
+    return "\n".join(data.decode("utf-8") for data in files_of(root).values())
 
 
 @pytest.mark.parametrize(("preset", "fmt", "variant"), CASES,

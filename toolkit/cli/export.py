@@ -87,9 +87,11 @@ def export_cmd(
     preset: Annotated[str, typer.Option(
         "--preset", "-p", help=f"Built-in preset ({', '.join(builtin_preset_names())}) or a preset YAML file.")],
     fmt: Annotated[str, typer.Option(
-        "--format", "-f", help="jsonl, trl, bedrock, bedrock-conversation-2024, bedrock-batch, rttm, webvtt.")],
+        "--format", "-f", help="jsonl, trl, bedrock, bedrock-conversation-2024, bedrock-batch, rttm, webvtt, "
+        "hf-audio, hf-video, lhotse, nemo, nova-dpo, nemo-dpo.")],
     out: Annotated[str, typer.Option(
-        "--out", "-o", help="Output file; a directory/prefix for bedrock-batch and webvtt.")],
+        "--out", "-o", help="Output file; a directory/prefix for bedrock-batch, webvtt, hf-audio, hf-video, lhotse "
+        "and nemo.")],
     schema: Annotated[str | None, typer.Option(
         "--schema", help="Label schema name or YAML; default: the labelSchema named in the labels.")] = None,
     label_attribute: AttrOpt = None,
@@ -123,6 +125,9 @@ def export_cmd(
     allow_empty: Annotated[bool, typer.Option(
         "--allow-empty", help=f"Exit 0 and write the (empty) outputs when no record is exported; "
         f"otherwise that fails with exit code {EXIT_EMPTY} and the reasons.")] = False,
+    clips: Annotated[bool, typer.Option(
+        "--clips", help="hf-audio, hf-video, lhotse, nemo: one clip per segment, cut at its boundaries with ffmpeg "
+        "(sample-accurate), instead of the whole media with segment offsets.")] = False,
     summary_json: SummaryOpt = None,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
@@ -141,7 +146,7 @@ def export_cmd(
         redactor=_redactor(redact, redact_backend, redact_pattern, comprehend_language, guardrail_id,
                            guardrail_version, region),
         bedrock_schema=bedrock_schema, lineage=lineage, quotas=quotas, reserved_words=reserved_words,
-        worker_responses=worker_responses, allow_empty=allow_empty,
+        worker_responses=worker_responses, allow_empty=allow_empty, clips=clips,
         jobs=jobs if jobs > 0 else _auto_jobs(labels))
     try:
         with _progress(labels, "exporting", quiet) as progress:

@@ -18,7 +18,8 @@ from toolkit.export.presets import TEMPLATE_NAME, ResolvedPreset, Template
 from toolkit.export.reader import Item
 from toolkit.export.redact import Redactor
 from toolkit.export.scratch import Groups
-from toolkit.models import ConsolidatedLabel, ConsolidatedSegment
+from toolkit.models import ConsolidatedLabel, ConsolidatedSegment, FieldSpec
+from toolkit.models.records import FieldValue
 
 PROMPT_TEXT_KEYS = ("prompt_text", "prompt", "text")
 SEGMENT_NAMES = frozenset({"segment_id", "start", "end", "track", "label"})
@@ -160,6 +161,13 @@ def _start(pre_segment: dict[str, Any]) -> float:
     return float(value)
 
 
+def _end(pre_segment: dict[str, Any]) -> float:
+    value = pre_segment.get("end")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return _start(pre_segment)
+    return float(value)
+
+
 def transcript(item: Item) -> str:
     """The machine transcript: manifest transcription, else the pre-segment texts, else the human ones."""
     text = item.transcription
@@ -175,6 +183,38 @@ def transcript(item: Item) -> str:
 def redact_attributes(attrs: dict[str, Any], red: Redactor, choice_fields: frozenset[str]) -> dict[str, Any]:
     """Text attributes are free text like any other; choice values are the schema's own options."""
     return {k: red.redact(v) if isinstance(v, str) and k not in choice_fields else v for k, v in attrs.items()}
+
+
+def field_value(spec: FieldSpec, result: Any, red: Redactor) -> FieldValue:
+    """A content field's consolidated value as its schema type: rating -> mean (else value), text ->
+    redacted text, multi_choice -> list of options, single_choice -> option, boolean -> bool."""
+    if result is None:
+        return None
+    value = result.value
+    if spec.type == "rating":
+        number = result.mean if result.mean is not None else value
+        return None if isinstance(number, bool) or not isinstance(number, int | float) else float(number)
+    if spec.type == "text":
+        return red.redact(value) if isinstance(value, str) else None
+    if spec.type == "multi_choice":
+        return [str(v) for v in value] if isinstance(value, list) else ([str(value)] if value is not None else [])
+    if spec.type == "boolean":
+        return value if isinstance(value, bool) else None
+    if isinstance(value, list):  # a single choice recorded as a one-element list
+        return str(value[0]) if value else None
+    return None if value is None else str(value)
+
+
+def item_context(item: Item, preset: ResolvedPreset, red: Redactor) -> dict[str, Any]:
+    """What the media formats add to every record: the item's media facts and its content fields."""
+    schema = preset.schema
+    return {
+        "media_type": item.media_type,
+        "duration": item.duration,
+        "language": str(item.data.get("language-code") or "") or None,
+        "fields": {spec.name: field_value(spec, item.label.content.get(spec.name), red)
+                   for spec in (schema.content_fields if schema else [])},
+    }
 
 
 class Builder:
@@ -201,6 +241,15 @@ class Builder:
 
     def build(self, item: Item) -> list[dict[str, Any]]:
         raise NotImplementedError
+
+    def run(self, item: Item) -> list[dict[str, Any]]:
+        """`build`, plus each record's item `context` when the writer reads it (the media formats)."""
+        records = self.build(item)
+        if records and self.fields is not None and "context" in self.fields:
+            context = item_context(item, self.preset, self.red)
+            for record in records:
+                record["context"] = context
+        return records
 
     def rating(self, item: Item) -> float | None:
         """The item's consolidated score on the preset's rating field; counts items without one."""
@@ -480,6 +529,97 @@ class RewardSegments(Builder):
         }]
 
 
+class DensePreference(Builder):
+    """DenseDPO-style records: two candidates of one prompt compared span by aligned span.
+
+    From today's labels the two candidates are the human-corrected transcript (`a`) and the machine
+    transcript it started from (`b`) of the same media; each span is a human segment aligned to its
+    pre-segment (`presegmentId`), preferring `a` where the texts differ after normalisation and
+    `tie` where they do not. A compare task's per-span marks fill the same record (candidates with
+    their own media and system, spans preferring `a`/`b` with a reason)."""
+
+    def build(self, item: Item) -> list[dict[str, Any]]:
+        p, red = self.preset, self.red
+        machine_by_id: dict[str, dict[str, Any]] | None = None
+        spans, systems = [], set()
+        for seg in sorted(self.segments(item), key=lambda s: (s.start, s.end)):
+            if not seg.presegment_id:
+                self.dropped["segment-not-from-machine"] += 1
+                continue
+            if machine_by_id is None:
+                machine_by_id = {str(s.get("id")): s for s in item.pre_segments()}
+            pre = machine_by_id.get(seg.presegment_id)
+            if pre is None:
+                self.dropped["presegment-missing"] += 1
+                continue
+            human, machine = seg.text.strip(), str(pre.get("text") or "").strip()
+            if not human:
+                self.dropped["correction-empty"] += 1
+                continue
+            if pre.get("source"):
+                systems.add(str(pre["source"]))
+            changed = normalise_text(human) != normalise_text(machine)
+            spans.append({"start": ms(seg.start), "end": ms(seg.end), "segment_id": seg.id, "track": seg.category,
+                          "label": seg.label, "preferred": "a" if changed else "tie", "strength": None,
+                          "reason": "corrected" if changed else None,
+                          "texts": {"a": red.redact(human), "b": red.redact(machine)},
+                          "agreement": round(seg.agreement, 4)})
+        if not spans:
+            if not item.label.segments:
+                self.dropped["no-segments"] += 1
+            return []
+        if all(s["preferred"] == "tie" for s in spans):
+            self.dropped["preference-all-tie"] += 1
+            return []
+        base = Values(item, p, red)
+        uri = item.source_ref
+        return [{
+            "id": item.interaction_id,
+            "system": p.system.render(base),
+            "prompt": p.prompt.render(base),
+            "candidates": [{"key": "a", "source": "human", "system": None, "uri": uri},
+                           {"key": "b", "source": "machine", "system": ",".join(sorted(systems)) or None, "uri": uri}],
+            "preferred": "a",
+            "spans": spans,
+            "lineage": lineage(item, item.label.agreement.overall),
+        }]
+
+
+class Stepwise(Builder):
+    """TRL stepwise supervision: the machine transcript's segments in time order are the steps; a
+    step is correct (True) when the workers kept it: a human segment made from it (`presegmentId`)
+    has the same text after normalisation. A step the workers changed or deleted is False."""
+
+    def build(self, item: Item) -> list[dict[str, Any]]:
+        p, red = self.preset, self.red
+        steps = [s for s in sorted(item.pre_segments(), key=_start) if str(s.get("text") or "").strip()]
+        if self.tracks:
+            steps = [s for s in steps if s.get("track") in self.tracks]
+        if not steps:
+            self.dropped["no-machine-steps"] += 1
+            return []
+        human_by_pre = {seg.presegment_id: seg for seg in self.segments(item) if seg.presegment_id}
+        completions, labels, step_info = [], [], []
+        for step in steps:
+            text = str(step.get("text")).strip()
+            seg = human_by_pre.get(str(step.get("id")))
+            kept = seg is not None and normalise_text(seg.text) == normalise_text(text)
+            completions.append(red.redact(text))
+            labels.append(kept)
+            step_info.append({"presegment_id": str(step.get("id")), "segment_id": seg.id if seg else None,
+                              "start": ms(_start(step)), "end": ms(_end(step))})
+        base = Values(item, p, red)
+        return [{
+            "id": item.interaction_id,
+            "system": p.system.render(base),
+            "prompt": p.prompt.render(base),
+            "completions": completions,
+            "labels": labels,
+            "steps": step_info,
+            "lineage": lineage(item, item.label.agreement.overall),
+        }]
+
+
 BUILDERS: dict[str, type[Builder]] = {
     "sft-transcription": SftTranscription,
     "sft-summary": SftSummary,
@@ -487,6 +627,8 @@ BUILDERS: dict[str, type[Builder]] = {
     "preference-ratings": PreferenceRatings,
     "kto": Kto,
     "reward-segments": RewardSegments,
+    "dense-preference": DensePreference,
+    "stepwise": Stepwise,
 }
 
 

@@ -24,6 +24,7 @@ from toolkit.export.reader import (
     Item,
     ItemFieldError,
     ManifestReader,
+    Problem,
     ReadStats,
     SidecarError,
 )
@@ -78,6 +79,7 @@ class ExportOptions:
     consolidator: Consolidator | None = None
     jobs: int = 1                              # worker processes (parallel parse + build)
     allow_empty: bool = False                  # 0 records written is a success (else EmptyExportError)
+    clips: bool = False                        # hf-*/lhotse/nemo: cut each segment's media (else whole media + offsets)
 
 
 def resolve_format(name: str, bedrock_schema: str) -> tuple[str, str]:
@@ -125,7 +127,8 @@ def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Pre
     resolved = ResolvedPreset(preset, schema, need_schema=first is not None)
     writer = WRITERS[fmt](storage, options.out, resolved,
                           WriterOptions(bedrock_schema=bedrock_schema, lineage=options.lineage,
-                                        quotas=options.quotas, reserved_words=options.reserved_words))
+                                        quotas=options.quotas, reserved_words=options.reserved_words,
+                                        extra={"clips": options.clips}))
     builder = make_builder(resolved, redactor, writer.record_fields)
     summary = RunSummary(command="export", extra={"preset": preset.name, "format": options.format})
     work = _Work(reader, builder, schema)
@@ -166,11 +169,13 @@ def _summary(summary: RunSummary, reader: ManifestReader, builder: Builder, writ
     summary.unit = "files" if fmt == "webvtt" else ("lines" if fmt == "rttm" else "records")
     summary.skipped.update(stats.skipped)
     summary.dropped.update(builder.dropped)
+    summary.dropped.update(writer.dropped)
     summary.redactions.update(redactor.counts)
     if writer.reserved is not None:
         summary.reserved.update(writer.reserved.counts)
         summary.reserved_mode = writer.reserved.mode
-    summary.problems = sorted(stats.problems, key=lambda p: p.line)
+    writer_problems = [Problem(line, reason, detail, stats.file) for line, reason, detail in writer.problems]
+    summary.problems = sorted([*stats.problems, *writer_problems], key=lambda p: p.line)
     summary.extra["label attribute"] = reader.attribute or ""
     if schema is not None:
         summary.extra["label schema"] = schema.name
@@ -181,7 +186,7 @@ def _summary(summary: RunSummary, reader: ManifestReader, builder: Builder, writ
 
 def _needs_texts(preset: Preset) -> bool:
     """Whether the preset reads the machine transcript or pre-segments of every item."""
-    if preset.kind == "preference-correction":
+    if preset.kind in ("preference-correction", "dense-preference", "stepwise"):
         return True
     templates = [preset.system, preset.prompt, preset.response, preset.full_content_prompt]
     for override in preset.schemas.values():
@@ -203,7 +208,7 @@ class _Work:
             self.reader.stats.skip_item(item.line, SCHEMA_MISMATCH, f"labelSchema {item.label.label_schema!r}")
             return None
         try:
-            return self.builder.build(item)
+            return self.builder.run(item)
         except SidecarError as exc:
             self.reader.stats.skip_item(item.line, SIDECAR_UNREADABLE, str(exc))
             return None

@@ -21,16 +21,20 @@ from toolkit.models import FieldSpec, LabelSchema
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 Kind = Literal["sft-transcription", "sft-summary", "preference-correction", "preference-ratings", "kto",
-               "reward-segments"]
+               "reward-segments", "dense-preference", "stepwise"]
 
 # Which output formats each preset kind supports (`jsonl` always).
+# hf-audio/hf-video: a Hugging Face dataset carrying the media (toolkit.export.formats.hf).
 FORMATS: dict[str, tuple[str, ...]] = {
-    "sft-transcription": ("jsonl", "trl", "bedrock", "bedrock-batch", "rttm", "webvtt"),
-    "sft-summary": ("jsonl", "trl", "bedrock", "bedrock-batch"),
-    "preference-correction": ("jsonl", "trl", "bedrock-batch"),
-    "preference-ratings": ("jsonl", "trl", "bedrock-batch"),
-    "kto": ("jsonl", "trl", "bedrock-batch"),
-    "reward-segments": ("jsonl", "rttm", "webvtt"),
+    "sft-transcription": ("jsonl", "trl", "bedrock", "bedrock-batch", "rttm", "webvtt", "hf-audio", "hf-video",
+                          "lhotse", "nemo"),
+    "sft-summary": ("jsonl", "trl", "bedrock", "bedrock-batch", "hf-audio", "hf-video"),
+    "preference-correction": ("jsonl", "trl", "bedrock-batch", "hf-audio", "hf-video", "nova-dpo", "nemo-dpo"),
+    "preference-ratings": ("jsonl", "trl", "bedrock-batch", "hf-audio", "hf-video", "nova-dpo", "nemo-dpo"),
+    "kto": ("jsonl", "trl", "bedrock-batch", "hf-audio", "hf-video"),
+    "reward-segments": ("jsonl", "rttm", "webvtt", "hf-audio", "hf-video", "lhotse"),
+    "dense-preference": ("jsonl", "hf-audio", "hf-video"),
+    "stepwise": ("jsonl", "trl"),
 }
 
 ITEM_VARS = frozenset({"interaction_id", "source_ref", "media_type", "duration", "language_code",

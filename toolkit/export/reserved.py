@@ -30,7 +30,8 @@ PATTERN = re.compile("|".join(re.escape(w) for w in RESERVED_WORDS), re.IGNORECA
 REWRITTEN = re.compile("|".join(re.escape(w.translate(FULLWIDTH)) for w in RESERVED_WORDS), re.IGNORECASE)
 CANONICAL = {w.lower(): w for w in RESERVED_WORDS}
 # Keys of a Bedrock line whose values are fixed identifiers, never text a model reads.
-NOT_TEXT = frozenset({"schemaVersion", "role", "type", "anthropic_version", "recordId"})
+NOT_TEXT = frozenset({"schemaVersion", "role", "type", "anthropic_version", "recordId",
+                      "uri", "bucketOwner", "format", "preferenceLabel"})  # media references and labels
 
 
 class ReservedWordError(ExportError):

@@ -138,6 +138,62 @@ class RewardRecord(RecordModel):
     lineage: Lineage
 
 
+class DenseCandidate(RecordModel):
+    key: Literal["a", "b"]
+    source: str = Field(description="human | machine today; a compare task's candidates: system")
+    system: str | None = Field(default=None, description="The system id (hidden from workers), when known")
+    uri: S3Uri = Field(description="The candidate's media (both candidates share it when derived from a correction)")
+
+
+class DenseSpanTexts(RecordModel):
+    a: str
+    b: str
+
+
+class DenseSpan(RecordModel):
+    start: float = Field(description="Seconds, aligned on both candidates")
+    end: float
+    segment_id: str | None = None
+    track: str
+    label: str
+    preferred: Literal["a", "b", "tie"]
+    strength: float | None = Field(default=None, description="A compare task's preference strength (CMOS)")
+    reason: str | None = None
+    texts: DenseSpanTexts | None = None
+    agreement: float
+
+
+class DensePreferenceRecord(RecordModel):
+    """dense-preference: two candidates of one prompt compared per aligned span (DenseDPO-style)."""
+
+    id: str
+    system: str
+    prompt: str
+    candidates: list[DenseCandidate] = Field(min_length=2, max_length=2)
+    preferred: Literal["a", "b", "tie"]
+    spans: list[DenseSpan] = Field(min_length=1)
+    lineage: Lineage
+
+
+class Step(RecordModel):
+    presegment_id: str
+    segment_id: str | None = Field(description="The human segment made from this step; None if deleted")
+    start: float
+    end: float
+
+
+class StepwiseRecord(RecordModel):
+    """stepwise: the machine transcript's segments as steps, each labelled by whether workers kept it."""
+
+    id: str
+    system: str
+    prompt: str
+    completions: list[str] = Field(min_length=1)
+    labels: list[bool] = Field(min_length=1)
+    steps: list[Step]
+    lineage: Lineage
+
+
 # -- trl -----------------------------------------------------------------------------------------
 class Message(RecordModel):
     role: Literal["system", "user", "assistant"]
@@ -169,6 +225,122 @@ class TrlUnpairedRecord(RecordModel):
     lineage: Lineage | None = None
 
 
+class TrlStepwiseRecord(RecordModel):
+    prompt: str
+    completions: list[str]
+    labels: list[bool]
+    lineage: Lineage | None = None
+
+
+# -- hf-audio / hf-video (one Parquet row; the media column holds the file's bytes) ----------------
+class HfMedia(RecordModel):
+    bytes: bytes
+    path: str
+
+
+class HfBlock(RecordModel):
+    type: Literal["text", "audio", "video"]
+    text: str | None = None
+
+
+class HfMessage(RecordModel):
+    role: Literal["system", "user", "assistant"]
+    content: list[HfBlock]
+
+
+class HfSegment(RecordModel):
+    id: str | None = None
+    start: float
+    end: float
+    track: str
+    label: str
+    text: str
+    attributes: dict[str, FieldValue] | None = None
+    agreement: float
+    support: int | None = None
+
+
+class HfItemRow(RecordModel):
+    """sft-transcription / reward-segments without --clips: one item, its whole media, its segments."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: str
+    audio: HfMedia | None = None
+    video: HfMedia | None = None
+    duration: float | None
+    language: str | None = None
+    field: str | None = None
+    score: float | None = None
+    raw_score: float | None = None
+    fields: dict[str, FieldValue] | None = None
+    segments: list[HfSegment] | None = None
+    spans: list[HfSegment] | None = None
+    lineage: Lineage
+
+
+class HfClipRow(HfSegment):
+    """--clips: one segment (span), its media cut at the segment boundaries (start/end: in the source)."""
+
+    id: str  # type: ignore[assignment]
+    audio: HfMedia | None = None
+    video: HfMedia | None = None
+    language: str | None = None
+    agreement: float | None = None  # type: ignore[assignment]
+    field: str | None = None
+    score: float | None = None
+    raw_score: float | None = None
+    fields: dict[str, FieldValue] | None = None
+    lineage: Lineage
+
+
+class HfTrlRow(RecordModel):
+    """The TRL-typed rows (preference-correction, sft-summary, kto, preference-ratings, dense-preference):
+    conversational columns with media placeholders, the media in `audios`/`videos` in placeholder order."""
+
+    id: str
+    prompt: list[HfMessage]
+    chosen: list[HfMessage] | None = None
+    rejected: list[HfMessage] | None = None
+    completion: list[HfMessage] | None = None
+    label: bool | None = None
+    score: float | None = None
+    chosen_score: float | None = None
+    rejected_score: float | None = None
+    margin: float | None = None
+    audios: list[HfMedia] | None = None
+    videos: list[HfMedia] | None = None
+    start: float | None = None
+    end: float | None = None
+    fields: dict[str, FieldValue] | None = None
+    candidates: list[DenseCandidate] | None = None
+    preferred: Literal["a", "b", "tie"] | None = None
+    spans: list[DenseSpan] | None = None
+    lineage: Lineage | PairLineage
+
+
+# -- nemo ------------------------------------------------------------------------------------------
+class NemoManifestLine(RecordModel):
+    """One NeMo ASR/TTS manifest line; `audio_filepath` relative to the manifest's directory."""
+
+    audio_filepath: str
+    offset: float | None = Field(default=None, ge=0)
+    duration: float = Field(gt=0)
+    text: str
+    speaker: str | None = None
+    lang: str | None = None
+
+
+class NemoDpoRecord(RecordModel):
+    """NeMo-Aligner DPO line (prompt and responses in NeMo's default chat template)."""
+
+    prompt: str
+    chosen_response: str
+    rejected_response: str
+    chosen_reward: float | None = None
+    rejected_reward: float | None = None
+
+
 # -- bedrock fine-tuning ------------------------------------------------------------------------
 class BedrockMessage(RecordModel):
     role: Literal["user", "assistant"]
@@ -186,9 +358,40 @@ class TextBlock(RecordModel):
     text: str
 
 
+class S3Location(RecordModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    uri: S3Uri
+    bucket_owner: str | None = Field(default=None, alias="bucketOwner")
+
+
+class MediaSource(RecordModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    s3_location: S3Location = Field(alias="s3Location")
+
+
+class VideoSpec(RecordModel):
+    format: Literal["mp4", "mov", "mkv"]
+    source: MediaSource
+
+
+class ImageSpec(RecordModel):
+    format: Literal["png", "jpeg", "gif"]
+    source: MediaSource
+
+
+class VideoBlock(RecordModel):
+    video: VideoSpec
+
+
+class ImageBlock(RecordModel):
+    image: ImageSpec
+
+
 class ConversationMessage(RecordModel):
     role: Literal["user", "assistant"]
-    content: list[TextBlock]
+    content: list[TextBlock | VideoBlock | ImageBlock]
 
 
 class BedrockConversationRecord(RecordModel):
@@ -199,6 +402,28 @@ class BedrockConversationRecord(RecordModel):
     schema_version: Literal["bedrock-conversation-2024"] = Field(alias="schemaVersion")
     system: list[TextBlock] = Field(default_factory=list)
     messages: list[ConversationMessage] = Field(min_length=2)
+
+
+class NovaCandidate(RecordModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    content: list[TextBlock] = Field(min_length=1)
+    preference_label: Literal["preferred", "non-preferred"] = Field(alias="preferenceLabel")
+
+
+class NovaCandidatesTurn(RecordModel):
+    role: Literal["assistant"]
+    candidates: list[NovaCandidate] = Field(min_length=2, max_length=2)
+
+
+class NovaDpoRecord(RecordModel):
+    """Amazon Nova DPO: a bedrock-conversation-2024 conversation whose last turn holds the candidates."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_version: Literal["bedrock-conversation-2024"] = Field(alias="schemaVersion")
+    system: list[TextBlock] = Field(default_factory=list)
+    messages: list[ConversationMessage | NovaCandidatesTurn] = Field(min_length=2)
 
 
 class BedrockPromptCompletionRecord(RecordModel):
@@ -301,6 +526,11 @@ EXPORT_RECORD_MODELS: dict[str, type[BaseModel]] = {
     "export-rating-pair": RatingPairRecord,
     "export-kto": KtoRecord,
     "export-reward": RewardRecord,
+    "export-dense-preference": DensePreferenceRecord,
+    "export-stepwise": StepwiseRecord,
+    "export-nova-dpo": NovaDpoRecord,
+    "export-nemo-dpo": NemoDpoRecord,
+    "export-nemo-manifest": NemoManifestLine,
     "export-provenance": ProvenanceRecord,
     "export-batch-plan": BatchPlan,
     "merged-labels": MergedLabels,

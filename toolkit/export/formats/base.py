@@ -8,6 +8,7 @@ nothing half-written appears at `--out`, not even the local directories made for
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,17 @@ class Writer:
         self.files: list[str] = []
         self.reserved: Any = None  # a ReservedWords, for the formats that check them
         self.made_dirs: list[Path] = []  # local directories that did not exist before an output was opened
+        # Records the writer could not write (their media unreadable...): counted, and their lines named.
+        self.dropped: Counter[str] = Counter()
+        self.problems: list[tuple[int, str, str]] = []
+
+    def not_exported(self, records: list[dict[str, Any]], reason: str, detail: str) -> None:
+        """Skip these records (one item's, or one pair): counted under "not exported", line named."""
+        self.dropped[reason] += len(records)
+        lineage = records[0].get("lineage") or {}
+        line = lineage.get("line", lineage.get("chosen", {}).get("line", 0))
+        if len(self.problems) < 50:
+            self.problems.append((int(line or 0), reason, detail))
 
     def open(self, uri: str, content_type: str = "application/jsonl") -> IO[bytes]:
         if not is_s3(uri):

@@ -1,7 +1,8 @@
 """`trl`: Hugging Face TRL conversational datasets.
 
 sft-transcription -> `messages` (language modeling); sft-summary -> `prompt`/`completion`;
-preference-* -> `prompt`/`chosen`/`rejected` (explicit prompt); kto -> `prompt`/`completion`/`label`.
+preference-* -> `prompt`/`chosen`/`rejected` (explicit prompt); kto -> `prompt`/`completion`/`label`;
+stepwise -> `prompt`/`completions`/`labels` (standard: TRL has no conversational stepwise type).
 Every row of a file has the same columns and types (no system turn anywhere if the preset has none).
 `lineage` is an extra column, or with `--lineage sidecar` goes to `<out>.provenance.jsonl`.
 """
@@ -39,6 +40,9 @@ def to_trl(kind: str, record: dict[str, Any], with_system: bool) -> dict[str, An
     if kind == "kto":
         return {"prompt": prompt, "completion": [msg("assistant", record["completion"])],
                 "label": bool(record["label"])}
+    if kind == "stepwise":  # TRL's stepwise supervision is a standard (string) type only
+        text = f"{record['system']}\n\n{record['prompt']}" if with_system else record["prompt"]
+        return {"prompt": text, "completions": record["completions"], "labels": record["labels"]}
     raise ValueError(f"preset kind {kind} has no TRL format")
 
 
@@ -59,7 +63,8 @@ def encode(kind: str, with_system: bool, records: list[dict[str, Any]]) -> bytes
 
 
 class TrlWriter(Writer):
-    record_fields = frozenset({"id", "system", "prompt", "completion", "chosen", "rejected", "label", "lineage"})
+    record_fields = frozenset({"id", "system", "prompt", "completion", "chosen", "rejected", "label", "lineage",
+                               "completions", "labels"})
 
     def encoder(self) -> Callable[[list[dict[str, Any]]], bytes] | None:
         if self.options.lineage == "sidecar":
