@@ -20,9 +20,9 @@ import sys
 import time
 import tracemalloc
 
-from toolkit.answers import worker_answer
-from toolkit.consolidate import consolidate, consolidate_batch, label_json
-from toolkit.models import ANSWER_FIELD, load_label_schema
+from toolkit.contract import ANSWER_FIELD, load_label_schema
+from toolkit.labeling.answers import worker_answer
+from toolkit.labeling.consolidate import consolidate, consolidate_batch, label_json
 
 EMOTIONS = ["Neutral", "Happy", "Frustrated", "Angry", "Sad", "Confused"]
 

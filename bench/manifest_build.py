@@ -25,7 +25,7 @@ import orjson
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from toolkit.manifest import BuildOptions, build_manifest  # noqa: E402
+from toolkit.ingest.build import BuildOptions, build_manifest  # noqa: E402
 from toolkit.storage import Storage  # noqa: E402
 
 BUCKET = "s3://bench-media"

@@ -44,12 +44,13 @@ from flask import Flask, abort, send_file
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from toolkit.models import load_label_schema  # noqa: E402
-from toolkit.peaks import compute_peaks, peaks_json, write_peaks  # noqa: E402
-from toolkit.portal import PortalServer, PreviewSource, create_app  # noqa: E402
-from toolkit.spectrogram import compute_peaks_and_spectrogram, write_spectrogram  # noqa: E402
+from toolkit.contract import load_label_schema  # noqa: E402
+from toolkit.contract.peaks import peaks_json  # noqa: E402
+from toolkit.ingest.peaks import compute_peaks, write_peaks  # noqa: E402
+from toolkit.ingest.spectrogram import compute_peaks_and_spectrogram, write_spectrogram  # noqa: E402
+from toolkit.service.portal import PortalServer, PreviewSource, create_app  # noqa: E402
 from toolkit.storage import Storage  # noqa: E402
-from toolkit.template import STATIC_DIR  # noqa: E402
+from toolkit.task.template import STATIC_DIR  # noqa: E402
 
 CHROMIUM = os.environ.get("GTKIT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

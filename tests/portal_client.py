@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from toolkit.portal.app import WORKER_COOKIE, csrf_token_in
+from toolkit.service.portal.app import WORKER_COOKIE, csrf_token_in
 
 
 def portal_client(app: Flask, worker: str | None = None) -> FlaskClient:

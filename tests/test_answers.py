@@ -1,4 +1,4 @@
-"""toolkit.answers: answerContent (gtkit or aws-samples format) -> SegmentationAnswer."""
+"""toolkit.labeling.answers: answerContent (gtkit or aws-samples format) -> SegmentationAnswer."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from toolkit.answers import AnswerFormatError, from_aws_sample, load_answer_content, parse_answer, worker_answer
-from toolkit.models import ANSWER_FIELD, load_label_schema
+from toolkit.contract import ANSWER_FIELD, load_label_schema
+from toolkit.labeling.answers import (
+    AnswerFormatError,
+    from_aws_sample,
+    load_answer_content,
+    parse_answer,
+    worker_answer,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Fuzz the answer parser (toolkit.answers) over bytes and JSON shapes: every input is accepted or
+"""Fuzz the answer parser (toolkit.labeling.answers) over bytes and JSON shapes: every input is accepted or
 reported, nothing escapes, and what it returns serialises as the Lambda response would (issue 12 D2/D7).
 
 The counters below are printed with `pytest -s` (the report quotes them)."""
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from toolkit.answers import MAX_ANSWER_DEPTH, worker_answer
-from toolkit.consolidate import consolidate, label_json
-from toolkit.models import load_label_schema
+from toolkit.contract import load_label_schema
+from toolkit.labeling.answers import MAX_ANSWER_DEPTH, worker_answer
+from toolkit.labeling.consolidate import consolidate, label_json
 
 SCHEMA = load_label_schema("call-center")
 TRIED: Counter = Counter()

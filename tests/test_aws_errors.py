@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-import toolkit.storage
+import toolkit.storage.store
 from toolkit.aws.deploy import AwsClients
 from toolkit.aws.errors import AwsError, aws_error, is_global
 from toolkit.cli import app
@@ -84,7 +84,7 @@ def stubbed_s3(monkeypatch):
     client = boto3.client("s3", region_name=REGION)
     stub = Stubber(client)
     stub.activate()
-    monkeypatch.setattr(toolkit.storage, "s3_client", lambda region=None: client)
+    monkeypatch.setattr(toolkit.storage.store, "s3_client", lambda region=None: client)
     yield stub
     stub.deactivate()
 
@@ -102,7 +102,7 @@ def test_endpoint_error_after_retries(monkeypatch):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setattr(toolkit.storage, "RETRY_CONFIG", Config(retries={"mode": "standard", "max_attempts": 1}))
+    monkeypatch.setattr(toolkit.storage.store, "RETRY_CONFIG", Config(retries={"mode": "standard", "max_attempts": 1}))
     result = CliRunner().invoke(app, ["manifest", "validate", "s3://media-bucket/batch.manifest"])
     one_line_error(result, "S3 GetObject s3://media-bucket/batch.manifest: cannot reach AWS",
                    f"127.0.0.1:{port}", "AWS_ENDPOINT_URL")

@@ -1,4 +1,4 @@
-"""toolkit.consolidate: three workers with known answers -> known merged label."""
+"""toolkit.labeling.consolidate: three workers with known answers -> known merged label."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolkit.answers import worker_answer
-from toolkit.consolidate import choose_text, consolidate, consolidate_batch, fit_response, iou, label_json
-from toolkit.models import ANSWER_FIELD, ConsolidatedLabel, SegmentationAnswer, load_label_schema
+from toolkit.contract import ANSWER_FIELD, ConsolidatedLabel, SegmentationAnswer, load_label_schema
+from toolkit.labeling.answers import worker_answer
+from toolkit.labeling.consolidate import choose_text, consolidate, consolidate_batch, fit_response, iou, label_json
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +244,7 @@ def test_response_kept_under_lambda_limit_by_dropping_audit_copies_first(schema)
 
 def test_batch_survives_an_object_that_breaks_consolidation(monkeypatch):
     """Issue 12 D2: whatever goes wrong consolidating one object, the others still get their labels."""
-    import toolkit.consolidate as consolidate_module
+    import toolkit.labeling.consolidate as consolidate_module
 
     real = consolidate_module.consolidate_segments
 

@@ -112,7 +112,7 @@ def script_create(stub: Stubber, ev: Events, name: str, outputs: dict[str, str],
 
 @pytest.fixture
 def static_files(tmp_path, monkeypatch) -> list[tuple[str, Path]]:
-    """A small fake static/ tree standing in for toolkit.template.asset_files()."""
+    """A small fake static/ tree standing in for toolkit.task.template.asset_files()."""
     root = tmp_path / "static"
     files = {"js/main.js": "export const x = 1;\n", "css/gtkit.css": "body{}\n",
              "schema/label-schema.schema.json": "{}\n", "vendor/wavesurfer/LICENSE": "BSD\n",
@@ -123,9 +123,9 @@ def static_files(tmp_path, monkeypatch) -> list[tuple[str, Path]]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         out.append((rel, path))
-    import toolkit.template
+    import toolkit.task.template
 
-    monkeypatch.setattr(toolkit.template, "asset_files", lambda *a, **k: list(out))
+    monkeypatch.setattr(toolkit.task.template, "asset_files", lambda *a, **k: list(out))
     return out
 
 
@@ -163,7 +163,7 @@ def labeling_params(zips: dict[str, Path], schema_json: str) -> dict[str, str]:
 
 
 def schema_json(name: str = "call-center") -> str:
-    from toolkit.models import load_label_schema
+    from toolkit.contract import load_label_schema
 
     return deploy_mod.schema_parameter(load_label_schema(name))
 
@@ -350,7 +350,7 @@ def test_bad_inputs_fail_before_any_aws_call(clients, static_files, zips):
 
 
 def test_packages_lambdas_when_no_prebuilt_zips(clients, static_files, zips, tmp_path, monkeypatch):
-    import toolkit.lambda_package
+    import toolkit.aws.lambda_package
 
     calls = []
 
@@ -358,7 +358,7 @@ def test_packages_lambdas_when_no_prebuilt_zips(clients, static_files, zips, tmp
         calls.append((Path(out_dir), kwargs))
         return zips
 
-    monkeypatch.setattr(toolkit.lambda_package, "package_lambdas", fake_package)
+    monkeypatch.setattr(toolkit.aws.lambda_package, "package_lambdas", fake_package)
     got = deploy_mod.package(DeployOptions(stack_name=STACK, build_dir=tmp_path / "build"), print)
     assert got == zips and calls == [(tmp_path / "build", {"install_dependencies": True})]
 
@@ -420,11 +420,11 @@ def test_failed_create_prints_failing_resource_on_cli(clients, static_files, zip
         name, "ROLLBACK_COMPLETE", reason="The following resource(s) failed to create: [AssetsOriginAccessControl, "
                                           "AssetsBucket].")]}, {"StackName": stack_id(name)})
     stub.add_response("describe_stack_events", {"StackEvents": events}, {"StackName": stack_id(name)})
+    import toolkit.aws.lambda_package
     import toolkit.cli.deploy as cli_deploy
-    import toolkit.lambda_package
 
     monkeypatch.setattr(cli_deploy, "make_clients", lambda region: aws_clients)
-    monkeypatch.setattr(toolkit.lambda_package, "package_lambdas", lambda out_dir, **kw: zips)
+    monkeypatch.setattr(toolkit.aws.lambda_package, "package_lambdas", lambda out_dir, **kw: zips)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["deploy", "--stack-name", STACK, "--worker-origins", ORIGIN,
                                       "--schema", "call-center", "--poll", "0"])
@@ -623,7 +623,7 @@ def test_render_reads_assets_base_from_deploy_config(tmp_path):
     from toolkit.aws.assets import assets_version
     from toolkit.aws.config import DeployConfig, save_deploy_config
     from toolkit.cli import app
-    from toolkit.template import asset_files
+    from toolkit.task.template import asset_files
 
     def config(version):
         return DeployConfig(

@@ -13,11 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from toolkit.cli import app
+from toolkit.contract import records as R
 from toolkit.export import BatchQuotas, ExportError, ExportOptions, PresetError, export
 from toolkit.export.formats.bedrock import SCHEMAS
 from toolkit.export.presets import FORMATS, Preset, load_preset
 from toolkit.export.reader import ManifestReader
-from toolkit.models import records as R
 from toolkit.storage import Storage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "export"
@@ -293,7 +293,7 @@ def test_worker_response_path_uses_the_consolidator():
 
     def fake(data_object, answers, schema):
         calls.append((data_object["interaction-id"], [w for w, _ in answers]))
-        from toolkit.models import ConsolidatedLabel
+        from toolkit.contract import ConsolidatedLabel
 
         return ConsolidatedLabel(interaction_id="int-0007", label_schema="call-center", worker_count=2)
 
@@ -597,3 +597,20 @@ def test_trl_counts_attribute_redactions_like_jsonl(tmp_path):
         counts[fmt] = dict(summary.redactions)
     assert counts["trl"] == counts["jsonl"] and counts["jsonl"]["PHONE"] >= 1
     assert "206 555 0142" not in (tmp_path / "jsonl.jsonl").read_text()
+
+
+def test_webvtt_ids_that_sanitise_alike_get_distinct_files(tmp_path):
+    """`a/b` and `a_b` sanitise to one name: each still gets its own file, none overwrites the other."""
+    lines = CALLS.read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])
+    manifest = tmp_path / "alike.manifest"
+    manifest.write_text("".join(json.dumps(first | {"interaction-id": iid}) + "\n" for iid in ("a/b", "a_b")),
+                        encoding="utf-8")
+    out = tmp_path / "vtt"
+    summary = export(Storage([MIRROR]), str(manifest),
+                     ExportOptions(preset="reward-segments", format="webvtt", out=str(out), quotas=SMALL_BATCH))
+    files = sorted(p.name for p in out.iterdir())
+    assert summary.written == 2 and len(files) == 2, files
+    assert "a_b.vtt" in files  # an id that is already a safe name keeps it (int-0001.vtt stays int-0001.vtt)
+    headers = sorted((out / name).read_text(encoding="utf-8").splitlines()[0] for name in files)
+    assert headers == ["WEBVTT - a/b", "WEBVTT - a_b"]

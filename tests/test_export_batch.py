@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from toolkit.contract.records import BatchPlan
 from toolkit.export import BatchQuotas, ExportError, ExportOptions, export
 from toolkit.export.formats.bedrock_batch import split_balanced
-from toolkit.models.records import BatchPlan
 from toolkit.storage import Storage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "export"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from toolkit.contract import records as R
 from toolkit.export import BatchQuotas, ExportOptions, export
 from toolkit.export.formats.bedrock import SCHEMAS
-from toolkit.models import records as R
 from toolkit.storage import Storage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "export"

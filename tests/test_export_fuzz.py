@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from toolkit.export import BatchQuotas, EmptyExportError, ExportOptions, PresetError, export
 from toolkit.export.checks import SCHEMA_NAME
-from toolkit.export.lines import UTF8_BOM, WIDE_BOMS, InputEncodingError
 from toolkit.export.reader import ItemFieldError, ManifestReader
 from toolkit.storage import Storage
+from toolkit.storage.lines import UTF8_BOM, WIDE_BOMS, InputEncodingError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "export"
 MIRROR = f"s3://example-labels-bucket/={FIXTURES}"

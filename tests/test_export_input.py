@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from toolkit.cli import app
 from toolkit.export import ExportOptions, ManifestReader, PresetError, export, merge
-from toolkit.export.lines import InputEncodingError
 from toolkit.storage import Storage
+from toolkit.storage.lines import InputEncodingError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "export"
 MIRROR = f"s3://example-labels-bucket/={FIXTURES}"

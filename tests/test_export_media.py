@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from toolkit.contract import records as R
 from toolkit.export import ExportError, ExportOptions, export
-from toolkit.models import records as R
 from toolkit.storage import Storage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "export"

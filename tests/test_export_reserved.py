@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from toolkit.cli import app
+from toolkit.contract.records import ProvenanceRecord
 from toolkit.export import BatchQuotas, ExportError, ExportOptions, export
 from toolkit.export.reserved import PATTERN, RESERVED_WORDS, restore, rewrite
-from toolkit.models.records import ProvenanceRecord
 from toolkit.storage import Storage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "export"

@@ -22,9 +22,9 @@ from toolkit.aws.assets import assets_version
 from toolkit.aws.config import DeployConfig, save_deploy_config
 from toolkit.aws.deploy import AwsClients, schema_digest, schema_parameter
 from toolkit.cli import app
-from toolkit.models import load_label_schema
+from toolkit.contract import load_label_schema
 from toolkit.storage import Storage
-from toolkit.template import asset_files
+from toolkit.task.template import asset_files
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

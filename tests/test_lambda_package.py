@@ -1,4 +1,4 @@
-"""toolkit.lambda_package: deterministic zips whose contents follow the handlers' real imports, and
+"""toolkit.aws.lambda_package: deterministic zips whose contents follow the handlers' real imports, and
 that run where they run: unzipped alone, on the Lambda's Python, with nothing but boto3 beside them."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.lambda_package import (
+from toolkit.aws.lambda_package import (
     FIXED_TIME,
     ClosureError,
     import_closure,
@@ -55,15 +55,15 @@ def test_zip_contents_follow_the_imports(code_zips):
     for entries in (pre, post):
         assert entries == sorted(entries)
         assert "handler.py" in entries and "toolkit/__init__.py" in entries
-        assert "toolkit/models/__init__.py" in entries and "toolkit/schemas/call-center.yaml" in entries
+        assert "toolkit/contract/__init__.py" in entries and "toolkit/schemas/call-center.yaml" in entries
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in entries)
         assert not any(n.startswith(("boto3/", "botocore/")) for n in entries)
         # Nothing the handler does not import: no CLI, portal, exporter, storage (smart_open) or AWS deploy code.
-        assert not any(n.startswith(("toolkit/portal/", "toolkit/cli/", "toolkit/export/", "toolkit/aws/"))
+        assert not any(n.startswith(("toolkit/service/portal/", "toolkit/cli/", "toolkit/export/", "toolkit/aws/"))
                        for n in entries)
-        assert "toolkit/storage.py" not in entries
-    assert "toolkit/task_input.py" in pre and "toolkit/consolidate.py" not in pre
-    assert {"toolkit/consolidate.py", "toolkit/answers.py", "toolkit/models/events.py"} <= set(post)
+        assert not any(n.startswith("toolkit/storage/") for n in entries)
+    assert "toolkit/task/task_input.py" in pre and "toolkit/labeling/consolidate.py" not in pre
+    assert {"toolkit/labeling/consolidate.py", "toolkit/labeling/answers.py", "toolkit/contract/events.py"} <= set(post)
     with zipfile.ZipFile(code_zips["post_annotation"]) as zf:
         infos = zf.infolist()
         assert {i.date_time for i in infos} == {FIXED_TIME}
@@ -145,7 +145,7 @@ def test_closure_refuses_a_third_party_import_the_zip_cannot_satisfy(tmp_path):
 
 def test_real_toolkit_closure_has_only_shipped_dependencies():
     """The real handlers over the real toolkit: every third-party import is a dependency or the runtime's."""
-    from toolkit.lambda_package import FUNCTIONS, LAMBDAS_DIR, RUNTIME_PROVIDED, TOOLKIT_DIR, dependency_modules
+    from toolkit.aws.lambda_package import FUNCTIONS, LAMBDAS_DIR, RUNTIME_PROVIDED, TOOLKIT_DIR, dependency_modules
 
     allowed = dependency_modules(None)
     for name in FUNCTIONS:

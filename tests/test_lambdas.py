@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
 from pathlib import Path
 
 import boto3
 import pytest
 
-from toolkit.models import ANSWER_FIELD, ConsolidatedLabel
+from toolkit.contract import ANSWER_FIELD, ConsolidatedLabel
+from toolkit.labeling import post_annotation as post
+from toolkit.labeling import pre_annotation as pre
 
 REPO = Path(__file__).resolve().parent.parent
 JOB_ARN = "arn:aws:sagemaker:us-east-1:111122223333:labeling-job/av-seg-1"
@@ -20,16 +20,6 @@ SECRET_TEXT = "my card number is 4111 1111 1111 1111"
 SECRET_TRANSCRIPT = "Northwind support, this is Dana, call me on 555-0123"
 
 
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"test_lambda_{name}", REPO / "lambdas" / name / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-pre = load("pre_annotation")
-post = load("post_annotation")
 
 
 @pytest.fixture
@@ -229,7 +219,7 @@ def test_post_accepts_aws_samples_answers(job_bucket, monkeypatch):
 
 
 def test_post_schema_setting_forms(tmp_path, monkeypatch):
-    from toolkit.models import load_label_schema
+    from toolkit.contract import load_label_schema
 
     schema = load_label_schema("call-center")
     assert post.label_schema("call-center").name == "call-center"

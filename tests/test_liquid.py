@@ -1,4 +1,4 @@
-"""toolkit.liquid: Ground Truth's Liquid (autoescape on + its filters) emulated with python-liquid."""
+"""toolkit.task.liquid: Ground Truth's Liquid (autoescape on + its filters) emulated with python-liquid."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.liquid import make_environment, render_liquid
-from toolkit.models import load_label_schema
-from toolkit.template import render_template
+from toolkit.contract import load_label_schema
+from toolkit.task.liquid import make_environment, render_liquid
+from toolkit.task.template import render_template
 
 XSS = "<img src=x onerror=alert(1)>"
 

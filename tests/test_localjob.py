@@ -1,4 +1,4 @@
-"""toolkit.localjob: the Ground Truth job emulation, end to end with simulated workers."""
+"""toolkit.service.local_job: the Ground Truth job emulation, end to end with simulated workers."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from portal_client import portal_client
 from typer.testing import CliRunner
 
 from toolkit.cli import app
-from toolkit.localjob import JobSource, LocalJobError, run_local_job, simulated_answer_content
-from toolkit.models import ConsolidatedLabel, SegmentationAnswer, load_label_schema, validate_answer
-from toolkit.output_layout import output_line_problems
-from toolkit.portal import SubmissionRejected, create_app
+from toolkit.contract import ConsolidatedLabel, SegmentationAnswer, load_label_schema, validate_answer
+from toolkit.contract.output_manifest import output_line_problems
+from toolkit.service.local_job import JobSource, LocalJobError, run_local_job
+from toolkit.service.portal import SubmissionRejected, create_app
+from toolkit.service.simulate import simulated_answer_content
 from toolkit.storage import Storage
 
 MEDIA = "s3://example-feedback-bucket/media"
@@ -239,6 +240,18 @@ def test_late_submission_is_taken_while_a_place_is_free(tmp_path, manifest, sche
         JobSource(manifest, schema, workers=1, out=tmp_path / "x", task_time_limit=10)
 
 
+@pytest.mark.parametrize("content, why", [
+    (b'{"source-ref": "s3://b/a.wav", "media-type": "audio", "interaction-id": "a"}\n{"x": "\xff"}\n', "line 2"),
+    ('{"source-ref": "s3://b/a.wav"}\n'.encode("utf-16"), "UTF-16"),
+])
+def test_undecodable_manifest_is_a_local_job_error_naming_file_and_line(tmp_path, schema, content, why):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(content)
+    with pytest.raises(LocalJobError, match=why) as caught:
+        JobSource(bad, schema, workers=1, out=tmp_path / "out")
+    assert str(bad) in str(caught.value)
+
+
 def test_bad_options_and_manifest(tmp_path, schema, manifest):
     with pytest.raises(LocalJobError, match="between 1 and 9"):
         JobSource(manifest, schema, workers=0, out=tmp_path)
@@ -285,8 +298,8 @@ def test_resume_after_a_kill_before_the_output_manifest_rewrite(tmp_path, manife
     script = f"""
 import os, signal
 from pathlib import Path
-import toolkit.localjob as lj
-from toolkit.models import load_label_schema
+import toolkit.service.local_job as lj
+from toolkit.contract import load_label_schema
 from toolkit.storage import Storage
 responses = Path({str(out)!r}) / "killed" / "annotations" / "consolidated-annotation" / "consolidation-response"
 real = lj.write_manifest

@@ -11,12 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from toolkit.cli import app
-from toolkit.manifest import BuildOptions, build_manifest, validate_manifest
-from toolkit.models import ManifestLine
-from toolkit.models.manifest import MAX_LINE_BYTES
-from toolkit.names import file_stem
-from toolkit.peaks import peaks_binary, read_peaks
+from toolkit.contract import ManifestLine
+from toolkit.contract.manifest import MAX_LINE_BYTES
+from toolkit.contract.peaks import peaks_binary
+from toolkit.ingest.build import BuildOptions, build_manifest, validate_manifest
+from toolkit.ingest.peaks import read_peaks
 from toolkit.storage import Storage
+from toolkit.storage.names import file_stem
 
 runner = CliRunner()
 
@@ -372,7 +373,7 @@ def test_jobs_run_records_concurrently(tmp_path, examples, example_mirror, monke
     for the other (sequential conversion would break the barrier), and the output stays in order."""
     import threading
 
-    import toolkit.manifest as manifest_module
+    import toolkit.ingest.build as manifest_module
 
     barrier = threading.Barrier(2, timeout=10)
     real = manifest_module._attach_peaks
@@ -515,7 +516,7 @@ def test_ids_that_sanitise_alike_get_their_own_peaks_spectrogram_and_sidecar(tmp
 
 
 def test_a_derived_name_collision_is_an_error_never_an_overwrite(tmp_path, examples, example_mirror, monkeypatch):
-    import toolkit.manifest as manifest_module
+    import toolkit.ingest.build as manifest_module
 
     monkeypatch.setattr(manifest_module, "file_stem", lambda identifier: "same")  # as if the hashes collided
     records = read_jsonl(feedback(examples))

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from toolkit.lines import foreign_encoding, iter_text_lines
-from toolkit.manifest import BuildOptions, build_manifest
-from toolkit.models import FeedbackRecord
+from toolkit.contract import FeedbackRecord
+from toolkit.ingest.build import BuildOptions, build_manifest
 from toolkit.storage import Storage
+from toolkit.storage.lines import foreign_encoding, iter_text_lines
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MIRROR = f"s3://example-feedback-bucket/={EXAMPLES}"

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from toolkit.cli import app
+from toolkit.contract.records import MergedLabels
 from toolkit.export import merge
-from toolkit.models.records import MergedLabels
 from toolkit.storage import Storage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "export"

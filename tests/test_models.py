@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from toolkit.cli.schema import json_schemas
-from toolkit.models import (
+from toolkit.contract import (
     FeedbackRecord,
     LabelSchema,
     ManifestLine,
@@ -18,7 +18,7 @@ from toolkit.models import (
     load_label_schema,
     validate_answer,
 )
-from toolkit.models.schema import builtin_schema_names
+from toolkit.contract.schema import builtin_schema_names
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -182,7 +182,7 @@ def test_s3_keys_that_leave_their_root_are_refused_with_the_field_named(examples
         with pytest.raises(ValidationError) as info:
             ManifestLine.model_validate(dict(line, **{field: uri}))
         assert [e["loc"] for e in info.value.errors()] == [(field,)]
-    from toolkit.models.events import AnnotationData, PayloadDataObject, S3Ref
+    from toolkit.contract.events import AnnotationData, PayloadDataObject, S3Ref
 
     for model in (S3Ref, AnnotationData, PayloadDataObject):
         with pytest.raises(ValidationError) as info:

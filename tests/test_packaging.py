@@ -28,7 +28,7 @@ def test_wheel_contains_data_folders_and_package_data(tmp_path):
         packed = {n.removeprefix("toolkit/_data/") for n in names if n.startswith(f"toolkit/_data/{name}/")}
         assert packed == local, f"{name}/ differs in the wheel"
     for expected in ("toolkit/schemas/call-center.yaml", "toolkit/export/presets/kto.yaml",
-                     "toolkit/portal/static/crowd-standin.js", "toolkit/portal/templates/task.html",
+                     "toolkit/service/portal/static/crowd-standin.js", "toolkit/service/portal/templates/task.html",
                      # gtkit serve's Alembic scripts, run from the installed package
                      "toolkit/service/migrations/env.py", "toolkit/service/migrations/script.py.mako",
                      "toolkit/service/migrations/versions/0001_initial.py",

@@ -1,4 +1,4 @@
-"""toolkit.peaks: ffmpeg decode + numpy min/max reduction, and `gtkit peaks`."""
+"""toolkit.ingest.peaks: ffmpeg decode + numpy min/max reduction, and `gtkit peaks`."""
 
 from __future__ import annotations
 
@@ -12,19 +12,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import toolkit.peaks as peaks_mod
+import toolkit.ingest.peaks as peaks_mod
 from toolkit.cli import app
-from toolkit.models import PeaksFile, PeaksHeader
-from toolkit.peaks import (
-    PeaksError,
-    compute_peaks,
-    decode_peaks,
-    peaks_binary,
-    peaks_gzip,
-    peaks_json,
-    read_peaks,
-    write_peaks,
-)
+from toolkit.contract import PeaksFile, PeaksHeader
+from toolkit.contract.peaks import PeaksError, peaks_binary, peaks_gzip, peaks_json
+from toolkit.ingest.peaks import compute_peaks, decode_peaks, read_peaks, write_peaks
 from toolkit.storage import Storage
 
 

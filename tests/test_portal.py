@@ -1,4 +1,4 @@
-"""toolkit.portal: the Flask portal over a PreviewSource (test client, no browser)."""
+"""toolkit.service.portal: the Flask portal over a PreviewSource (test client, no browser)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from portal_client import portal_client
 from typer.testing import CliRunner
 
 from toolkit.cli import app
-from toolkit.models import PeaksFile, SegmentationAnswer, load_label_schema, validate_answer
-from toolkit.peaks import compute_peaks, peaks_gzip, peaks_json, write_peaks
-from toolkit.portal import ManifestError, PreviewSource, TaskSource, create_app, gt_time
-from toolkit.portal.app import STANDIN_PATH, content_type
+from toolkit.contract import PeaksFile, SegmentationAnswer, load_label_schema, validate_answer
+from toolkit.contract.peaks import peaks_gzip, peaks_json
+from toolkit.ingest.peaks import compute_peaks, write_peaks
+from toolkit.service.portal import ManifestError, PreviewSource, TaskSource, create_app, gt_time
+from toolkit.service.portal.app import STANDIN_PATH, content_type
 from toolkit.storage import Storage
-from toolkit.template import CROWD_ELEMENTS_URL
+from toolkit.task.template import CROWD_ELEMENTS_URL
 
 MEDIA = "s3://example-feedback-bucket/media"
 
@@ -99,6 +100,18 @@ def test_bad_manifest_line_named(tmp_path):
     bad.write_text('{"source-ref": "s3://b/a.wav", "media-type": "audio", "interaction-id": "a"}\n{oops\n')
     with pytest.raises(ManifestError, match="line 2"):
         PreviewSource(bad, load_label_schema("call-center"), out=tmp_path / "o")
+
+
+@pytest.mark.parametrize("content, why", [
+    (b'{"source-ref": "s3://b/a.wav", "media-type": "audio", "interaction-id": "a"}\n{"x": "\xff"}\n', "line 2"),
+    ('{"source-ref": "s3://b/a.wav"}\n'.encode("utf-16"), "UTF-16"),
+])
+def test_undecodable_manifest_is_a_manifest_error_naming_file_and_line(tmp_path, content, why):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(content)
+    with pytest.raises(ManifestError, match=why) as caught:
+        PreviewSource(bad, load_label_schema("call-center"), out=tmp_path / "o")
+    assert str(bad) in str(caught.value)
 
 
 def test_worker_name_required(source, static_dir):
@@ -240,7 +253,8 @@ def test_gzip_peaks_served_with_content_encoding(tmp_path, examples, example_mir
 
 def test_gzip_spectrogram_served_with_content_encoding(tmp_path, examples, example_mirror, static_dir):
     """`spectrogram-ref` gets a `data-spectrogram-url` through grant_read_access, served like gzip peaks."""
-    from toolkit.spectrogram import compute_spectrogram, parse_spectrogram, spectrogram_bytes, write_spectrogram
+    from toolkit.contract.spectrogram import parse_spectrogram, spectrogram_bytes
+    from toolkit.ingest.spectrogram import compute_spectrogram, write_spectrogram
 
     spec = compute_spectrogram(examples / "media" / "call_001.wav")
     target = tmp_path / "call_001.spectrogram.bin.gz"

@@ -1,4 +1,4 @@
-"""toolkit.portal.access: the access token of a portal served on a network address."""
+"""toolkit.service.portal.access: the access token of a portal served on a network address."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from toolkit.models import load_label_schema
-from toolkit.portal import PreviewSource, create_app
-from toolkit.portal.access import (
+from toolkit.contract import load_label_schema
+from toolkit.service.portal import PreviewSource, create_app
+from toolkit.service.portal.access import (
     ACCESS_COOKIE,
     check_token,
     is_loopback,

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolkit.models import load_label_schema
-from toolkit.portal import PreviewSource, create_app
-from toolkit.portal.app import WORKER_COOKIE, csrf_token_in, safe_next
+from toolkit.contract import load_label_schema
+from toolkit.service.portal import PreviewSource, create_app
+from toolkit.service.portal.app import WORKER_COOKIE, csrf_token_in, safe_next
 from toolkit.storage import Storage
 
 MEDIA = "s3://example-feedback-bucket/media"

@@ -1,4 +1,4 @@
-"""toolkit.export.scratch: the on-disk label index of `gtkit merge` and the prompt groups of
+"""toolkit.storage.scratch: the on-disk label index of `gtkit merge` and the prompt groups of
 `preference-ratings`."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from toolkit.export import merge
-from toolkit.export.scratch import BATCH, Groups, LabelIndex
 from toolkit.storage import Storage
+from toolkit.storage.scratch import BATCH, Groups, LabelIndex
 
 FIXTURES = Path(__file__).parent / "fixtures" / "export"
 CALLS = FIXTURES / "call_center.output.manifest"

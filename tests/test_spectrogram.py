@@ -1,4 +1,4 @@
-"""toolkit.spectrogram: the precomputed spectrogram for long media (`gtkit peaks --spectrogram`,
+"""toolkit.ingest.spectrogram: the precomputed spectrogram for long media (`gtkit peaks --spectrogram`,
 `gtkit manifest build --peaks ... --spectrogram`)."""
 
 from __future__ import annotations
@@ -14,24 +14,24 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import toolkit.peaks as peaks_mod
+import toolkit.ingest.peaks as peaks_mod
 from toolkit.cli import app
-from toolkit.models import SpectrogramHeader
-from toolkit.models.manifest import SPECTROGRAM_MAGIC
-from toolkit.names import file_stem
-from toolkit.peaks import PeaksError, compute_peaks, read_peaks
-from toolkit.spectrogram import (
+from toolkit.contract import SpectrogramHeader
+from toolkit.contract.manifest import SPECTROGRAM_MAGIC
+from toolkit.contract.peaks import PeaksError
+from toolkit.contract.spectrogram import parse_spectrogram, spectrogram_bytes
+from toolkit.ingest.peaks import compute_peaks, read_peaks
+from toolkit.ingest.spectrogram import (
     FRAME_BUDGET,
     SpectrogramAccumulator,
     auto_frames_per_second,
     compute_peaks_and_spectrogram,
     compute_spectrogram,
-    parse_spectrogram,
     read_spectrogram,
-    spectrogram_bytes,
     write_spectrogram,
 )
 from toolkit.storage import Storage
+from toolkit.storage.names import file_stem
 
 runner = CliRunner()
 

@@ -5,7 +5,7 @@ import gzip
 import boto3
 import pytest
 
-from toolkit.storage import PART_SIZE, Mirror, MirrorEscape, Storage, join_uri, split_s3
+from toolkit.storage.store import PART_SIZE, Mirror, MirrorEscape, Storage, join_uri, split_s3
 
 
 def test_mirror_resolves_reads_longest_prefix_first(tmp_path):
@@ -55,7 +55,7 @@ def test_iter_lines_streams_with_numbers(tmp_path):
 
 
 def test_iter_lines_drops_a_bom_and_names_bad_lines(tmp_path):
-    from toolkit.lines import UndecodableLine, WrongEncoding
+    from toolkit.storage.lines import UndecodableLine, WrongEncoding
 
     path = tmp_path / "x.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"a":1}\n{"b":"\xff"}\n')

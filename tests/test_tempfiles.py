@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import tempfiles
-from toolkit.export.scratch import LabelIndex
-from toolkit.storage import Storage
+from toolkit.storage import Storage, tempfiles
+from toolkit.storage.scratch import LabelIndex
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "export"

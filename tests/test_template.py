@@ -1,4 +1,4 @@
-"""toolkit.template: the Ground Truth worker task template (Jinja2 now, Liquid at Ground Truth)."""
+"""toolkit.task.template: the Ground Truth worker task template (Jinja2 now, Liquid at Ground Truth)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from toolkit.cli import app as cli
-from toolkit.liquid import make_environment
-from toolkit.models import ANSWER_FIELD, load_label_schema
+from toolkit.contract import ANSWER_FIELD, load_label_schema
 from toolkit.resources import SOURCE_ROOT
-from toolkit.template import (
+from toolkit.task.liquid import make_environment
+from toolkit.task.template import (
     CROWD_ELEMENTS_URL,
     DEFAULT_BOOT_TIMEOUT,
     STATIC_DIR,

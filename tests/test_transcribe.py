@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from toolkit.transcribe import TranscribeError, speaker_turns
+from toolkit.ingest.transcribe import TranscribeError, speaker_turns
 
 
 def load(examples, name):

@@ -8,10 +8,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from toolkit.cli import app as cli
-from toolkit.models import LabelSchema
-from toolkit.models.schema import FieldSpec
-from toolkit.models.ui_contract import CONTRACT_JS, contract_js, ui_constants
-from toolkit.template import STATIC_DIR, module_graph
+from toolkit.contract import LabelSchema
+from toolkit.contract.schema import FieldSpec
+from toolkit.contract.ui_contract import CONTRACT_JS, contract_js, ui_constants
+from toolkit.task.template import STATIC_DIR, module_graph
 
 REPO = Path(__file__).resolve().parent.parent
 JS_DIR = REPO / "static" / "js"

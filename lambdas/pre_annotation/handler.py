@@ -1,46 +1,17 @@
-"""Ground Truth pre-annotation Lambda: one data object (manifest line) -> the worker task input.
+"""Ground Truth pre-annotation Lambda, handler `handler.lambda_handler`.
 
-Handler: `handler.lambda_handler`. The task input is the normalised manifest line
-(`toolkit.task_input.build_task_input`), so the template reads `task.input.source-ref`,
-`task.input.pre-segments`, ... whether or not this Lambda runs. Objects that cannot be labeled
-(inline `source` text, invalid line) get `isHumanAnnotationRequired: false` and a logged reason.
-Logs carry ids and counts only, never transcripts or segment text.
+A shim: the code is `toolkit.labeling.pre_annotation`, which the local job, `gtkit serve` and the
+tests import as a module. The zip carries this file at its root and the toolkit modules it reaches.
 """
-
-from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
-from toolkit.models.events import PreAnnotationResponse, wire
-from toolkit.task_input import build_task_input
-
-logger = Logger(service="gtkit-pre-annotation")
-
-
-def handle(event: dict[str, Any]) -> dict[str, Any]:
-    data_object = event.get("dataObject") if isinstance(event, dict) else None
-    interaction_id = data_object.get("interaction-id") if isinstance(data_object, dict) else None
-    task_input, reason = build_task_input(data_object)  # type: ignore[arg-type]
-    if task_input is None:
-        logger.warning("data object skipped: no human annotation",
-                       extra={"interaction_id": interaction_id, "reason": reason,
-                              "labeling_job_arn": event.get("labelingJobArn") if isinstance(event, dict) else None})
-        return wire(PreAnnotationResponse(task_input=None, is_human_annotation_required=False)) | {
-            "taskInput": {}}
-    logger.info("task input built", extra={
-        "interaction_id": interaction_id,
-        "pre_segments": len(task_input.get("pre-segments") or []),
-        "has_sidecar": "sidecar-ref" in task_input,
-        "has_peaks": "peaks-ref" in task_input,
-        "has_spectrogram": "spectrogram-ref" in task_input,
-    })
-    return wire(PreAnnotationResponse(task_input=task_input, is_human_annotation_required=True))
+from toolkit.labeling import pre_annotation
+from toolkit.labeling.pre_annotation import handle, logger
 
 
 def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    request_id = getattr(context, "aws_request_id", None)
-    if request_id:
-        logger.append_keys(request_id=request_id)
-    return handle(event)
+    return pre_annotation.lambda_handler(event, context)
+
+
+__all__ = ["handle", "lambda_handler", "logger"]

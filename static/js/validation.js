@@ -1,4 +1,4 @@
-// Mirror of toolkit/models/answer.py: structural_problems() + validate_answer().
+// Mirror of toolkit/contract/answer.py: structural_problems() + validate_answer().
 // Pure (no DOM). Keep the rules and paths in step with the Python side: the post-annotation
 // Lambda re-validates with those, and the worker must never be able to submit what it rejects.
 

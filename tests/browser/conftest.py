@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from ui_helpers import WORKER  # tests/browser is on sys.path (pytest's default "prepend" import mode)
 
-from toolkit.models import load_label_schema
-from toolkit.peaks import compute_peaks, peaks_json
-from toolkit.portal import PortalServer, PreviewSource, create_app
+from toolkit.contract import load_label_schema
+from toolkit.contract.peaks import peaks_json
+from toolkit.ingest.peaks import compute_peaks
+from toolkit.service.portal import PortalServer, PreviewSource, create_app
 from toolkit.storage import Storage
 
 CHROMIUM = os.environ.get("GTKIT_CHROMIUM", "/usr/bin/chromium")

@@ -20,15 +20,15 @@ import pytest
 from flask import Flask, Response, abort, jsonify, request, send_file
 from ui_helpers import MEDIA, wait_ready
 
-from toolkit.liquid import render_liquid
-from toolkit.models import SegmentationAnswer, load_label_schema
-from toolkit.portal import PortalServer
-from toolkit.portal.app import content_type
-from toolkit.template import CROWD_ELEMENTS_URL, STATIC_DIR, render_template
+from toolkit.contract import SegmentationAnswer, load_label_schema
+from toolkit.service.portal import PortalServer
+from toolkit.service.portal.app import content_type
+from toolkit.task.liquid import render_liquid
+from toolkit.task.template import CROWD_ELEMENTS_URL, STATIC_DIR, render_template
 
 pytestmark = pytest.mark.browser
 
-STANDIN = Path(__file__).resolve().parents[2] / "toolkit" / "portal" / "static" / "crowd-standin.js"
+STANDIN = Path(__file__).resolve().parents[2] / "toolkit" / "service" / "portal" / "static" / "crowd-standin.js"
 SIGNATURE = "X-Amz-Signature=f00dfeedSECRET"
 
 
@@ -152,7 +152,8 @@ def _media_app(hosts_ref: list[Hosts], files: dict[str, Path]) -> Flask:
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory, examples_dir) -> Iterator[Hosts]:
-    from toolkit.peaks import compute_peaks, peaks_json
+    from toolkit.contract.peaks import peaks_json
+    from toolkit.ingest.peaks import compute_peaks
 
     work = tmp_path_factory.mktemp("failsafe")
     peaks = work / "call_001.wav.peaks.json"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from ui_helpers import MEDIA, wait_ready
 
-from toolkit.models import ConsolidatedLabel, SegmentationAnswer
-from toolkit.output_layout import output_line_problems
+from toolkit.contract import ConsolidatedLabel, SegmentationAnswer
+from toolkit.contract.output_manifest import output_line_problems
 
 pytestmark = pytest.mark.browser
 
@@ -144,9 +144,10 @@ def test_a_refused_submission_keeps_the_work_saved_in_the_browser(browser, tmp_p
     answers first. Her submission is refused with the reason, and her work stays autosaved."""
     from datetime import UTC, datetime
 
-    from toolkit.localjob import JobSource, simulated_answer_content
-    from toolkit.models import load_label_schema
-    from toolkit.portal import PortalServer, create_app
+    from toolkit.contract import load_label_schema
+    from toolkit.service.local_job import JobSource
+    from toolkit.service.portal import PortalServer, create_app
+    from toolkit.service.simulate import simulated_answer_content
     from toolkit.storage import Storage
 
     line = {"source-ref": f"{MEDIA}/call_001.wav", "media-type": "audio", "interaction-id": "int-0001",

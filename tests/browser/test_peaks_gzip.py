@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from ui_helpers import MEDIA, wait_ready
 
-from toolkit.peaks import compute_peaks, write_peaks
+from toolkit.ingest.peaks import compute_peaks, write_peaks
 from toolkit.storage import Storage
 
 pytestmark = pytest.mark.browser

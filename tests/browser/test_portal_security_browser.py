@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from ui_helpers import MEDIA, wait_ready
 
-from toolkit.models import load_label_schema
-from toolkit.portal import PortalServer, PreviewSource, create_app
+from toolkit.contract import load_label_schema
+from toolkit.service.portal import PortalServer, PreviewSource, create_app
 from toolkit.storage import Storage
 
 pytestmark = pytest.mark.browser

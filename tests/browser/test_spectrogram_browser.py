@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from ui_helpers import MEDIA, wait_ready
 
-from toolkit.models import load_label_schema
-from toolkit.peaks import compute_peaks, write_peaks
-from toolkit.portal import PortalServer, PreviewSource, create_app
-from toolkit.spectrogram import compute_spectrogram, write_spectrogram
+from toolkit.contract import load_label_schema
+from toolkit.ingest.peaks import compute_peaks, write_peaks
+from toolkit.ingest.spectrogram import compute_spectrogram, write_spectrogram
+from toolkit.service.portal import PortalServer, PreviewSource, create_app
 from toolkit.storage import Storage
 
 pytestmark = pytest.mark.browser

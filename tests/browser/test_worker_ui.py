@@ -12,7 +12,7 @@ import json
 import pytest
 from ui_helpers import MEDIA, WORKER, wait_ready
 
-from toolkit.models import SegmentationAnswer, load_label_schema, validate_answer
+from toolkit.contract import SegmentationAnswer, load_label_schema, validate_answer
 
 pytestmark = pytest.mark.browser
 

@@ -31,7 +31,7 @@ let cached = null
 export function loadSchema (name = 'call-center') {
   if (cached && cached[name]) return structuredClone(cached[name])
   const out = runPython(
-    'import json,sys\nfrom toolkit.models import load_label_schema\n' +
+    'import json,sys\nfrom toolkit.contract import load_label_schema\n' +
     'print(json.dumps(load_label_schema(json.load(sys.stdin)).model_dump(mode="json")))', name)
   cached = cached || {}
   cached[name] = out || JSON.parse(readFileSync(join(repoRoot, 'tests', 'js', 'fixtures', `${name}.schema.json`), 'utf8'))

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { decodeBinaryPeaks, isBinaryPeaks, parsePeaks } from '../../static/js/peaks.js'
 import { runPython } from './helpers.mjs'
 
-/** The layout toolkit/peaks.py writes: GTPK, uint32 LE header length, JSON header, int16 LE. */
+/** The layout toolkit/ingest/peaks.py writes: GTPK, uint32 LE header length, JSON header, int16 LE. */
 function binary (header, values, { magic = 'GTPK', pad = '' } = {}) {
   const json = new TextEncoder().encode(JSON.stringify(header) + pad)
   const out = new Uint8Array(8 + json.length + 2 * values.length)
@@ -43,9 +43,9 @@ test('parsePeaks also takes JSON bytes, and explains a bad binary file', () => {
   assert.throws(() => parsePeaks(binary(HEADER, VALUES, { magic: 'XXXX' })), /not valid JSON/)
 })
 
-test('a file written by toolkit/peaks.py decodes to the same peaks as its JSON', (t) => {
+test('a file written by toolkit/ingest/peaks.py decodes to the same peaks as its JSON', (t) => {
   const out = runPython(
-    'import base64, json\nfrom toolkit.peaks import compute_peaks, peaks_binary, peaks_json\n' +
+    'import base64, json\nfrom toolkit.ingest.peaks import compute_peaks, peaks_binary, peaks_json\n' +
     'p = compute_peaks("examples/media/call_001.wav", peaks_per_second=20, channels=2)\n' +
     'print(json.dumps({"bin": base64.b64encode(peaks_binary(p)).decode(), "json": peaks_json(p).decode()}))', null)
   if (out === null) return t.skip('no .venv')

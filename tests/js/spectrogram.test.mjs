@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { colorTable, columnFrames, parseSpectrogram, renderColumns } from '../../static/js/spectrogram.js'
 
-/** The layout toolkit/spectrogram.py writes: GTSG, uint32 LE header length, JSON header, uint8 frames. */
+/** The layout toolkit/ingest/spectrogram.py writes: GTSG, uint32 LE header length, JSON header, uint8 frames. */
 function file (header, data, { magic = 'GTSG' } = {}) {
   const json = new TextEncoder().encode(JSON.stringify(header))
   const out = new Uint8Array(8 + json.length + data.length)

@@ -189,7 +189,7 @@ test('the serialised answer validates against the Python SegmentationAnswer mode
   s.setContent('overall_rating', 5)
   const answer = s.toAnswer({ submittedAt: '2026-01-01T00:01:00Z' })
   const out = runPython(
-    'import json,sys\nfrom toolkit.models import SegmentationAnswer, load_label_schema, validate_answer\n' +
+    'import json,sys\nfrom toolkit.contract import SegmentationAnswer, load_label_schema, validate_answer\n' +
     'a = SegmentationAnswer.model_validate_json(sys.stdin.read())\n' +
     'print(json.dumps({"problems": [p.path for p in validate_answer(a, load_label_schema("call-center"))],' +
     ' "dump": a.model_dump(mode="json", by_alias=True, exclude_none=True)}))', answer)

@@ -108,7 +108,7 @@ test('valueProblem covers every field type', () => {
   assert.equal(displayName({ name: 'overall_rating' }), 'Overall rating')
 })
 
-test('same verdicts as toolkit.models.answer for the same answers', (t) => {
+test('same verdicts as toolkit.contract.answer for the same answers', (t) => {
   const cases = []
   const a1 = answer(); a1.segments[0].end = 0.1; cases.push(a1)
   const a2 = answer({ content: {} }); a2.segments[1].end = 25; cases.push(a2)
@@ -119,8 +119,8 @@ test('same verdicts as toolkit.models.answer for the same answers', (t) => {
   // model_construct skips the model's own structural validator so both layers can be compared.
   const py = runPython(
     'import json,sys\n' +
-    'from toolkit.models import SegmentationAnswer, load_label_schema, validate_answer\n' +
-    'from toolkit.models.answer import AnswerSegment, AnswerTrack, structural_problems\n' +
+    'from toolkit.contract import SegmentationAnswer, load_label_schema, validate_answer\n' +
+    'from toolkit.contract.answer import AnswerSegment, AnswerTrack, structural_problems\n' +
     's = load_label_schema("call-center")\nout = []\n' +
     'for c in json.load(sys.stdin):\n' +
     '    a = SegmentationAnswer.model_construct(media_duration=c["mediaDuration"],' +

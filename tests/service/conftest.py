@@ -175,7 +175,7 @@ def _cheap_password_hashes():
 
 @pytest.fixture
 def schema():
-    from toolkit.models import load_label_schema
+    from toolkit.contract import load_label_schema
 
     return load_label_schema("call-center")
 

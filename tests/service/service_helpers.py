@@ -60,6 +60,6 @@ def make_people(db, count: int, team: str = "team-a"):
 
 def answer_for(task, schema, worker: int, storage=None) -> dict:
     """A schema-valid answerContent for a task (the local job's simulated worker)."""
-    from toolkit.localjob import simulated_answer_content
+    from toolkit.service.simulate import simulated_answer_content
 
     return simulated_answer_content(task.task_input, schema, worker, storage)

@@ -9,9 +9,9 @@ from collections import Counter, defaultdict
 from service_helpers import make_people, write_manifest
 from sqlalchemy import select
 
-from toolkit.localjob import simulated_answer_content
 from toolkit.service import jobs, runner, work
 from toolkit.service.db import Database
+from toolkit.service.simulate import simulated_answer_content
 from toolkit.service.tables import Answer, DataObject, Hold
 
 THREADS = 50

@@ -21,11 +21,11 @@ from pathlib import Path
 from service_helpers import FakeClock, make_people, write_manifest
 from sqlalchemy import func, select
 
-from toolkit.localjob import simulated_answer_content
-from toolkit.models import load_label_schema
+from toolkit.contract import load_label_schema
 from toolkit.service import jobs, queue, runner, work
 from toolkit.service.db import Database
 from toolkit.service.output import load_answers, response_file_names, write_output
+from toolkit.service.simulate import simulated_answer_content
 from toolkit.service.tables import Answer, Consolidation, DataObject, Hold, WorkItem
 
 TRIALS = 20
@@ -66,6 +66,15 @@ def child(url: str, moment, user_ids: list[int], acked_path: str, idle_path: str
             os.write(fd, f"{task.object_id} {user_id}\n".encode())
     finally:
         os._exit(0)
+
+
+def kill_after_acks(acked_path: Path, count: int, deadline: float) -> None:
+    """Wait until the child has acknowledged `count` more submits (or the deadline passes)."""
+    def acks() -> int:
+        return acked_path.read_bytes().count(b"\n")
+    target = acks() + count
+    while acks() < target and time.monotonic() < deadline:
+        time.sleep(0.002)
 
 
 def open_places(db: Database, job_id: int) -> int:
@@ -154,7 +163,10 @@ def test_kill_9_during_submits_and_consolidation(db, tmp_path, schema, clock):
                                                       str(idle), ready, trial))
         process.start()
         assert ready.wait(30), "the child did not start"
-        time.sleep(rng.uniform(0.02, 0.35))
+        # Kill at a point counted in the child's own progress, not in wall time: a fixed sleep lands
+        # after the child ran out of work on a fast machine and before it started on a loaded one.
+        kill_after_acks(acked_path, rng.randint(0, 3), deadline=time.monotonic() + 30)
+        time.sleep(rng.uniform(0, 0.03))
         os.kill(process.pid, signal.SIGKILL)
         process.join(30)
         stats["killed while working"] += not idle.exists()

@@ -11,9 +11,9 @@ import pytest
 from service_helpers import answer_for, make_people
 from sqlalchemy import select
 
-from toolkit.localjob import run_local_job
 from toolkit.service import gt_import, jobs, runner, work
 from toolkit.service.errors import Invalid
+from toolkit.service.local_job import run_local_job
 from toolkit.service.tables import Answer, DataObject, User
 from toolkit.storage import Storage
 

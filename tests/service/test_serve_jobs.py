@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from toolkit.service import jobs, queue, work
 from toolkit.service.errors import Invalid, NotFound, Refused
 from toolkit.service.tables import DataObject, WorkItem
-from toolkit.task_input import build_task_input
+from toolkit.task.task_input import build_task_input
 
 
 def objects(db, job_id):

@@ -14,9 +14,9 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from toolkit.cli import app
-from toolkit.localjob import run_local_job
-from toolkit.output_layout import output_line_problems
+from toolkit.contract.output_manifest import output_line_problems
 from toolkit.service import jobs, runner, work
+from toolkit.service.local_job import run_local_job
 from toolkit.service.output import write_output
 from toolkit.service.tables import User
 from toolkit.storage import Storage

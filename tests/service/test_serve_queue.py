@@ -9,8 +9,8 @@ import time
 from service_helpers import answer_for, make_people, write_manifest
 from sqlalchemy import func, select
 
-from toolkit.localjob import load_handler
-from toolkit.models import ANSWER_FIELD
+from toolkit.contract import ANSWER_FIELD
+from toolkit.labeling import post_annotation
 from toolkit.service import jobs, queue, runner, work
 from toolkit.service.consolidation import consolidate_object
 from toolkit.service.output import write_output
@@ -96,7 +96,7 @@ def test_a_bad_answer_fails_alone(db, tmp_path, schema):
 def test_a_failing_row_is_retried_then_fails_its_object_only(db, tmp_path, schema, clock, monkeypatch):
     job, (ann,) = setup_job(db, tmp_path, schema, n_objects=3, workers=1)
     label_all(db, schema, [ann])
-    handler = load_handler("post_annotation")
+    handler = post_annotation
     real = handler.handle
 
     def flaky(event, read_text=None, schema=None):

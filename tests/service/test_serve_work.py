@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from service_helpers import answer_for, make_people, manifest_lines, write_manifest
 from sqlalchemy import select
 
-from toolkit.models import ANSWER_FIELD
+from toolkit.contract import ANSWER_FIELD
 from toolkit.service import jobs, people, work
 from toolkit.service.db import Database
 from toolkit.service.errors import Refused, SubmissionInvalid
@@ -168,7 +168,7 @@ def test_an_invalid_answer_is_refused_before_anything_is_stored(db, tmp_path, sc
 
 
 def valid_content(schema) -> dict:
-    from toolkit.localjob import simulated_answer_content
+    from toolkit.service.simulate import simulated_answer_content
 
     return simulated_answer_content({"interaction-id": "i-1", "duration-seconds": 5.0}, schema, 1)
 

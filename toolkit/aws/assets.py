@@ -90,7 +90,7 @@ def upload_assets(
 ) -> AssetUpload:
     """Upload `files` ((relative URL path, local file)) under `v/<version>/` with types and cache headers."""
     if not files:
-        raise ValueError("no UI asset files to upload (toolkit.template.asset_files() returned nothing)")
+        raise ValueError("no UI asset files to upload (toolkit.task.template.asset_files() returned nothing)")
     missing = [str(p) for _, p in files if not Path(p).is_file()]
     if missing:
         raise FileNotFoundError(f"UI asset file(s) missing: {', '.join(missing)}")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from toolkit.contract.base import problems_from
+
 CONFIG_DIR = Path(".gtkit")
 CONFIG_ENV = "GTKIT_DEPLOY_CONFIG"
 CONFIG_VERSION = 1
@@ -94,10 +96,7 @@ def load_deploy_config(
     try:
         return DeployConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
+        problems = "; ".join(map(str, problems_from(exc, root="(file)")))
         raise ValueError(f"{path}: invalid deploy config: {problems}") from exc
 
 
@@ -112,7 +111,7 @@ def deployed_assets_base(
     config = load_deploy_config(stack_name, path=path)
     if check_local:
         from toolkit.aws.assets import assets_version
-        from toolkit.template import asset_files
+        from toolkit.task.template import asset_files
 
         local = assets_version(asset_files())
         if local != config.assets_version:

@@ -26,7 +26,8 @@ from botocore.exceptions import ClientError
 from toolkit.aws import stack as stacks
 from toolkit.aws.assets import upload_assets, upload_lambda_zip
 from toolkit.aws.config import DeployConfig, config_path, save_deploy_config
-from toolkit.models.schema import LabelSchema, load_label_schema
+from toolkit.contract.schema import LabelSchema, load_label_schema
+from toolkit.errors import GtkitError
 from toolkit.storage import RETRY_CONFIG
 
 Report = Callable[[str], None]
@@ -49,7 +50,7 @@ STACK_TAGS = {"gtkit:component": "labeling"}
 ANY_ORIGIN = "*"
 
 
-class DeployError(RuntimeError):
+class DeployError(GtkitError, RuntimeError):
     """A deploy or destroy that cannot proceed; the message says what to change."""
 
 
@@ -180,7 +181,7 @@ def package(opts: DeployOptions, report: Report) -> dict[str, Path]:
     if opts.lambda_zips is not None:
         zips = {k: Path(v) for k, v in opts.lambda_zips.items()}
     else:
-        from toolkit.lambda_package import package_lambdas
+        from toolkit.aws.lambda_package import package_lambdas
 
         build_dir = opts.build_dir or Path(".gtkit") / "build" / opts.stack_name
         report(f"packaging Lambdas into {build_dir}")
@@ -196,7 +197,7 @@ def package(opts: DeployOptions, report: Report) -> dict[str, Path]:
 
 def deploy(opts: DeployOptions, clients: AwsClients, report: Report = lambda _m: None) -> tuple[DeployConfig, Path]:
     """Deploy or update everything; returns the saved config and where it was saved."""
-    from toolkit.template import asset_files
+    from toolkit.task.template import asset_files
 
     name = check_stack_name(opts.stack_name)
     origins = normalise_origins(opts.worker_origins) if opts.worker_origins else None

@@ -38,6 +38,8 @@ from botocore.exceptions import (
 )
 from botocore.retries.standard import RetryContext, ThrottledRetryableChecker
 
+from toolkit.errors import GtkitError
+
 Kind = Literal["credentials", "expired", "denied", "no-bucket", "no-object", "throttled", "endpoint", "region",
                "other"]
 
@@ -65,7 +67,7 @@ S3_ACTIONS = {
 RESOURCE_PARAMS = ("StackName", "LabelingJobName", "WorkteamName", "RoleArn", "FunctionName")
 
 
-class AwsError(RuntimeError):
+class AwsError(GtkitError, RuntimeError):
     """An AWS call that failed, as one line: `<call>: <problem>; <what to do>`."""
 
     def __init__(self, call: str, problem: str, hint: str = "", kind: Kind = "other"):

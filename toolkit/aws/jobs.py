@@ -23,7 +23,9 @@ from toolkit.aws.assets import assets_version
 from toolkit.aws.config import DeployConfig
 from toolkit.aws.deploy import schema_digest, schema_parameter
 from toolkit.aws.service_model import request_problems
-from toolkit.models.schema import LabelSchema, load_label_schema
+from toolkit.contract.base import problems_from
+from toolkit.contract.schema import LabelSchema, load_label_schema
+from toolkit.errors import GtkitError
 from toolkit.storage import Storage, is_s3, join_uri, split_s3
 
 Report = Callable[[str], None]
@@ -73,7 +75,7 @@ PATTERN_HINTS = {
 }
 
 
-class JobConfigError(ValueError):
+class JobConfigError(GtkitError, ValueError):
     """An invalid job config: one `field: message` per problem."""
 
     def __init__(self, source: str, problems: list[tuple[str, str]]):
@@ -185,9 +187,8 @@ class JobConfig(BaseModel):
 
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     out = []
-    for err in exc.errors(include_input=False, include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "(config)"
-        message = err["msg"].removeprefix("Value error, ")
+    for problem in problems_from(exc, root="(config)"):
+        where, message = problem.path, problem.message.removeprefix("Value error, ")
         # Model-level rules name their field at the start of the message.
         if where == "(config)" and ": " in message:
             where, message = message.split(": ", 1)
@@ -353,7 +354,7 @@ class ManifestSummary:
 
 def check_manifest(uri: str, storage: Storage) -> ManifestSummary:
     """Validate every line (contract, duplicates, size limits) and collect the buckets it references."""
-    from toolkit.manifest import validate_manifest
+    from toolkit.ingest.build import validate_manifest
 
     problems = list(validate_manifest(uri, storage))
     errors = [p for p in problems if p.kind == "error"]
@@ -397,7 +398,7 @@ def preflight(job: JobConfig, deploy: DeployConfig, schema: LabelSchema, manifes
         problems.append(("schema", f"{schema.name!r} differs from the schema deployed to the post-annotation "
                                    f"Lambda ({deploy.label_schema!r}); run `gtkit deploy --stack-name "
                                    f"{deploy.stack_name} --schema ...` or use the deployed schema"))
-    from toolkit.template import asset_files
+    from toolkit.task.template import asset_files
 
     if assets_version(asset_files()) != deploy.assets_version:
         problems.append(("(assets)", "the local static/ files differ from the deployed UI assets (their integrity "
@@ -439,7 +440,7 @@ def create_job(
     report: Report = lambda _m: None,
 ) -> PreparedJob:
     """Validate, upload manifest and template, and call CreateLabelingJob (unless dry_run)."""
-    from toolkit.template import render_template
+    from toolkit.task.template import render_template
 
     storage = storage or Storage(client=s3)
     schema = resolve_schema(job, deploy, base_dir)

@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from toolkit.errors import GtkitError
 from toolkit.resources import resource_dir
 
 Report = Callable[[str], None]
@@ -54,7 +55,7 @@ class StackFailure:
         return f"{self.logical_id} ({self.resource_type}) {self.status}: {self.reason}"
 
 
-class StackError(RuntimeError):
+class StackError(GtkitError, RuntimeError):
     """A stack operation that did not succeed; `failures` lists failing resources, cause first."""
 
     def __init__(self, stack_name: str, status: str, failures: list[StackFailure], reason: str | None = None):

@@ -14,20 +14,27 @@ from typer.core import TyperGroup
 
 from toolkit import __version__
 from toolkit.aws.errors import aws_error
+from toolkit.errors import GtkitError
 
 
 class GtkitGroup(TyperGroup):
-    """The root command: the one place where AWS failures of any command become one line and exit 1."""
+    """The root command: the one place where the library's errors of any command become one line on
+    stderr and an exit code: a GtkitError (its `exit_code`), a missing file, an AWS failure (exit 1).
+    Commands catch only what they explain further (a prefix, another exit code)."""
 
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            if aws_error(exc) is None:
+            if isinstance(exc, GtkitError | FileNotFoundError):
+                code = exc.exit_code if isinstance(exc, GtkitError) else 1
+            elif aws_error(exc) is not None:
+                code = 1
+            else:
                 raise
             from toolkit.cli.common import fail
 
-            raise fail(exc) from None
+            raise fail(exc, code) from None
 
 
 app = typer.Typer(
@@ -68,7 +75,7 @@ _register_commands()
 
 
 def main() -> None:
-    from toolkit.tempfiles import install_signal_handlers
+    from toolkit.storage.tempfiles import install_signal_handlers
 
     install_signal_handlers()  # SIGTERM/SIGHUP clean up temp files and scratch; dead runs' scratch goes
     app()

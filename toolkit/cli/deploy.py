@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from toolkit.aws.config import DeployConfig
-from toolkit.aws.deploy import AwsClients, DeployError, DeployOptions, deploy, destroy
+from toolkit.aws.deploy import AwsClients, DeployOptions, deploy, destroy
 from toolkit.aws.stack import StackError
 from toolkit.cli.common import console, fail, say
 
@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
             config, path = deploy(opts, clients, report=say)
         except StackError as exc:
             raise fail(f"deploy failed: {exc}") from exc
-        except (DeployError, FileNotFoundError, ValueError) as exc:
+        except ValueError as exc:
             raise fail(exc) from exc
         print_deploy_config(config)
         console.print(f"saved [bold]{escape(str(path))}[/] - next: gtkit job create --config job.yaml", highlight=False)
@@ -145,6 +145,4 @@ def register(app: typer.Typer) -> None:
                     report=say, poll_seconds=poll)
         except StackError as exc:
             raise fail(f"destroy failed: {exc}") from exc
-        except DeployError as exc:
-            raise fail(exc) from exc
         console.print(f"destroyed {what}", highlight=False)

@@ -14,11 +14,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
 from toolkit.cli.common import MirrorOpt, QuietOpt, console, fail, make_storage
-from toolkit.export import BatchQuotas, EmptyExportError, ExportError, ExportOptions, PresetError, builtin_preset_names
+from toolkit.export import BatchQuotas, EmptyExportError, ExportOptions, builtin_preset_names
 from toolkit.export import export as run_export
 from toolkit.export import merge as run_merge
 from toolkit.export import report as run_report
-from toolkit.export.lines import InputEncodingError
 from toolkit.export.redact import ChainRedactor, ComprehendRedactor, GuardrailRedactor, Redactor, RegexRedactor
 from toolkit.export.summary import RunSummary, render_summary
 from toolkit.storage import is_s3
@@ -156,8 +155,6 @@ def export_cmd(
         # soft_wrap: the reasons stay whole on one line, whatever the terminal width
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_EMPTY) from None
-    except (FileNotFoundError, ExportError, PresetError, InputEncodingError) as exc:
-        raise fail(str(exc)) from None
     _finish(summary, quiet, summary_json)
 
 
@@ -175,11 +172,8 @@ def merge_cmd(
     Example: gtkit merge --feedback processed_feedback.jsonl --labels output.manifest --out enriched.jsonl
     """
     storage = make_storage(mirror)
-    try:
-        with _progress(feedback, "merging", quiet) as progress:
-            summary = run_merge(storage, feedback, labels, out, label_attribute, progress)
-    except (FileNotFoundError, InputEncodingError) as exc:
-        raise fail(str(exc)) from None
+    with _progress(feedback, "merging", quiet) as progress:
+        summary = run_merge(storage, feedback, labels, out, label_attribute, progress)
     _finish(summary, quiet, summary_json)
 
 
@@ -201,6 +195,6 @@ def report_cmd(
     try:
         with _progress(labels, "reading labels", quiet) as progress:
             summary = run_report(storage, labels, out, label_attribute, schema, title, progress)
-    except (FileNotFoundError, ValueError) as exc:
+    except ValueError as exc:
         raise fail(str(exc)) from None
     _finish(summary, quiet, summary_json)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from toolkit.aws import jobs
 from toolkit.aws.config import DeployConfig, load_deploy_config
-from toolkit.aws.deploy import AwsClients, DeployError
+from toolkit.aws.deploy import AwsClients
 from toolkit.cli.common import MirrorOpt, console, fail, make_storage, say
 from toolkit.storage import Storage
 
@@ -46,10 +46,7 @@ def _region(region: str | None, stack: str | None = None, deploy_config: Path | 
 
 
 def _clients(region: str | None) -> AwsClients:
-    try:
-        return make_clients(region)
-    except DeployError as exc:
-        raise fail(exc) from exc
+    return make_clients(region)
 
 
 @job_app.command("create")
@@ -72,7 +69,7 @@ def create(
     try:
         job, base_dir = jobs.load_job_config(config, report=say)
         deployed: DeployConfig = load_deploy_config(stack_name or job.stack, path=deploy_config)
-    except (FileNotFoundError, ValueError) as exc:
+    except ValueError as exc:
         raise fail(exc) from exc
     clients = _clients(region or deployed.region)
     # Reads of s3:// manifests use the same credentials and Region as the uploads.
@@ -80,7 +77,7 @@ def create(
     try:
         prepared = jobs.create_job(job, deployed, clients.sagemaker, clients.s3, base_dir=base_dir, storage=storage,
                                    dry_run=dry_run, check_buckets=not no_bucket_check, report=say)
-    except (jobs.JobConfigError, FileNotFoundError, ValueError) as exc:
+    except ValueError as exc:
         raise fail(exc) from exc
     if dry_run:
         typer.echo(json.dumps(prepared.request, indent=2, default=str))
@@ -170,8 +167,5 @@ def fetch(
     """
     clients = _clients(_region(region))
     storage = Storage(client=clients.s3)
-    try:
-        target, lines = jobs.fetch_output(clients.sagemaker, name, out, storage=storage, report=say)
-    except FileNotFoundError as exc:
-        raise fail(exc) from exc
+    target, lines = jobs.fetch_output(clients.sagemaker, name, out, storage=storage, report=say)
     say(f"wrote {target} ({lines} lines)")

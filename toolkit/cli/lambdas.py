@@ -27,12 +27,12 @@ def package(
 
     Example: gtkit lambdas package --out dist/lambdas
     """
-    from toolkit.lambda_package import package_lambdas, sha256
+    from toolkit.aws.lambda_package import package_lambdas, sha256
 
     try:
         zips = package_lambdas(out, python_version=python_version, platform=platform,
                                install_dependencies=not no_deps)
-    except (RuntimeError, FileNotFoundError) as exc:
+    except RuntimeError as exc:  # pip failing (ClosureError, a GtkitError, is explained the same way)
         raise fail(str(exc)) from exc
     for name, path in zips.items():
         size = path.stat().st_size / 2**20

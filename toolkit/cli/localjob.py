@@ -59,9 +59,9 @@ def run(
         gtkit local-job run --manifest manifest.jsonl --schema call-center --workers 2 \\
             --out demo-out --simulate --mirror s3://example-feedback-bucket/=examples
     """
-    from toolkit.localjob import LocalJobError, run_local_job
-    from toolkit.models import load_label_schema
-    from toolkit.portal.access import check_token
+    from toolkit.contract import load_label_schema
+    from toolkit.service.local_job import run_local_job
+    from toolkit.service.portal.access import check_token
 
     storage = make_storage(mirror)
     try:
@@ -93,11 +93,10 @@ def run(
                             host=host, access_token=access_token,
                             max_submission_bytes=None if max_submission_mb is None
                             else round(max_submission_mb * 1_000_000))
-    except FileNotFoundError as exc:
-        raise fail(str(exc)) from exc
-    except LocalJobError as exc:
-        raise fail(str(exc)) from exc
-    except OSError as exc:  # port in use, or an address this machine does not have
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):  # a missing input, not the portal's address
+            raise
+        # port in use, or an address this machine does not have
         raise fail(f"cannot start the portal on {host} port {port}: {exc.strerror or exc}") from exc
     except KeyboardInterrupt:
         console.print("stopped; rerun the same command to resume", highlight=False)

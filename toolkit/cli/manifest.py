@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from toolkit.cli.common import MirrorOpt, QuietOpt, console, fail, make_storage
-from toolkit.manifest import BuildOptions, BuildReport, Problem, build_manifest, validate_manifest
+from toolkit.ingest.build import BuildOptions, BuildReport, Problem, build_manifest, validate_manifest
 from toolkit.storage import is_s3
 
 manifest_app = typer.Typer(help="Build and check Ground Truth input manifests.", no_args_is_help=True)
@@ -85,13 +85,10 @@ def build(
     total = sum(Path(p).stat().st_size for p in inputs if not is_s3(p) and Path(p).exists())
     progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(),
                         TimeElapsedColumn(), console=console, transient=True, disable=quiet)
-    try:
-        with progress:
-            task = progress.add_task("building manifest", total=total or None)
-            report = build_manifest(inputs, out, storage, options, errors_out=errors,
-                                    on_record=lambda n: progress.advance(task, n))
-    except FileNotFoundError as exc:
-        raise fail(str(exc)) from None
+    with progress:
+        task = progress.add_task("building manifest", total=total or None)
+        report = build_manifest(inputs, out, storage, options, errors_out=errors,
+                                on_record=lambda n: progress.advance(task, n))
     if not quiet:
         _print_report(report, out, errors)
     if report.failed:
@@ -150,11 +147,8 @@ def validate(
     """
     storage = make_storage(mirror)
     problems = []
-    try:
-        for problem in validate_manifest(manifest, storage):
-            problems.append(problem)
-    except FileNotFoundError as exc:
-        raise fail(str(exc)) from None
+    for problem in validate_manifest(manifest, storage):
+        problems.append(problem)
     if problems:
         console.print(_problem_table(problems[:25]))
         console.print(f"[bold red]{len(problems)} problem(s)[/] in {escape(manifest)}", highlight=False)

@@ -12,9 +12,10 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 from toolkit.cli.common import console, fail
-from toolkit.models import EXPORTED_MODELS
-from toolkit.models.schema import BUILTIN_DIR, builtin_schema_names, load_label_schema
-from toolkit.models.ui_contract import CONTRACT_JS, contract_js
+from toolkit.contract import EXPORTED_MODELS
+from toolkit.contract.base import problems_from
+from toolkit.contract.schema import BUILTIN_DIR, builtin_schema_names, load_label_schema
+from toolkit.contract.ui_contract import CONTRACT_JS, contract_js
 
 schema_app = typer.Typer(help="Label schemas and the data contract's JSON Schema.", no_args_is_help=True)
 
@@ -102,9 +103,8 @@ def check(path: Annotated[str, typer.Argument(help="Label schema YAML file or bu
     except yaml.YAMLError as exc:
         raise fail(f"{path}: not valid YAML: {exc}", code=2) from None
     except ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            where = ".".join(str(p) for p in err["loc"]) or "(schema)"
-            console.print(f"[red]{escape(path)}[/]: {escape(where)}: {escape(err['msg'])}", highlight=False)
+        for problem in problems_from(exc, root="(schema)"):
+            console.print(f"[red]{escape(path)}[/]: {escape(str(problem))}", highlight=False)
         raise typer.Exit(2) from None
     console.print(f"[green]ok[/]: {schema.name} ({schema.media}): {len(schema.tracks)} track categories, "
                   f"{len(schema.segment_fields)} segment fields, {len(schema.content_fields)} content fields",

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import typer
 
 from toolkit.cli.common import MirrorOpt, console, fail, make_storage
-from toolkit.template import DEFAULT_BOOT_TIMEOUT
+from toolkit.task.template import DEFAULT_BOOT_TIMEOUT
 
 template_app = typer.Typer(help="Render the Ground Truth worker task template.", no_args_is_help=True)
 
@@ -53,25 +53,25 @@ def peaks(
         gtkit peaks examples/media/call_001.wav --out call_001.peaks.bin.gz \\
             --spectrogram call_001.spectrogram.bin.gz
     """
-    from toolkit.peaks import PeaksError, peaks_for_uri, write_peaks
+    from toolkit.ingest.peaks import peaks_for_uri, write_peaks
 
     storage = make_storage(mirror)
     spec = None
     try:
         if spectrogram:
-            from toolkit.spectrogram import peaks_and_spectrogram_for_uri
+            from toolkit.ingest.spectrogram import peaks_and_spectrogram_for_uri
 
             result, spec = peaks_and_spectrogram_for_uri(media, storage, peaks_per_second, channels,
                                                          frames_per_second=spectrogram_fps, bins=spectrogram_bins)
         else:
             result = peaks_for_uri(media, storage, peaks_per_second, channels)
-    except (PeaksError, FileNotFoundError, ValueError) as exc:
+    except ValueError as exc:
         raise fail(str(exc)) from None
     compressed = write_peaks(result, out, storage, compress=gzip)
     console.print(f"{out}: {result.values.shape[1] // 2} peaks/channel, {result.duration:.2f} s, "
                   f"{result.peaks_per_second:g} per second{', gzip' if compressed else ''}", highlight=False)
     if spec is not None:
-        from toolkit.spectrogram import write_spectrogram
+        from toolkit.ingest.spectrogram import write_spectrogram
 
         compressed = write_spectrogram(spec, spectrogram, storage, compress=gzip)
         h = spec.header
@@ -104,8 +104,8 @@ def render(
 
     After `gtkit deploy`, --assets-base can be left out: it is read from the deploy config.
     """
-    from toolkit.models import load_label_schema
-    from toolkit.template import failsafe_csp_hash, render_template
+    from toolkit.contract import load_label_schema
+    from toolkit.task.template import failsafe_csp_hash, render_template
 
     try:
         if assets_base is None:
@@ -114,7 +114,7 @@ def render(
             assets_base = deployed_assets_base(stack_name, path=deploy_config)
         label_schema = load_label_schema(schema)
         html = render_template(label_schema, assets_base, variant=variant, boot_timeout=boot_timeout)
-    except (FileNotFoundError, ValueError) as exc:
+    except ValueError as exc:
         raise fail(str(exc)) from None
     make_storage(None).write_bytes(out, html.encode("utf-8"), content_type="text/html; charset=utf-8")
     console.print(f"{out}: {label_schema.name} template, {variant or label_schema.media} variant, "
@@ -136,14 +136,14 @@ def preview(
 
     Example: gtkit preview --manifest manifest.jsonl --schema call-center --mirror s3://example-feedback-bucket/=examples
     """
-    from toolkit.models import load_label_schema
-    from toolkit.portal import ManifestError, PreviewSource, create_app, run_portal
+    from toolkit.contract import load_label_schema
+    from toolkit.service.portal import PreviewSource, create_app, run_portal
 
     storage = make_storage(mirror)
     try:
         source = PreviewSource(manifest, load_label_schema(schema), out=out, storage=storage,
                                job_name=job_name)
-    except (FileNotFoundError, ManifestError, ValueError) as exc:
+    except ValueError as exc:
         raise fail(str(exc)) from None
     app = create_app(source)
     tasks = source.list_tasks()

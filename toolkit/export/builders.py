@@ -1,4 +1,4 @@
-"""Preset kinds -> canonical records (the `jsonl` record of each preset, see toolkit/models/records.py).
+"""Preset kinds -> canonical records (the `jsonl` record of each preset, see toolkit/contract/records.py).
 
 A builder turns one `Item` into zero or more records, redacting every text it takes from the
 item before it reaches a template, and counting what it drops (and why) in `dropped`.
@@ -14,12 +14,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from toolkit.contract import ConsolidatedLabel, ConsolidatedSegment, FieldSpec
+from toolkit.contract.records import FieldValue
 from toolkit.export.presets import TEMPLATE_NAME, ResolvedPreset, Template
 from toolkit.export.reader import Item
 from toolkit.export.redact import Redactor
-from toolkit.export.scratch import Groups
-from toolkit.models import ConsolidatedLabel, ConsolidatedSegment, FieldSpec
-from toolkit.models.records import FieldValue
+from toolkit.storage.scratch import Groups
 
 PROMPT_TEXT_KEYS = ("prompt_text", "prompt", "text")
 SEGMENT_NAMES = frozenset({"segment_id", "start", "end", "track", "label"})

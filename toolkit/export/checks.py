@@ -15,9 +15,9 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, create_model, model_validator
 
-from toolkit.models import ConsolidatedLabel, ConsolidatedSegment, ContentResult, LabelSchema, load_label_schema
-from toolkit.models.consolidated import Agreement
-from toolkit.models.schema import BUILTIN_DIR, builtin_schema_names
+from toolkit.contract import ConsolidatedLabel, ConsolidatedSegment, ContentResult, LabelSchema, load_label_schema
+from toolkit.contract.consolidated import Agreement
+from toolkit.contract.schema import BUILTIN_DIR, builtin_schema_names
 
 STRICT = ConfigDict(allow_inf_nan=False)
 Score = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]

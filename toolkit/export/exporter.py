@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from toolkit import tempfiles
+from toolkit.contract import LabelSchema, load_label_schema
+from toolkit.contract.schema import builtin_schema_names
 from toolkit.export.builders import Builder, make_builder
 from toolkit.export.checks import builtin_schema
 from toolkit.export.formats import ALIASES, WRITERS, BatchQuotas, ExportError, Writer, WriterOptions
@@ -30,9 +31,7 @@ from toolkit.export.reader import (
 )
 from toolkit.export.redact import NullRedactor, Redactor, RegexRedactor
 from toolkit.export.summary import RunSummary
-from toolkit.models import LabelSchema, load_label_schema
-from toolkit.models.schema import builtin_schema_names
-from toolkit.storage import Storage
+from toolkit.storage import Storage, tempfiles
 
 SCHEMA_MISMATCH = "schema-mismatch"
 SIDECAR_UNREADABLE = "sidecar-unreadable"
@@ -399,7 +398,7 @@ def _run_parallel(fh: IO[bytes], work: _Work, writer: Writer, jobs: int, storage
 def _pool_run(ctx: Any, fh: IO[bytes], mm: mmap.mmap | None, work: _Work, writer: Writer, jobs: int,
               storage: Storage, redactor: Redactor) -> None:
     encoder = writer.encoder()
-    # In the run's scratch directory, so a killed export's spool is cleaned up too (toolkit.tempfiles).
+    # In the run's scratch directory, so a killed export's spool is cleaned up too (toolkit.storage.tempfiles).
     spool = tempfiles.new_scratch(suffix="-export-spool", directory=True) if encoder is not None else None
     try:
         _pool_collect(ctx, fh, mm, work, writer, jobs, storage, redactor, encoder,

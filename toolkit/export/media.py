@@ -21,9 +21,8 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit import tempfiles
-from toolkit.names import file_stem
-from toolkit.storage import Storage, is_s3
+from toolkit.storage import Storage, is_s3, tempfiles
+from toolkit.storage.names import file_stem
 
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"

@@ -1,14 +1,14 @@
 """`gtkit merge`: processed feedback records + human labels -> one enriched dataset.
 
 Each feedback record whose `interaction_id` has a label gains it under
-`human_labels[<job name>]` (see toolkit.models.records.MergedLabels): consolidated segments and
+`human_labels[<job name>]` (see toolkit.contract.records.MergedLabels): consolidated segments and
 content, agreement, job, timestamp. Raw worker answers and per-worker texts stay out (worker
 identities). Re-merging a job replaces its entry in place; other jobs' entries are kept. Lines
 without labels, and lines that do not parse (invalid JSON or UTF-8, nested too deep), are copied
 byte for byte and reported with file:line; a UTF-8 BOM on line 1 is dropped; a feedback or labels
 file in UTF-16/UTF-32 is one InputEncodingError before anything is written. Serialisation is
 deterministic, so merging twice gives byte-identical output. The labels index is spilled to a
-temporary SQLite file keyed by interaction id (toolkit.export.scratch), so memory stays flat
+temporary SQLite file keyed by interaction id (toolkit.storage.scratch), so memory stays flat
 however many labels; the feedback file is streamed; the output is written atomically.
 """
 
@@ -18,11 +18,11 @@ import json
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from toolkit.export.lines import first_line, utf8_problem
 from toolkit.export.reader import Item, ManifestReader, Problem
-from toolkit.export.scratch import LabelIndex
 from toolkit.export.summary import RunSummary
 from toolkit.storage import Storage
+from toolkit.storage.lines import first_line, line_utf8_problem
+from toolkit.storage.scratch import LabelIndex
 
 MERGE_KEY = "human_labels"
 
@@ -96,7 +96,7 @@ def _parse(raw: bytes) -> tuple[Any, str | None, str | None]:
     except RecursionError:
         return None, "malformed-json", "not valid JSON: nested deeper than the parser's limit"
     except ValueError:
-        bad_byte = utf8_problem(raw)
+        bad_byte = line_utf8_problem(raw)
         return (None, "invalid-utf8", bad_byte) if bad_byte else (None, "malformed-json", "not valid JSON")
 
 

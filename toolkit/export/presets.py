@@ -16,7 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from toolkit.models import FieldSpec, LabelSchema
+from toolkit.contract import FieldSpec, LabelSchema
+from toolkit.errors import GtkitError
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
@@ -95,7 +96,7 @@ class Preset(BaseModel):
         return FORMATS[self.kind]
 
 
-class PresetError(ValueError):
+class PresetError(GtkitError, ValueError):
     pass
 
 

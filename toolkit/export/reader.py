@@ -4,7 +4,7 @@ One line at a time (binary reads, orjson parse). The label attribute is given or
 `<attr>-metadata` sibling. Lines without labels, failed objects and malformed labels are counted
 with a reason and file:line, never fatal and never logged with their text. Label values and item
 fields are validated on read (toolkit.export.checks); a UTF-8 BOM on line 1 is dropped and a file
-in a wide encoding is one InputEncodingError (toolkit.export.lines).
+in a wide encoding is one InputEncodingError (toolkit.storage.lines).
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from typing import IO, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from toolkit.contract import ConsolidatedLabel, worker_response
+from toolkit.contract.base import problems_from
+from toolkit.errors import GtkitError
 from toolkit.export.checks import ItemFields, LabelOnRead, metadata_problem, non_finite
-from toolkit.export.lines import first_line, json_problem, lenient_json, utf8_problem
-from toolkit.models import ConsolidatedLabel
 from toolkit.storage import Storage
+from toolkit.storage.lines import ID_KEYED, first_line, json_problem, lenient_json, line_utf8_problem
 
 # Skip reasons (also the keys of the summary table).
 MALFORMED_JSON = "malformed-json"
@@ -56,16 +58,9 @@ def find_label_attribute(line: dict[str, Any]) -> str | None:
 
 def validation_detail(exc: ValidationError) -> str:
     """Field paths and messages only: pydantic's str() would echo input values (annotation text)."""
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False)[:3]:
-        path: list[str] = []
-        for p in err.get("loc", ()):
-            path.append(str(p))
-            if p in ("texts", "values", "workers"):  # the next key is a worker id: keep it out
-                break
-        msg = err.get("msg", "invalid")
-        parts.append(f"{'.'.join(path)}: {msg}" if path else msg.removeprefix("Value error, "))
-    return "; ".join(parts)
+    # The key after texts/values/workers is a worker id: kept out of the path.
+    problems = problems_from(exc, root="", stop_after=ID_KEYED)[:3]
+    return "; ".join(str(p) if p.path else p.message.removeprefix("Value error, ") for p in problems)
 
 
 @dataclass
@@ -184,11 +179,11 @@ class Item:
         return {str(s.get("id")): str(s.get("text") or "") for s in self.pre_segments()}
 
 
-class SidecarError(Exception):
+class SidecarError(GtkitError):
     """A sidecar-ref that cannot be read: the item is skipped with this message."""
 
 
-class ItemFieldError(Exception):
+class ItemFieldError(GtkitError):
     """A field read only when a preset uses it (transcription, pre-segments) has the wrong type: the
     item is skipped as invalid-field with this message (field path, no content)."""
 
@@ -198,9 +193,9 @@ Consolidator = Callable[[dict[str, Any], list[tuple[str, Any]], Any], Consolidat
 
 
 def default_consolidator() -> Consolidator | None:
-    """toolkit.consolidate (shared with the post-annotation Lambda), when available."""
+    """toolkit.labeling.consolidate (shared with the post-annotation Lambda), when available."""
     try:
-        module = importlib.import_module("toolkit.consolidate")
+        module = importlib.import_module("toolkit.labeling.consolidate")
     except ImportError:
         return None
     func = getattr(module, "consolidate", None)
@@ -216,11 +211,7 @@ def default_consolidator() -> Consolidator | None:
 def read_worker_answers(storage: Storage, ref: str) -> list[tuple[str, Any]]:
     """(workerId, answerContent as stored) per worker of a Ground Truth worker-response file;
     the consolidator parses and validates each answer (and keeps the invalid ones as such)."""
-    doc = storage.read_json(ref)
-    answers = doc.get("answers") if isinstance(doc, dict) else None
-    if not isinstance(answers, list):
-        raise ValueError("worker-response file has no 'answers' list")
-    return [(str(a.get("workerId", "")), a.get("answerContent")) for a in answers if isinstance(a, dict)]
+    return [(a.worker_id, a.answer_content) for a in worker_response.decode(storage.read_bytes(ref), ref)]
 
 
 class _Opaque(BaseModel):
@@ -354,7 +345,7 @@ class ManifestReader:
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            bad_byte = utf8_problem(raw)
+            bad_byte = line_utf8_problem(raw)
             data = None if bad_byte else lenient_json(raw, exc.msg)
             if data is None:
                 stats.skip(number, *((INVALID_UTF8, bad_byte) if bad_byte else (MALFORMED_JSON,
@@ -423,7 +414,7 @@ class ManifestReader:
     def _consolidate(self, number: int, data: dict[str, Any], ref: str, attr: str) -> ConsolidatedLabel | None:
         if not self.worker_responses or self.consolidator is None:
             why = ("per-worker responses not read (pass --worker-responses)" if not self.worker_responses
-                   else "toolkit.consolidate is not available")
+                   else "toolkit.labeling.consolidate is not available")
             self.stats.skip(number, UNCONSOLIDATED, why)
             return None
         try:

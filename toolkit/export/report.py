@@ -13,10 +13,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from toolkit.contract import LabelSchema, load_label_schema
 from toolkit.export.checks import builtin_schema
 from toolkit.export.reader import ManifestReader
 from toolkit.export.summary import RunSummary
-from toolkit.models import LabelSchema, load_label_schema
 from toolkit.storage import Storage
 
 DURATION_BINS: list[tuple[float, float, str]] = [

@@ -1,5 +1,5 @@
 """Consolidation of one object: its answers from the database through the real post-annotation
-handler (lambdas/post_annotation, in process), the result stored in one transaction.
+handler (toolkit.labeling.post_annotation, in process), the result stored in one transaction.
 
 The handler gets the Ground Truth event it gets on AWS. Its `payload.s3Uri` names the
 consolidation-request file of the output layout, and the injected `read_text` serves that payload
@@ -16,13 +16,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from toolkit.localjob import LOCAL_ACCOUNT, load_handler
-from toolkit.models.events import EVENT_VERSION
-from toolkit.output_layout import JobLayout
+from toolkit.contract import consolidation as codec
+from toolkit.labeling import post_annotation
+from toolkit.labeling.output_layout import JobLayout
 from toolkit.service import queue
 from toolkit.service.db import Database
 from toolkit.service.errors import NotFound
 from toolkit.service.jobs import job_arn, load_schema, refresh_status
+from toolkit.service.local_job import LOCAL_ACCOUNT, quiet_lambda_logs
 from toolkit.service.output import consolidation_payload, json_text, load_answers
 from toolkit.service.queue import ClaimedItem
 from toolkit.service.tables import Consolidation, DataObject, Job
@@ -33,21 +34,9 @@ ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/gtkit-serve"
 
 def post_annotation_event(job: Job, request_uri: str) -> dict[str, Any]:
     schema = load_schema(job.schema_yaml)
-    return {
-        "version": EVENT_VERSION,
-        "labelingJobArn": job_arn(job.name),
-        "labelCategories": [label for track in schema.tracks for label in track.labels],
-        "labelAttributeName": job.label_attribute,
-        "roleArn": ROLE_ARN,
-        "payload": {"s3Uri": request_uri},
-    }
-
-
-def _label_of(response: list[dict[str, Any]], dataset_object_id: str, attribute: str) -> Any:
-    for item in response:
-        if str(item.get("datasetObjectId")) == dataset_object_id:
-            return (item.get("consolidatedAnnotation") or {}).get("content", {}).get(attribute)
-    return None
+    return codec.post_annotation_event(
+        job_arn=job_arn(job.name), label_categories=[label for track in schema.tracks for label in track.labels],
+        label_attribute=job.label_attribute, role_arn=ROLE_ARN, request_uri=request_uri)
 
 
 def consolidate_object(db: Database, object_id: int, *, storage: Storage | None = None,
@@ -76,10 +65,10 @@ def consolidate_object(db: Database, object_id: int, *, storage: Storage | None 
     def read_text(uri: str) -> str:
         return payload if uri == request_uri else storage.read_bytes(uri).decode("utf-8")
 
-    handler = load_handler("post_annotation")
-    response = handler.handle(post_annotation_event(job, request_uri), read_text=read_text,
-                              schema=load_schema(job.schema_yaml))
-    label = _label_of(response, obj.dataset_object_id, job.label_attribute)
+    quiet_lambda_logs()
+    response = post_annotation.handle(post_annotation_event(job, request_uri), read_text=read_text,
+                                      schema=load_schema(job.schema_yaml))
+    label = codec.label_of(response, obj.dataset_object_id, job.label_attribute)
     agreement = (label.get("agreement") or {}).get("overall") if isinstance(label, dict) else None
     now = db.now()
     with db.write() as session:

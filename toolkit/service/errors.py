@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from toolkit.errors import GtkitError
 
-class ServiceError(Exception):
+
+class LocalJobError(GtkitError, ValueError):
+    """A local job cannot run (bad manifest line, bad option); the message names the record."""
+
+
+class ServiceError(GtkitError):
     """Base of everything below."""
 
 

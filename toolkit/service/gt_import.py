@@ -25,13 +25,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import delete, select
 
-from toolkit.lines import UndecodableLine, WrongEncoding
-from toolkit.localjob import DEFAULT_LABEL_ATTRIBUTE, DEFAULT_TASK_TIME_LIMIT
-from toolkit.models import LabelSchema
-from toolkit.models.events import WorkerResponseFile
+from toolkit.contract import LabelSchema, consolidation, worker_response
 from toolkit.service import queue
 from toolkit.service.db import Database
 from toolkit.service.errors import Invalid
@@ -46,10 +42,12 @@ from toolkit.service.jobs import (
     refresh_status,
     schema_yaml,
 )
+from toolkit.service.local_job import DEFAULT_LABEL_ATTRIBUTE, DEFAULT_TASK_TIME_LIMIT
 from toolkit.service.output import json_text
 from toolkit.service.people import external_user
 from toolkit.service.tables import Answer, Consolidation, DataObject, Job
 from toolkit.storage import Storage, is_s3, join_uri, split_s3
+from toolkit.storage.lines import UndecodableLine, WrongEncoding
 
 RESPONSE_PATH = re.compile(r"iteration-(\d+)/([^/]+)/[^/]+\.json$")
 
@@ -99,8 +97,8 @@ def _read_answers(storage: Storage, uris: list[str], object_id: str) -> list[Any
     answers = []
     for uri in uris:
         try:
-            answers.extend(WorkerResponseFile.model_validate_json(storage.read_bytes(uri)).answers)
-        except (ValidationError, ValueError) as exc:
+            answers.extend(worker_response.decode(storage.read_bytes(uri), uri))
+        except ValueError as exc:  # UnreadableResponse, or bytes that are not UTF-8
             raise Invalid(f"{uri}: unreadable worker response of object {object_id} ({type(exc).__name__})") from None
     return answers
 
@@ -193,8 +191,7 @@ def _import_batch(db: Database, job_id: int, job_name: str, batch: list[tuple[in
                     answer_json=json_text(answer.answer_content), acceptance_time=accepted, submission_time=submitted,
                     time_spent_s=round(spent if spent is not None else max(0.0, (submitted - accepted).total_seconds()),
                                        3),
-                    worker_metadata_json=(json_text(answer.worker_metadata.model_dump(mode="json", by_alias=True,
-                                                                                      exclude_none=True))
+                    worker_metadata_json=(json_text(answer.worker_metadata)
                                           if answer.worker_metadata is not None else None)))
                 obj.last_submission_at = max(filter(None, [obj.last_submission_at, submitted]))
             obj.answers_count = len(workers)
@@ -202,8 +199,7 @@ def _import_batch(db: Database, job_id: int, job_name: str, batch: list[tuple[in
                 obj.state = "consolidated"
                 session.add(Consolidation(
                     object_id=obj.id, label_json=json_text(label),
-                    response_json=json_text([{"datasetObjectId": object_id,
-                                              "consolidatedAnnotation": {"content": {attr: label}}}]),
+                    response_json=json_text([consolidation.response_item(object_id, attr, label)]),
                     status=label.get("status") if isinstance(label, dict) else None,
                     agreement=((label.get("agreement") or {}).get("overall") if isinstance(label, dict) else None),
                     created_at=now))

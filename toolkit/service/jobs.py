@@ -1,7 +1,7 @@
 """Labeling jobs: create from a manifest and a label schema, add objects, pause/resume/cancel, progress.
 
-Every manifest line goes through the real pre-annotation handler (lambdas/pre_annotation, loaded
-by toolkit.localjob.load_handler) exactly as in a local job; lines it declines are kept (state
+Every manifest line goes through the real pre-annotation handler (toolkit.labeling.pre_annotation,
+in process) exactly as in a local job; lines it declines are kept (state
 `declined`) and copied to the output unchanged. Lines are read streaming and stored in batches of
 BATCH lines, each batch one transaction, so a large manifest never holds SQLite's write lock for
 long. `add_objects` is idempotent: a line whose dedup key (`object_key`) is already in the job is
@@ -24,25 +24,25 @@ import yaml
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
-from toolkit.lines import UndecodableLine, WrongEncoding
-from toolkit.localjob import (
-    DEFAULT_LABEL_ATTRIBUTE,
-    DEFAULT_TASK_TIME_LIMIT,
-    LOCAL_ACCOUNT,
-    TASK_TIME_LIMIT_RANGE,
-    load_handler,
-)
-from toolkit.models import LabelSchema
-from toolkit.models.events import EVENT_VERSION
-from toolkit.output_layout import manifest_text
+from toolkit.contract import LabelSchema
+from toolkit.contract import pre_annotation as pre_codec
+from toolkit.contract.output_manifest import manifest_text
+from toolkit.labeling import pre_annotation
 from toolkit.service import queue
 from toolkit.service.audit import record
 from toolkit.service.db import Database
 from toolkit.service.errors import Invalid, NotFound, Refused
+from toolkit.service.local_job import (
+    DEFAULT_LABEL_ATTRIBUTE,
+    DEFAULT_TASK_TIME_LIMIT,
+    LOCAL_ACCOUNT,
+    TASK_TIME_LIMIT_RANGE,
+    quiet_lambda_logs,
+)
 from toolkit.service.people import require_admin
 from toolkit.service.tables import Answer, DataObject, Hold, Job, Team
 from toolkit.storage import Storage
-from toolkit.task_input import ManifestError, build_task_input, iter_data_objects
+from toolkit.task.task_input import ManifestError, build_task_input, iter_data_objects
 
 BATCH = 500
 JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # Ground Truth's LabelingJobName
@@ -144,10 +144,10 @@ def object_key(line: Any) -> str:
 # -- reading a manifest ------------------------------------------------------------------------------
 def prepare_line(line: Any, number: int, arn: str) -> PreparedLine:
     """One manifest line through the real pre-annotation handler."""
-    response = load_handler("pre_annotation").handle(
-        {"version": EVENT_VERSION, "labelingJobArn": arn, "dataObject": line})
-    if response.get("isHumanAnnotationRequired") is True:
-        return PreparedLine(manifest_text(line), manifest_text(response["taskInput"]), None, object_key(line))
+    quiet_lambda_logs()
+    response = pre_codec.decode_response(pre_annotation.handle(pre_codec.event(arn, line)))
+    if response.is_human_annotation_required:
+        return PreparedLine(manifest_text(line), manifest_text(response.task_input), None, object_key(line))
     return PreparedLine(manifest_text(line), None, f"line {number}: {build_task_input(line)[1]}", object_key(line))
 
 
@@ -159,7 +159,7 @@ def prepared_batches(manifest: str, storage: Storage, arn: str, size: int = BATC
             if len(batch) >= size:
                 yield batch
                 batch = []
-    except (ManifestError, WrongEncoding, UndecodableLine) as exc:  # Ground Truth refuses such a manifest
+    except ManifestError as exc:  # not JSON or not UTF-8: Ground Truth refuses such a manifest
         raise Invalid(str(exc)) from None
     if batch:
         yield batch

@@ -8,7 +8,7 @@
 ```
 
 The same files, byte for byte apart from timestamps, that `gtkit local-job run` writes (its
-helpers in toolkit.output_layout and toolkit.portal.tasks are reused), so `gtkit export`, `merge`
+helpers in toolkit.labeling.output_layout and toolkit.service.portal.tasks are reused), so `gtkit export`, `merge`
 and `report` read them unchanged. Every file is written atomically through toolkit.storage (local
 directory or s3://). Names are a function of the rows (answers in submission order; a second
 answer in the same second gets `_1`, as the local job names it), so writing again rewrites the
@@ -28,8 +28,10 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from toolkit.output_layout import JobLayout, creation_date, manifest_text, output_line, write_manifest
-from toolkit.portal.tasks import worker_answer, worker_response_dir, worker_response_name
+from toolkit.contract import consolidation, worker_response
+from toolkit.contract.events import WorkerResponse
+from toolkit.contract.output_manifest import creation_date, manifest_text, output_line
+from toolkit.labeling.output_layout import JobLayout, worker_response_name, write_manifest
 from toolkit.service.db import Database
 from toolkit.service.errors import NotFound
 from toolkit.service.tables import Answer, Consolidation, DataObject, Job, User
@@ -89,25 +91,17 @@ def response_file_names(answers: list[AnswerRow]) -> list[tuple[str, AnswerRow]]
     return sorted(named, key=lambda pair: pair[0])
 
 
-def worker_response_record(answer: AnswerRow) -> dict[str, Any]:
-    """One element of a worker-response file's `answers` (toolkit.portal.tasks.worker_answer)."""
-    record = worker_answer(answer.worker_id, answer.content, answer.acceptance_time, answer.submission_time)
-    record["timeSpentInSeconds"] = answer.time_spent_s  # as stored (an imported job's own figure)
-    if answer.worker_metadata is not None:
-        record["workerMetadata"] = answer.worker_metadata
-    return record
-
-
-def data_object_ref(line: dict[str, Any]) -> dict[str, Any]:
-    return {"s3Uri": line["source-ref"]} if "source-ref" in line else {"content": line.get("source")}
+def worker_response_record(answer: AnswerRow) -> WorkerResponse:
+    """One element of a worker-response file's `answers`, its time spent as stored (an imported job's own)."""
+    return worker_response.new_answer(answer.worker_id, answer.content, answer.acceptance_time, answer.submission_time,
+                                      time_spent=answer.time_spent_s, worker_metadata=answer.worker_metadata)
 
 
 def consolidation_payload(dataset_object_id: str, line: dict[str, Any], answers: list[AnswerRow]) -> list[dict]:
     """The consolidation request (payload file) for one object, answers inlined as JSON strings as
     Ground Truth sends them, in the order of their worker-response files."""
-    annotations = [{"workerId": a.worker_id, "annotationData": {"content": json.dumps(a.content)}}
-                   for _name, a in response_file_names(answers)]
-    return [{"datasetObjectId": dataset_object_id, "dataObject": data_object_ref(line), "annotations": annotations}]
+    return [consolidation.payload_item(dataset_object_id, line,
+                                       [(a.worker_id, a.content) for _name, a in response_file_names(answers)])]
 
 
 def label_creation_date(last_submission: datetime | None) -> str:
@@ -140,9 +134,9 @@ def _write_object_files(session: Session, storage: Storage, layout: JobLayout, j
     consolidations = {c.object_id: c for c in session.scalars(
         select(Consolidation).where(Consolidation.object_id.in_([o.id for o in objects])))}
     for obj in objects:
-        folder = worker_response_dir(layout.out, job.name, obj.dataset_object_id, layout.iteration)
+        folder = layout.worker_response_dir(obj.dataset_object_id)
         for name, answer in response_file_names(answers[obj.id]):
-            storage.write_json(join_uri(folder, name), {"answers": [worker_response_record(answer)]})
+            storage.write_json(join_uri(folder, name), worker_response.encode([worker_response_record(answer)]))
         done = consolidations.get(obj.id)
         if done is not None:
             line = json.loads(obj.line_json)

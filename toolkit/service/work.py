@@ -37,8 +37,9 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from toolkit.answers import AWS_SAMPLE_FIELD, worker_answer
-from toolkit.models import ANSWER_FIELD, LabelSchema
+from toolkit.contract import ANSWER_FIELD, LabelSchema
+from toolkit.contract.base import NESTING_LIMITS, deeper_than
+from toolkit.labeling.answers import AWS_SAMPLE_FIELD, worker_answer
 from toolkit.service import queue
 from toolkit.service.db import Database
 from toolkit.service.errors import NotFound, Refused, SubmissionInvalid
@@ -46,7 +47,7 @@ from toolkit.service.jobs import load_schema
 from toolkit.service.tables import Answer, DataObject, Hold, Job, Membership, User
 
 MAX_ANSWER_BYTES = 2_000_000  # far above a 3-hour call's answer; keeps a runaway client out
-MAX_ANSWER_DEPTH = 16  # answerContent > answer (JSON text) > segments > segment > attributes ... is ~6
+MAX_ANSWER_DEPTH = NESTING_LIMITS["served-submission"]  # why: toolkit.contract.base.NESTING_LIMITS
 CLAIM_ATTEMPTS = 8
 CLAIM_PATIENCE_S = 10.0  # how long a claim waits for candidates others hold locked
 
@@ -74,30 +75,16 @@ class SubmitResult:
 
 
 # -- validation at the door ---------------------------------------------------------------------------
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of JSON-like data, iteratively (stops counting past `limit`)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            if deepest > limit:
-                return deepest
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return deepest
-
-
 def validate_submission(answer_content: Any, schema: LabelSchema, *, interaction_id: str | None = None,
                         media_duration: float | None = None, max_bytes: int = MAX_ANSWER_BYTES,
                         max_depth: int = MAX_ANSWER_DEPTH) -> dict[str, Any]:
     """Check a crowd-form `answerContent` before anything is stored: a JSON object within
     `max_bytes` and `max_depth` (the JSON text in its `answer` field included), that parses as a
-    SegmentationAnswer valid for `schema` (toolkit.answers / toolkit.models rules). Returns the
+    SegmentationAnswer valid for `schema` (toolkit.labeling.answers / toolkit.contract rules). Returns the
     content; raises SubmissionInvalid whose problems name fields, never values."""
     if not isinstance(answer_content, dict):
         raise SubmissionInvalid("answerContent must be a JSON object", ["(answer): not an object"])
-    if _depth(answer_content, max_depth) > max_depth:
+    if deeper_than(answer_content, max_depth):
         raise SubmissionInvalid("answer nested too deeply", [f"(answer): deeper than {max_depth} levels"])
     try:
         size = len(json.dumps(answer_content, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
@@ -115,7 +102,7 @@ def validate_submission(answer_content: Any, schema: LabelSchema, *, interaction
             continue  # parse_answer reports it below, with its position
         except RecursionError:
             raise SubmissionInvalid("answer nested too deeply", [f"{name}: nested too deeply"]) from None
-        if _depth(parsed, max_depth) + 1 > max_depth:
+        if deeper_than(parsed, max_depth - 1):  # the JSON text sits one level down
             raise SubmissionInvalid("answer nested too deeply", [f"{name}: deeper than {max_depth} levels"])
     checked = worker_answer("submission", answer_content, schema=schema, media_duration=media_duration,
                             interaction_id=interaction_id)

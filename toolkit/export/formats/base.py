@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import orjson
 
+from toolkit.errors import GtkitError
 from toolkit.export.presets import ResolvedPreset
 from toolkit.storage import Storage, is_s3, join_uri
 
@@ -29,7 +30,7 @@ class WriterOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class ExportError(ValueError):
+class ExportError(GtkitError, ValueError):
     """A problem with the export as a whole (e.g. below the batch minimum); outputs are aborted."""
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from toolkit.export.formats.base import ExportError, Writer, join_uri
 from toolkit.export.media import MediaError, MediaFiles, MediaInfo, cut_audio_spans, cut_video, read_and_remove
-from toolkit.names import file_stem
+from toolkit.storage.names import file_stem
 
 ROW_GROUP_BYTES = 64 << 20     # a row group is flushed at this much buffered media (or ROW_GROUP_ROWS rows)
 ROW_GROUP_ROWS = 2_000

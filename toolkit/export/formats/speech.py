@@ -26,7 +26,7 @@ import orjson
 
 from toolkit.export.formats.base import ExportError, Provenance, Writer, dumps, join_uri
 from toolkit.export.media import MediaError, MediaFiles, MediaInfo, cut_audio_spans, to_samples
-from toolkit.names import file_stem
+from toolkit.storage.names import file_stem
 
 AUDIO_DIR = "audio"
 CLIP_DIR = "clips"

@@ -19,11 +19,20 @@ from typing import Any
 import orjson
 
 from toolkit.export.formats.base import Writer, join_uri
+from toolkit.storage.names import file_stem
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 BLANK_LINES = re.compile(r"\n\s*\n+")
 # Every character str.splitlines() breaks on (a superset of WebVTT's CR, LF and CRLF).
 LINE_BREAKS = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def vtt_stem(interaction_id: str) -> str:
+    """The id itself when it is a safe file name already (`int-0001`), else `file_stem`'s readable
+    name + hash, so ids that sanitise alike (`a/b`, `a_b`) never share (and overwrite) one file."""
+    if interaction_id and not SAFE_NAME.search(interaction_id) and not interaction_id.startswith("."):
+        return interaction_id
+    return file_stem(interaction_id)
 
 
 def timestamp(seconds: float) -> str:
@@ -86,7 +95,7 @@ class WebvttWriter(Writer):
         lineage = records[0]["lineage"]
         interaction_id = lineage["interaction_id"]
         text = render(interaction_id, lineage, cues_of(self.preset.kind, records))
-        uri = join_uri(self.out, f"{SAFE_NAME.sub('_', interaction_id)}.vtt")
+        uri = join_uri(self.out, f"{vtt_stem(interaction_id)}.vtt")
         self.storage.write_bytes(uri, text.encode("utf-8"), content_type="text/vtt")
         self.files.append(uri)
         self.written += 1

@@ -1,0 +1,92 @@
+"""The processed feedback record emitted by the upstream pipeline (one JSON object per line)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from toolkit.contract.base import refuse_deep_nesting
+from toolkit.contract.uri import S3Uri, StorageUri
+
+ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
+
+Channel = Literal["voice", "chat", "video"]
+MediaFormat = Literal["wav", "mp3", "mp4", "flac", "ogg", "m4a", "webm", "mov"]
+
+
+class Sentiment(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    label: Literal["POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED"]
+    score: float = Field(ge=0, le=1)
+
+
+class Entity(BaseModel):
+    """Amazon Comprehend DetectEntities style entity; offsets index into `transcript`."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    text: str
+    type: str
+    score: float | None = None
+    begin_offset: int | None = None
+    end_offset: int | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    role: str
+    sent_at: str | None = None
+    text: str
+
+
+class FeedbackRecord(BaseModel):
+    """One processed feedback record. Unknown fields are kept (extra="allow") and passed on.
+
+    Strict: a number where a string belongs (or the reverse) is an error, never coerced, so the
+    upstream pipeline hears about its bugs instead of having them papered over.
+    Timestamps stay strings (validated ISO 8601) so records round-trip byte for byte.
+    """
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    interaction_id: str = Field(min_length=1)
+    customer_id: str | None = None
+    session_id: str | None = None
+    channel: Channel
+    created_at: str | None = None
+    language_code: str | None = None
+    media_uri: S3Uri | None = None
+    local_media: str | None = None
+    media_format: MediaFormat | None = None
+    duration_seconds: float | None = Field(default=None, gt=0)
+    transcribe_output_uri: StorageUri | None = None
+    local_transcribe_output: str | None = None
+    speaker_roles: dict[str, str] | None = None
+    transcript: str | None = None
+    messages: list[ChatMessage] | None = None
+    sentiment: Sentiment | None = None
+    entities: list[Entity] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=list)
+    agent_id: str | None = None
+    pipeline_version: str | None = None
+    processed_at: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_deep(cls, data: Any) -> Any:
+        return refuse_deep_nesting(data)
+
+    @field_validator("created_at", "processed_at")
+    @classmethod
+    def _iso_timestamp(cls, value: str | None) -> str | None:
+        if value is not None and not ISO_8601.match(value):
+            raise ValueError("expected an ISO 8601 timestamp such as 2024-05-13T16:20:44Z")
+        return value
+
+    @property
+    def has_media(self) -> bool:
+        return bool(self.media_uri)

@@ -1,0 +1,163 @@
+"""Ground Truth input manifest lines (one JSON object per line, dashed keys)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from toolkit.contract.base import MAX_NESTING, DashedModel, refuse_deep_nesting
+from toolkit.contract.uri import S3Uri, StorageUri
+
+MediaType = Literal["audio", "video"]
+
+# Ground Truth limits ("Use an Input Manifest File"): a line is at most 100,000 characters and a
+# single attribute at most 20,000. We count the line in UTF-8 bytes, the stricter reading.
+MAX_LINE_BYTES = 100_000
+MAX_ATTRIBUTE_CHARS = 20_000
+
+
+class PreSegment(BaseModel):
+    """A machine-made segment offered to the worker as an editable starting point."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    track: str = Field(min_length=1, description="Track category, e.g. 'speaker'")
+    label: str = Field(min_length=1, description="Label within the category, e.g. 'Agent'")
+    start: float = Field(ge=0)
+    end: float = Field(gt=0)
+    text: str = ""
+    speaker: str | None = Field(default=None, description="Raw diarization label, e.g. 'spk_0'")
+    source: str = Field(default="transcribe", description="What produced it")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PreSegment:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be greater than start ({self.start})")
+        return self
+
+
+class Sidecar(DashedModel):
+    """What moves out of a manifest line when it would exceed Ground Truth's size limits."""
+
+    interaction_id: str
+    transcription: str | None = None
+    pre_segments: list[PreSegment] | None = None
+
+
+class ManifestLine(DashedModel):
+    """One data object of a Ground Truth custom audio/video job.
+
+    Extra keys are allowed because Ground Truth copies them through to the pre-annotation Lambda and
+    into the output manifest (where label attributes and `<attr>-metadata` join them).
+    """
+
+    source_ref: S3Uri = Field(description="S3 URI of the audio or video object")
+    media_type: MediaType
+    interaction_id: str = Field(min_length=1)
+    duration_seconds: float | None = Field(default=None, gt=0)
+    language_code: str | None = None
+    transcription: str | None = None
+    pre_segments: list[PreSegment] | None = None
+    sidecar_ref: StorageUri | None = Field(
+        default=None, description="URI of a Sidecar JSON holding transcription and/or pre-segments"
+    )
+    peaks_ref: StorageUri | None = Field(
+        default=None,
+        description="URI of a peaks file, binary (PeaksHeader, `.peaks.bin`) or PeaksFile JSON, plain or "
+                    "gzip-compressed with Content-Encoding: gzip (see `gtkit peaks`)",
+    )
+    spectrogram_ref: StorageUri | None = Field(
+        default=None,
+        description="URI of a precomputed spectrogram (SpectrogramHeader + uint8 data), normally gzip-compressed "
+                    "with Content-Encoding: gzip (see `gtkit peaks --spectrogram`); used with peaks-ref",
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Passthrough feedback fields")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_deep(cls, data: Any) -> Any:
+        return refuse_deep_nesting(data, MAX_NESTING + 1)  # `metadata` wraps the feedback fields once
+
+    @model_validator(mode="after")
+    def _no_dollar_keys(self) -> ManifestLine:
+        for key in self.model_extra or {}:
+            if key.startswith("$"):
+                raise ValueError(f"Ground Truth rejects keys starting with '$': {key!r}")
+        return self
+
+
+class PeaksFile(BaseModel):
+    """Precomputed min/max waveform peaks, readable by the worker UI (wavesurfer `peaks`)."""
+
+    version: Literal[1] = 1
+    sample_rate: int = Field(gt=0, description="Sample rate of the decoded audio")
+    peaks_per_second: float = Field(gt=0)
+    duration: float = Field(gt=0, description="Media duration in seconds")
+    channels: int = Field(default=1, ge=1)
+    data: list[list[float]] = Field(
+        description="One list per channel of interleaved [min, max] pairs in [-1, 1]"
+    )
+
+
+PEAKS_MAGIC = b"GTPK"
+PEAKS_SCALE = 32767
+
+
+class PeaksHeader(BaseModel):
+    """JSON header of a binary peaks file (`*.peaks.bin[.gz]`, what `gtkit manifest build --peaks`
+    writes): the same peaks as a `PeaksFile`, which the browser reads without a JSON parse of
+    millions of numbers (a 3-hour call: 336 ms of JSON.parse).
+
+    The file is: the 4 bytes `GTPK`, the header length as a little-endian uint32, this header as
+    UTF-8 JSON, then per channel `2 * length` little-endian int16: interleaved min, max, each the
+    value in [-1, 1] times `scale`, rounded.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[2] = 2
+    sample_rate: int = Field(gt=0, description="Sample rate of the decoded audio")
+    peaks_per_second: float = Field(gt=0)
+    duration: float = Field(gt=0, description="Media duration in seconds")
+    channels: int = Field(default=1, ge=1, le=8)
+    length: int = Field(ge=1, description="min/max pairs per channel")
+    scale: Literal[32767] = PEAKS_SCALE
+
+
+SPECTROGRAM_MAGIC = b"GTSG"
+
+
+class SpectrogramHeader(BaseModel):
+    """JSON header of a precomputed spectrogram file (`gtkit peaks --spectrogram`).
+
+    The file is: the 4 bytes `GTSG`, the header length as a little-endian uint32, this header as
+    UTF-8 JSON, then `frames * bins` uint8 magnitudes, frame-major (all bins of frame 0, lowest
+    frequency first, then frame 1, ...). Frame `i` covers media time `[i, i + 1) / frames_per_second`;
+    bin `k` covers `[k, k + 1) * frequency_max / bins` Hz (linear). A value `v` is the band power
+    `db_min + v / 255 * (db_max - db_min)` dB relative to a full-scale sine (clamped to the range).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    sample_rate: int = Field(gt=0, description="Sample rate of the decoded audio")
+    frames_per_second: float = Field(gt=0, description="Exact frame rate: sample_rate / hop")
+    hop: int = Field(gt=0, description="Samples between frames")
+    fft_size: int = Field(gt=0, description="Hann window / FFT length in samples (centred on each frame)")
+    duration: float = Field(gt=0, description="Media duration in seconds")
+    frames: int = Field(gt=0)
+    bins: int = Field(gt=0, le=1024, description="Frequency bands, linear from 0 to frequency_max")
+    frequency_max: float = Field(gt=0, description="Upper edge of the top band in Hz (<= Nyquist)")
+    scale: Literal["linear"] = "linear"
+    db_min: float = Field(description="dB mapped to 0")
+    db_max: float = Field(description="dB mapped to 255")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SpectrogramHeader:
+        if self.db_max <= self.db_min:
+            raise ValueError("db_max must be greater than db_min")
+        if self.frequency_max > self.sample_rate / 2 + 1e-6:
+            raise ValueError("frequency_max must not exceed the Nyquist frequency")
+        return self

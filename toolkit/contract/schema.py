@@ -1,0 +1,148 @@
+"""The label schema: a YAML file users edit to define a labeling task.
+
+The template renderer, the worker UI (which receives it as JSON), the answer validator, the
+consolidator and the exporter all read this one model, so changing labels never means editing JS.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from toolkit.contract.manifest import MediaType
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+FieldType = Literal["text", "single_choice", "multiple_choice", "boolean", "rating"]
+SEGMENT_FIELD_TYPES: frozenset[str] = frozenset({"text", "single_choice", "multiple_choice", "boolean"})
+CONTENT_FIELD_TYPES: frozenset[str] = frozenset(
+    {"text", "single_choice", "multiple_choice", "boolean", "rating"}
+)
+
+
+class SchemaModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldSpec(SchemaModel):
+    """A question asked per segment or once for the whole media."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Key in the answer (snake_case)")
+    type: FieldType
+    label: str | None = Field(default=None, description="Shown to the worker; defaults to the name")
+    help: str | None = None
+    required: bool = False
+    options: list[str] | None = Field(default=None, description="Choices for single/multiple_choice")
+    min: int = Field(default=1, description="Rating scale minimum")
+    max: int = Field(default=5, description="Rating scale maximum")
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    @model_validator(mode="after")
+    def _options_match_type(self) -> FieldSpec:
+        if self.type in ("single_choice", "multiple_choice"):
+            if not self.options:
+                raise ValueError(f"field {self.name!r}: {self.type} needs a non-empty 'options' list")
+            if len(set(self.options)) != len(self.options):
+                raise ValueError(f"field {self.name!r}: options must be unique")
+        elif self.options:
+            raise ValueError(f"field {self.name!r}: 'options' only applies to choice fields")
+        if self.type == "rating" and not self.min < self.max:
+            raise ValueError(f"field {self.name!r}: rating needs min < max")
+        return self
+
+
+class TrackCategory(SchemaModel):
+    """A kind of track (e.g. speaker) and the labels a track of that kind can carry."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    label: str | None = None
+    labels: list[str] = Field(min_length=1)
+    color: str | None = Field(default=None, description="CSS colour for this category's segments")
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    @model_validator(mode="after")
+    def _unique(self) -> TrackCategory:
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"track category {self.name!r}: labels must be unique")
+        return self
+
+
+class SegmentText(SchemaModel):
+    """The free text every segment can carry (e.g. its transcription)."""
+
+    enabled: bool = True
+    label: str = "Text"
+    required: bool = False
+
+
+class LabelSchema(SchemaModel):
+    """A labeling task definition. See docs/label-schema.md."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str = Field(min_length=1, max_length=128)
+    description: str = Field(default="", max_length=255)
+    instructions: str = ""
+    media: MediaType = "audio"
+    tracks: list[TrackCategory] = Field(min_length=1)
+    segment_text: SegmentText = Field(default_factory=SegmentText)
+    segment_fields: list[FieldSpec] = Field(default_factory=list)
+    content_fields: list[FieldSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LabelSchema:
+        _unique([t.name for t in self.tracks], "track category")
+        _unique([f.name for f in self.segment_fields], "segment field")
+        _unique([f.name for f in self.content_fields], "content field")
+        for spec in self.segment_fields:
+            if spec.type not in SEGMENT_FIELD_TYPES:
+                raise ValueError(f"segment field {spec.name!r}: type {spec.type} is not allowed per segment")
+        return self
+
+    def track(self, name: str) -> TrackCategory | None:
+        return next((t for t in self.tracks if t.name == name), None)
+
+    def segment_field(self, name: str) -> FieldSpec | None:
+        return next((f for f in self.segment_fields if f.name == name), None)
+
+    def content_field(self, name: str) -> FieldSpec | None:
+        return next((f for f in self.content_fields if f.name == name), None)
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {what} name {name!r}")
+        seen.add(name)
+
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+def builtin_schema_names() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+
+
+def load_label_schema(source: str | Path) -> LabelSchema:
+    """Load a schema from a YAML path, or a built-in one by name (`call-center`)."""
+    path = Path(source)
+    if not path.exists() and (BUILTIN_DIR / f"{source}.yaml").exists():
+        path = BUILTIN_DIR / f"{source}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"label schema {str(source)!r} is neither a file nor a built-in schema "
+            f"({', '.join(builtin_schema_names())})"
+        )
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a label schema must be a YAML mapping")
+    return LabelSchema.model_validate(data)

@@ -1,0 +1,70 @@
+"""The task input a worker's page receives (Liquid `task.input`), built from one data object.
+
+It is the normalised manifest line itself, with Ground Truth's dashed keys, so a template works the
+same whether or not a pre-annotation Lambda ran. Shared by the pre-annotation Lambda and the local
+portal so both hand the template exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from toolkit.contract.base import dump, problems_from
+from toolkit.contract.manifest import ManifestLine
+from toolkit.errors import GtkitError
+
+if TYPE_CHECKING:  # the pre-annotation Lambda imports this module; storage (smart_open) is not in its zip
+    from toolkit.storage import Storage
+
+
+class ManifestError(GtkitError, ValueError):
+    """A manifest that cannot be served at all (not JSON, empty); the message names the line."""
+
+
+def build_task_input(data_object: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """(taskInput, None) for a labelable data object, (None, reason) otherwise.
+
+    Accepts a manifest line as Ground Truth passes it in `event.dataObject`. A `source` (inline
+    text) object cannot be labeled by an audio/video segmentation task.
+    """
+    if not isinstance(data_object, dict):
+        return None, "data object is not a JSON object"
+    if "source-ref" not in data_object:
+        if "source" in data_object:
+            return None, "data object has inline `source` text; this task needs `source-ref` audio or video"
+        return None, "data object has no `source-ref`"
+    try:
+        line = ManifestLine.model_validate(data_object)
+    except ValidationError as exc:
+        return None, "invalid manifest line: " + "; ".join(map(str, problems_from(exc)))
+    return dump(line), None
+
+
+def iter_data_objects(manifest: str, storage: Storage) -> Iterator[tuple[str, int, Any]]:
+    """(datasetObjectId, line number, data object) per non-blank manifest line, streaming.
+
+    Ids are the 0-based index among non-blank lines, as Ground Truth numbers data objects. A line
+    that is not JSON, or not UTF-8, stops everything (ManifestError naming file and line): Ground Truth
+    itself refuses such a manifest.
+    """
+    index = 0
+    lines = storage.iter_lines(manifest)
+    while True:
+        try:
+            number, text = next(lines)
+        except StopIteration:
+            return
+        except ValueError as exc:  # the line reader's WrongEncoding / UndecodableLine, naming file and line
+            raise ManifestError(str(exc)) from None
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{manifest} line {number}: not JSON ({exc.msg})") from None
+        yield str(index), number, data
+        index += 1
