@@ -16,12 +16,14 @@ $(VENV)/.installed: pyproject.toml
 
 # checkov (CloudFormation checks in tests/test_cloudformation.py) lives in its own environment: it pins
 # boto3==1.35.49, packaging<24 and networkx<2.7, which would downgrade the project's own.
-CHECKOV := checkov==3.3.30
+# Its whole dependency set is frozen (scripts/checkov-requirements.txt: checkov 3.3.30 and what it
+# resolved to when the checks last passed), so a new release of one of them cannot change a verdict.
+CHECKOV_REQUIREMENTS := scripts/checkov-requirements.txt
 CHECKOV_VENV := $(VENV)/tools/checkov
 
-$(CHECKOV_VENV)/.installed: Makefile
+$(CHECKOV_VENV)/.installed: $(CHECKOV_REQUIREMENTS)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check '$(CHECKOV)'
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r $(CHECKOV_REQUIREMENTS)
 	touch $@
 
 install: $(VENV)/.installed $(CHECKOV_VENV)/.installed

@@ -137,7 +137,10 @@ def test_checkov_passes_and_every_skip_says_why():
     result = subprocess.run([exe, "-d", str(CFN_DIR), "--framework", "cloudformation", "--skip-download",
                              "-o", "json"], capture_output=True, text=True, timeout=600)
     report = json.loads(result.stdout)
-    failed = [f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in report["results"]["failed_checks"]]
+    # File, lines and evaluated keys too: a verdict that differs on another machine must say where.
+    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']}:{c['file_line_range']}, "
+              f"{c.get('check_result', {}).get('evaluated_keys')}): {c['check_name']}"
+              for c in report["results"]["failed_checks"]]
     assert failed == [], failed
     assert result.returncode == 0, result.stderr[-2000:]
     assert report["summary"]["parsing_errors"] == 0 and report["summary"]["resource_count"] >= 18
