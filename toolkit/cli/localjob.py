@@ -43,7 +43,11 @@ def run(
         help="Largest submission the portal takes, in MB (1,000,000 bytes; default 4); bigger ones "
              "are refused with HTTP 413 and stay in the worker's browser.")] = None,
     simulate: Annotated[bool, typer.Option("--simulate", help="Simulated workers answer every task "
-                                           "(no browser); deterministic answers from the pre-segments.")] = False,
+                                           "(no browser); seeded, plausible answers from the pre-segments.")] = False,
+    corrections: Annotated[Path | None, typer.Option(
+        "--corrections", metavar="YAML",
+        help="With --simulate: known transcription errors the simulated workers fix "
+             "(examples/asr-corrections.yaml).")] = None,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -56,14 +60,26 @@ def run(
 
     Example (offline, simulated workers):
 
-        gtkit local-job run --manifest manifest.jsonl --schema call-center --workers 2 \\
-            --out demo-out --simulate --mirror s3://example-feedback-bucket/=examples
+        gtkit local-job run --manifest manifest.jsonl --schema call-center --workers 3 \\
+            --out demo-out --simulate --corrections examples/asr-corrections.yaml \\
+            --mirror s3://example-feedback-bucket/=examples
     """
     from toolkit.contract import load_label_schema
     from toolkit.service.local_job import run_local_job
     from toolkit.service.portal.access import check_token
 
     storage = make_storage(mirror)
+    fixes = None
+    if corrections is not None:
+        from toolkit.service.errors import LocalJobError
+        from toolkit.service.simulate import load_corrections
+
+        if not simulate:
+            raise fail("--corrections: only applies with --simulate")
+        try:
+            fixes = load_corrections(corrections)
+        except LocalJobError as exc:
+            raise fail(f"--corrections: {exc}") from exc
     try:
         label_schema = load_label_schema(schema)
     except (FileNotFoundError, ValueError) as exc:
@@ -92,7 +108,7 @@ def run(
                             simulate_workers=simulate, on_ready=ready, task_time_limit=task_time_limit,
                             host=host, access_token=access_token,
                             max_submission_bytes=None if max_submission_mb is None
-                            else round(max_submission_mb * 1_000_000))
+                            else round(max_submission_mb * 1_000_000), corrections=fixes)
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):  # a missing input, not the portal's address
             raise

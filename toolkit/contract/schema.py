@@ -116,6 +116,14 @@ class LabelSchema(SchemaModel):
     def content_field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.content_fields if f.name == name), None)
 
+    def fields_for(self, category: str) -> list[FieldSpec]:
+        """The segment fields asked on segments of track category `category`."""
+        return list(self.segment_fields)
+
+    def text_applies(self, category: str) -> bool:
+        """Whether segments of track category `category` carry segment text."""
+        return self.segment_text.enabled
+
 
 def _unique(names: list[str], what: str) -> None:
     seen: set[str] = set()

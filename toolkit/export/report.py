@@ -46,6 +46,7 @@ class ReportData:
     coverage: defaultdict = field(default_factory=lambda: defaultdict(float))   # category -> seconds
     label_seconds: defaultdict = field(default_factory=lambda: defaultdict(float))
     content: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # field -> value -> n
+    attributes: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # segment field -> value -> n
     workers: Counter = field(default_factory=Counter)
 
 
@@ -71,6 +72,9 @@ def collect(storage: Storage, labels: str, label_attribute: str | None = None,
             data.segment_agreement[_bin(seg.agreement, AGREEMENT_BINS)] += 1
             data.label_seconds[(seg.category, seg.label)] += length
             covered[seg.category].append((seg.start, seg.end))
+            for name, value in seg.attributes.items():
+                for v in value if isinstance(value, list) else [value]:
+                    data.attributes[name][str(v)] += 1
         for category, spans in covered.items():
             data.coverage[category] += _union_length(spans)
         for name, result in label.content.items():
@@ -163,6 +167,12 @@ def render_html(data: ReportData, title: str, schema: LabelSchema | None = None)
         kind = "rating" if spec is not None and spec.type == "rating" else "answers"
         sections.append(bar_chart(f"{name} ({kind})", rows))
     sections.append("<h2>Segments</h2>")
+    for name in sorted(data.attributes):
+        spec = schema.segment_field(name) if schema else None
+        if spec is not None and spec.type == "text":
+            continue
+        rows = _ordered(data.attributes[name], spec.options if spec is not None and spec.options else None)
+        sections.append(bar_chart(f"Segment field: {name}", rows))
     sections.append(bar_chart("Segment duration", [(n, data.durations.get(n, 0)) for _, _, n in DURATION_BINS]))
     sections.append(bar_chart("Segment agreement",
                               [(n, data.segment_agreement.get(n, 0)) for _, _, n in AGREEMENT_BINS]))
