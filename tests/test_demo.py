@@ -51,6 +51,12 @@ def test_the_demo_prints_corrections_and_varied_rewards(demo):
     assert ("Yes. I was charged twice, and I want to cancel my premium plan.",
             "Yes. I was charged twice, and I want to counsel my premium plan.") in pairs
     assert len({r["score"] for r in reward}) > 1
+    # call-center asks emotion and text on speaker turns only (tracks: [speaker]): the exports follow.
+    spans = [s for r in reward for s in r["spans"]]
+    assert {s["track"] for s in spans} == {"speaker", "language"}
+    assert all(s["text"] == "" and s["attributes"] == {} for s in spans if s["track"] == "language")
+    assert all("emotion" in s["attributes"] for s in spans if s["track"] == "speaker")
+    assert not any("language segment" in m["content"] for r in sft for m in r["messages"])
     assert all(r["completion"][0]["content"] for r in summary)
     # ...and the end of the run shows them.
     assert "chosen   Sorry about that. What's the order number?" in stdout
