@@ -259,3 +259,17 @@ def test_json_schema_uses_wire_names():
     schemas = {k: json.loads(v) for k, v in json_schemas().items()}
     assert "source-ref" in schemas["manifest-line.schema.json"]["properties"]
     assert "mediaDuration" in schemas["segmentation-answer.schema.json"]["properties"]
+
+
+@pytest.mark.parametrize("name", builtin_schema_names())
+def test_builtin_instructions_say_how_to_add_the_tracks_they_mention(name):
+    """Issue 20: a task starts with no track except those pre-segments create, so instructions that
+    send the worker to a track say how to add it, with the UI's own words."""
+    panels = (Path(__file__).resolve().parent.parent / "static" / "js" / "panels.js").read_text()
+    assert "text: 'Add track'" in panels and "h3', { id: 'gtkit-tracks-h', text: 'Tracks' }" in panels
+    schema = load_label_schema(name)
+    text = " ".join(schema.instructions.split())
+    assert "Tracks panel" in text and "Add track" in text
+    # The example track named is one the picker offers ("Category: Label").
+    offered = {f"{c.display}: {label}" for c in schema.tracks for label in c.labels}
+    assert any(f'"{o}"' in text for o in offered)

@@ -60,8 +60,9 @@ def run(
 
     Example (offline, simulated workers):
 
-        gtkit local-job run --manifest manifest.jsonl --schema call-center --workers 3 \\
-            --out demo-out --simulate --corrections examples/asr-corrections.yaml \\
+        gtkit local-job run --manifest manifest.jsonl --schema call-center \\
+            --workers 3 --out demo-out --simulate \\
+            --corrections examples/asr-corrections.yaml \\
             --mirror s3://example-feedback-bucket/=examples
     """
     from toolkit.contract import load_label_schema
