@@ -421,3 +421,34 @@ def test_cli_corrections_are_fixed_by_simulated_workers(tmp_path, manifest, exam
     fixes.write_text("corrections: nope\n")
     result = CliRunner().invoke(app, [*args, "--simulate", "--job-name", "fix2"])
     assert result.exit_code == 1 and "fixes.yaml: expected a mapping with a 'corrections' list" in result.output
+
+
+@pytest.mark.parametrize(("workers", "shared", "expected"), [
+    (1, False, "Open it in a browser and sign in with a worker name. Ctrl+C stops; rerun to resume."),
+    (3, False, "Open it in 3 browsers (or private windows), each signed in with a different worker name: "
+               "every task needs 3 distinct workers. Ctrl+C stops; rerun to resume."),
+    (1, True, "Share this link (it carries the access token) with your annotators; each signs in with "
+              "their own worker name. Ctrl+C stops; rerun to resume."),
+    (2, True, "Share this link (it carries the access token) with your annotators; each signs in with "
+              "their own worker name; every task goes to 2 of them. Ctrl+C stops; rerun to resume."),
+])
+def test_portal_hint_is_written_for_one_and_for_several_workers(workers, shared, expected):
+    from toolkit.cli.localjob import portal_hint
+
+    assert portal_hint(workers, shared=shared) == expected
+    assert "(s)" not in expected
+
+
+def test_cli_prints_the_portal_hint(tmp_path, manifest, monkeypatch):
+    """Issue 20: no "1 browser(s)"; the hint comes out with the portal link."""
+    import toolkit.service.local_job as local_job
+
+    def fake_run(*args, on_ready, **kwargs):
+        on_ready("http://127.0.0.1:8080/")
+        return JobSource(manifest, load_label_schema("call-center"), workers=1, out=tmp_path / "o")
+
+    monkeypatch.setattr(local_job, "run_local_job", fake_run)
+    result = CliRunner().invoke(app, ["local-job", "run", "--manifest", str(manifest), "--schema",
+                                      "call-center", "--workers", "1", "--out", str(tmp_path / "o")])
+    assert "Open it in a browser and sign in with a worker name." in result.output.replace("\n", " ")
+    assert "browser(s)" not in result.output

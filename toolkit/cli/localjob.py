@@ -16,6 +16,19 @@ def register(app: typer.Typer) -> None:
     app.add_typer(localjob_app, name="local-job")
 
 
+def portal_hint(workers: int, *, shared: bool = False) -> str:
+    """What to do with the portal link, in words for one worker and for several."""
+    if shared:
+        who = "each signs in with their own worker name" + (
+            "" if workers == 1 else f"; every task goes to {workers} of them")
+        return f"Share this link (it carries the access token) with your annotators; {who}. " \
+               "Ctrl+C stops; rerun to resume."
+    if workers == 1:
+        return "Open it in a browser and sign in with a worker name. Ctrl+C stops; rerun to resume."
+    return (f"Open it in {workers} browsers (or private windows), each signed in with a different worker "
+            f"name: every task needs {workers} distinct workers. Ctrl+C stops; rerun to resume.")
+
+
 @localjob_app.command("run")
 def run(
     manifest: Annotated[str, typer.Option("--manifest", "-m", help="Input manifest (local or s3://).")],
@@ -95,13 +108,7 @@ def run(
     def ready(url: str) -> None:
         # soft_wrap: a link must stay on one line to be copied whole.
         console.print(f"Worker portal: [bold]{url}[/]", highlight=False, soft_wrap=True)
-        if "token=" in url:
-            console.print("Share this link (it carries the access token) with your annotators; each signs "
-                          f"in with their own worker name, {workers} per task. Ctrl+C stops; rerun to resume.",
-                          highlight=False)
-        else:
-            console.print(f"Open it in {workers} browser(s) with different worker names. Ctrl+C stops; "
-                          "rerun to resume.", highlight=False)
+        console.print(portal_hint(workers, shared="token=" in url), highlight=False)
 
     try:
         job = run_local_job(manifest, label_schema, workers=workers, out=out, job_name=job_name,

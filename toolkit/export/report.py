@@ -37,6 +37,7 @@ class ReportData:
     summary: RunSummary
     schemas: Counter = field(default_factory=Counter)
     jobs: Counter = field(default_factory=Counter)
+    label_attributes: Counter = field(default_factory=Counter)
     segments: int = 0
     media_seconds: float = 0.0
     labels: Counter = field(default_factory=Counter)                   # (category, label)
@@ -58,6 +59,7 @@ def collect(storage: Storage, labels: str, label_attribute: str | None = None,
         label = item.label
         data.schemas[label.label_schema or "(unnamed)"] += 1
         data.jobs[item.job_name or "(no job name)"] += 1
+        data.label_attributes[item.attribute] += 1
         data.workers[str(label.worker_count)] += 1
         duration = item.duration or 0.0
         data.media_seconds += duration
@@ -205,6 +207,21 @@ def _ordered(counts: Counter, options: list[str] | None) -> list[tuple[str, floa
     return sorted(counts.items(), key=key)
 
 
+def default_title(data: ReportData, labels: str, most: int = 3) -> str:
+    """What the labels are: job name(s) and label attribute, e.g. "Dataset report: calls-1
+    (label attribute: segments)"; the file name only when the manifest names no job."""
+    jobs = [name for name, _ in data.jobs.most_common() if name != "(no job name)"]
+    if not jobs:
+        what = labels.rstrip("/").rsplit("/", 1)[-1]
+    else:
+        what = ", ".join(jobs[:most]) + (f" and {len(jobs) - most} more jobs" if len(jobs) > most else "")
+    attributes = [name for name, _ in data.label_attributes.most_common()]
+    if attributes:
+        noun = "label attribute" if len(attributes) == 1 else "label attributes"
+        what += f" ({noun}: {', '.join(attributes)})"
+    return f"Dataset report: {what}"
+
+
 def report(storage: Storage, labels: str, out: str, label_attribute: str | None = None,
            schema: str | None = None, title: str | None = None,
            progress: Callable[[int], None] | None = None) -> RunSummary:
@@ -214,7 +231,7 @@ def report(storage: Storage, labels: str, out: str, label_attribute: str | None 
         label_schema = load_label_schema(schema)
     elif len(data.schemas) == 1 and next(iter(data.schemas)) != "(unnamed)":
         label_schema = builtin_schema(next(iter(data.schemas)))  # from the data: built-in names only
-    page = render_html(data, title or f"Dataset report: {labels.rstrip('/').rsplit('/', 1)[-1]}", label_schema)
+    page = render_html(data, title or default_title(data, labels), label_schema)
     storage.write_bytes(out, page.encode("utf-8"), content_type="text/html; charset=utf-8")
     data.summary.written = 1
     data.summary.unit = "files"
