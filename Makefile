@@ -43,13 +43,7 @@ demo: install
 		--out $(DEMO)/manifest.jsonl --errors $(DEMO)/manifest-problems.jsonl --mirror $(MIRROR)
 	$(BIN)/gtkit local-job run --manifest $(DEMO)/manifest.jsonl --schema call-center --workers 3 \
 		--out $(DEMO) --simulate --corrections examples/asr-corrections.yaml --mirror $(MIRROR)
-	$(BIN)/gtkit export --labels $(OUTPUT) --preset sft-transcription --format trl --out $(DEMO)/sft-transcription.trl.jsonl
-	$(BIN)/gtkit export --labels $(OUTPUT) --preset preference-correction --format trl --out $(DEMO)/preference-correction.trl.jsonl
-	$(BIN)/gtkit export --labels $(OUTPUT) --preset reward-segments --format jsonl --out $(DEMO)/reward-segments.jsonl
-	$(BIN)/gtkit export --labels $(OUTPUT) --preset sft-summary --format trl --out $(DEMO)/sft-summary.trl.jsonl
-	$(BIN)/gtkit merge --feedback examples/feedback/processed_feedback.jsonl --labels $(OUTPUT) \
-		--out $(DEMO)/feedback-with-labels.jsonl
-	$(BIN)/gtkit report --labels $(OUTPUT) --out $(DEMO)/report.html
+	@$(MAKE) --no-print-directory -j2 --output-sync=target demo-outputs
 	@$(BIN)/python scripts/demo_sample.py $(DEMO)
 	@echo
 	@echo "Demo done, everything under $(DEMO)/:"
@@ -63,6 +57,25 @@ demo: install
 	@echo "  report.html                     dataset report"
 	@echo "Label the same tasks yourself in the browser:"
 	@echo "  $(BIN)/gtkit local-job run --manifest $(DEMO)/manifest.jsonl --schema call-center --workers 1 --out $(DEMO) --job-name my-labels --mirror $(MIRROR)"
+
+# The outputs of the demo's job, independent of each other: built two at a time (-O keeps each
+# command's output together).
+DEMO_OUTPUTS := demo-sft demo-preference demo-reward demo-summary demo-merge demo-report
+.PHONY: demo-outputs $(DEMO_OUTPUTS)
+demo-outputs: $(DEMO_OUTPUTS)
+demo-sft:
+	$(BIN)/gtkit export --labels $(OUTPUT) --preset sft-transcription --format trl --out $(DEMO)/sft-transcription.trl.jsonl
+demo-preference:
+	$(BIN)/gtkit export --labels $(OUTPUT) --preset preference-correction --format trl --out $(DEMO)/preference-correction.trl.jsonl
+demo-reward:
+	$(BIN)/gtkit export --labels $(OUTPUT) --preset reward-segments --format jsonl --out $(DEMO)/reward-segments.jsonl
+demo-summary:
+	$(BIN)/gtkit export --labels $(OUTPUT) --preset sft-summary --format trl --out $(DEMO)/sft-summary.trl.jsonl
+demo-merge:
+	$(BIN)/gtkit merge --feedback examples/feedback/processed_feedback.jsonl --labels $(OUTPUT) \
+		--out $(DEMO)/feedback-with-labels.jsonl
+demo-report:
+	$(BIN)/gtkit report --labels $(OUTPUT) --out $(DEMO)/report.html
 
 test: install system-deps
 	$(BIN)/ruff check .
