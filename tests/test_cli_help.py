@@ -43,6 +43,7 @@ def test_help_at_80_columns(path):
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 80
     assert "<bool>" not in text  # a flag takes no value
+    assert "…" not in text  # nothing cut short to fit: names whole, long words folded
     usage = next(line for line in lines if "Usage:" in line)
     assert "{" not in usage and "}" not in usage
     command = dict((tuple(p), c) for p, c in commands())[tuple(path)]

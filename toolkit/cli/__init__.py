@@ -12,6 +12,8 @@ import re
 
 import click
 import typer
+import typer.rich_utils
+from rich.table import Table
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from toolkit import __version__
@@ -38,6 +40,48 @@ class _Argument(TyperArgument):
     def display_type_rich(self, ctx: click.Context) -> str | None:
         return None
 
+
+class _HelpTable(Table):
+    """The tables of `--help` (options, arguments, commands). typer lays an option out over seven
+    columns (required, long, short, --no-long, --no-short, type, help) and rich shrinks them all on
+    a narrow terminal: at 80 columns names came out cut ("--sidecar-pref…") beside a help column a
+    few words wide. Here a `--no-x` name goes under its `--x`, names never shrink, the type wraps
+    within 14 columns, and the help column takes the rest, folding a word longer than itself."""
+
+    def add_row(self, *cells, **kwargs):  # type: ignore[no-untyped-def]
+        cells = list(cells)
+        if len(cells) in (6, 7):  # an options/arguments row: [required,] long, short, no-long, no-short, type, help
+            lead = cells[:-6]
+            long, short, no_long, no_short, kind, help_ = cells[-6:]
+            cells = [*lead, _stack(long, no_long), _stack(short, no_short), kind, help_]
+        for part in getattr(cells[-1], "renderables", []):  # the help: a Columns of Texts
+            if hasattr(part, "overflow"):
+                part.overflow = "fold"
+        if not self.columns:
+            last = len(cells) - 1
+            for index in range(len(cells)):
+                if index == last:
+                    self.add_column(ratio=1, overflow="fold")
+                elif index == last - 1 and last >= 3:
+                    self.add_column(max_width=14, overflow="fold")
+                else:
+                    self.add_column(no_wrap=True)
+        super().add_row(*cells, **kwargs)
+
+
+def _stack(top, bottom):  # type: ignore[no-untyped-def]
+    """Two cells' names in one cell, one name a line (typer joins a cell's names with commas)."""
+    from rich.text import Text
+
+    if not isinstance(top, Text) or not isinstance(bottom, Text):
+        return top
+    names = [*top.split(","), *bottom.split(",")]
+    return Text("\n").join([n for n in names if n.plain])
+
+
+# typer builds these tables itself (typer.rich_utils._print_options_panel / _print_commands_panel)
+# with rich's Table as a module global: the one place to set their column rules.
+typer.rich_utils.Table = _HelpTable  # type: ignore[misc]
 
 _LIST_ITEM = re.compile(r"^\s*([-*]|\d+[.)])\s")
 
