@@ -7,6 +7,9 @@ from collections import Counter
 from statistics import mean
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from toolkit.contract import SegmentationAnswer, load_label_schema, validate_answer
 from toolkit.contract.schema import builtin_schema_names
@@ -123,3 +126,24 @@ def test_corrections_file(tmp_path, examples):
     bad.write_text("- just a list\n")
     with pytest.raises(LocalJobError, match="expected a mapping with a 'corrections' list"):
         load_corrections(bad)
+    bad.write_bytes(b"corrections: [\xff]\n")
+    with pytest.raises(LocalJobError, match="bad.yaml: 'utf-8' codec can't decode"):
+        load_corrections(bad)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(
+    st.text(max_size=60),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                 lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                     st.sampled_from(["corrections", "heard", "said", "x"]), inner, max_size=3),
+                 max_leaves=12).map(lambda v: yaml.safe_dump(v))))
+def test_any_corrections_file_loads_or_is_refused_by_name(tmp_path, content):
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(content, encoding="utf-8")
+    try:
+        fixes = load_corrections(path)
+    except LocalJobError as exc:
+        assert str(exc).startswith(f"corrections file {path}")
+    else:
+        assert all(isinstance(f.heard, str) and f.heard and isinstance(f.said, str) for f in fixes)

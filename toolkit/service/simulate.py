@@ -57,7 +57,7 @@ def load_corrections(path: str | Path) -> list[Correction]:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise LocalJobError(f"corrections file {path}: {exc}") from exc
     items = data.get("corrections") if isinstance(data, dict) else None
     if not isinstance(items, list):
@@ -156,7 +156,6 @@ def _summary(segments: list[dict[str, Any]], style: int) -> str:
     return f"{issue[0].upper()}{issue[1:]}. The agent: {outcome}."
 
 
-_GREETING = re.compile(r"^((hi|hello|yes|okay)[,.!?]?\s+)+(this is [^.]+\.\s*)?", re.IGNORECASE)
 def _lower_first(text: str) -> str:
     """Lower-case a sentence's first letter to continue a sentence with it ("I" and acronyms stay)."""
     first = text.split(" ", 1)[0]
@@ -165,6 +164,7 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
+_GREETING = re.compile(r"^((hi|hello|yes|okay)[,.!?]?\s+)+(this is [^.]+\.\s*)?", re.IGNORECASE)
 _ACTION = re.compile(r"refund|cancel|book|arriv|sent|added|credit|replace|updat|call you", re.IGNORECASE)
 _THANKS = re.compile(r"^((thanks|thank you)[^.]*\.\s*)+", re.IGNORECASE)
 
