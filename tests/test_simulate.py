@@ -127,7 +127,7 @@ def test_corrections_file(tmp_path, examples):
     with pytest.raises(LocalJobError, match="expected a mapping with a 'corrections' list"):
         load_corrections(bad)
     bad.write_bytes(b"corrections: [\xff]\n")
-    with pytest.raises(LocalJobError, match="bad.yaml: 'utf-8' codec can't decode"):
+    with pytest.raises(LocalJobError, match=r"bad\.yaml: 'utf-8' codec can't decode"):
         load_corrections(bad)
 
 
