@@ -470,7 +470,8 @@ def test_export_from_and_to_s3(s3_bucket, tmp_path):
     summary = export(storage, f"s3://{s3_bucket}/jobs/cc/output.manifest", ExportOptions(
         preset="sft-transcription", format="bedrock-batch", out=f"s3://{s3_bucket}/batch", quotas=SMALL_BATCH))
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket, Prefix="batch/")["Contents"])
-    assert keys == ["batch/job-000/part-000.jsonl", "batch/jobs.json", "batch/provenance.jsonl"]
+    assert keys == ["batch/job-000/part-000.jsonl", "batch/jobs.json",
+                    "batch/provenance.jsonl", "batch/records/job-000.jsonl"]
     body = s3.get_object(Bucket=s3_bucket, Key="batch/job-000/part-000.jsonl")["Body"].read()
     golden = (GOLDEN / "sft-transcription.bedrock-batch" / "batch" / "job-000" / "part-000.jsonl").read_bytes()
     assert body == golden and summary.written == 6
@@ -522,6 +523,10 @@ def test_every_golden_sidecar_and_batch_line_matches_its_model():
                 checked += 1
         elif path.name == "jobs.json":
             R.BatchPlan.model_validate_json(path.read_text())
+        elif path.match("records/job-*.jsonl"):
+            for row in lines(path):
+                R.BatchRecordMapEntry.model_validate(row)
+                checked += 1
         elif path.match("job-*/part-*.jsonl"):
             for row in lines(path):
                 R.BedrockBatchRecord.model_validate(row)
