@@ -178,3 +178,66 @@ def fetch(
            if manifest else ""))
     if fetched.failed:
         say(f"next: gtkit bedrock import {out.rstrip('/')}/*.jsonl.out --records EXPORT_DIR reports each failed record")
+
+
+GUARDRAIL_RPM = 1500  # ApplyGuardrail's default quota, 25 requests per second (Service Quotas: check yours)
+
+
+def _guardrail(spec: str) -> tuple[str, str]:
+    ident, sep, version = spec.rpartition(":")
+    if not sep or not ident or not version:
+        raise typer.BadParameter(f"expected ID:VERSION (e.g. gr1234abcd:1 or gr1234abcd:DRAFT), got {spec!r}",
+                                 param_hint="--guardrail")
+    return ident, version
+
+
+@bedrock_app.command("import")
+def import_cmd(
+    outputs: Annotated[list[str], typer.Argument(help="The job's .jsonl.out files (local or s3://).")],
+    records: Annotated[str, typer.Option("--records", "-r", help="The bedrock-batch export (its jobs.json names "
+                                         "the records maps), or one records/job-NNN.jsonl.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="The imported records (JSON Lines).")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model id; default: from the job.json that "
+                                              "`gtkit bedrock fetch` writes beside the outputs.")] = None,
+    guardrail: Annotated[str | None, typer.Option("--guardrail", help="Mask with this Bedrock guardrail "
+                                                  "(ApplyGuardrail, source OUTPUT): ID:VERSION.")] = None,
+    guardrail_rpm: Annotated[float, typer.Option("--guardrail-rpm", min=1.0, help="ApplyGuardrail requests per "
+                                                 "minute (your account's quota).")] = GUARDRAIL_RPM,
+    no_redact: Annotated[bool, typer.Option("--no-redact", help="Keep the model text as it is.")] = False,
+    no_resume: Annotated[bool, typer.Option("--no-resume", help="Mask every record again, even those a "
+                                            "previous run masked.")] = False,
+    region: RegionOpt = None,
+    mirror: MirrorOpt = None,
+) -> None:
+    """Join model outputs back to their interactions, extract text, usage and stop reason per model family,
+    and mask PII; failed, truncated and unknown records are written with their status and reported.
+
+    Example: gtkit bedrock import examples/bedrock/output/abcdef123456/part-000.jsonl.out
+    --records s3://example-feedback-bucket/bedrock/batch/ --out imported.jsonl --mirror s3://example-feedback-bucket/=examples
+    """
+    from toolkit.aws.ratelimit import TokenBucket
+    from toolkit.export.redact import GuardrailRedactor, RegexRedactor
+    from toolkit.ingest.model_outputs import Masker, import_outputs
+
+    if guardrail and no_redact:
+        raise typer.BadParameter("--guardrail masks; --no-redact keeps the text: choose one", param_hint="--guardrail")
+    clients = make_clients(region) if guardrail else None  # S3 reads make their own client when needed
+    if guardrail:
+        ident, version = _guardrail(guardrail)
+        redactor: Any = GuardrailRedactor(ident, version, client=clients.runtime if clients else None,
+                                          limiter=TokenBucket(guardrail_rpm))
+    else:
+        redactor = None if no_redact else RegexRedactor()
+    storage = Storage(make_storage(mirror).mirrors, client=clients.s3 if clients else None)
+    stats = import_outputs(storage, outputs, out, records=records, masker=Masker(redactor, guardrail),
+                           model_id=model, resume=not no_resume)
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(stats.by_status.items()))
+    say(f"wrote {out}: {stats.written} records ({counts}); {stats.masked_now} masked now, "
+        f"{stats.resumed} kept from a previous run")
+    for problem in stats.problems[:20]:
+        say(f"  {problem}")
+    if len(stats.problems) > 20:
+        say(f"  ... {len(stats.problems) - 20} more; every one is in {out} with its status")
+    if stats.unanswered:
+        say(f"note: {stats.unanswered} record(s) of the records maps have no line in these outputs "
+            "(other jobs of the export, or records the job did not reach)")
