@@ -32,6 +32,18 @@ class Lineage(RecordModel):
     creation_date: str | None = None
     line: int = Field(description="1-based line of the output manifest")
     segment_id: str | None = None
+    model: ModelLineage | None = Field(default=None, description="preference-model: the model the rejected text "
+                                                                  "came from")
+
+
+class ModelLineage(RecordModel):
+    """The model behind a text people corrected: id, the prompt it answered, its inference parameters."""
+
+    model_id: str
+    record_id: str | None = Field(description="Bedrock batch recordId")
+    system: str
+    prompt: str
+    params: dict[str, Any] = Field(description="Inference parameters of its modelInput (max_tokens...)")
 
 
 class PairLineage(RecordModel):
@@ -91,6 +103,18 @@ class CorrectionPairRecord(RecordModel):
     chosen: str
     rejected: str
     media: MediaSpan
+    lineage: Lineage
+
+
+class ModelPairRecord(RecordModel):
+    """preference-model: human-corrected text (chosen) vs the model's text it started from (rejected)."""
+
+    id: str
+    system: str
+    prompt: str = Field(description="The prompt the model answered")
+    chosen: str
+    rejected: str
+    field: str
     lineage: Lineage
 
 
@@ -547,6 +571,7 @@ EXPORT_RECORD_MODELS: dict[str, type[BaseModel]] = {
     "export-transcription": TranscriptionRecord,
     "export-summary": SummaryRecord,
     "export-correction-pair": CorrectionPairRecord,
+    "export-model-pair": ModelPairRecord,
     "export-rating-pair": RatingPairRecord,
     "export-kto": KtoRecord,
     "export-reward": RewardRecord,

@@ -185,7 +185,7 @@ def _summary(summary: RunSummary, reader: ManifestReader, builder: Builder, writ
 
 def _needs_texts(preset: Preset) -> bool:
     """Whether the preset reads the machine transcript or pre-segments of every item."""
-    if preset.kind in ("preference-correction", "dense-preference", "stepwise"):
+    if preset.kind in ("preference-correction", "dense-preference", "stepwise", "preference-model"):
         return True
     templates = [preset.system, preset.prompt, preset.response, preset.full_content_prompt]
     for override in preset.schemas.values():

@@ -228,7 +228,7 @@ _LabelView = create_model(  # type: ignore[call-overload]
 # only when a preset asks for them (Item.full_data).
 ITEM_KEYS = ("source-ref", "interaction-id", "media-type", "duration-seconds", "language-code", "sidecar-ref",
              "metadata")
-TEXT_KEYS = ("transcription", "pre-segments")
+TEXT_KEYS = ("transcription", "pre-segments", "pre-content")
 
 
 def fast_line_model(attribute: str, keys: tuple[str, ...] = ITEM_KEYS) -> type[BaseModel]:

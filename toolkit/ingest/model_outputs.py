@@ -393,3 +393,69 @@ def import_outputs(storage: Storage, outputs: list[str], out: str, *, records: s
     if journal_path is not None:  # the import is complete and committed: the journal is no longer needed
         journal_path.unlink(missing_ok=True)
     return stats
+
+
+# -- pre-filled answers for `gtkit manifest build --model-outputs` -----------------------------------
+
+CONTENT_ID = re.compile(r"/content\.([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+@dataclass
+class PreContentIndex:
+    """Imported model outputs by interaction and content field: what `manifest build` pre-fills.
+
+    Only `ok` outputs about a whole item (no segment) are used; the first per (interaction, field)
+    wins and the others are counted as candidates for a comparison task. Lookups happen on one
+    thread (the builder's input order), so a SQLite scratch table serves."""
+
+    index: LabelIndex
+    fields: set[str] = field(default_factory=set)
+    loaded: int = 0
+    attached: int = 0
+    not_used: Counter[str] = field(default_factory=Counter)
+
+    def take(self, interaction_id: str) -> dict[str, dict[str, Any]]:
+        out = {}
+        for name in sorted(self.fields):
+            found = self.index.take(f"{interaction_id}\0{name}")
+            if found is not None:
+                out[name] = found
+        self.attached += bool(out)
+        return out
+
+
+def load_pre_content(storage: Storage, uri: str, index: LabelIndex, field_name: str | None = None) -> PreContentIndex:
+    """Read `gtkit bedrock import` output into `index`; counts what is not used and why."""
+    pre = PreContentIndex(index)
+    seen: set[str] = set()
+    for number, text in storage.iter_lines(uri):
+        if not text.strip():
+            continue
+        try:
+            record = ImportedModelOutput.model_validate_json(text)
+        except ValueError as exc:
+            raise ModelOutputError(f"{uri} line {number}: not a `gtkit bedrock import` record "
+                                   f"({str(exc).splitlines()[0]})") from None
+        if record.status != "ok" or record.text is None:
+            pre.not_used[f"status {record.status}"] += 1
+            continue
+        if record.segment_id is not None or record.interaction_id is None:
+            pre.not_used["about a segment, not the whole item"] += 1
+            continue
+        found = CONTENT_ID.search(record.id or "")
+        name = field_name or (found.group(1) if found else None)
+        if name is None:
+            pre.not_used["no content field (pass --model-output-field)"] += 1
+            continue
+        key = f"{record.interaction_id}\0{name}"
+        if key in seen:
+            pre.not_used["another output for the same field (a comparison candidate)"] += 1
+            continue
+        seen.add(key)
+        prompt = record.prompt.model_dump() if record.prompt else {"system": "", "prompt": ""}
+        index.add(key, {"value": record.text, "model_id": record.model_id, "record_id": record.record_id,
+                        "key": record.key, "system": prompt["system"], "prompt": prompt["prompt"],
+                        "params": record.params, "source": "bedrock-batch"})
+        pre.fields.add(name)
+        pre.loaded += 1
+    return pre

@@ -67,15 +67,30 @@ def simulated_answer(task_input: dict[str, Any], schema: LabelSchema, worker: in
     if schema.segment_text.enabled and schema.segment_text.required:
         for seg in segments:
             seg["text"] = seg["text"] or "(simulated)"
-    return {
+    content = _field_values(schema.content_fields, worker)
+    # Like the worker UI: a text field pre-filled with a model's answer (pre-content) starts from it, the
+    # worker corrects it, and the answer says what it started from.
+    prefill = {}
+    given = task_input.get("pre-content")
+    for spec in schema.content_fields if isinstance(given, dict) else []:
+        pre_field = given.get(spec.name)
+        if spec.type == "text" and isinstance(pre_field, dict) and isinstance(pre_field.get("value"), str) \
+                and isinstance(pre_field.get("model_id"), str):
+            content[spec.name] = pre_field["value"].rstrip(". ") + " (checked by a reviewer)."
+            prefill[spec.name] = {"value": pre_field["value"], "modelId": pre_field["model_id"],
+                                  "recordId": pre_field.get("record_id")}
+    answer = {
         "schemaVersion": "1.0",
         "labelSchema": schema.name,
         "interactionId": task_input.get("interaction-id"),
         "mediaDuration": duration,
         "tracks": [{"id": tid, "category": c, "label": lab} for (c, lab), tid in tracks.items()],
         "segments": segments,
-        "content": _field_values(schema.content_fields, worker),
+        "content": content,
     }
+    if prefill:
+        answer["prefill"] = prefill
+    return answer
 
 
 def _field_values(specs: list, worker: int) -> dict[str, Any]:

@@ -112,6 +112,10 @@ def split_balanced(sizes: Sequence[int], max_count: int, max_bytes: int) -> list
 
 
 class BedrockBatchWriter(Writer):
+    # The model answers the prompt: no completion, chosen or media is read (sft-summary then gives the
+    # prompts of items without a summary too).
+    record_fields = frozenset({"id", "system", "prompt", "lineage"})
+
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.quotas: BatchQuotas = self.options.quotas or BatchQuotas()
