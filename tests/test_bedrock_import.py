@@ -306,3 +306,22 @@ def test_cli_guardrail_option(tmp_path, monkeypatch):
     bad = CliRunner().invoke(app, ["bedrock", "import", str(OUTS / "llama.jsonl.out"), "--records", str(EXPORT),
                                    "--out", str(tmp_path / "y.jsonl"), "--guardrail", "gr1234abcd"])
     assert bad.exit_code == 2 and "ID:VERSION" in bad.output
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300) | st.builds(
+    lambda rid, out, err: json.dumps({"recordId": rid, "modelInput": {}, **({"error": err} if err else
+                                                                          {"modelOutput": out})}).encode(),
+    st.text(max_size=12), st.dictionaries(st.sampled_from(["content", "output", "generation", "results"]),
+                                          st.none() | st.text(max_size=4) | st.lists(st.text(max_size=3))),
+    st.none() | st.dictionaries(st.sampled_from(["errorCode", "errorMessage"]), st.integers() | st.text())))
+def test_any_output_line_gives_one_valid_record(raw):
+    """Whatever a .jsonl.out line holds, it becomes one ImportedModelOutput (never an exception, never lost)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp, mo.LabelIndex(tmp) as index:
+        stats = mo.ImportStats()
+        entry = mo.convert(raw, number=1, file="x.jsonl.out", model_id=MODELS["anthropic"], job_arn=None,
+                           index=index, masker=mo.Masker(RegexRedactor()), stats=stats)
+        ImportedModelOutput.model_validate(entry)
+        assert (entry["status"] == "ok") == (entry["text"] is not None and entry["problem"] is None)

@@ -193,3 +193,15 @@ def test_fetch_copies_outputs_and_counts_failed_records(stub, s3_bucket, tmp_pat
     assert "2 records, 1 failed" in said and "1 errors of 2" in said
     info = json.loads((tmp_path / "got" / "job.json").read_text())
     assert (info["modelId"], info["jobArn"]) == (MODEL, arn("abcdef123456"))
+
+
+def test_status_wait_shows_progress_until_the_end(stub, monkeypatch):
+    client, stubber = stub
+    for status, done in (("InProgress", 1), ("Completed", 3)):
+        stubber.add_response("get_model_invocation_job", describe_response(
+            status=status, totalRecordCount=3, processedRecordCount=done, successRecordCount=done),
+            {"jobIdentifier": "abcdef123456"})
+    monkeypatch.setattr(cli_bedrock, "make_clients", lambda region: cli_bedrock.BedrockClients(client, None, None))
+    result = CliRunner().invoke(app, ["bedrock", "status", "abcdef123456", "--wait", "--poll-seconds", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["processed_records"] == 3

@@ -66,3 +66,17 @@ def test_walkthrough_from_model_outputs_to_a_preference_dataset(tmp_path, exampl
     assert row["chosen"][0]["content"] == summary["value"]
     assert row["lineage"]["model"]["model_id"] == MODEL
     assert maybe_unpair_preference_dataset(ds).num_rows == 6
+
+
+def test_the_bundled_batch_is_what_step_1_writes(tmp_path, examples, example_mirror):
+    """examples/bedrock/batch/ (what the walk-through's later steps read) comes out of its first step."""
+    manifest, first = tmp_path / "manifest.jsonl", tmp_path / "first"
+    gtkit("manifest", "build", str(examples / "feedback" / "processed_feedback.jsonl"), "--out", str(manifest),
+          "--mirror", example_mirror)
+    gtkit("local-job", "run", "--manifest", str(manifest), "--schema", "call-center", "--workers", "2",
+          "--out", str(first), "--simulate", "--mirror", example_mirror)
+    gtkit("export", "--labels", str(first / "local-call-center" / "manifests" / "output" / "output.manifest"),
+          "--preset", "sft-summary", "--format", "bedrock-batch", "--out", str(tmp_path / "batch"),
+          "--batch-min-records", "1")
+    for name in ("job-000/part-000.jsonl", "records/job-000.jsonl", "jobs.json"):
+        assert (tmp_path / "batch" / name).read_bytes() == (examples / "bedrock" / "batch" / name).read_bytes(), name

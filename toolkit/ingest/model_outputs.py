@@ -286,7 +286,9 @@ def convert(raw: bytes, *, number: int, file: str, model_id: str, job_arn: str |
     base["params"] = params_of(model_input)
     if "error" in line and "modelOutput" not in line:
         error = line["error"] if isinstance(line["error"], dict) else {"message": str(line["error"])}
-        base["error"] = {"code": error.get("errorCode"), "message": error.get("errorMessage", error.get("message"))}
+        code, message = error.get("errorCode"), error.get("errorMessage", error.get("message"))
+        base["error"] = {"code": code if isinstance(code, int | str) and not isinstance(code, bool) else None,
+                         "message": None if message is None else str(message)[:2000]}
         return _joined(base, rid, index, "error",
                        f"record {rid} ({where}, model {model_id}): the model failed it "
                        f"(error {base['error']['code']})", stats)
@@ -328,7 +330,7 @@ def convert(raw: bytes, *, number: int, file: str, model_id: str, job_arn: str |
 def _joined(base: dict[str, Any], rid: str | None, index: LabelIndex, status: str, problem: str | None,
             stats: ImportStats) -> dict[str, Any]:
     entry = {"key": f"{base['model_id']}/{rid}", "record_id": rid, **base, "status": status, "problem": problem,
-             "id": None, "interaction_id": None, "segment_id": None, "source_ref": None, "line": None}
+             "id": None, "interaction_id": None, "segment_id": None, "source_ref": None, "line": None, "text": None}
     found = index.take(rid) if rid else None
     if found is None and rid is not None:
         entry["status"] = "unjoined" if status == "ok" else status
