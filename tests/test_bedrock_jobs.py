@@ -205,3 +205,26 @@ def test_status_wait_shows_progress_until_the_end(stub, monkeypatch):
     result = CliRunner().invoke(app, ["bedrock", "status", "abcdef123456", "--wait", "--poll-seconds", "0", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["processed_records"] == 3
+
+
+@pytest.mark.parametrize("body, model, invocation", [
+    ("anthropic", MODEL, "InvokeModel"), ("converse", "us.amazon.nova-lite-v1:0", "InvokeModel"),
+    ("converse", "mistral.mistral-large-2407-v1:0", "Converse"), ("llama", "meta.llama3-1-8b-instruct-v1:0",
+                                                                  "InvokeModel"),
+    ("titan", "amazon.titan-text-express-v1", "InvokeModel")])
+def test_each_body_goes_to_its_models(s3_bucket, body, model, invocation):
+    root = f"s3://{s3_bucket}/exports/{body}/"
+    export(Storage(), str(CALLS), ExportOptions(preset="sft-transcription", format="bedrock-batch", out=root,
+                                                 quotas=BatchQuotas(min_records=1), batch_body=body))
+    first = json.loads(Storage().read_bytes(f"{root}job-000/part-000.jsonl").splitlines()[0])["modelInput"]
+    expected_keys = {"anthropic": "messages", "converse": "messages", "llama": "prompt", "titan": "inputText"}
+    assert expected_keys[body] in first
+    done = bedrock.submit(None, Storage(), root, model=model, role=ROLE, output=f"s3://{BUCKET}/out/", dry_run=True)
+    assert done[0].request["modelInvocationType"] == invocation
+
+
+def test_a_model_that_cannot_read_the_body_is_refused(batch):
+    with pytest.raises(bedrock.BedrockRequestError, match="meta.llama3-1-8b-instruct-v1:0 is a llama model, but "
+                       "the export wrote anthropic model inputs.*--batch-body llama"):
+        bedrock.submit(None, Storage(), batch, model="meta.llama3-1-8b-instruct-v1:0", role=ROLE,
+                       output=f"s3://{BUCKET}/out/", dry_run=True)

@@ -45,7 +45,8 @@ REQUEST_SOURCES = {
     "tags": "--tag",
     "clientRequestToken": "(derived from name, input and model)",
 }
-FAMILY_INVOCATION = {"anthropic": "InvokeModel", "converse": "InvokeModel"}
+# Which model family each exported body is for (None: any model, as a Converse job).
+BODY_FAMILY = {"anthropic": "anthropic", "llama": "llama", "titan": "titan", "converse": None}
 
 
 class BedrockRequestError(GtkitError, ValueError):
@@ -171,6 +172,24 @@ def model_problems(operation: str, request: dict[str, Any]) -> list[tuple[str, s
             for path, message in request_problems("bedrock", operation, request)]
 
 
+def invocation_type(model: str, body: str | None) -> str | None:
+    """InvokeModel for a body written for the model's own family (a converse body is Nova's), Converse for a
+    converse body and any other model; BedrockRequestError when the model cannot read the exported body."""
+    from toolkit.ingest.model_outputs import family_of
+
+    if body is None:
+        return None
+    family = family_of(model)
+    if body == "converse":
+        return "InvokeModel" if family == "nova" else "Converse"
+    if family is not None and family != BODY_FAMILY.get(body):
+        fits = family if family in BODY_FAMILY else "converse"
+        raise BedrockRequestError([("--model", f"{model} is a {family} model, but the export wrote {body} model "
+                                               f"inputs (jobs.json body); export again with --batch-body {fits} "
+                                               f"or pick a {body} model")])
+    return "InvokeModel"
+
+
 @dataclass
 class Submitted:
     name: str
@@ -183,7 +202,7 @@ def submit(bedrock: Any, storage: Storage, input_uri: str, *, model: str, role: 
            kms_key: str | None = None, dry_run: bool = False, report: Report = lambda _m: None) -> list[Submitted]:
     """One CreateModelInvocationJob per shard; every request is built and validated before the first call."""
     run = find_export(storage, input_uri)
-    invocation = FAMILY_INVOCATION.get((run.plan.get("body") or {}).get("body", ""))
+    invocation = invocation_type(model, (run.plan.get("body") or {}).get("body"))
     requests = [build_request(s, run=run, model=model, role=role, output=output, name=name, tags=tags,
                               timeout_hours=timeout_hours, kms_key=kms_key, invocation_type=invocation)
                 for s in run.shards]

@@ -500,7 +500,7 @@ class BatchJob(RecordModel):
 
 
 class BatchBodySettings(RecordModel):
-    body: Literal["anthropic", "converse"]
+    body: Literal["anthropic", "converse", "llama", "titan"]
     anthropic_version: str
     max_tokens: int
 

@@ -67,7 +67,9 @@ class Template:
 class BatchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: Literal["anthropic", "converse"] = "anthropic"
+    # anthropic: Messages body (anthropic.*); converse: Converse/Nova messages body (amazon.nova* by InvokeModel,
+    # any other model as a Converse job); llama: Llama 3 prompt (meta.llama*); titan: inputText (amazon.titan-text*)
+    body: Literal["anthropic", "converse", "llama", "titan"] = "anthropic"
     anthropic_version: str = "bedrock-2023-05-31"
     max_tokens: int = Field(default=512, gt=0)
 

@@ -53,6 +53,14 @@ def model_input(record: dict[str, Any], body: Any) -> dict[str, Any]:
             out["system"] = system
         out["messages"] = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
         return out
+    if body.body == "llama":  # the Llama 3 instruct chat format (Meta's model card; Bedrock's Llama examples)
+        head = f"<|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>" if system else ""
+        return {"prompt": f"<|begin_of_text|>{head}<|start_header_id|>user<|end_header_id|>\n\n{prompt}<|eot_id|>"
+                          "<|start_header_id|>assistant<|end_header_id|>\n\n",
+                "max_gen_len": body.max_tokens}
+    if body.body == "titan":  # Titan Text takes one text: the instructions lead it
+        return {"inputText": f"{system}\n\n{prompt}" if system else prompt,
+                "textGenerationConfig": {"maxTokenCount": body.max_tokens}}
     out = {"messages": [{"role": "user", "content": [{"text": prompt}]}],
            "inferenceConfig": {"maxTokens": body.max_tokens}}
     if system:
