@@ -224,7 +224,7 @@ def test_each_body_goes_to_its_models(s3_bucket, body, model, invocation):
 
 
 def test_a_model_that_cannot_read_the_body_is_refused(batch):
-    with pytest.raises(bedrock.BedrockRequestError, match="meta.llama3-1-8b-instruct-v1:0 is a llama model, but "
-                       "the export wrote anthropic model inputs.*--batch-body llama"):
+    with pytest.raises(bedrock.BedrockRequestError, match=r"meta\.llama3-1-8b-instruct-v1:0 is a llama model, but "
+                       r"the export wrote anthropic model inputs.*--batch-body llama"):
         bedrock.submit(None, Storage(), batch, model="meta.llama3-1-8b-instruct-v1:0", role=ROLE,
                        output=f"s3://{BUCKET}/out/", dry_run=True)
