@@ -325,3 +325,13 @@ def test_any_output_line_gives_one_valid_record(raw):
                            index=index, masker=mo.Masker(RegexRedactor()), stats=stats)
         ImportedModelOutput.model_validate(entry)
         assert (entry["status"] == "ok") == (entry["text"] is not None and entry["problem"] is None)
+
+
+def test_a_rerun_with_another_masking_masks_again(tmp_path):
+    out = tmp_path / "imported.jsonl"
+    run_import(tmp_path, "anthropic", mo.Masker(None), out=out)
+    assert "206-555-0142" in out.read_text()  # --no-redact kept it
+    stats, rows = run_import(tmp_path, "anthropic", out=out)  # now with the default redactor
+    assert (stats.resumed, stats.masked_now) == (0, 2) and "[PHONE]" in rows[0]["text"]
+    stats, _ = run_import(tmp_path, "anthropic", out=out)
+    assert (stats.resumed, stats.masked_now) == (2, 0)

@@ -199,6 +199,12 @@ class Masker:
         self.redactor = redactor
         self.guardrail = guardrail
 
+    def method(self) -> tuple[str, str | None]:
+        """What masks: a rerun resumes only records masked the same way."""
+        if self.redactor is None:
+            return "none", None
+        return ("guardrail", self.guardrail) if self.guardrail else ("regex", None)
+
     def mask(self, text: str) -> tuple[str | None, dict[str, Any], bool]:
         """(masked text, masking record, blocked)."""
         if self.redactor is None:
@@ -374,7 +380,9 @@ def import_outputs(storage: Storage, outputs: list[str], out: str, *, records: s
                         found = RECORD_ID.search(raw)
                         key = f"{model}/{found.group(1).decode()}" if found else None
                         previous = done.take(key) if key else None
-                        if previous is not None and previous["source"]["file"] == file:
+                        masking = (previous or {}).get("masking") or {}
+                        if previous is not None and previous["source"]["file"] == file \
+                                and (masking.get("method"), masking.get("guardrail")) == masker.method():
                             index.take(previous["record_id"])  # joined before: not "unanswered"
                             entry = previous
                             stats.resumed += 1
