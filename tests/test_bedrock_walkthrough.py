@@ -80,3 +80,21 @@ def test_the_bundled_batch_is_what_step_1_writes(tmp_path, examples, example_mir
           "--batch-min-records", "1")
     for name in ("job-000/part-000.jsonl", "records/job-000.jsonl", "jobs.json"):
         assert (tmp_path / "batch" / name).read_bytes() == (examples / "bedrock" / "batch" / name).read_bytes(), name
+
+
+def test_a_long_prompt_leaves_the_pre_content_within_ground_truths_limits(tmp_path, examples, example_mirror):
+    from toolkit.contract.manifest import MAX_ATTRIBUTE_CHARS
+
+    imported = tmp_path / "imported.jsonl"
+    gtkit("bedrock", "import", OUTPUT, "--records", BATCH, "--model", MODEL, "--out", str(imported),
+          "--mirror", example_mirror)
+    rows = [json.loads(x) for x in imported.read_text().splitlines()]
+    rows[0]["prompt"]["prompt"] = "Summarise the customer's issue in this call transcript.\n\n" + "word " * 5000
+    imported.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "manifest.jsonl"
+    gtkit("manifest", "build", str(examples / "feedback" / "processed_feedback.jsonl"), "--model-outputs",
+          str(imported), "--out", str(out), "--mirror", example_mirror)
+    line = json.loads(out.read_text().splitlines()[0])
+    assert line["interaction-id"] == rows[0]["interaction_id"]
+    assert line["pre-content"]["summary"]["prompt"] == "" and line["pre-content"]["summary"]["value"]
+    assert len(json.dumps(line["pre-content"])) <= MAX_ATTRIBUTE_CHARS

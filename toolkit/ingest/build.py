@@ -462,6 +462,11 @@ class _Builder:
         if pre_content:
             line = line.model_copy(update={"pre_content": {k: PreContent.model_validate(v)
                                                            for k, v in pre_content.items()}})
+            if any(key == "pre-content" for key, _ in oversize_attributes(line)):
+                # The prompt holds the transcript again: past Ground Truth's attribute limit it goes, and the
+                # preference-model export renders the same prompt from its template (lineage keeps the key).
+                line = line.model_copy(update={"pre_content": {
+                    k: v.model_copy(update={"prompt": ""}) for k, v in (line.pre_content or {}).items()}})
         if self.options.peaks_prefix:
             line = _attach_peaks(line, record, self.storage, self.options)
         sidecar_uri = None
