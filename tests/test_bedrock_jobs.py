@@ -191,6 +191,7 @@ def test_fetch_copies_outputs_and_counts_failed_records(stub, s3_bucket, tmp_pat
                                                                     "part-000.jsonl.out"]
     said = " ".join(result.output.split())
     assert "2 records, 1 failed" in said and "1 errors of 2" in said
+    assert "failed records: R0000000002 (error 400)" in said
     info = json.loads((tmp_path / "got" / "job.json").read_text())
     assert (info["modelId"], info["jobArn"]) == (MODEL, arn("abcdef123456"))
 

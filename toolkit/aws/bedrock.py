@@ -338,10 +338,12 @@ class Fetched:
     failed: int
     manifest: dict[str, Any] | None
     status: str | None
+    failed_ids: list[str] = field(default_factory=list)  # the first ones, "R0000000003 (error 400)"
 
 
-def count_failed(storage: Storage, uri: str) -> tuple[int, int]:
-    """(records, records with `error`) of one .jsonl.out file, without parsing model outputs."""
+def count_failed(storage: Storage, uri: str, failed_ids: list[str] | None = None) -> tuple[int, int]:
+    """(records, records with `error`) of one .jsonl.out file, without parsing model outputs; the first
+    failed recordIds (and their error codes) are appended to `failed_ids`."""
     records = failed = 0
     with storage.open_read(uri, binary=True) as fh:
         for raw in fh:
@@ -349,7 +351,12 @@ def count_failed(storage: Storage, uri: str) -> tuple[int, int]:
                 records += 1
                 if b'"error"' in raw:  # cheap pre-check, confirmed by parsing
                     with contextlib.suppress(orjson.JSONDecodeError):  # a truncated line: import reports it
-                        failed += "error" in orjson.loads(raw)
+                        line = orjson.loads(raw)
+                        if isinstance(line, dict) and "error" in line:
+                            failed += 1
+                            code = line["error"].get("errorCode") if isinstance(line["error"], dict) else None
+                            if failed_ids is not None and len(failed_ids) < 20:
+                                failed_ids.append(f"{line.get('recordId')} (error {code})")
     return records, failed
 
 
@@ -366,7 +373,7 @@ def fetch(bedrock: Any, storage: Storage, job: str, out: str, *, report: Report 
     sources = [u for u in list_objects(storage, prefix) if u.endswith((".jsonl.out", "manifest.json.out"))]
     if not any(u.endswith(".jsonl.out") for u in sources):
         raise FileNotFoundError(f"job {desc.get('jobName')} ({status}): no .jsonl.out files under {prefix} yet")
-    files, records, failed, manifest = [], 0, 0, None
+    files, records, failed, manifest, failed_ids = [], 0, 0, None, []
     for source in sources:
         target = join_uri(out, source[len(prefix):])
         with storage.open_read(source, binary=True) as src, storage.open_write(target, binary=True) as dst:
@@ -376,7 +383,7 @@ def fetch(bedrock: Any, storage: Storage, job: str, out: str, *, report: Report 
         if source.endswith("manifest.json.out"):
             manifest = storage.read_json(target)
         else:
-            n, f = count_failed(storage, target)
+            n, f = count_failed(storage, target, failed_ids)
             records += n
             failed += f
     info = {"jobArn": desc.get("jobArn"), "jobName": desc.get("jobName"), "modelId": desc.get("modelId"),
@@ -384,4 +391,4 @@ def fetch(bedrock: Any, storage: Storage, job: str, out: str, *, report: Report 
             "modelInvocationType": desc.get("modelInvocationType", "InvokeModel")}
     storage.write_bytes(join_uri(out, "job.json"), orjson.dumps(info, option=orjson.OPT_INDENT_2) + b"\n",
                         content_type="application/json")
-    return Fetched(files, records, failed, manifest, status)
+    return Fetched(files, records, failed, manifest, status, failed_ids)

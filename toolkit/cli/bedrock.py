@@ -178,6 +178,9 @@ def fetch(
         + (f" (manifest.json.out: {manifest.get('errorRecordCount')} errors of {manifest.get('totalRecordCount')})"
            if manifest else ""))
     if fetched.failed:
+        left = fetched.failed - len(fetched.failed_ids)
+        more = f" and {left} more" if left > 0 else ""
+        say(f"failed records: {', '.join(fetched.failed_ids)}{more}")
         say(f"next: gtkit bedrock import {out.rstrip('/')}/*.jsonl.out --records EXPORT_DIR reports each failed record")
 
 
