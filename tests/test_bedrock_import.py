@@ -335,3 +335,9 @@ def test_a_rerun_with_another_masking_masks_again(tmp_path):
     assert (stats.resumed, stats.masked_now) == (0, 2) and "[PHONE]" in rows[0]["text"]
     stats, _ = run_import(tmp_path, "anthropic", out=out)
     assert (stats.resumed, stats.masked_now) == (2, 0)
+
+
+def test_a_usage_that_is_not_an_object_is_no_usage():
+    """Found by hypothesis: `usage: true` must not crash the extraction."""
+    got = mo.extract("anthropic", {"content": [{"type": "text", "text": "x"}], "usage": True})
+    assert (got.text, got.input_tokens) == ("x", None)

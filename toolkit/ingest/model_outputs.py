@@ -105,14 +105,14 @@ def extract(family: str, out: Any) -> Extracted:
     if family == "anthropic":
         if "content" not in out:
             raise ShapeError("no `content`")
-        usage = out.get("usage") or {}
+        usage = out["usage"] if isinstance(out.get("usage"), dict) else {}
         return Extracted(_texts(out["content"], "content"), out.get("stop_reason"),
                          _int(usage.get("input_tokens")), _int(usage.get("output_tokens")))
     if family == "nova":
         message = (out.get("output") or {}).get("message") if isinstance(out.get("output"), dict) else None
         if not isinstance(message, dict) or "content" not in message:
             raise ShapeError("no `output.message.content`")
-        usage = out.get("usage") or {}
+        usage = out["usage"] if isinstance(out.get("usage"), dict) else {}
         return Extracted(_texts(message["content"], "output.message.content"), out.get("stopReason"),
                          _int(usage.get("inputTokens")), _int(usage.get("outputTokens")))
     if family == "llama":
@@ -245,7 +245,7 @@ def job_info(storage: Storage, out_file: str) -> dict[str, Any]:
 
 
 def _resume(path: Path, index: LabelIndex) -> int:
-    """Records already masked, from a finished import and from a killed run's journal."""
+    """Records already masked (or blocked by the guardrail), from a finished import and a killed run's journal."""
     count = 0
     for candidate in (path, path.with_name(path.name + ".partial")):
         if not candidate.exists():
@@ -256,7 +256,7 @@ def _resume(path: Path, index: LabelIndex) -> int:
                     entry = orjson.loads(raw)
                 except orjson.JSONDecodeError:
                     continue  # the journal's last line, cut by the kill
-                if entry.get("status") == "ok" and entry.get("masking"):
+                if entry.get("status") in ("ok", "blocked") and entry.get("masking"):
                     index.add(entry["key"], entry)
                     count += 1
     return count
@@ -390,7 +390,7 @@ def import_outputs(storage: Storage, outputs: list[str], out: str, *, records: s
                             entry = convert(raw, number=number, file=file, model_id=model,
                                             job_arn=info.get("jobArn"), index=index, masker=masker, stats=stats)
                             ImportedModelOutput.model_validate(entry)  # a stray key is a defect
-                            if journal is not None and entry["status"] == "ok":
+                            if journal is not None and entry.get("masking"):  # a masking call was spent on it
                                 journal.write(orjson.dumps(entry) + b"\n")
                                 journal.flush()
                         stats.by_status[entry["status"]] += 1
