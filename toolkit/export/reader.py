@@ -111,7 +111,10 @@ class Item:
     def full_data(self) -> dict[str, Any]:
         """The whole manifest line (parsed on first use when the fast path left keys out)."""
         if self.raw is not None:
-            self.data = orjson.loads(self.raw)
+            try:
+                self.data = orjson.loads(self.raw)
+            except orjson.JSONDecodeError as exc:  # a NaN/huge-int literal the fast path's parser took
+                self.data = lenient_json(self.raw, exc.msg) or self.data
             self.raw = None
         return self.data
 
