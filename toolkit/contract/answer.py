@@ -46,6 +46,15 @@ class AnswerSegment(CamelModel):
     )
 
 
+class AnswerPrefill(CamelModel):
+    """The model text a field was pre-filled with (task input `pre-content`), sent back with the answer:
+    the post-annotation Lambda sees only the answers, and the label must keep both texts."""
+
+    value: str
+    model_id: str
+    record_id: str | None = None
+
+
 class SegmentationAnswer(CamelModel):
     schema_version: Literal["1.0"] = ANSWER_SCHEMA_VERSION
     label_schema: str | None = Field(default=None, description="Name of the LabelSchema used")
@@ -54,6 +63,8 @@ class SegmentationAnswer(CamelModel):
     tracks: list[AnswerTrack] = Field(default_factory=list)
     segments: list[AnswerSegment] = Field(default_factory=list)
     content: dict[str, FieldValue] = Field(default_factory=dict)
+    prefill: dict[str, AnswerPrefill] = Field(
+        default_factory=dict, description="Model texts the content fields started from, by field name")
     started_at: str | None = None
     submitted_at: str | None = None
 

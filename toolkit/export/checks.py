@@ -82,6 +82,7 @@ ITEM_TYPES: dict[str, Any] = {
     "source-ref": Text | None, "interaction-id": Text | None, "media-type": Text | None,
     "duration-seconds": Seconds | None, "language-code": Text | None, "sidecar-ref": Text | None,
     "metadata": dict[str, Any] | None, "transcription": Text | None, "pre-segments": list[Any] | None,
+    "pre-content": dict[str, Any] | None,
 }
 ItemFields = create_model(  # type: ignore[call-overload]
     "ItemFields", __config__=ConfigDict(extra="ignore", allow_inf_nan=False),
