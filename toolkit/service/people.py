@@ -338,6 +338,14 @@ def invite(db: Database, *, email: str, role: str = "annotator", team_id: int | 
         return InvitationLink(row.id, token, row.expires_at)
 
 
+def invitation_valid(db: Database, token: str) -> bool:
+    """Whether a link would be accepted now (read only: showing the form does not use it up)."""
+    now = db.now()
+    with db.read() as session:
+        row = session.scalar(select(Invitation).where(Invitation.token_hash == token_hash(token)))
+        return row is not None and row.used_at is None and row.expires_at > now
+
+
 def accept_invitation(db: Database, token: str, *, display_name: str, password: str) -> UserInfo:
     """Create the invited account (and its team membership). Works once, before it expires."""
     display_name = _check_name(display_name, "a display name", 200)
