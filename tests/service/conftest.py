@@ -9,7 +9,6 @@ fails the tests; it never skips them.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import pwd
 import shutil
@@ -22,15 +21,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from service_helpers import FakeClock, manifest_lines, write_manifest
-from sqlalchemy.engine import make_url
+from service_helpers import FakeClock, _admin_conninfo, fresh_postgres_database, manifest_lines, write_manifest
 
 from toolkit.service import migrate
 from toolkit.service.db import Database
 
 PG_BIN = Path(os.environ.get("GTKIT_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 BACKENDS = ["sqlite", "postgresql"]
-_db_numbers = itertools.count(1)
 
 
 def _free_port() -> int:
@@ -81,23 +78,6 @@ def postgres_server() -> Iterator[str]:
         return
     with throwaway_cluster() as url:
         yield url
-
-
-def _admin_conninfo(server_url: str) -> str:
-    url = make_url(server_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
-
-
-@contextlib.contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    name = f"gtkit_test_{os.getpid()}_{next(_db_numbers)}"
-    with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

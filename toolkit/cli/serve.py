@@ -159,6 +159,9 @@ def run(
         "--behind-proxies", min=0, max=5,
         help="Trust X-Forwarded-For/-Proto/-Host from this many proxies in front (nginx, Caddy).")] = 0,
     no_queue: Annotated[bool, typer.Option("--no-queue", help="Do not work the consolidation queue here.")] = False,
+    queue_lease: Annotated[int, typer.Option(
+        "--queue-lease", min=5, max=86_400,
+        help="Seconds after which queue work held by a killed process is taken up again.")] = 600,
     dev: Annotated[bool, typer.Option("--dev", help="Flask's development server, one process (implies "
                                                     "--plain-http).")] = False,
     mirror: MirrorOpt = None,
@@ -183,7 +186,7 @@ def run(
         app = create_app(ServeConfig(
             db=Database(db) if db else Database.for_data_dir(data), output_uri=out or str(data.resolve() / "output"),
             storage=make_storage(storage_specs), media_roots=tuple(p.resolve() for p in media_root or ()),
-            secure_cookies=not (plain_http or dev), run_queue=not no_queue))
+            secure_cookies=not (plain_http or dev), run_queue=not no_queue, queue_lease_s=queue_lease))
         if proxies:
             from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -39,6 +39,7 @@ from toolkit.service.db import Database
 from toolkit.service.errors import Invalid, NotFound, Refused
 from toolkit.service.people import UserInfo
 from toolkit.service.portal.app import DEFAULT_MAX_SUBMISSION_BYTES, SAFE_METHODS, same_origin
+from toolkit.service.queue import DEFAULT_LEASE_S
 from toolkit.service.runner import QueueWorker
 from toolkit.service.tables import Setting
 from toolkit.storage import Storage
@@ -65,6 +66,7 @@ class ServeConfig:
     secure_cookies: bool = True
     run_queue: bool = True  # a queue thread in this process (any number of them is safe)
     queue_poll_s: float = 1.0
+    queue_lease_s: int = DEFAULT_LEASE_S  # after this, a queue row a killed process held is taken again
     assets_dir: Path = STATIC_DIR
     max_submission_bytes: int = DEFAULT_MAX_SUBMISSION_BYTES
     presign_ttl_s: int = 900
@@ -238,7 +240,8 @@ def create_app(config: ServeConfig) -> Flask:
         app.register_blueprint(blueprint)
 
     if config.run_queue:
-        state.queue = QueueWorker(config.db, storage=config.storage, poll_s=config.queue_poll_s).start()
+        state.queue = QueueWorker(config.db, storage=config.storage, poll_s=config.queue_poll_s,
+                                  lease_s=config.queue_lease_s).start()
     return app
 
 
