@@ -37,8 +37,9 @@ def free_port() -> int:
 class Server:
     """One instance: a gunicorn master and its workers in their own process group."""
 
-    def __init__(self, data: Path, db_url: str, *, workers: int = 2, lease_s: int = 5) -> None:
-        self.data, self.db_url, self.workers, self.lease_s = data, db_url, workers, lease_s
+    def __init__(self, data: Path, db_url: str, *, workers: int = 2, threads: int = 8, lease_s: int = 5) -> None:
+        self.data, self.db_url, self.lease_s = data, db_url, lease_s
+        self.workers, self.threads = workers, threads
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -47,7 +48,8 @@ class Server:
     def start(self, timeout: float = 90) -> Server:
         self.proc = subprocess.Popen(
             [str(GTKIT), "serve", "run", "--data", str(self.data), "--db", self.db_url, "--port", str(self.port),
-             "--workers", str(self.workers), "--threads", "4", "--plain-http", "--queue-lease", str(self.lease_s)],
+             "--workers", str(self.workers), "--threads", str(self.threads), "--plain-http",
+             "--queue-lease", str(self.lease_s)],
             stdout=subprocess.DEVNULL, stderr=self.log.open("a"), start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

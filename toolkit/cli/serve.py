@@ -147,7 +147,10 @@ def run(
     db: DbOpt = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (put a TLS proxy in front).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port.")] = 8080,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=64, help="gunicorn worker processes.")] = 4,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-w", min=1, max=64,
+        help="gunicorn worker processes (default: 1 on SQLite, which has one writer and whose writers "
+             "queue better on one process's lock than on its busy handler; 4 on PostgreSQL).")] = None,
     threads: Annotated[int, typer.Option("--threads", min=1, max=64, help="Threads per worker.")] = 8,
     out: Annotated[str | None, typer.Option(
         "--out", help="Where jobs made in the web UI write (local or s3://); default DATA/output.")] = None,
@@ -176,6 +179,8 @@ def run(
     from toolkit.service.web.server import configure_logging, run_dev, run_gunicorn
 
     database = open_db(data, db)
+    if workers is None:
+        workers = 4 if database.is_postgres else 1
     database.dispose()  # each worker opens its own after the fork
     storage_specs = list(mirror or ())
     make_storage(storage_specs)  # check --mirror now, not in every worker
@@ -186,7 +191,8 @@ def run(
         app = create_app(ServeConfig(
             db=Database(db) if db else Database.for_data_dir(data), output_uri=out or str(data.resolve() / "output"),
             storage=make_storage(storage_specs), media_roots=tuple(p.resolve() for p in media_root or ()),
-            secure_cookies=not (plain_http or dev), run_queue=not no_queue, queue_lease_s=queue_lease))
+            secure_cookies=not (plain_http or dev), run_queue=not no_queue, queue_lease_s=queue_lease,
+            cache_templates=not dev))
         if proxies:
             from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -14,18 +14,11 @@ from flask_login import current_user
 from markupsafe import escape as html_escape
 from sqlalchemy import select
 
-from toolkit.service import jobs, work
+from toolkit.service import work
 from toolkit.service.errors import NotFound, Refused, SubmissionInvalid
-from toolkit.service.portal.views import (
-    ASSETS_PREFIX,
-    parse_time,
-    submission_payload,
-    summary,
-    swap_crowd_elements,
-)
+from toolkit.service.portal.views import parse_time, submission_payload, summary
 from toolkit.service.tables import DataObject, Job, Membership
 from toolkit.service.web.app import refuse, serve_state
-from toolkit.task.template import render_template as render_task_template
 
 bp = Blueprint("annotate", __name__)
 
@@ -61,12 +54,9 @@ def task_page(object_id: int) -> Any:
         return render_template("message.html", title="Not your task",
                                message="You do not hold this task (it was submitted, released or its time ran "
                                        "out). Take the next one."), 409
-    schema = jobs.job_schema(state.db, task.job_id)
     variant = task.task_input.get("media-type") if task.task_input.get("media-type") in ("audio", "video") else None
-    # Re-rendered per request: the SRI hashes must match the files as they are now.
-    template = render_task_template(schema, ASSETS_PREFIX, variant=variant, static_dir=state.config.assets_dir)
     g.gtkit_object_id = object_id  # for grant_read_access (Serve._grant)
-    body = swap_crowd_elements(state.liquid.from_string(template).render(task={"input": task.task_input}))
+    body = state.task_template(task.job_id, variant).render(task={"input": task.task_input})
     # The UI's autosave is keyed by data-task-key; people may share a browser.
     body = body.replace('data-task-key="', f'data-task-key="{html_escape(current_user.info.worker_id)}@', 1)
     return render_template(

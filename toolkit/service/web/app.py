@@ -20,6 +20,7 @@ import hmac
 import logging
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,10 @@ class ServeConfig:
     presign_ttl_s: int = 900
     session_ttl_s: int = people.SESSION_TTL_S
     secret_key: bytes | None = None  # default: $GTKIT_SECRET_KEY, else the database's shared one
+    # Task templates rendered once per (schema, media type) and process: the assets (and so their SRI
+    # hashes) change only with a gtkit upgrade, which restarts the server. Off: re-rendered per page
+    # (--dev, while editing static/).
+    cache_templates: bool = True
 
 
 class WebUser(UserMixin):
@@ -101,6 +106,28 @@ class Serve:
         self._media_key = hmac.new(secret, b"gtkit media links", hashlib.sha256).digest()
         self.liquid = make_environment(self._grant)
         self.queue: QueueWorker | None = None
+        self._templates: dict[tuple[str, str | None], Any] = {}
+        self._templates_lock = threading.Lock()
+
+    def task_template(self, job_id: int, variant: str | None) -> Any:
+        """The job's worker task template, compiled for Liquid (render it with `task.input`)."""
+        from toolkit.service import jobs
+        from toolkit.service.portal.views import ASSETS_PREFIX, swap_crowd_elements
+        from toolkit.task.template import render_template as render_task_template
+
+        info = jobs.get_job(self.db, job_id)
+        key = (info.schema_hash, variant)
+        with self._templates_lock:
+            cached = self._templates.get(key) if self.config.cache_templates else None
+        if cached is not None:
+            return cached
+        html = render_task_template(jobs.job_schema(self.db, job_id), ASSETS_PREFIX, variant=variant,
+                                    static_dir=self.config.assets_dir)
+        # The crowd-html-elements script tag is swapped before Liquid: it holds no Liquid.
+        compiled = self.liquid.from_string(swap_crowd_elements(html))
+        with self._templates_lock:
+            self._templates[key] = compiled
+        return compiled
 
     # -- media links: signed, so any instance can check them and nothing is kept in memory --------
     def media_signature(self, object_id: int, uri: str) -> str:
