@@ -6,15 +6,17 @@ Per configuration it prints p50/p95/p99 latency of claim (POST /next), the task 
 door), answers per second, and lost / duplicated answers (acknowledged answers missing from the
 database, rows stored twice: both must be 0). The baseline, measured in the same run against the
 same servers by the same client threads, is a static file (GET /_portal/portal.css); the ratio is
-claim and submit p99 over the static p99. Answers are the simulated worker's (the pre-segments,
-jittered per worker, with the schema's questions answered), so validation does real work.
+claim and submit p99 over the static p99. With `--think 0` (the default) annotators fire back to
+back, a stress test; `--think S` has each spend about S seconds on a task, as people do (minutes,
+really). Answers are the simulated worker's (the pre-segments, jittered per worker, with the
+schema's questions answered), so validation does real work.
 
 Bounded: every configuration stops after --max-seconds; servers bind 127.0.0.1 only; the
 PostgreSQL server is a throwaway cluster (tests/service/conftest.py) unless GTKIT_TEST_POSTGRES_URL
 is set.
 
     .venv/bin/python bench/serve_load.py                                   # 20 annotators, all configs
-    .venv/bin/python bench/serve_load.py --annotators 50 --configs sqlite:1
+    .venv/bin/python bench/serve_load.py --annotators 50 --configs sqlite:1 --think 2
     .venv/bin/python bench/serve_load.py --annotators 200 --configs postgresql:2 --gunicorn-workers 2
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -60,8 +63,10 @@ def pct(values: list[float], q: float) -> float:
 
 
 class Run:
-    def __init__(self, urls: list[str], users, inputs: dict[int, dict], schema, deadline: float) -> None:
+    def __init__(self, urls: list[str], users, inputs: dict[int, dict], schema, deadline: float,
+                 think_s: float = 0.0) -> None:
         self.urls, self.users, self.inputs, self.schema, self.deadline = urls, users, inputs, schema, deadline
+        self.think_s = think_s
         self.lock = threading.Lock()
         self.timings: dict[str, list[float]] = {"claim": [], "page": [], "submit": [], "static": []}
         self.acked: set[tuple[int, int]] = set()
@@ -89,6 +94,7 @@ class Run:
             t.join(120)
 
     def label(self, index: int, user, client: Annotator) -> None:
+        rng = random.Random(index)
         try:
             while time.monotonic() < self.deadline:
                 object_id = self._time("claim", client.next_task)
@@ -96,6 +102,8 @@ class Run:
                     return
                 self._time("page", client.open_task, object_id)
                 content = simulated_answer_content(self.inputs[object_id], self.schema, index + 1)
+                if self.think_s:  # labeling time: 0.5x to 1.5x the mean, so requests do not march in step
+                    time.sleep(self.think_s * (0.5 + rng.random()))
                 self._time("submit", client.submit, object_id, content)
                 with self.lock:
                     self.acked.add((object_id, user.id))
@@ -143,7 +151,7 @@ def measure(backend: str, instances: int, args, pg_url: str | None, schema) -> d
             server.start()
             stack.callback(server.stop)
         run = Run([s.url for s in servers], users, task_inputs(db, job.id), schema,
-                  deadline=time.monotonic() + args.max_seconds)
+                  deadline=time.monotonic() + args.max_seconds, think_s=args.think)
         run.sign_in_all()
         wall = run.parallel(run.label)
         run.parallel(run.static, args.static_per_annotator)
@@ -170,6 +178,9 @@ def main() -> None:
                         help="per instance; default as `gtkit serve run`: 1 on SQLite, 4 on PostgreSQL")
     parser.add_argument("--threads", type=int, default=8, help="per gunicorn worker")
     parser.add_argument("--static-per-annotator", type=int, default=20)
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="mean seconds an annotator labels before submitting (0: back-to-back, a stress "
+                             "test; people take minutes per task)")
     parser.add_argument("--max-seconds", type=float, default=180)
     args = parser.parse_args()
     schema = load_label_schema("call-center")
@@ -185,7 +196,8 @@ def main() -> None:
             print(f"measuring {config} with {args.annotators} annotators ...", file=sys.stderr, flush=True)
             results.append(measure(backend, int(instances), args, pg_url, schema))
     print(f"\ngtkit serve load: {args.annotators} annotators, next -> page -> submit, "
-          f"{args.workers_per_object} answers per object, {args.threads} threads per gunicorn worker, "
+          f"{args.workers_per_object} answers per object, think time {args.think:g} s, "
+          f"{args.threads} threads per gunicorn worker, "
           f"{os.cpu_count()} CPUs shared with the client and the database\n")
     header = (f"{'config':<14} {'kind':<7} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'p99/static':>11}")
     print(header)

@@ -117,7 +117,9 @@ def init(
 
     Example:
 
-        GTKIT_PASSWORD='a long password' gtkit serve init --data serve-data --admin-email admin@example.org
+        gtkit serve init --data serve-data --admin-email admin@example.org
+
+    (the password is read from $GTKIT_PASSWORD, else prompted for)
     """
     from toolkit.service import migrate, people
     from toolkit.service.web.app import shared_secret
@@ -223,8 +225,7 @@ def user_add(
 
     Example:
 
-        GTKIT_PASSWORD='a long password' gtkit serve user add ann@example.org --name Ann --team calls \\
-            --data serve-data
+        gtkit serve user add ann@example.org --name Ann --team calls --data serve-data
     """
     from toolkit.service import people
 
