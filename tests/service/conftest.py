@@ -12,7 +12,6 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,19 +20,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from service_helpers import FakeClock, _admin_conninfo, fresh_postgres_database, manifest_lines, write_manifest
+from service_helpers import (
+    FakeClock,
+    _admin_conninfo,
+    free_port_number,
+    fresh_postgres_database,
+    manifest_lines,
+    write_manifest,
+)
 
 from toolkit.service import migrate
 from toolkit.service.db import Database
 
 PG_BIN = Path(os.environ.get("GTKIT_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 BACKENDS = ["sqlite", "postgresql"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -48,7 +48,7 @@ def throwaway_cluster() -> Iterator[str]:
         os.chown(base, account.pw_uid, account.pw_gid)
         run_as = ["runuser", "-u", "postgres", "--"]
     data, log = base / "data", base / "server.log"
-    port = _free_port()
+    port = free_port_number()
 
     def run(*args: str) -> None:
         done = subprocess.run([*run_as, *args], capture_output=True, text=True, timeout=120)

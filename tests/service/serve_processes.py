@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service_helpers import PASSWORD, make_people
+from service_helpers import PASSWORD, free_port_number, make_people
 from sqlalchemy import select
 
 from toolkit.service import migrate
@@ -28,19 +27,13 @@ from toolkit.service.web.client import Annotator
 GTKIT = Path(sys.executable).with_name("gtkit")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """One instance: a gunicorn master and its workers in their own process group."""
 
     def __init__(self, data: Path, db_url: str, *, workers: int = 2, threads: int = 8, lease_s: int = 5) -> None:
         self.data, self.db_url, self.lease_s = data, db_url, lease_s
         self.workers, self.threads = workers, threads
-        self.port = free_port()
+        self.port = free_port_number()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.log = data / f"server-{self.port}.log"

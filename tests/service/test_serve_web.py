@@ -356,3 +356,40 @@ def test_the_queue_thread_consolidates_and_writes_output(db, tmp_path, schema, s
         assert jobs.get_job(db, job.id).status == "done"
     finally:
         stop(app)
+
+
+def test_admin_changes_roles_and_disables_accounts_from_the_users_page(site):
+    admin = client_for(site, site["admin"])
+    page = admin.get("/admin/users").get_data(as_text=True)
+    assert site["ann"].email in page and site["ann"].worker_id in page
+    csrf = token(admin, "/admin/users")
+    role = f"/admin/users/{site['ann'].id}/role"
+    assert admin.post(role, data={"role": "reviewer", "csrf_token": csrf}).status_code == 302
+    assert people.get_user(site["db"], site["ann"].id).role == "reviewer"
+    assert admin.post(role, data={"role": "boss", "csrf_token": csrf}).status_code == 400
+    assert admin.post(f"/admin/users/{site['bob'].id}/disable", data={"csrf_token": csrf}).status_code == 302
+    assert people.get_user(site["db"], site["bob"].id).disabled
+    assert admin.post(f"/admin/users/{site['admin'].id}/disable", data={"csrf_token": csrf}).status_code == 400
+
+
+def test_json_log_lines():
+    from toolkit.service.web.server import JsonFormatter
+
+    record = logging.LogRecord("gtkit.serve.access", logging.INFO, __file__, 1, "request", (), None)
+    record.fields = {"endpoint": "annotate.submit", "status": 200, "ms": 12.5}
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "request" and line["endpoint"] == "annotate.submit" and line["status"] == 200
+    assert line["level"] == "INFO" and line["ts"].endswith("+00:00")
+
+
+def test_readiness_fails_when_the_database_is_unreachable(tmp_path):
+    from service_helpers import free_port_number
+
+    from toolkit.service.db import Database
+
+    database = Database(f"postgresql://postgres@127.0.0.1:{free_port_number()}/gtkit")  # nothing listens there
+    app = create_app(ServeConfig(db=database, output_uri=str(tmp_path), run_queue=False, secret_key=b"k" * 32))
+    resp = app.test_client().get("/readyz")
+    assert resp.status_code == 503 and "unreachable" in resp.json["detail"]
+    assert app.test_client().get("/healthz").status_code == 200
+    database.dispose()
