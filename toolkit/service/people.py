@@ -374,7 +374,7 @@ def create_session(db: Database, user_id: int, *, ttl_s: int = SESSION_TTL_S) ->
     """A new session for an enabled user; returns the token for the cookie."""
     token = secrets.token_urlsafe(32)
     now = db.now()
-    with db.write() as session:
+    with db.write(durable=False) as session:  # lost to a power cut: the user signs in again
         user = _user(session, user_id)
         if user.disabled:
             raise Refused(f"user {user_id} is disabled")

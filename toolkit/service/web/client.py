@@ -42,22 +42,35 @@ class Annotator:
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         sent = dict(headers or {})
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        reused = self.conn is not None
         try:
-            self.conn.request(method, path, body=body, headers=sent)
-            resp = self.conn.getresponse()
-            data = resp.read()
+            resp, data = self._send(method, path, body, sent)
         except (OSError, http.client.HTTPException):
-            self.close()  # a fresh connection next time (the server may have restarted)
-            raise
+            self.close()
+            if not reused:
+                raise  # the server is down or restarting
+            # The server closed the idle keep-alive connection: once more on a new one (claim and
+            # submit are idempotent, so a request that did arrive is not done twice).
+            try:
+                resp, data = self._send(method, path, body, sent)
+            except (OSError, http.client.HTTPException):
+                self.close()
+                raise
         for value in resp.headers.get_all("Set-Cookie") or ():
             for name, morsel in SimpleCookie(value).items():
                 self.cookies[name] = morsel.value
         return resp.status, resp.headers, data
+
+    def _send(self, method: str, path: str, body: bytes | None,
+              headers: dict[str, str]) -> tuple[http.client.HTTPResponse, bytes]:
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        self.conn.request(method, path, body=body, headers=headers)
+        resp = self.conn.getresponse()
+        return resp, resp.read()
 
     def _page_token(self, path: str) -> str:
         status, _h, body = self.request("GET", path)

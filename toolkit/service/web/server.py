@@ -53,6 +53,7 @@ def run_gunicorn(factory: Callable[[], Flask], *, host: str, port: int, workers:
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                                "worker_class": "gthread", "timeout": timeout, "graceful_timeout": 30,
+                               "keepalive": 30,  # browsers and proxies reuse connections between pages
                                "preload_app": False, "accesslog": None, "errorlog": "-",
                                "worker_tmp_dir": "/dev/shm", "proc_name": "gtkit-serve",
                                # gunicorn 24+ opens a control socket at one fixed path per user:

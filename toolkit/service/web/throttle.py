@@ -39,7 +39,7 @@ def blocked(db: Database, attempt_keys: list[str]) -> bool:
 def failed(db: Database, attempt_keys: list[str]) -> None:
     now = db.now()
     cutoff = now - timedelta(seconds=WINDOW_S)
-    with db.write() as session:
+    with db.write(durable=False) as session:
         dialect = postgresql if db.is_postgres else sqlite
         for key in attempt_keys:
             stmt = dialect.insert(LoginThrottle).values(key=key, window_start=now, failures=1)
@@ -53,7 +53,7 @@ def failed(db: Database, attempt_keys: list[str]) -> None:
 def succeeded(db: Database, attempt_keys: list[str]) -> None:
     """A right password clears its email's count (never the address's: one account's owner on a
     shared address must not reset an attacker's count for others)."""
-    with db.write() as session:
+    with db.write(durable=False) as session:
         for key in attempt_keys:
             if key.startswith("email:"):
                 row = session.get(LoginThrottle, key)
