@@ -124,3 +124,21 @@ def test_postgres_claims_render_skip_locked(postgres_server):
     stmt = db.lock(select(Job.id).limit(1), skip_locked=True, of=Job)
     assert "FOR NO KEY UPDATE OF jobs SKIP LOCKED" in str(stmt.compile(db.engine))
     db.dispose()
+
+
+def test_light_writes_skip_the_log_flush_and_durable_ones_do_not(db):
+    """write(durable=False) commits without waiting for the WAL flush; the next durable write on
+    the same pooled connection flushes again (the setting is per transaction)."""
+    from sqlalchemy import text
+
+    query = "PRAGMA synchronous" if db.dialect == "sqlite" else "SHOW synchronous_commit"
+    seen = []
+    for durable in (False, True, False, True):
+        with db.write(durable=durable) as session:
+            seen.append(str(session.execute(text(query)).scalar()))
+    if db.dialect == "sqlite":
+        assert seen == ["1", "2", "1", "2"]  # NORMAL, FULL
+    else:  # durable writes keep the server's setting (the test cluster's is off: no fsync at all)
+        with db.read() as session:
+            default = str(session.execute(text(query)).scalar())
+        assert seen == ["off", default, "off", default]
