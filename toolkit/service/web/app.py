@@ -73,7 +73,7 @@ class ServeConfig:
     presign_ttl_s: int = 900
     session_ttl_s: int = people.SESSION_TTL_S
     secret_key: bytes | None = None  # default: $GTKIT_SECRET_KEY, else the database's shared one
-    # Task templates rendered once per (schema, media type) and process: the assets (and so their SRI
+    # Task templates rendered once per (job, media type) and process: the assets (and so their SRI
     # hashes) change only with a gtkit upgrade, which restarts the server. Off: re-rendered per page
     # (--dev, while editing static/).
     cache_templates: bool = True
@@ -106,7 +106,7 @@ class Serve:
         self._media_key = hmac.new(secret, b"gtkit media links", hashlib.sha256).digest()
         self.liquid = make_environment(self._grant)
         self.queue: QueueWorker | None = None
-        self._templates: dict[tuple[str, str | None], Any] = {}
+        self._templates: dict[tuple[int, str | None], Any] = {}
         self._templates_lock = threading.Lock()
 
     def task_template(self, job_id: int, variant: str | None) -> Any:
@@ -115,8 +115,7 @@ class Serve:
         from toolkit.service.portal.views import ASSETS_PREFIX, swap_crowd_elements
         from toolkit.task.template import render_template as render_task_template
 
-        info = jobs.get_job(self.db, job_id)
-        key = (info.schema_hash, variant)
+        key = (job_id, variant)  # a job's schema never changes
         with self._templates_lock:
             cached = self._templates.get(key) if self.config.cache_templates else None
         if cached is not None:
