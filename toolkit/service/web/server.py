@@ -43,6 +43,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # /readyz reads the revision on every call
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # --dev: its request lines carry paths (tokens)
 
 
 def run_gunicorn(factory: Callable[[], Flask], *, host: str, port: int, workers: int, threads: int,
