@@ -4,9 +4,9 @@ real gunicorn servers on loopback, on SQLite and PostgreSQL, with 1 or 2 instanc
 Per configuration it prints p50/p95/p99 latency of claim (POST /next), the task page (GET
 /task/ID, the worker template rendered) and submit (POST /task/ID/submit, validated at the
 door), answers per second, and lost / duplicated answers (acknowledged answers missing from the
-database, rows stored twice: both must be 0). The baseline, measured in the same run against the
-same servers by the same client threads, is a static file (GET /_portal/portal.css); the ratio is
-claim and submit p99 over the static p99. With `--think 0` (the default) annotators fire back to
+database, rows stored twice: both must be 0). The baseline is a static file (GET /_portal/portal.css)
+fetched by each annotator right after each submit: the same servers, client threads and load at the
+same moments; the ratio is each p99 over the static p99. With `--think 0` (the default) annotators fire back to
 back, a stress test; `--think S` has each spend about S seconds on a task, as people do (minutes,
 really). Answers are the simulated worker's (the pre-segments, jittered per worker, with the
 schema's questions answered), so validation does real work.
@@ -95,6 +95,8 @@ class Run:
 
     def label(self, index: int, user, client: Annotator) -> None:
         rng = random.Random(index)
+        if self.think_s:  # people do not all press "next" in the same millisecond
+            time.sleep(rng.uniform(0, self.think_s))
         try:
             while time.monotonic() < self.deadline:
                 object_id = self._time("claim", client.next_task)
@@ -107,22 +109,16 @@ class Run:
                 self._time("submit", client.submit, object_id, content)
                 with self.lock:
                     self.acked.add((object_id, user.id))
+                # The baseline, under the same load at the same moments: a static file.
+                status, _h, _b = self._time("static", client.request, "GET", "/_portal/portal.css")
+                assert status == 200
         except Exception as exc:
             with self.lock:
                 self.errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
 
-    def static(self, client: Annotator, count: int) -> None:
-        for _ in range(count):
-            if time.monotonic() >= self.deadline:
-                return
-            status, _h, _b = self._time("static", client.request, "GET", "/_portal/portal.css")
-            assert status == 200
-
-    def parallel(self, target, *extra) -> float:
+    def parallel(self) -> float:
         started = time.perf_counter()
-        threads = [threading.Thread(target=target, args=(*args, *extra), daemon=True)
-                   for args in ([(i, u, c) for i, u, c in self.clients] if target == self.label
-                                else [(c,) for _i, _u, c in self.clients])]
+        threads = [threading.Thread(target=self.label, args=(i, u, c), daemon=True) for i, u, c in self.clients]
         for t in threads:
             t.start()
         for t in threads:
@@ -153,8 +149,7 @@ def measure(backend: str, instances: int, args, pg_url: str | None, schema) -> d
         run = Run([s.url for s in servers], users, task_inputs(db, job.id), schema,
                   deadline=time.monotonic() + args.max_seconds, think_s=args.think)
         run.sign_in_all()
-        wall = run.parallel(run.label)
-        run.parallel(run.static, args.static_per_annotator)
+        wall = run.parallel()
         with db.read() as session:
             stored = [tuple(r) for r in session.execute(select(Answer.object_id, Answer.user_id))]
         db.dispose()
@@ -177,7 +172,6 @@ def main() -> None:
     parser.add_argument("--gunicorn-workers", type=int, default=0,
                         help="per instance; default as `gtkit serve run`: 1 on SQLite, 4 on PostgreSQL")
     parser.add_argument("--threads", type=int, default=8, help="per gunicorn worker")
-    parser.add_argument("--static-per-annotator", type=int, default=20)
     parser.add_argument("--think", type=float, default=0.0,
                         help="mean seconds an annotator labels before submitting (0: back-to-back, a stress "
                              "test; people take minutes per task)")
