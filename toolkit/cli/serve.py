@@ -175,7 +175,8 @@ def run(
 
     Example (on this machine, no TLS proxy):
 
-        gtkit serve run --data serve-data --plain-http --mirror s3://example-feedback-bucket/=examples
+        gtkit serve run --data serve-data --plain-http \\
+            --mirror s3://example-feedback-bucket/=examples
     """
     from toolkit.service.web import ServeConfig, create_app
     from toolkit.service.web.server import configure_logging, run_dev, run_gunicorn
@@ -225,7 +226,8 @@ def user_add(
 
     Example:
 
-        gtkit serve user add ann@example.org --name Ann --team calls --data serve-data
+        gtkit serve user add ann@example.org --name Ann --team calls \\
+            --data serve-data
     """
     from toolkit.service import people
 
@@ -250,7 +252,8 @@ def user_invite(
 
     Example:
 
-        gtkit serve user invite bob@example.org --team calls --base-url https://label.example.org --data serve-data
+        gtkit serve user invite bob@example.org --team calls \\
+            --base-url https://label.example.org --data serve-data
     """
     from toolkit.service import people
 
@@ -391,8 +394,9 @@ def job_create(
 
     Example:
 
-        gtkit serve job create --name calls-1 --manifest demo-out/manifest.jsonl --schema call-center \\
-            --team calls --workers 2 --data serve-data
+        gtkit serve job create --name calls-1 --team calls --workers 2 \\
+            --manifest demo-out/manifest.jsonl --schema call-center \\
+            --data serve-data
     """
     from toolkit.service import jobs
 
@@ -500,7 +504,8 @@ def job_add_objects(job: JobArg, manifest: Annotated[str, typer.Option("--manife
 
     Example:
 
-        gtkit serve job add-objects calls-1 --manifest more.jsonl --data serve-data
+        gtkit serve job add-objects calls-1 --manifest more.jsonl \\
+            --data serve-data
     """
     from toolkit.service import jobs
 
@@ -544,8 +549,8 @@ def job_import(
 
     Example:
 
-        gtkit serve job import s3://bucket/gt-output/calls-1 --name calls-1-here --schema call-center \\
-            --team calls --data serve-data
+        gtkit serve job import s3://bucket/gt-output/calls-1 --name calls-2 \\
+            --schema call-center --team calls --data serve-data
     """
     from toolkit.service import gt_import
 
