@@ -34,28 +34,48 @@ system-deps:
 JOB := $(DEMO)/local-call-center
 OUTPUT := $(JOB)/manifests/output/output.manifest
 
-# The whole loop on the bundled examples, offline: manifest -> local Ground Truth job (2 simulated
-# workers, real Lambdas) -> training data, merged feedback and a dataset report.
+# The whole loop on the bundled examples, offline: manifest -> local Ground Truth job (3 seeded
+# simulated workers who disagree a little and fix the known ASR errors, real Lambdas) -> training
+# data, merged feedback and a dataset report. Byte-identical on every run.
 demo: install
+	@rm -rf $(JOB)  # the simulated job from scratch; other jobs under $(DEMO) (yours) are kept
 	$(BIN)/gtkit manifest build examples/feedback/processed_feedback.jsonl \
 		--out $(DEMO)/manifest.jsonl --errors $(DEMO)/manifest-problems.jsonl --mirror $(MIRROR)
-	$(BIN)/gtkit local-job run --manifest $(DEMO)/manifest.jsonl --schema call-center --workers 2 \
-		--out $(DEMO) --simulate --mirror $(MIRROR)
-	$(BIN)/gtkit export --labels $(OUTPUT) --preset sft-transcription --format trl --out $(DEMO)/sft-transcription.trl.jsonl
-	$(BIN)/gtkit export --labels $(OUTPUT) --preset reward-segments --format jsonl --out $(DEMO)/reward-segments.jsonl
-	$(BIN)/gtkit merge --feedback examples/feedback/processed_feedback.jsonl --labels $(OUTPUT) \
-		--out $(DEMO)/feedback-with-labels.jsonl
-	$(BIN)/gtkit report --labels $(OUTPUT) --out $(DEMO)/report.html
+	$(BIN)/gtkit local-job run --manifest $(DEMO)/manifest.jsonl --schema call-center --workers 3 \
+		--out $(DEMO) --simulate --corrections examples/asr-corrections.yaml --mirror $(MIRROR)
+	@$(MAKE) --no-print-directory -j2 --output-sync=target demo-outputs
+	@$(BIN)/python scripts/demo_sample.py $(DEMO)
 	@echo
 	@echo "Demo done, everything under $(DEMO)/:"
 	@echo "  manifest.jsonl                  Ground Truth input manifest (skipped chat records: manifest-problems.jsonl)"
 	@echo "  local-call-center/              the local job, in Ground Truth's output layout"
-	@echo "  sft-transcription.trl.jsonl     TRL conversational SFT records, PII redacted"
+	@echo "  sft-transcription.trl.jsonl     TRL conversational SFT records (corrected transcripts), PII redacted"
+	@echo "  preference-correction.trl.jsonl TRL preference pairs: human correction (chosen) vs ASR text (rejected)"
 	@echo "  reward-segments.jsonl           per-call scores and labelled spans"
+	@echo "  sft-summary.trl.jsonl           TRL SFT records: transcript -> the workers' summary"
 	@echo "  feedback-with-labels.jsonl      feedback records with their human labels merged in"
 	@echo "  report.html                     dataset report"
 	@echo "Label the same tasks yourself in the browser:"
 	@echo "  $(BIN)/gtkit local-job run --manifest $(DEMO)/manifest.jsonl --schema call-center --workers 1 --out $(DEMO) --job-name my-labels --mirror $(MIRROR)"
+
+# The outputs of the demo's job, independent of each other: built two at a time (-O keeps each
+# command's output together).
+DEMO_OUTPUTS := demo-sft demo-preference demo-reward demo-summary demo-merge demo-report
+.PHONY: demo-outputs $(DEMO_OUTPUTS)
+demo-outputs: $(DEMO_OUTPUTS)
+demo-sft:
+	$(BIN)/gtkit export --labels $(OUTPUT) --preset sft-transcription --format trl --out $(DEMO)/sft-transcription.trl.jsonl
+demo-preference:
+	$(BIN)/gtkit export --labels $(OUTPUT) --preset preference-correction --format trl --out $(DEMO)/preference-correction.trl.jsonl
+demo-reward:
+	$(BIN)/gtkit export --labels $(OUTPUT) --preset reward-segments --format jsonl --out $(DEMO)/reward-segments.jsonl
+demo-summary:
+	$(BIN)/gtkit export --labels $(OUTPUT) --preset sft-summary --format trl --out $(DEMO)/sft-summary.trl.jsonl
+demo-merge:
+	$(BIN)/gtkit merge --feedback examples/feedback/processed_feedback.jsonl --labels $(OUTPUT) \
+		--out $(DEMO)/feedback-with-labels.jsonl
+demo-report:
+	$(BIN)/gtkit report --labels $(OUTPUT) --out $(DEMO)/report.html
 
 test: install system-deps
 	$(BIN)/ruff check .

@@ -263,3 +263,26 @@ def test_batch_survives_an_object_that_breaks_consolidation(monkeypatch):
     statuses = [r["consolidatedAnnotation"]["content"]["l"]["status"] for r in responses]
     assert statuses == ["ok", "error", "ok"] and stats.error_object_ids == ["1"]
     assert responses[1]["consolidatedAnnotation"]["content"]["l"]["error"] == "could not consolidate: ZeroDivisionError"
+
+
+def test_fields_and_text_follow_their_tracks_in_consolidation(schema):
+    """Issue 20: a schema-less consolidation keeps everything; with call-center's `tracks: [speaker]`
+    the language spans carry no emotion and no text, speaker turns keep theirs."""
+    from toolkit.contract.consolidated import WorkerAnswer
+    from toolkit.labeling.consolidate import consolidate_segments
+
+    def with_language(worker: SegmentationAnswer) -> SegmentationAnswer:
+        data = worker.model_dump(by_alias=True)
+        data["tracks"].append({"id": "t-lang", "category": "language", "label": "English"})
+        data["segments"].append({"id": "s-lang", "track": "t-lang", "start": 0.0, "end": 11.0,
+                                 "text": "stray", "attributes": {"emotion": "Happy"}})
+        return SegmentationAnswer.model_validate(data)
+
+    valid = [WorkerAnswer(worker_id=w, valid=True, answer=with_language(a)) for w, a in (("w1", W1), ("w2", W2))]
+    merged = consolidate_segments(valid, schema)
+    (language,) = [s for s in merged if s.category == "language"]
+    assert language.text == "" and language.texts == {} and language.attributes == {}
+    speaker = [s for s in merged if s.category == "speaker"]
+    assert speaker[0].text == "Northwind support, this is Dana." and speaker[0].attributes == {"emotion": "Neutral"}
+    (unfiltered,) = [s for s in consolidate_segments(valid) if s.category == "language"]
+    assert unfiltered.text == "stray" and unfiltered.attributes == {"emotion": "Happy"}

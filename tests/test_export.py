@@ -320,6 +320,17 @@ def test_format_not_supported_by_preset(tmp_path):
         run(tmp_path, "kto", "csv")
 
 
+def test_an_alias_is_refused_by_its_own_name(tmp_path):
+    """Issue 20: the message names `bedrock-conversation-2024` as typed, not the writer 'bedrock'."""
+    with pytest.raises(ExportError) as err:
+        run(tmp_path, "reward-segments", "bedrock-conversation-2024")
+    assert str(err.value) == ("preset reward-segments (reward-segments) does not support format "
+                              "'bedrock-conversation-2024'; it supports jsonl, rttm, webvtt, hf-audio, "
+                              "hf-video, lhotse")
+    with pytest.raises(ExportError, match=r"it supports .*, bedrock-conversation-2024$"):
+        run(tmp_path, "sft-transcription", "nemo-dpo")
+
+
 def test_batch_minimum_aborts_everything(tmp_path):
     out = tmp_path / "batch"
     with pytest.raises(ExportError, match="below the minimum of 100"):

@@ -75,14 +75,19 @@ def test_simulated_job_writes_ground_truth_layout(tmp_path, manifest, schema, st
         label = ConsolidatedLabel.model_validate(line["segments"])
         assert label.status == "ok" and label.worker_count == 2 and label.valid_worker_count == 2
         assert [w.worker_id for w in label.workers] == ["sim-worker-1", "sim-worker-2"]
-        expected = PRE if index == 0 else PRE[:2]
-        assert [(s.category, s.label, s.presegment_id) for s in label.segments] == [
-            ("speaker", p["label"], p["id"]) for p in expected]
-        for seg, pre in zip(label.segments, expected, strict=True):
-            assert abs(seg.start - pre["start"]) <= 0.08 and abs(seg.end - pre["end"]) <= 0.08
-            assert seg.support == 2 and seg.text == pre["text"]
-        assert label.content["background_noise"].value == ["None"]
-        assert label.agreement.overall is not None and label.agreement.overall > 0.8
+        expected = {p["id"]: p for p in (PRE if index == 0 else PRE[:2])}
+        # Every pre-segment found by at least one worker, near where the machine put it, text kept
+        # (no corrections given); anything else is a worker's extra segment or the language span.
+        from_pre = [s for s in label.segments if s.presegment_id]
+        assert sorted(s.presegment_id for s in from_pre) == sorted(expected)
+        for seg in from_pre:
+            pre = expected[seg.presegment_id]
+            assert (seg.category, seg.label) == ("speaker", pre["label"])
+            assert abs(seg.start - pre["start"]) <= 0.6 and abs(seg.end - pre["end"]) <= 0.6
+            assert seg.support in (1, 2) and seg.text == pre["text"]
+        assert all(s.support == 1 or s.category == "language" for s in label.segments if not s.presegment_id)
+        assert set(label.content["background_noise"].value) <= set(schema.content_field("background_noise").options)
+        assert label.agreement.overall is not None and label.agreement.overall > 0.5
 
     responses = root / "annotations" / "worker-response" / "iteration-1"
     assert sorted(p.name for p in responses.iterdir()) == ["0", "2"]
@@ -107,13 +112,15 @@ def test_simulated_job_writes_ground_truth_layout(tmp_path, manifest, schema, st
 
 
 def test_simulation_is_deterministic(tmp_path, manifest, schema, storage):
-    labels = []
+    """Seeded answers and a simulated clock: two runs write the same bytes, file for file."""
+    runs = []
     for run in ("a", "b"):
         run_local_job(manifest, schema, workers=2, out=tmp_path / run, job_name="j", storage=storage,
                       simulate_workers=True)
-        line = read_jsonl(tmp_path / run / "j" / "manifests" / "output" / "output.manifest")[0]
-        labels.append({k: v for k, v in line["segments"].items() if k != "workers"})
-    assert labels[0] == labels[1]
+        root = tmp_path / run / "j"
+        runs.append({str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()})
+    assert any("worker-response" in name for name in runs[0])
+    assert runs[0] == runs[1]
 
 
 def test_distinct_workers_and_resume_from_disk(tmp_path, manifest, schema, storage):
@@ -396,3 +403,52 @@ def test_cli_max_submission_size(tmp_path, manifest, example_mirror):
     assert "HTTP 413" in result.output and "500 bytes" in result.output
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "b"), "--max-submission-mb", "0.05"])
     assert result.exit_code == 0, result.output
+
+
+def test_cli_corrections_are_fixed_by_simulated_workers(tmp_path, manifest, example_mirror, examples):
+    fixes = tmp_path / "fixes.yaml"
+    fixes.write_text("corrections:\n  - heard: My order is late.\n    said: My order is very late.\n")
+    args = ["local-job", "run", "--manifest", str(manifest), "--schema", "call-center", "--workers", "3",
+            "--out", str(tmp_path / "out"), "--mirror", example_mirror, "--job-name", "fix",
+            "--corrections", str(fixes)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "--corrections: only applies with --simulate" in result.output
+    result = CliRunner().invoke(app, [*args, "--simulate"])
+    assert result.exit_code == 0, result.output
+    line = read_jsonl(tmp_path / "out" / "fix" / "manifests" / "output" / "output.manifest")[0]
+    texts = [s["text"] for s in line["segments"]["segments"] if s.get("presegmentId") == "pre-2"]
+    assert texts == ["My order is very late."]
+    fixes.write_text("corrections: nope\n")
+    result = CliRunner().invoke(app, [*args, "--simulate", "--job-name", "fix2"])
+    assert result.exit_code == 1 and "fixes.yaml: expected a mapping with a 'corrections' list" in result.output
+
+
+@pytest.mark.parametrize(("workers", "shared", "expected"), [
+    (1, False, "Open it in a browser and sign in with a worker name. Ctrl+C stops; rerun to resume."),
+    (3, False, "Open it in 3 browsers (or private windows), each signed in with a different worker name: "
+               "every task needs 3 distinct workers. Ctrl+C stops; rerun to resume."),
+    (1, True, "Share this link (it carries the access token) with your annotators; each signs in with "
+              "their own worker name. Ctrl+C stops; rerun to resume."),
+    (2, True, "Share this link (it carries the access token) with your annotators; each signs in with "
+              "their own worker name; every task goes to 2 of them. Ctrl+C stops; rerun to resume."),
+])
+def test_portal_hint_is_written_for_one_and_for_several_workers(workers, shared, expected):
+    from toolkit.cli.localjob import portal_hint
+
+    assert portal_hint(workers, shared=shared) == expected
+    assert "(s)" not in expected
+
+
+def test_cli_prints_the_portal_hint(tmp_path, manifest, monkeypatch):
+    """Issue 20: no "1 browser(s)"; the hint comes out with the portal link."""
+    import toolkit.service.local_job as local_job
+
+    def fake_run(*args, on_ready, **kwargs):
+        on_ready("http://127.0.0.1:8080/")
+        return JobSource(manifest, load_label_schema("call-center"), workers=1, out=tmp_path / "o")
+
+    monkeypatch.setattr(local_job, "run_local_job", fake_run)
+    result = CliRunner().invoke(app, ["local-job", "run", "--manifest", str(manifest), "--schema",
+                                      "call-center", "--workers", "1", "--out", str(tmp_path / "o")])
+    assert "Open it in a browser and sign in with a worker name." in result.output.replace("\n", " ")
+    assert "browser(s)" not in result.output

@@ -1,6 +1,7 @@
 """The data contract: validation rules of the models and the exported JSON Schema."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -95,12 +96,58 @@ def test_required_segment_field_and_text():
     schema.segment_text.required = True
     ans = SegmentationAnswer.model_validate(answer(
         labelSchema="tts-quality",
-        tracks=[{"id": "p", "category": "pacing", "label": "Too fast"}],
+        tracks=[{"id": "p", "category": "pronunciation", "label": "Mispronounced"}],
         segments=[{"id": "s1", "track": "p", "start": 0, "end": 1, "text": "  "}],
         content={"naturalness": 3},
     ))
     problems = {p.path: p.segment_id for p in validate_answer(ans, schema)}
     assert problems == {"segments[0].text": "s1", "segments[0].attributes.severity": "s1"}
+
+
+def test_segment_fields_and_text_apply_to_the_tracks_they_name():
+    """Issue 20: `tracks: [speaker]` on a segment field or the segment text (call-center)."""
+    schema = load_label_schema("call-center")
+    assert schema.segment_field("emotion").tracks == ["speaker"] and schema.segment_text.tracks == ["speaker"]
+    assert [f.name for f in schema.fields_for("speaker")] == ["emotion"] and schema.fields_for("language") == []
+    assert schema.text_applies("speaker") and not schema.text_applies("language")
+    ok = answer(tracks=[{"id": "t1", "category": "speaker", "label": "Agent"},
+                        {"id": "t2", "category": "language", "label": "English"}],
+                segments=[{"id": "s1", "track": "t1", "start": 0, "end": 1, "text": "Hi.",
+                           "attributes": {"emotion": "Happy"}},
+                          {"id": "s2", "track": "t2", "start": 0, "end": 2, "text": "", "attributes": {}}])
+    assert validate_answer(SegmentationAnswer.model_validate(ok), schema) == []
+    bad = json.loads(json.dumps(ok))
+    bad["segments"][1].update(text="Hello", attributes={"emotion": "Happy"})
+    problems = {p.path: p.message for p in validate_answer(SegmentationAnswer.model_validate(bad), schema)}
+    assert problems == {
+        "segments[1].text": "Transcription does not apply to Language segments; clear it",
+        "segments[1].attributes.emotion": "Emotion does not apply to Language segments; clear it",
+    }
+    # required applies only where the field is asked
+    strict = schema.model_copy(deep=True)
+    strict.segment_fields[0].required = True
+    strict.segment_text.required = True
+    problems = {p.path for p in validate_answer(SegmentationAnswer.model_validate(ok), strict)}
+    assert problems == set()
+    ok["segments"][0].update(text="", attributes={})
+    problems = {p.path for p in validate_answer(SegmentationAnswer.model_validate(ok), strict)}
+    assert problems == {"segments[0].text", "segments[0].attributes.emotion"}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["segment_fields"][0].update(tracks=["speakers"]),
+     "segment field 'emotion': tracks names 'speakers', not a track category of this schema (speaker, language)"),
+    (lambda d: d["segment_text"].update(tracks=["lang"]), "segment_text: tracks names 'lang'"),
+    (lambda d: d["segment_fields"][0].update(tracks=[]), "tracks"),
+    (lambda d: d["segment_fields"][0].update(tracks=["speaker", "speaker"]), "tracks must be unique"),
+    (lambda d: d["content_fields"][1].update(tracks=["speaker"]),
+     "content field 'overall_rating': 'tracks' only applies to segment fields"),
+])
+def test_segment_field_tracks_must_name_track_categories(change, message):
+    data = load_label_schema("call-center").model_dump(exclude_none=True)
+    change(data)
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        LabelSchema.model_validate(data)
 
 
 @given(st.lists(st.tuples(st.floats(0, 30, allow_nan=False), st.floats(0, 30, allow_nan=False)), max_size=8),
@@ -212,3 +259,17 @@ def test_json_schema_uses_wire_names():
     schemas = {k: json.loads(v) for k, v in json_schemas().items()}
     assert "source-ref" in schemas["manifest-line.schema.json"]["properties"]
     assert "mediaDuration" in schemas["segmentation-answer.schema.json"]["properties"]
+
+
+@pytest.mark.parametrize("name", builtin_schema_names())
+def test_builtin_instructions_say_how_to_add_the_tracks_they_mention(name):
+    """Issue 20: a task starts with no track except those pre-segments create, so instructions that
+    send the worker to a track say how to add it, with the UI's own words."""
+    panels = (Path(__file__).resolve().parent.parent / "static" / "js" / "panels.js").read_text()
+    assert "text: 'Add track'" in panels and "h3', { id: 'gtkit-tracks-h', text: 'Tracks' }" in panels
+    schema = load_label_schema(name)
+    text = " ".join(schema.instructions.split())
+    assert "Tracks panel" in text and "Add track" in text
+    # The example track named is one the picker offers ("Category: Label").
+    offered = {f"{c.display}: {label}" for c in schema.tracks for label in c.labels}
+    assert any(f'"{o}"' in text for o in offered)

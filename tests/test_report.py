@@ -75,3 +75,28 @@ def test_report_escapes_everything(tmp_path):
     assert "<script" not in page and "<b>T" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert re.search(r"<title>&lt;b&gt;T&lt;/b&gt;</title>", page)
+
+
+def test_default_title_names_the_jobs_and_the_label_attribute(tmp_path):
+    """Issue 20: the title says what the labels are, not the file they came in."""
+    out = tmp_path / "report.html"
+    report(Storage(), str(CALLS), str(out))
+    page = out.read_text(encoding="utf-8")
+    title = re.search(r"<title>(.*?)</title>", page).group(1)
+    # the fixture's job-name and its (auto-detected) label attribute
+    assert title == "Dataset report: cc-seg-1 (label attribute: call-labels)"
+    assert "output.manifest" not in title
+    assert f"<h1>{title}</h1>" in page
+
+
+def test_default_title_for_many_jobs_and_none():
+    from toolkit.export.report import ReportData, default_title
+    from toolkit.export.summary import RunSummary
+
+    data = ReportData(summary=RunSummary(command="report"))
+    data.jobs.update({"a": 3, "b": 2, "c": 1, "d": 1, "e": 1})
+    data.label_attributes.update({"segments": 6, "labels": 2})
+    assert default_title(data, "x/out.manifest") == (
+        "Dataset report: a, b, c and 2 more jobs (label attributes: segments, labels)")
+    empty = ReportData(summary=RunSummary(command="report"))
+    assert default_title(empty, "s3://b/job/output.manifest") == "Dataset report: output.manifest"

@@ -37,7 +37,8 @@ export const FIELD_DEFAULTS = Object.freeze({
 export const SEGMENT_TEXT_DEFAULTS = Object.freeze({
   "enabled": true,
   "label": "Text",
-  "required": false
+  "required": false,
+  "tracks": null
 })
 
 /**

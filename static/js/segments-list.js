@@ -6,7 +6,7 @@ import { el, setValueIfIdle, uniqueId } from './dom.js'
 import { formatTime } from './format.js'
 import { trackColor } from './colors.js'
 import { trackTitle } from './panels.js'
-import { displayName, segmentTextSpec } from './validation.js'
+import { displayName, fieldsFor, segmentTextSpec, textApplies } from './validation.js'
 import { TIME_DECIMALS, TIME_STEP } from './contract.js'
 
 const INTERACTIVE = 'input, select, textarea, button, label, a'
@@ -97,6 +97,7 @@ export function createSegmentsList ({ state, player }) {
     if (fields.length) {
       const box = el('div', { class: 'gtkit-seg-fields' })
       for (const spec of fields) box.append(buildField(row, spec))
+      row.parts.fields = box
       body.push(box)
     }
     row.error = el('div', { class: 'gtkit-error', role: 'alert', hidden: true })
@@ -172,7 +173,25 @@ export function createSegmentsList ({ state, player }) {
         setValueIfIdle(input, value ?? '')
       }
     }
+    showAsked(row, seg, track?.category)
     row.seg = seg
+  }
+
+  /** Only the text and fields the schema asks on this segment's track category (`tracks:` in the
+   *  YAML) are shown. One holding a value (the segment moved to another track) stays visible, so
+   *  the worker can clear what validation then points at. */
+  function showAsked (row, seg, category) {
+    const { parts } = row
+    if (parts.text) parts.text.hidden = !textApplies(schema, category) && !String(seg.text || '').trim()
+    const asked = new Set(fieldsFor(schema, category).map(f => f.name))
+    let shown = 0
+    for (const { spec, wrap } of row.fieldInputs.values()) {
+      const value = seg.attributes[spec.name]
+      wrap.hidden = !asked.has(spec.name) && (value === undefined || value === null || value === '' ||
+        (Array.isArray(value) && !value.length))
+      if (!wrap.hidden) shown++
+    }
+    if (parts.fields) parts.fields.hidden = shown === 0
   }
 
   function render (change = { kind: 'all' }) {

@@ -28,6 +28,17 @@ export function segmentTextSpec (schema) {
   return { ...SEGMENT_TEXT_DEFAULTS, ...(schema.segment_text || {}) }
 }
 
+/** The segment fields asked on segments of track category `category` (schema.py fields_for). */
+export function fieldsFor (schema, category) {
+  return (schema.segment_fields || []).filter(f => !f.tracks || f.tracks.includes(category))
+}
+
+/** Whether segments of track category `category` carry segment text (schema.py text_applies). */
+export function textApplies (schema, category) {
+  const spec = segmentTextSpec(schema)
+  return Boolean(spec.enabled) && (!spec.tracks || spec.tracks.includes(category))
+}
+
 /** Why `value` is not acceptable for field `spec`, or null when it is. */
 export function valueProblem (spec, value) {
   if (isEmpty(value)) return spec.required ? `${displayName(spec)} is required` : null
@@ -106,19 +117,31 @@ export function schemaProblems (answer, schema) {
       problems.push({ path: `tracks[${i}].label`, trackId: track.id, message: `${repr(track.label)} is not a ${displayName(category)} label` })
     }
   })
+  const trackCategory = new Map((answer.tracks || []).map(t => [t.id, t.category]))
   ;(answer.segments || []).forEach((seg, i) => {
     const where = `segments[${i}]`
     const base = { segmentId: seg.id }
-    if (segText.enabled && segText.required && !String(seg.text || '').trim()) {
+    // A segment on an unknown track is a structural problem; judge its fields as any track's.
+    const category = categories.get(trackCategory.get(seg.track))
+    const applies = category ? fieldsFor(schema, category.name) : segmentFields
+    const takesText = category ? textApplies(schema, category.name) : Boolean(segText.enabled)
+    const text = String(seg.text || '').trim()
+    if (takesText && segText.required && !text) {
       problems.push({ ...base, path: `${where}.text`, field: 'text', message: `${segText.label} is required` })
+    }
+    if (!takesText && segText.enabled && text && category) {
+      problems.push({ ...base, path: `${where}.text`, field: 'text', message: `${segText.label} does not apply to ${displayName(category)} segments; clear it` })
     }
     const attributes = seg.attributes || {}
     for (const name of Object.keys(attributes)) {
-      if (!segmentFields.some(f => f.name === name)) {
+      const spec = segmentFields.find(f => f.name === name)
+      if (!spec) {
         problems.push({ ...base, path: `${where}.attributes.${name}`, field: `attributes.${name}`, message: `unknown segment field ${repr(name)}` })
+      } else if (category && !applies.includes(spec) && !isEmpty(attributes[name])) {
+        problems.push({ ...base, path: `${where}.attributes.${name}`, field: `attributes.${name}`, message: `${displayName(spec)} does not apply to ${displayName(category)} segments; clear it` })
       }
     }
-    for (const spec of segmentFields) {
+    for (const spec of applies) {
       const message = valueProblem(spec, attributes[spec.name])
       if (message) problems.push({ ...base, path: `${where}.attributes.${spec.name}`, field: `attributes.${spec.name}`, message })
     }

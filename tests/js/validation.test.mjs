@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { validateAnswer, valueProblem, displayName } from '../../static/js/validation.js'
+import { validateAnswer, valueProblem, displayName, fieldsFor, textApplies } from '../../static/js/validation.js'
 import { loadSchema, runPython } from './helpers.mjs'
 
 const schema = loadSchema('call-center')
@@ -98,6 +98,36 @@ test('required segment text and required segment fields', () => {
   assert.deepEqual(validateAnswer(a, s), [])
 })
 
+test('segment fields and text apply to the tracks the schema names (tracks: [speaker])', () => {
+  assert.deepEqual(fieldsFor(schema, 'speaker').map(f => f.name), ['emotion'])
+  assert.deepEqual(fieldsFor(schema, 'language'), [])
+  assert.equal(textApplies(schema, 'speaker'), true)
+  assert.equal(textApplies(schema, 'language'), false)
+  const a = answer()
+  a.segments[1] = { ...a.segments[1], text: 'Hello', attributes: { emotion: 'Happy' } }
+  const problems = validateAnswer(a, schema)
+  assert.deepEqual(problems.map(p => [p.path, p.field, p.segmentId, p.message]), [
+    ['segments[1].text', 'text', 's2', 'Transcription does not apply to Language segments; clear it'],
+    ['segments[1].attributes.emotion', 'attributes.emotion', 's2', 'Emotion does not apply to Language segments; clear it']
+  ])
+  a.segments[1].attributes = { emotion: null } // cleared in the UI: not an answer
+  a.segments[1].text = ' '
+  assert.deepEqual(validateAnswer(a, schema), [])
+  // required only where asked
+  const s = structuredClone(schema)
+  s.segment_text.required = true
+  s.segment_fields[0].required = true
+  assert.deepEqual(validateAnswer(answer(), s), [])
+  const b = answer()
+  b.segments[0] = { ...b.segments[0], text: '', attributes: {} }
+  assert.deepEqual(paths(validateAnswer(b, s)), ['segments[0].text', 'segments[0].attributes.emotion'])
+  // without tracks a field is asked everywhere
+  delete s.segment_fields[0].tracks
+  s.segment_text.tracks = null
+  assert.deepEqual(fieldsFor(s, 'language').map(f => f.name), ['emotion'])
+  assert.equal(textApplies(s, 'language'), true)
+})
+
 test('valueProblem covers every field type', () => {
   assert.equal(valueProblem({ name: 'b', type: 'boolean' }, 'yes'), 'expected true or false')
   assert.equal(valueProblem({ name: 'c', type: 'single_choice', options: ['A'] }, ['A']), 'expected one option')
@@ -115,6 +145,8 @@ test('same verdicts as toolkit.contract.answer for the same answers', (t) => {
   const a3 = answer(); a3.tracks[0].label = 'Robot'; a3.segments[0].attributes = { emotion: 'Bored', x: 'y' }; cases.push(a3)
   const a4 = answer({ content: { background_noise: [], overall_rating: 6, summary: '' } }); cases.push(a4)
   cases.push(answer())
+  const a5 = answer(); a5.segments[1].text = 'Hola'; a5.segments[1].attributes = { emotion: 'Happy' }; cases.push(a5)
+  const a6 = answer(); a6.segments[1].attributes = { emotion: 'Bored' }; a6.segments[0].track = 'nope'; cases.push(a6)
   const js = cases.map(c => paths(validateAnswer(c, schema)).sort())
   // model_construct skips the model's own structural validator so both layers can be compared.
   const py = runPython(

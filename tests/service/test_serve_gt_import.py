@@ -78,8 +78,9 @@ def test_a_partly_labeled_job_is_continued_here(db, tmp_path, schema, storage, m
     runner.run_queue(db, storage=storage)
     assert jobs.get_job(db, result.job.id).status == "done"
     out = read_lines(tmp_path / "out" / "continued" / "manifests/output/output.manifest")
-    # in submission order: the fake clock puts ann's answer before the imported one
-    assert [w["workerId"] for w in out[0]["segments"]["workers"]] == [ann.worker_id, "sim-worker-1"]
+    # in submission order: the imported answer carries the simulated workers' clock (from
+    # 2024-06-03, toolkit.service.simulate), ann's the fake clock's later 2026-03-02
+    assert [w["workerId"] for w in out[0]["segments"]["workers"]] == ["sim-worker-1", ann.worker_id]
 
 
 def test_import_refuses_what_is_not_a_job_output(db, tmp_path, schema):

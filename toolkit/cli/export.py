@@ -181,7 +181,8 @@ def report_cmd(
     labels: LabelsOpt,
     out: Annotated[str, typer.Option("--out", "-o", help="HTML file to write.")],
     schema: Annotated[str | None, typer.Option("--schema", help="Label schema (orders choices and ratings).")] = None,
-    title: Annotated[str | None, typer.Option(help="Page title.")] = None,
+    title: Annotated[str | None, typer.Option(
+        help="Page title. Default: the job name(s) and label attribute of the labels.")] = None,
     label_attribute: AttrOpt = None,
     summary_json: SummaryOpt = None,
     mirror: MirrorOpt = None,

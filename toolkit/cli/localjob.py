@@ -16,6 +16,19 @@ def register(app: typer.Typer) -> None:
     app.add_typer(localjob_app, name="local-job")
 
 
+def portal_hint(workers: int, *, shared: bool = False) -> str:
+    """What to do with the portal link, in words for one worker and for several."""
+    if shared:
+        who = "each signs in with their own worker name" + (
+            "" if workers == 1 else f"; every task goes to {workers} of them")
+        return f"Share this link (it carries the access token) with your annotators; {who}. " \
+               "Ctrl+C stops; rerun to resume."
+    if workers == 1:
+        return "Open it in a browser and sign in with a worker name. Ctrl+C stops; rerun to resume."
+    return (f"Open it in {workers} browsers (or private windows), each signed in with a different worker "
+            f"name: every task needs {workers} distinct workers. Ctrl+C stops; rerun to resume.")
+
+
 @localjob_app.command("run")
 def run(
     manifest: Annotated[str, typer.Option("--manifest", "-m", help="Input manifest (local or s3://).")],
@@ -43,7 +56,11 @@ def run(
         help="Largest submission the portal takes, in MB (1,000,000 bytes; default 4); bigger ones "
              "are refused with HTTP 413 and stay in the worker's browser.")] = None,
     simulate: Annotated[bool, typer.Option("--simulate", help="Simulated workers answer every task "
-                                           "(no browser); deterministic answers from the pre-segments.")] = False,
+                                           "(no browser); seeded, plausible answers from the pre-segments.")] = False,
+    corrections: Annotated[Path | None, typer.Option(
+        "--corrections", metavar="YAML",
+        help="With --simulate: known transcription errors the simulated workers fix "
+             "(examples/asr-corrections.yaml).")] = None,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -56,14 +73,27 @@ def run(
 
     Example (offline, simulated workers):
 
-        gtkit local-job run --manifest manifest.jsonl --schema call-center --workers 2 \\
-            --out demo-out --simulate --mirror s3://example-feedback-bucket/=examples
+        gtkit local-job run --manifest manifest.jsonl --schema call-center \\
+            --workers 3 --out demo-out --simulate \\
+            --corrections examples/asr-corrections.yaml \\
+            --mirror s3://example-feedback-bucket/=examples
     """
     from toolkit.contract import load_label_schema
     from toolkit.service.local_job import run_local_job
     from toolkit.service.portal.access import check_token
 
     storage = make_storage(mirror)
+    fixes = None
+    if corrections is not None:
+        from toolkit.service.errors import LocalJobError
+        from toolkit.service.simulate import load_corrections
+
+        if not simulate:
+            raise fail("--corrections: only applies with --simulate")
+        try:
+            fixes = load_corrections(corrections)
+        except LocalJobError as exc:
+            raise fail(f"--corrections: {exc}") from exc
     try:
         label_schema = load_label_schema(schema)
     except (FileNotFoundError, ValueError) as exc:
@@ -78,13 +108,7 @@ def run(
     def ready(url: str) -> None:
         # soft_wrap: a link must stay on one line to be copied whole.
         console.print(f"Worker portal: [bold]{url}[/]", highlight=False, soft_wrap=True)
-        if "token=" in url:
-            console.print("Share this link (it carries the access token) with your annotators; each signs "
-                          f"in with their own worker name, {workers} per task. Ctrl+C stops; rerun to resume.",
-                          highlight=False)
-        else:
-            console.print(f"Open it in {workers} browser(s) with different worker names. Ctrl+C stops; "
-                          "rerun to resume.", highlight=False)
+        console.print(portal_hint(workers, shared="token=" in url), highlight=False)
 
     try:
         job = run_local_job(manifest, label_schema, workers=workers, out=out, job_name=job_name,
@@ -92,7 +116,7 @@ def run(
                             simulate_workers=simulate, on_ready=ready, task_time_limit=task_time_limit,
                             host=host, access_token=access_token,
                             max_submission_bytes=None if max_submission_mb is None
-                            else round(max_submission_mb * 1_000_000))
+                            else round(max_submission_mb * 1_000_000), corrections=fixes)
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):  # a missing input, not the portal's address
             raise

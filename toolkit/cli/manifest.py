@@ -32,7 +32,10 @@ def auto_jobs(inputs: list[str], peaks: str | None) -> int:
 
 @manifest_app.command("build")
 def build(
-    inputs: Annotated[list[str], typer.Argument(help="Processed feedback JSONL files (local or s3://).")],
+    inputs: Annotated[list[str], typer.Argument(
+        metavar="INPUT...",
+        help="Processed feedback files, local or s3://: JSONL, or CSV when the name ends in .csv "
+             "(one column per field, nested fields as JSON text).")],
     out: Annotated[str, typer.Option("--out", "-o", help="Manifest to write (local or s3://).")],
     errors: Annotated[str | None, typer.Option("--errors", help="Write every problem as JSONL here.")] = None,
     transcribe: Annotated[
@@ -67,14 +70,19 @@ def build(
 ) -> None:
     """Turn processed feedback records into a Ground Truth input manifest.
 
-    Media records become manifest lines, with Amazon Transcribe speaker turns as editable
-    pre-segments. Chat records are skipped with a reason; bad records are reported with their file,
-    line and field, and the exit code is 2 if any record failed.
+    Reads JSONL, or CSV when a file name ends in .csv. Media records become manifest lines, with
+    Amazon Transcribe speaker turns as editable pre-segments. Chat records are skipped with a
+    reason; bad records are reported with their file, line and field, and the exit code is 2 if
+    any record failed.
 
     Example (offline, with the bundled examples):
 
-        gtkit manifest build examples/feedback/processed_feedback.jsonl --out manifest.jsonl \\
-            --mirror s3://example-feedback-bucket/=examples
+        gtkit manifest build examples/feedback/processed_feedback.jsonl \\
+            --out manifest.jsonl --mirror s3://example-feedback-bucket/=examples
+
+    From CSV (same columns as the JSONL fields):
+
+        gtkit manifest build feedback.csv --out manifest.jsonl
     """
     if spectrogram and not peaks:
         raise fail("--spectrogram needs --peaks PREFIX (the spectrogram is written next to the peaks)")

@@ -140,16 +140,32 @@ def validate_answer(answer: SegmentationAnswer, schema: LabelSchema) -> list[Ans
         elif track.label not in category.labels:
             problems.append(AnswerProblem(path=f"tracks[{i}].label",
                                           message=f"{track.label!r} is not a {category.display} label"))
+    categories = {t.id: t.category for t in answer.tracks}
     for i, seg in enumerate(answer.segments):
         where = f"segments[{i}]"
-        if schema.segment_text.enabled and schema.segment_text.required and not seg.text.strip():
+        category = categories.get(seg.track)
+        # A segment on an unknown track is a structural problem; judge its fields as any track's.
+        track_spec = schema.track(category) if category is not None else None
+        applies = schema.fields_for(category) if track_spec is not None else schema.segment_fields
+        asked = {f.name for f in applies}
+        takes_text = schema.text_applies(category) if track_spec is not None else schema.segment_text.enabled
+        if takes_text and schema.segment_text.required and not seg.text.strip():
             problems.append(AnswerProblem(path=f"{where}.text", segment_id=seg.id,
                                           message=f"{schema.segment_text.label} is required"))
+        if not takes_text and schema.segment_text.enabled and seg.text.strip() and track_spec is not None:
+            problems.append(AnswerProblem(path=f"{where}.text", segment_id=seg.id,
+                                          message=f"{schema.segment_text.label} does not apply to "
+                                                  f"{track_spec.display} segments; clear it"))
         for name in seg.attributes:
-            if schema.segment_field(name) is None:
+            spec = schema.segment_field(name)
+            if spec is None:
                 problems.append(AnswerProblem(path=f"{where}.attributes.{name}", segment_id=seg.id,
                                               message=f"unknown segment field {name!r}"))
-        for spec in schema.segment_fields:
+            elif spec.name not in asked and not _is_empty(seg.attributes[name]) and track_spec is not None:
+                problems.append(AnswerProblem(path=f"{where}.attributes.{name}", segment_id=seg.id,
+                                              message=f"{spec.display} does not apply to "
+                                                      f"{track_spec.display} segments; clear it"))
+        for spec in applies:
             message = _value_problem(spec, seg.attributes.get(spec.name))
             if message:
                 problems.append(AnswerProblem(path=f"{where}.attributes.{spec.name}", segment_id=seg.id,

@@ -38,6 +38,10 @@ class FieldSpec(SchemaModel):
     options: list[str] | None = Field(default=None, description="Choices for single/multiple_choice")
     min: int = Field(default=1, description="Rating scale minimum")
     max: int = Field(default=5, description="Rating scale maximum")
+    tracks: list[str] | None = Field(
+        default=None, min_length=1,
+        description="Segment fields only: the track categories whose segments ask this field "
+                    "(default: every track)")
 
     @property
     def display(self) -> str:
@@ -82,6 +86,9 @@ class SegmentText(SchemaModel):
     enabled: bool = True
     label: str = "Text"
     required: bool = False
+    tracks: list[str] | None = Field(
+        default=None, min_length=1,
+        description="The track categories whose segments carry text (default: every track)")
 
 
 class LabelSchema(SchemaModel):
@@ -105,7 +112,21 @@ class LabelSchema(SchemaModel):
         for spec in self.segment_fields:
             if spec.type not in SEGMENT_FIELD_TYPES:
                 raise ValueError(f"segment field {spec.name!r}: type {spec.type} is not allowed per segment")
+            self._known_tracks(spec.tracks, f"segment field {spec.name!r}")
+        for spec in self.content_fields:
+            if spec.tracks is not None:
+                raise ValueError(f"content field {spec.name!r}: 'tracks' only applies to segment fields")
+        self._known_tracks(self.segment_text.tracks, "segment_text")
         return self
+
+    def _known_tracks(self, names: list[str] | None, what: str) -> None:
+        known = [t.name for t in self.tracks]
+        for name in names or []:
+            if name not in known:
+                raise ValueError(f"{what}: tracks names {name!r}, not a track category of this schema "
+                                 f"({', '.join(known)})")
+        if names is not None and len(set(names)) != len(names):
+            raise ValueError(f"{what}: tracks must be unique")
 
     def track(self, name: str) -> TrackCategory | None:
         return next((t for t in self.tracks if t.name == name), None)
@@ -115,6 +136,15 @@ class LabelSchema(SchemaModel):
 
     def content_field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.content_fields if f.name == name), None)
+
+    def fields_for(self, category: str) -> list[FieldSpec]:
+        """The segment fields asked on segments of track category `category` (`tracks:` in the YAML)."""
+        return [f for f in self.segment_fields if f.tracks is None or category in f.tracks]
+
+    def text_applies(self, category: str) -> bool:
+        """Whether segments of track category `category` carry segment text."""
+        text = self.segment_text
+        return text.enabled and (text.tracks is None or category in text.tracks)
 
 
 def _unique(names: list[str], what: str) -> None:

@@ -293,6 +293,7 @@ class SftTranscription(Builder):
         redact, attributes = red.redact, self.attributes
         filtered = bool(self.tracks) or self.min_agreement > 0
         full, choice_fields = self.full_records, self.choice_fields
+        schema = p.schema
         if not item.label.segments:
             self.dropped["no-segments"] += 1  # an item gives nothing silently
             return []
@@ -300,7 +301,9 @@ class SftTranscription(Builder):
         for seg in (self.segments(item) if filtered else item.label.segments):
             text = seg.text.strip()
             if not text:
-                self.dropped["segment-without-text"] += 1
+                # A track the schema asks no text on (call-center's language spans) is not a gap.
+                no_text = schema is not None and not schema.text_applies(seg.category)
+                self.dropped["track-without-text" if no_text else "segment-without-text"] += 1
                 continue
             sid, category, label = seg.id, seg.category, seg.label
             # f"{x:.3f}" rounds exactly like round(x, 3) (the same correctly rounded conversion), so

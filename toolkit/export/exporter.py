@@ -96,8 +96,11 @@ def export(storage: Storage, labels: str, options: ExportOptions,
     preset = options.preset if isinstance(options.preset, Preset) else load_preset(options.preset)
     fmt, bedrock_schema = resolve_format(options.format, options.bedrock_schema)
     if fmt not in preset.formats:
-        raise ExportError(f"preset {preset.name} ({preset.kind}) does not support format {fmt!r}; "
-                          f"it supports {', '.join(preset.formats)}")
+        # Named as the user wrote it (`bedrock-conversation-2024`, not the writer behind the alias),
+        # and the aliases of the formats it does support are offered too.
+        supported = [*preset.formats, *(a for a, (f, _) in ALIASES.items() if f in preset.formats)]
+        raise ExportError(f"preset {preset.name} ({preset.kind}) does not support format {options.format!r}; "
+                          f"it supports {', '.join(supported)}")
     if options.lineage not in ("inline", "sidecar"):
         raise ExportError(f"--lineage must be inline or sidecar, got {options.lineage!r}")
     redactor = options.redactor or (RegexRedactor() if options.redact else NullRedactor())

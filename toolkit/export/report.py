@@ -37,6 +37,7 @@ class ReportData:
     summary: RunSummary
     schemas: Counter = field(default_factory=Counter)
     jobs: Counter = field(default_factory=Counter)
+    label_attributes: Counter = field(default_factory=Counter)
     segments: int = 0
     media_seconds: float = 0.0
     labels: Counter = field(default_factory=Counter)                   # (category, label)
@@ -46,6 +47,7 @@ class ReportData:
     coverage: defaultdict = field(default_factory=lambda: defaultdict(float))   # category -> seconds
     label_seconds: defaultdict = field(default_factory=lambda: defaultdict(float))
     content: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # field -> value -> n
+    attributes: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # segment field -> value -> n
     workers: Counter = field(default_factory=Counter)
 
 
@@ -57,6 +59,7 @@ def collect(storage: Storage, labels: str, label_attribute: str | None = None,
         label = item.label
         data.schemas[label.label_schema or "(unnamed)"] += 1
         data.jobs[item.job_name or "(no job name)"] += 1
+        data.label_attributes[item.attribute] += 1
         data.workers[str(label.worker_count)] += 1
         duration = item.duration or 0.0
         data.media_seconds += duration
@@ -71,6 +74,9 @@ def collect(storage: Storage, labels: str, label_attribute: str | None = None,
             data.segment_agreement[_bin(seg.agreement, AGREEMENT_BINS)] += 1
             data.label_seconds[(seg.category, seg.label)] += length
             covered[seg.category].append((seg.start, seg.end))
+            for name, value in seg.attributes.items():
+                for v in value if isinstance(value, list) else [value]:
+                    data.attributes[name][str(v)] += 1
         for category, spans in covered.items():
             data.coverage[category] += _union_length(spans)
         for name, result in label.content.items():
@@ -163,6 +169,12 @@ def render_html(data: ReportData, title: str, schema: LabelSchema | None = None)
         kind = "rating" if spec is not None and spec.type == "rating" else "answers"
         sections.append(bar_chart(f"{name} ({kind})", rows))
     sections.append("<h2>Segments</h2>")
+    for name in sorted(data.attributes):
+        spec = schema.segment_field(name) if schema else None
+        if spec is not None and spec.type == "text":
+            continue
+        rows = _ordered(data.attributes[name], spec.options if spec is not None and spec.options else None)
+        sections.append(bar_chart(f"Segment field: {name}", rows))
     sections.append(bar_chart("Segment duration", [(n, data.durations.get(n, 0)) for _, _, n in DURATION_BINS]))
     sections.append(bar_chart("Segment agreement",
                               [(n, data.segment_agreement.get(n, 0)) for _, _, n in AGREEMENT_BINS]))
@@ -195,6 +207,21 @@ def _ordered(counts: Counter, options: list[str] | None) -> list[tuple[str, floa
     return sorted(counts.items(), key=key)
 
 
+def default_title(data: ReportData, labels: str, most: int = 3) -> str:
+    """What the labels are: job name(s) and label attribute, e.g. "Dataset report: calls-1
+    (label attribute: segments)"; the file name only when the manifest names no job."""
+    jobs = [name for name, _ in data.jobs.most_common() if name != "(no job name)"]
+    if not jobs:
+        what = labels.rstrip("/").rsplit("/", 1)[-1]
+    else:
+        what = ", ".join(jobs[:most]) + (f" and {len(jobs) - most} more jobs" if len(jobs) > most else "")
+    attributes = [name for name, _ in data.label_attributes.most_common()]
+    if attributes:
+        noun = "label attribute" if len(attributes) == 1 else "label attributes"
+        what += f" ({noun}: {', '.join(attributes)})"
+    return f"Dataset report: {what}"
+
+
 def report(storage: Storage, labels: str, out: str, label_attribute: str | None = None,
            schema: str | None = None, title: str | None = None,
            progress: Callable[[int], None] | None = None) -> RunSummary:
@@ -204,7 +231,7 @@ def report(storage: Storage, labels: str, out: str, label_attribute: str | None 
         label_schema = load_label_schema(schema)
     elif len(data.schemas) == 1 and next(iter(data.schemas)) != "(unnamed)":
         label_schema = builtin_schema(next(iter(data.schemas)))  # from the data: built-in names only
-    page = render_html(data, title or f"Dataset report: {labels.rstrip('/').rsplit('/', 1)[-1]}", label_schema)
+    page = render_html(data, title or default_title(data, labels), label_schema)
     storage.write_bytes(out, page.encode("utf-8"), content_type="text/html; charset=utf-8")
     data.summary.written = 1
     data.summary.unit = "files"

@@ -239,15 +239,18 @@ def consolidate_segments(
         members = cluster.members
         support = len(members)
         mean_iou = sum(iou(m.start, m.end, start, end) for m in members) / support
-        texts = {m.worker: m.text for m in members}
-        attributes, attribute_agreement = _vote_attributes(members, schema)
+        # Fields and text a schema does not ask on this track category are not consolidated (the
+        # post-annotation validation has refused answers that carry them).
+        takes_text = schema is None or schema.text_applies(category)
+        texts = {m.worker: m.text for m in members} if takes_text else {}
+        attributes, attribute_agreement = _vote_attributes(members, schema, category)
         segments.append(ConsolidatedSegment.model_construct(
             id=f"seg-{index:04d}",
             category=category,
             label=label,
             start=round(start, ROUND),
             end=round(end, ROUND),
-            text=choose_text([m.text for m in members]),
+            text=choose_text([m.text for m in members]) if takes_text else "",
             texts=texts,
             attributes=attributes,
             attribute_agreement=attribute_agreement,
@@ -277,12 +280,13 @@ def choose_text(texts: Sequence[str]) -> str:
     return max(non_empty, key=len)
 
 
-def _vote_attributes(members: list[_Member], schema: LabelSchema | None
+def _vote_attributes(members: list[_Member], schema: LabelSchema | None, category: str | None = None
                      ) -> tuple[dict[str, FieldValue], dict[str, float]]:
+    asked = {f.name for f in schema.fields_for(category)} if schema is not None and category else None
     names: list[str] = []
     for m in members:
         for name in m.attributes:
-            if name not in names:
+            if name not in names and (asked is None or name in asked or schema.segment_field(name) is None):
                 names.append(name)
     values: dict[str, FieldValue] = {}
     agreement: dict[str, float] = {}

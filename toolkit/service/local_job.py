@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.contract import LabelSchema, consolidation, worker_response
 from toolkit.contract import pre_annotation as pre_codec
@@ -50,6 +50,9 @@ from toolkit.service.portal.tasks import (
 )
 from toolkit.storage import Storage, is_s3
 from toolkit.task.task_input import ManifestError, build_task_input, iter_data_objects
+
+if TYPE_CHECKING:
+    from toolkit.service.simulate import Correction
 
 log = logging.getLogger(__name__)
 
@@ -417,12 +420,14 @@ def run_local_job(
     host: str = "127.0.0.1",
     access_token: str | None = None,
     max_submission_bytes: int | None = None,
+    corrections: list[Correction] | None = None,
 ) -> JobSource:
     """Run the job to completion: simulated, or serving the portal until every task is labeled.
 
     On a non-loopback `host` (a team on a LAN) every request needs `access_token`, generated when
     not given; `on_ready` then receives the link that carries it. `max_submission_bytes` caps a
-    submission's size (default: the portal's, DEFAULT_MAX_SUBMISSION_BYTES)."""
+    submission's size (default: the portal's, DEFAULT_MAX_SUBMISSION_BYTES). `corrections` are the
+    known transcription errors simulated workers fix (toolkit.service.simulate.load_corrections)."""
     source = JobSource(manifest, schema, workers=workers, out=out, job_name=job_name,
                        label_attribute=label_attribute, storage=storage, task_time_limit=task_time_limit)
     if source.completed.is_set():
@@ -430,7 +435,7 @@ def run_local_job(
     if simulate_workers:
         from toolkit.service.simulate import simulate
 
-        simulate(source, workers, max_submission_bytes=max_submission_bytes)
+        simulate(source, workers, max_submission_bytes=max_submission_bytes, corrections=corrections)
         return source
     from toolkit.service.portal.access import is_loopback, new_token, portal_link, require_token
     from toolkit.service.portal.app import PortalServer, create_app

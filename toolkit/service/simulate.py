@@ -1,19 +1,28 @@
 """Simulated workers for a local job (`gtkit local-job run --simulate`, the demo, the tests).
 
 Each simulated worker answers every open task through the portal's real HTTP endpoints, with a
-plausible, schema-valid answer built from the task's pre-segments (jittered deterministically per
-worker, so reruns give the same answers).
+plausible, schema-valid answer built from the task's pre-segments. Workers differ as people do:
+each has their own boundary precision, rate of missed and extra segments, rating bias and care in
+correcting the transcript, so consolidation sees real disagreement. Every choice comes from a
+random generator seeded by (worker, item), and the submission times from a simulated clock, so a
+rerun writes byte-identical outputs.
 """
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 import json
 import logging
-from datetime import UTC, datetime
+import random
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from toolkit.contract import ANSWER_FIELD, LabelSchema
+import yaml
+
+from toolkit.contract import ANSWER_FIELD, FieldSpec, LabelSchema
 from toolkit.contract.answer import CONTENT_FIELD_PREFIX, TIME_DECIMALS
 from toolkit.service.errors import LocalJobError
 from toolkit.service.portal.tasks import TaskSource
@@ -21,16 +30,82 @@ from toolkit.storage import Storage
 
 log = logging.getLogger(__name__)
 
+# The simulated clock: worker 1 starts here; each task takes about its media's length plus reading time.
+SIMULATED_START = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
+MIN_SEGMENT = 0.05
 
-def _jitter(worker: int, key: str, scale: float) -> float:
-    """Deterministic offset in [-scale, scale] from (worker, key)."""
-    digest = hashlib.sha256(f"{worker}:{key}".encode()).digest()
-    return (int.from_bytes(digest[:4], "big") / 0xFFFFFFFF * 2 - 1) * scale
+# Words that make a simulated worker pick an emotion for a speaker turn (first match wins).
+_EMOTION_CUES: list[tuple[str, str]] = [
+    (r"frustrat|still hasn't|dropping|charged twice|damaged", "Frustrated"),
+    (r"\bangry\b|unacceptable", "Angry"),
+    (r"great|perfect|thanks|thank you|welcome|works", "Happy"),
+    (r"unfortunately", "Sad"),
+    (r"\?$", "Confused"),
+]
 
 
-def simulated_answer(task_input: dict[str, Any], schema: LabelSchema, worker: int,
-                     storage: Storage | None = None, *, jitter: float = 0.08) -> dict[str, Any]:
-    """A plausible, schema-valid SegmentationAnswer (as JSON) built from the task's pre-segments."""
+@dataclass(frozen=True)
+class Correction:
+    """A known transcription error: the text the ASR produced and what was said."""
+
+    heard: str
+    said: str
+
+
+def load_corrections(path: str | Path) -> list[Correction]:
+    """The corrections file (examples/asr-corrections.yaml): `corrections: [{heard, said}, ...]`."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise LocalJobError(f"corrections file {path}: {exc}") from exc
+    items = data.get("corrections") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise LocalJobError(f"corrections file {path}: expected a mapping with a 'corrections' list")
+    out = []
+    for i, item in enumerate(items):
+        if not (isinstance(item, dict) and isinstance(item.get("heard"), str) and item["heard"]
+                and isinstance(item.get("said"), str)):
+            raise LocalJobError(f"corrections file {path}: corrections[{i}] needs text 'heard' and 'said'")
+        out.append(Correction(item["heard"], item["said"]))
+    return out
+
+
+@dataclass(frozen=True)
+class WorkerTraits:
+    """How one simulated worker labels: the same for every task they do."""
+
+    boundary_sd: float      # seconds of boundary noise (standard deviation)
+    miss_rate: float        # chance to leave a pre-segment out
+    extra_rate: float       # chance per gap to add a segment the machine missed
+    correct_rate: float     # chance to fix a known transcription error
+    rating_bias: float      # added to an item's true quality
+    language_rate: float    # chance to mark the language track
+    summary_style: int
+
+    @classmethod
+    def of(cls, worker: int, seed: int = 0) -> WorkerTraits:
+        rng = random.Random(f"gtkit-sim:{seed}:worker:{worker}")
+        return cls(boundary_sd=rng.uniform(0.03, 0.22), miss_rate=rng.uniform(0.0, 0.12),
+                   extra_rate=rng.uniform(0.0, 0.15), correct_rate=rng.uniform(0.7, 1.0),
+                   rating_bias=rng.uniform(-0.8, 0.8), language_rate=rng.uniform(0.5, 1.0),
+                   summary_style=rng.randrange(3))
+
+
+def _item_key(task_input: dict[str, Any]) -> str:
+    return str(task_input.get("interaction-id") or task_input.get("source-ref") or task_input.get("source") or "")
+
+
+def _item_rng(task_input: dict[str, Any], seed: int) -> random.Random:
+    """What every worker perceives alike about an item (its true quality)."""
+    return random.Random(f"gtkit-sim:{seed}:item:{_item_key(task_input)}")
+
+
+def _worker_rng(task_input: dict[str, Any], worker: int, seed: int) -> random.Random:
+    return random.Random(f"gtkit-sim:{seed}:worker:{worker}:item:{_item_key(task_input)}")
+
+
+def _pre_segments(task_input: dict[str, Any], storage: Storage | None) -> list[dict[str, Any]]:
     pre = task_input.get("pre-segments")
     if pre is None and task_input.get("sidecar-ref") and storage is not None:
         try:
@@ -39,34 +114,172 @@ def simulated_answer(task_input: dict[str, Any], schema: LabelSchema, worker: in
             log.warning("sidecar of %s unreadable; simulating without pre-segments",
                         task_input.get("interaction-id"))
             pre = None
-    pre = pre or []
+    return sorted(pre or [], key=lambda p: (float(p["start"]), float(p["end"])))
+
+
+def corrected(text: str, corrections: list[Correction], rng: random.Random, care: float) -> str:
+    """`text` with each known error it contains fixed, each with probability `care`."""
+    for fix in corrections:
+        if fix.heard in text and rng.random() < care:
+            text = text.replace(fix.heard, fix.said)
+    return text
+
+
+def _emotion(text: str, options: list[str], rng: random.Random) -> str | None:
+    if rng.random() < 0.15:  # workers disagree on emotion now and then
+        return rng.choice(options)
+    for pattern, emotion in _EMOTION_CUES:
+        if emotion in options and re.search(pattern, text.strip(), re.IGNORECASE):
+            return emotion
+    return "Neutral" if "Neutral" in options else None
+
+
+def _summary(segments: list[dict[str, Any]], style: int) -> str:
+    """A short summary written from the (corrected) transcript: the customer's first substantial
+    turn, and (in two of the three styles) how the agent's last turn resolved it."""
+    said = [s for s in segments if s.get("text", "").strip()]
+    if not said:
+        return ""
+    customer = [s["text"] for s in said if s["_label"] == "Customer"] or [s["text"] for s in said]
+    agent = [s["text"] for s in said if s["_label"] == "Agent"]
+    issue = next((t for t in customer if len(t.split()) >= 5), customer[0])
+    issue = _GREETING.sub("", issue).strip().rstrip(".?! ") or issue.rstrip(".?! ")
+    issue = _lower_first(issue)
+    # The agent's last turn that does something about it (not a goodbye or a question).
+    acting = [t for t in agent if _ACTION.search(t) and not t.rstrip().endswith("?")]
+    outcome = _THANKS.sub("", acting[-1]).strip().rstrip(".?! ") if acting else ""
+    if style == 1 or not outcome:
+        return f"Customer issue: {issue}."
+    outcome = _lower_first(outcome)
+    if style == 0:
+        return f"The customer called because {issue}. Outcome: {outcome}."
+    return f"{issue[0].upper()}{issue[1:]}. The agent: {outcome}."
+
+
+def _lower_first(text: str) -> str:
+    """Lower-case a sentence's first letter to continue a sentence with it ("I" and acronyms stay)."""
+    first = text.split(" ", 1)[0]
+    if first == "I" or first.startswith("I'") or first.isupper():
+        return text
+    return text[:1].lower() + text[1:]
+
+
+_GREETING = re.compile(r"^((hi|hello|yes|okay)[,.!?]?\s+)+(this is [^.]+\.\s*)?", re.IGNORECASE)
+_ACTION = re.compile(r"refund|cancel|book|arriv|sent|added|credit|replace|updat|call you", re.IGNORECASE)
+_THANKS = re.compile(r"^((thanks|thank you)[^.]*\.\s*)+", re.IGNORECASE)
+
+
+def _field_value(spec: FieldSpec, rng: random.Random, *, quality: float, traits: WorkerTraits,
+                 text: str = "", summary: str = "") -> Any:
+    """A value for one field, drawn per worker and item; None leaves an optional field unanswered."""
+    if spec.type == "single_choice":
+        options = spec.options or []
+        if spec.name == "emotion":
+            return _emotion(text, options, rng)
+        return options[0] if rng.random() < 0.7 else rng.choice(options)
+    if spec.type == "multiple_choice":
+        options = spec.options or []
+        return [options[0]] if rng.random() < 0.75 or len(options) < 2 else [rng.choice(options[1:])]
+    if spec.type == "boolean":
+        return rng.random() < 0.2
+    if spec.type == "rating":
+        score = quality * (spec.max - spec.min) + spec.min + traits.rating_bias + rng.gauss(0, 0.6)
+        return int(min(spec.max, max(spec.min, round(score))))
+    if spec.name in ("summary", "summary_text") or "summary" in (spec.label or "").lower():
+        return summary or ("Simulated answer." if spec.required else None)
+    return "Simulated answer." if spec.required else None
+
+
+def simulated_answer(task_input: dict[str, Any], schema: LabelSchema, worker: int,
+                     storage: Storage | None = None, *, corrections: list[Correction] | None = None,
+                     seed: int = 0) -> dict[str, Any]:
+    """A plausible, schema-valid SegmentationAnswer (as JSON) built from the task's pre-segments."""
+    pre = _pre_segments(task_input, storage)
     ends = [float(p["end"]) for p in pre]
     duration = float(task_input.get("duration-seconds") or max(ends, default=0.0) or 1.0)
+    traits = WorkerTraits.of(worker, seed)
+    rng = _worker_rng(task_input, worker, seed)
+    quality = _item_rng(task_input, seed).uniform(0.25, 0.95)
 
     tracks: dict[tuple[str, str], str] = {}
-    segments = []
-    for p in pre:
-        category = schema.track(p.get("track", ""))
-        if category is None:
-            category = schema.tracks[0]
+
+    def track_id(category: str, label: str) -> str:
+        return tracks.setdefault((category, label), f"t{len(tracks) + 1}")
+
+    def jittered(value: float) -> float:
+        return value + max(-0.6, min(0.6, rng.gauss(0, traits.boundary_sd)))
+
+    segments: list[dict[str, Any]] = []
+    kept = [p for p in pre if rng.random() >= traits.miss_rate] or pre[:1]
+    for p in kept:
+        category = schema.track(p.get("track", "")) or schema.tracks[0]
         label = p.get("label") if p.get("label") in category.labels else category.labels[0]
-        key = (category.name, label)
-        tracks.setdefault(key, f"t{len(tracks) + 1}")
-        start = max(0.0, float(p["start"]) + _jitter(worker, f"{p['id']}:s", jitter))
-        end = min(duration, float(p["end"]) + _jitter(worker, f"{p['id']}:e", jitter))
-        if end - start < 0.05:
+        start = max(0.0, jittered(float(p["start"])))
+        end = min(duration, jittered(float(p["end"])))
+        if end - start < MIN_SEGMENT:
             start, end = float(p["start"]), float(p["end"])
-        segments.append({"id": f"w{worker}-{p['id']}", "track": tracks[key], "start": round(start, TIME_DECIMALS),
-                         "end": round(end, TIME_DECIMALS), "text": p.get("text", ""), "presegmentId": p["id"],
-                         "attributes": _field_values(schema.segment_fields, worker)})
+        text = corrected(p.get("text", ""), corrections or [], rng, traits.correct_rate)
+        segments.append({"id": f"w{worker}-{p['id']}", "track": track_id(category.name, label),
+                         "start": start, "end": end, "text": text, "presegmentId": p["id"],
+                         "_category": category.name, "_label": label})
+    # Something the machine missed: a short backchannel in a gap long enough to hold one.
+    speaker = segments[0]["_category"] if segments else schema.tracks[0].name
+    for before, after in itertools.pairwise(pre):
+        gap_start, gap_end = float(before["end"]) + 0.2, float(after["start"]) - 0.2
+        if gap_end - gap_start >= 0.6 and rng.random() < traits.extra_rate:
+            other = next((x.get("label") for x in (after, before)
+                          if x.get("label") != before.get("label")), before.get("label"))
+            category = schema.track(speaker) or schema.tracks[0]
+            label = other if other in category.labels else category.labels[0]
+            mid = (gap_start + gap_end) / 2
+            segments.append({"id": f"w{worker}-x{len(segments) + 1}", "track": track_id(category.name, label),
+                             "start": max(0.0, mid - 0.3), "end": min(duration, mid + 0.3),
+                             "text": rng.choice(["Mm-hmm.", "Okay.", "Right."]),
+                             "_category": category.name, "_label": label})
+    # The language spoken, on a language track if the schema has one (not every worker marks it).
+    language = next((t for t in schema.tracks if t.name == "language"), None)
+    if language is not None and segments and rng.random() < traits.language_rate:
+        code = str(task_input.get("language-code") or "en")
+        names = {"en": "English", "es": "Spanish", "fr": "French", "de": "German"}
+        label = names.get(code.split("-")[0].lower(), "Other")
+        label = label if label in language.labels else language.labels[-1]
+        first = min(s["start"] for s in segments)
+        last = max(s["end"] for s in segments)
+        segments.append({"id": f"w{worker}-lang", "track": track_id(language.name, label),
+                         "start": max(0.0, jittered(first)), "end": min(duration, jittered(last)), "text": "",
+                         "_category": language.name, "_label": label})
     if not segments:  # nothing to start from: one segment over the first second
         category = schema.tracks[0]
-        tracks[(category.name, category.labels[0])] = "t1"
-        segments.append({"id": f"w{worker}-1", "track": "t1", "start": 0.0, "end": min(duration, 1.0),
-                         "text": "", "attributes": _field_values(schema.segment_fields, worker)})
-    if schema.segment_text.enabled and schema.segment_text.required:
-        for seg in segments:
-            seg["text"] = seg["text"] or "(simulated)"
+        segments.append({"id": f"w{worker}-1", "track": track_id(category.name, category.labels[0]),
+                         "start": 0.0, "end": min(duration, 1.0), "text": "",
+                         "_category": category.name, "_label": category.labels[0]})
+    segments.sort(key=lambda s: (s["start"], s["end"], s["id"]))
+
+    summary = _summary([s for s in segments if s["_category"] != "language"], traits.summary_style)
+    for seg in segments:
+        category = seg.pop("_category")
+        seg.pop("_label")
+        seg["start"], seg["end"] = round(seg["start"], TIME_DECIMALS), round(seg["end"], TIME_DECIMALS)
+        if seg["end"] - seg["start"] < MIN_SEGMENT:
+            seg["end"] = round(min(duration, seg["start"] + MIN_SEGMENT), TIME_DECIMALS)
+        text_spec = schema.segment_text
+        if not schema.text_applies(category):
+            seg["text"] = ""
+        elif text_spec.enabled and text_spec.required and not seg["text"]:
+            seg["text"] = "(simulated)"
+        attributes: dict[str, Any] = {}
+        for spec in schema.fields_for(category):
+            value = _field_value(spec, rng, quality=quality, traits=traits, text=seg["text"])
+            if value is None and spec.required:
+                value = (spec.options or [""])[0] if spec.options else "Simulated answer."
+            if value is not None:
+                attributes[spec.name] = value
+        seg["attributes"] = attributes
+    content: dict[str, Any] = {}
+    for spec in schema.content_fields:
+        value = _field_value(spec, rng, quality=quality, traits=traits, summary=summary)
+        if value is not None:
+            content[spec.name] = value
     return {
         "schemaVersion": "1.0",
         "labelSchema": schema.name,
@@ -74,42 +287,52 @@ def simulated_answer(task_input: dict[str, Any], schema: LabelSchema, worker: in
         "mediaDuration": duration,
         "tracks": [{"id": tid, "category": c, "label": lab} for (c, lab), tid in tracks.items()],
         "segments": segments,
-        "content": _field_values(schema.content_fields, worker),
+        "content": content,
     }
 
 
-def _field_values(specs: list, worker: int) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for spec in specs:
-        if spec.type == "single_choice":
-            values[spec.name] = spec.options[0]
-        elif spec.type == "multiple_choice":
-            values[spec.name] = [spec.options[0]]
-        elif spec.type == "boolean":
-            values[spec.name] = False
-        elif spec.type == "rating":
-            values[spec.name] = min(spec.max, (spec.min + spec.max) // 2 + worker % 2)
-        elif spec.required:
-            values[spec.name] = "Simulated answer."
-    return values
-
-
 def simulated_answer_content(task_input: dict[str, Any], schema: LabelSchema, worker: int,
-                             storage: Storage | None = None) -> dict[str, Any]:
+                             storage: Storage | None = None, *, corrections: list[Correction] | None = None,
+                             seed: int = 0) -> dict[str, Any]:
     """crowd-form `answerContent` as our template posts it: the JSON answer + `content-*` copies."""
-    answer = simulated_answer(task_input, schema, worker, storage)
+    answer = simulated_answer(task_input, schema, worker, storage, corrections=corrections, seed=seed)
     content: dict[str, Any] = {ANSWER_FIELD: json.dumps(answer, separators=(",", ":"))}
     for name, value in answer["content"].items():
         content[f"{CONTENT_FIELD_PREFIX}{name}"] = value if isinstance(value, str) else json.dumps(value)
     return content
 
 
+def time_spent(task_input: dict[str, Any], worker: int, seed: int = 0) -> float:
+    """Simulated seconds a worker spends on a task: listening once or twice plus reading and typing."""
+    rng = random.Random(f"gtkit-sim:{seed}:time:{worker}:{_item_key(task_input)}")
+    duration = float(task_input.get("duration-seconds") or 30.0)
+    return round(duration * rng.uniform(1.3, 2.6) + rng.uniform(20, 90), 3)
+
+
+class _SimulatedClock:
+    """The task source seen through a clock of its own: submissions are stamped with simulated
+    times (deterministic, unlike the portal's wall clock). Everything else is the real source."""
+
+    def __init__(self, source: TaskSource) -> None:
+        self._source = source
+        self.submitted_at: datetime | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
+
+    def submit(self, task_id: str, worker_id: str, answer_content: dict[str, Any],
+               accepted_at: datetime, submitted_at: datetime) -> None:
+        self._source.submit(task_id, worker_id, answer_content, accepted_at, self.submitted_at or submitted_at)
+
+
 def simulate(source: TaskSource, workers: int, *, names: list[str] | None = None,
-             max_submission_bytes: int | None = None) -> int:
+             max_submission_bytes: int | None = None, corrections: list[Correction] | None = None,
+             seed: int = 0) -> int:
     """N simulated workers answer every open task through the portal's HTTP endpoints."""
     from toolkit.service.portal.app import WORKER_COOKIE, create_app, csrf_token_in
 
-    app = create_app(source, max_submission_bytes=max_submission_bytes)
+    clocked = _SimulatedClock(source)
+    app = create_app(clocked, max_submission_bytes=max_submission_bytes)  # type: ignore[arg-type]
     client = app.test_client()
     # As a browser does: the page's CSRF token goes with every post (one session, one token).
     headers = {"X-CSRFToken": csrf_token_in(client.get("/login").get_data(as_text=True)) or ""}
@@ -117,18 +340,24 @@ def simulate(source: TaskSource, workers: int, *, names: list[str] | None = None
     submitted = 0
     for index, name in enumerate(names):
         client.set_cookie(WORKER_COOKIE, name)
+        now = SIMULATED_START + timedelta(minutes=7 * index)
         while True:
             resp = client.get("/next")
             if resp.status_code != 302:
                 break  # the "nothing left" page
             task_id = resp.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
-            content = simulated_answer_content(source.task_input(task_id), source.schema, index + 1,
-                                               source.storage)
-            accepted = datetime.now(UTC).isoformat()
-            resp = client.post(f"/task/{task_id}/submit", json={"answerContent": content, "acceptedAt": accepted},
+            task_input = source.task_input(task_id)
+            content = simulated_answer_content(task_input, source.schema, index + 1, source.storage,
+                                               corrections=corrections, seed=seed)
+            accepted = now
+            now = accepted + timedelta(seconds=time_spent(task_input, index + 1, seed))
+            clocked.submitted_at = now
+            resp = client.post(f"/task/{task_id}/submit",
+                               json={"answerContent": content, "acceptedAt": accepted.isoformat()},
                                headers=headers)
             if resp.status_code != 200:
                 raise LocalJobError(f"simulated worker {name}: task {task_id} refused "
                                     f"(HTTP {resp.status_code}: {resp.get_json()})")
             submitted += 1
+            now += timedelta(seconds=5)
     return submitted
