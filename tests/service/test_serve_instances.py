@@ -9,12 +9,14 @@ import time
 from collections import Counter
 
 from serve_processes import Crowd, Server, prepare, task_inputs
-from service_helpers import fresh_postgres_database, write_manifest
+from service_helpers import PASSWORD, fresh_postgres_database, write_manifest
 from sqlalchemy import select
 from test_serve_crash import WORKERS, check_consistent, check_layout_matches, new_lines
 
 from toolkit.service import jobs, queue
+from toolkit.service.simulate import simulated_answer_content
 from toolkit.service.tables import Answer, Consolidation
+from toolkit.service.web.client import Annotator
 
 OBJECTS = 30
 ANNOTATORS = 10
@@ -101,3 +103,24 @@ def test_kill_9_of_a_gunicorn_server_during_submits(db_url, tmp_path, schema):
     print(f"\ngunicorn kill -9 ({db.dialect}): {kills} kills, {crowd.retries} requests cut off or refused and "
           f"retried, {len(stored)} answers, none lost or doubled")
     db.dispose()
+
+
+def test_a_held_task_and_the_session_survive_a_kill_9_and_restart(db_url, tmp_path, schema):
+    db, team, (ann,) = prepare(db_url, 1)
+    job = jobs.create_job(db, name="held", manifest=str(write_manifest(tmp_path / "m.jsonl", new_lines(0, 3))),
+                          schema=schema, team_id=team.id, output_uri=str(tmp_path / "out"))
+    server = Server(tmp_path, db_url).start()
+    client = Annotator(server.url)
+    try:
+        client.sign_in(ann.email, PASSWORD)
+        held = client.next_task()
+        server.kill9()
+        server.start()
+        assert client.next_task() == held  # same cookie, same place: both are rows
+        content = simulated_answer_content(task_inputs(db, job.id)[held], schema, 1)
+        assert client.submit(held, content)["ok"]
+        assert client.next_task() not in (None, held)
+    finally:
+        client.close()
+        server.stop()
+        db.dispose()
