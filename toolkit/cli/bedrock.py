@@ -66,9 +66,12 @@ def submit(
     """One CreateModelInvocationJob per prepared shard, each request validated against the service model.
 
     Example (offline: --dry-run validates and prints the requests):
-        gtkit bedrock submit --input s3://example-feedback-bucket/bedrock/batch/ \\
-            --model anthropic.claude-3-haiku-20240307-v1:0 --role arn:aws:iam::123456789012:role/BedrockBatch \\
-            --output s3://example-feedback-bucket/bedrock/output/ --dry-run --mirror s3://example-feedback-bucket/=examples
+        gtkit bedrock submit \\
+            --input s3://example-feedback-bucket/bedrock/batch/ \\
+            --model anthropic.claude-3-haiku-20240307-v1:0 \\
+            --role arn:aws:iam::123456789012:role/BedrockBatch \\
+            --output s3://example-feedback-bucket/bedrock/output/ \\
+            --dry-run --mirror s3://example-feedback-bucket/=examples
     """
     clients = None if dry_run else make_clients(region)
     storage = Storage(make_storage(mirror).mirrors, client=clients.s3 if clients else None)
@@ -217,8 +220,10 @@ def import_cmd(
     and mask PII; failed, truncated and unknown records are written with their status and reported.
 
     Example (offline, with the bundled examples):
-        gtkit bedrock import examples/bedrock/output/abcdef123456/part-000.jsonl.out \\
-            --records s3://example-feedback-bucket/bedrock/batch/ --model anthropic.claude-3-haiku-20240307-v1:0 \\
+        gtkit bedrock import \\
+            examples/bedrock/output/abcdef123456/part-000.jsonl.out \\
+            --records s3://example-feedback-bucket/bedrock/batch/ \\
+            --model anthropic.claude-3-haiku-20240307-v1:0 \\
             --out imported.jsonl --mirror s3://example-feedback-bucket/=examples
     """
     from toolkit.aws.ratelimit import TokenBucket
