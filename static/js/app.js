@@ -11,12 +11,14 @@ import { hasSavedWork, keepWork } from './saved-work.js'
 import { createSidecar } from './sidecar.js'
 import { createPlayer, loadPeaks } from './media.js'
 import { createViews } from './views.js'
-import { applyPreferences, coalesceChanges, wirePlayer } from './wiring.js'
+import { applyPreferences, coalesceChanges, idleDebounce, wirePlayer } from './wiring.js'
 import { createProblems } from './problems.js'
 import { ensureAnswerInput, installSubmit } from './submit.js'
 import { installEnterCommits, installShortcuts } from './keyboard.js'
 
 const EDITS = ['tracks', 'segments', 'content', 'all']
+// Up to this many segments the answer is re-checked on every edit; beyond, once typing pauses.
+const CHECK_EVERY_EDIT = 200
 
 /**
  * Mount the UI into `root` (the #gtkit-app element). Returns the app object, also exposed as
@@ -40,7 +42,8 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
   })
   const problems = createProblems(state)
   const submitter = installSubmission({ root, task, layout, state, alerts, work, problems })
-  coalesceChanges(state, kinds => afterChanges(kinds, { ui, work, problems, submitter }))
+  const checks = idleDebounce(() => { problems.refresh(); submitter.prepare() })
+  coalesceChanges(state, (kinds, detail) => afterChanges(kinds, detail, { ui, work, checks, state }))
 
   const app = createApp({ root, task, state, work, problems })
   root.gtkitApp = app
@@ -89,15 +92,16 @@ function installSubmission ({ root, task, layout, state, alerts, work, problems 
   return submitter
 }
 
-/** One burst of state changes (coalesced): redraw, then save, re-check and refill the answer. */
-function afterChanges (kinds, { ui, work, problems, submitter }) {
+/** One burst of state changes (coalesced): redraw, then save, re-check and refill the answer
+ *  (the submit handler re-checks anyway, so deferring the check never lets a stale answer out). */
+function afterChanges (kinds, detail, { ui, work, checks, state }) {
   if (!ui.views) return // built with the player, from the state as it is then
-  ui.views.render(kinds)
+  ui.views.render(kinds, detail)
   const edited = EDITS.some(k => kinds.has(k))
   if (edited) work.edited()
   if (edited || kinds.has('duration')) {
-    problems.refresh()
-    submitter.prepare()
+    checks.schedule()
+    if (state.segments.length <= CHECK_EVERY_EDIT) checks.flush()
   }
 }
 

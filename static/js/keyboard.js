@@ -78,7 +78,7 @@ export function installShortcuts ({ target = document, state, player, help, trac
   function selectRelative (dir) {
     const sorted = state.sortedSegments()
     if (!sorted.length) return
-    let idx = sorted.findIndex(s => s.id === state.selectedSegmentId)
+    let idx = state.selectedSegmentId ? state.sortedIndex(state.selectedSegmentId) : -1
     if (idx < 0) {
       const t = player.currentTime
       idx = dir > 0 ? sorted.findIndex(s => s.start >= t) : sorted.findLastIndex(s => s.start < t)

@@ -20,7 +20,10 @@ export const MAX_PX_PER_SEC = 10000 // 10 px per millisecond
 export const RATES = [0.5, 0.75, 1, 1.25, 1.5, 2]
 const WAVE_HEIGHT = 168
 const RECORDING_ID = 'gtkit-recording'
-const REGION_CHUNK = 300
+// Regions (DOM elements with handles) exist only for the segments in and near the visible window.
+// When more than this many are there (the whole-file view of a long call), they are painted on
+// one canvas instead, and become regions again once zooming in leaves fewer.
+export const MAX_REGIONS = 300
 
 /** Fetch and check a peaks file (binary or JSON). Throws an Error with a readable message. */
 export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
@@ -138,6 +141,18 @@ export class Player extends EventEmitter {
 
     this.ws = WaveSurfer.create(options)
     this._installLayoutCache()
+    this.overview = document.createElement('canvas')
+    this.overview.className = 'gtkit-overview'
+    this.overview.dataset.role = 'segment-overview'
+    this.overview.setAttribute('aria-hidden', 'true')
+    this.overview.hidden = true
+    this.overview.style.cssText = `position:absolute;left:0;top:0;width:100%;height:${WAVE_HEIGHT}px;pointer-events:none;z-index:4`
+    waveEl.append(this.overview)
+    this.overviewCount = 0 // segments painted on the overview canvas (0 = regions shown)
+    this._dragId = null
+    this._syncFrame = false
+    const resync = () => this._scheduleSync()
+    for (const ev of ['scroll', 'zoom', 'resize']) this.ws.on(ev, resync)
     this.ruler = rulerEl ? new Ruler({ canvas: rulerEl, ws: this.ws }) : null
     this.ws.on('ready', duration => {
       this.ready = true
@@ -173,10 +188,12 @@ export class Player extends EventEmitter {
     this.regions.on('region-created', region => this._onRegionCreated(region))
     this.regions.on('region-update', region => {
       const id = this.segmentByRegion.get(region)
+      if (id) this._dragId = id // kept while the drag scrolls the view
       if (id) this.emit('region-drag', id, region.start, region.end)
     })
     this.regions.on('region-updated', region => {
       const id = this.segmentByRegion.get(region)
+      this._dragId = null
       if (id) state.setSegmentTimes(id, region.start, region.end)
     })
     this.regions.on('region-clicked', region => {
@@ -201,8 +218,10 @@ export class Player extends EventEmitter {
     window.addEventListener('pointerup', this._onPointerUp)
 
     this.unsubscribe = state.subscribe(change => {
+      // Text and attributes are not drawn on the waveform: a keystroke costs the regions nothing.
+      if (change.kind === 'segments' && change.layout === false) return
       if (change.kind === 'segments' || change.kind === 'tracks' || change.kind === 'all') this.syncRegions(change.kind !== 'segments')
-      else if (change.kind === 'selection') this._styleSelection()
+      else if (change.kind === 'selection') { this._styleSelection(); if (this.overviewCount) this._scheduleSync() }
     })
   }
 
@@ -288,23 +307,47 @@ export class Player extends EventEmitter {
     }
   }
 
-  /** Bring regions in line with state.segments. Only changed segments are touched; new regions
-   *  are added at most REGION_CHUNK per frame so that the waveform of a long call with many
-   *  pre-segments paints first and the page stays responsive. */
+  /** [start, end] of the media time the waveform shows now. */
+  visibleRange () {
+    const d = this.duration
+    if (!(d > 0)) return [0, 0]
+    const total = Math.max(this.pxPerSec, this.fitPxPerSec()) * d
+    if (!this.pxPerSec || !(total > 0)) return [0, d]
+    const scroll = this.ws.getScroll()
+    const view = this.ws.getWidth()
+    return [Math.max(0, (scroll / total) * d), Math.min(d, ((scroll + view) / total) * d)]
+  }
+
+  _scheduleSync () {
+    if (this._syncFrame) return
+    this._syncFrame = true
+    requestAnimationFrame(() => { this._syncFrame = false; this.syncRegions(false) })
+  }
+
+  /** Bring regions in line with the segments in and near the visible window (half a view either
+   *  side, so scrolling shows regions at once). Only changed segments are touched. */
   syncRegions (relayoutAll = false) {
     const { state } = this
     const trackIndex = new Map(state.tracks.map((t, i) => [t.id, i]))
     const lanes = Math.max(1, state.tracks.length)
+    const [from, to] = this.visibleRange()
+    const margin = (to - from) / 2
+    const near = this.duration > 0 ? state.segmentsBetween(from - margin, to + margin) : state.sortedSegments()
+    const overview = near.length > MAX_REGIONS
+    const wanted = overview ? [] : near
+    if (overview) {
+      // The selected and the dragged segment keep their regions (handles to resize them).
+      for (const id of [state.selectedSegmentId, this._dragId]) {
+        const seg = id && state.segment(id)
+        if (seg && !wanted.includes(seg)) wanted.push(seg)
+      }
+    }
     const live = new Set()
-    let created = 0
-    let deferred = false
-    for (const seg of state.segments) {
+    for (const seg of wanted) {
       live.add(seg.id)
       let region = this.regionById.get(seg.id)
       const last = this.renderedSegment.get(seg.id)
       if (!region) {
-        if (created >= REGION_CHUNK) { deferred = true; continue }
-        created++
         region = this._addRegion({ id: seg.id, start: seg.start, end: Math.max(seg.end, seg.start), drag: true, resize: true, minLength: TIME_STEP })
         this.regionById.set(seg.id, region)
         this.segmentByRegion.set(region, seg.id)
@@ -315,16 +358,43 @@ export class Player extends EventEmitter {
       this.renderedSegment.set(seg.id, seg)
     }
     for (const [id, region] of this.regionById) {
-      if (!live.has(id)) {
+      if (!live.has(id) && id !== this._dragId) {
         this.regionById.delete(id)
         this.renderedSegment.delete(id)
         region.remove()
       }
     }
+    this._drawOverview(overview ? state.segmentsBetween(from, to) : null, from, to, trackIndex, lanes)
     this._styleSelection()
-    if (deferred && !this._syncQueued) {
-      this._syncQueued = true
-      requestAnimationFrame(() => { this._syncQueued = false; this.syncRegions(false) })
+  }
+
+  /** Paint segments on the overview canvas (null: hide it). */
+  _drawOverview (segments, from, to, trackIndex, lanes) {
+    const c = this.overview
+    this.overviewCount = segments ? segments.length : 0
+    if (!segments) {
+      if (!c.hidden) c.hidden = true
+      return
+    }
+    c.hidden = false
+    const dpr = globalThis.devicePixelRatio || 1
+    const w = Math.max(1, Math.round((this.waveEl.clientWidth || 1000) * dpr))
+    const h = Math.round(WAVE_HEIGHT * dpr)
+    if (c.width !== w) c.width = w
+    if (c.height !== h) c.height = h
+    const ctx = c.getContext('2d')
+    ctx.clearRect(0, 0, w, h)
+    const span = Math.max(1e-9, to - from)
+    const laneH = h / lanes
+    const colors = new Map(this.state.tracks.map(t => [t.id, withAlpha(trackColor(this.schema, t), 0.35)]))
+    const sel = this.state.selectedSegmentId
+    for (const seg of segments) {
+      if (seg.id === sel) continue // its own region shows it
+      const x = ((seg.start - from) / span) * w
+      const x2 = ((seg.end - from) / span) * w
+      const lane = trackIndex.get(seg.track) ?? 0
+      ctx.fillStyle = colors.get(seg.track) || 'rgba(37, 99, 235, 0.3)'
+      ctx.fillRect(x, lane * laneH + 1, Math.max(1, x2 - x), laneH - 2)
     }
   }
 
@@ -529,6 +599,7 @@ export class Player extends EventEmitter {
   destroy () {
     this.unAll()
     this.unsubscribe()
+    this.overview.remove()
     this.ruler?.destroy()
     window.removeEventListener('pointerup', this._onPointerUp)
     this.disableDragSelection?.()

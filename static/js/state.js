@@ -23,6 +23,8 @@ const PER_SECOND = 10 ** TIME_DECIMALS
  * @property {string[]} [ids] the track ids (tracks), segment ids (segments) or field names (content)
  * @property {string[]} [added] segments: ids of new segments
  * @property {string[]} [removed] segments: ids of removed segments
+ * @property {boolean} [layout] segments: the times, track or membership changed (false: only text
+ *   or attributes did, so regions, order and per-track counts stay as they are)
  * @typedef {{change: [change: StateChange]}} AnswerStateEvents
  */
 export const CHANGE_KINDS = Object.freeze(['tracks', 'segments', 'content', 'selection', 'duration', 'all'])
@@ -74,6 +76,14 @@ export class AnswerState {
     this._events = new EventEmitter(['change'])
     this._nextSegment = 1
     this._nextTrack = 1
+    // Caches so that one keystroke costs O(1), not O(segments): id -> record, the time-ordered
+    // array (patched in place when an edit keeps the order) and id -> its place in that order.
+    this._byId = null
+    this._sorted = null
+    this._sortedPos = null
+    this._maxLength = 0
+    // Whether an undo snapshot holds this.segments (then it must be copied, not patched).
+    this._segmentsShared = false
   }
 
   // ---- subscription -------------------------------------------------------------------------
@@ -96,7 +106,17 @@ export class AnswerState {
   // ---- history ------------------------------------------------------------------------------
 
   _snapshot () {
+    this._segmentsShared = true
     return { tracks: this.tracks, segments: this.segments, content: this.content }
+  }
+
+  /** Replace the segment array (any membership or order change): the caches start over. */
+  _setSegments (segments) {
+    this.segments = segments
+    this._segmentsShared = false
+    this._byId = null
+    this._sorted = null
+    this._sortedPos = null
   }
 
   /** Record the current state before a change. Edits sharing a coalesce key merge into one step. */
@@ -132,7 +152,8 @@ export class AnswerState {
 
   _restoreSnapshot (snap) {
     this.tracks = snap.tracks
-    this.segments = snap.segments
+    this._setSegments(snap.segments)
+    this._segmentsShared = true // the other stack may still hold it
     this.content = snap.content
     this._coalesceKey = null
     if (this.selectedSegmentId && !this.segment(this.selectedSegmentId)) this.selectedSegmentId = null
@@ -143,13 +164,65 @@ export class AnswerState {
   // ---- lookups ------------------------------------------------------------------------------
 
   track (id) { return this.tracks.find(t => t.id === id) || null }
-  segment (id) { return this.segments.find(s => s.id === id) || null }
+  segment (id) {
+    const i = this._indexOf(id)
+    return i < 0 ? null : this.segments[i]
+  }
+
+  /** Place of a segment in this.segments (insertion order), or -1. */
+  _indexOf (id) {
+    if (!this._byId) this._byId = new Map(this.segments.map((s, i) => [s.id, i]))
+    return this._byId.get(id) ?? -1
+  }
   findTrack (category, label) { return this.tracks.find(t => t.category === category && t.label === label) || null }
   category (name) { return this.schema.tracks.find(c => c.name === name) || null }
 
-  /** Segments sorted by start (then end, then id): list, transcript and keyboard order. */
+  /** Segments sorted by start (then end, then id): list, transcript and keyboard order.
+   *  A cached array shared by every caller until the next change: do not modify it. */
   sortedSegments () {
-    return [...this.segments].sort((a, b) => a.start - b.start || a.end - b.end || (a.id < b.id ? -1 : 1))
+    if (!this._sorted) {
+      this._sorted = [...this.segments].sort((a, b) => a.start - b.start || a.end - b.end || (a.id < b.id ? -1 : 1))
+      this._sortedPos = new Map(this._sorted.map((s, i) => [s.id, i]))
+      let max = 0
+      for (const s of this._sorted) if (s.end - s.start > max) max = s.end - s.start
+      this._maxLength = max
+    }
+    return this._sorted
+  }
+
+  /** Place of a segment in sortedSegments(), or -1. */
+  sortedIndex (id) {
+    this.sortedSegments()
+    return this._sortedPos.get(id) ?? -1
+  }
+
+  /** Index in sortedSegments() of the first segment whose start is >= t (binary search). */
+  _lowerBound (t) {
+    const sorted = this.sortedSegments()
+    let lo = 0
+    let hi = sorted.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (sorted[mid].start < t) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  /** Segments overlapping [from, to] in time order, in O(log n + the ones that overlap, and
+   *  those starting within the longest segment's length before `from`). */
+  segmentsBetween (from, to) {
+    const sorted = this.sortedSegments()
+    const out = []
+    for (let i = this._lowerBound(from - this._maxLength); i < sorted.length && sorted[i].start <= to; i++) {
+      if (sorted[i].end >= from) out.push(sorted[i])
+    }
+    return out
+  }
+
+  /** Segments playing at time t (start <= t < end). */
+  segmentsAt (t) {
+    return this.segmentsBetween(t, t).filter(s => s.start <= t && t < s.end)
   }
 
   // ---- tracks -------------------------------------------------------------------------------
@@ -179,7 +252,7 @@ export class AnswerState {
     this._remember()
     this.tracks = this.tracks.filter(t => t.id !== id)
     const removed = this.segments.filter(s => s.track === id).map(s => s.id)
-    this.segments = this.segments.filter(s => s.track !== id)
+    this._setSegments(this.segments.filter(s => s.track !== id))
     if (removed.includes(this.selectedSegmentId)) this.selectedSegmentId = null
     if (this.activeTrackId === id) this.activeTrackId = this.tracks[0]?.id ?? null
     this._emit({ kind: 'all' })
@@ -213,12 +286,20 @@ export class AnswerState {
   }
 
   addSegment ({ track, start, end, text = '', attributes = {}, presegmentId = null, id = null }, { remember = true } = {}) {
+    if (remember) this._remember()
+    const seg = this._newSegment({ track, start, end, text, attributes, presegmentId, id })
+    this._setSegments([...this.segments, seg])
+    this._emit({ kind: 'segments', ids: [seg.id], added: [seg.id], layout: true })
+    return seg.id
+  }
+
+  /** A new frozen segment record with a fresh id (not yet in this.segments). */
+  _newSegment ({ track, start, end, text = '', attributes = {}, presegmentId = null, id = null }, taken = null) {
     if (!this.track(track)) throw new Error(`unknown track ${track}`)
     if (!Number.isFinite(Number(start)) || !Number.isFinite(Number(end))) throw new TypeError('segment times must be numbers')
-    if (remember) this._remember()
     const [s, e] = this._cleanTimes(start, end)
-    const segId = id && !this.segment(id) ? id : `seg-${this._nextSegment++}`
-    const seg = freezeRecord({
+    const segId = id && !this.segment(id) && !taken?.has(id) ? id : `seg-${this._nextSegment++}`
+    return freezeRecord({
       id: segId,
       track,
       start: s,
@@ -227,9 +308,6 @@ export class AnswerState {
       attributes: freezeRecord({ ...attributes }),
       presegmentId: presegmentId ?? null
     })
-    this.segments = [...this.segments, seg]
-    this._emit({ kind: 'segments', ids: [segId], added: [segId] })
-    return segId
   }
 
   _replaceSegment (id, fn, coalesceKey = null) {
@@ -239,8 +317,24 @@ export class AnswerState {
     if (!next) return false
     this._remember(coalesceKey)
     const frozen = freezeRecord(next)
-    this.segments = this.segments.map(s => (s.id === id ? frozen : s))
-    this._emit({ kind: 'segments', ids: [id] })
+    // layout: the times or the track changed (regions, order and counts follow); text and
+    // attributes do not, so a keystroke patches the caches in place instead of rebuilding them.
+    const layout = frozen.start !== old.start || frozen.end !== old.end || frozen.track !== old.track
+    const i = this._indexOf(id)
+    if (this._segmentsShared) {
+      // Copy the array an undo snapshot holds; same records and order, so the caches stay.
+      const { _byId, _sorted, _sortedPos } = this
+      this._setSegments(this.segments.slice())
+      Object.assign(this, { _byId, _sorted, _sortedPos })
+    }
+    this.segments[i] = frozen
+    if (layout) {
+      this._sorted = null
+      this._sortedPos = null
+    } else if (this._sorted) {
+      this._sorted[this._sortedPos.get(id)] = frozen
+    }
+    this._emit({ kind: 'segments', ids: [id], layout })
     return true
   }
 
@@ -290,9 +384,9 @@ export class AnswerState {
   removeSegment (id) {
     if (!this.segment(id)) return false
     this._remember()
-    this.segments = this.segments.filter(s => s.id !== id)
+    this._setSegments(this.segments.filter(s => s.id !== id))
     if (this.selectedSegmentId === id) this.selectedSegmentId = null
-    this._emit({ kind: 'segments', ids: [id], removed: [id] })
+    this._emit({ kind: 'segments', ids: [id], removed: [id], layout: true })
     return true
   }
 
@@ -336,7 +430,9 @@ export class AnswerState {
    */
   loadPresegments (presegments) {
     if (!Array.isArray(presegments) || !presegments.length) return 0
-    let added = 0
+    // One array and one change for all of them: thousands of addSegment() calls would copy the
+    // array (and notify every view) once per pre-segment.
+    const fresh = []
     for (const p of presegments) {
       if (!p || typeof p !== 'object') continue
       const start = Number(p.start)
@@ -344,10 +440,10 @@ export class AnswerState {
       if (!p.track || !p.label || !Number.isFinite(start) || !Number.isFinite(end)) continue
       const track = this.findTrack(String(p.track), String(p.label))?.id ??
         this.addTrack(String(p.track), String(p.label), { remember: false })
-      this.addSegment({ track, start, end, text: p.text ?? '', presegmentId: p.id != null ? String(p.id) : null },
-        { remember: false })
-      added++
+      fresh.push(this._newSegment({ track, start, end, text: p.text ?? '', presegmentId: p.id != null ? String(p.id) : null }))
     }
+    const added = fresh.length
+    this._setSegments([...this.segments, ...fresh])
     this._undo = []
     this._redo = []
     this._emit({ kind: 'all' })
@@ -362,7 +458,7 @@ export class AnswerState {
     this.tracks = tracks
       .filter(t => t && t.id && t.category && t.label)
       .map(t => freezeRecord({ id: String(t.id), category: String(t.category), label: String(t.label) }))
-    this.segments = segments
+    this._setSegments(segments
       .filter(s => s && s.id && s.track && Number.isFinite(Number(s.start)) && Number.isFinite(Number(s.end)))
       .map(s => freezeRecord({
         id: String(s.id),
@@ -372,7 +468,7 @@ export class AnswerState {
         text: typeof s.text === 'string' ? s.text : '',
         attributes: freezeRecord({ ...(s.attributes && typeof s.attributes === 'object' ? s.attributes : {}) }),
         presegmentId: s.presegmentId ?? null
-      }))
+      })))
     this.content = freezeRecord({ ...(answer.content && typeof answer.content === 'object' ? answer.content : {}) })
     if (answer.startedAt) this.startedAt = answer.startedAt
     this._nextTrack = maxNumericSuffix(this.tracks.map(t => t.id), 't') + 1
