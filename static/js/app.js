@@ -127,7 +127,7 @@ async function start ({ app, task, layout, alerts, state, prefs, preferred, pref
   placePanels(layout, views, [problems.element, views.help.element])
   problems.attach(views)
   wirePlayer(player, views, prefs)
-  installShortcuts({ state, player, help: views.help })
+  installShortcuts({ state, player, help: views.help, editText: id => views.list.focusSegment(id, 'text') })
   installEnterCommits(layout.root)
   ui.views = views
   views.render(new Set(['all']))

@@ -22,6 +22,7 @@ export function createToolbar ({ state, player, onHelp }) {
   const zoomIn = button('zoom-in', '+', 'Zoom in (+)')
   const zoomLabel = el('span', { class: 'gtkit-zoom-label', 'aria-live': 'polite' })
   const record = button('record', '● Record', 'Begin / stop recording a segment on the active track (R)', { 'aria-pressed': 'false' })
+  const loop = button('loop', '↻ Loop', 'Loop the selected segment (L)', { 'aria-pressed': 'false' })
   const undo = button('undo', 'Undo', 'Undo (Ctrl+Z)')
   const redo = button('redo', 'Redo', 'Redo (Ctrl+Shift+Z)')
   const spectro = button('toggle-spectrogram', 'Spectrogram', 'Show / hide the spectrogram', { 'aria-pressed': 'false' })
@@ -33,6 +34,7 @@ export function createToolbar ({ state, player, onHelp }) {
   zoomOut.addEventListener('click', () => player.zoomOut())
   zoomFit.addEventListener('click', () => player.zoomFit())
   record.addEventListener('click', () => player.toggleRecording())
+  loop.addEventListener('click', () => player.toggleLoop(state.selectedSegmentId))
   undo.addEventListener('click', () => state.undo())
   redo.addEventListener('click', () => state.redo())
   spectro.addEventListener('click', () => player.toggleSpectrogram())
@@ -41,7 +43,7 @@ export function createToolbar ({ state, player, onHelp }) {
   const element = el('div', { class: 'gtkit-toolbar', role: 'toolbar', 'aria-label': 'Player controls' }, [
     el('div', { class: 'gtkit-group' }, [play, time, el('label', { class: 'gtkit-inline' }, ['Speed ', rate])]),
     el('div', { class: 'gtkit-group' }, [zoomOut, zoomFit, zoomIn, zoomLabel]),
-    el('div', { class: 'gtkit-group' }, [record, undo, redo]),
+    el('div', { class: 'gtkit-group' }, [record, loop, undo, redo]),
     el('div', { class: 'gtkit-group' }, [spectro, spectroNote, help])
   ])
 
@@ -62,6 +64,8 @@ export function createToolbar ({ state, player, onHelp }) {
     record.textContent = player.isRecording ? '■ Stop recording' : '● Record'
     record.setAttribute('aria-pressed', String(player.isRecording))
     record.classList.toggle('gtkit-recording', player.isRecording)
+    loop.setAttribute('aria-pressed', String(Boolean(player.looping)))
+    loop.disabled = !player.looping && !state.selectedSegmentId
     undo.disabled = !state.canUndo
     redo.disabled = !state.canRedo
     zoomLabel.textContent = player.zoomLabel()

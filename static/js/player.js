@@ -44,6 +44,8 @@ export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
  * @property {[recording: boolean]} recording a recording (R) began (true) or ended (false)
  * @property {[segmentId: string, start: number, end: number]} region-drag a segment's region is
  *   being dragged or resized: its times so far, not yet in the state (that follows on release)
+ * @property {[segmentId: string|null]} loop the selected segment began looping (its id) or the loop
+ *   ended (null)
  * @property {[shown: boolean]} spectrogram the spectrogram was shown (true) or hidden (false)
  * @property {[drawnAt: number]} spectrogram-drawn the precomputed spectrogram's first draw after
  *   a toggle, at this performance.now()
@@ -51,7 +53,7 @@ export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
 
 /** @type {readonly (keyof PlayerEvents)[]} */
 export const PLAYER_EVENTS = Object.freeze(['ready', 'play', 'pause', 'time', 'zoom', 'rate', 'recording',
-  'region-drag', 'spectrogram', 'spectrogram-drawn'])
+  'region-drag', 'loop', 'spectrogram', 'spectrogram-drawn'])
 
 /** @extends {EventEmitter<PlayerEvents>} */
 export class Player extends EventEmitter {
@@ -89,6 +91,7 @@ export class Player extends EventEmitter {
     this.ownRegions = new WeakSet()
     this.renderedSegment = new Map() // id -> segment record last synced (identity check)
     this.recording = null
+    this.looping = null // id of the segment playing in a loop
     this.pxPerSec = 0 // 0 = fit the whole file
     this.rate = 1
     this.ready = false
@@ -175,6 +178,7 @@ export class Player extends EventEmitter {
     this.ws.on('play', () => this.emit('play'))
     this.ws.on('pause', () => {
       if (this.recording) this.stopRecording()
+      if (this.looping && !this._relooping) this.stopLoop()
       this.emit('pause')
     })
     this.ws.on('finish', () => {
@@ -182,6 +186,7 @@ export class Player extends EventEmitter {
     })
     this.ws.on('timeupdate', t => {
       if (this.recording) this._growRecording(t)
+      if (this.looping) this._keepLooping(t)
       this.emit('time', t)
     })
 
@@ -467,6 +472,41 @@ export class Player extends EventEmitter {
     const seg = this.state.segment(id)
     if (!seg) return
     this.ws.play(seg.start, seg.end).catch(err => this._playFailed(err))
+  }
+
+  /** Play the segment over and over (again: stop). Returns whether it loops now. */
+  toggleLoop (id) {
+    if (this.looping) {
+      const was = this.looping
+      this.stopLoop()
+      if (was === id || !id) return false
+    }
+    const seg = id && this.state.segment(id)
+    if (!seg) return false
+    this.looping = id
+    this.ws.setTime(seg.start)
+    this.play()
+    this.emit('loop', id)
+    return true
+  }
+
+  stopLoop () {
+    if (!this.looping) return
+    this.looping = null
+    this.emit('loop', null)
+  }
+
+  _keepLooping (t) {
+    const seg = this.state.segment(this.looping)
+    // Gone, or the worker moved the playhead elsewhere: the loop ends.
+    if (!seg || t < seg.start - 0.25 || t > seg.end + 0.5) { this.stopLoop(); return }
+    if (t >= seg.end) this.ws.setTime(seg.start)
+  }
+
+  /** Seconds one nudge moves a boundary: about 5 px at the current zoom, 1 ms to 1 s. */
+  nudgeStep () {
+    const px = Math.max(this.pxPerSec, this.fitPxPerSec())
+    return Math.min(1, Math.max(TIME_STEP, Math.round((5 / px) * 1000) / 1000))
   }
 
   setRate (rate) {

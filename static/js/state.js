@@ -3,11 +3,12 @@
 // Records are replaced, never mutated (copy-on-write), so views can skip unchanged rows by
 // identity and undo snapshots share everything that did not change.
 
-import { ANSWER_SCHEMA_VERSION, TIME_DECIMALS } from './contract.js'
+import { ANSWER_SCHEMA_VERSION, TIME_DECIMALS, TIME_STEP } from './contract.js'
 import { EventEmitter } from './emitter.js'
 
 const HISTORY_LIMIT = 200
 const PER_SECOND = 10 ** TIME_DECIMALS
+const TIME_STEP_S = Number(TIME_STEP)
 
 /**
  * What changed, in one subscriber stream (`subscribe(fn)`). Unlike the Player's events these are
@@ -28,6 +29,27 @@ const PER_SECOND = 10 ** TIME_DECIMALS
  * @typedef {{change: [change: StateChange]}} AnswerStateEvents
  */
 export const CHANGE_KINDS = Object.freeze(['tracks', 'segments', 'content', 'selection', 'duration', 'all'])
+
+/**
+ * The candidate time nearest to t within `tolerance` seconds, else t (snapping a boundary to a
+ * word edge). candidates sorted ascending. Pure.
+ */
+export function snapTime (t, candidates, tolerance) {
+  let lo = 0
+  let hi = candidates.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (candidates[mid] < t) lo = mid + 1
+    else hi = mid
+  }
+  let best = t
+  let bestDist = tolerance
+  for (const i of [lo - 1, lo]) {
+    const c = candidates[i]
+    if (c !== undefined && Math.abs(c - t) <= bestDist) { best = c; bestDist = Math.abs(c - t) }
+  }
+  return best
+}
 
 /** Round seconds to milliseconds (TIME_DECIMALS): what the answer stores and what the UI shows. */
 export function roundMs (seconds) {
@@ -289,7 +311,8 @@ export class AnswerState {
     if (remember) this._remember()
     const seg = this._newSegment({ track, start, end, text, attributes, presegmentId, id })
     this._setSegments([...this.segments, seg])
-    this._emit({ kind: 'segments', ids: [seg.id], added: [seg.id], layout: true })
+    const removed = this._applyNoOverlap(seg.id)
+    this._emit({ kind: 'segments', ids: [seg.id, ...removed], added: [seg.id], ...(removed.length ? { removed } : {}), layout: true })
     return seg.id
   }
 
@@ -334,7 +357,8 @@ export class AnswerState {
     } else if (this._sorted) {
       this._sorted[this._sortedPos.get(id)] = frozen
     }
-    this._emit({ kind: 'segments', ids: [id], layout })
+    const removed = layout ? this._applyNoOverlap(id) : []
+    this._emit({ kind: 'segments', ids: [id, ...removed], layout, ...(removed.length ? { removed } : {}) })
     return true
   }
 
@@ -379,6 +403,106 @@ export class AnswerState {
       }
       return { ...old, attributes: freezeRecord(attributes) }
     }, typeof value === 'string' ? `attr:${id}:${name}` : null)
+  }
+
+  /**
+   * Split a segment at time t into [start, t] and [t, end] on its track; both keep the attributes,
+   * the first keeps the text and the pre-segment id. One undo step. Returns the new (second)
+   * segment's id, or null when t is not at least one TIME_STEP inside the segment.
+   */
+  splitSegment (id, t) {
+    const old = this.segment(id)
+    const at = roundMs(Number(t))
+    if (!old || !(at - old.start >= TIME_STEP_S && old.end - at >= TIME_STEP_S)) return null
+    // On a no_overlap track touching segments merge, so the halves keep one TIME_STEP apart.
+    const gap = this.noOverlap(old.track) ? TIME_STEP_S : 0
+    if (old.end - at - gap < TIME_STEP_S) return null
+    this._remember()
+    const first = freezeRecord({ ...old, end: at })
+    const second = this._newSegment({ track: old.track, start: roundMs(at + gap), end: old.end, attributes: old.attributes })
+    const segments = this.segments.slice()
+    segments[this._indexOf(id)] = first
+    segments.push(second)
+    this._setSegments(segments)
+    this._emit({ kind: 'segments', ids: [id, second.id], added: [second.id], layout: true })
+    return second.id
+  }
+
+  /** The segment after `id` on the same track (time order), or null. */
+  nextOnTrack (id) {
+    const sorted = this.sortedSegments()
+    const seg = this.segment(id)
+    if (!seg) return null
+    for (let i = this.sortedIndex(id) + 1; i < sorted.length; i++) if (sorted[i].track === seg.track) return sorted[i]
+    return null
+  }
+
+  /**
+   * Merge a segment with the next one on its track: it spans both, texts joined by a space,
+   * its own attributes kept (the next one's fill the ones it lacks). One undo step. Returns
+   * the id of the removed segment, or null when there is none after it.
+   */
+  mergeWithNext (id) {
+    const seg = this.segment(id)
+    const next = seg && this.nextOnTrack(id)
+    if (!next) return null
+    this._remember()
+    this._merge(seg, [next])
+    this._emit({ kind: 'segments', ids: [id, next.id], removed: [next.id], layout: true })
+    return next.id
+  }
+
+  /** Whether segments on this track may not overlap or touch (schema: track category no_overlap). */
+  noOverlap (trackId) {
+    const track = this.track(trackId)
+    return Boolean(track && this.category(track.category)?.no_overlap)
+  }
+
+  /**
+   * On a no_overlap track, the segment absorbs every segment it overlaps or touches (as the
+   * public sample's tool merges them), until none is left. Part of the caller's undo step.
+   * Returns the ids of the absorbed segments.
+   */
+  _applyNoOverlap (id) {
+    let seg = this.segment(id)
+    if (!seg || !this.noOverlap(seg.track)) return []
+    const removed = []
+    for (;;) {
+      const others = this.segmentsBetween(seg.start, seg.end).filter(o => o.id !== seg.id && o.track === seg.track)
+      if (!others.length) return removed
+      removed.push(...others.map(o => o.id))
+      seg = this._merge(seg, others)
+    }
+  }
+
+  /** `into` absorbs `others` (already known to be on its track). */
+  _merge (into, others) {
+    const all = [into, ...others].sort((a, b) => a.start - b.start)
+    const merged = freezeRecord({
+      ...into,
+      start: Math.min(...all.map(s => s.start)),
+      end: Math.max(...all.map(s => s.end)),
+      text: all.map(s => s.text.trim()).filter(Boolean).join(' '),
+      attributes: freezeRecord(Object.assign({}, ...others.map(s => s.attributes).reverse(), into.attributes))
+    })
+    const gone = new Set(others.map(s => s.id))
+    this._setSegments(this.segments.filter(s => !gone.has(s.id)).map(s => (s.id === into.id ? merged : s)))
+    if (gone.has(this.selectedSegmentId)) this.selectedSegmentId = into.id
+    return merged
+  }
+
+  /**
+   * Move one edge of a segment by `delta` seconds, clamped to the media and so that the segment
+   * keeps at least one TIME_STEP. Returns whether it changed.
+   */
+  nudgeSegment (id, side, delta) {
+    const seg = this.segment(id)
+    if (!seg || (side !== 'start' && side !== 'end')) return false
+    const max = this.mediaDuration > 0 ? this.mediaDuration : Infinity
+    let v = roundMs(seg[side] + Number(delta))
+    if (side === 'start') v = Math.max(0, Math.min(v, roundMs(seg.end - TIME_STEP_S)))
+    else v = Math.min(max, Math.max(v, roundMs(seg.start + TIME_STEP_S)))
+    return this.setSegmentTimes(id, side === 'start' ? v : seg.start, side === 'end' ? v : seg.end)
   }
 
   removeSegment (id) {

@@ -10,7 +10,7 @@
  *   viewport: visible height; stride: one item's height plus the gap between items
  * @returns {{first: number, last: number}} last < first when there is nothing to render
  */
-export function windowRange ({ scrollTop, viewport, stride, count, overscan = 6 }) {
+export function windowRange ({ scrollTop, viewport, stride, count, overscan = 3 }) {
   if (!(count > 0)) return { first: 0, last: -1 }
   const s = Math.max(1, stride)
   const top = Math.max(0, scrollTop)

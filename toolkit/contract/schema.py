@@ -64,6 +64,10 @@ class TrackCategory(SchemaModel):
     label: str | None = None
     labels: list[str] = Field(min_length=1)
     color: str | None = Field(default=None, description="CSS colour for this category's segments")
+    no_overlap: bool = Field(
+        default=False,
+        description="Segments on one track of this category may not overlap or touch: the UI merges them",
+    )
 
     @property
     def display(self) -> str:
