@@ -15,6 +15,7 @@ import { applyPreferences, coalesceChanges, idleDebounce, wirePlayer } from './w
 import { createProblems } from './problems.js'
 import { ensureAnswerInput, installSubmit } from './submit.js'
 import { installEnterCommits, installShortcuts } from './keyboard.js'
+import { createCannotAnnotate } from './cannot-annotate.js'
 
 const EDITS = ['tracks', 'segments', 'content', 'all']
 // Up to this many segments the answer is re-checked on every edit; beyond, once typing pauses.
@@ -41,7 +42,15 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
     url: task.sidecarUrl, state, alerts, isRestored: () => work.restored, onTranscription: text => lateTranscription(ui, text)
   })
   const problems = createProblems(state)
+  const cannot = createCannotAnnotate(state)
+  if (cannot.element) layout.root.append(cannot.element)
   const submitter = installSubmission({ root, task, layout, state, alerts, work, problems })
+  state.subscribe(change => {
+    if (change.kind !== 'content' && change.kind !== 'all') return
+    cannot.render()
+    submitter.setOverride(Boolean(state.cannotAnnotate))
+  })
+  submitter.setOverride(Boolean(state.cannotAnnotate))
   const checks = idleDebounce(() => { problems.refresh(); submitter.prepare() })
   coalesceChanges(state, (kinds, detail) => afterChanges(kinds, detail, { ui, work, checks, state }))
 

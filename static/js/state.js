@@ -88,6 +88,7 @@ export class AnswerState {
     this.tracks = []
     this.segments = []
     this.content = freezeRecord({})
+    this.cannotAnnotate = null // {reason, note} when the worker cannot annotate the item
     // UI selection lives here so every view agrees, but it is not part of undo history.
     this.selectedSegmentId = null
     this.activeTrackId = null
@@ -129,7 +130,7 @@ export class AnswerState {
 
   _snapshot () {
     this._segmentsShared = true
-    return { tracks: this.tracks, segments: this.segments, content: this.content }
+    return { tracks: this.tracks, segments: this.segments, content: this.content, cannotAnnotate: this.cannotAnnotate }
   }
 
   /** Replace the segment array (any membership or order change): the caches start over. */
@@ -177,6 +178,7 @@ export class AnswerState {
     this._setSegments(snap.segments)
     this._segmentsShared = true // the other stack may still hold it
     this.content = snap.content
+    this.cannotAnnotate = snap.cannotAnnotate ?? null
     this._coalesceKey = null
     if (this.selectedSegmentId && !this.segment(this.selectedSegmentId)) this.selectedSegmentId = null
     if (this.activeTrackId && !this.track(this.activeTrackId)) this.activeTrackId = this.tracks[0]?.id ?? null
@@ -539,6 +541,20 @@ export class AnswerState {
     return true
   }
 
+  /**
+   * The worker cannot annotate the item: one of the schema's cannot_annotate reasons (null: they
+   * can after all). The segments stay in the state but are not in the answer while it is set.
+   */
+  setCannotAnnotate (reason, note = '') {
+    const next = reason ? freezeRecord({ reason: String(reason), note: String(note ?? '') }) : null
+    const old = this.cannotAnnotate
+    if (old === next || (old && next && old.reason === next.reason && old.note === next.note)) return false
+    this._remember(old && next && old.reason === next.reason ? 'cannot-annotate-note' : null)
+    this.cannotAnnotate = next
+    this._emit({ kind: 'content', ids: ['cannotAnnotate'] })
+    return true
+  }
+
   setMediaDuration (seconds) {
     if (!(seconds > 0) || seconds === this.mediaDuration) return
     this.mediaDuration = seconds
@@ -594,6 +610,10 @@ export class AnswerState {
         presegmentId: s.presegmentId ?? null
       })))
     this.content = freezeRecord({ ...(answer.content && typeof answer.content === 'object' ? answer.content : {}) })
+    const ca = answer.cannotAnnotate
+    this.cannotAnnotate = ca && typeof ca === 'object' && ca.reason
+      ? freezeRecord({ reason: String(ca.reason), note: typeof ca.note === 'string' ? ca.note : '' })
+      : null
     if (answer.startedAt) this.startedAt = answer.startedAt
     this._nextTrack = maxNumericSuffix(this.tracks.map(t => t.id), 't') + 1
     this._nextSegment = maxNumericSuffix(this.segments.map(s => s.id), 'seg-') + 1
@@ -607,8 +627,9 @@ export class AnswerState {
 
   // ---- serialisation ------------------------------------------------------------------------
 
-  /** The SegmentationAnswer JSON object (camelCase), segments in time order. */
-  toAnswer ({ submittedAt = null } = {}) {
+  /** The SegmentationAnswer JSON object (camelCase), segments in time order. draft: the autosave's
+   *  copy, which keeps the segments of a cannot-annotate answer (the worker may change their mind). */
+  toAnswer ({ submittedAt = null, draft = false } = {}) {
     const answer = {
       schemaVersion: ANSWER_SCHEMA_VERSION,
       labelSchema: this.schema.name ?? null,
@@ -630,6 +651,11 @@ export class AnswerState {
       content: { ...this.content },
       startedAt: this.startedAt,
       submittedAt
+    }
+    if (this.cannotAnnotate) {
+      // A cannot-annotate answer carries the reason and no segments (the worker's stay here).
+      answer.cannotAnnotate = { ...this.cannotAnnotate }
+      if (!draft) answer.segments = []
     }
     for (const key of ['labelSchema', 'interactionId', 'submittedAt', 'startedAt']) {
       if (answer[key] == null) delete answer[key]

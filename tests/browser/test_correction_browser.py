@@ -42,7 +42,9 @@ def test_five_segments_corrected_without_the_mouse(portal_factory, open_page, pe
     page.goto(f"{portal.url}/task/0")
     wait_ready(page)
     page.evaluate("""() => { window.__mouse = 0
-        for (const t of ['mousedown', 'pointerdown', 'click', 'wheel']) document.addEventListener(t, e => { if (e.isTrusted) window.__mouse++ }, true) }""")
+        for (const t of ['mousedown', 'pointerdown', 'click', 'wheel']) {
+          document.addEventListener(t, e => { if (e.isTrusted) window.__mouse++ }, true)
+        } }""")
     ids = {p: s["id"] for p, s in by_pre(page).items()}
     step = page.evaluate("window.gtkit.player.nudgeStep()")
     assert 0.001 <= step <= 1

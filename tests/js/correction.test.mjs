@@ -104,3 +104,25 @@ test('no_overlap track: a split leaves one ms between the halves (touching would
   assert.ok(b)
   assert.deepEqual(times(s, t), [[1, 2], [2.001, 3]])
 })
+
+test('cannot annotate: the answer carries the reason and no segments; the draft keeps them; undo and restore', () => {
+  const { s, t } = fresh()
+  s.addSegment({ track: t, start: 1, end: 2, text: 'kept' })
+  assert.equal(s.setCannotAnnotate('Silence or no speech'), true)
+  assert.equal(s.setCannotAnnotate('Silence or no speech'), false, 'no change, no event')
+  s.setCannotAnnotate('Silence or no speech', 'only hold music')
+  const posted = s.toAnswer()
+  assert.deepEqual(posted.cannotAnnotate, { reason: 'Silence or no speech', note: 'only hold music' })
+  assert.deepEqual(posted.segments, [])
+  const draft = s.toAnswer({ draft: true })
+  assert.equal(draft.segments.length, 1)
+  const again = new AnswerState({ schema: loadSchema(), mediaDuration: 60 })
+  again.restore(draft)
+  assert.deepEqual(again.cannotAnnotate, { reason: 'Silence or no speech', note: 'only hold music' })
+  assert.equal(again.segments.length, 1)
+  s.undo() // the note
+  s.undo() // the reason
+  assert.equal(s.cannotAnnotate, null)
+  assert.equal(s.toAnswer().segments.length, 1)
+  assert.equal('cannotAnnotate' in s.toAnswer(), false)
+})

@@ -127,6 +127,9 @@ def export_cmd(
     clips: Annotated[bool, typer.Option(
         "--clips", help="hf-audio, hf-video, lhotse, nemo: one clip per segment, cut at its boundaries with ffmpeg "
         "(sample-accurate), instead of the whole media with segment offsets.")] = False,
+    cannot_annotate: Annotated[str, typer.Option(
+        "--cannot-annotate", help="Items most workers could not annotate (a schema-defined reason, no segments): "
+        "skip them (counted as cannot-annotate in the summary) or keep them: skip | keep.")] = "skip",
     summary_json: SummaryOpt = None,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
@@ -145,7 +148,7 @@ def export_cmd(
         redactor=_redactor(redact, redact_backend, redact_pattern, comprehend_language, guardrail_id,
                            guardrail_version, region),
         bedrock_schema=bedrock_schema, lineage=lineage, quotas=quotas, reserved_words=reserved_words,
-        worker_responses=worker_responses, allow_empty=allow_empty, clips=clips,
+        worker_responses=worker_responses, allow_empty=allow_empty, clips=clips, cannot_annotate=cannot_annotate,
         jobs=jobs if jobs > 0 else _auto_jobs(labels))
     try:
         with _progress(labels, "exporting", quiet) as progress:

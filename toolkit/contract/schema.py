@@ -88,6 +88,19 @@ class SegmentText(SchemaModel):
     required: bool = False
 
 
+class CannotAnnotateSpec(SchemaModel):
+    """Reasons a worker may give to submit an item without segments (silence, wrong language...)."""
+
+    label: str = Field(default="I cannot annotate this item", description="Shown next to the reasons")
+    reasons: list[str] = Field(min_length=1, description="The worker picks one; it reaches the consolidated label")
+
+    @model_validator(mode="after")
+    def _unique(self) -> CannotAnnotateSpec:
+        if len(set(self.reasons)) != len(self.reasons) or any(not r.strip() for r in self.reasons):
+            raise ValueError("cannot_annotate: reasons must be unique and not empty")
+        return self
+
+
 class LabelSchema(SchemaModel):
     """A labeling task definition. See docs/label-schema.md."""
 
@@ -100,6 +113,8 @@ class LabelSchema(SchemaModel):
     segment_text: SegmentText = Field(default_factory=SegmentText)
     segment_fields: list[FieldSpec] = Field(default_factory=list)
     content_fields: list[FieldSpec] = Field(default_factory=list)
+    cannot_annotate: CannotAnnotateSpec | None = Field(
+        default=None, description="Lets a worker submit without segments, giving one of these reasons")
 
     @model_validator(mode="after")
     def _consistent(self) -> LabelSchema:
