@@ -38,6 +38,7 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
   const ui = { views: null, lanes: createLaneLabels(layout.laneLabels, state), transcription: task.transcription }
   const work = keepWork({ storage, taskKey: task.taskKey, state, alerts, startOver: () => startFromTask(task, state, sidecar) })
   if (!work.restored) state.loadPresegments(task.presegments)
+  else state.attachWords(task.presegments)
   const sidecar = createSidecar({
     url: task.sidecarUrl, state, alerts, isRestored: () => work.restored, onTranscription: text => lateTranscription(ui, text)
   })

@@ -15,6 +15,7 @@ import { PrecomputedSpectrogram, fetchSpectrogram } from './spectrogram.js'
 import { download, failureMessage, mediaErrorReason } from './failure.js'
 import { EventEmitter } from './emitter.js'
 import { TIME_STEP } from './contract.js'
+import { snapTime } from './state.js'
 
 export const MAX_PX_PER_SEC = 10000 // 10 px per millisecond
 export const RATES = [0.5, 0.75, 1, 1.25, 1.5, 2]
@@ -24,6 +25,9 @@ const RECORDING_ID = 'gtkit-recording'
 // When more than this many are there (the whole-file view of a long call), they are painted on
 // one canvas instead, and become regions again once zooming in leaves fewer.
 export const MAX_REGIONS = 300
+// Zoomed in at least this far, the pre-segments' words are written on the waveform.
+export const WORDS_MIN_PX_PER_SEC = 80
+const SNAP_PX = 8 // boundaries within this many pixels of a word edge snap to it (Alt: no snapping)
 
 /** Fetch and check a peaks file (binary or JSON). Throws an Error with a readable message. */
 export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
@@ -152,6 +156,10 @@ export class Player extends EventEmitter {
     this.overview.style.cssText = `position:absolute;left:0;top:0;width:100%;height:${WAVE_HEIGHT}px;pointer-events:none;z-index:4`
     waveEl.append(this.overview)
     this.overviewCount = 0 // segments painted on the overview canvas (0 = regions shown)
+    this.wordsDrawn = 0 // words written on it (zoomed in)
+    this._alt = false
+    this._onAlt = ev => { this._alt = ev.altKey }
+    for (const ev of ['pointerdown', 'pointermove', 'pointerup', 'keydown', 'keyup']) window.addEventListener(ev, this._onAlt, true)
     this._dragId = null
     this._syncFrame = false
     const resync = () => this._scheduleSync()
@@ -199,7 +207,12 @@ export class Player extends EventEmitter {
     this.regions.on('region-updated', region => {
       const id = this.segmentByRegion.get(region)
       this._dragId = null
-      if (id) state.setSegmentTimes(id, region.start, region.end)
+      if (!id) return
+      const [start, end] = this._snapEdit(state.segment(id), region.start, region.end)
+      state.setSegmentTimes(id, start, end)
+      // Snapped (or refused by the state): put the region where the segment is.
+      const seg = state.segment(id)
+      if (seg && (region.start !== seg.start || region.end !== seg.end)) region.setOptions({ start: seg.start, end: seg.end })
     })
     this.regions.on('region-clicked', region => {
       const id = this.segmentByRegion.get(region)
@@ -273,6 +286,8 @@ export class Player extends EventEmitter {
       end = Math.min(this.duration, Math.max(drag.from, drag.to))
     }
     region.remove()
+    start = this.snap(start)
+    end = this.snap(end)
     if (!(end - start > TIME_STEP)) return // it would round to an empty segment
     // A drag inside a track's lane creates the segment on that track (and makes it the active one).
     const laneTrack = drag && drag.track && this.state.track(drag.track) ? drag.track : null
@@ -280,6 +295,26 @@ export class Player extends EventEmitter {
     const track = laneTrack || this.state.ensureActiveTrack()
     const id = this.state.addSegment({ track, start, end })
     this.state.select(id)
+  }
+
+  /** t moved to the nearest word edge within SNAP_PX at this zoom, unless Alt is held. */
+  snap (t) {
+    if (this._alt || !this.state.words.size) return t
+    const tol = SNAP_PX / Math.max(this.pxPerSec, this.fitPxPerSec())
+    return snapTime(t, this.state.wordEdgesBetween(t - tol, t + tol), tol)
+  }
+
+  /** A drag or resize of `old` ended at [start, end]: snap the edge that moved (both move together). */
+  _snapEdit (old, start, end) {
+    if (!old) return [start, end]
+    const moved = Math.abs((end - start) - (old.end - old.start)) < TIME_STEP
+    if (moved) {
+      const s = this.snap(start)
+      const delta = s !== start ? s - start : this.snap(end) - end
+      return [start + delta, end + delta]
+    }
+    return [Math.abs(start - old.start) >= TIME_STEP ? this.snap(start) : start,
+      Math.abs(end - old.end) >= TIME_STEP ? this.snap(end) : end]
   }
 
   /** Id of the track whose lane is under a viewport y coordinate, or null with fewer than 2 lanes. */
@@ -369,37 +404,63 @@ export class Player extends EventEmitter {
         region.remove()
       }
     }
-    this._drawOverview(overview ? state.segmentsBetween(from, to) : null, from, to, trackIndex, lanes)
+    const zoomedIn = Math.max(this.pxPerSec, this.fitPxPerSec()) >= WORDS_MIN_PX_PER_SEC && state.words.size > 0
+    this._drawOverlay(overview ? state.segmentsBetween(from, to) : null, zoomedIn ? near : null, from, to, trackIndex, lanes)
     this._styleSelection()
   }
 
-  /** Paint segments on the overview canvas (null: hide it). */
-  _drawOverview (segments, from, to, trackIndex, lanes) {
+  /** Paint the overlay canvas: the segments when there are too many for regions, and the words of
+   *  the segments in view when zoomed in (null: none of either; both null hides the canvas). */
+  _drawOverlay (segments, wordSegments, from, to, trackIndex, lanes) {
     const c = this.overview
     this.overviewCount = segments ? segments.length : 0
-    if (!segments) {
+    this.wordsDrawn = 0
+    if (!segments && !wordSegments) {
       if (!c.hidden) c.hidden = true
       return
     }
     c.hidden = false
     const dpr = globalThis.devicePixelRatio || 1
-    const w = Math.max(1, Math.round((this.waveEl.clientWidth || 1000) * dpr))
+    const w = Math.max(1, Math.round((this.ws.getWidth() || this.waveEl.clientWidth || 1000) * dpr))
     const h = Math.round(WAVE_HEIGHT * dpr)
     if (c.width !== w) c.width = w
     if (c.height !== h) c.height = h
     const ctx = c.getContext('2d')
     ctx.clearRect(0, 0, w, h)
     const span = Math.max(1e-9, to - from)
+    const xOf = t => ((t - from) / span) * w
     const laneH = h / lanes
-    const colors = new Map(this.state.tracks.map(t => [t.id, withAlpha(trackColor(this.schema, t), 0.35)]))
-    const sel = this.state.selectedSegmentId
-    for (const seg of segments) {
-      if (seg.id === sel) continue // its own region shows it
-      const x = ((seg.start - from) / span) * w
-      const x2 = ((seg.end - from) / span) * w
-      const lane = trackIndex.get(seg.track) ?? 0
-      ctx.fillStyle = colors.get(seg.track) || 'rgba(37, 99, 235, 0.3)'
-      ctx.fillRect(x, lane * laneH + 1, Math.max(1, x2 - x), laneH - 2)
+    if (segments) {
+      const colors = new Map(this.state.tracks.map(t => [t.id, withAlpha(trackColor(this.schema, t), 0.35)]))
+      const sel = this.state.selectedSegmentId
+      for (const seg of segments) {
+        if (seg.id === sel) continue // its own region shows it
+        const x = xOf(seg.start)
+        ctx.fillStyle = colors.get(seg.track) || 'rgba(37, 99, 235, 0.3)'
+        ctx.fillRect(x, (trackIndex.get(seg.track) ?? 0) * laneH + 1, Math.max(1, xOf(seg.end) - x), laneH - 2)
+      }
+    }
+    if (wordSegments) {
+      ctx.font = `${Math.round(11 * dpr)}px system-ui, sans-serif`
+      ctx.textBaseline = 'bottom'
+      for (const seg of wordSegments) {
+        const bottom = ((trackIndex.get(seg.track) ?? 0) + 1) * laneH - 3 * dpr
+        for (const [a, b, text] of this.state.words.get(seg.id) || []) {
+          if (b < from || a > to) continue
+          const x = xOf(a)
+          const x2 = xOf(b)
+          ctx.fillStyle = 'rgba(17, 24, 39, 0.35)'
+          ctx.fillRect(x, bottom - 14 * dpr, Math.max(1, dpr), 14 * dpr) // the word's start edge
+          ctx.save()
+          ctx.beginPath()
+          ctx.rect(x, bottom - 16 * dpr, Math.max(1, x2 - x), 16 * dpr)
+          ctx.clip()
+          ctx.fillStyle = '#111827'
+          ctx.fillText(text, x + 2 * dpr, bottom)
+          ctx.restore()
+          this.wordsDrawn++
+        }
+      }
     }
   }
 
@@ -640,6 +701,7 @@ export class Player extends EventEmitter {
     this.unAll()
     this.unsubscribe()
     this.overview.remove()
+    for (const ev of ['pointerdown', 'pointermove', 'pointerup', 'keydown', 'keyup']) window.removeEventListener(ev, this._onAlt, true)
     this.ruler?.destroy()
     window.removeEventListener('pointerup', this._onPointerUp)
     this.disableDragSelection?.()

@@ -51,6 +51,15 @@ export function snapTime (t, candidates, tolerance) {
   return best
 }
 
+/** A pre-segment's `words` as [[start, end, text]] with finite times, in time order ([] if none). */
+function cleanWords (words) {
+  if (!Array.isArray(words)) return []
+  return words
+    .filter(w => Array.isArray(w) && Number.isFinite(Number(w[0])) && Number.isFinite(Number(w[1])))
+    .map(w => Object.freeze([Number(w[0]), Number(w[1]), String(w[2] ?? '')]))
+    .sort((a, b) => a[0] - b[0])
+}
+
 /** Round seconds to milliseconds (TIME_DECIMALS): what the answer stores and what the UI shows. */
 export function roundMs (seconds) {
   return Math.round(seconds * PER_SECOND) / PER_SECOND
@@ -107,6 +116,9 @@ export class AnswerState {
     this._maxLength = 0
     // Whether an undo snapshot holds this.segments (then it must be copied, not patched).
     this._segmentsShared = false
+    // Word timings of pre-segments (segment id -> [[start, end, text], ...]): shown zoomed in and
+    // snapped to; not part of the answer, so not of the undo history either.
+    this.words = new Map()
   }
 
   // ---- subscription -------------------------------------------------------------------------
@@ -426,6 +438,12 @@ export class AnswerState {
     segments[this._indexOf(id)] = first
     segments.push(second)
     this._setSegments(segments)
+    const words = this.words.get(id)
+    if (words) {
+      // A word goes with the half holding its middle.
+      this.words.set(id, words.filter(w => (w[0] + w[1]) / 2 < at))
+      this.words.set(second.id, words.filter(w => (w[0] + w[1]) / 2 >= at))
+    }
     this._emit({ kind: 'segments', ids: [id, second.id], added: [second.id], layout: true })
     return second.id
   }
@@ -488,6 +506,9 @@ export class AnswerState {
       attributes: freezeRecord(Object.assign({}, ...others.map(s => s.attributes).reverse(), into.attributes))
     })
     const gone = new Set(others.map(s => s.id))
+    const words = all.flatMap(s => this.words.get(s.id) || [])
+    if (words.length) this.words.set(into.id, words.sort((a, b) => a[0] - b[0]))
+    for (const id of gone) this.words.delete(id)
     this._setSegments(this.segments.filter(s => !gone.has(s.id)).map(s => (s.id === into.id ? merged : s)))
     if (gone.has(this.selectedSegmentId)) this.selectedSegmentId = into.id
     return merged
@@ -580,7 +601,10 @@ export class AnswerState {
       if (!p.track || !p.label || !Number.isFinite(start) || !Number.isFinite(end)) continue
       const track = this.findTrack(String(p.track), String(p.label))?.id ??
         this.addTrack(String(p.track), String(p.label), { remember: false })
-      fresh.push(this._newSegment({ track, start, end, text: p.text ?? '', presegmentId: p.id != null ? String(p.id) : null }))
+      const seg = this._newSegment({ track, start, end, text: p.text ?? '', presegmentId: p.id != null ? String(p.id) : null })
+      fresh.push(seg)
+      const words = cleanWords(p.words)
+      if (words.length) this.words.set(seg.id, words)
     }
     const added = fresh.length
     this._setSegments([...this.segments, ...fresh])
@@ -590,9 +614,39 @@ export class AnswerState {
     return added
   }
 
+  /** After a restore: the word timings of the task's pre-segments, matched by presegmentId. */
+  attachWords (presegments) {
+    if (!Array.isArray(presegments)) return 0
+    const byPre = new Map()
+    for (const p of presegments) {
+      const words = p && p.id != null ? cleanWords(p.words) : []
+      if (words.length) byPre.set(String(p.id), words)
+    }
+    let n = 0
+    for (const seg of this.segments) {
+      const words = seg.presegmentId != null && byPre.get(seg.presegmentId)
+      if (words) { this.words.set(seg.id, words); n++ }
+    }
+    if (n) this._emit({ kind: 'all' })
+    return n
+  }
+
+  /** Word edges (starts and ends, sorted) of the segments overlapping [from, to]. */
+  wordEdgesBetween (from, to) {
+    const edges = []
+    for (const seg of this.segmentsBetween(from, to)) {
+      for (const [a, b] of this.words.get(seg.id) || []) {
+        if (a >= from && a <= to) edges.push(a)
+        if (b >= from && b <= to) edges.push(b)
+      }
+    }
+    return edges.sort((x, y) => x - y)
+  }
+
   /** Replace everything with a saved SegmentationAnswer-shaped object (from autosave). */
   restore (answer) {
     if (!answer || typeof answer !== 'object') throw new TypeError('nothing to restore')
+    this.words = new Map() // attachWords() brings back those of the task's pre-segments
     const tracks = Array.isArray(answer.tracks) ? answer.tracks : []
     const segments = Array.isArray(answer.segments) ? answer.segments : []
     this.tracks = tracks

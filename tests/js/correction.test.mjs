@@ -126,3 +126,24 @@ test('cannot annotate: the answer carries the reason and no segments; the draft 
   assert.equal(s.toAnswer().segments.length, 1)
   assert.equal('cannotAnnotate' in s.toAnswer(), false)
 })
+
+test('word timings: kept per pre-segment, split and merged with it, their edges found near a time', () => {
+  const s = new AnswerState({ schema: loadSchema(), mediaDuration: 60 })
+  s.loadPresegments([{ id: 'p1', track: 'speaker', label: 'Agent', start: 1, end: 3, text: 'a b c', words: [[1, 1.4, 'a'], [1.5, 2, 'b'], [2.2, 2.9, 'c']] }])
+  const [seg] = s.segments
+  assert.deepEqual(s.wordEdgesBetween(1.3, 2.25), [1.4, 1.5, 2, 2.2])
+  const second = s.splitSegment(seg.id, 1.8) // 'b' (middle 1.75) stays in the first half
+  assert.deepEqual(s.words.get(seg.id).map(w => w[2]), ['a', 'b'])
+  assert.deepEqual(s.words.get(second).map(w => w[2]), ['c'])
+  s.mergeWithNext(seg.id)
+  assert.deepEqual(s.words.get(seg.id).map(w => w[2]), ['a', 'b', 'c'])
+  assert.equal(s.words.has(second), false)
+  // After a restore (autosave has no words) they come back from the task's pre-segments.
+  const saved = s.toAnswer({ draft: true })
+  const again = new AnswerState({ schema: loadSchema(), mediaDuration: 60 })
+  again.restore(saved)
+  assert.equal(again.words.size, 0)
+  assert.equal(again.attachWords([{ id: 'p1', words: [[1, 1.4, 'a']] }]), 1)
+  assert.deepEqual(again.wordEdgesBetween(0, 10), [1, 1.4])
+  assert.equal(again.attachWords([{ id: 'p1', words: 'nonsense' }, null]), 0)
+})

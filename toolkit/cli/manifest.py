@@ -40,6 +40,11 @@ def build(
         typer.Option("--transcribe/--no-transcribe",
                      help="Turn Transcribe speaker turns into pre-segments. Default: when a record has one."),
     ] = None,
+    words: Annotated[
+        bool,
+        typer.Option("--words/--no-words", help="Keep Transcribe's word timings in the pre-segments (the UI shows "
+                     "them zoomed in and snaps boundaries to them); they make lines bigger."),
+    ] = True,
     sidecar_prefix: Annotated[
         str | None,
         typer.Option("--sidecar-prefix", help="Where to put pre-segments/transcript of lines over Ground "
@@ -81,7 +86,7 @@ def build(
     storage = make_storage(mirror)
     options = BuildOptions(transcribe=transcribe, sidecar_prefix=sidecar_prefix, peaks_prefix=peaks,
                            peaks_per_second=peaks_per_second, spectrogram=spectrogram, strict=strict,
-                           jobs=jobs or auto_jobs(inputs, peaks))
+                           jobs=jobs or auto_jobs(inputs, peaks), words=words)
     total = sum(Path(p).stat().st_size for p in inputs if not is_s3(p) and Path(p).exists())
     progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(),
                         TimeElapsedColumn(), console=console, transient=True, disable=quiet)

@@ -94,6 +94,7 @@ class BuildOptions:
     spectrogram: bool = False  # with peaks_prefix: also `<file_stem>.spectrogram.bin.gz` -> spectrogram-ref
     strict: bool = False
     jobs: int = 1  # records converted concurrently (threads); the output does not depend on it
+    words: bool = True  # keep Transcribe's word timings in the pre-segments
 
 
 @dataclass
@@ -150,8 +151,10 @@ def media_type_of(record: FeedbackRecord) -> Literal["audio", "video"]:
     return "audio"
 
 
-def pre_segments_from_transcribe(record: FeedbackRecord, document: Any) -> list[PreSegment]:
-    """Transcribe speaker turns -> pre-segments on the `speaker` track, labelled by role."""
+def pre_segments_from_transcribe(record: FeedbackRecord, document: Any,
+                                 words_wanted: bool = True) -> list[PreSegment]:
+    """Transcribe speaker turns -> pre-segments on the `speaker` track, labelled by role, with their
+    word timings (`words`; they make the line bigger, so long calls go to the sidecar sooner)."""
     roles = record.speaker_roles or {}
     segments = []
     for n, turn in enumerate(speaker_turns(document), start=1):
@@ -161,9 +164,13 @@ def pre_segments_from_transcribe(record: FeedbackRecord, document: Any) -> list[
         if end <= turn.start:
             continue  # a turn entirely past the declared media end cannot be shown
         role = roles.get(turn.speaker)
+        start, end = round(turn.start, 3), round(end, 3)
+        # Word timings, clamped into the turn (Transcribe's last word may end a few ms after it).
+        words = [(max(start, round(a, 3)), min(end, round(b, 3)), text) for a, b, text in turn.words
+                 if a < end and b > start] if words_wanted else []
         segments.append(PreSegment(
             id=f"pre-{n}", track="speaker", label=role.capitalize() if role else turn.speaker,
-            start=round(turn.start, 3), end=round(end, 3), text=turn.text, speaker=turn.speaker,
+            start=start, end=end, text=turn.text, speaker=turn.speaker, words=words or None,
         ))
     return segments
 
@@ -184,7 +191,7 @@ def convert_record(record: FeedbackRecord, storage: Storage, options: BuildOptio
                 raise
             raise _record_error(exc, "transcribe_output_uri", "cannot read Transcribe output") from None
         try:
-            pre_segments = pre_segments_from_transcribe(record, document)
+            pre_segments = pre_segments_from_transcribe(record, document, options.words)
         except TranscribeError as exc:
             raise RecordError([("transcribe_output_uri", f"unreadable Transcribe output: {exc}")]) from None
     metadata = {k: v for k, v in record.model_dump(mode="json").items() if k not in NOT_METADATA}

@@ -24,6 +24,8 @@ class SpeakerTurn:
     start: float
     end: float
     text: str
+    # (start, end, text) per word, punctuation attached to the word before it (as in `text`)
+    words: tuple[tuple[float, float, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,18 @@ def _items(results: dict[str, Any]) -> list[_Item]:
         speaker = item.get("speaker_label") or item.get("channel_label")
         items.append(_Item(i, kind, str(alternatives[0]["content"]), start, end, speaker))
     return items
+
+
+def _word_timings(items: list[_Item]) -> tuple[tuple[float, float, str], ...]:
+    words: list[tuple[float, float, str]] = []
+    for item in items:
+        if item.kind == "punctuation":
+            if words:
+                start, end, text = words[-1]
+                words[-1] = (start, end, text + item.content)
+        elif item.start is not None and item.end is not None:
+            words.append((item.start, item.end, item.content))
+    return tuple(words)
 
 
 def _join(words: list[_Item]) -> str:
@@ -149,7 +163,7 @@ def speaker_turns(document: Any) -> list[SpeakerTurn]:
     if not segments:
         return []
     buckets = _assign_by_segments(items, segments)
-    turns = [SpeakerTurn(speaker, start, end, _join(words))
+    turns = [SpeakerTurn(speaker, start, end, _join(words), _word_timings(words))
              for (speaker, start, end), words in zip(segments, buckets, strict=True)]
     return sorted(turns, key=lambda t: (t.start, t.end))
 
