@@ -116,7 +116,7 @@ export function createTracksPanel ({ state, onMessage }) {
   })
   const element = el('section', { class: 'gtkit-panel gtkit-tracks', 'aria-labelledby': 'gtkit-tracks-h' }, [
     el('h3', { id: 'gtkit-tracks-h', text: 'Tracks' }),
-    el('p', { class: 'gtkit-hint', text: 'Drag in a track\'s lane on the waveform to add a segment there; R while playing records on the active track.' }),
+    el('p', { class: 'gtkit-hint', text: 'Drag in a track\'s lane on the waveform to add a segment there, drag a segment to another lane to move it there; R while playing records on the active track, or on every track ticked "rec".' }),
     list,
     el('div', { class: 'gtkit-add-track' }, [picker, add])
   ])
@@ -132,6 +132,8 @@ export function createTracksPanel ({ state, onMessage }) {
       const t = state.track(track.id)
       if (t) state.setTrackLabel(track.id, t.category, relabel.value)
     })
+    const record = el('input', { type: 'checkbox', dataset: { role: 'record-into' }, 'aria-label': 'Record into this track (R)' })
+    record.addEventListener('change', () => state.setRecordTrack(track.id, record.checked))
     const count = el('span', { class: 'gtkit-count' })
     const remove = el('button', { type: 'button', class: 'gtkit-btn gtkit-btn-quiet', dataset: { action: 'remove-track' }, text: 'Remove' })
     remove.addEventListener('click', () => {
@@ -143,8 +145,10 @@ export function createTracksPanel ({ state, onMessage }) {
       if (n) onMessage(`Removed ${trackTitle(schema, t)} and its ${n} segment${n === 1 ? '' : 's'}.`, { undo: true })
     })
     const error = el('div', { class: 'gtkit-error', role: 'alert', hidden: true })
-    const li = el('li', { class: 'gtkit-track', dataset: { trackId: track.id } }, [swatch, activate, relabel, count, remove, error])
-    return { li, swatch, activate, relabel, count, error, track: null }
+    const li = el('li', { class: 'gtkit-track', dataset: { trackId: track.id } }, [
+      swatch, activate, relabel, el('label', { class: 'gtkit-check gtkit-record-into', title: 'R records a segment on every ticked track (none ticked: the active track)' }, [record, ' rec']),
+      count, remove, error])
+    return { li, swatch, activate, relabel, record, count, error, track: null }
   }
 
   function render () {
@@ -172,6 +176,7 @@ export function createTracksPanel ({ state, onMessage }) {
         row.activate.textContent = `${i + 1}. ${trackTitle(schema, track)}`
       }
       const active = state.activeTrackId === track.id
+      row.record.checked = state.recordTrackIds.has(track.id)
       row.li.classList.toggle('gtkit-active', active)
       row.activate.setAttribute('aria-pressed', String(active))
       const n = counts.get(track.id) || 0

@@ -48,6 +48,7 @@ export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
  * @property {[recording: boolean]} recording a recording (R) began (true) or ended (false)
  * @property {[segmentId: string, start: number, end: number]} region-drag a segment's region is
  *   being dragged or resized: its times so far, not yet in the state (that follows on release)
+ * @property {[segmentId: string]} segment-drawn a drag on the waveform created this segment
  * @property {[segmentId: string|null]} loop the selected segment began looping (its id) or the loop
  *   ended (null)
  * @property {[shown: boolean]} spectrogram the spectrogram was shown (true) or hidden (false)
@@ -57,7 +58,7 @@ export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
 
 /** @type {readonly (keyof PlayerEvents)[]} */
 export const PLAYER_EVENTS = Object.freeze(['ready', 'play', 'pause', 'time', 'zoom', 'rate', 'recording',
-  'region-drag', 'loop', 'spectrogram', 'spectrogram-drawn'])
+  'region-drag', 'segment-drawn', 'loop', 'spectrogram', 'spectrogram-drawn'])
 
 /** @extends {EventEmitter<PlayerEvents>} */
 export class Player extends EventEmitter {
@@ -229,9 +230,23 @@ export class Player extends EventEmitter {
     // pointer itself. (Window listener added now runs before the plugin's per-drag one.)
     this._drag = null
     this._onPointerDown = ev => {
-      if (ev.button === 0) this._drag = { from: this.timeAtClientX(ev.clientX), to: null, track: this.trackAtClientY(ev.clientY) }
+      if (ev.button !== 0) return
+      this._drag = { from: this.timeAtClientX(ev.clientX), to: null, track: this.trackAtClientY(ev.clientY) }
+      // Pressed on a segment's body (not a resize handle): releasing it over another lane moves it there.
+      const path = ev.composedPath()
+      const handle = path.some(n => n instanceof Element && n.matches('[part~="region-handle"]'))
+      const regionEl = path.find(n => n instanceof HTMLElement && n.dataset.regionFor)
+      this._laneDrag = regionEl && !handle ? { id: regionEl.dataset.regionFor, y: ev.clientY } : null
     }
-    this._onPointerUp = ev => { if (this._drag) this._drag.to = this.timeAtClientX(ev.clientX) }
+    this._onPointerUp = ev => {
+      if (this._drag) this._drag.to = this.timeAtClientX(ev.clientX)
+      const lane = this._laneDrag
+      this._laneDrag = null
+      if (!lane || Math.abs(ev.clientY - lane.y) < 4) return
+      const track = this.trackAtClientY(ev.clientY)
+      const seg = this.state.segment(lane.id)
+      if (track && seg && seg.track !== track) this.state.setSegmentTrack(lane.id, track)
+    }
     this.ws.getWrapper().addEventListener('pointerdown', this._onPointerDown)
     window.addEventListener('pointerup', this._onPointerUp)
 
@@ -295,6 +310,7 @@ export class Player extends EventEmitter {
     const track = laneTrack || this.state.ensureActiveTrack()
     const id = this.state.addSegment({ track, start, end })
     this.state.select(id)
+    if (this.state.segment(id)) this.emit('segment-drawn', id) // (not when merged into another)
   }
 
   /** t moved to the nearest word edge within SNAP_PX at this zoom, unless Alt is held. */
@@ -623,9 +639,9 @@ export class Player extends EventEmitter {
   startRecording () {
     if (this.recording || !(this.duration > 0)) return
     const start = this.currentTime
-    const trackId = this.state.ensureActiveTrack()
+    const trackIds = this.state.recordTargets()
     const region = this._addRegion({ id: RECORDING_ID, start, end: Math.min(this.duration, start + 0.01), drag: false, resize: false, color: 'rgba(220, 38, 38, 0.25)' })
-    this.recording = { start, trackId, region }
+    this.recording = { start, trackIds, region }
     if (!this.isPlaying) this.play()
     this.emit('recording', true)
   }
@@ -643,9 +659,11 @@ export class Player extends EventEmitter {
     r.region.remove()
     this.emit('recording', false)
     if (end - r.start < 0.05) return // a double tap, not a segment
-    const track = this.state.track(r.trackId) ? r.trackId : this.state.ensureActiveTrack()
-    const id = this.state.addSegment({ track, start: r.start, end })
-    this.state.select(id)
+    const tracks = r.trackIds.filter(t => this.state.track(t))
+    if (!tracks.length) tracks.push(this.state.ensureActiveTrack())
+    // One segment per track; the first is selected (each add is its own undo step).
+    const ids = tracks.map(track => this.state.addSegment({ track, start: r.start, end }))
+    this.state.select(ids[0])
   }
 
   // ---- spectrogram --------------------------------------------------------------------------

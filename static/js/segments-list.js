@@ -249,16 +249,16 @@ export function createSegmentsList ({ state, player }) {
   }
 
   /** Focus the first input of a segment row (used after submit is blocked). */
-  function focusSegment (id, field) {
+  function focusSegment (id, field, { pageScroll = true } = {}) {
     const row = rowsView.reveal(state.sortedIndex(id))
     if (!row) return
-    row.li.scrollIntoView({ block: 'center' })
+    if (pageScroll) row.li.scrollIntoView({ block: 'center' })
     let target = row.parts[field]
     if (!target && field?.startsWith('attributes.')) {
       const f = row.fieldInputs.get(field.slice('attributes.'.length))
       target = Array.isArray(f?.input) ? f.input[0] : f?.input
     }
-    ;(target || row.li).focus()
+    ;(target || row.li).focus({ preventScroll: !pageScroll })
   }
 
   return { element, render, refresh, renderSelection, highlight, showProblems, focusSegment, previewTimes, rowOf }

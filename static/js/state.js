@@ -101,6 +101,7 @@ export class AnswerState {
     // UI selection lives here so every view agrees, but it is not part of undo history.
     this.selectedSegmentId = null
     this.activeTrackId = null
+    this.recordTrackIds = new Set() // tracks R records into (none: the active track)
     this._undo = []
     this._redo = []
     this._coalesceKey = null
@@ -299,6 +300,20 @@ export class AnswerState {
     if (this.activeTrackId === id) return
     this.activeTrackId = id
     this._emit({ kind: 'selection' })
+  }
+
+  /** Record (R) into this track too (on) or not. UI state, not undone. */
+  setRecordTrack (id, on) {
+    if (!this.track(id) || this.recordTrackIds.has(id) === Boolean(on)) return
+    if (on) this.recordTrackIds.add(id)
+    else this.recordTrackIds.delete(id)
+    this._emit({ kind: 'selection' })
+  }
+
+  /** The tracks a recording goes to: those chosen with setRecordTrack, else the active one. */
+  recordTargets () {
+    const chosen = this.tracks.filter(t => this.recordTrackIds.has(t.id)).map(t => t.id)
+    return chosen.length ? chosen : [this.ensureActiveTrack()]
   }
 
   /** The track new segments go to; creates the schema's first (category, label) when none exists. */

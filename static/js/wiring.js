@@ -82,6 +82,9 @@ const TOOLBAR_EVENTS = ['ready', 'play', 'pause', 'zoom', 'rate', 'recording', '
 export function wirePlayer (player, views, prefs) {
   player.on('time', perFrame(t => views.highlight(t)))
   player.on('region-drag', (id, start, end) => views.list.previewTimes(id, start, end))
+  // A segment drawn on the waveform: its row comes into view (in the list only) with the text box
+  // focused, once the list has rendered it (the render is queued in a microtask).
+  player.on('segment-drawn', id => requestAnimationFrame(() => views.list.focusSegment(id, 'text', { pageScroll: false })))
   for (const name of TOOLBAR_EVENTS) player.on(name, () => views.toolbar.update())
   player.on('rate', rate => prefs.save({ rate }))
   player.on('spectrogram', shown => prefs.save({ spectrogram: shown }))
