@@ -63,8 +63,8 @@ def test_record_into_several_tracks_and_the_drawn_row_gets_focus(portal_factory,
     drag_segment(page, 14.0, 17.0, lane=(0, 2))
     page.wait_for_function("window.gtkit.getAnswer().segments.length === 3")
     (new,) = [s for s in answer(page)["segments"] if s["id"] not in before]
-    page.wait_for_function(f"document.activeElement && document.activeElement.closest('[data-segment-id=\"{new['id']}\"]')"
-                           " && document.activeElement.dataset.part === 'text'")
+    focused = f"document.activeElement && document.activeElement.closest('[data-segment-id=\"{new['id']}\"]')"
+    page.wait_for_function(focused + " && document.activeElement.dataset.part === 'text'")
     in_view = page.evaluate(f"""(() => {{
         const li = document.querySelector('li.gtkit-seg[data-segment-id="{new['id']}"]').getBoundingClientRect()
         const panel = document.querySelector('.gtkit-segments').getBoundingClientRect()
