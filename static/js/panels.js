@@ -27,6 +27,7 @@ export function createToolbar ({ state, player, onHelp }) {
   const redo = button('redo', 'Redo', 'Redo (Ctrl+Shift+Z)')
   const spectro = button('toggle-spectrogram', 'Spectrogram', 'Show / hide the spectrogram', { 'aria-pressed': 'false' })
   const spectroNote = el('span', { class: 'gtkit-note gtkit-spectro-note', hidden: true })
+  const channels = button('toggle-channels', 'Channels', 'One waveform per channel (stereo calls)', { 'aria-pressed': 'false', hidden: true })
   const help = button('help', '?', 'Keyboard shortcuts (?)')
 
   play.addEventListener('click', () => player.playPause())
@@ -39,12 +40,13 @@ export function createToolbar ({ state, player, onHelp }) {
   redo.addEventListener('click', () => state.redo())
   spectro.addEventListener('click', () => player.toggleSpectrogram())
   help.addEventListener('click', () => onHelp())
+  channels.addEventListener('click', () => player.toggleChannels())
 
   const element = el('div', { class: 'gtkit-toolbar', role: 'toolbar', 'aria-label': 'Player controls' }, [
     el('div', { class: 'gtkit-group' }, [play, time, el('label', { class: 'gtkit-inline' }, ['Speed ', rate])]),
     el('div', { class: 'gtkit-group' }, [zoomOut, zoomFit, zoomIn, zoomLabel]),
     el('div', { class: 'gtkit-group' }, [record, loop, undo, redo]),
-    el('div', { class: 'gtkit-group' }, [spectro, spectroNote, help])
+    el('div', { class: 'gtkit-group' }, [channels, spectro, spectroNote, help])
   ])
 
   let lastTimeText = ''
@@ -66,6 +68,8 @@ export function createToolbar ({ state, player, onHelp }) {
     record.classList.toggle('gtkit-recording', player.isRecording)
     loop.setAttribute('aria-pressed', String(Boolean(player.looping)))
     loop.disabled = !player.looping && !state.selectedSegmentId
+    channels.hidden = !(player.channelCount > 1)
+    channels.setAttribute('aria-pressed', String(player.splitChannels))
     undo.disabled = !state.canUndo
     redo.disabled = !state.canRedo
     zoomLabel.textContent = player.zoomLabel()

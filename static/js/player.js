@@ -51,6 +51,7 @@ export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
  * @property {[segmentId: string]} segment-drawn a drag on the waveform created this segment
  * @property {[segmentId: string|null]} loop the selected segment began looping (its id) or the loop
  *   ended (null)
+ * @property {[split: boolean]} channels one waveform per channel (true) or both in one (false)
  * @property {[shown: boolean]} spectrogram the spectrogram was shown (true) or hidden (false)
  * @property {[drawnAt: number]} spectrogram-drawn the precomputed spectrogram's first draw after
  *   a toggle, at this performance.now()
@@ -58,7 +59,7 @@ export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
 
 /** @type {readonly (keyof PlayerEvents)[]} */
 export const PLAYER_EVENTS = Object.freeze(['ready', 'play', 'pause', 'time', 'zoom', 'rate', 'recording',
-  'region-drag', 'segment-drawn', 'loop', 'spectrogram', 'spectrogram-drawn'])
+  'region-drag', 'segment-drawn', 'loop', 'channels', 'spectrogram', 'spectrogram-drawn'])
 
 /** @extends {EventEmitter<PlayerEvents>} */
 export class Player extends EventEmitter {
@@ -97,6 +98,9 @@ export class Player extends EventEmitter {
     this.renderedSegment = new Map() // id -> segment record last synced (identity check)
     this.recording = null
     this.looping = null // id of the segment playing in a loop
+    // Channels in the waveform: a stereo call's peaks keep agent and customer apart.
+    this.channelCount = peaks ? peaks.peaks.length : 1
+    this.splitChannels = false
     this.pxPerSec = 0 // 0 = fit the whole file
     this.rate = 1
     this.ready = false
@@ -166,6 +170,7 @@ export class Player extends EventEmitter {
     const resync = () => this._scheduleSync()
     for (const ev of ['scroll', 'zoom', 'resize']) this.ws.on(ev, resync)
     this.ruler = rulerEl ? new Ruler({ canvas: rulerEl, ws: this.ws }) : null
+    this.ws.on('decode', () => { this.channelCount = this.ws.getDecodedData()?.numberOfChannels || this.channelCount })
     this.ws.on('ready', duration => {
       this.ready = true
       if (duration > 0) state.setMediaDuration(duration)
@@ -664,6 +669,23 @@ export class Player extends EventEmitter {
     // One segment per track; the first is selected (each add is its own undo step).
     const ids = tracks.map(track => this.state.addSegment({ track, start: r.start, end }))
     this.state.select(ids[0])
+  }
+
+  // ---- channels ---------------------------------------------------------------------------------
+
+  /** One waveform per channel (stacked, the same total height: lane N over channel N when the
+   *  tracks are one per channel), or both in one (channel 1 above the axis, channel 2 below). */
+  toggleChannels () {
+    if (this.channelCount < 2) return false
+    this.splitChannels = !this.splitChannels
+    const height = Math.floor(WAVE_HEIGHT / this.channelCount)
+    const colors = { waveColor: '#9aa9bb', progressColor: '#4b6584' }
+    this.ws.setOptions({
+      splitChannels: this.splitChannels ? Array.from({ length: this.channelCount }, () => ({ ...colors, height })) : undefined,
+      height: WAVE_HEIGHT
+    })
+    this.emit('channels', this.splitChannels)
+    return this.splitChannels
   }
 
   // ---- spectrogram --------------------------------------------------------------------------

@@ -606,6 +606,18 @@ export class AnswerState {
    */
   loadPresegments (presegments) {
     if (!Array.isArray(presegments) || !presegments.length) return 0
+    // Tracks of channel-identified pre-segments (a stereo call) come in channel order, so lane N
+    // lies over channel N's waveform; the others follow in order of appearance.
+    const channelOf = new Map()
+    for (const p of presegments) {
+      if (!p || !p.track || !p.label || !Number.isInteger(p.channel)) continue
+      const key = JSON.stringify([String(p.track), String(p.label)])
+      channelOf.set(key, Math.min(channelOf.get(key) ?? Infinity, p.channel))
+    }
+    for (const [key] of [...channelOf].sort((a, b) => a[1] - b[1])) {
+      const [category, label] = JSON.parse(key)
+      if (!this.findTrack(category, label)) this.addTrack(category, label, { remember: false })
+    }
     // One array and one change for all of them: thousands of addSegment() calls would copy the
     // array (and notify every view) once per pre-segment.
     const fresh = []

@@ -76,7 +76,7 @@ export function perFrame (fn) {
 }
 
 // Every Player event but the playhead and a drag in progress changes something the toolbar shows.
-const TOOLBAR_EVENTS = ['ready', 'play', 'pause', 'zoom', 'rate', 'recording', 'loop', 'spectrogram', 'spectrogram-drawn']
+const TOOLBAR_EVENTS = ['ready', 'play', 'pause', 'zoom', 'rate', 'recording', 'loop', 'channels', 'spectrogram', 'spectrogram-drawn']
 
 /** Player events -> the views (views.js), and the rate and spectrogram choices -> preferences. */
 export function wirePlayer (player, views, prefs) {

@@ -147,3 +147,16 @@ test('word timings: kept per pre-segment, split and merged with it, their edges 
   assert.deepEqual(again.wordEdgesBetween(0, 10), [1, 1.4])
   assert.equal(again.attachWords([{ id: 'p1', words: 'nonsense' }, null]), 0)
 })
+
+test('channel-identified pre-segments: tracks in channel order (lane N over channel N)', () => {
+  const s = new AnswerState({ schema: loadSchema(), mediaDuration: 60 })
+  s.loadPresegments([
+    { id: 'p1', track: 'speaker', label: 'Customer', channel: 1, start: 0.5, end: 2 }, // speaks first
+    { id: 'p2', track: 'speaker', label: 'Agent', channel: 0, start: 2.5, end: 4 },
+    { id: 'p3', track: 'language', label: 'English', start: 0, end: 4 } // no channel: after them
+  ])
+  assert.deepEqual(s.tracks.map(t => t.label), ['Agent', 'Customer', 'English'])
+  assert.equal(s.segments.length, 3)
+  const onTrack = Object.fromEntries(s.segments.map(x => [x.presegmentId, s.track(x.track).label]))
+  assert.deepEqual(onTrack, { p1: 'Customer', p2: 'Agent', p3: 'English' })
+})

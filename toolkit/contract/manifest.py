@@ -34,6 +34,8 @@ class PreSegment(BaseModel):
     text: str = ""
     speaker: str | None = Field(default=None, description="Raw diarization label, e.g. 'spk_0'")
     source: str = Field(default="transcribe", description="What produced it")
+    channel: int | None = Field(
+        default=None, ge=0, description="Audio channel it was heard on (Transcribe channel identification: ch_N)")
     words: list[tuple[float, float, str]] | None = Field(
         default=None, description="Word timings as [start, end, text] (seconds), in time order, within the segment; "
         "the UI shows them zoomed in and snaps boundaries to their edges")

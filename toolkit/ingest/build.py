@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -95,6 +96,7 @@ class BuildOptions:
     strict: bool = False
     jobs: int = 1  # records converted concurrently (threads); the output does not depend on it
     words: bool = True  # keep Transcribe's word timings in the pre-segments
+    peaks_channels: int = 0  # 0: the media's own channels up to 2 (stereo calls keep both); 1: downmix
 
 
 @dataclass
@@ -168,9 +170,11 @@ def pre_segments_from_transcribe(record: FeedbackRecord, document: Any,
         # Word timings, clamped into the turn (Transcribe's last word may end a few ms after it).
         words = [(max(start, round(a, 3)), min(end, round(b, 3)), text) for a, b, text in turn.words
                  if a < end and b > start] if words_wanted else []
+        channel = re.fullmatch(r"ch_(\d+)", turn.speaker)
         segments.append(PreSegment(
             id=f"pre-{n}", track="speaker", label=role.capitalize() if role else turn.speaker,
             start=start, end=end, text=turn.text, speaker=turn.speaker, words=words or None,
+            channel=int(channel.group(1)) if channel else None,
         ))
     return segments
 
@@ -558,9 +562,10 @@ def _attach_peaks(line: ManifestLine, record: FeedbackRecord, storage: Storage,
         if options.spectrogram:
             from toolkit.ingest.spectrogram import peaks_and_spectrogram_for_uri
 
-            peaks, spec = peaks_and_spectrogram_for_uri(line.source_ref, storage, options.peaks_per_second)
+            peaks, spec = peaks_and_spectrogram_for_uri(line.source_ref, storage, options.peaks_per_second,
+                                                        options.peaks_channels)
         else:
-            peaks = peaks_for_uri(line.source_ref, storage, options.peaks_per_second)
+            peaks = peaks_for_uri(line.source_ref, storage, options.peaks_per_second, options.peaks_channels)
     except Exception as exc:  # ffmpeg, S3 or decode errors: this record fails, the batch goes on
         if is_global(exc):
             raise
