@@ -57,10 +57,19 @@ export function createVirtualList ({ scroller, list, eager = 200, estimate = 100
     window_ = range()
     const { first, last } = window_
     const keep = new Set()
+    for (let i = first; i <= last; i++) keep.add(items[i].id)
+    // Drop what left the window first: then the rows that stay are already in order and only the
+    // new ones are inserted (moving every row of the window would re-attach each, textareas and all).
+    for (const [id, handle] of handles) {
+      if (!keep.has(id)) {
+        handle.li.remove()
+        handles.delete(id)
+        dispose(handle)
+      }
+    }
     let prev = null
     for (let i = first; i <= last; i++) {
       const item = items[i]
-      keep.add(item.id)
       let handle = handles.get(item.id)
       if (!handle) {
         handle = create(item)
@@ -70,13 +79,6 @@ export function createVirtualList ({ scroller, list, eager = 200, estimate = 100
       const want = prev ? prev.nextSibling : list.firstChild
       if (want !== handle.li) list.insertBefore(handle.li, want)
       prev = handle.li
-    }
-    for (const [id, handle] of handles) {
-      if (!keep.has(id)) {
-        handle.li.remove()
-        handles.delete(id)
-        dispose(handle)
-      }
     }
     if (virtual() && !measured && handles.size) measure()
     list.style.paddingTop = virtual() ? `${first * stride}px` : ''
