@@ -155,9 +155,16 @@ export function createTracksPanel ({ state, onMessage }) {
     return { li, swatch, activate, relabel, record, count, error, track: null }
   }
 
+  let counted = null
+  let counts = new Map()
   function render () {
-    const counts = new Map()
-    for (const s of state.segments) counts.set(s.track, (counts.get(s.track) || 0) + 1)
+    // Recount only when segments were added, removed or retracked: a selection re-renders this
+    // panel and must not cost O(segments).
+    if (counted !== state.layoutVersion) {
+      counts = new Map()
+      for (const s of state.segments) counts.set(s.track, (counts.get(s.track) || 0) + 1)
+      counted = state.layoutVersion
+    }
     const live = new Set()
     state.tracks.forEach((track, i) => {
       live.add(track.id)

@@ -24,7 +24,9 @@ const RECORDING_ID = 'gtkit-recording'
 // Regions (DOM elements with handles) exist only for the segments in and near the visible window.
 // When more than this many are there (the whole-file view of a long call), they are painted on
 // one canvas instead, and become regions again once zooming in leaves fewer.
-export const MAX_REGIONS = 300
+export const MAX_REGIONS = 150
+// New regions per frame: a zoom or a jump paints at once, the rest of the window follows (visible first).
+const REGIONS_PER_FRAME = 30
 // Zoomed in at least this far, the pre-segments' words are written on the waveform.
 export const WORDS_MIN_PX_PER_SEC = 80
 const SNAP_PX = 8 // boundaries within this many pixels of a word edge snap to it (Alt: no snapping)
@@ -385,17 +387,19 @@ export class Player extends EventEmitter {
     requestAnimationFrame(() => { this._syncFrame = false; this.syncRegions(false) })
   }
 
-  /** Bring regions in line with the segments in and near the visible window (half a view either
-   *  side, so scrolling shows regions at once). Only changed segments are touched. */
+  /** Bring regions in line with the segments in and near the visible window (a quarter of a view
+   *  either side, so scrolling shows regions at once). Only changed segments are touched. */
   syncRegions (relayoutAll = false) {
     const { state } = this
     const trackIndex = new Map(state.tracks.map((t, i) => [t.id, i]))
     const lanes = Math.max(1, state.tracks.length)
     const [from, to] = this.visibleRange()
-    const margin = (to - from) / 2
+    const margin = (to - from) / 4
     const near = this.duration > 0 ? state.segmentsBetween(from - margin, to + margin) : state.sortedSegments()
     const overview = near.length > MAX_REGIONS
-    const wanted = overview ? [] : near
+    // The visible ones first, then the margins.
+    const inView = x => x.end >= from && x.start <= to
+    const wanted = overview ? [] : [...near.filter(inView), ...near.filter(x => !inView(x))]
     if (overview) {
       // The selected and the dragged segment keep their regions (handles to resize them).
       for (const id of [state.selectedSegmentId, this._dragId]) {
@@ -404,11 +408,15 @@ export class Player extends EventEmitter {
       }
     }
     const live = new Set()
+    let created = 0
+    let deferred = false
     for (const seg of wanted) {
       live.add(seg.id)
       let region = this.regionById.get(seg.id)
       const last = this.renderedSegment.get(seg.id)
       if (!region) {
+        if (created >= REGIONS_PER_FRAME) { deferred = true; continue }
+        created++
         region = this._addRegion({ id: seg.id, start: seg.start, end: Math.max(seg.end, seg.start), drag: true, resize: true, minLength: TIME_STEP })
         this.regionById.set(seg.id, region)
         this.segmentByRegion.set(region, seg.id)
@@ -425,6 +433,7 @@ export class Player extends EventEmitter {
         region.remove()
       }
     }
+    if (deferred) this._scheduleSync()
     const zoomedIn = Math.max(this.pxPerSec, this.fitPxPerSec()) >= WORDS_MIN_PX_PER_SEC && state.words.size > 0
     this._drawOverlay(overview ? state.segmentsBetween(from, to) : null, zoomedIn ? near : null, from, to, trackIndex, lanes)
     this._styleSelection()

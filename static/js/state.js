@@ -65,6 +65,11 @@ export function roundMs (seconds) {
   return Math.round(seconds * PER_SECOND) / PER_SECOND
 }
 
+/** Time order of segments: start, then end, then id. */
+function byTime (a, b) {
+  return a.start - b.start || a.end - b.end || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+}
+
 function freezeRecord (obj) {
   return Object.freeze(obj)
 }
@@ -117,6 +122,9 @@ export class AnswerState {
     this._maxLength = 0
     // Whether an undo snapshot holds this.segments (then it must be copied, not patched).
     this._segmentsShared = false
+    // Bumped whenever a segment is added, removed, moved or retracked (not for text): views that
+    // count or place segments redo that work only when it changed.
+    this.layoutVersion = 0
     // Word timings of pre-segments (segment id -> [[start, end, text], ...]): shown zoomed in and
     // snapped to; not part of the answer, so not of the undo history either.
     this.words = new Map()
@@ -148,6 +156,7 @@ export class AnswerState {
 
   /** Replace the segment array (any membership or order change): the caches start over. */
   _setSegments (segments) {
+    this.layoutVersion++
     this.segments = segments
     this._segmentsShared = false
     this._byId = null
@@ -218,7 +227,7 @@ export class AnswerState {
    *  A cached array shared by every caller until the next change: do not modify it. */
   sortedSegments () {
     if (!this._sorted) {
-      this._sorted = [...this.segments].sort((a, b) => a.start - b.start || a.end - b.end || (a.id < b.id ? -1 : 1))
+      this._sorted = [...this.segments].sort(byTime)
       this._sortedPos = new Map(this._sorted.map((s, i) => [s.id, i]))
       let max = 0
       for (const s of this._sorted) if (s.end - s.start > max) max = s.end - s.start
@@ -229,8 +238,21 @@ export class AnswerState {
 
   /** Place of a segment in sortedSegments(), or -1. */
   sortedIndex (id) {
-    this.sortedSegments()
+    const sorted = this.sortedSegments()
+    if (!this._sortedPos) this._sortedPos = new Map(sorted.map((s, i) => [s.id, i]))
     return this._sortedPos.get(id) ?? -1
+  }
+
+  /** Where `seg` goes in `sorted` (the order of sortedSegments()). */
+  _insertionIndex (sorted, seg) {
+    let lo = 0
+    let hi = sorted.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (byTime(sorted[mid], seg) < 0) lo = mid + 1
+      else hi = mid
+    }
+    return lo
   }
 
   /** Index in sortedSegments() of the first segment whose start is >= t (binary search). */
@@ -339,7 +361,14 @@ export class AnswerState {
   addSegment ({ track, start, end, text = '', attributes = {}, presegmentId = null, id = null }, { remember = true } = {}) {
     if (remember) this._remember()
     const seg = this._newSegment({ track, start, end, text, attributes, presegmentId, id })
+    const { _sorted: sorted, _maxLength: maxLength } = this
     this._setSegments([...this.segments, seg])
+    if (sorted) {
+      // Insert into the time order (binary search) rather than sort all again.
+      sorted.splice(this._insertionIndex(sorted, seg), 0, seg)
+      this._sorted = sorted
+      this._maxLength = Math.max(maxLength, seg.end - seg.start)
+    }
     const removed = this._applyNoOverlap(seg.id)
     this._emit({ kind: 'segments', ids: [seg.id, ...removed], added: [seg.id], ...(removed.length ? { removed } : {}), layout: true })
     return seg.id
@@ -375,16 +404,17 @@ export class AnswerState {
     const i = this._indexOf(id)
     if (this._segmentsShared) {
       // Copy the array an undo snapshot holds; same records and order, so the caches stay.
-      const { _byId, _sorted, _sortedPos } = this
+      const { _byId, _sorted, _sortedPos, layoutVersion } = this
       this._setSegments(this.segments.slice())
-      Object.assign(this, { _byId, _sorted, _sortedPos })
+      Object.assign(this, { _byId, _sorted, _sortedPos, layoutVersion })
     }
     this.segments[i] = frozen
     if (layout) {
+      this.layoutVersion++
       this._sorted = null
       this._sortedPos = null
     } else if (this._sorted) {
-      this._sorted[this._sortedPos.get(id)] = frozen
+      this._sorted[this.sortedIndex(id)] = frozen
     }
     const removed = layout ? this._applyNoOverlap(id) : []
     this._emit({ kind: 'segments', ids: [id, ...removed], layout, ...(removed.length ? { removed } : {}) })

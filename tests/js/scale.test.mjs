@@ -86,3 +86,22 @@ test('windowRange: the rows in view plus overscan, clamped', () => {
   assert.deepEqual(windowRange({ scrollTop: 10 ** 9, viewport: 500, stride: 100, count: 3000, overscan: 2 }), { first: 2999, last: 2999 })
   assert.deepEqual(windowRange({ scrollTop: -50, viewport: 500, stride: 0, count: 3, overscan: 2 }), { first: 0, last: 2 })
 })
+
+test('adding into a sorted cache keeps it equal to a full sort; counts follow layoutVersion', () => {
+  const s = many(200)
+  const t = s.tracks[0].id
+  s.sortedSegments()
+  const v = s.layoutVersion
+  for (let i = 0; i < 100; i++) s.addSegment({ track: t, start: (i * 37) % 800, end: (i * 37) % 800 + (i % 5) + 0.5 }, { remember: false })
+  const cached = s.sortedSegments().map(x => x.id)
+  s._sorted = null
+  assert.deepEqual(s.sortedSegments().map(x => x.id), cached)
+  assert.ok(s.layoutVersion > v)
+  const before = s.layoutVersion
+  s.setSegmentText(cached[0], 'typed')
+  assert.equal(s.layoutVersion, before, 'text does not bump it')
+  s.setSegmentTrack(cached[0], s.tracks[1].id)
+  assert.equal(s.layoutVersion, before + 1)
+  const long = s.addSegment({ track: t, start: 0, end: 700 })
+  assert.ok(s.segmentsBetween(650, 651).some(x => x.id === long), 'the longest length is kept up to date')
+})
