@@ -169,6 +169,15 @@ export class Player extends EventEmitter {
     for (const ev of ['pointerdown', 'pointermove', 'pointerup', 'keydown', 'keyup']) window.addEventListener(ev, this._onAlt, true)
     this._dragId = null
     this._syncFrame = false
+    // With the segments on the overview canvas (no regions), a click in a lane still selects the
+    // segment under the pointer (the click seeks as well, as on the bare waveform).
+    this.ws.on('click', (relX, relY) => {
+      if (!this.overviewCount) return
+      const tracks = this.state.tracks
+      const lane = tracks[Math.max(0, Math.min(tracks.length - 1, Math.floor(relY * tracks.length)))]
+      const hit = this.state.segmentsAt(relX * this.duration).find(x => !lane || x.track === lane.id)
+      if (hit) this.state.select(hit.id)
+    })
     const resync = () => this._scheduleSync()
     for (const ev of ['scroll', 'zoom', 'resize']) this.ws.on(ev, resync)
     this.ruler = rulerEl ? new Ruler({ canvas: rulerEl, ws: this.ws }) : null

@@ -193,21 +193,32 @@ export function createSegmentsList ({ state, player }) {
   }
 
   let selectedId = null
+  let revealQueued = false
   function renderSelection (scroll = true) {
     const sel = state.selectedSegmentId
     if (selectedId && selectedId !== sel) {
       rowOf(selectedId)?.li.classList.remove('gtkit-selected')
       rowOf(selectedId)?.li.removeAttribute('aria-current')
     }
-    let row = sel ? rowOf(sel) : null
-    if (sel && scroll && selectedId !== sel && !row?.li.contains(document.activeElement)) {
-      row = rowsView.reveal(state.sortedIndex(sel))
+    const row = sel ? rowOf(sel) : null
+    if (sel && scroll && selectedId !== sel && !row?.li.contains(document.activeElement) && !revealQueued) {
+      // After the frame that moves the playhead and the waveform (J, a click on the transcript):
+      // the list follows a task later instead of delaying that frame with its layout.
+      revealQueued = true
+      setTimeout(() => {
+        revealQueued = false
+        const id = state.selectedSegmentId
+        if (id) markSelected(rowsView.reveal(state.sortedIndex(id)))
+      }, 0)
     }
-    if (row) {
-      row.li.classList.add('gtkit-selected')
-      row.li.setAttribute('aria-current', 'true')
-    }
+    markSelected(row)
     selectedId = sel
+  }
+
+  function markSelected (row) {
+    if (!row || row.id !== state.selectedSegmentId) return
+    row.li.classList.add('gtkit-selected')
+    row.li.setAttribute('aria-current', 'true')
   }
 
   /** Show times while a region is being dragged (the state changes when the drag ends). */

@@ -85,3 +85,42 @@ def test_instructions_show_every_step(portal_factory, open_page, peaks_dir):
     text = box.inner_text()
     for step in ("1. ", "2. ", "3. ", "4. "):
         assert step in text
+
+
+def test_many_segments_overview_canvas_and_click_select(portal_factory, open_page, peaks_dir):
+    # 200 short turns on the 21 s call: more than MAX_REGIONS at the whole-file view.
+    pre = [{"id": f"p{i}", "track": "speaker", "label": "Agent" if i % 2 else "Customer",
+            "start": round(i * 0.1, 3), "end": round(i * 0.1 + 0.08, 3), "text": f"t{i}"} for i in range(200)]
+    page, probe = open_task(portal_factory, open_page, peaks_dir, **{"pre-segments": pre})
+    page.wait_for_function("window.gtkit.player.overviewCount === 200")
+    assert page.evaluate("window.gtkit.player.regionById.size") == 0
+    assert page.locator("[data-role=segment-overview]").is_visible()
+    assert page.locator("li.gtkit-seg").count() == 200  # up to 200 rows: all of them
+    # A click on the canvas in the Customer lane (lane 0: it spoke first) selects the turn under it.
+    target = next(p for p in pre if p["id"] == "p50")
+    page.mouse.click(x_at(page, target["start"] + 0.04), lane_y(page, 0, 2))
+    page.wait_for_function("window.gtkit.state.selectedSegmentId !== null")
+    chosen = page.evaluate("window.gtkit.state.segment(window.gtkit.state.selectedSegmentId).presegmentId")
+    assert chosen == "p50"
+    # Zoomed in, they are regions again, only those near the view.
+    page.evaluate("window.gtkit.player.zoomTo(400); window.gtkit.wavesurfer.setScrollTime(10)")
+    page.wait_for_function("window.gtkit.player.overviewCount === 0 && window.gtkit.player.regionById.size > 0")
+    assert page.evaluate("window.gtkit.player.regionById.size") < 60
+    assert probe.errors == []
+
+
+def test_long_lists_are_windowed(portal_factory, open_page, peaks_dir):
+    pre = [{"id": f"p{i}", "track": "speaker", "label": "Agent", "start": round(i * 0.05, 3),
+            "end": round(i * 0.05 + 0.04, 3), "text": f"turn {i}"} for i in range(400)]
+    page, probe = open_task(portal_factory, open_page, peaks_dir, **{"pre-segments": pre})
+    page.wait_for_function("window.gtkit.state.segments.length === 400")
+    rows = page.locator("li.gtkit-seg").count()
+    lines = page.locator(".gtkit-tr-item").count()
+    assert 0 < rows < 40 and 0 < lines < 80, (rows, lines)
+    # J to the far end: its row is made and scrolled into the panel, and typing there edits it.
+    last = page.evaluate("window.gtkit.state.sortedSegments()[399].id")
+    page.evaluate(f"window.gtkit.state.select({last!r})")
+    page.wait_for_function(f"document.querySelector('li.gtkit-seg[data-segment-id=\"{last}\"]') !== null")
+    assert page.locator(f'li.gtkit-seg[data-segment-id="{last}"] textarea').input_value() == "turn 399"
+    assert page.locator("li.gtkit-seg").count() < 40
+    assert probe.errors == []
