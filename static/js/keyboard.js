@@ -56,7 +56,7 @@ export function createHelpOverlay () {
   const dialog = el('div', { class: 'gtkit-help', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'gtkit-help-h', hidden: true, tabindex: '-1' }, [
     el('div', { class: 'gtkit-help-box' }, [
       el('h3', { id: 'gtkit-help-h', text: 'Keyboard shortcuts' }),
-      el('p', { class: 'gtkit-hint', text: 'Drag across a track\'s lane on the waveform to create a segment on that track; drag a segment to move it, drag its edges to resize it; double-click a segment to play it.' }),
+      el('p', { class: 'gtkit-hint', text: 'Drag across a track\'s lane on the waveform to create a segment on that track; drag a segment to move it (up or down onto another lane: to that track), drag its edges to resize it; boundaries snap to word edges (hold Alt to place them exactly); double-click a segment to play it.' }),
       table, close
     ])
   ])
