@@ -11,12 +11,15 @@ import { hasSavedWork, keepWork } from './saved-work.js'
 import { createSidecar } from './sidecar.js'
 import { createPlayer, loadPeaks } from './media.js'
 import { createViews } from './views.js'
-import { applyPreferences, coalesceChanges, wirePlayer } from './wiring.js'
+import { applyPreferences, coalesceChanges, idleDebounce, wirePlayer } from './wiring.js'
 import { createProblems } from './problems.js'
 import { ensureAnswerInput, installSubmit } from './submit.js'
 import { installEnterCommits, installShortcuts } from './keyboard.js'
+import { createCannotAnnotate } from './cannot-annotate.js'
 
 const EDITS = ['tracks', 'segments', 'content', 'all']
+// Up to this many segments the answer is re-checked on every edit; beyond, once typing pauses.
+const CHECK_EVERY_EDIT = 200
 
 /**
  * Mount the UI into `root` (the #gtkit-app element). Returns the app object, also exposed as
@@ -37,13 +40,22 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
   if (!work.restored) {
     state.loadPresegments(task.presegments)
     state.loadPreContent(task.preContent)
-  }
+  } else state.attachWords(task.presegments)
   const sidecar = createSidecar({
     url: task.sidecarUrl, state, alerts, isRestored: () => work.restored, onTranscription: text => lateTranscription(ui, text)
   })
   const problems = createProblems(state)
+  const cannot = createCannotAnnotate(state)
+  if (cannot.element) layout.root.append(cannot.element)
   const submitter = installSubmission({ root, task, layout, state, alerts, work, problems })
-  coalesceChanges(state, kinds => afterChanges(kinds, { ui, work, problems, submitter }))
+  state.subscribe(change => {
+    if (change.kind !== 'content' && change.kind !== 'all') return
+    cannot.render()
+    submitter.setOverride(Boolean(state.cannotAnnotate))
+  })
+  submitter.setOverride(Boolean(state.cannotAnnotate))
+  const checks = idleDebounce(() => { problems.refresh(); submitter.prepare() })
+  coalesceChanges(state, (kinds, detail) => afterChanges(kinds, detail, { ui, work, checks, state }))
 
   const app = createApp({ root, task, state, work, problems })
   root.gtkitApp = app
@@ -93,15 +105,16 @@ function installSubmission ({ root, task, layout, state, alerts, work, problems 
   return submitter
 }
 
-/** One burst of state changes (coalesced): redraw, then save, re-check and refill the answer. */
-function afterChanges (kinds, { ui, work, problems, submitter }) {
+/** One burst of state changes (coalesced): redraw, then save, re-check and refill the answer
+ *  (the submit handler re-checks anyway, so deferring the check never lets a stale answer out). */
+function afterChanges (kinds, detail, { ui, work, checks, state }) {
   if (!ui.views) return // built with the player, from the state as it is then
-  ui.views.render(kinds)
+  ui.views.render(kinds, detail)
   const edited = EDITS.some(k => kinds.has(k))
   if (edited) work.edited()
   if (edited || kinds.has('duration')) {
-    problems.refresh()
-    submitter.prepare()
+    checks.schedule()
+    if (state.segments.length <= CHECK_EVERY_EDIT) checks.flush()
   }
 }
 
@@ -127,7 +140,7 @@ async function start ({ app, task, layout, alerts, state, prefs, preferred, pref
   placePanels(layout, views, [problems.element, views.help.element])
   problems.attach(views)
   wirePlayer(player, views, prefs)
-  installShortcuts({ state, player, help: views.help })
+  installShortcuts({ state, player, help: views.help, editText: id => views.list.focusSegment(id, 'text') })
   installEnterCommits(layout.root)
   ui.views = views
   views.render(new Set(['all']))

@@ -16,8 +16,15 @@ export const SHORTCUTS = [
   ['S', 'Show / hide the spectrogram'],
   ['1 – 9', 'Make track N the active track'],
   ['J / K', 'Select the next / previous segment (and seek to it)'],
+  ['Shift + J / K', 'Select the next / previous segment and play it'],
   ['P', 'Play the selected segment'],
+  ['Enter', 'Edit the selected segment\'s text (Escape returns to the shortcuts)'],
+  ['L', 'Loop the selected segment (again: stop)'],
   ['[ / ]', 'Set the selected segment start / end to the playhead'],
+  ['Q / W', 'Move the selected segment start earlier / later (a step that follows the zoom)'],
+  ['I / O', 'Move the selected segment end earlier / later (a step that follows the zoom)'],
+  ['X', 'Split the selected segment (or the one under the playhead) at the playhead'],
+  ['M', 'Merge the selected segment with the next one on its track'],
   ['Delete / Backspace', 'Delete the selected segment'],
   ['Ctrl + Z', 'Undo'],
   ['Ctrl + Shift + Z, Ctrl + Y', 'Redo'],
@@ -49,7 +56,7 @@ export function createHelpOverlay () {
   const dialog = el('div', { class: 'gtkit-help', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'gtkit-help-h', hidden: true, tabindex: '-1' }, [
     el('div', { class: 'gtkit-help-box' }, [
       el('h3', { id: 'gtkit-help-h', text: 'Keyboard shortcuts' }),
-      el('p', { class: 'gtkit-hint', text: 'Drag across a track\'s lane on the waveform to create a segment on that track; drag a segment to move it, drag its edges to resize it; double-click a segment to play it.' }),
+      el('p', { class: 'gtkit-hint', text: 'Drag across a track\'s lane on the waveform to create a segment on that track; drag a segment to move it (up or down onto another lane: to that track), drag its edges to resize it; boundaries snap to word edges (hold Alt to place them exactly); double-click a segment to play it.' }),
       table, close
     ])
   ])
@@ -74,11 +81,11 @@ export function createHelpOverlay () {
 }
 
 /** Install the shortcuts on `target` (the document). Returns a function that removes them. */
-export function installShortcuts ({ target = document, state, player, help, trackCount = () => state.tracks.length }) {
-  function selectRelative (dir) {
+export function installShortcuts ({ target = document, state, player, help, editText = () => {}, trackCount = () => state.tracks.length }) {
+  function selectRelative (dir, play = false) {
     const sorted = state.sortedSegments()
     if (!sorted.length) return
-    let idx = sorted.findIndex(s => s.id === state.selectedSegmentId)
+    let idx = state.selectedSegmentId ? state.sortedIndex(state.selectedSegmentId) : -1
     if (idx < 0) {
       const t = player.currentTime
       idx = dir > 0 ? sorted.findIndex(s => s.start >= t) : sorted.findLastIndex(s => s.start < t)
@@ -88,6 +95,14 @@ export function installShortcuts ({ target = document, state, player, help, trac
     }
     state.select(sorted[idx].id)
     player.seekToSegment(sorted[idx].id)
+    if (play) player.playSegment(sorted[idx].id)
+  }
+
+  /** The selected segment, else the one under the playhead (active track first). */
+  function targetSegment () {
+    if (state.selectedSegmentId) return state.selectedSegmentId
+    const here = state.segmentsAt(player.currentTime)
+    return (here.find(s => s.track === state.activeTrackId) || here[0])?.id ?? null
   }
 
   function onKey (ev) {
@@ -135,11 +150,25 @@ export function installShortcuts ({ target = document, state, player, help, trac
       const n = Number(key)
       if (n <= trackCount()) state.setActiveTrack(state.tracks[n - 1].id)
     } else if (key === 'j' || key === 'J') {
-      selectRelative(1)
+      selectRelative(1, ev.shiftKey)
     } else if (key === 'k' || key === 'K') {
-      selectRelative(-1)
+      selectRelative(-1, ev.shiftKey)
     } else if ((key === 'p' || key === 'P') && sel) {
       player.playSegment(sel)
+    } else if (key === 'Enter' && sel) {
+      editText(sel)
+    } else if ((key === 'l' || key === 'L') && (sel || player.looping)) {
+      player.toggleLoop(sel)
+    } else if (['q', 'Q', 'w', 'W', 'i', 'I', 'o', 'O'].includes(key) && sel) {
+      const k = key.toLowerCase()
+      const step = player.nudgeStep()
+      state.nudgeSegment(sel, k === 'q' || k === 'w' ? 'start' : 'end', k === 'q' || k === 'i' ? -step : step)
+    } else if (key === 'x' || key === 'X') {
+      const id = targetSegment()
+      const second = id && state.splitSegment(id, player.currentTime)
+      if (second) state.select(second)
+    } else if ((key === 'm' || key === 'M') && sel) {
+      state.mergeWithNext(sel)
     } else if ((key === '[' || key === ']') && sel) {
       const t = player.currentTime
       if (key === '[') state.setSegmentTime(sel, 'start', t)

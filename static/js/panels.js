@@ -22,10 +22,12 @@ export function createToolbar ({ state, player, onHelp }) {
   const zoomIn = button('zoom-in', '+', 'Zoom in (+)')
   const zoomLabel = el('span', { class: 'gtkit-zoom-label', 'aria-live': 'polite' })
   const record = button('record', '● Record', 'Begin / stop recording a segment on the active track (R)', { 'aria-pressed': 'false' })
+  const loop = button('loop', '↻ Loop', 'Loop the selected segment (L)', { 'aria-pressed': 'false' })
   const undo = button('undo', 'Undo', 'Undo (Ctrl+Z)')
   const redo = button('redo', 'Redo', 'Redo (Ctrl+Shift+Z)')
   const spectro = button('toggle-spectrogram', 'Spectrogram', 'Show / hide the spectrogram', { 'aria-pressed': 'false' })
   const spectroNote = el('span', { class: 'gtkit-note gtkit-spectro-note', hidden: true })
+  const channels = button('toggle-channels', 'Channels', 'One waveform per channel (stereo calls)', { 'aria-pressed': 'false', hidden: true })
   const help = button('help', '?', 'Keyboard shortcuts (?)')
 
   play.addEventListener('click', () => player.playPause())
@@ -33,16 +35,18 @@ export function createToolbar ({ state, player, onHelp }) {
   zoomOut.addEventListener('click', () => player.zoomOut())
   zoomFit.addEventListener('click', () => player.zoomFit())
   record.addEventListener('click', () => player.toggleRecording())
+  loop.addEventListener('click', () => player.toggleLoop(state.selectedSegmentId))
   undo.addEventListener('click', () => state.undo())
   redo.addEventListener('click', () => state.redo())
   spectro.addEventListener('click', () => player.toggleSpectrogram())
   help.addEventListener('click', () => onHelp())
+  channels.addEventListener('click', () => player.toggleChannels())
 
   const element = el('div', { class: 'gtkit-toolbar', role: 'toolbar', 'aria-label': 'Player controls' }, [
     el('div', { class: 'gtkit-group' }, [play, time, el('label', { class: 'gtkit-inline' }, ['Speed ', rate])]),
     el('div', { class: 'gtkit-group' }, [zoomOut, zoomFit, zoomIn, zoomLabel]),
-    el('div', { class: 'gtkit-group' }, [record, undo, redo]),
-    el('div', { class: 'gtkit-group' }, [spectro, spectroNote, help])
+    el('div', { class: 'gtkit-group' }, [record, loop, undo, redo]),
+    el('div', { class: 'gtkit-group' }, [channels, spectro, spectroNote, help])
   ])
 
   let lastTimeText = ''
@@ -62,6 +66,10 @@ export function createToolbar ({ state, player, onHelp }) {
     record.textContent = player.isRecording ? '■ Stop recording' : '● Record'
     record.setAttribute('aria-pressed', String(player.isRecording))
     record.classList.toggle('gtkit-recording', player.isRecording)
+    loop.setAttribute('aria-pressed', String(Boolean(player.looping)))
+    loop.disabled = !player.looping && !state.selectedSegmentId
+    channels.hidden = !(player.channelCount > 1)
+    channels.setAttribute('aria-pressed', String(player.splitChannels))
     undo.disabled = !state.canUndo
     redo.disabled = !state.canRedo
     zoomLabel.textContent = player.zoomLabel()
@@ -112,7 +120,7 @@ export function createTracksPanel ({ state, onMessage }) {
   })
   const element = el('section', { class: 'gtkit-panel gtkit-tracks', 'aria-labelledby': 'gtkit-tracks-h' }, [
     el('h3', { id: 'gtkit-tracks-h', text: 'Tracks' }),
-    el('p', { class: 'gtkit-hint', text: 'Drag in a track\'s lane on the waveform to add a segment there; R while playing records on the active track.' }),
+    el('p', { class: 'gtkit-hint', text: 'Drag in a track\'s lane on the waveform to add a segment there, drag a segment to another lane to move it there; R while playing records on the active track, or on every track ticked "rec".' }),
     list,
     el('div', { class: 'gtkit-add-track' }, [picker, add])
   ])
@@ -128,6 +136,8 @@ export function createTracksPanel ({ state, onMessage }) {
       const t = state.track(track.id)
       if (t) state.setTrackLabel(track.id, t.category, relabel.value)
     })
+    const record = el('input', { type: 'checkbox', dataset: { role: 'record-into' }, 'aria-label': 'Record into this track (R)' })
+    record.addEventListener('change', () => state.setRecordTrack(track.id, record.checked))
     const count = el('span', { class: 'gtkit-count' })
     const remove = el('button', { type: 'button', class: 'gtkit-btn gtkit-btn-quiet', dataset: { action: 'remove-track' }, text: 'Remove' })
     remove.addEventListener('click', () => {
@@ -139,13 +149,22 @@ export function createTracksPanel ({ state, onMessage }) {
       if (n) onMessage(`Removed ${trackTitle(schema, t)} and its ${n} segment${n === 1 ? '' : 's'}.`, { undo: true })
     })
     const error = el('div', { class: 'gtkit-error', role: 'alert', hidden: true })
-    const li = el('li', { class: 'gtkit-track', dataset: { trackId: track.id } }, [swatch, activate, relabel, count, remove, error])
-    return { li, swatch, activate, relabel, count, error, track: null }
+    const li = el('li', { class: 'gtkit-track', dataset: { trackId: track.id } }, [
+      swatch, activate, relabel, el('label', { class: 'gtkit-check gtkit-record-into', title: 'R records a segment on every ticked track (none ticked: the active track)' }, [record, ' rec']),
+      count, remove, error])
+    return { li, swatch, activate, relabel, record, count, error, track: null }
   }
 
+  let counted = null
+  let counts = new Map()
   function render () {
-    const counts = new Map()
-    for (const s of state.segments) counts.set(s.track, (counts.get(s.track) || 0) + 1)
+    // Recount only when segments were added, removed or retracked: a selection re-renders this
+    // panel and must not cost O(segments).
+    if (counted !== state.layoutVersion) {
+      counts = new Map()
+      for (const s of state.segments) counts.set(s.track, (counts.get(s.track) || 0) + 1)
+      counted = state.layoutVersion
+    }
     const live = new Set()
     state.tracks.forEach((track, i) => {
       live.add(track.id)
@@ -168,6 +187,7 @@ export function createTracksPanel ({ state, onMessage }) {
         row.activate.textContent = `${i + 1}. ${trackTitle(schema, track)}`
       }
       const active = state.activeTrackId === track.id
+      row.record.checked = state.recordTrackIds.has(track.id)
       row.li.classList.toggle('gtkit-active', active)
       row.activate.setAttribute('aria-pressed', String(active))
       const n = counts.get(track.id) || 0

@@ -12,11 +12,12 @@ export function storageKey (taskKey) {
  * @param {object} opts
  * @param {Storage|null} opts.storage localStorage (or a fake); null disables autosave
  * @param {string} opts.taskKey unique per task (data-task-key)
- * @param {number} [opts.delayMs] debounce for save()
+ * @param {number} [opts.delayMs] at most one write per this many ms (the first edit starts it)
  * @param {(e: Error) => void} [opts.onError] quota or privacy-mode failures
  * @param {() => string} [opts.now] ISO clock
+ * @param {(fn: () => void) => void} [opts.whenIdle] runs the write when the page is idle
  */
-export function createAutosave ({ storage, taskKey, delayMs = 400, onError = () => {}, now = () => new Date().toISOString(), setTimer = setTimeout, clearTimer = clearTimeout }) {
+export function createAutosave ({ storage, taskKey, delayMs = 1000, onError = () => {}, now = () => new Date().toISOString(), setTimer = setTimeout, clearTimer = clearTimeout, whenIdle = defaultWhenIdle }) {
   const key = storageKey(taskKey)
   let timer = null
   let pending = null
@@ -34,15 +35,21 @@ export function createAutosave ({ storage, taskKey, delayMs = 400, onError = () 
 
   return {
     key,
-    /** Debounced save; getAnswer is called when the timer fires so the newest state is saved. */
+    /**
+     * Save soon. Off the typing path: a call only keeps getAnswer (no work), the timer is not
+     * restarted by later calls (so continuous typing still saves once per delayMs), and the
+     * answer (~500 KB at 3,000 segments) is built and written when the page is idle.
+     */
     save (getAnswer) {
       pending = getAnswer
-      if (timer !== null) clearTimer(timer)
+      if (timer !== null) return
       timer = setTimer(() => {
-        timer = null
-        const fn = pending
-        pending = null
-        if (fn) write(fn())
+        whenIdle(() => {
+          timer = null
+          const fn = pending
+          pending = null
+          if (fn) write(fn())
+        })
       }, delayMs)
     },
     /** Write now (page hide / before unload). */
@@ -88,6 +95,12 @@ export function createAutosave ({ storage, taskKey, delayMs = 400, onError = () 
       }
     }
   }
+}
+
+/** requestIdleCallback (bounded, so a busy page still saves), else at once. */
+function defaultWhenIdle (fn) {
+  if (typeof globalThis.requestIdleCallback === 'function') globalThis.requestIdleCallback(fn, { timeout: 2000 })
+  else fn()
 }
 
 /** window.localStorage, or null where it is unavailable (sandboxed iframes, privacy modes). */

@@ -15,12 +15,21 @@ import { PrecomputedSpectrogram, fetchSpectrogram } from './spectrogram.js'
 import { download, failureMessage, mediaErrorReason } from './failure.js'
 import { EventEmitter } from './emitter.js'
 import { TIME_STEP } from './contract.js'
+import { snapTime } from './state.js'
 
 export const MAX_PX_PER_SEC = 10000 // 10 px per millisecond
 export const RATES = [0.5, 0.75, 1, 1.25, 1.5, 2]
 const WAVE_HEIGHT = 168
 const RECORDING_ID = 'gtkit-recording'
-const REGION_CHUNK = 300
+// Regions (DOM elements with handles) exist only for the segments in and near the visible window.
+// When more than this many are there (the whole-file view of a long call), they are painted on
+// one canvas instead, and become regions again once zooming in leaves fewer.
+export const MAX_REGIONS = 150
+// New regions per frame: a zoom or a jump paints at once, the rest of the window follows (visible first).
+const REGIONS_PER_FRAME = 30
+// Zoomed in at least this far, the pre-segments' words are written on the waveform.
+export const WORDS_MIN_PX_PER_SEC = 80
+const SNAP_PX = 8 // boundaries within this many pixels of a word edge snap to it (Alt: no snapping)
 
 /** Fetch and check a peaks file (binary or JSON). Throws an Error with a readable message. */
 export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
@@ -41,6 +50,10 @@ export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
  * @property {[recording: boolean]} recording a recording (R) began (true) or ended (false)
  * @property {[segmentId: string, start: number, end: number]} region-drag a segment's region is
  *   being dragged or resized: its times so far, not yet in the state (that follows on release)
+ * @property {[segmentId: string]} segment-drawn a drag on the waveform created this segment
+ * @property {[segmentId: string|null]} loop the selected segment began looping (its id) or the loop
+ *   ended (null)
+ * @property {[split: boolean]} channels one waveform per channel (true) or both in one (false)
  * @property {[shown: boolean]} spectrogram the spectrogram was shown (true) or hidden (false)
  * @property {[drawnAt: number]} spectrogram-drawn the precomputed spectrogram's first draw after
  *   a toggle, at this performance.now()
@@ -48,7 +61,7 @@ export async function fetchPeaks (url, fetchImpl = globalThis.fetch) {
 
 /** @type {readonly (keyof PlayerEvents)[]} */
 export const PLAYER_EVENTS = Object.freeze(['ready', 'play', 'pause', 'time', 'zoom', 'rate', 'recording',
-  'region-drag', 'spectrogram', 'spectrogram-drawn'])
+  'region-drag', 'segment-drawn', 'loop', 'channels', 'spectrogram', 'spectrogram-drawn'])
 
 /** @extends {EventEmitter<PlayerEvents>} */
 export class Player extends EventEmitter {
@@ -86,6 +99,10 @@ export class Player extends EventEmitter {
     this.ownRegions = new WeakSet()
     this.renderedSegment = new Map() // id -> segment record last synced (identity check)
     this.recording = null
+    this.looping = null // id of the segment playing in a loop
+    // Channels in the waveform: a stereo call's peaks keep agent and customer apart.
+    this.channelCount = peaks ? peaks.peaks.length : 1
+    this.splitChannels = false
     this.pxPerSec = 0 // 0 = fit the whole file
     this.rate = 1
     this.ready = false
@@ -138,7 +155,33 @@ export class Player extends EventEmitter {
 
     this.ws = WaveSurfer.create(options)
     this._installLayoutCache()
+    this.overview = document.createElement('canvas')
+    this.overview.className = 'gtkit-overview'
+    this.overview.dataset.role = 'segment-overview'
+    this.overview.setAttribute('aria-hidden', 'true')
+    this.overview.hidden = true
+    this.overview.style.cssText = `position:absolute;left:0;top:0;width:100%;height:${WAVE_HEIGHT}px;pointer-events:none;z-index:4`
+    waveEl.append(this.overview)
+    this.overviewCount = 0 // segments painted on the overview canvas (0 = regions shown)
+    this.wordsDrawn = 0 // words written on it (zoomed in)
+    this._alt = false
+    this._onAlt = ev => { this._alt = ev.altKey }
+    for (const ev of ['pointerdown', 'pointermove', 'pointerup', 'keydown', 'keyup']) window.addEventListener(ev, this._onAlt, true)
+    this._dragId = null
+    this._syncFrame = false
+    // With the segments on the overview canvas (no regions), a click in a lane still selects the
+    // segment under the pointer (the click seeks as well, as on the bare waveform).
+    this.ws.on('click', (relX, relY) => {
+      if (!this.overviewCount) return
+      const tracks = this.state.tracks
+      const lane = tracks[Math.max(0, Math.min(tracks.length - 1, Math.floor(relY * tracks.length)))]
+      const hit = this.state.segmentsAt(relX * this.duration).find(x => !lane || x.track === lane.id)
+      if (hit) this.state.select(hit.id)
+    })
+    const resync = () => this._scheduleSync()
+    for (const ev of ['scroll', 'zoom', 'resize']) this.ws.on(ev, resync)
     this.ruler = rulerEl ? new Ruler({ canvas: rulerEl, ws: this.ws }) : null
+    this.ws.on('decode', () => { this.channelCount = this.ws.getDecodedData()?.numberOfChannels || this.channelCount })
     this.ws.on('ready', duration => {
       this.ready = true
       if (duration > 0) state.setMediaDuration(duration)
@@ -160,6 +203,7 @@ export class Player extends EventEmitter {
     this.ws.on('play', () => this.emit('play'))
     this.ws.on('pause', () => {
       if (this.recording) this.stopRecording()
+      if (this.looping && !this._relooping) this.stopLoop()
       this.emit('pause')
     })
     this.ws.on('finish', () => {
@@ -167,17 +211,25 @@ export class Player extends EventEmitter {
     })
     this.ws.on('timeupdate', t => {
       if (this.recording) this._growRecording(t)
+      if (this.looping) this._keepLooping(t)
       this.emit('time', t)
     })
 
     this.regions.on('region-created', region => this._onRegionCreated(region))
     this.regions.on('region-update', region => {
       const id = this.segmentByRegion.get(region)
+      if (id) this._dragId = id // kept while the drag scrolls the view
       if (id) this.emit('region-drag', id, region.start, region.end)
     })
     this.regions.on('region-updated', region => {
       const id = this.segmentByRegion.get(region)
-      if (id) state.setSegmentTimes(id, region.start, region.end)
+      this._dragId = null
+      if (!id) return
+      const [start, end] = this._snapEdit(state.segment(id), region.start, region.end)
+      state.setSegmentTimes(id, start, end)
+      // Snapped (or refused by the state): put the region where the segment is.
+      const seg = state.segment(id)
+      if (seg && (region.start !== seg.start || region.end !== seg.end)) region.setOptions({ start: seg.start, end: seg.end })
     })
     this.regions.on('region-clicked', region => {
       const id = this.segmentByRegion.get(region)
@@ -194,15 +246,31 @@ export class Player extends EventEmitter {
     // pointer itself. (Window listener added now runs before the plugin's per-drag one.)
     this._drag = null
     this._onPointerDown = ev => {
-      if (ev.button === 0) this._drag = { from: this.timeAtClientX(ev.clientX), to: null, track: this.trackAtClientY(ev.clientY) }
+      if (ev.button !== 0) return
+      this._drag = { from: this.timeAtClientX(ev.clientX), to: null, track: this.trackAtClientY(ev.clientY) }
+      // Pressed on a segment's body (not a resize handle): releasing it over another lane moves it there.
+      const path = ev.composedPath()
+      const handle = path.some(n => n instanceof Element && n.matches('[part~="region-handle"]'))
+      const regionEl = path.find(n => n instanceof HTMLElement && n.dataset.regionFor)
+      this._laneDrag = regionEl && !handle ? { id: regionEl.dataset.regionFor, y: ev.clientY } : null
     }
-    this._onPointerUp = ev => { if (this._drag) this._drag.to = this.timeAtClientX(ev.clientX) }
+    this._onPointerUp = ev => {
+      if (this._drag) this._drag.to = this.timeAtClientX(ev.clientX)
+      const lane = this._laneDrag
+      this._laneDrag = null
+      if (!lane || Math.abs(ev.clientY - lane.y) < 4) return
+      const track = this.trackAtClientY(ev.clientY)
+      const seg = this.state.segment(lane.id)
+      if (track && seg && seg.track !== track) this.state.setSegmentTrack(lane.id, track)
+    }
     this.ws.getWrapper().addEventListener('pointerdown', this._onPointerDown)
     window.addEventListener('pointerup', this._onPointerUp)
 
     this.unsubscribe = state.subscribe(change => {
+      // Text and attributes are not drawn on the waveform: a keystroke costs the regions nothing.
+      if (change.kind === 'segments' && change.layout === false) return
       if (change.kind === 'segments' || change.kind === 'tracks' || change.kind === 'all') this.syncRegions(change.kind !== 'segments')
-      else if (change.kind === 'selection') this._styleSelection()
+      else if (change.kind === 'selection') { this._styleSelection(); if (this.overviewCount) this._scheduleSync() }
     })
   }
 
@@ -249,6 +317,8 @@ export class Player extends EventEmitter {
       end = Math.min(this.duration, Math.max(drag.from, drag.to))
     }
     region.remove()
+    start = this.snap(start)
+    end = this.snap(end)
     if (!(end - start > TIME_STEP)) return // it would round to an empty segment
     // A drag inside a track's lane creates the segment on that track (and makes it the active one).
     const laneTrack = drag && drag.track && this.state.track(drag.track) ? drag.track : null
@@ -256,6 +326,27 @@ export class Player extends EventEmitter {
     const track = laneTrack || this.state.ensureActiveTrack()
     const id = this.state.addSegment({ track, start, end })
     this.state.select(id)
+    if (this.state.segment(id)) this.emit('segment-drawn', id) // (not when merged into another)
+  }
+
+  /** t moved to the nearest word edge within SNAP_PX at this zoom, unless Alt is held. */
+  snap (t) {
+    if (this._alt || !this.state.words.size) return t
+    const tol = SNAP_PX / Math.max(this.pxPerSec, this.fitPxPerSec())
+    return snapTime(t, this.state.wordEdgesBetween(t - tol, t + tol), tol)
+  }
+
+  /** A drag or resize of `old` ended at [start, end]: snap the edge that moved (both move together). */
+  _snapEdit (old, start, end) {
+    if (!old) return [start, end]
+    const moved = Math.abs((end - start) - (old.end - old.start)) < TIME_STEP
+    if (moved) {
+      const s = this.snap(start)
+      const delta = s !== start ? s - start : this.snap(end) - end
+      return [start + delta, end + delta]
+    }
+    return [Math.abs(start - old.start) >= TIME_STEP ? this.snap(start) : start,
+      Math.abs(end - old.end) >= TIME_STEP ? this.snap(end) : end]
   }
 
   /** Id of the track whose lane is under a viewport y coordinate, or null with fewer than 2 lanes. */
@@ -288,22 +379,52 @@ export class Player extends EventEmitter {
     }
   }
 
-  /** Bring regions in line with state.segments. Only changed segments are touched; new regions
-   *  are added at most REGION_CHUNK per frame so that the waveform of a long call with many
-   *  pre-segments paints first and the page stays responsive. */
+  /** [start, end] of the media time the waveform shows now. */
+  visibleRange () {
+    const d = this.duration
+    if (!(d > 0)) return [0, 0]
+    const total = Math.max(this.pxPerSec, this.fitPxPerSec()) * d
+    if (!this.pxPerSec || !(total > 0)) return [0, d]
+    const scroll = this.ws.getScroll()
+    const view = this.ws.getWidth()
+    return [Math.max(0, (scroll / total) * d), Math.min(d, ((scroll + view) / total) * d)]
+  }
+
+  _scheduleSync () {
+    if (this._syncFrame) return
+    this._syncFrame = true
+    requestAnimationFrame(() => { this._syncFrame = false; this.syncRegions(false) })
+  }
+
+  /** Bring regions in line with the segments in and near the visible window (a quarter of a view
+   *  either side, so scrolling shows regions at once). Only changed segments are touched. */
   syncRegions (relayoutAll = false) {
     const { state } = this
     const trackIndex = new Map(state.tracks.map((t, i) => [t.id, i]))
     const lanes = Math.max(1, state.tracks.length)
+    const [from, to] = this.visibleRange()
+    const margin = (to - from) / 4
+    const near = this.duration > 0 ? state.segmentsBetween(from - margin, to + margin) : state.sortedSegments()
+    const overview = near.length > MAX_REGIONS
+    // The visible ones first, then the margins.
+    const inView = x => x.end >= from && x.start <= to
+    const wanted = overview ? [] : [...near.filter(inView), ...near.filter(x => !inView(x))]
+    if (overview) {
+      // The selected and the dragged segment keep their regions (handles to resize them).
+      for (const id of [state.selectedSegmentId, this._dragId]) {
+        const seg = id && state.segment(id)
+        if (seg && !wanted.includes(seg)) wanted.push(seg)
+      }
+    }
     const live = new Set()
     let created = 0
     let deferred = false
-    for (const seg of state.segments) {
+    for (const seg of wanted) {
       live.add(seg.id)
       let region = this.regionById.get(seg.id)
       const last = this.renderedSegment.get(seg.id)
       if (!region) {
-        if (created >= REGION_CHUNK) { deferred = true; continue }
+        if (created >= REGIONS_PER_FRAME) { deferred = true; continue }
         created++
         region = this._addRegion({ id: seg.id, start: seg.start, end: Math.max(seg.end, seg.start), drag: true, resize: true, minLength: TIME_STEP })
         this.regionById.set(seg.id, region)
@@ -315,16 +436,70 @@ export class Player extends EventEmitter {
       this.renderedSegment.set(seg.id, seg)
     }
     for (const [id, region] of this.regionById) {
-      if (!live.has(id)) {
+      if (!live.has(id) && id !== this._dragId) {
         this.regionById.delete(id)
         this.renderedSegment.delete(id)
         region.remove()
       }
     }
+    if (deferred) this._scheduleSync()
+    const zoomedIn = Math.max(this.pxPerSec, this.fitPxPerSec()) >= WORDS_MIN_PX_PER_SEC && state.words.size > 0
+    this._drawOverlay(overview ? state.segmentsBetween(from, to) : null, zoomedIn ? near : null, from, to, trackIndex, lanes)
     this._styleSelection()
-    if (deferred && !this._syncQueued) {
-      this._syncQueued = true
-      requestAnimationFrame(() => { this._syncQueued = false; this.syncRegions(false) })
+  }
+
+  /** Paint the overlay canvas: the segments when there are too many for regions, and the words of
+   *  the segments in view when zoomed in (null: none of either; both null hides the canvas). */
+  _drawOverlay (segments, wordSegments, from, to, trackIndex, lanes) {
+    const c = this.overview
+    this.overviewCount = segments ? segments.length : 0
+    this.wordsDrawn = 0
+    if (!segments && !wordSegments) {
+      if (!c.hidden) c.hidden = true
+      return
+    }
+    c.hidden = false
+    const dpr = globalThis.devicePixelRatio || 1
+    const w = Math.max(1, Math.round((this.ws.getWidth() || this.waveEl.clientWidth || 1000) * dpr))
+    const h = Math.round(WAVE_HEIGHT * dpr)
+    if (c.width !== w) c.width = w
+    if (c.height !== h) c.height = h
+    const ctx = c.getContext('2d')
+    ctx.clearRect(0, 0, w, h)
+    const span = Math.max(1e-9, to - from)
+    const xOf = t => ((t - from) / span) * w
+    const laneH = h / lanes
+    if (segments) {
+      const colors = new Map(this.state.tracks.map(t => [t.id, withAlpha(trackColor(this.schema, t), 0.35)]))
+      const sel = this.state.selectedSegmentId
+      for (const seg of segments) {
+        if (seg.id === sel) continue // its own region shows it
+        const x = xOf(seg.start)
+        ctx.fillStyle = colors.get(seg.track) || 'rgba(37, 99, 235, 0.3)'
+        ctx.fillRect(x, (trackIndex.get(seg.track) ?? 0) * laneH + 1, Math.max(1, xOf(seg.end) - x), laneH - 2)
+      }
+    }
+    if (wordSegments) {
+      ctx.font = `${Math.round(11 * dpr)}px system-ui, sans-serif`
+      ctx.textBaseline = 'bottom'
+      for (const seg of wordSegments) {
+        const bottom = ((trackIndex.get(seg.track) ?? 0) + 1) * laneH - 3 * dpr
+        for (const [a, b, text] of this.state.words.get(seg.id) || []) {
+          if (b < from || a > to) continue
+          const x = xOf(a)
+          const x2 = xOf(b)
+          ctx.fillStyle = 'rgba(17, 24, 39, 0.35)'
+          ctx.fillRect(x, bottom - 14 * dpr, Math.max(1, dpr), 14 * dpr) // the word's start edge
+          ctx.save()
+          ctx.beginPath()
+          ctx.rect(x, bottom - 16 * dpr, Math.max(1, x2 - x), 16 * dpr)
+          ctx.clip()
+          ctx.fillStyle = '#111827'
+          ctx.fillText(text, x + 2 * dpr, bottom)
+          ctx.restore()
+          this.wordsDrawn++
+        }
+      }
     }
   }
 
@@ -399,6 +574,41 @@ export class Player extends EventEmitter {
     this.ws.play(seg.start, seg.end).catch(err => this._playFailed(err))
   }
 
+  /** Play the segment over and over (again: stop). Returns whether it loops now. */
+  toggleLoop (id) {
+    if (this.looping) {
+      const was = this.looping
+      this.stopLoop()
+      if (was === id || !id) return false
+    }
+    const seg = id && this.state.segment(id)
+    if (!seg) return false
+    this.looping = id
+    this.ws.setTime(seg.start)
+    this.play()
+    this.emit('loop', id)
+    return true
+  }
+
+  stopLoop () {
+    if (!this.looping) return
+    this.looping = null
+    this.emit('loop', null)
+  }
+
+  _keepLooping (t) {
+    const seg = this.state.segment(this.looping)
+    // Gone, or the worker moved the playhead elsewhere: the loop ends.
+    if (!seg || t < seg.start - 0.25 || t > seg.end + 0.5) { this.stopLoop(); return }
+    if (t >= seg.end) this.ws.setTime(seg.start)
+  }
+
+  /** Seconds one nudge moves a boundary: about 5 px at the current zoom, 1 ms to 1 s. */
+  nudgeStep () {
+    const px = Math.max(this.pxPerSec, this.fitPxPerSec())
+    return Math.min(1, Math.max(TIME_STEP, Math.round((5 / px) * 1000) / 1000))
+  }
+
   setRate (rate) {
     const r = Math.min(2, Math.max(0.5, Number(rate) || 1))
     this.rate = r
@@ -452,9 +662,9 @@ export class Player extends EventEmitter {
   startRecording () {
     if (this.recording || !(this.duration > 0)) return
     const start = this.currentTime
-    const trackId = this.state.ensureActiveTrack()
+    const trackIds = this.state.recordTargets()
     const region = this._addRegion({ id: RECORDING_ID, start, end: Math.min(this.duration, start + 0.01), drag: false, resize: false, color: 'rgba(220, 38, 38, 0.25)' })
-    this.recording = { start, trackId, region }
+    this.recording = { start, trackIds, region }
     if (!this.isPlaying) this.play()
     this.emit('recording', true)
   }
@@ -472,9 +682,28 @@ export class Player extends EventEmitter {
     r.region.remove()
     this.emit('recording', false)
     if (end - r.start < 0.05) return // a double tap, not a segment
-    const track = this.state.track(r.trackId) ? r.trackId : this.state.ensureActiveTrack()
-    const id = this.state.addSegment({ track, start: r.start, end })
-    this.state.select(id)
+    const tracks = r.trackIds.filter(t => this.state.track(t))
+    if (!tracks.length) tracks.push(this.state.ensureActiveTrack())
+    // One segment per track; the first is selected (each add is its own undo step).
+    const ids = tracks.map(track => this.state.addSegment({ track, start: r.start, end }))
+    this.state.select(ids[0])
+  }
+
+  // ---- channels ---------------------------------------------------------------------------------
+
+  /** One waveform per channel (stacked, the same total height: lane N over channel N when the
+   *  tracks are one per channel), or both in one (channel 1 above the axis, channel 2 below). */
+  toggleChannels () {
+    if (this.channelCount < 2) return false
+    this.splitChannels = !this.splitChannels
+    const height = Math.floor(WAVE_HEIGHT / this.channelCount)
+    const colors = { waveColor: '#9aa9bb', progressColor: '#4b6584' }
+    this.ws.setOptions({
+      splitChannels: this.splitChannels ? Array.from({ length: this.channelCount }, () => ({ ...colors, height })) : undefined,
+      height: WAVE_HEIGHT
+    })
+    this.emit('channels', this.splitChannels)
+    return this.splitChannels
   }
 
   // ---- spectrogram --------------------------------------------------------------------------
@@ -529,6 +758,8 @@ export class Player extends EventEmitter {
   destroy () {
     this.unAll()
     this.unsubscribe()
+    this.overview.remove()
+    for (const ev of ['pointerdown', 'pointermove', 'pointerup', 'keydown', 'keyup']) window.removeEventListener(ev, this._onAlt, true)
     this.ruler?.destroy()
     window.removeEventListener('pointerup', this._onPointerUp)
     this.disableDragSelection?.()

@@ -47,7 +47,7 @@ export function keepWork ({ storage, taskKey, state, alerts, startOver }) {
   // never does): the work exists only in this page, so save it again.
   window.addEventListener('gtkit:submit-failed', () => {
     submitted = false
-    autosave.saveNow(state.toAnswer())
+    autosave.saveNow(state.toAnswer({ draft: true }))
   })
   const flush = () => { if (!submitted) autosave.flush() }
   window.addEventListener('pagehide', () => {
@@ -67,12 +67,12 @@ export function keepWork ({ storage, taskKey, state, alerts, startOver }) {
     /** After an edit: save soon. Editing again after a submit (the page stayed open) protects the new work too. */
     edited () {
       submitted = false
-      autosave.save(() => state.toAnswer())
+      autosave.save(() => state.toAnswer({ draft: true }))
     },
     /** The answer is being posted: the saved copy stays until the server accepts it. */
     submitting () {
       submitted = true
-      autosave.saveNow(state.toAnswer())
+      autosave.saveNow(state.toAnswer({ draft: true }))
     }
   }
 }

@@ -1,6 +1,7 @@
 // The segment list: one row per segment, keyed by segment id. The state is the source of truth;
 // rows are patched only when their segment record changed (records are immutable), and a field
 // the worker is typing in is never overwritten, so edits survive changes to other segments.
+// Long lists are windowed (virtual-list.js): only rows near the viewport exist.
 
 import { el, setValueIfIdle, uniqueId } from './dom.js'
 import { formatTime } from './format.js'
@@ -8,11 +9,12 @@ import { trackColor } from './colors.js'
 import { trackTitle } from './panels.js'
 import { displayName, fieldsFor, segmentTextSpec, textApplies } from './validation.js'
 import { TIME_DECIMALS, TIME_STEP } from './contract.js'
+import { createVirtualList } from './virtual-list.js'
 
 const INTERACTIVE = 'input, select, textarea, button, label, a'
-// Up to this many segments every row is built at once; beyond it rows are built when they scroll
-// near the viewport, so a 3-hour call with 1500 turns opens fast.
+// Up to this many segments every row exists; beyond it only the rows near the viewport do.
 export const EAGER_ROWS = 200
+const ROW_GAP = 6 // .gtkit-seg-list gap
 
 export function createSegmentsList ({ state, player }) {
   const { schema } = state
@@ -22,41 +24,38 @@ export function createSegmentsList ({ state, player }) {
   const empty = el('p', { class: 'gtkit-hint gtkit-empty', text: 'No segments yet. Drag across the waveform, or press R while playing.' })
   const heading = el('h3', { id: 'gtkit-segs-h', text: 'Segments' })
   const element = el('section', { class: 'gtkit-panel gtkit-segments', 'aria-labelledby': 'gtkit-segs-h' }, [heading, empty, list])
-  const rows = new Map()
   let trackEpoch = 0 // bumps when tracks change so rows rebuild their track <select>
   let current = new Set()
+  let problemsBySeg = new Map()
+  const rowsView = createVirtualList({
+    scroller: element,
+    list,
+    eager: EAGER_ROWS,
+    estimate: 120,
+    gap: ROW_GAP,
+    create: seg => makeRow(seg.id),
+    update: (row, seg) => {
+      if (row.seg !== seg || row.trackEpoch !== trackEpoch) fillRow(row, seg)
+    }
+  })
+  const rowOf = id => rowsView.handle(id)
 
-  const observer = typeof IntersectionObserver === 'function'
-    ? new IntersectionObserver(entries => {
-      for (const entry of entries) {
-        if (!entry.isIntersecting) continue
-        const row = rows.get(entry.target.dataset.segmentId)
-        if (row) ensureBuilt(row)
-      }
-    }, { root: element, rootMargin: '600px 0px' })
-    : null
-
-  /** A row starts as an empty shell (cheap); ensureBuilt() gives it its inputs. */
-  function shellRow (id) {
-    const li = el('li', { class: 'gtkit-seg gtkit-seg-shell', dataset: { segmentId: id }, tabindex: '-1' })
+  function makeRow (id) {
+    const li = el('li', { class: 'gtkit-seg', dataset: { segmentId: id }, tabindex: '-1' })
     li.addEventListener('click', ev => {
       if (ev.target.closest(INTERACTIVE)) return
       state.select(id)
       player.seekToSegment(id)
     })
     li.addEventListener('focusin', () => state.select(id))
-    return { id, li, built: false, seg: null, trackEpoch: -1, parts: {}, fieldInputs: new Map(), problems: [] }
-  }
-
-  function ensureBuilt (row) {
-    if (row.built) return row
-    observer?.unobserve(row.li)
+    const row = { id, li, seg: null, trackEpoch: -1, parts: {}, fieldInputs: new Map(), problems: problemsBySeg.get(id) || [] }
     buildRow(row)
-    row.built = true
-    row.li.classList.remove('gtkit-seg-shell')
-    const seg = state.segment(row.id)
-    if (seg) fillRow(row, seg)
     applyProblems(row)
+    if (current.has(id)) li.classList.add('gtkit-playing')
+    if (state.selectedSegmentId === id) {
+      li.classList.add('gtkit-selected')
+      li.setAttribute('aria-current', 'true')
+    }
     return row
   }
 
@@ -197,72 +196,64 @@ export function createSegmentsList ({ state, player }) {
   function render (change = { kind: 'all' }) {
     if (change.kind === 'tracks' || change.kind === 'all') trackEpoch++
     const sorted = state.sortedSegments()
-    const live = new Set()
-    let prev = null
-    for (const seg of sorted) {
-      live.add(seg.id)
-      let row = rows.get(seg.id)
-      if (!row) {
-        row = shellRow(seg.id)
-        rows.set(seg.id, row)
-        if (sorted.length > EAGER_ROWS && observer) observer.observe(row.li)
-      }
-      if (!row.built && (sorted.length <= EAGER_ROWS || !observer)) ensureBuilt(row)
-      else if (row.built && (row.seg !== seg || row.trackEpoch !== trackEpoch)) fillRow(row, seg)
-      // Keep DOM order = time order, moving only rows that are out of place.
-      const want = prev ? prev.nextSibling : list.firstChild
-      if (want !== row.li) list.insertBefore(row.li, want)
-      prev = row.li
-    }
-    for (const [id, row] of rows) {
-      if (!live.has(id)) {
-        observer?.unobserve(row.li)
-        row.li.remove()
-        rows.delete(id)
-      }
-    }
+    rowsView.render(sorted)
     empty.hidden = sorted.length > 0
     heading.textContent = sorted.length ? `Segments (${sorted.length})` : 'Segments'
     renderSelection(false)
   }
 
+  /** Only these segments' text or attributes changed: patch their rows (if they have DOM). */
+  function refresh (ids) {
+    for (const id of ids) {
+      const row = rowOf(id)
+      const seg = state.segment(id)
+      if (row && seg && row.seg !== seg) fillRow(row, seg)
+    }
+  }
+
   let selectedId = null
+  let revealQueued = false
   function renderSelection (scroll = true) {
     const sel = state.selectedSegmentId
-    if (selectedId && selectedId !== sel) rows.get(selectedId)?.li.classList.remove('gtkit-selected')
-    const row = sel ? rows.get(sel) : null
-    if (row) {
-      row.li.classList.add('gtkit-selected')
-      row.li.setAttribute('aria-current', 'true')
-      if (scroll && selectedId !== sel && !row.li.contains(document.activeElement)) revealInPanel(row.li)
+    if (selectedId && selectedId !== sel) {
+      rowOf(selectedId)?.li.classList.remove('gtkit-selected')
+      rowOf(selectedId)?.li.removeAttribute('aria-current')
     }
-    if (selectedId && selectedId !== sel) rows.get(selectedId)?.li.removeAttribute('aria-current')
+    const row = sel ? rowOf(sel) : null
+    if (sel && scroll && selectedId !== sel && !row?.li.contains(document.activeElement) && !revealQueued) {
+      // After the frame that moves the playhead and the waveform (J, a click on the transcript):
+      // the list follows a task later instead of delaying that frame with its layout.
+      revealQueued = true
+      setTimeout(() => {
+        revealQueued = false
+        const id = state.selectedSegmentId
+        if (id) markSelected(rowsView.reveal(state.sortedIndex(id)))
+      }, 0)
+    }
+    markSelected(row)
     selectedId = sel
+  }
+
+  function markSelected (row) {
+    if (!row || row.id !== state.selectedSegmentId) return
+    row.li.classList.add('gtkit-selected')
+    row.li.setAttribute('aria-current', 'true')
   }
 
   /** Show times while a region is being dragged (the state changes when the drag ends). */
   function previewTimes (id, start, end) {
-    const row = rows.get(id)
-    if (!row?.built) return
+    const row = rowOf(id)
+    if (!row) return
     row.parts.start.value = start.toFixed(TIME_DECIMALS)
     row.parts.end.value = end.toFixed(TIME_DECIMALS)
     row.parts.dur.textContent = `${formatTime(start)} – ${formatTime(end)} (${(end - start).toFixed(TIME_DECIMALS)} s)`
   }
 
-  /** Scroll the list panel (only the panel, never the page) so the row is visible. */
-  function revealInPanel (li) {
-    const top = li.offsetTop
-    const bottom = top + li.offsetHeight
-    if (top < element.scrollTop) element.scrollTop = top - 8
-    else if (bottom > element.scrollTop + element.clientHeight) element.scrollTop = bottom - element.clientHeight + 8
-  }
-
   /** Mark the rows under the playhead. Touches only rows whose status changed. */
   function highlight (t) {
-    const next = new Set()
-    for (const seg of state.segments) if (seg.start <= t && t < seg.end) next.add(seg.id)
-    for (const id of current) if (!next.has(id)) rows.get(id)?.li.classList.remove('gtkit-playing')
-    for (const id of next) if (!current.has(id)) rows.get(id)?.li.classList.add('gtkit-playing')
+    const next = new Set(state.segmentsAt(t).map(s => s.id))
+    for (const id of current) if (!next.has(id)) rowOf(id)?.li.classList.remove('gtkit-playing')
+    for (const id of next) if (!current.has(id)) rowOf(id)?.li.classList.add('gtkit-playing')
     current = next
   }
 
@@ -270,10 +261,9 @@ export function createSegmentsList ({ state, player }) {
   function showProblems (problems) {
     const bySeg = new Map()
     for (const p of problems) if (p.segmentId) bySeg.set(p.segmentId, [...(bySeg.get(p.segmentId) || []), p])
-    for (const [id, row] of rows) {
-      row.problems = bySeg.get(id) || []
-      // Invalid rows are built even when far from view, so their message is always there.
-      if (row.problems.length) ensureBuilt(row)
+    problemsBySeg = bySeg // rows made later (scrolled into view) take theirs from here
+    for (const row of rowsView.handles()) {
+      row.problems = bySeg.get(row.id) || []
       applyProblems(row)
     }
   }
@@ -281,7 +271,6 @@ export function createSegmentsList ({ state, player }) {
   function applyProblems (row) {
     const ps = row.problems
     row.li.classList.toggle('gtkit-invalid', ps.length > 0)
-    if (!row.built) return
     row.error.hidden = !ps.length
     row.error.textContent = ps.map(p => p.message).join('; ')
     const bad = new Set(ps.map(p => p.field))
@@ -290,18 +279,17 @@ export function createSegmentsList ({ state, player }) {
   }
 
   /** Focus the first input of a segment row (used after submit is blocked). */
-  function focusSegment (id, field) {
-    const row = rows.get(id)
+  function focusSegment (id, field, { pageScroll = true } = {}) {
+    const row = rowsView.reveal(state.sortedIndex(id))
     if (!row) return
-    ensureBuilt(row)
-    row.li.scrollIntoView({ block: 'center' })
+    if (pageScroll) row.li.scrollIntoView({ block: 'center' })
     let target = row.parts[field]
     if (!target && field?.startsWith('attributes.')) {
       const f = row.fieldInputs.get(field.slice('attributes.'.length))
       target = Array.isArray(f?.input) ? f.input[0] : f?.input
     }
-    ;(target || row.li).focus()
+    ;(target || row.li).focus({ preventScroll: !pageScroll })
   }
 
-  return { element, render, renderSelection, highlight, showProblems, focusSegment, previewTimes }
+  return { element, render, refresh, renderSelection, highlight, showProblems, focusSegment, previewTimes, rowOf }
 }

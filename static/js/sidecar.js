@@ -28,6 +28,7 @@ export function createSidecar ({ url, state, isRestored, onTranscription, alerts
       fetchSidecar(url).then(sidecar => {
         const pre = sidecar && (sidecar[KEY.pre_segments] || sidecar.pre_segments)
         if (!isRestored() && Array.isArray(pre) && !state.segments.length) state.loadPresegments(pre)
+        else if (isRestored()) state.attachWords(pre) // restored work: only the word timings
         const text = sidecar && typeof sidecar[KEY.transcription] === 'string' ? sidecar[KEY.transcription] : ''
         if (text) onTranscription(text)
       }).catch(err => {

@@ -55,23 +55,32 @@ export function installSubmit ({ form, answerInput, buildAnswer, schema, onInval
   // Reasons the task cannot be done here (media that did not load, ...): while any holds, Submit
   // is disabled and a submit event is cancelled, so no incomplete answer is posted.
   const blocks = new Set()
-  function setBlocked (reason, blocked) {
-    if (blocked) blocks.add(reason)
+  // A cannot-annotate answer ("corrupt media"...) may be posted whatever blocks the task.
+  let override = false
+  const blocked = () => blocks.size > 0 && !override
+  function setBlocked (reason, on) {
+    if (on) blocks.add(reason)
     else blocks.delete(reason)
-    setSubmittersDisabled(form, blocks.size > 0)
-    if (blocks.size) answerInput.value = ''
+    setSubmittersDisabled(form, blocked())
+    if (blocked()) answerInput.value = ''
+  }
+  function setOverride (on) {
+    if (override === Boolean(on)) return
+    override = Boolean(on)
+    setSubmittersDisabled(form, blocked())
+    if (blocked()) answerInput.value = ''
   }
 
   /** Validate and fill the hidden input. Returns the problems (empty = ready to post). */
   function prepare () {
     const answer = buildAnswer()
     const problems = validateAnswer(answer, schema)
-    answerInput.value = problems.length || blocks.size ? '' : JSON.stringify(answer)
+    answerInput.value = problems.length || blocked() ? '' : JSON.stringify(answer)
     return problems
   }
 
   function onSubmit (ev) {
-    if (blocks.size) {
+    if (blocked()) {
       ev.preventDefault()
       ev.stopImmediatePropagation()
       answerInput.value = ''
@@ -94,6 +103,7 @@ export function installSubmit ({ form, answerInput, buildAnswer, schema, onInval
   return {
     prepare,
     setBlocked,
+    setOverride,
     get blocked () { return [...blocks] },
     uninstall () { if (form) form.removeEventListener('submit', onSubmit, true) }
   }

@@ -69,8 +69,11 @@ export function valueProblem (spec, value) {
 /** Times, references and ids (answer.py structural_problems). */
 export function structuralProblems (answer) {
   const problems = []
-  if (!(answer.mediaDuration > 0)) {
+  if (!answer.cannotAnnotate && !(answer.mediaDuration > 0)) {
     problems.push({ path: 'mediaDuration', message: 'the media duration is unknown (the media has not loaded)' })
+  }
+  if (answer.cannotAnnotate && (answer.segments || []).length) {
+    problems.push({ path: 'segments', message: 'a cannot-annotate answer has no segments' })
   }
   const trackIds = (answer.tracks || []).map(t => t.id)
   if (new Set(trackIds).size !== trackIds.length) problems.push({ path: 'tracks', message: 'track ids must be unique' })
@@ -117,6 +120,22 @@ export function schemaProblems (answer, schema) {
       problems.push({ path: `tracks[${i}].label`, trackId: track.id, message: `${repr(track.label)} is not a ${displayName(category)} label` })
     }
   })
+  const ca = answer.cannotAnnotate
+  if (ca) {
+    // Nothing else is required of an item the worker could not annotate.
+    if (!schema.cannot_annotate) {
+      problems.push({ path: 'cannotAnnotate', field: 'cannotAnnotate', message: 'this label schema has no cannot-annotate reasons' })
+    } else if (!schema.cannot_annotate.reasons.includes(ca.reason)) {
+      problems.push({ path: 'cannotAnnotate.reason', field: 'cannotAnnotate', message: `${repr(ca.reason)} is not a cannot-annotate reason` })
+    }
+    for (const name of Object.keys(answer.content || {})) {
+      if (!contentFields.some(f => f.name === name)) {
+        problems.push({ path: `content.${name}`, field: name, message: `unknown content field ${repr(name)}` })
+      }
+    }
+    return problems
+  }
+  problems.push(...overlapProblems(answer, categories))
   const trackCategory = new Map((answer.tracks || []).map(t => [t.id, t.category]))
   ;(answer.segments || []).forEach((seg, i) => {
     const where = `segments[${i}]`
@@ -155,6 +174,32 @@ export function schemaProblems (answer, schema) {
   for (const spec of contentFields) {
     const message = valueProblem(spec, content[spec.name])
     if (message) problems.push({ path: `content.${spec.name}`, field: spec.name, message })
+  }
+  return problems
+}
+
+/** Segments that overlap or touch on a track whose category says no_overlap (answer.py). */
+function overlapProblems (answer, categories) {
+  const problems = []
+  const trackCategory = new Map((answer.tracks || []).map(t => [t.id, categories.get(t.category)]))
+  const perTrack = new Map()
+  ;(answer.segments || []).forEach((seg, i) => {
+    if (!trackCategory.get(seg.track)?.no_overlap) return
+    if (!perTrack.has(seg.track)) perTrack.set(seg.track, [])
+    perTrack.get(seg.track).push([i, seg])
+  })
+  for (const segs of perTrack.values()) {
+    segs.sort((a, b) => a[1].start - b[1].start || a[1].end - b[1].end)
+    for (let k = 1; k < segs.length; k++) {
+      const prev = segs[k - 1][1]
+      const [i, seg] = segs[k]
+      if (seg.start <= prev.end) {
+        problems.push({
+          segmentId: seg.id, path: `segments[${i}].start`, field: 'start',
+          message: `overlaps or touches the segment before it (${prev.start.toFixed(3)}-${prev.end.toFixed(3)}) on a track that allows no overlap`
+        })
+      }
+    }
   }
   return problems
 }

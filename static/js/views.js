@@ -33,10 +33,14 @@ export function createViews ({ state, player, mediaType, transcription, alerts, 
     transcript: createTranscript({ state, player, transcription }),
     content: createContentForm({ state, title: mediaType === 'video' ? 'About the whole video' : 'About the whole recording' }),
 
-    /** Re-render what a set of change kinds (state.js ChangeKind) touched. */
-    render (kinds) {
+    /** Re-render what a set of change kinds (state.js ChangeKind) touched; detail from
+     *  wiring.js coalesceChanges (a keystroke touches its own row and transcript line only). */
+    render (kinds, detail = { layout: true, segments: new Set() }) {
       const all = kinds.has('all') || kinds.has('tracks')
-      if (all || kinds.has('segments')) {
+      if (kinds.has('segments') && !all && !detail.layout) {
+        views.list.refresh(detail.segments)
+        views.transcript.refresh(detail.segments)
+      } else if (all || kinds.has('segments')) {
         views.tracks.render()
         views.list.render({ kind: all ? 'all' : 'segments' })
         views.transcript.render()

@@ -86,7 +86,7 @@ test('AnswerState: one change stream with a typed kind; subscribe returns an uns
   off()
   s.redo()
   assert.deepEqual(kinds.map(c => c.kind), ['tracks', 'segments', 'selection', 'duration', 'all'])
-  assert.deepEqual(kinds[1], { kind: 'segments', ids: [seg], added: [seg] })
+  assert.deepEqual(kinds[1], { kind: 'segments', ids: [seg], added: [seg], layout: true })
   for (const c of kinds) assert.ok(CHANGE_KINDS.includes(c.kind))
   assert.throws(() => s._emit({ kind: 'segment' }), /unknown change kind segment/)
 })

@@ -42,6 +42,27 @@ test('debounced save writes the newest state once; load returns it', () => {
   assert.deepEqual(auto.load(), { savedAt: '2026-01-01T00:00:00Z', answer: { v: 'latest' } })
 })
 
+test('save is off the typing path: no answer is built per call, the timer is not restarted, the write waits for idle', () => {
+  const storage = new FakeStorage()
+  let started = 0
+  const timers = fakeTimers()
+  const idle = []
+  const auto = createAutosave({
+    storage, taskKey: 't', ...timers, setTimer: fn => { started++; return timers.setTimer(fn) }, whenIdle: fn => idle.push(fn)
+  })
+  let built = 0
+  for (let i = 0; i < 50; i++) auto.save(() => { built++; return { keystroke: i } })
+  assert.equal(built, 0)
+  assert.equal(started, 1) // continuous typing still saves: a debounce would wait for a pause
+  timers.runAll()
+  assert.equal(storage.writes, 0) // the timer fired while busy: the write waits for idle
+  idle.shift()()
+  assert.equal(built, 1)
+  assert.deepEqual(auto.load().answer, { keystroke: 49 })
+  auto.save(() => ({ keystroke: 50 }))
+  assert.equal(started, 2)
+})
+
 test('flush writes a pending save immediately; clear forgets it and cancels pending saves', () => {
   const storage = new FakeStorage()
   const timers = fakeTimers()

@@ -163,3 +163,38 @@ test('same verdicts as toolkit.contract.answer for the same answers', (t) => {
   if (py === null) return t.skip('no .venv python')
   assert.deepEqual(js, py)
 })
+
+test('cannot annotate and no_overlap: the same verdicts as toolkit.contract.answer', (t) => {
+  const strict = structuredClone(schema)
+  strict.tracks[0].no_overlap = true
+  const ca = reason => ({ cannotAnnotate: { reason, note: '' }, segments: [], tracks: [], content: {} })
+  const cases = [
+    answer(ca('Silence or no speech')), // valid: nothing else required, even the content fields
+    answer({ ...ca('Silence or no speech'), mediaDuration: 0 }), // corrupt media: duration unknown is fine
+    answer(ca('Bored')),
+    answer({ ...ca('Wrong language'), segments: answer().segments, tracks: answer().tracks }),
+    answer({ ...ca('Wrong language'), content: { nope: 1 } })
+  ]
+  const touching = answer()
+  touching.segments.push({ id: 's3', track: 't1', start: 3.5, end: 5, text: '', attributes: {} })
+  cases.push(touching)
+  const apart = answer()
+  apart.segments.push({ id: 's3', track: 't1', start: 3.501, end: 5, text: '', attributes: {} })
+  cases.push(apart)
+  const js = cases.map(c => paths(validateAnswer(c, strict)).sort())
+  assert.deepEqual(js, [[], [], ['cannotAnnotate.reason'], ['segments'], ['content.nope'], ['segments[2].start'], []])
+  const py = runPython(
+    'import json,sys\n' +
+    'from toolkit.contract import LabelSchema, SegmentationAnswer, validate_answer\n' +
+    'from toolkit.contract.answer import AnswerSegment, AnswerTrack, CannotAnnotate, structural_problems\n' +
+    'd = json.load(sys.stdin)\ns = LabelSchema.model_validate(d["schema"])\nout = []\n' +
+    'for c in d["cases"]:\n' +
+    '    a = SegmentationAnswer.model_construct(media_duration=c["mediaDuration"],' +
+    ' tracks=[AnswerTrack.model_validate(t) for t in c["tracks"]],' +
+    ' segments=[AnswerSegment.model_validate(x) for x in c["segments"]], content=c["content"],' +
+    ' cannot_annotate=CannotAnnotate.model_validate(c["cannotAnnotate"]) if c.get("cannotAnnotate") else None)\n' +
+    '    out.append(sorted(p.path for p in structural_problems(a) + validate_answer(a, s)))\n' +
+    'print(json.dumps(out))', { schema: strict, cases })
+  if (py === null) return t.skip('no .venv python')
+  assert.deepEqual(js, py)
+})

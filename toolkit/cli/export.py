@@ -130,6 +130,9 @@ def export_cmd(
     clips: Annotated[bool, typer.Option(
         "--clips", help="hf-audio, hf-video, lhotse, nemo: one clip per segment, cut at its boundaries with ffmpeg "
         "(sample-accurate), instead of the whole media with segment offsets.")] = False,
+    cannot_annotate: Annotated[str, typer.Option(
+        "--cannot-annotate", help="Items most workers could not annotate (a schema-defined reason, no segments): "
+        "skip them (counted as cannot-annotate in the summary) or keep them: skip | keep.")] = "skip",
     summary_json: SummaryOpt = None,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
@@ -149,6 +152,7 @@ def export_cmd(
                            guardrail_version, region),
         bedrock_schema=bedrock_schema, lineage=lineage, quotas=quotas, reserved_words=reserved_words,
         worker_responses=worker_responses, allow_empty=allow_empty, clips=clips, batch_body=batch_body,
+        cannot_annotate=cannot_annotate,
         jobs=jobs if jobs > 0 else _auto_jobs(labels))
     try:
         with _progress(labels, "exporting", quiet) as progress:

@@ -43,6 +43,11 @@ def build(
         typer.Option("--transcribe/--no-transcribe",
                      help="Turn Transcribe speaker turns into pre-segments. Default: when a record has one."),
     ] = None,
+    words: Annotated[
+        bool,
+        typer.Option("--words/--no-words", help="Keep Transcribe's word timings in the pre-segments (the UI shows "
+                     "them zoomed in and snaps boundaries to them); they make lines bigger."),
+    ] = True,
     sidecar_prefix: Annotated[
         str | None,
         typer.Option("--sidecar-prefix", help="Where to put pre-segments/transcript of lines over Ground "
@@ -54,6 +59,10 @@ def build(
                      "reference them (needs ffmpeg)."),
     ] = None,
     peaks_per_second: Annotated[float, typer.Option(help="Peaks resolution with --peaks.")] = 100.0,
+    peaks_channels: Annotated[int, typer.Option(
+        "--peaks-channels", min=0, max=2,
+        help="With --peaks: 0 keeps the media's channels (up to 2: a stereo call shows agent and customer "
+        "apart), 1 downmixes.")] = 0,
     spectrogram: Annotated[
         bool,
         typer.Option("--spectrogram", help="With --peaks: also write a precomputed spectrogram per media file "
@@ -96,7 +105,8 @@ def build(
     options = BuildOptions(transcribe=transcribe, sidecar_prefix=sidecar_prefix, peaks_prefix=peaks,
                            peaks_per_second=peaks_per_second, spectrogram=spectrogram, strict=strict,
                            jobs=jobs or auto_jobs(inputs, peaks), model_outputs=model_outputs,
-                           model_output_field=model_output_field)
+                           model_output_field=model_output_field, words=words,
+                           peaks_channels=peaks_channels)
     total = sum(Path(p).stat().st_size for p in inputs if not is_s3(p) and Path(p).exists())
     progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(),
                         TimeElapsedColumn(), console=console, transient=True, disable=quiet)

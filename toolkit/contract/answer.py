@@ -7,6 +7,7 @@ two layers: structural rules here (times, references, ids) and schema rules in
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -55,11 +56,20 @@ class AnswerPrefill(CamelModel):
     record_id: str | None = None
 
 
+class CannotAnnotate(CamelModel):
+    """The worker could not annotate the item: one of the schema's cannot_annotate reasons."""
+
+    reason: str = Field(min_length=1)
+    note: str = Field(default="", max_length=2000, description="Optional free text from the worker")
+
+
 class SegmentationAnswer(CamelModel):
     schema_version: Literal["1.0"] = ANSWER_SCHEMA_VERSION
     label_schema: str | None = Field(default=None, description="Name of the LabelSchema used")
     interaction_id: str | None = None
-    media_duration: float = Field(gt=0)
+    media_duration: float = Field(ge=0, description="Seconds; 0 (unknown) only in a cannot-annotate answer")
+    cannot_annotate: CannotAnnotate | None = Field(
+        default=None, description="Set when the worker could not annotate the item (then no segments)")
     tracks: list[AnswerTrack] = Field(default_factory=list)
     segments: list[AnswerSegment] = Field(default_factory=list)
     content: dict[str, FieldValue] = Field(default_factory=dict)
@@ -87,6 +97,11 @@ class AnswerProblem(BaseModel):
 
 def structural_problems(answer: SegmentationAnswer) -> list[AnswerProblem]:
     problems: list[AnswerProblem] = []
+    if answer.cannot_annotate is None and not answer.media_duration > 0:
+        problems.append(AnswerProblem(path="mediaDuration",
+                                      message="the media duration is unknown (the media has not loaded)"))
+    if answer.cannot_annotate is not None and answer.segments:
+        problems.append(AnswerProblem(path="segments", message="a cannot-annotate answer has no segments"))
     track_ids = [t.id for t in answer.tracks]
     if len(set(track_ids)) != len(track_ids):
         problems.append(AnswerProblem(path="tracks", message="track ids must be unique"))
@@ -140,6 +155,27 @@ def _is_empty(value: FieldValue) -> bool:
     return value is None or value == "" or value == []
 
 
+def _overlap_problems(answer: SegmentationAnswer, schema: LabelSchema) -> list[AnswerProblem]:
+    """Segments that overlap or touch on a track whose category says no_overlap."""
+    problems: list[AnswerProblem] = []
+    tracks = answer.track_by_id()
+    per_track: dict[str, list[tuple[int, AnswerSegment]]] = {}
+    for i, seg in enumerate(answer.segments):
+        track = tracks.get(seg.track)
+        category = schema.track(track.category) if track else None
+        if category is not None and category.no_overlap:
+            per_track.setdefault(seg.track, []).append((i, seg))
+    for segs in per_track.values():
+        segs.sort(key=lambda item: (item[1].start, item[1].end))
+        for (_, prev), (i, seg) in pairwise(segs):
+            if seg.start <= prev.end:
+                problems.append(AnswerProblem(
+                    path=f"segments[{i}].start", segment_id=seg.id,
+                    message=f"overlaps or touches the segment before it ({prev.start:.3f}-{prev.end:.3f}) "
+                            "on a track that allows no overlap"))
+    return problems
+
+
 def validate_answer(answer: SegmentationAnswer, schema: LabelSchema) -> list[AnswerProblem]:
     """Every way the answer breaks the label schema (labels, attributes, required fields)."""
     problems: list[AnswerProblem] = []
@@ -151,6 +187,20 @@ def validate_answer(answer: SegmentationAnswer, schema: LabelSchema) -> list[Ans
         elif track.label not in category.labels:
             problems.append(AnswerProblem(path=f"tracks[{i}].label",
                                           message=f"{track.label!r} is not a {category.display} label"))
+    if answer.cannot_annotate is not None:
+        # Nothing else is required of an item the worker could not annotate.
+        spec = schema.cannot_annotate
+        if spec is None:
+            problems.append(AnswerProblem(path="cannotAnnotate",
+                                          message="this label schema has no cannot-annotate reasons"))
+        elif answer.cannot_annotate.reason not in spec.reasons:
+            problems.append(AnswerProblem(path="cannotAnnotate.reason",
+                                          message=f"{answer.cannot_annotate.reason!r} is not a cannot-annotate reason"))
+        for name in answer.content:
+            if schema.content_field(name) is None:
+                problems.append(AnswerProblem(path=f"content.{name}", message=f"unknown content field {name!r}"))
+        return problems
+    problems.extend(_overlap_problems(answer, schema))
     categories = {t.id: t.category for t in answer.tracks}
     for i, seg in enumerate(answer.segments):
         where = f"segments[{i}]"

@@ -74,6 +74,14 @@ class Agreement(CamelModel):
     content: float | None = None
 
 
+class CannotAnnotateResult(CamelModel):
+    """Most valid workers could not annotate the item: the reason they gave most (ties: the first)."""
+
+    reason: str
+    votes: dict[str, int] = Field(default_factory=dict, description="Workers per reason")
+    share: float = Field(ge=0, le=1, description="Share of the valid workers who could not annotate it")
+
+
 class ConsolidatedLabel(CamelModel):
     schema_version: Literal["1.0"] = CONSOLIDATED_SCHEMA_VERSION
     status: Literal["ok", "error"] = "ok"
@@ -86,4 +94,6 @@ class ConsolidatedLabel(CamelModel):
     segments: list[ConsolidatedSegment] = Field(default_factory=list)
     content: dict[str, ContentResult] = Field(default_factory=dict)
     agreement: Agreement = Field(default_factory=Agreement)
+    cannot_annotate: CannotAnnotateResult | None = Field(
+        default=None, description="Set when more than half the valid workers could not annotate the item")
     workers: list[WorkerAnswer] = Field(default_factory=list)

@@ -17,6 +17,10 @@ MAX_LINE_BYTES = 100_000
 MAX_ATTRIBUTE_CHARS = 20_000
 
 
+# Millisecond rounding slack (answer.TIME_TOLERANCE; that module imports this one).
+_WORD_SLACK = 0.001
+
+
 class PreSegment(BaseModel):
     """A machine-made segment offered to the worker as an editable starting point."""
 
@@ -30,11 +34,19 @@ class PreSegment(BaseModel):
     text: str = ""
     speaker: str | None = Field(default=None, description="Raw diarization label, e.g. 'spk_0'")
     source: str = Field(default="transcribe", description="What produced it")
+    channel: int | None = Field(
+        default=None, ge=0, description="Audio channel it was heard on (Transcribe channel identification: ch_N)")
+    words: list[tuple[float, float, str]] | None = Field(
+        default=None, description="Word timings as [start, end, text] (seconds), in time order, within the segment; "
+        "the UI shows them zoomed in and snaps boundaries to their edges")
 
     @model_validator(mode="after")
     def _ordered(self) -> PreSegment:
         if self.end <= self.start:
             raise ValueError(f"end ({self.end}) must be greater than start ({self.start})")
+        for i, (start, end, _) in enumerate(self.words or []):
+            if not (self.start - _WORD_SLACK <= start <= end <= self.end + _WORD_SLACK):
+                raise ValueError(f"words[{i}]: [{start}, {end}] is not within the segment [{self.start}, {self.end}]")
         return self
 
 

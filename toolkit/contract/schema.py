@@ -68,6 +68,10 @@ class TrackCategory(SchemaModel):
     label: str | None = None
     labels: list[str] = Field(min_length=1)
     color: str | None = Field(default=None, description="CSS colour for this category's segments")
+    no_overlap: bool = Field(
+        default=False,
+        description="Segments on one track of this category may not overlap or touch: the UI merges them",
+    )
 
     @property
     def display(self) -> str:
@@ -91,6 +95,19 @@ class SegmentText(SchemaModel):
         description="The track categories whose segments carry text (default: every track)")
 
 
+class CannotAnnotateSpec(SchemaModel):
+    """Reasons a worker may give to submit an item without segments (silence, wrong language...)."""
+
+    label: str = Field(default="I cannot annotate this item", description="Shown next to the reasons")
+    reasons: list[str] = Field(min_length=1, description="The worker picks one; it reaches the consolidated label")
+
+    @model_validator(mode="after")
+    def _unique(self) -> CannotAnnotateSpec:
+        if len(set(self.reasons)) != len(self.reasons) or any(not r.strip() for r in self.reasons):
+            raise ValueError("cannot_annotate: reasons must be unique and not empty")
+        return self
+
+
 class LabelSchema(SchemaModel):
     """A labeling task definition. See docs/label-schema.md."""
 
@@ -103,6 +120,8 @@ class LabelSchema(SchemaModel):
     segment_text: SegmentText = Field(default_factory=SegmentText)
     segment_fields: list[FieldSpec] = Field(default_factory=list)
     content_fields: list[FieldSpec] = Field(default_factory=list)
+    cannot_annotate: CannotAnnotateSpec | None = Field(
+        default=None, description="Lets a worker submit without segments, giving one of these reasons")
 
     @model_validator(mode="after")
     def _consistent(self) -> LabelSchema:

@@ -80,6 +80,7 @@ class ExportOptions:
     allow_empty: bool = False                  # 0 records written is a success (else EmptyExportError)
     clips: bool = False                        # hf-*/lhotse/nemo: cut each segment's media (else whole media + offsets)
     batch_body: str | None = None              # bedrock-batch: override the preset's batch.body (anthropic, ...)
+    cannot_annotate: str = "skip"              # items most workers could not annotate: skip | keep
 
 
 def resolve_format(name: str, bedrock_schema: str) -> tuple[str, str]:
@@ -112,8 +113,11 @@ def export(storage: Storage, labels: str, options: ExportOptions,
     if options.lineage not in ("inline", "sidecar"):
         raise ExportError(f"--lineage must be inline or sidecar, got {options.lineage!r}")
     redactor = options.redactor or (RegexRedactor() if options.redact else NullRedactor())
+    if options.cannot_annotate not in ("skip", "keep"):
+        raise ExportError(f"--cannot-annotate must be skip or keep, got {options.cannot_annotate!r}")
     reader = ManifestReader(storage, labels, options.label_attribute, options.worker_responses,
-                            options.consolidator, progress, texts=_needs_texts(preset))
+                            options.consolidator, progress, texts=_needs_texts(preset),
+                            cannot_annotate=options.cannot_annotate)
     if isinstance(options.schema, LabelSchema):
         reader.schema = options.schema
     elif options.schema:

@@ -35,6 +35,7 @@ MISSING_FIELD = "missing-field"
 INVALID_FIELD = "invalid-field"
 INVALID_UTF8 = "invalid-utf8"
 UNCONSOLIDATED = "unconsolidated"
+CANNOT_ANNOTATE = "cannot-annotate"  # the workers could not annotate it (with --cannot-annotate skip)
 MAX_PROBLEMS = 50
 
 
@@ -253,8 +254,12 @@ class ManifestReader:
 
     def __init__(self, storage: Storage, uri: str, label_attribute: str | None = None,
                  worker_responses: bool = False, consolidator: Consolidator | None = None,
-                 progress: Callable[[int], None] | None = None, texts: bool = False):
+                 progress: Callable[[int], None] | None = None, texts: bool = False,
+                 cannot_annotate: str = "skip"):
+        if cannot_annotate not in ("skip", "keep"):
+            raise ValueError(f"cannot_annotate must be skip or keep, got {cannot_annotate!r}")
         self.storage = storage
+        self.cannot_annotate = cannot_annotate
         self.uri = uri
         self.attribute = label_attribute
         self._fixed = label_attribute is not None
@@ -308,6 +313,10 @@ class ManifestReader:
     def parse(self, number: int, raw: bytes) -> Item | None:
         """The labelled item of one line, or None (counted in `stats` with its reason)."""
         item = self._item(number, raw)
+        if item is not None and item.label.cannot_annotate is not None and self.cannot_annotate == "skip":
+            # The reason is one of the schema's (not worker text), so it may be shown.
+            self.stats.skip(number, CANNOT_ANNOTATE, f"reason: {item.label.cannot_annotate.reason[:200]}")
+            return None
         if item is not None:
             self.stats.labeled += 1
         return item

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -97,6 +98,8 @@ class BuildOptions:
     jobs: int = 1  # records converted concurrently (threads); the output does not depend on it
     model_outputs: str | None = None  # `gtkit bedrock import` output: pre-fill content fields with it
     model_output_field: str | None = None  # the field to pre-fill; default: from each output's record id
+    words: bool = True  # keep Transcribe's word timings in the pre-segments
+    peaks_channels: int = 0  # 0: the media's own channels up to 2 (stereo calls keep both); 1: downmix
 
 
 @dataclass
@@ -155,8 +158,10 @@ def media_type_of(record: FeedbackRecord) -> Literal["audio", "video"]:
     return "audio"
 
 
-def pre_segments_from_transcribe(record: FeedbackRecord, document: Any) -> list[PreSegment]:
-    """Transcribe speaker turns -> pre-segments on the `speaker` track, labelled by role."""
+def pre_segments_from_transcribe(record: FeedbackRecord, document: Any,
+                                 words_wanted: bool = True) -> list[PreSegment]:
+    """Transcribe speaker turns -> pre-segments on the `speaker` track, labelled by role, with their
+    word timings (`words`; they make the line bigger, so long calls go to the sidecar sooner)."""
     roles = record.speaker_roles or {}
     segments = []
     for n, turn in enumerate(speaker_turns(document), start=1):
@@ -166,9 +171,15 @@ def pre_segments_from_transcribe(record: FeedbackRecord, document: Any) -> list[
         if end <= turn.start:
             continue  # a turn entirely past the declared media end cannot be shown
         role = roles.get(turn.speaker)
+        start, end = round(turn.start, 3), round(end, 3)
+        # Word timings, clamped into the turn (Transcribe's last word may end a few ms after it).
+        words = [(max(start, round(a, 3)), min(end, round(b, 3)), text) for a, b, text in turn.words
+                 if a < end and b > start] if words_wanted else []
+        channel = re.fullmatch(r"ch_(\d+)", turn.speaker)
         segments.append(PreSegment(
             id=f"pre-{n}", track="speaker", label=role.capitalize() if role else turn.speaker,
-            start=round(turn.start, 3), end=round(end, 3), text=turn.text, speaker=turn.speaker,
+            start=start, end=end, text=turn.text, speaker=turn.speaker, words=words or None,
+            channel=int(channel.group(1)) if channel else None,
         ))
     return segments
 
@@ -189,7 +200,7 @@ def convert_record(record: FeedbackRecord, storage: Storage, options: BuildOptio
                 raise
             raise _record_error(exc, "transcribe_output_uri", "cannot read Transcribe output") from None
         try:
-            pre_segments = pre_segments_from_transcribe(record, document)
+            pre_segments = pre_segments_from_transcribe(record, document, options.words)
         except TranscribeError as exc:
             raise RecordError([("transcribe_output_uri", f"unreadable Transcribe output: {exc}")]) from None
     metadata = {k: v for k, v in record.model_dump(mode="json").items() if k not in NOT_METADATA}
@@ -579,9 +590,10 @@ def _attach_peaks(line: ManifestLine, record: FeedbackRecord, storage: Storage,
         if options.spectrogram:
             from toolkit.ingest.spectrogram import peaks_and_spectrogram_for_uri
 
-            peaks, spec = peaks_and_spectrogram_for_uri(line.source_ref, storage, options.peaks_per_second)
+            peaks, spec = peaks_and_spectrogram_for_uri(line.source_ref, storage, options.peaks_per_second,
+                                                        options.peaks_channels)
         else:
-            peaks = peaks_for_uri(line.source_ref, storage, options.peaks_per_second)
+            peaks = peaks_for_uri(line.source_ref, storage, options.peaks_per_second, options.peaks_channels)
     except Exception as exc:  # ffmpeg, S3 or decode errors: this record fails, the batch goes on
         if is_global(exc):
             raise

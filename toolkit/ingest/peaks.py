@@ -87,7 +87,8 @@ def decode_peaks(media_path: Path, peaks_per_second: float = 100.0, channels: in
                  pcm_sink: Callable[[np.ndarray, int], None] | None = None) -> PeakArrays:
     """Decode `media_path` (wav, mp3, mp4, ... anything ffmpeg reads) and reduce it to min/max peaks.
 
-    `channels=1` downmixes; `channels=2` keeps a stereo pair. `sample_rate` resamples before the
+    `channels=1` downmixes; `channels=2` keeps a stereo pair; `channels=0` keeps the stream's own
+    channels, up to two (a stereo call keeps agent and customer apart). `sample_rate` resamples before the
     reduction (default: the stream's own rate). The bucket size is a whole number of samples, so the
     stored `peaks_per_second` is the exact rate `sample_rate / bucket`, which may differ from the
     request by a hair for odd rates.
@@ -101,9 +102,11 @@ def decode_peaks(media_path: Path, peaks_per_second: float = 100.0, channels: in
         raise PeaksError(f"{media_path}: no such file")
     if peaks_per_second <= 0:
         raise ValueError("peaks_per_second must be > 0")
-    if channels < 1:
-        raise ValueError("channels must be >= 1")
-    native_rate, _ = probe_audio(media_path)
+    if channels < 0:
+        raise ValueError("channels must be >= 0")
+    native_rate, native_channels = probe_audio(media_path)
+    if channels == 0:
+        channels = max(1, min(2, native_channels))
     rate = sample_rate or native_rate
     bucket = max(1, round(rate / peaks_per_second))
     cmd = [

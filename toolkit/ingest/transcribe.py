@@ -1,7 +1,10 @@
 """Amazon Transcribe batch output (the TranscriptFileUri JSON) -> speaker turns.
 
 Turns come from `results.speaker_labels.segments` when present (so boundaries match Transcribe's
-exactly), else from runs of `speaker_label` over `results.items`, else from `channel_labels` runs.
+exactly), else from runs of `speaker_label` over `results.items`, else, for channel identification
+(a stereo call: agent and customer on their own channels), from each channel's words on its own:
+both sides may talk at once, so a channel's turn ends at a pause of CHANNEL_PAUSE seconds, not
+when the other channel speaks.
 Each turn's text is its words re-joined, punctuation attached to the preceding word.
 """
 
@@ -12,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolkit.errors import GtkitError
+
+CHANNEL_PAUSE = 1.0  # seconds of silence on a channel that end its turn
 
 
 class TranscribeError(GtkitError, ValueError):
@@ -24,6 +29,8 @@ class SpeakerTurn:
     start: float
     end: float
     text: str
+    # (start, end, text) per word, punctuation attached to the word before it (as in `text`)
+    words: tuple[tuple[float, float, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,18 @@ def _items(results: dict[str, Any]) -> list[_Item]:
         speaker = item.get("speaker_label") or item.get("channel_label")
         items.append(_Item(i, kind, str(alternatives[0]["content"]), start, end, speaker))
     return items
+
+
+def _word_timings(items: list[_Item]) -> tuple[tuple[float, float, str], ...]:
+    words: list[tuple[float, float, str]] = []
+    for item in items:
+        if item.kind == "punctuation":
+            if words:
+                start, end, text = words[-1]
+                words[-1] = (start, end, text + item.content)
+        elif item.start is not None and item.end is not None:
+            words.append((item.start, item.end, item.content))
+    return tuple(words)
 
 
 def _join(words: list[_Item]) -> str:
@@ -126,6 +145,40 @@ def _runs(items: list[_Item]) -> list[tuple[str, float, float]]:
     return runs
 
 
+def _channel_items(results: dict[str, Any], items: list[_Item]) -> list[_Item]:
+    """Items with their channel: the top-level items when they carry `channel_label`, else those of
+    `channel_labels.channels[].items` (in time order)."""
+    if any(i.speaker for i in items):
+        return items
+    channels = (results.get("channel_labels") or {}).get("channels")
+    if not isinstance(channels, list):
+        return items
+    out: list[_Item] = []
+    for c, channel in enumerate(channels):
+        if not isinstance(channel, dict) or not isinstance(channel.get("items"), list):
+            raise TranscribeError(f"results.channel_labels.channels[{c}].items: expected a list")
+        label = channel.get("channel_label") or f"ch_{c}"
+        for item in _items({"items": channel["items"]}):
+            out.append(_Item(len(out), item.kind, item.content, item.start, item.end, item.speaker or label))
+    return sorted(out, key=lambda i: (i.start if i.start is not None else -1.0, i.index))
+
+
+def _channel_runs(items: list[_Item]) -> list[tuple[str, float, float]]:
+    """Per channel, runs of words split at pauses of CHANNEL_PAUSE or more."""
+    runs: list[tuple[str, float, float]] = []
+    open_run: dict[str, int] = {}
+    for item in items:
+        if item.kind != "pronunciation" or item.speaker is None:
+            continue
+        n = open_run.get(item.speaker)
+        if n is not None and item.start - runs[n][2] < CHANNEL_PAUSE:  # type: ignore[operator]
+            runs[n] = (item.speaker, runs[n][1], max(runs[n][2], item.end))  # type: ignore[type-var]
+        else:
+            open_run[item.speaker] = len(runs)
+            runs.append((item.speaker, item.start, item.end))  # type: ignore[arg-type]
+    return runs
+
+
 def speaker_turns(document: Any) -> list[SpeakerTurn]:
     """Speaker turns of a Transcribe output document, in time order. [] when not diarized."""
     if not isinstance(document, dict) or not isinstance(document.get("results"), dict):
@@ -144,12 +197,15 @@ def speaker_turns(document: Any) -> list[SpeakerTurn]:
             if end <= start:
                 raise TranscribeError(f"{where}: end_time must be after start_time")
             segments.append((str(seg["speaker_label"]), start, end))
+    elif results.get("channel_labels"):
+        items = _channel_items(results, items)
+        segments = _channel_runs(items)
     else:
         segments = _runs(items)
     if not segments:
         return []
     buckets = _assign_by_segments(items, segments)
-    turns = [SpeakerTurn(speaker, start, end, _join(words))
+    turns = [SpeakerTurn(speaker, start, end, _join(words), _word_timings(words))
              for (speaker, start, end), words in zip(segments, buckets, strict=True)]
     return sorted(turns, key=lambda t: (t.start, t.end))
 

@@ -164,7 +164,7 @@ def parse_answer(
     if AWS_SAMPLE_FIELD in data:
         return from_aws_sample(data, schema=schema, media_duration=media_duration,
                                interaction_id=interaction_id)
-    if "segments" in data and "mediaDuration" in data:
+    if ("segments" in data or "cannotAnnotate" in data) and "mediaDuration" in data:
         return SegmentationAnswer.model_validate(data)  # a bare answer object
     raise AnswerFormatError(
         f"no {ANSWER_FIELD!r} field (gtkit template) or {AWS_SAMPLE_FIELD!r} field (aws-samples template) "

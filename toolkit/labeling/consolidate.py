@@ -22,6 +22,10 @@ share them. Rules:
   Field types come from the schema; without one, numbers are ratings and the rest is voted.
 - **Object agreement**: `segments` = mean segment agreement, `content` = mean field agreement,
   `overall` = mean of the two that exist.
+- **Cannot annotate**: when more than half the valid workers could not annotate the item (a
+  schema-defined reason, no segments), `cannotAnnotate` gives the reason most of them gave (ties:
+  the first in worker order), the votes per reason and their share; the rest is consolidated as
+  usual from every valid answer.
 
 `consolidate_batch()` applies this to a Ground Truth consolidation payload; it takes a callable to
 read `s3Uri` answers so it stays free of AWS code.
@@ -43,6 +47,7 @@ from toolkit.contract.answer import FieldValue, SegmentationAnswer
 from toolkit.contract.base import dump
 from toolkit.contract.consolidated import (
     Agreement,
+    CannotAnnotateResult,
     ConsolidatedLabel,
     ConsolidatedSegment,
     ContentResult,
@@ -113,6 +118,7 @@ def consolidate(
     parts = [x for x in (seg_agreement, content_agreement) if x is not None]
     label.agreement = Agreement(segments=seg_agreement, content=content_agreement,
                                 overall=_mean(parts))
+    label.cannot_annotate = consolidate_cannot_annotate(valid)
     return label
 
 
@@ -136,6 +142,16 @@ def attach_prefills(label: ConsolidatedLabel, valid: Sequence[WorkerAnswer],
         if sent:
             top = Counter((p.value, p.model_id, p.record_id) for p in sent).most_common(1)[0][0]
             result.prefill = Prefill(value=top[0], model_id=top[1], record_id=top[2])
+
+
+def consolidate_cannot_annotate(valid: Sequence[WorkerAnswer]) -> CannotAnnotateResult | None:
+    """The majority's reason, when more than half the valid workers could not annotate the item."""
+    reasons = [w.answer.cannot_annotate.reason for w in valid if w.answer and w.answer.cannot_annotate]
+    if not valid or len(reasons) * 2 <= len(valid):
+        return None
+    votes = _count(reasons)
+    return CannotAnnotateResult(reason=_majority_plain(reasons), votes=votes,
+                                share=round(len(reasons) / len(valid), ROUND))
 
 
 def _as_worker_answer(item: AnswerInput, schema: LabelSchema | None, media_duration: float | None,
