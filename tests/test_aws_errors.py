@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 import toolkit.storage.store
 from toolkit.aws.deploy import AwsClients
-from toolkit.aws.errors import AwsError, aws_error, is_global
+from toolkit.awsclient.errors import AwsError, aws_error, is_global
 from toolkit.cli import app
 
 REGION = "us-east-1"

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from toolkit.aws.ratelimit import TokenBucket, call_with_backoff
+from toolkit.awsclient.pacing import TokenBucket, call_with_backoff
 from toolkit.cli import app
 from toolkit.cli import bedrock as cli_bedrock
 from toolkit.contract import ImportedModelOutput

@@ -26,9 +26,9 @@ from botocore.exceptions import ClientError
 from toolkit.aws import stack as stacks
 from toolkit.aws.assets import upload_assets, upload_lambda_zip
 from toolkit.aws.config import DeployConfig, config_path, save_deploy_config
+from toolkit.awsclient import RETRY_CONFIG
 from toolkit.contract.schema import LabelSchema, load_label_schema
 from toolkit.errors import GtkitError
-from toolkit.storage import RETRY_CONFIG
 
 Report = Callable[[str], None]
 

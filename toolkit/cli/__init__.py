@@ -17,7 +17,7 @@ from rich.table import Table
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from toolkit import __version__
-from toolkit.aws.errors import aws_error
+from toolkit.awsclient.errors import aws_error
 from toolkit.errors import GtkitError
 
 

@@ -13,9 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from toolkit.aws import bedrock
+from toolkit.awsclient import RETRY_CONFIG
 from toolkit.cli.common import MirrorOpt, console, fail, make_storage, parse_tags, say, show_summary
 from toolkit.errors import GtkitError
-from toolkit.storage import RETRY_CONFIG, Storage
+from toolkit.storage import Storage
 
 bedrock_app = typer.Typer(help="Submit and follow Bedrock batch inference jobs; import their outputs.",
                           no_args_is_help=True)
@@ -226,7 +227,7 @@ def import_cmd(
             --model anthropic.claude-3-haiku-20240307-v1:0 \\
             --out imported.jsonl --mirror s3://example-feedback-bucket/=examples
     """
-    from toolkit.aws.ratelimit import TokenBucket
+    from toolkit.awsclient.pacing import TokenBucket
     from toolkit.export.redact import GuardrailRedactor, RegexRedactor
     from toolkit.ingest.model_outputs import Masker, import_outputs
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from toolkit.aws.errors import aws_error
+from toolkit.awsclient.errors import aws_error
 from toolkit.storage import Mirror, Storage
 
 # Human-facing output goes to stderr so stdout stays clean for pipes.

@@ -596,7 +596,7 @@ class ComprehendRedactor(Redactor):
         if client is None:
             import boto3
 
-            from toolkit.storage import RETRY_CONFIG
+            from toolkit.awsclient import RETRY_CONFIG
 
             client = boto3.client("comprehend", region_name=region, config=RETRY_CONFIG)
         self.client = client
@@ -622,13 +622,13 @@ class GuardrailRedactor(Redactor):
 
     def __init__(self, guardrail_id: str, guardrail_version: str = "DRAFT", client: Any = None,
                  region: str | None = None, limiter: Any = None):
-        """`limiter`: a toolkit.aws.ratelimit.TokenBucket that paces the calls to the account's
+        """`limiter`: a toolkit.awsclient.pacing.TokenBucket that paces the calls to the account's
         ApplyGuardrail quota and backs off when throttled; None = botocore's retries only."""
         super().__init__()
         if client is None:
             import boto3
 
-            from toolkit.storage import RETRY_CONFIG
+            from toolkit.awsclient import RETRY_CONFIG
 
             client = boto3.client("bedrock-runtime", region_name=region, config=RETRY_CONFIG)
         self.client = client
@@ -647,7 +647,7 @@ class GuardrailRedactor(Redactor):
 
         if self.limiter is None:
             return call()
-        from toolkit.aws.ratelimit import call_with_backoff
+        from toolkit.awsclient.pacing import call_with_backoff
 
         return call_with_backoff(self.limiter, call)
 

@@ -25,7 +25,7 @@ from typing import IO, Any, Literal
 import orjson
 from pydantic import ValidationError
 
-from toolkit.aws.errors import aws_error, is_global
+from toolkit.awsclient.errors import aws_error, is_global
 from toolkit.contract.base import dump, json_type, problems_from
 from toolkit.contract.feedback import FeedbackRecord
 from toolkit.contract.manifest import (

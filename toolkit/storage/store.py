@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import boto3
-from botocore.config import Config
 
+from toolkit.awsclient import RETRY_CONFIG
 from toolkit.errors import GtkitError
 from toolkit.storage import tempfiles
 from toolkit.storage.lines import LineError, UndecodableLine, iter_text_lines
 
 S3_SCHEME = "s3://"
-RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
 # smart_open multipart part size; S3 needs >= 5 MiB for all parts but the last.
 PART_SIZE = 8 * 1024 * 1024
 

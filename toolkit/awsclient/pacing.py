@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from botocore.exceptions import ClientError
 
-from toolkit.aws.errors import aws_error
+from toolkit.awsclient.errors import aws_error
 
 T = TypeVar("T")
 THROTTLE_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException",
