@@ -13,6 +13,7 @@ from toolkit.contract.answer import ComparisonAnswer, SegmentationAnswer, valida
 from toolkit.contract.base import problems_from
 from toolkit.contract.manifest import ManifestLine
 from toolkit.contract.schema import LabelSchema, load_label_schema
+from toolkit.storage import Storage
 from toolkit.task.task_input import build_task_input, candidate_order
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,3 +121,90 @@ def test_cmos_sign():
     assert ComparisonAnswer(order=["a", "b"], preferred="a", strength=1).cmos() == -1
     assert ComparisonAnswer(order=["a", "b"]).cmos() == 0
     assert ComparisonAnswer(order=["a", "b", "c"], preferred="a", strength=1).cmos() is None
+
+
+# -- consolidation ---------------------------------------------------------------------------------
+def worker(order, preferred, strength, spans=(), mos=None) -> dict:
+    """The answerContent the template posts for such a judgement."""
+    return {"answer": json.dumps({"labelSchema": "tts-compare", "mediaDuration": 4.0,
+            "comparison": {"order": order, "preferred": preferred, "strength": strength, "mos": mos or {},
+                           "spans": [{"id": f"s{i}", "start": a, "end": b, "preferred": p, "reason": r}
+                                     for i, (a, b, p, r) in enumerate(spans)]}})}
+
+
+def test_consolidation_majority_strength_agreement_spans_positions():
+    from toolkit.labeling.consolidate import consolidate
+
+    schema = load_label_schema("tts-compare")
+    data = line(2)
+    answers = [
+        ("w1", worker(["2", "1"], "1", 3, [(1.0, 2.0, "1", "Prosody")], {"1": 4, "2": 2})),
+        ("w2", worker(["1", "2"], "1", 1, [(1.1, 2.1, "1", "Prosody")], {"1": 5, "2": 3})),
+        ("w3", worker(["2", "1"], "2", 2, [(1.05, 1.9, "1", "Artifact")])),
+        ("w4", worker(["1", "2"], None, 0)),
+    ]
+    label = consolidate(answers, schema, data_object=data)
+    comp = label.comparison
+    assert label.status == "ok" and label.valid_worker_count == 4
+    assert comp.systems == {"1": "sys-0", "2": "sys-1"}
+    assert (comp.preferred, comp.preferred_system, comp.tie) == ("1", "sys-0", False)
+    assert comp.votes == {"1": 2, "2": 1, "none": 1}
+    assert comp.agreement == 0.5 and label.agreement.comparison == 0.5
+    assert comp.strength == pytest.approx((3 + 1 - 2 + 0) / 4, abs=1e-3)
+    assert comp.mos == {"1": 4.5, "2": 2.5}
+    assert comp.preferred_positions == {"A": 2, "B": 1}  # w1's "1" was B, w2's A, w3's "2" was A
+    (span,) = comp.spans
+    assert (span.preferred, span.support, span.reason) == ("1", 3, "Prosody")
+    assert span.reasons == {"Prosody": 2, "Artifact": 1}
+    assert span.start == pytest.approx(1.05) and span.end == pytest.approx(2.0)
+
+
+def test_consolidation_tie_gives_no_winner_and_a_foreign_order_is_invalid():
+    from toolkit.labeling.consolidate import consolidate
+
+    schema = load_label_schema("tts-compare")
+    label = consolidate([("w1", worker(["1", "2"], "1", 2)), ("w2", worker(["2", "1"], "2", 2)),
+                         ("w3", worker(["1", "9"], "1", 2))], schema, data_object=line(2))
+    assert label.valid_worker_count == 2
+    assert label.workers[2].problems == ["comparison.order: the candidates shown are not this task's candidates"]
+    assert label.comparison.tie is True and label.comparison.preferred is None and label.comparison.strength == 0
+
+
+def test_simulated_local_job_answers_compare_tasks_through_post_annotation(tmp_path):
+    from toolkit.service.local_job import run_local_job
+
+    out = tmp_path / "out"
+    run_local_job(manifest=str(EXAMPLE), schema=load_label_schema("tts-compare"), workers=3, out=str(out),
+                  simulate_workers=True, storage=Storage([f"s3://example-feedback-bucket/={REPO / 'examples'}"]))
+    (manifest,) = out.glob("*/manifests/output/output.manifest")
+    lines = [json.loads(t) for t in manifest.read_text().splitlines()]
+    assert len(lines) == 2
+    for data in lines:
+        label = data["segments"]
+        assert label["status"] == "ok" and label["validWorkerCount"] == 3
+        comp = label["comparison"]
+        assert sum(comp["votes"].values()) == 3 and set(comp["orders"]) == {"sim-worker-1", "sim-worker-2",
+                                                                             "sim-worker-3"}
+        assert sorted(next(iter(comp["orders"].values()))) == sorted(c["candidate-id"] if "candidate-id" in c
+                                                                     else str(i + 1)
+                                                                     for i, c in enumerate(data["candidates"]))
+
+
+def test_simulated_comparisons_are_valid_and_favour_the_better_system():
+    from toolkit.service.simulate import simulated_answer_content, system_quality
+
+    schema = load_label_schema("tts-compare")
+    wins: Counter[str] = Counter()
+    for k in range(60):
+        data = line(3, iid=f"sim-{k}")
+        task_input, _ = build_task_input(data)
+        for w in (1, 2, 3):
+            content = simulated_answer_content(task_input, schema, w, data_object=data)
+            parsed = SegmentationAnswer.model_validate_json(content["answer"])
+            assert validate_answer(parsed, schema) == []
+            comp = parsed.comparison
+            assert comp.order == [c["candidate-id"] for c in task_input["candidates"]]
+            if comp.preferred:
+                wins[f"sys-{int(comp.preferred) - 1}"] += 1
+    best = max(("sys-0", "sys-1", "sys-2"), key=system_quality)
+    assert wins.most_common(1)[0][0] == best

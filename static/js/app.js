@@ -15,6 +15,7 @@ import { applyPreferences, coalesceChanges, wirePlayer } from './wiring.js'
 import { createProblems } from './problems.js'
 import { ensureAnswerInput, installSubmit } from './submit.js'
 import { installEnterCommits, installShortcuts } from './keyboard.js'
+import { isCompareTask, mountCompare } from './compare/app.js'
 
 const EDITS = ['tracks', 'segments', 'content', 'all']
 
@@ -24,6 +25,7 @@ const EDITS = ['tracks', 'segments', 'content', 'all']
  */
 export function mount (root, { storage = defaultStorage(), exposeGlobal = true, prefetched = {} } = {}) {
   if (root.gtkitApp) return root.gtkitApp
+  if (isCompareTask(root)) return mountCompare(root, { exposeGlobal }) // schema mode: compare
   root.classList.add('gtkit')
   root.replaceChildren()
   const task = readTaskOrExplain(root)

@@ -1,0 +1,162 @@
+"""Issue 16 A: a comparison task in the local portal through Debian chromium: switch candidates at
+the same playhead (keys A/B/X), loop a span across switches, mark a span, give the overall CMOS
+preference and MOS, submit; the saved answer validates and consolidates."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from ui_helpers import MEDIA
+
+from toolkit.contract import SegmentationAnswer, load_label_schema, validate_answer
+from toolkit.labeling.consolidate import consolidate
+from toolkit.service.portal import PortalServer, PreviewSource, create_app
+from toolkit.storage import Storage
+
+pytestmark = pytest.mark.browser
+TOL = 0.15  # a switch lands where the playhead was, give or take a frame of playback
+
+
+def compare_line(n: int = 2, reference: bool = True) -> dict:
+    files = ["call_001.wav", "call_003.wav", "call_002.mp3"][:n]
+    return {"source-ref": f"{MEDIA}/{files[0]}", "media-type": "audio", "interaction-id": "cmp-0001",
+            "duration-seconds": 20.0,
+            "prompt": {"text": "Read <b>this</b> aloud",
+                       **({"reference-ref": f"{MEDIA}/call_002.mp3"} if reference else {})},
+            "candidates": [{"source-ref": f"{MEDIA}/{f}", "system-id": f"sys-{i}"} for i, f in enumerate(files)]}
+
+
+def wait_compare(page) -> None:
+    page.wait_for_function("window.gtkit && window.gtkit.mode === 'compare' && window.gtkit.compare.duration > 0")
+
+
+def test_ab_switch_loop_mark_submit_consolidate(portal_factory, open_page):
+    line = compare_line(2)
+    portal = portal_factory("tts-compare", [line])
+    page, probe = open_page(portal)
+    page.goto(f"{portal.url}/task/0")
+    wait_compare(page)
+    # the prompt is text, never markup; system ids never reach the page
+    assert page.locator("[data-role=prompt] p").text_content() == "Read <b>this</b> aloud"
+    assert page.locator("[data-role=prompt] b").count() == 0
+    assert "sys-" not in page.content()
+    order = page.evaluate("window.gtkit.order")
+    assert sorted(order) == ["1", "2"]
+
+    # play A, switch to B at the same playhead, keep playing
+    page.locator(".gtkit-title").click()
+    page.evaluate("window.gtkit.compare.seek(3)")
+    page.keyboard.press("Space")
+    page.wait_for_function("window.gtkit.compare.currentTime >= 3.5")
+    before = page.evaluate("window.gtkit.compare.currentTime")
+    page.keyboard.press("b")
+    state = page.evaluate("""() => { const c = window.gtkit.compare, m = c.media
+        return { active: c.active, t: c.currentTime, playing: m.filter(x => !x.paused).map(x => x.dataset.candidate),
+                 audible: m.filter(x => !x.muted).map(x => x.dataset.candidate) } }""")
+    assert state["active"] == "B" and state["playing"] == ["B"] and state["audible"] == ["B"]
+    assert state["t"] == pytest.approx(before, abs=TOL)
+    page.keyboard.press("x")  # the reference, same time
+    assert page.evaluate("window.gtkit.compare.active") == "X"
+    page.keyboard.press("a")
+    assert page.evaluate("window.gtkit.compare.active") == "A"
+    assert page.locator('[data-role=switch][data-key="A"]').get_attribute("aria-pressed") == "true"
+
+    # select 5..6 s by dragging on the timeline; loop it; the loop holds across a switch
+    box = page.locator("[data-role=timeline]").bounding_box()
+    duration = page.evaluate("window.gtkit.compare.duration")
+    x = lambda t: box["x"] + box["width"] * t / duration  # noqa: E731
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(x(5), y)
+    page.mouse.down()
+    page.mouse.move(x(6), y, steps=8)
+    page.mouse.up()
+    page.keyboard.press("l")
+    assert page.evaluate("window.gtkit.compare.looping") is True
+    page.wait_for_function("window.gtkit.compare.currentTime > 5.7")
+    page.keyboard.press("b")
+    page.wait_for_function("window.gtkit.compare.currentTime > 5.8", timeout=5000)
+    page.wait_for_function("window.gtkit.compare.currentTime < 5.5", timeout=5000)  # wrapped back
+    assert page.evaluate("window.gtkit.compare.active") == "B"
+    page.keyboard.press("Space")  # pause
+
+    # mark the span: B better, prosody
+    page.click("[data-action=mark-span]")
+    row = page.locator(".gtkit-compare-span").first
+    row.locator("[data-field=span-preferred]").select_option(order[1])
+    row.locator("[data-field=span-reason]").select_option("Prosody")
+
+    # submit without a preference is refused with the reason shown
+    page.click("crowd-button[form-action=submit]")
+    assert page.locator('[data-role=problems] li[data-path="comparison.preferred"]').is_visible()
+    assert page.url == f"{portal.url}/task/0"
+
+    page.check('[data-cmos="2"]')  # B clearly better
+    page.select_option('[data-mos="A"]', "3")
+    page.select_option('[data-mos="B"]', "4")
+    page.fill('textarea[name="content-comment"]', "B sounds natural")
+    page.click("crowd-button[form-action=submit]")
+    page.wait_for_url(f"{portal.url}/task/0/submitted")
+    assert probe.errors == [] and probe.dialogs == [] and probe.script_ran == []
+
+    (saved,) = portal.responses("0")
+    raw = saved["answers"][0]["answerContent"]["answer"]
+    answer = (SegmentationAnswer.model_validate_json(raw) if isinstance(raw, str)
+              else SegmentationAnswer.model_validate(raw))
+    assert validate_answer(answer, load_label_schema("tts-compare")) == []
+    comp = answer.comparison
+    assert comp.order == order and comp.preferred == order[1] and comp.strength == 2 and comp.cmos() == 2
+    assert comp.mos == {order[0]: 3, order[1]: 4}
+    (span,) = comp.spans
+    assert span.start == pytest.approx(5, abs=0.1) and span.end == pytest.approx(6, abs=0.1)
+    assert (span.preferred, span.reason) == (order[1], "Prosody")
+
+    label = consolidate([("w1", answer)], load_label_schema("tts-compare"), data_object=line)
+    systems = {c["candidate-id"]: c["system-id"] for c in
+               [{"candidate-id": str(i + 1), **c} for i, c in enumerate(line["candidates"])]}
+    assert label.comparison.preferred_system == systems[order[1]]
+
+
+def test_abn_video_frame_synced(tmp_path, examples_dir, open_page):
+    """Three video candidates (copies of the example video under other keys), no reference."""
+    media = tmp_path / "media"
+    media.mkdir()
+    for name in ("v1.mp4", "v2.mp4", "v3.mp4"):
+        shutil.copy(examples_dir / "media" / "video_001.mp4", media / name)
+    line = {"source-ref": "s3://cmp-bucket/v1.mp4", "media-type": "video", "interaction-id": "vid-1",
+            "prompt": {"text": "A cat on a skateboard"},
+            "candidates": [{"source-ref": f"s3://cmp-bucket/{n}", "system-id": f"gen-{n}"}
+                           for n in ("v1.mp4", "v2.mp4", "v3.mp4")]}
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text(json.dumps(line) + "\n")
+    schema = load_label_schema("tts-compare").model_copy(update={"media": "video"})
+    source = PreviewSource(manifest, schema, out=tmp_path / "out", storage=Storage([f"s3://cmp-bucket/={media}"]))
+    server = PortalServer(create_app(source)).start()
+    try:
+        from conftest import Portal
+        portal = Portal(url=server.url, out=tmp_path / "out", source=source)
+        page, probe = open_page(portal)
+        page.goto(f"{portal.url}/task/0")
+        wait_compare(page)
+        assert page.locator("video[data-role=media]").count() == 3
+        assert page.locator('[data-role=switch][data-key="X"]').count() == 0
+        page.evaluate("window.gtkit.compare.seek(2)")
+        page.locator(".gtkit-title").click()
+        page.keyboard.press("c")
+        page.wait_for_function("(() => { const v = document.querySelector('video[data-candidate=C]')\n"
+                               "return !v.hidden && !v.seeking })()")
+        shown = page.evaluate("[...document.querySelectorAll('video[data-role=media]')].filter(v => !v.hidden)"
+                              ".map(v => [v.dataset.candidate, v.currentTime])")
+        assert len(shown) == 1 and shown[0][0] == "C" and shown[0][1] == pytest.approx(2, abs=0.05)
+        page.keyboard.press("d")  # no fourth candidate: nothing changes
+        assert page.evaluate("window.gtkit.compare.active") == "C"
+        order = page.evaluate("window.gtkit.order")
+        page.check(f'[data-best="{order[2]}"]')
+        page.check('[data-strength="3"]')
+        got = page.evaluate("window.gtkit.getAnswer().comparison")
+        assert (got["preferred"], got["strength"]) == (order[2], 3)
+        assert page.evaluate("window.gtkit.validate()") == []
+        assert probe.errors == []
+    finally:
+        server.stop()
