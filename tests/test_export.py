@@ -26,6 +26,7 @@ MIRROR = f"s3://example-labels-bucket/={FIXTURES}"
 CALLS = FIXTURES / "call_center.output.manifest"
 TTS = FIXTURES / "tts.output.manifest"
 VIDEO = FIXTURES / "video.output.manifest"
+COMPARE = FIXTURES / "compare.output.manifest"
 UPDATE = os.environ.get("GTKIT_UPDATE_GOLDEN") == "1"
 PII = ["206 555 0142", "(206) 555-0142", "2065550142", "maria.okafor@example.org", "jordan.rivera@example.com",
        "4111 1111 1111 1111", "4111111111111111"]
@@ -39,6 +40,8 @@ NO_VIDEO_DATA = ("preference-correction", "dense-preference")
 def manifest_for(preset: str, fmt: str = "") -> Path:
     if fmt == "hf-video" or (fmt == "bedrock-conversation-2024" and preset == "sft-transcription"):
         return VIDEO
+    if preset == "preference-compare":
+        return COMPARE
     return TTS if preset in ("preference-ratings", "kto") else CALLS
 
 
