@@ -108,3 +108,24 @@ def test_a_segmentation_label_gives_no_compare_pair(tmp_path):
     opts = ExportOptions(preset="preference-compare", format="jsonl", out=str(tmp_path / "o.jsonl"))
     with pytest.raises(EmptyExportError, match="not-a-comparison: 3"):
         export(Storage([]), str(manifest), opts)
+
+
+def test_report_shows_per_job_system_scores(tmp_path, compare_job):
+    from toolkit.export import report
+    from toolkit.export.system_scores import outcomes_from_votes, system_scores
+
+    report(Storage([]), str(compare_job), str(tmp_path / "report.html"))
+    page = (tmp_path / "report.html").read_text()
+    assert "Comparisons: system scores" in page and "local-tts-compare: 24 tasks" in page
+    outcomes = []
+    for text in compare_job.read_text().splitlines():
+        data = json.loads(text)
+        systems = {str(i + 1): c["system-id"] for i, c in enumerate(data["candidates"])}
+        outcomes += outcomes_from_votes(data["segments"]["comparison"]["votes"], systems)
+    scores = system_scores(outcomes)
+    assert {s.system for s in scores} == set(SYSTEMS)
+    for s in scores:
+        assert (f"<tr><th>{s.system}</th><td>{s.games:g}</td><td>{s.wins:g}</td><td>{s.win_rate:.3f}</td>"
+                f"<td>{s.ci_low:.3f} - {s.ci_high:.3f}</td><td>{s.strength:.3f}</td></tr>") in page
+    # 3 workers x 24 tasks: every preference's position is counted
+    assert "shown position of the preferred candidate" in page
