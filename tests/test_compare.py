@@ -208,3 +208,50 @@ def test_simulated_comparisons_are_valid_and_favour_the_better_system():
                 wins[f"sys-{int(comp.preferred) - 1}"] += 1
     best = max(("sys-0", "sys-1", "sys-2"), key=system_quality)
     assert wins.most_common(1)[0][0] == best
+
+
+def test_compare_template_grants_each_candidate_in_task_input_order_and_never_shows_system_ids():
+    from toolkit.task.liquid import render_liquid
+    from toolkit.task.template import render_template
+
+    template = render_template(load_label_schema("tts-compare"), "/assets")
+    assert "data-candidate-3-url" in template and "data-media-url" not in template
+    data = line(3, prompt={"text": "Hi", "reference-ref": "s3://b/ref.wav"})
+    task_input, _ = build_task_input(data)
+    granted: list[str] = []
+    page = render_liquid(template, task_input, lambda uri: granted.append(uri) or f"/m/{len(granted)}")
+    shown = [c["source-ref"] for c in task_input["candidates"]]
+    assert granted == [*shown, "s3://b/ref.wav"]
+    for i in range(3):
+        assert f'data-candidate-{i}-url="/m/{i + 1}"' in page
+    assert "data-candidate-3-url" not in page and 'data-reference-url="/m/4"' in page
+    assert "sys-" not in page
+
+
+# -- fuzzing: a candidates list of any shape is refused with field paths, never a crash ----------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                      max_size=3), max_leaves=8)
+candidate = st.fixed_dictionaries({}, optional={"source-ref": st.sampled_from(["s3://b/a.wav", "s3://b/b.wav", "x"]),
+                                                "system-id": json_values, "candidate-id": json_values,
+                                                "duration-seconds": json_values, "extra": json_values})
+
+
+@settings(max_examples=150, deadline=None)
+@given(cands=st.lists(candidate, max_size=5) | json_values, prompt=json_values)
+def test_fuzzed_candidates_are_validated_with_field_paths(cands, prompt):
+    data = {**line(2), "candidates": cands, "prompt": prompt}
+    try:
+        parsed = ManifestLine.model_validate(data)
+    except ValidationError as exc:
+        for problem in problems_from(exc):
+            assert problem.path and problem.message
+        return
+    if parsed.candidates is None:  # `candidates: null` is an ordinary (segmentation) line
+        return
+    assert 2 <= len(parsed.candidates) <= 4
+    task_input, reason = build_task_input(data)
+    assert reason is None and all("system-id" not in c for c in task_input["candidates"])
