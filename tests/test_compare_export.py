@@ -129,3 +129,23 @@ def test_report_shows_per_job_system_scores(tmp_path, compare_job):
                 f"<td>{s.ci_low:.3f} - {s.ci_high:.3f}</td><td>{s.strength:.3f}</td></tr>") in page
     # 3 workers x 24 tasks: every preference's position is counted
     assert "shown position of the preferred candidate" in page
+
+
+def test_dense_preference_from_compare_span_marks(tmp_path):
+    from toolkit.contract.records import DensePreferenceRecord
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "export" / "compare.output.manifest"
+    opts = ExportOptions(preset="dense-preference", format="jsonl", out=str(tmp_path / "d.jsonl"))
+    summary = export(Storage([]), str(fixture), opts)
+    got = [DensePreferenceRecord.model_validate(r) for r in rows(tmp_path / "d.jsonl")]
+    assert summary.dropped == {"no-spans": 1}  # the tied task has no span marks
+    ab = next(r for r in got if r.id == "cmp-0001/1-2")
+    assert [(c.key, c.system) for c in ab.candidates] == [("a", "model-a"), ("b", "model-b")]
+    assert ab.candidates[0].uri != ab.candidates[1].uri and ab.preferred == "a"
+    (span,) = ab.spans
+    assert (span.preferred, span.reason, span.agreement) == ("a", "Prosody", pytest.approx(2 / 3, abs=1e-3))
+    assert ab.prompt.startswith("Read aloud: Your order ships tomorrow. Call [PHONE]")
+    # A/B/N: the winner (3, model-c) marked better in a span: pairs 1-3 and 2-3, b preferred
+    abn = sorted(r.id for r in got if r.id.startswith("cmp-0002/"))
+    assert abn == ["cmp-0002/1-3", "cmp-0002/2-3"]
+    assert all(r.preferred == "b" and r.spans[0].preferred == "b" for r in got if r.id.startswith("cmp-0002/"))

@@ -545,6 +545,8 @@ class DensePreference(Builder):
     their own media and system, spans preferring `a`/`b` with a reason)."""
 
     def build(self, item: Item) -> list[dict[str, Any]]:
+        if item.label.comparison is not None:
+            return self._compare(item)
         p, red = self.preset, self.red
         machine_by_id: dict[str, dict[str, Any]] | None = None
         spans, systems = [], set()
@@ -589,6 +591,50 @@ class DensePreference(Builder):
             "spans": spans,
             "lineage": lineage(item, item.label.agreement.overall),
         }]
+
+
+    def _compare(self, item: Item) -> list[dict[str, Any]]:
+        """A compare task: one record per pair of candidates that the workers' consolidated span
+        marks tell apart (A/B: one; A/B/N: the pairs with a span for one of the two). A span
+        preferring a candidate prefers it over every other; `a` is the pair's first candidate in
+        manifest order. The record's overall `preferred` is the task's winner when it is in the pair."""
+        from toolkit.labeling.compare import candidate_systems
+
+        comp = item.label.comparison
+        assert comp is not None
+        data = item.full_data()
+        cands = [str(c.get("candidate-id") or i + 1) for i, c in enumerate(data.get("candidates") or [])]
+        uris = {str(c.get("candidate-id") or i + 1): str(c.get("source-ref"))
+                for i, c in enumerate(data.get("candidates") or [])}
+        systems = candidate_systems(data)
+        spans = [s for s in comp.spans if s.preferred in uris]
+        if not spans:
+            self.dropped["no-spans"] += 1
+            return []
+        valid = item.label.valid_worker_count or 1
+        p, red = self.preset, self.red
+        base = Values(item, p, red)
+        records = []
+        for i, a in enumerate(cands):
+            for b in cands[i + 1:]:
+                marks = [s for s in spans if s.preferred in (a, b)]
+                if not marks:
+                    continue
+                key = {a: "a", b: "b"}
+                records.append({
+                    "id": f"{item.interaction_id}/{a}-{b}",
+                    "system": p.system.render(base),
+                    "prompt": p.prompt.render(base),
+                    "candidates": [{"key": "a", "source": "system", "system": systems.get(a), "uri": uris[a]},
+                                   {"key": "b", "source": "system", "system": systems.get(b), "uri": uris[b]}],
+                    "preferred": key.get(comp.preferred or "", "tie"),
+                    "spans": [{"start": ms(s.start), "end": ms(s.end), "segment_id": s.id, "track": "comparison",
+                               "label": s.reason, "preferred": key[s.preferred], "strength": None,
+                               "reason": s.reason, "texts": None,
+                               "agreement": round(min(1.0, s.support / valid), 4)} for s in marks],
+                    "lineage": lineage(item, comp.agreement),
+                })
+        return records
 
 
 class Stepwise(Builder):
