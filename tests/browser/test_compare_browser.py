@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 
 import pytest
 from ui_helpers import MEDIA
@@ -160,3 +161,57 @@ def test_abn_video_frame_synced(tmp_path, examples_dir, open_page):
         assert probe.errors == []
     finally:
         server.stop()
+
+
+def test_two_workers_compare_through_the_local_job(browser, tmp_path, examples_dir):
+    """`gtkit local-job run` (a real subprocess): two workers judge an A/B task in chromium, the job
+    consolidates with the post-annotation Lambda code; the output manifest carries the majority."""
+    from test_localjob_browser import GTKIT, free_port, wait_for_port
+
+    from toolkit.contract import ConsolidatedLabel
+
+    line = compare_line(2, reference=False)
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text(json.dumps(line) + "\n")
+    out, port = tmp_path / "out", free_port()
+    proc = subprocess.Popen(
+        [str(GTKIT), "local-job", "run", "--manifest", str(manifest), "--schema", "tts-compare", "--workers", "2",
+         "--out", str(out), "--job-name", "cmp-job", "--port", str(port),
+         "--mirror", f"s3://example-feedback-bucket/={examples_dir}"],
+        stdout=(tmp_path / "stdout.txt").open("w"), stderr=(tmp_path / "stderr.txt").open("w"))
+    contexts, orders = [], []
+    try:
+        wait_for_port(port, proc)
+        url = f"http://127.0.0.1:{port}"
+        for worker, cmos in (("alice", "-3"), ("bob", "-1")):  # both: A better
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            contexts.append(context)
+            page = context.new_page()
+            page.set_default_timeout(20000)
+            page.goto(f"{url}/login?next=/next")
+            page.fill("#worker", worker)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{url}/task/0")
+            wait_compare(page)
+            orders.append(page.evaluate("window.gtkit.order"))
+            page.check(f'[data-cmos="{cmos}"]')
+            page.click("crowd-button[form-action=submit]")
+            page.wait_for_url(f"{url}/task/0/submitted")
+        proc.wait(timeout=30)
+    finally:
+        for context in contexts:
+            context.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, (tmp_path / "stderr.txt").read_text()
+    (labeled,) = [json.loads(x) for x in (out / "cmp-job" / "manifests" / "output" / "output.manifest")
+                  .read_text().splitlines()]
+    label = ConsolidatedLabel.model_validate(labeled["segments"])
+    comp = label.comparison
+    order = orders[0]
+    assert orders[1] == order  # one order per task, the same for every worker
+    assert label.status == "ok" and label.valid_worker_count == 2
+    assert comp.votes == {order[0]: 2} and comp.preferred == order[0] and comp.strength == 2.0
+    assert comp.agreement == 1.0 and comp.preferred_positions == {"A": 2}
+    assert labeled["candidates"] == line["candidates"]  # system ids travel in the output manifest
