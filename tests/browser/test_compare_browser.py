@@ -166,7 +166,7 @@ def test_abn_video_frame_synced(tmp_path, examples_dir, open_page):
 def test_two_workers_compare_through_the_local_job(browser, tmp_path, examples_dir):
     """`gtkit local-job run` (a real subprocess): two workers judge an A/B task in chromium, the job
     consolidates with the post-annotation Lambda code; the output manifest carries the majority."""
-    from test_localjob_browser import GTKIT, free_port, wait_for_port
+    from test_localjob_browser import GTKIT, close_all, free_port, wait_for_port
 
     from toolkit.contract import ConsolidatedLabel
 
@@ -199,11 +199,7 @@ def test_two_workers_compare_through_the_local_job(browser, tmp_path, examples_d
             page.wait_for_url(f"{url}/task/0/submitted")
         proc.wait(timeout=30)
     finally:
-        for context in contexts:
-            context.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        close_all(contexts, proc)
     assert proc.returncode == 0, (tmp_path / "stderr.txt").read_text()
     (labeled,) = [json.loads(x) for x in (out / "cmp-job" / "manifests" / "output" / "output.manifest")
                   .read_text().splitlines()]
