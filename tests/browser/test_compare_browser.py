@@ -97,9 +97,26 @@ def test_ab_switch_loop_mark_submit_consolidate(portal_factory, open_page):
     page.select_option('[data-mos="A"]', "3")
     page.select_option('[data-mos="B"]', "4")
     page.fill('textarea[name="content-comment"]', "B sounds natural")
+    before = page.evaluate("window.gtkit.getAnswer()")
+
+    # a reload restores the judgement (autosave), controls included
+    page.wait_for_timeout(600)  # autosave debounce
+    page.reload()
+    wait_compare(page)
+    assert page.evaluate("window.gtkit.restored") is True
+    after = page.evaluate("window.gtkit.getAnswer()")
+    for key in ("comparison", "content"):
+        assert after[key] == before[key], key
+    assert page.is_checked('[data-cmos="2"]')
+    assert page.locator('[data-mos="B"]').input_value() == "4"
+    assert page.locator('textarea[name="content-comment"]').input_value() == "B sounds natural"
+    assert page.locator(".gtkit-compare-span [data-field=span-reason]").input_value() == "Prosody"
     page.click("crowd-button[form-action=submit]")
     page.wait_for_url(f"{portal.url}/task/0/submitted")
     assert probe.errors == [] and probe.dialogs == [] and probe.script_ran == []
+    # the autosave is cleared after submit
+    page.goto(f"{portal.url}/task/0")
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.includes('compare:'))") == []
 
     (saved,) = portal.responses("0")
     raw = saved["answers"][0]["answerContent"]["answer"]

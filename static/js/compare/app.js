@@ -8,6 +8,7 @@
 import { el, uniqueId } from '../dom.js'
 import { CONTENT_FIELD_PREFIX, TASK_INPUT_KEYS as KEY } from '../contract.js'
 import { ensureAnswerInput, setSubmittersDisabled } from '../submit.js'
+import { createAutosave, defaultStorage } from '../persistence.js'
 import { readJson, readUrl } from '../task-data.js'
 import {
   LETTERS, REFERENCE_KEY, STRENGTH_WORDS, buildAnswer, candidateIds, cmosChoices, compareSpec,
@@ -52,7 +53,7 @@ function readCompareTask (root) {
   }
 }
 
-export function mountCompare (root, { exposeGlobal = true } = {}) {
+export function mountCompare (root, { exposeGlobal = true, storage = defaultStorage() } = {}) {
   root.classList.add('gtkit', 'gtkit-compare')
   root.replaceChildren()
   let task
@@ -68,6 +69,8 @@ export function mountCompare (root, { exposeGlobal = true } = {}) {
   let selection = null // {start, end} on the shared timeline
   let looping = false
   let spanSeq = 0
+  const controls = { cmos: new Map(), best: new Map(), strengths: [], mos: new Map(), content: new Map() }
+  const autosave = createAutosave({ storage, taskKey: `compare:${root.getAttribute('data-task-key') || task.interactionId || 'default'}` })
 
   // -- media: one element per candidate (+ reference); only the active one plays and shows -------
   const tag = task.mediaType === 'video' ? 'video' : 'audio'
@@ -201,6 +204,11 @@ export function mountCompare (root, { exposeGlobal = true } = {}) {
     for (const b of switchButtons) b.setAttribute('aria-pressed', String(elementFor(b.dataset.key) === active))
   }
 
+  function remember (map, key, input) {
+    map.set(key, input)
+    return input
+  }
+
   // -- timeline selection ----------------------------------------------------------------------
   const timeAt = ev => {
     const r = timeline.getBoundingClientRect()
@@ -252,6 +260,8 @@ export function mountCompare (root, { exposeGlobal = true } = {}) {
     const reason = el('select', { dataset: { field: 'span-reason' }, 'aria-label': 'Reason', on: { change: () => { span.reason = reason.value; changed() } } }, [
       el('option', { value: '', text: 'Reason: choose' }), ...spec.spanReasons.map(r => el('option', { value: r, text: r }))
     ])
+    pick.value = span.preferred
+    reason.value = span.reason
     const row = el('li', { class: 'gtkit-compare-span', dataset: { span: span.id } }, [
       el('button', { type: 'button', class: 'gtkit-btn gtkit-link', text: `${fmt(span.start)}–${fmt(span.end)}`, title: 'Select and loop this span', on: { click: () => { select(span.start, span.end); setLoop(true) } } }),
       pick, reason,
@@ -270,18 +280,18 @@ export function mountCompare (root, { exposeGlobal = true } = {}) {
     let body
     if (order.length === 2) {
       body = el('div', { class: 'gtkit-options gtkit-compare-cmos' }, cmosChoices().filter(([v]) => v !== 0 || spec.allowNoPreference).map(([v, text]) => el('label', { class: 'gtkit-check' }, [
-        el('input', { type: 'radio', name, value: String(v), dataset: { cmos: String(v) }, on: { change: () => { const p = fromCmos(v, order); decide(p.preferred, p.strength) } } }), ` ${text}`
+        remember(controls.cmos, v, el('input', { type: 'radio', name, value: String(v), dataset: { cmos: String(v) }, on: { change: () => { const p = fromCmos(v, order); decide(p.preferred, p.strength) } } })), ` ${text}`
       ])))
     } else {
       const strengthName = uniqueId('gtkit-strength')
-      const strengths = [1, 2, 3].map(s => el('input', { type: 'radio', name: strengthName, value: String(s), dataset: { strength: String(s) }, on: { change: () => decide(judgement.preferred, s) } }))
+      const strengths = controls.strengths = [1, 2, 3].map(s => el('input', { type: 'radio', name: strengthName, value: String(s), dataset: { strength: String(s) }, on: { change: () => decide(judgement.preferred, s) } }))
       const best = [...order.map((id, i) => [id, `${LETTERS[i]} is best`]), ...(spec.allowNoPreference ? [['', 'No preference']] : [])]
       body = el('div', {}, [
         el('div', { class: 'gtkit-options' }, best.map(([id, text]) => el('label', { class: 'gtkit-check' }, [
-          el('input', {
+          remember(controls.best, id, el('input', {
             type: 'radio', name, value: id, dataset: { best: id || 'none' },
             on: { change: () => { for (const s of strengths) s.disabled = !id; decide(id || null, id ? (judgement.strength || 0) : 0) } }
-          }), ` ${text}`
+          })), ` ${text}`
         ]))),
         el('div', { class: 'gtkit-options', role: 'group', 'aria-label': 'How much better' }, strengths.map((s, i) => el('label', { class: 'gtkit-check' }, [s, ` ${STRENGTH_WORDS[i + 1]}`])))
       ])
@@ -291,10 +301,10 @@ export function mountCompare (root, { exposeGlobal = true } = {}) {
 
   function mosPanel () {
     const rows = order.map((id, i) => {
-      const select = el('select', { dataset: { mos: LETTERS[i] }, 'aria-label': `${spec.mos.label}: ${LETTERS[i]}`, on: { change: () => { if (select.value === '') delete judgement.mos[id]; else judgement.mos[id] = Number(select.value); changed() } } }, [
+      const select = remember(controls.mos, id, el('select', { dataset: { mos: LETTERS[i] }, 'aria-label': `${spec.mos.label}: ${LETTERS[i]}`, on: { change: () => { if (select.value === '') delete judgement.mos[id]; else judgement.mos[id] = Number(select.value); changed() } } }, [
         el('option', { value: '', text: '–' }),
         ...Array.from({ length: spec.mos.max - spec.mos.min + 1 }, (_, k) => el('option', { value: String(spec.mos.min + k), text: String(spec.mos.min + k) }))
-      ])
+      ]))
       return el('label', { class: 'gtkit-check' }, [`${LETTERS[i]} `, select])
     })
     return el('fieldset', { class: 'gtkit-panel gtkit-field', dataset: { role: 'mos' } }, [el('legend', { text: spec.mos.label + (spec.mos.required ? ' *' : '') }), el('div', { class: 'gtkit-options' }, rows)])
@@ -317,6 +327,7 @@ export function mountCompare (root, { exposeGlobal = true } = {}) {
         input = el('select', { id, name: CONTENT_FIELD_PREFIX + f.name, dataset: { field: f.name }, on: { change: () => set(input.value === '' ? null : f.type === 'rating' ? Number(input.value) : input.value) } },
           [el('option', { value: '', text: '–' }), ...values.map(v => el('option', { value: v, text: v }))])
       }
+      controls.content.set(f.name, { f, input })
       return el('div', { class: 'gtkit-field' }, [el('label', { for: id, text: label }), input])
     }))
   }
@@ -337,6 +348,39 @@ export function mountCompare (root, { exposeGlobal = true } = {}) {
   function changed () {
     if (!problemsBox.hidden) showProblems(problemsNow(answerNow()))
     answerInput.value = ''
+    if (!submitted) autosave.save(() => judgement)
+  }
+
+  /** Put a saved judgement back (after a reload): the state, then the controls showing it. */
+  function restore (saved) {
+    if (!saved || typeof saved !== 'object') return false
+    const known = new Set(order)
+    const pref = known.has(saved.preferred) ? saved.preferred : null
+    judgement.decided = !!saved.decided
+    judgement.preferred = pref
+    judgement.strength = pref ? Math.max(1, Math.min(3, Math.trunc(Number(saved.strength)) || 1)) : 0
+    judgement.mos = Object.fromEntries(Object.entries(saved.mos || {}).filter(([k, v]) => known.has(k) && Number.isFinite(v)))
+    judgement.content = saved.content && typeof saved.content === 'object' ? { ...saved.content } : {}
+    judgement.spans = (Array.isArray(saved.spans) ? saved.spans : [])
+      .filter(x => x && Number.isFinite(x.start) && Number.isFinite(x.end) && x.end > x.start)
+      .map((x, i) => ({ id: `span-${i + 1}`, start: x.start, end: x.end, preferred: known.has(x.preferred) ? x.preferred : '', reason: spec.spanReasons.includes(x.reason) ? x.reason : '' }))
+    spanSeq = judgement.spans.length
+    spanList.replaceChildren(...judgement.spans.map(spanRow))
+    if (judgement.decided) {
+      const cmos = controls.cmos.get(toCmos(judgement, order))
+      if (cmos) cmos.checked = true
+      const best = controls.best.get(pref || '')
+      if (best) best.checked = true
+      controls.strengths.forEach((input, i) => { input.checked = i + 1 === judgement.strength; input.disabled = !pref })
+    }
+    for (const [id, select] of controls.mos) select.value = id in judgement.mos ? String(judgement.mos[id]) : ''
+    for (const [name, { f, input }] of controls.content) {
+      const v = judgement.content[name]
+      if (f.type === 'boolean') input.checked = v === true
+      else input.value = v === undefined || v === null ? '' : String(v)
+    }
+    renderSelection()
+    return true
   }
   let submitted = false
   if (form) {
@@ -352,6 +396,7 @@ export function mountCompare (root, { exposeGlobal = true } = {}) {
       }
       answerInput.value = JSON.stringify(answer)
       submitted = true
+      autosave.clear()
     }, true)
   }
 
@@ -373,6 +418,8 @@ export function mountCompare (root, { exposeGlobal = true } = {}) {
   }
   document.addEventListener('keydown', onKey)
 
+  const restored = restore(autosave.load()?.answer)
+  window.addEventListener('pagehide', () => { if (!submitted) autosave.flush() })
   renderSwitch()
   tick()
   const ready = Promise.all(media.map(m => m.readyState >= 1 ? null : new Promise(resolve => {
@@ -382,6 +429,8 @@ export function mountCompare (root, { exposeGlobal = true } = {}) {
   const app = {
     mode: 'compare',
     root,
+    restored,
+    autosave,
     schema,
     taskInput: task.taskInput,
     order,
