@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from types import SimpleNamespace
 
 import pytest
 from ui_helpers import MEDIA
@@ -152,10 +153,8 @@ def test_abn_video_frame_synced(tmp_path, examples_dir, open_page):
     source = PreviewSource(manifest, schema, out=tmp_path / "out", storage=Storage([f"s3://cmp-bucket/={media}"]))
     server = PortalServer(create_app(source)).start()
     try:
-        from conftest import Portal
-        portal = Portal(url=server.url, out=tmp_path / "out", source=source)
-        page, probe = open_page(portal)
-        page.goto(f"{portal.url}/task/0")
+        page, probe = open_page(SimpleNamespace(url=server.url))  # open_page needs only the url
+        page.goto(f"{server.url}/task/0")
         wait_compare(page)
         assert page.locator("video[data-role=media]").count() == 3
         assert page.locator('[data-role=switch][data-key="X"]').count() == 0
