@@ -134,8 +134,12 @@ def test_checkov_passes_and_every_skip_says_why():
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    result = subprocess.run([exe, "-d", str(CFN_DIR), "--framework", "cloudformation", "--skip-download",
-                             "-o", "json"], capture_output=True, text=True, timeout=600)
+    # Run on `.` from the templates' directory: checkov puts each file's path (`__file__`) into the parsed
+    # mappings, and its CKV_AWS_45 secrets check reads Environment.Variables' values, that path included;
+    # some absolute paths look like secrets to it (under /work/wt/NAME/ it fires, under /tmp/x3/wt/ not),
+    # so the verdict depended on where the repository was checked out.
+    result = subprocess.run([exe, "-d", ".", "--framework", "cloudformation", "--skip-download",
+                             "-o", "json"], capture_output=True, text=True, timeout=600, cwd=CFN_DIR)
     report = json.loads(result.stdout)
     # File, lines and evaluated keys too: a verdict that differs on another machine must say where.
     failed = [f"{c['check_id']} {c['resource']} ({c['file_path']}:{c['file_line_range']}, "

@@ -286,3 +286,37 @@ def test_fields_and_text_follow_their_tracks_in_consolidation(schema):
     assert speaker[0].text == "Northwind support, this is Dana." and speaker[0].attributes == {"emotion": "Neutral"}
     (unfiltered,) = [s for s in consolidate_segments(valid) if s.category == "language"]
     assert unfiltered.text == "stray" and unfiltered.attributes == {"emotion": "Happy"}
+
+
+MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+
+
+def test_the_label_keeps_the_model_text_beside_the_workers(schema):
+    """The worker UI sends back the pre-fill it started from: the post-annotation Lambda (which sees only
+    the answers) keeps it, so the label holds both texts."""
+    prefill = {"summary": {"value": "Order is late.", "modelId": MODEL, "recordId": "R0000000001"}}
+    answers = [W1.model_copy(update={"prefill": SegmentationAnswer.model_validate(
+        {**W1.model_dump(by_alias=True), "prefill": prefill}).prefill}), W2]
+    content = json.dumps({ANSWER_FIELD: answers[0].model_dump_json(by_alias=True)})
+    payload = [{"datasetObjectId": "0", "dataObject": {"s3Uri": "s3://b/0.wav"}, "annotations": [
+        {"workerId": "w1", "annotationData": {"content": content}},
+        {"workerId": "w2", "annotationData": {"content": json.dumps({ANSWER_FIELD: W2.model_dump_json(
+            by_alias=True)})}}]}]
+    responses, _ = consolidate_batch(payload, label_attribute="segs", read_text=str, schema=schema)
+    summary = ConsolidatedLabel.model_validate(responses[0]["consolidatedAnnotation"]["content"]["segs"]
+                                               ).content["summary"]
+    assert summary.value == "late order"
+    assert (summary.prefill.value, summary.prefill.model_id, summary.prefill.record_id) == (
+        "Order is late.", MODEL, "R0000000001")
+    assert "overall_rating" in responses[0]["consolidatedAnnotation"]["content"]["segs"]["content"]
+    assert ConsolidatedLabel.model_validate(responses[0]["consolidatedAnnotation"]["content"]["segs"]
+                                            ).content["overall_rating"].prefill is None
+
+
+def test_the_manifest_lines_pre_content_wins_with_prompt_and_params(schema):
+    line = {"source-ref": "s3://b/a.wav", "interaction-id": "int-1", "pre-content": {"summary": {
+        "value": "Order is late.", "model_id": MODEL, "record_id": "R0000000001", "prompt": "Summarise: ...",
+        "params": {"max_tokens": 512}}}}
+    label = consolidate([("w1", W1), ("w2", W2)], schema, data_object=line)
+    assert label.content["summary"].prefill.prompt == "Summarise: ..."
+    assert label.content["summary"].prefill.params == {"max_tokens": 512}

@@ -27,6 +27,7 @@ CALLS = FIXTURES / "call_center.output.manifest"
 TTS = FIXTURES / "tts.output.manifest"
 VIDEO = FIXTURES / "video.output.manifest"
 COMPARE = FIXTURES / "compare.output.manifest"
+MODEL = FIXTURES / "model.output.manifest"  # two calls whose summary workers started from a model's (pre-content)
 UPDATE = os.environ.get("GTKIT_UPDATE_GOLDEN") == "1"
 PII = ["206 555 0142", "(206) 555-0142", "2065550142", "maria.okafor@example.org", "jordan.rivera@example.com",
        "4111 1111 1111 1111", "4111111111111111"]
@@ -38,6 +39,8 @@ NO_VIDEO_DATA = ("preference-correction", "dense-preference")
 
 
 def manifest_for(preset: str, fmt: str = "") -> Path:
+    if preset == "preference-model":
+        return MODEL
     if fmt == "hf-video" or (fmt == "bedrock-conversation-2024" and preset == "sft-transcription"):
         return VIDEO
     if preset == "preference-compare":
@@ -142,11 +145,13 @@ def test_golden(tmp_path, preset, fmt, variant):
 JSONL_MODELS = {
     "sft-transcription": R.TranscriptionRecord, "sft-summary": R.SummaryRecord,
     "preference-correction": R.CorrectionPairRecord, "preference-ratings": R.RatingPairRecord,
+    "preference-model": R.ModelPairRecord,
     "kto": R.KtoRecord, "reward-segments": R.RewardRecord,
 }
 TRL_MODELS = {
     "sft-transcription": R.TrlMessagesRecord, "sft-summary": R.TrlPromptCompletionRecord,
     "preference-correction": R.TrlPreferenceRecord, "preference-ratings": R.TrlPreferenceRecord,
+    "preference-model": R.TrlPreferenceRecord,
     "kto": R.TrlUnpairedRecord,
 }
 BEDROCK_MODELS = {"messages": R.BedrockMessagesRecord, "conversation-2024": R.BedrockConversationRecord,
@@ -484,7 +489,8 @@ def test_export_from_and_to_s3(s3_bucket, tmp_path):
     summary = export(storage, f"s3://{s3_bucket}/jobs/cc/output.manifest", ExportOptions(
         preset="sft-transcription", format="bedrock-batch", out=f"s3://{s3_bucket}/batch", quotas=SMALL_BATCH))
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket, Prefix="batch/")["Contents"])
-    assert keys == ["batch/job-000/part-000.jsonl", "batch/jobs.json", "batch/provenance.jsonl"]
+    assert keys == ["batch/job-000/part-000.jsonl", "batch/jobs.json",
+                    "batch/provenance.jsonl", "batch/records/job-000.jsonl"]
     body = s3.get_object(Bucket=s3_bucket, Key="batch/job-000/part-000.jsonl")["Body"].read()
     golden = (GOLDEN / "sft-transcription.bedrock-batch" / "batch" / "job-000" / "part-000.jsonl").read_bytes()
     assert body == golden and summary.written == 6
@@ -536,6 +542,10 @@ def test_every_golden_sidecar_and_batch_line_matches_its_model():
                 checked += 1
         elif path.name == "jobs.json":
             R.BatchPlan.model_validate_json(path.read_text())
+        elif path.match("records/job-*.jsonl"):
+            for row in lines(path):
+                R.BatchRecordMapEntry.model_validate(row)
+                checked += 1
         elif path.match("job-*/part-*.jsonl"):
             for row in lines(path):
                 R.BedrockBatchRecord.model_validate(row)

@@ -97,3 +97,28 @@ def test_split_balanced_covers_everything_within_the_limits(sizes, max_count, ex
         counts = [b - a for a, b in parts]
         assert len(parts) == math.ceil(len(sizes) / max_count)
         assert not counts or max(counts) - min(counts) <= 1
+
+
+def test_each_job_has_a_record_map_outside_its_prefix(tmp_path):
+    """`records/job-NNN.jsonl` joins every recordId of the job back to its interaction and segment;
+    it sits outside the prefix (Bedrock reads every file under the prefix it is given)."""
+    from toolkit.contract.records import BatchRecordMapEntry
+
+    manifest = write_manifest(tmp_path / "m.manifest", 30, 10)
+    out = tmp_path / "batch"
+    batch(tmp_path, manifest, out, min_records=100, records_per_job=150, records_per_file=100)
+    plan = BatchPlan.model_validate_json((out / "jobs.json").read_text())
+    assert plan.preset == "sft-transcription" and plan.body is not None and plan.body.body == "anthropic"
+    assert [j.records_map for j in plan.jobs] == ["records/job-000.jsonl", "records/job-001.jsonl"]
+    for job in plan.jobs:
+        assert sorted(p.name for p in (out / job.prefix).iterdir()) == sorted(f.path.split("/")[1] for f in job.files)
+        entries = [BatchRecordMapEntry.model_validate_json(line)
+                   for line in (out / job.records_map).read_text().splitlines()]
+        assert len(entries) == job.records
+        for f in job.files:
+            rows = [json.loads(line) for line in (out / f.path).read_text().splitlines()]
+            mine = [e for e in entries if e.file == f.path]
+            assert [e.record_id for e in mine] == [r["recordId"] for r in rows]
+            assert [e.row for e in mine] == list(range(len(rows)))
+    first = BatchRecordMapEntry.model_validate_json((out / "records" / "job-000.jsonl").read_text().split("\n")[0])
+    assert (first.interaction_id, first.segment_id, first.line, first.source_ref) == ("i0", "s0", 1, "s3://b/0.wav")

@@ -20,8 +20,9 @@ MIRROR = f"s3://example-labels-bucket/={FIXTURES}"
 CALLS = FIXTURES / "call_center.output.manifest"
 TTS = FIXTURES / "tts.output.manifest"
 EDGE = FIXTURES / "edge.output.manifest"
+MODEL = FIXTURES / "model.output.manifest"
 TRL_PRESETS = {"sft-transcription": CALLS, "sft-summary": CALLS, "preference-correction": CALLS,
-               "preference-ratings": TTS, "kto": TTS}
+               "preference-ratings": TTS, "kto": TTS, "preference-model": MODEL}
 # Amazon Nova's reserved words, written out here (not imported from the code under test): the Nova user
 # guide's list ("Preparing data for fine-tuning Understanding models") plus the two more that AWS's dataset
 # validation script rejects; matched case-insensitively, as that script does.
@@ -80,6 +81,7 @@ def test_trl_rows_load_in_datasets_and_trl(tmp_path, hf_offline, chat_tokenizer,
     expected = {"sft-transcription": {"messages"}, "sft-summary": {"prompt", "completion"},
                 "preference-correction": {"prompt", "chosen", "rejected"},
                 "preference-ratings": {"prompt", "chosen", "rejected"},
+                "preference-model": {"prompt", "chosen", "rejected"},
                 "kto": {"prompt", "completion", "label"}}[preset]
     assert set(ds.column_names) - {"lineage"} == expected
     assert ("lineage" in ds.column_names) == (lineage == "inline")
@@ -96,6 +98,10 @@ def test_trl_rows_load_in_datasets_and_trl(tmp_path, hf_offline, chat_tokenizer,
     if preset.startswith("preference"):
         unpaired = maybe_unpair_preference_dataset(ds)
         assert unpaired.num_rows == 2 * ds.num_rows and set(unpaired["label"]) == {True, False}
+    if preset == "preference-model" and lineage == "inline":  # the pair is about the model: which, asked what
+        model = ds[0]["lineage"]["model"]
+        assert model["model_id"] == "anthropic.claude-3-haiku-20240307-v1:0"
+        assert model["params"]["max_tokens"] == 512 and model["prompt"] == ds[0]["prompt"][-1]["content"]
 
 
 # -- RTTM -----------------------------------------------------------------------------------------

@@ -225,3 +225,18 @@ def test_a_custom_schema_name_needs_schema_and_is_not_read_from_the_cwd(tmp_path
         schema=str(tmp_path / "acme-calls")))
     assert summary.written == 4 and summary.extra["label schema"] == "acme-calls"
     assert os.path.exists(tmp_path / "o.jsonl")
+
+
+def test_a_nan_where_nothing_reads_it_does_not_break_the_full_line(tmp_path):
+    """The fast path (label attribute known from an earlier line) accepts a NaN literal in an opaque part (a
+    worker id); reading the whole line later (transcription, pre-segments, pre-content) must not fail on
+    it (found by test_export_fuzz)."""
+    line = json.loads(GOOD[0])
+    line["call-labels"]["workers"] = [{"workerId": "w1", "valid": True, "answer": {
+        "schemaVersion": "1.0", "mediaDuration": 21.0, "tracks": [], "segments": []}}]
+    text = json.dumps(line).replace('"workerId": "w1"', '"workerId": [NaN, 0.0]')
+    manifest = tmp_path / "m.manifest"
+    manifest.write_bytes(GOOD[1] + b"\n" + text.encode() + b"\n")
+    items = list(ManifestReader(Storage(), str(manifest)))
+    assert [i.interaction_id for i in items] == ["int-0002", "int-0001"]
+    assert items[1].transcription.startswith("Northwind support")

@@ -30,11 +30,13 @@ def logs():
     for module in (pre, post):
         handler = module.logger.registered_handler
         saved.append((module, handler, handler.stream, module.logger.log_level))
-        handler.setStream(buf)
+        # Assigned, not setStream(): that flushes the old stream, which is closed when an earlier CLI test
+        # (CliRunner swaps sys.stderr) ran a local job that set the handler up.
+        handler.stream = buf
         module.logger.setLevel("INFO")
     yield buf
     for module, handler, stream, level in saved:
-        handler.setStream(stream)
+        handler.stream = stream
         module.logger.setLevel(level)
 
 

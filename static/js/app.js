@@ -36,7 +36,10 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
   const preferred = prefs.load()
   const ui = { views: null, lanes: createLaneLabels(layout.laneLabels, state), transcription: task.transcription }
   const work = keepWork({ storage, taskKey: task.taskKey, state, alerts, startOver: () => startFromTask(task, state, sidecar) })
-  if (!work.restored) state.loadPresegments(task.presegments)
+  if (!work.restored) {
+    state.loadPresegments(task.presegments)
+    state.loadPreContent(task.preContent)
+  }
   const sidecar = createSidecar({
     url: task.sidecarUrl, state, alerts, isRestored: () => work.restored, onTranscription: text => lateTranscription(ui, text)
   })
@@ -67,6 +70,7 @@ function readTaskOrExplain (root) {
 /** After "Discard and start over": the task's own pre-segments, or its sidecar's. */
 function startFromTask (task, state, sidecar) {
   state.loadPresegments(task.presegments)
+  state.loadPreContent(task.preContent)
   if (!task.presegments && task.sidecarUrl) sidecar.load()
 }
 

@@ -53,6 +53,7 @@ export const TASK_INPUT_KEYS = Object.freeze({
   "language_code": "language-code",
   "transcription": "transcription",
   "pre_segments": "pre-segments",
+  "pre_content": "pre-content",
   "sidecar_ref": "sidecar-ref",
   "peaks_ref": "peaks-ref",
   "spectrogram_ref": "spectrogram-ref",

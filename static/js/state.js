@@ -64,6 +64,8 @@ export class AnswerState {
     this.tracks = []
     this.segments = []
     this.content = freezeRecord({})
+    // The model texts content fields started from (task input pre-content): sent back with the answer.
+    this.prefill = freezeRecord({})
     // UI selection lives here so every view agrees, but it is not part of undo history.
     this.selectedSegmentId = null
     this.activeTrackId = null
@@ -354,6 +356,31 @@ export class AnswerState {
     return added
   }
 
+  /**
+   * Pre-fill text content fields with model answers (task input `pre-content`: {field: {value, model_id}})
+   * for the worker to correct. Only text fields of the schema; not undoable: it is the starting point.
+   * Returns the number of fields filled.
+   */
+  loadPreContent (preContent) {
+    if (!preContent || typeof preContent !== 'object' || Array.isArray(preContent)) return 0
+    const textFields = new Set((this.schema.content_fields || []).filter(f => f.type === 'text').map(f => f.name))
+    const content = { ...this.content }
+    const prefill = {}
+    for (const [name, p] of Object.entries(preContent)) {
+      if (!textFields.has(name) || !p || typeof p.value !== 'string' || typeof p.model_id !== 'string') continue
+      content[name] = p.value
+      prefill[name] = freezeRecord({ value: p.value, modelId: p.model_id, recordId: p.record_id ?? null })
+    }
+    const filled = Object.keys(prefill).length
+    if (!filled) return 0
+    this.content = freezeRecord(content)
+    this.prefill = freezeRecord(prefill)
+    this._undo = []
+    this._redo = []
+    this._emit({ kind: 'all' })
+    return filled
+  }
+
   /** Replace everything with a saved SegmentationAnswer-shaped object (from autosave). */
   restore (answer) {
     if (!answer || typeof answer !== 'object') throw new TypeError('nothing to restore')
@@ -374,6 +401,7 @@ export class AnswerState {
         presegmentId: s.presegmentId ?? null
       }))
     this.content = freezeRecord({ ...(answer.content && typeof answer.content === 'object' ? answer.content : {}) })
+    this.prefill = freezeRecord({ ...(answer.prefill && typeof answer.prefill === 'object' ? answer.prefill : {}) })
     if (answer.startedAt) this.startedAt = answer.startedAt
     this._nextTrack = maxNumericSuffix(this.tracks.map(t => t.id), 't') + 1
     this._nextSegment = maxNumericSuffix(this.segments.map(s => s.id), 'seg-') + 1
@@ -411,6 +439,7 @@ export class AnswerState {
       startedAt: this.startedAt,
       submittedAt
     }
+    if (Object.keys(this.prefill).length) answer.prefill = { ...this.prefill }
     for (const key of ['labelSchema', 'interactionId', 'submittedAt', 'startedAt']) {
       if (answer[key] == null) delete answer[key]
     }

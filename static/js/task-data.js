@@ -37,6 +37,7 @@ export function readJson (root, name, required) {
  * @property {string} taskKey what the autosave is keyed by
  * @property {unknown} presegments the task input's pre-segments as given (not checked)
  * @property {string} transcription the task input's transcription, '' when none
+ * @property {unknown} preContent the task input's model answers to content fields (not checked)
  */
 
 /** Read the task from `root`. Throws an Error saying what is wrong with the schema or task input. */
@@ -59,6 +60,7 @@ export function readTask (root) {
     interactionId: taskInput[KEY.interaction_id] ?? null,
     taskKey: root.getAttribute('data-task-key') || taskInput[KEY.interaction_id] || mediaUrl || 'default',
     presegments: taskInput[KEY.pre_segments],
-    transcription: typeof transcription === 'string' ? transcription : ''
+    transcription: typeof transcription === 'string' ? transcription : '',
+    preContent: taskInput[KEY.pre_content]
   }
 }

@@ -459,3 +459,29 @@ def test_portal_shows_the_boot_failure_and_blocks_submit(portal_factory, open_pa
     page.evaluate("document.querySelector('crowd-form').requestSubmit()")
     page.wait_for_timeout(300)
     assert portal.responses("0") == [] and page.url == f"{portal.url}/task/0"
+
+
+def test_a_model_answer_is_prefilled_corrected_and_sent_back(portal_factory, open_page, peaks_dir):
+    """pre-content (gtkit manifest build --model-outputs): the summary starts as the model's text, the
+    worker corrects it, and the answer says what it started from."""
+    model = "anthropic.claude-3-haiku-20240307-v1:0"
+    pre = [{"id": "pre-1", "track": "speaker", "label": "Agent", "start": 0.4, "end": 3.5, "text": "Hello."}]
+    given = {"summary": {"value": f"Order is late. {XSS_IMG}", "model_id": model, "record_id": "R0000000001"}}
+    portal = portal_factory("call-center", [call_line(peaks_dir, **{"pre-segments": pre, "pre-content": given})])
+    page, probe = open_page(portal)
+    page.goto(f"{portal.url}/task/0")
+    wait_ready(page)
+    assert page.input_value('textarea[name="content-summary"]') == f"Order is late. {XSS_IMG}"  # as text
+    page.fill('textarea[name="content-summary"]', "Order W 48172 is late; the customer wants a call back.")
+    page.check('input[name="content-background_noise"][value="None"]')
+    page.check('input[name="content-overall_rating"][value="4"]')
+    page.click("crowd-button[form-action=submit]")
+    page.wait_for_url(f"{portal.url}/task/0/submitted")
+    (response,) = portal.responses("0")
+    saved = SegmentationAnswer.model_validate_json(response["answers"][0]["answerContent"]["answer"])
+    assert validate_answer(saved, load_label_schema("call-center")) == []
+    assert saved.content["summary"] == "Order W 48172 is late; the customer wants a call back."
+    assert saved.prefill["summary"].value == f"Order is late. {XSS_IMG}"
+    assert (saved.prefill["summary"].model_id, saved.prefill["summary"].record_id) == (model, "R0000000001")
+    assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
+    assert probe.errors == [] and probe.script_ran == []

@@ -220,3 +220,30 @@ test('deleting the selected segment clears the selection; undo brings the segmen
   s.undo()
   assert.equal(s.segment(a).start, 1)
 })
+
+test('pre-content fills text fields for the worker to correct and goes back with the answer', (t) => {
+  const s = fresh()
+  const filled = s.loadPreContent({
+    summary: { value: 'Order W48172 is late.', model_id: 'anthropic.claude-3-haiku-20240307-v1:0', record_id: 'R0000000001' },
+    overall_rating: { value: '5', model_id: 'm' }, // not a text field: left to the worker
+    nosuch: { value: 'x', model_id: 'm' }
+  })
+  assert.equal(filled, 1)
+  assert.deepEqual(s.content, { summary: 'Order W48172 is late.' })
+  assert.equal(s.undo(), false, 'the pre-fill is the starting point, not an edit')
+  s.setContent('summary', 'The order W48172 is late; the customer wants a call back.')
+  s.setContent('background_noise', ['None'])
+  s.setContent('overall_rating', 4)
+  const t1 = s.addTrack('speaker', 'Customer')
+  s.addSegment({ track: t1, start: 0, end: 2, text: 'hi' })
+  const answer = s.toAnswer({ submittedAt: '2026-01-01T00:01:00Z' })
+  assert.deepEqual(answer.prefill, { summary: { value: 'Order W48172 is late.', modelId: 'anthropic.claude-3-haiku-20240307-v1:0', recordId: 'R0000000001' } })
+  const out = runPython(
+    'import json,sys\nfrom toolkit.contract import SegmentationAnswer, load_label_schema, validate_answer\n' +
+    'a = SegmentationAnswer.model_validate_json(sys.stdin.read())\n' +
+    'print(json.dumps([p.path for p in validate_answer(a, load_label_schema("call-center"))]))', answer)
+  if (out === null) return t.skip('no .venv python')
+  assert.deepEqual(out, [])
+  s.restore({ tracks: [], segments: [], content: {} })
+  assert.equal(s.toAnswer().prefill, undefined, 'discarding the work forgets the pre-fill too')
+})

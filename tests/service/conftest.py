@@ -9,11 +9,9 @@ fails the tests; it never skips them.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,21 +20,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from service_helpers import FakeClock, manifest_lines, write_manifest
-from sqlalchemy.engine import make_url
+from service_helpers import (
+    FakeClock,
+    _admin_conninfo,
+    free_port_number,
+    fresh_postgres_database,
+    manifest_lines,
+    write_manifest,
+)
 
 from toolkit.service import migrate
 from toolkit.service.db import Database
 
 PG_BIN = Path(os.environ.get("GTKIT_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 BACKENDS = ["sqlite", "postgresql"]
-_db_numbers = itertools.count(1)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -51,7 +48,7 @@ def throwaway_cluster() -> Iterator[str]:
         os.chown(base, account.pw_uid, account.pw_gid)
         run_as = ["runuser", "-u", "postgres", "--"]
     data, log = base / "data", base / "server.log"
-    port = _free_port()
+    port = free_port_number()
 
     def run(*args: str) -> None:
         done = subprocess.run([*run_as, *args], capture_output=True, text=True, timeout=120)
@@ -81,23 +78,6 @@ def postgres_server() -> Iterator[str]:
         return
     with throwaway_cluster() as url:
         yield url
-
-
-def _admin_conninfo(server_url: str) -> str:
-    url = make_url(server_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
-
-
-@contextlib.contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    name = f"gtkit_test_{os.getpid()}_{next(_db_numbers)}"
-    with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
+import os
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -16,6 +23,7 @@ PRE = [
     {"id": "pre-3", "track": "speaker", "label": "Agent", "start": 9.0, "end": 11.5, "text": "Sorry about that."},
 ]
 PASSWORD = "correct horse battery"
+_db_numbers = itertools.count(1)
 
 
 class FakeClock:
@@ -63,3 +71,29 @@ def answer_for(task, schema, worker: int, storage=None) -> dict:
     from toolkit.service.simulate import simulated_answer_content
 
     return simulated_answer_content(task.task_input, schema, worker, storage)
+
+
+def _admin_conninfo(server_url: str) -> str:
+    url = make_url(server_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    name = f"gtkit_test_{os.getpid()}_{next(_db_numbers)}"
+    with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port_number() -> int:
+    """A loopback port nothing listens on (for this moment)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

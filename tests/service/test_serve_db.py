@@ -13,7 +13,7 @@ from toolkit.service.db import Database, normalize_url, sqlite_url
 from toolkit.service.tables import Base, Job, WorkItem
 
 TABLES = {"users", "invitations", "teams", "memberships", "jobs", "objects", "holds", "answers",
-          "consolidations", "work_queue", "sessions", "audit"}
+          "consolidations", "work_queue", "sessions", "audit", "settings", "login_throttle"}
 
 
 def table_names(db: Database) -> set[str]:
@@ -70,7 +70,7 @@ def test_downgrade_step_by_step_to_empty_and_back(db_url):
 
 def test_migration_scripts_ship_with_the_package():
     names = {p.name for p in (migrate.MIGRATIONS / "versions").glob("*.py")}
-    assert {"0001_initial.py", "0002_time_indexes.py"} <= names
+    assert {"0001_initial.py", "0002_time_indexes.py", "0003_web.py"} <= names
     assert (migrate.MIGRATIONS / "env.py").is_file() and (migrate.MIGRATIONS / "script.py.mako").is_file()
 
 
@@ -124,3 +124,21 @@ def test_postgres_claims_render_skip_locked(postgres_server):
     stmt = db.lock(select(Job.id).limit(1), skip_locked=True, of=Job)
     assert "FOR NO KEY UPDATE OF jobs SKIP LOCKED" in str(stmt.compile(db.engine))
     db.dispose()
+
+
+def test_light_writes_skip_the_log_flush_and_durable_ones_do_not(db):
+    """write(durable=False) commits without waiting for the WAL flush; the next durable write on
+    the same pooled connection flushes again (the setting is per transaction)."""
+    from sqlalchemy import text
+
+    query = "PRAGMA synchronous" if db.dialect == "sqlite" else "SHOW synchronous_commit"
+    seen = []
+    for durable in (False, True, False, True):
+        with db.write(durable=durable) as session:
+            seen.append(str(session.execute(text(query)).scalar()))
+    if db.dialect == "sqlite":
+        assert seen == ["1", "2", "1", "2"]  # NORMAL, FULL
+    else:  # durable writes keep the server's setting (the test cluster's is off: no fsync at all)
+        with db.read() as session:
+            default = str(session.execute(text(query)).scalar())
+        assert seen == ["off", default, "off", default]

@@ -64,7 +64,8 @@ S3_ACTIONS = {
     "AbortMultipartUpload": "AbortMultipartUpload", "CopyObject": "PutObject",
 }
 # Request parameters that name what a call is about, in the order they are tried.
-RESOURCE_PARAMS = ("StackName", "LabelingJobName", "WorkteamName", "RoleArn", "FunctionName")
+RESOURCE_PARAMS = ("StackName", "LabelingJobName", "WorkteamName", "RoleArn", "FunctionName", "jobIdentifier",
+                   "jobName", "guardrailIdentifier")
 
 
 class AwsError(GtkitError, RuntimeError):

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from toolkit.aws.errors import aws_error
 from toolkit.storage import Mirror, Storage
@@ -52,4 +53,27 @@ def fail(message: str | BaseException, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-__all__ = ["Mirror", "MirrorOpt", "QuietOpt", "console", "error_text", "fail", "make_storage", "say"]
+def parse_tags(tags: list[str] | None) -> dict[str, str]:
+    """Repeated `--tag KEY=VALUE` options as a dict."""
+    out = {}
+    for item in tags or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--tag")
+        out[key] = value
+    return out
+
+
+def show_summary(title: str, summary: dict[str, object]) -> None:
+    """A status summary as a two-column table on stderr (keys with None values left out)."""
+    table = Table(show_header=False, title=title)
+    table.add_column("key", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in summary.items():
+        if value is not None:
+            table.add_row(key.replace("_", " "), escape(str(value)))
+    console.print(table)
+
+
+__all__ = ["Mirror", "MirrorOpt", "QuietOpt", "console", "error_text", "fail", "make_storage", "parse_tags", "say",
+           "show_summary"]

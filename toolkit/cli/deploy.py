@@ -12,7 +12,7 @@ from rich.table import Table
 from toolkit.aws.config import DeployConfig
 from toolkit.aws.deploy import AwsClients, DeployOptions, deploy, destroy
 from toolkit.aws.stack import StackError
-from toolkit.cli.common import console, fail, say
+from toolkit.cli.common import console, fail, parse_tags, say
 
 StackNameOpt = Annotated[str, typer.Option("--stack-name", "-s", help="Name of the labeling stack (1-40 chars).")]
 RegionOpt = Annotated[str | None, typer.Option("--region", help="AWS Region (default: your AWS configuration).")]
@@ -42,16 +42,6 @@ def print_deploy_config(config: DeployConfig) -> None:
     ):
         table.add_row(key, escape(value))
     console.print(table)
-
-
-def _parse_tags(tags: list[str] | None) -> dict[str, str]:
-    out = {}
-    for item in tags or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--tag")
-        out[key] = value
-    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -107,7 +97,7 @@ def register(app: typer.Typer) -> None:
         opts = DeployOptions(
             stack_name=stack_name, worker_origins=worker_origins, workteam_arn=workteam_arn, schema=schema,
             input_buckets=input_buckets, price_class=price_class, build_dir=build_dir, lambda_zips=lambda_zips,
-            config_path=config_out, poll_seconds=poll, tags=_parse_tags(tag),
+            config_path=config_out, poll_seconds=poll, tags=parse_tags(tag),
             noncurrent_version_days=noncurrent_version_days,
         )
         try:

@@ -115,6 +115,9 @@ def export_cmd(
     batch_records_per_job: Annotated[int, typer.Option(help="Records per batch job (all files).")] = 50_000,
     batch_file_bytes: Annotated[int, typer.Option(help="Bytes per batch input file.")] = 1_000_000_000,
     batch_job_bytes: Annotated[int, typer.Option(help="Bytes per batch job (all files).")] = 5_000_000_000,
+    batch_body: Annotated[str | None, typer.Option(
+        help="Batch model input body instead of the preset's: anthropic (Claude), converse (Nova; other models "
+        "as a Converse job), llama (Llama 3), titan (Titan Text).")] = None,
     worker_responses: Annotated[bool, typer.Option(
         "--worker-responses", help="For lines without a consolidated label (no post-Lambda), read the "
         "per-worker responses and consolidate them.")] = False,
@@ -145,7 +148,7 @@ def export_cmd(
         redactor=_redactor(redact, redact_backend, redact_pattern, comprehend_language, guardrail_id,
                            guardrail_version, region),
         bedrock_schema=bedrock_schema, lineage=lineage, quotas=quotas, reserved_words=reserved_words,
-        worker_responses=worker_responses, allow_empty=allow_empty, clips=clips,
+        worker_responses=worker_responses, allow_empty=allow_empty, clips=clips, batch_body=batch_body,
         jobs=jobs if jobs > 0 else _auto_jobs(labels))
     try:
         with _progress(labels, "exporting", quiet) as progress:

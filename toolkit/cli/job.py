@@ -13,7 +13,7 @@ from rich.table import Table
 from toolkit.aws import jobs
 from toolkit.aws.config import DeployConfig, load_deploy_config
 from toolkit.aws.deploy import AwsClients
-from toolkit.cli.common import MirrorOpt, console, fail, make_storage, say
+from toolkit.cli.common import MirrorOpt, console, fail, make_storage, say, show_summary
 from toolkit.storage import Storage
 
 job_app = typer.Typer(help="Create and follow Ground Truth labeling jobs.", no_args_is_help=True)
@@ -101,13 +101,7 @@ def status(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
-    table = Table(show_header=False, title=f"labeling job {name}")
-    table.add_column("key", style="bold")
-    table.add_column("value", overflow="fold")
-    for key, value in summary.items():
-        if value is not None:
-            table.add_row(key.replace("_", " "), escape(str(value)))
-    console.print(table)
+    show_summary(f"labeling job {name}", summary)
     if summary.get("failure_reason"):
         raise fail(f"job failed: {summary['failure_reason']}", code=2)
 

@@ -65,6 +65,12 @@ def build(
         help="Records converted at once (threads: ffmpeg peaks, Transcribe and sidecar I/O). 0 = auto: "
              "the cores (at most 8) with --peaks, 8 for s3:// inputs, else 1. Output is identical "
              "whatever the number.")] = 0,
+    model_outputs: Annotated[str | None, typer.Option(
+        "--model-outputs", help="`gtkit bedrock import` output: pre-fill content fields (e.g. the summary) with "
+        "the model's text for workers to correct; the label keeps both texts.")] = None,
+    model_output_field: Annotated[str | None, typer.Option(
+        "--model-output-field", help="Content field to pre-fill; default: the field each output was exported "
+        "for (its record id ends in /content.FIELD).")] = None,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -89,7 +95,8 @@ def build(
     storage = make_storage(mirror)
     options = BuildOptions(transcribe=transcribe, sidecar_prefix=sidecar_prefix, peaks_prefix=peaks,
                            peaks_per_second=peaks_per_second, spectrogram=spectrogram, strict=strict,
-                           jobs=jobs or auto_jobs(inputs, peaks))
+                           jobs=jobs or auto_jobs(inputs, peaks), model_outputs=model_outputs,
+                           model_output_field=model_output_field)
     total = sum(Path(p).stat().st_size for p in inputs if not is_s3(p) and Path(p).exists())
     progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(),
                         TimeElapsedColumn(), console=console, transient=True, disable=quiet)
@@ -118,6 +125,10 @@ def _print_report(report: BuildReport, out: str, errors: str | None) -> None:
         table.add_row("peaks files", str(report.peaks))
     if report.spectrograms:
         table.add_row("spectrogram files", str(report.spectrograms))
+    if report.prefilled or report.model_outputs_unused:
+        table.add_row("lines with model answers", str(report.prefilled))
+    for reason, count in sorted(report.model_outputs_unused.items()):
+        table.add_row("model outputs not used", Text(f"{count}  ({reason})"))
     console.print(table)
     errors_only = [p for p in report.first_problems if p.kind == "error"]
     if errors_only:

@@ -18,6 +18,7 @@ from toolkit.contract.answer import (
 from toolkit.contract.consolidated import ConsolidatedLabel, ConsolidatedSegment, ContentResult, WorkerAnswer
 from toolkit.contract.feedback import FeedbackRecord
 from toolkit.contract.manifest import ManifestLine, PeaksFile, PeaksHeader, PreSegment, Sidecar, SpectrogramHeader
+from toolkit.contract.model_output import MODEL_OUTPUT_MODELS, ImportedModelOutput
 from toolkit.contract.records import EXPORT_RECORD_MODELS
 from toolkit.contract.schema import FieldSpec, LabelSchema, TrackCategory, load_label_schema
 
@@ -34,6 +35,7 @@ EXPORTED_MODELS = {
     "consolidated-label": ConsolidatedLabel,
 }
 EXPORTED_MODELS.update(EXPORT_RECORD_MODELS)
+EXPORTED_MODELS.update(MODEL_OUTPUT_MODELS)
 
 __all__ = [
     "ANSWER_FIELD",
@@ -46,6 +48,7 @@ __all__ = [
     "ContentResult",
     "FeedbackRecord",
     "FieldSpec",
+    "ImportedModelOutput",
     "LabelSchema",
     "ManifestLine",
     "PeaksFile",

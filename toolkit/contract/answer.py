@@ -46,6 +46,15 @@ class AnswerSegment(CamelModel):
     )
 
 
+class AnswerPrefill(CamelModel):
+    """The model text a field was pre-filled with (task input `pre-content`), sent back with the answer:
+    the post-annotation Lambda sees only the answers, and the label must keep both texts."""
+
+    value: str
+    model_id: str
+    record_id: str | None = None
+
+
 class SpanPreference(CamelModel):
     """A span of the shared timeline where one candidate is better, and why (compare mode)."""
 
@@ -86,6 +95,8 @@ class SegmentationAnswer(CamelModel):
     segments: list[AnswerSegment] = Field(default_factory=list)
     content: dict[str, FieldValue] = Field(default_factory=dict)
     comparison: ComparisonAnswer | None = Field(default=None, description="mode: compare schemas only")
+    prefill: dict[str, AnswerPrefill] = Field(
+        default_factory=dict, description="Model texts the content fields started from, by field name")
     started_at: str | None = None
     submitted_at: str | None = None
 

@@ -45,6 +45,17 @@ class ConsolidatedSegment(CamelModel):
     presegment_id: str | None = None
 
 
+class Prefill(CamelModel):
+    """The model answer a text field was pre-filled with (manifest `pre-content`), kept beside the workers'."""
+
+    value: str
+    model_id: str
+    record_id: str | None = None
+    system: str = ""
+    prompt: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class ContentResult(CamelModel):
     """A full-content field across workers: majority (choices, booleans, text) or mean (ratings)."""
 
@@ -54,6 +65,7 @@ class ContentResult(CamelModel):
     votes: dict[str, int] = Field(default_factory=dict)
     mean: float | None = None
     values: dict[str, FieldValue] = Field(default_factory=dict, description="Value per worker id")
+    prefill: Prefill | None = Field(default=None, description="The model text the workers started from, if any")
 
 
 class ConsolidatedSpan(CamelModel):

@@ -38,6 +38,26 @@ class PreSegment(BaseModel):
         return self
 
 
+class PreContent(BaseModel):
+    """A model's answer to a full-content field (e.g. a call summary), offered to the worker to correct.
+
+    Written by `gtkit manifest build --model-outputs` from `gtkit bedrock import` records; the
+    consolidated label keeps it beside the workers' text (ContentResult.prefill), and the
+    `preference-model` export preset pairs the two.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: str = Field(description="The model's text (masked on import)")
+    model_id: str
+    record_id: str | None = Field(default=None, description="Bedrock batch recordId")
+    key: str | None = Field(default=None, description="model_id/recordId of the imported record")
+    system: str = ""
+    prompt: str = Field(default="", description="The prompt the model answered")
+    params: dict[str, Any] = Field(default_factory=dict, description="Inference parameters of its modelInput")
+    source: str = Field(default="bedrock-batch", description="What produced it")
+
+
 class Sidecar(DashedModel):
     """What moves out of a manifest line when it would exceed Ground Truth's size limits."""
 
@@ -84,6 +104,8 @@ class ManifestLine(DashedModel):
     language_code: str | None = None
     transcription: str | None = None
     pre_segments: list[PreSegment] | None = None
+    pre_content: dict[str, PreContent] | None = Field(
+        default=None, description="Model answers to full-content fields, by field name, for the worker to correct")
     sidecar_ref: StorageUri | None = Field(
         default=None, description="URI of a Sidecar JSON holding transcription and/or pre-segments"
     )

@@ -32,6 +32,18 @@ class Lineage(RecordModel):
     creation_date: str | None = None
     line: int = Field(description="1-based line of the output manifest")
     segment_id: str | None = None
+    model: ModelLineage | None = Field(default=None, description="preference-model: the model the rejected text "
+                                                                  "came from")
+
+
+class ModelLineage(RecordModel):
+    """The model behind a text people corrected: id, the prompt it answered, its inference parameters."""
+
+    model_id: str
+    record_id: str | None = Field(description="Bedrock batch recordId")
+    system: str
+    prompt: str
+    params: dict[str, Any] = Field(description="Inference parameters of its modelInput (max_tokens...)")
 
 
 class PairLineage(RecordModel):
@@ -91,6 +103,18 @@ class CorrectionPairRecord(RecordModel):
     chosen: str
     rejected: str
     media: MediaSpan
+    lineage: Lineage
+
+
+class ModelPairRecord(RecordModel):
+    """preference-model: human-corrected text (chosen) vs the model's text it started from (rejected)."""
+
+    id: str
+    system: str
+    prompt: str = Field(description="The prompt the model answered")
+    chosen: str
+    rejected: str
+    field: str
     lineage: Lineage
 
 
@@ -507,13 +531,37 @@ class BatchJob(RecordModel):
     records: int
     bytes: int
     files: list[BatchJobFile]
+    records_map: str | None = Field(default=None, description="The job's recordId map, e.g. records/job-000.jsonl")
+
+
+class BatchBodySettings(RecordModel):
+    body: Literal["anthropic", "converse", "llama", "titan"]
+    anthropic_version: str
+    max_tokens: int
 
 
 class BatchPlan(RecordModel):
     """`jobs.json` next to the batch files: one entry per CreateModelInvocationJob input prefix."""
 
     quotas: dict[str, int]
+    preset: str | None = Field(default=None, description="The export preset the prompts come from")
+    body: BatchBodySettings | None = Field(default=None, description="The model input body the preset asked for")
     jobs: list[BatchJob]
+
+
+class BatchRecordMapEntry(RecordModel):
+    """One line of `records/job-NNN.jsonl`: a batch record back to its interaction and segment."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    record_id: str = Field(alias="recordId", pattern=r"^[A-Za-z0-9]{11}$")
+    id: str = Field(description="The export record id (as in provenance.jsonl)")
+    interaction_id: str
+    segment_id: str | None = Field(description="None for a record about the whole item")
+    source_ref: S3Uri
+    line: int = Field(description="1-based line of the output manifest")
+    file: str = Field(description="The input file of the job, e.g. job-000/part-000.jsonl")
+    row: int = Field(description="0-based row in `file`")
 
 
 # -- merge ---------------------------------------------------------------------------------------
@@ -558,6 +606,7 @@ EXPORT_RECORD_MODELS: dict[str, type[BaseModel]] = {
     "export-transcription": TranscriptionRecord,
     "export-summary": SummaryRecord,
     "export-correction-pair": CorrectionPairRecord,
+    "export-model-pair": ModelPairRecord,
     "export-rating-pair": RatingPairRecord,
     "export-compare-pair": ComparePairRecord,
     "export-kto": KtoRecord,
@@ -569,5 +618,6 @@ EXPORT_RECORD_MODELS: dict[str, type[BaseModel]] = {
     "export-nemo-manifest": NemoManifestLine,
     "export-provenance": ProvenanceRecord,
     "export-batch-plan": BatchPlan,
+    "export-batch-record-map": BatchRecordMapEntry,
     "merged-labels": MergedLabels,
 }

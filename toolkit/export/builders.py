@@ -336,7 +336,9 @@ class SftSummary(Builder):
         field = p.text_field or ""
         result = item.label.content.get(field)
         value = result.value if result is not None else None
-        if not isinstance(value, str) or not value.strip():
+        has_value = isinstance(value, str) and bool(value.strip())
+        # Batch inference reads no completion: its prompts are for the items people have not summarised too.
+        if not has_value and (self.fields is None or "completion" in self.fields):
             self.dropped[f"no-{field}"] += 1
             return []
         base = Values(item, p, self.red)
@@ -344,7 +346,7 @@ class SftSummary(Builder):
             "id": f"{item.interaction_id}/content.{field}",
             "system": p.system.render(base),
             "prompt": p.prompt.render(base),
-            "completion": self.red.redact(value.strip()),
+            "completion": self.red.redact(value.strip()) if has_value else "",
             "field": field,
             "lineage": lineage(item, result.agreement if result else None),
         }]
@@ -415,6 +417,54 @@ class PreferenceCorrection(Builder):
             self.dropped["correction-identical-after-redaction"] += 1
             return None
         return chosen, rejected
+
+
+class PreferenceModel(Builder):
+    """A text field the workers started from a model's answer (manifest `pre-content`, from `gtkit manifest
+    build --model-outputs`): chosen = what people made of it, rejected = the model's text, with the model,
+    its prompt and its inference parameters in lineage. Only where people changed it."""
+
+    def build(self, item: Item) -> list[dict[str, Any]]:
+        p, red = self.preset, self.red
+        field = p.text_field or ""
+        result = item.label.content.get(field)
+        given = (item.full_data().get("pre-content") or {}).get(field)
+        given = given if isinstance(given, dict) else {}
+        prefill = result.prefill if result is not None else None
+        model_text = prefill.value if prefill is not None else given.get("value")
+        model_id = prefill.model_id if prefill is not None else given.get("model_id")
+        if not isinstance(model_text, str) or not isinstance(model_id, str):
+            self.dropped[f"no-model-{field}"] += 1
+            return []
+        human = result.value if result is not None else None
+        if not isinstance(human, str) or not human.strip():
+            self.dropped["correction-empty"] += 1
+            return []
+        if normalise_text(human) == normalise_text(model_text):
+            self.dropped["model-text-unchanged"] += 1  # accepted as is: no preference to learn
+            return []
+        chosen, rejected = red.redact(human.strip()), red.redact(model_text.strip())
+        if chosen == rejected:
+            self.dropped["correction-identical-after-redaction"] += 1
+            return []
+        system = str(given.get("system") or (prefill.system if prefill else "") or "")
+        prompt = str(given.get("prompt") or (prefill.prompt if prefill else "") or "")
+        if not prompt:  # the answer carried the model text only: the preset's prompt stands in
+            base = Values(item, p, red)
+            system, prompt = p.system.render(base), p.prompt.render(base)
+        params = given.get("params") if isinstance(given.get("params"), dict) else (prefill.params if prefill else {})
+        record_id = given.get("record_id") or (prefill.record_id if prefill else None)
+        return [{
+            "id": f"{item.interaction_id}/content.{field}",
+            "system": red.redact(system),
+            "prompt": red.redact(prompt),
+            "chosen": chosen,
+            "rejected": rejected,
+            "field": field,
+            "lineage": {**lineage(item, result.agreement if result else None),
+                        "model": {"model_id": model_id, "record_id": record_id, "system": red.redact(system),
+                                  "prompt": red.redact(prompt), "params": params or {}}},
+        }]
 
 
 class Kto(Builder):
@@ -751,6 +801,7 @@ BUILDERS: dict[str, type[Builder]] = {
     "sft-transcription": SftTranscription,
     "sft-summary": SftSummary,
     "preference-correction": PreferenceCorrection,
+    "preference-model": PreferenceModel,
     "preference-ratings": PreferenceRatings,
     "kto": Kto,
     "reward-segments": RewardSegments,

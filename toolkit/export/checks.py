@@ -84,6 +84,7 @@ ITEM_TYPES: dict[str, Any] = {
     "duration-seconds": Seconds | None, "language-code": Text | None, "sidecar-ref": Text | None,
     "metadata": dict[str, Any] | None, "transcription": Text | None, "pre-segments": list[Any] | None,
     "prompt": dict[str, Any] | None, "candidates": list[Any] | None,  # comparison lines
+    "pre-content": dict[str, Any] | None,
 }
 ItemFields = create_model(  # type: ignore[call-overload]
     "ItemFields", __config__=ConfigDict(extra="ignore", allow_inf_nan=False),

@@ -17,7 +17,7 @@ from toolkit.contract.schema import builtin_schema_names
 from toolkit.export.builders import Builder, make_builder
 from toolkit.export.checks import builtin_schema
 from toolkit.export.formats import ALIASES, WRITERS, BatchQuotas, ExportError, Writer, WriterOptions
-from toolkit.export.presets import Preset, PresetError, ResolvedPreset, load_preset
+from toolkit.export.presets import BatchBody, Preset, PresetError, ResolvedPreset, load_preset
 from toolkit.export.reader import (
     INVALID_FIELD,
     MAX_PROBLEMS,
@@ -79,6 +79,7 @@ class ExportOptions:
     jobs: int = 1                              # worker processes (parallel parse + build)
     allow_empty: bool = False                  # 0 records written is a success (else EmptyExportError)
     clips: bool = False                        # hf-*/lhotse/nemo: cut each segment's media (else whole media + offsets)
+    batch_body: str | None = None              # bedrock-batch: override the preset's batch.body (anthropic, ...)
 
 
 def resolve_format(name: str, bedrock_schema: str) -> tuple[str, str]:
@@ -94,6 +95,13 @@ def export(storage: Storage, labels: str, options: ExportOptions,
     """Stream `labels` (an output manifest) into `options.out`. Raises ExportError/PresetError for
     problems with the run as a whole; per-line problems are counted in the returned summary."""
     preset = options.preset if isinstance(options.preset, Preset) else load_preset(options.preset)
+    if options.batch_body:
+        try:
+            preset = preset.model_copy(update={"batch": BatchBody.model_validate(
+                {**preset.batch.model_dump(), "body": options.batch_body})})
+        except ValueError as exc:
+            raise ExportError(f"--batch-body {options.batch_body!r}: choose anthropic, converse, llama or titan"
+                              ) from exc
     fmt, bedrock_schema = resolve_format(options.format, options.bedrock_schema)
     if fmt not in preset.formats:
         # Named as the user wrote it (`bedrock-conversation-2024`, not the writer behind the alias),
@@ -188,7 +196,7 @@ def _summary(summary: RunSummary, reader: ManifestReader, builder: Builder, writ
 
 def _needs_texts(preset: Preset) -> bool:
     """Whether the preset reads the machine transcript or pre-segments of every item."""
-    if preset.kind in ("preference-correction", "dense-preference", "stepwise"):
+    if preset.kind in ("preference-correction", "dense-preference", "stepwise", "preference-model"):
         return True
     templates = [preset.system, preset.prompt, preset.response, preset.full_content_prompt]
     for override in preset.schemas.values():

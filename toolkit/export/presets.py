@@ -22,7 +22,8 @@ from toolkit.errors import GtkitError
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 Kind = Literal["sft-transcription", "sft-summary", "preference-correction", "preference-ratings", "kto",
-               "reward-segments", "dense-preference", "stepwise", "preference-compare"]
+               "reward-segments", "dense-preference", "stepwise", "preference-model",
+               "preference-compare"]
 
 # Which output formats each preset kind supports (`jsonl` always).
 # hf-audio/hf-video: a Hugging Face dataset carrying the media (toolkit.export.formats.hf).
@@ -36,6 +37,8 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "reward-segments": ("jsonl", "rttm", "webvtt", "hf-audio", "hf-video", "lhotse"),
     "dense-preference": ("jsonl", "hf-audio", "hf-video"),
     "stepwise": ("jsonl", "trl"),
+    # human-corrected (chosen) vs model text (rejected) of a field pre-filled from `gtkit bedrock import`
+    "preference-model": ("jsonl", "trl"),
     "preference-compare": ("jsonl", "trl", "nemo-dpo"),
 }
 
@@ -67,7 +70,9 @@ class Template:
 class BatchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: Literal["anthropic", "converse"] = "anthropic"
+    # anthropic: Messages body (anthropic.*); converse: Converse/Nova messages body (amazon.nova* by InvokeModel,
+    # any other model as a Converse job); llama: Llama 3 prompt (meta.llama*); titan: inputText (amazon.titan-text*)
+    body: Literal["anthropic", "converse", "llama", "titan"] = "anthropic"
     anthropic_version: str = "bedrock-2023-05-31"
     max_tokens: int = Field(default=512, gt=0)
 
@@ -149,7 +154,7 @@ class ResolvedPreset:
             self.rating = self._rating_field(p.field)
             self.threshold = (self.rating.min + 0.75 * (self.rating.max - self.rating.min)
                               if p.threshold == "auto" else float(p.threshold))
-        if p.kind == "sft-summary" and resolve:
+        if p.kind in ("sft-summary", "preference-model") and resolve:
             self.text_field = self._text_field(p.field, ("summary",), required=True)
         if p.kind == "preference-correction":
             self.text_field = self._text_field(

@@ -111,7 +111,10 @@ class Item:
     def full_data(self) -> dict[str, Any]:
         """The whole manifest line (parsed on first use when the fast path left keys out)."""
         if self.raw is not None:
-            self.data = orjson.loads(self.raw)
+            try:
+                self.data = orjson.loads(self.raw)
+            except orjson.JSONDecodeError as exc:  # a NaN/huge-int literal the fast path's parser took
+                self.data = lenient_json(self.raw, exc.msg) or self.data
             self.raw = None
         return self.data
 
@@ -228,7 +231,7 @@ _LabelView = create_model(  # type: ignore[call-overload]
 # only when a preset asks for them (Item.full_data).
 ITEM_KEYS = ("source-ref", "interaction-id", "media-type", "duration-seconds", "language-code", "sidecar-ref",
              "metadata", "prompt", "candidates")
-TEXT_KEYS = ("transcription", "pre-segments")
+TEXT_KEYS = ("transcription", "pre-segments", "pre-content")
 
 
 def fast_line_model(attribute: str, keys: tuple[str, ...] = ITEM_KEYS) -> type[BaseModel]:

@@ -621,7 +621,9 @@ class GuardrailRedactor(Redactor):
     """
 
     def __init__(self, guardrail_id: str, guardrail_version: str = "DRAFT", client: Any = None,
-                 region: str | None = None):
+                 region: str | None = None, limiter: Any = None):
+        """`limiter`: a toolkit.aws.ratelimit.TokenBucket that paces the calls to the account's
+        ApplyGuardrail quota and backs off when throttled; None = botocore's retries only."""
         super().__init__()
         if client is None:
             import boto3
@@ -632,17 +634,39 @@ class GuardrailRedactor(Redactor):
         self.client = client
         self.guardrail_id = guardrail_id
         self.guardrail_version = guardrail_version
+        self.limiter = limiter
+        self.last_action: str | None = None  # of the last call: NONE | GUARDRAIL_INTERVENED
+        self.last_blocked = False  # the last text was blocked (its blocked message returned), not masked
+        self.last_counts: Counter[str] = Counter()
+
+    def _apply(self, text: str) -> dict[str, Any]:
+        def call() -> dict[str, Any]:
+            return self.client.apply_guardrail(
+                guardrailIdentifier=self.guardrail_id, guardrailVersion=self.guardrail_version,
+                source="OUTPUT", content=[{"text": {"text": text}}])
+
+        if self.limiter is None:
+            return call()
+        from toolkit.aws.ratelimit import call_with_backoff
+
+        return call_with_backoff(self.limiter, call)
 
     def _redact(self, text: str) -> str:
-        resp = self.client.apply_guardrail(
-            guardrailIdentifier=self.guardrail_id, guardrailVersion=self.guardrail_version,
-            source="OUTPUT", content=[{"text": {"text": text}}])
+        resp = self._apply(text)
+        self.last_counts = Counter()
+        self.last_blocked = False
         for assessment in resp.get("assessments", []):
             policy = assessment.get("sensitiveInformationPolicy") or {}
-            for ent in policy.get("piiEntities", []):
-                self.counts[str(ent.get("type", "PII"))] += 1
-            for rx in policy.get("regexes", []):
-                self.counts[str(rx.get("name", "REGEX"))] += 1
+            for ent in [*policy.get("piiEntities", []), *policy.get("regexes", [])]:
+                kind = str(ent.get("type") or ent.get("name") or "PII")
+                self.last_counts[kind] += 1
+                self.last_blocked |= ent.get("action") == "BLOCKED"
+            for name in ("contentPolicy", "topicPolicy", "wordPolicy"):
+                policy = assessment.get(name) or {}
+                for key in ("filters", "topics", "customWords", "managedWordLists"):
+                    self.last_blocked |= any(f.get("action") == "BLOCKED" for f in policy.get(key, []))
+        self.counts.update(self.last_counts)
+        self.last_action = resp.get("action")
         if resp.get("action") != "GUARDRAIL_INTERVENED":
             return text
         outputs = resp.get("outputs") or []

@@ -31,6 +31,7 @@ from toolkit.contract.manifest import (
     MAX_ATTRIBUTE_CHARS,
     MAX_LINE_BYTES,
     ManifestLine,
+    PreContent,
     PreSegment,
     Sidecar,
 )
@@ -94,6 +95,8 @@ class BuildOptions:
     spectrogram: bool = False  # with peaks_prefix: also `<file_stem>.spectrogram.bin.gz` -> spectrogram-ref
     strict: bool = False
     jobs: int = 1  # records converted concurrently (threads); the output does not depend on it
+    model_outputs: str | None = None  # `gtkit bedrock import` output: pre-fill content fields with it
+    model_output_field: str | None = None  # the field to pre-fill; default: from each output's record id
 
 
 @dataclass
@@ -109,6 +112,8 @@ class BuildReport:
     error_fields: Counter = field(default_factory=Counter)
     first_problems: list[Problem] = field(default_factory=list)
     unreadable_files: int = 0  # inputs not in UTF-8 (reported once each, no records read from them)
+    prefilled: int = 0  # lines with model answers to correct (--model-outputs)
+    model_outputs_unused: Counter = field(default_factory=Counter)  # why a model output was not attached
     written: bool = False
 
     @property
@@ -370,6 +375,7 @@ class _Builder:
     seen: dict[str, str] = field(default_factory=dict)  # interaction id -> where first seen
     stems: dict[str, tuple[str, str]] = field(default_factory=dict)  # file stem -> (interaction id, where)
     sidecars: list[str] = field(default_factory=list)
+    pre_content: Any = None  # a PreContentIndex with --model-outputs
 
     def run(self, records: Iterable[RawRecord | UnreadableFile],
             on_record: Callable[[int], None] | None = None) -> Iterator[bytes]:
@@ -413,9 +419,10 @@ class _Builder:
                 raise RecordError([("interaction_id", f"duplicate interaction_id, first seen at {first}")])
             self.seen[interaction_id] = f"{name}:{number}"
             self._claim_file_stem(interaction_id, f"{name}:{number}")
+            pre = self.pre_content.take(interaction_id) if self.pre_content is not None else None
             if pool is not None:
-                return name, number, interaction_id, pool.submit(self._build, record)
-            return name, number, interaction_id, self._build(record)
+                return name, number, interaction_id, pool.submit(self._build, record, pre)
+            return name, number, interaction_id, self._build(record, pre)
         except RecordError as exc:
             return name, number, interaction_id, exc
 
@@ -449,9 +456,17 @@ class _Builder:
             report.sidecars += 1
         return outcome.encoded
 
-    def _build(self, record: FeedbackRecord) -> _Built:
+    def _build(self, record: FeedbackRecord, pre_content: dict[str, Any] | None = None) -> _Built:
         """The slow, order-free part of one record (any thread). Raises RecordError."""
         line = convert_record(record, self.storage, self.options)
+        if pre_content:
+            line = line.model_copy(update={"pre_content": {k: PreContent.model_validate(v)
+                                                           for k, v in pre_content.items()}})
+            if any(key == "pre-content" for key, _ in oversize_attributes(line)):
+                # The prompt holds the transcript again: past Ground Truth's attribute limit it goes, and the
+                # preference-model export renders the same prompt from its template (lineage keeps the key).
+                line = line.model_copy(update={"pre_content": {
+                    k: v.model_copy(update={"prompt": ""}) for k, v in (line.pre_content or {}).items()}})
         if self.options.peaks_prefix:
             line = _attach_peaks(line, record, self.storage, self.options)
         sidecar_uri = None
@@ -504,6 +519,13 @@ def build_manifest(
     with contextlib.ExitStack() as stack:
         errors_fh = stack.enter_context(storage.open_write(errors_out)) if errors_out else None
         builder = _Builder(storage, options, report, errors_fh)
+        if options.model_outputs:
+            from toolkit.ingest.model_outputs import load_pre_content
+            from toolkit.storage.scratch import LabelIndex
+
+            index = stack.enter_context(LabelIndex())
+            builder.pre_content = load_pre_content(storage, options.model_outputs, index,
+                                                   options.model_output_field)
         try:
             with storage.open_write(out, binary=True) as out_fh:
                 for encoded in builder.run(iter_records(inputs, storage), on_record):
@@ -511,6 +533,12 @@ def build_manifest(
                 if options.strict and report.failed:
                     raise _StrictAbort
             report.written = True
+            if builder.pre_content is not None:
+                report.prefilled = builder.pre_content.attached
+                report.model_outputs_unused = Counter(builder.pre_content.not_used)
+                unused = builder.pre_content.index.unused()
+                if unused:
+                    report.model_outputs_unused["its interaction is not in the inputs"] += unused
         except _StrictAbort:
             for uri in builder.sidecars:
                 _remove(storage, uri)

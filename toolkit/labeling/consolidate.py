@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ from toolkit.contract.consolidated import (
     ConsolidatedLabel,
     ConsolidatedSegment,
     ContentResult,
+    Prefill,
     WorkerAnswer,
 )
 from toolkit.contract.consolidation import response_item
@@ -108,6 +110,7 @@ def consolidate(
     label.media_duration = round(statistics.median(w.answer.media_duration for w in valid), ROUND)
     label.segments = consolidate_segments(valid, schema, iou_threshold=iou_threshold, min_support=min_support)
     label.content = consolidate_content(valid, schema)
+    attach_prefills(label, valid, data_object)
 
     label.comparison = consolidate_comparison(valid, systems, iou_threshold=iou_threshold)
 
@@ -120,6 +123,28 @@ def consolidate(
     label.agreement = Agreement(segments=seg_agreement, content=content_agreement,
                                 comparison=comparison_agreement, overall=_mean(parts))
     return label
+
+
+def attach_prefills(label: ConsolidatedLabel, valid: Sequence[WorkerAnswer],
+                    data_object: dict[str, Any] | None) -> None:
+    """Keep the model text a field was pre-filled with beside the workers' result, so the label holds both
+    texts: what the model said and what people made of it. From the manifest line's `pre-content` when
+    the caller has the line, else from the answers (the worker UI sends the pre-fill back): the most
+    common one."""
+    pre = (data_object or {}).get("pre-content")
+    pre = pre if isinstance(pre, dict) else {}
+    for name, result in label.content.items():
+        given = pre.get(name)
+        if isinstance(given, dict) and isinstance(given.get("value"), str) and isinstance(given.get("model_id"), str):
+            result.prefill = Prefill(value=given["value"], model_id=given["model_id"],
+                                     record_id=given.get("record_id"), system=str(given.get("system") or ""),
+                                     prompt=str(given.get("prompt") or ""),
+                                     params=given.get("params") if isinstance(given.get("params"), dict) else {})
+            continue
+        sent = [w.answer.prefill[name] for w in valid if w.answer is not None and name in w.answer.prefill]
+        if sent:
+            top = Counter((p.value, p.model_id, p.record_id) for p in sent).most_common(1)[0][0]
+            result.prefill = Prefill(value=top[0], model_id=top[1], record_id=top[2])
 
 
 def _as_worker_answer(item: AnswerInput, schema: LabelSchema | None, media_duration: float | None,

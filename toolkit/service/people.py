@@ -338,6 +338,14 @@ def invite(db: Database, *, email: str, role: str = "annotator", team_id: int | 
         return InvitationLink(row.id, token, row.expires_at)
 
 
+def invitation_valid(db: Database, token: str) -> bool:
+    """Whether a link would be accepted now (read only: showing the form does not use it up)."""
+    now = db.now()
+    with db.read() as session:
+        row = session.scalar(select(Invitation).where(Invitation.token_hash == token_hash(token)))
+        return row is not None and row.used_at is None and row.expires_at > now
+
+
 def accept_invitation(db: Database, token: str, *, display_name: str, password: str) -> UserInfo:
     """Create the invited account (and its team membership). Works once, before it expires."""
     display_name = _check_name(display_name, "a display name", 200)
@@ -366,7 +374,7 @@ def create_session(db: Database, user_id: int, *, ttl_s: int = SESSION_TTL_S) ->
     """A new session for an enabled user; returns the token for the cookie."""
     token = secrets.token_urlsafe(32)
     now = db.now()
-    with db.write() as session:
+    with db.write(durable=False) as session:  # lost to a power cut: the user signs in again
         user = _user(session, user_id)
         if user.disabled:
             raise Refused(f"user {user_id} is disabled")

@@ -59,7 +59,7 @@ def claim_next(db: Database, worker: str, *, lease_s: int = DEFAULT_LEASE_S,
     """The next due row, claimed for `worker` (consolidations first, then output writes)."""
     now = db.now()
     stale = now - timedelta(seconds=lease_s)
-    with db.write() as session:
+    with db.write(durable=False) as session:  # a lease lost to a power cut is taken again
         stmt = (select(WorkItem)
                 .where(WorkItem.kind.in_(kinds), WorkItem.not_before <= now,
                        or_(WorkItem.claimed_at.is_(None), WorkItem.claimed_at < stale))

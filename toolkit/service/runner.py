@@ -120,15 +120,16 @@ def run_queue(db: Database, *, storage: Storage | None = None, worker: str | Non
 class QueueWorker:
     """`run_queue` in a daemon thread every `poll_s` seconds until `stop()`."""
 
-    def __init__(self, db: Database, *, storage: Storage | None = None, poll_s: float = 1.0) -> None:
-        self.db, self.storage, self.poll_s = db, storage or Storage(), poll_s
+    def __init__(self, db: Database, *, storage: Storage | None = None, poll_s: float = 1.0,
+                 lease_s: int = queue.DEFAULT_LEASE_S) -> None:
+        self.db, self.storage, self.poll_s, self.lease_s = db, storage or Storage(), poll_s, lease_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="gtkit-queue", daemon=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                run_queue(self.db, storage=self.storage)
+                run_queue(self.db, storage=self.storage, lease_s=self.lease_s)
             except Exception:  # the database was unreachable: try again next round
                 log.exception("queue worker round failed")
             self._stop.wait(self.poll_s)

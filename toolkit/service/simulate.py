@@ -280,7 +280,18 @@ def simulated_answer(task_input: dict[str, Any], schema: LabelSchema, worker: in
         value = _field_value(spec, rng, quality=quality, traits=traits, summary=summary)
         if value is not None:
             content[spec.name] = value
-    return {
+    # Like the worker UI: a text field pre-filled with a model's answer (pre-content) starts from it, the
+    # worker corrects it, and the answer says what it started from.
+    prefill = {}
+    given = task_input.get("pre-content")
+    for spec in schema.content_fields if isinstance(given, dict) else []:
+        pre_field = given.get(spec.name)
+        if spec.type == "text" and isinstance(pre_field, dict) and isinstance(pre_field.get("value"), str) \
+                and isinstance(pre_field.get("model_id"), str):
+            content[spec.name] = pre_field["value"].rstrip(". ") + " (checked by a reviewer)."
+            prefill[spec.name] = {"value": pre_field["value"], "modelId": pre_field["model_id"],
+                                  "recordId": pre_field.get("record_id")}
+    answer = {
         "schemaVersion": "1.0",
         "labelSchema": schema.name,
         "interactionId": task_input.get("interaction-id"),
@@ -289,6 +300,9 @@ def simulated_answer(task_input: dict[str, Any], schema: LabelSchema, worker: in
         "segments": segments,
         "content": content,
     }
+    if prefill:
+        answer["prefill"] = prefill
+    return answer
 
 
 # Simulated listeners favour the candidate shown first a little (a known position bias, which the

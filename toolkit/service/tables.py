@@ -256,3 +256,24 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(128))
     detail_json: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # revision 0002
+
+
+class Setting(Base):
+    """Service-wide values every instance must share (revision 0003): the signing key of cookies
+    and media links, so several instances behind a load balancer accept each other's."""
+
+    __tablename__ = "settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per key (client address, or the sha256 of a typed email) in the current
+    window (revision 0003). In the database, so the limit holds across processes and instances."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)

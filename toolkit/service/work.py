@@ -181,7 +181,7 @@ _BUSY = object()
 
 def _claim_once(db: Database, user_id: int) -> Task | object | None:
     now = db.now()
-    with db.write() as session:
+    with db.write(durable=False) as session:  # a hold lost to a power cut just goes back
         _active_user(session, db, user_id)
         hold = session.scalar(select(Hold).where(Hold.user_id == user_id))
         if hold is not None:

@@ -2,7 +2,9 @@
 
 Layout under `--out` (a directory or s3:// prefix):
     job-000/part-000.jsonl ...   one CreateModelInvocationJob input prefix per `job-NNN/`
-    jobs.json                    the plan: files, records and bytes per job, and the quotas used
+    records/job-000.jsonl ...    per job: recordId -> interaction, segment (what `gtkit bedrock import`
+                                 joins the job's .jsonl.out lines on), outside the job prefixes
+    jobs.json                    the plan: files, records and bytes per job, the quotas, preset and body used
     provenance.jsonl             recordId -> lineage (kept outside the job prefixes, which Bedrock reads)
 Each line is `{"recordId": "R0000000001", "modelInput": {...}}` with an 11-character alphanumeric
 recordId (Bedrock's output order is not guaranteed: join results on it).
@@ -51,11 +53,35 @@ def model_input(record: dict[str, Any], body: Any) -> dict[str, Any]:
             out["system"] = system
         out["messages"] = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
         return out
+    if body.body == "llama":  # the Llama 3 instruct chat format (Meta's model card; Bedrock's Llama examples)
+        head = f"<|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>" if system else ""
+        return {"prompt": f"<|begin_of_text|>{head}<|start_header_id|>user<|end_header_id|>\n\n{prompt}<|eot_id|>"
+                          "<|start_header_id|>assistant<|end_header_id|>\n\n",
+                "max_gen_len": body.max_tokens}
+    if body.body == "titan":  # Titan Text takes one text: the instructions lead it
+        return {"inputText": f"{system}\n\n{prompt}" if system else prompt,
+                "textGenerationConfig": {"maxTokenCount": body.max_tokens}}
     out = {"messages": [{"role": "user", "content": [{"text": prompt}]}],
            "inferenceConfig": {"maxTokens": body.max_tokens}}
     if system:
         out["system"] = [{"text": system}]
     return out
+
+
+def map_entry(rid: str, file: str, row: int, entry: dict[str, Any]) -> dict[str, Any]:
+    """One line of a job's records map (toolkit.contract.records.BatchRecordMapEntry). A pair's record
+    is about its chosen item (the prompt both share)."""
+    lineage = entry["lineage"]
+    item = lineage.get("chosen", lineage)
+    return {"recordId": rid, "id": entry["id"], "interaction_id": item["interaction_id"],
+            "segment_id": item.get("segment_id"), "source_ref": item["source_ref"], "line": item["line"],
+            "file": file, "row": row}
+
+
+def records_map_path(prefix: str) -> str:
+    """`job-000/` -> `records/job-000.jsonl`: outside the input prefix, so Bedrock never reads it (not even
+    when the prefix is given without its slash: `job-000.records.jsonl` would match `s3://.../job-000`)."""
+    return "records/" + prefix.rstrip("/") + ".jsonl"
 
 
 def record_id(n: int) -> str:
@@ -94,6 +120,10 @@ def split_balanced(sizes: Sequence[int], max_count: int, max_bytes: int) -> list
 
 
 class BedrockBatchWriter(Writer):
+    # The model answers the prompt: no completion, chosen or media is read (sft-summary then gives the
+    # prompts of items without a summary too).
+    record_fields = frozenset({"id", "system", "prompt", "lineage"})
+
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.quotas: BatchQuotas = self.options.quotas or BatchQuotas()
@@ -145,7 +175,8 @@ class BedrockBatchWriter(Writer):
             cuts = [(a + c, a + d) for c, d in split_balanced(sizes[a:b], q.records_per_file, q.file_bytes)]
             files = [{"path": f"{prefix}part-{i:03d}.jsonl", "records": d - c, "bytes": sum(sizes[c:d]),
                       "range": (c, d)} for i, (c, d) in enumerate(cuts)]
-            plan.append({"prefix": prefix, "records": b - a, "bytes": sum(sizes[a:b]), "files": files})
+            plan.append({"prefix": prefix, "records": b - a, "bytes": sum(sizes[a:b]), "files": files,
+                         "records_map": records_map_path(prefix)})
         return plan
 
     def finish(self) -> None:
@@ -154,6 +185,7 @@ class BedrockBatchWriter(Writer):
         self.pending.seek(0)
         provenance = Provenance(self.open(join_uri(self.out, "provenance.jsonl")))
         for job in jobs:
+            records = self.open(join_uri(self.out, job["records_map"]))
             for part in job["files"]:
                 fh = self.open(join_uri(self.out, part["path"]))
                 start, end = part.pop("range")
@@ -162,6 +194,8 @@ class BedrockBatchWriter(Writer):
                     fh.write(self.lines.readline())
                     entry = orjson.loads(self.pending.readline())
                     provenance.add(part["path"], row, entry, rid, reserved=entry["reserved"])
-        plan = {"quotas": asdict(self.quotas), "jobs": jobs}
+                    records.write(dumps(map_entry(rid, part["path"], row, entry)))
+        plan = {"quotas": asdict(self.quotas), "preset": self.preset.name,
+                "body": self.preset.preset.batch.model_dump(), "jobs": jobs}
         fh = self.open(join_uri(self.out, "jobs.json"), content_type="application/json")
         fh.write(orjson.dumps(plan, option=orjson.OPT_INDENT_2) + b"\n")

@@ -147,7 +147,7 @@ def task_page(task_id: str) -> Any:
     template = render_task_template(_source().schema, ASSETS_PREFIX, variant=variant,
                                     static_dir=_state()["assets_dir"])
     body = _state()["liquid"].from_string(template).render(task={"input": task_input})
-    body = _swap_crowd_elements(body)
+    body = swap_crowd_elements(body)
     # At Ground Truth every worker has their own browser, so the UI's autosave (keyed by
     # data-task-key) is theirs alone. Here several worker names can share one browser.
     body = body.replace('data-task-key="', f'data-task-key="{html_escape(worker())}@', 1)
@@ -164,18 +164,14 @@ def submit(task_id: str) -> Any:
     worker_id = worker()
     if worker_id is None:
         return jsonify(error="enter a worker name first"), 401
-    try:
-        payload = load_json(request.get_data(cache=False), "the submission")
-    except AnswerFormatError as exc:
-        return refuse(400, str(exc))
-    if not isinstance(payload, dict) or not isinstance(payload.get("answerContent"), dict):
-        return refuse(400, "expected JSON {answerContent: {...}, acceptedAt}")
+    payload = submission_payload()
+    if isinstance(payload, str):
+        return refuse(400, payload)
     problems = submission_problems(_source(), task_id, worker_id, payload["answerContent"])
     if problems:
-        shown = "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
-        return refuse(400, f"answer refused: {shown}", problems)
+        return refuse(400, f"answer refused: {summary(problems)}", problems)
     submitted_at = datetime.now(UTC)
-    accepted_at = _parse_time(payload.get("acceptedAt")) or submitted_at
+    accepted_at = parse_time(payload.get("acceptedAt")) or submitted_at
     accepted_at = min(accepted_at, submitted_at)
     try:
         _source().submit(task_id, worker_id, payload["answerContent"], accepted_at, submitted_at)
@@ -207,8 +203,12 @@ def favicon() -> Any:
 
 @files.get("/assets/<path:filename>")
 def assets(filename: str) -> Any:
+    return asset_response(_state()["assets_dir"], filename)
+
+
+def asset_response(assets_dir: Path, filename: str) -> Response:
+    """A file of the worker UI's static/ folder (also the web service's `/assets/`)."""
     try:
-        assets_dir = _state()["assets_dir"]
         path = (assets_dir / filename).resolve()
         found = path.is_relative_to(assets_dir) and path.is_file()
     except (OSError, ValueError):  # NUL bytes, names too long for the file system
@@ -236,6 +236,11 @@ def media(token: str, name: str) -> Any:
     if not path.is_file():
         log.warning("granted media is missing locally (token %s)", token[:8])
         abort(404, description="media file not found (is a --mirror missing?)")
+    return local_media_response(path)
+
+
+def local_media_response(path: Path) -> Response:
+    """A local media file, with HTTP Range and conditional requests (also the web service's media)."""
     resp = send_file(path, mimetype=content_type(path.name), conditional=True, max_age=0)
     if _is_gzip_file(path):
         # A gzip peaks/sidecar file (`gtkit manifest build --peaks`): on S3 it carries
@@ -259,10 +264,25 @@ def _is_gzip_file(path: Path) -> bool:
         return fh.read(2) == GZIP_MAGIC
 
 
-def _swap_crowd_elements(html: str) -> str:
+def swap_crowd_elements(html: str) -> str:
     """Ground Truth's crowd-html-elements script is not reachable offline: use the stand-in."""
     return html.replace(f'<script src="{CROWD_ELEMENTS_URL}"></script>',
                         f'<script src="{STANDIN_PATH}"></script>')
+
+
+def submission_payload() -> dict[str, Any] | str:
+    """The request's `{answerContent: {...}, acceptedAt}` (the crowd-form stand-in's post), or why not."""
+    try:
+        payload = load_json(request.get_data(cache=False), "the submission")
+    except AnswerFormatError as exc:
+        return str(exc)
+    if not isinstance(payload, dict) or not isinstance(payload.get("answerContent"), dict):
+        return "expected JSON {answerContent: {...}, acceptedAt}"
+    return payload
+
+
+def summary(problems: list[str]) -> str:
+    return "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
 
 
 def submission_problems(source: TaskSource, task_id: str, worker_id: str, content: dict[str, Any]) -> list[str]:
@@ -300,7 +320,7 @@ def _local_path(value: str) -> bool:
     return not any(segment in (".", "..") for segment in parts.path.split("/"))
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:

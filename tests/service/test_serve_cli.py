@@ -1,0 +1,92 @@
+"""`gtkit serve ...` commands through typer's runner, on SQLite (--data) and PostgreSQL (--db)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from service_helpers import PASSWORD, manifest_lines, write_manifest
+from typer.testing import CliRunner
+
+from toolkit.cli import app
+from toolkit.service import people, work
+from toolkit.service.db import Database
+from toolkit.service.simulate import simulated_answer_content
+
+
+@pytest.fixture
+def gtkit(db_url, tmp_path, monkeypatch):
+    """Run `gtkit serve ...` against an empty database of each backend; returns (run, Database)."""
+    monkeypatch.setenv("GTKIT_PASSWORD", PASSWORD)
+    runner = CliRunner()
+    location = ["--data", str(tmp_path / "data")] + ([] if db_url.startswith("sqlite") else ["--db", db_url])
+    if db_url.startswith("sqlite"):
+        db_url = f"sqlite:///{tmp_path / 'data' / 'gtkit.db'}"
+
+    def run(*args: str, code: int = 0):
+        result = runner.invoke(app, ["serve", *args, *location])
+        assert result.exit_code == code, (args, result.output, result.exception)
+        return result
+
+    yield run, lambda: Database(db_url)
+
+
+def test_init_users_teams_jobs_export(gtkit, tmp_path, schema, example_mirror):
+    run, open_db = gtkit
+    first = run("init", "--admin-email", "admin@example.org")
+    assert "revision 0003" in first.output and "admin account" in first.output
+    assert "exists already" in run("init", "--admin-email", "admin@example.org").output  # safe to rerun
+    run("team", "add", "calls")
+    run("user", "add", "ann@example.org", "--name", "Ann", "--team", "calls")
+    run("user", "add", "bob@example.org", "--name", "Bob")
+    run("team", "member", "calls", "bob@example.org")
+    link = run("user", "invite", "cy@example.org", "--team", "calls", "--base-url", "https://label.example").stdout
+    assert link.startswith("https://label.example/invite/") and len(link.strip()) > 60
+    listing = json.loads(run("user", "list", "--json").stdout)
+    assert [(u["email"], u["role"], u["teams"]) for u in listing] == [
+        ("admin@example.org", "admin", []), ("ann@example.org", "annotator", ["calls"]),
+        ("bob@example.org", "annotator", ["calls"])]
+    run("user", "role", "bob@example.org", "reviewer")
+    run("user", "disable", "bob@example.org")
+    assert run("user", "add", "ann@example.org", code=1).output.count("exists") == 1  # one line, exit 1
+    assert "no team" in run("user", "add", "x@example.org", "--team", "nope", code=1).output
+
+    manifest = write_manifest(tmp_path / "m.jsonl", manifest_lines(tmp_path))
+    out = tmp_path / "out"
+    made = run("job", "create", "--name", "calls-1", "--manifest", str(manifest), "--schema", "call-center",
+               "--team", "calls", "--out", str(out), "--mirror", example_mirror)
+    assert "3 objects (1 declined" in made.output
+    more = write_manifest(tmp_path / "more.jsonl", manifest_lines(tmp_path, 3)[2:])
+    assert "1 added" in run("job", "add-objects", "calls-1", "--manifest", str(more)).output
+    assert "0 added" in run("job", "add-objects", "calls-1", "--manifest", str(more)).output
+    for action, status in (("pause", "paused"), ("resume", "active")):
+        assert f"is {status}" in run("job", action, "calls-1").output
+
+    database = open_db()
+    try:
+        ann = next(u for u in people.list_users(database) if u.email == "ann@example.org")
+        while (task := work.claim(database, ann.id)) is not None:
+            work.submit(database, ann.id, task.object_id, simulated_answer_content(task.task_input, schema, 1))
+    finally:
+        database.dispose()
+    written = run("job", "write-output", "calls-1")
+    manifest_uri = written.stdout.strip()
+    assert manifest_uri == str(out / "calls-1" / "manifests" / "output" / "output.manifest")
+    lines = [json.loads(x) for x in Path(manifest_uri).read_text().splitlines()]
+    assert len(lines) == 4 and sum("segments" in x for x in lines) == 3
+    shown = json.loads(run("job", "show", "calls-1").stdout)
+    assert shown["status"] == "done" and shown["progress"]["consolidated"] == 3
+    assert json.loads(run("job", "list", "--json").stdout)[0]["name"] == "calls-1"
+
+    # The written layout imports back as a new job (Ground Truth's layout both ways).
+    imported = run("job", "import", str(out / "calls-1"), "--name", "calls-1-again", "--schema", "call-center",
+                   "--team", "calls", "--out", str(out))
+    assert "4 objects, 3 labeled, 3 answers imported" in imported.output
+    assert "is cancelled" in run("job", "cancel", "calls-1-again").output
+
+
+def test_commands_refuse_a_database_that_is_not_migrated(gtkit):
+    run, _open = gtkit
+    result = run("user", "list", code=1)
+    assert "gtkit serve init" in result.output

@@ -1,0 +1,395 @@
+"""The web service (toolkit.service.web) through Flask's test client, on SQLite and PostgreSQL:
+sessions, CSRF, default deny, teams' walls around jobs and media, invitations, the annotator flow."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from service_helpers import PASSWORD, make_people, manifest_lines, write_manifest
+from web_helpers import claim, media_links, sign_in, submit, token
+
+from toolkit.service import jobs, migrate, people, work
+from toolkit.service.simulate import simulated_answer_content
+from toolkit.service.web import ServeConfig, create_app
+from toolkit.service.web.app import PUBLIC, stop
+from toolkit.storage import Storage
+
+
+@pytest.fixture
+def site(db, tmp_path, schema, storage):
+    """Two teams (a: two annotators, b: one), an admin, a job per team, and the app."""
+    team_a, (ann, bob) = make_people(db, 2, "team-a")
+    team_b, (carol,) = make_people(db, 1, "team-b")
+    admin = people.create_user(db, email="admin@example.org", display_name="Admin", password=PASSWORD, role="admin")
+    manifest = write_manifest(tmp_path / "m.jsonl", manifest_lines(tmp_path))
+    job_a = jobs.create_job(db, name="job-a", manifest=str(manifest), schema=schema, team_id=team_a.id,
+                            output_uri=str(tmp_path / "out"), workers_per_object=1)
+    job_b = jobs.create_job(db, name="job-b", manifest=str(manifest), schema=schema, team_id=team_b.id,
+                            output_uri=str(tmp_path / "out"), workers_per_object=1)
+    app = create_app(ServeConfig(db=db, output_uri=str(tmp_path / "out"), storage=storage, secure_cookies=False,
+                                 run_queue=False, media_roots=(tmp_path / "media",)))
+    app.testing = True
+    yield {"app": app, "db": db, "ann": ann, "bob": bob, "carol": carol, "admin": admin, "job_a": job_a,
+           "job_b": job_b, "team_a": team_a, "team_b": team_b, "schema": schema}
+    stop(app)
+
+
+def client_for(site, user=None):
+    client = site["app"].test_client()
+    if user is not None:
+        assert sign_in(client, user.email, PASSWORD).status_code == 302
+    return client
+
+
+def answer(site, task):
+    return simulated_answer_content(task.task_input, site["schema"], 1)
+
+
+def test_sign_in_claim_label_submit_next(site):
+    client = client_for(site, site["ann"])
+    resp = claim(client)
+    assert resp.status_code == 302
+    object_id = int(resp.location.rsplit("/", 1)[1])
+    page = client.get(f"/task/{object_id}").get_data(as_text=True)
+    assert "<crowd-form" in page and "/_portal/crowd-standin.js" in page and "gtkit-submit-url" in page
+    assert claim(client).location == resp.location  # one held task: claiming again returns it
+    task = work.current_task(site["db"], site["ann"].id)
+    done = submit(client, object_id, answer(site, task))
+    assert done.status_code == 200 and done.json["ok"] and not done.json["duplicate"]
+    again = submit(client, object_id, answer(site, task))  # a double click stores nothing twice
+    assert again.status_code == 200 and again.json["duplicate"]
+    nxt = claim(client)
+    assert nxt.status_code == 302 and nxt.location != resp.location
+    assert client.get(resp.location).status_code == 409  # not held any more
+
+
+def test_no_route_answers_without_a_session(site):
+    client = client_for(site)
+    checked = 0
+    for rule in site["app"].url_map.iter_rules():
+        if rule.endpoint in PUBLIC:
+            continue
+        values = {name: 1 if "int" in type(conv).__name__.lower() else "x"
+                  for name, conv in rule._converters.items()}
+        url = rule.build(values, append_unknown=False)[1] if values else rule.rule
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            resp = client.open(url, method=method)
+            if method == "GET":
+                assert resp.status_code == 302 and urlsplit(resp.location).path == "/login", (rule, method)
+            else:  # the CSRF check comes first; a token from the login page does not open them either
+                assert resp.status_code == 403, (rule, method)
+                resp = client.open(url, method=method, headers={"X-CSRFToken": token(client)})
+                assert resp.status_code == 401, (rule, method)
+            checked += 1
+    assert checked >= 18
+    for public in ("/login", "/healthz", "/readyz", "/_portal/portal.css", "/favicon.ico"):
+        assert client.get(public).status_code == 200, public
+
+
+def test_csrf_less_and_cross_origin_posts_are_refused(site):
+    client = client_for(site, site["ann"])
+    assert client.post("/next").status_code == 403
+    assert client.post("/next", data={"csrf_token": "forged"}).status_code == 403
+    assert client.post("/next", data={"csrf_token": token(client, "/")},
+                       headers={"Origin": "https://evil.example"}).status_code == 403
+    assert work.current_task(site["db"], site["ann"].id) is None  # nothing was claimed
+    assert claim(client).status_code == 302
+
+
+def test_annotator_cannot_see_other_teams_jobs_or_media(site):
+    admin = client_for(site, site["admin"])
+    carol = client_for(site, site["carol"])
+    resp = claim(carol)
+    b_object = int(resp.location.rsplit("/", 1)[1])
+    b_links = media_links(carol.get(resp.location).get_data(as_text=True))
+    assert b_links and carol.get(b_links[0]).status_code == 200
+    assert admin.get(b_links[0]).status_code == 200  # admins see every job's media
+
+    ann = client_for(site, site["ann"])
+    for link in b_links:
+        assert ann.get(link).status_code == 404
+    assert ann.get(f"/task/{b_object}").status_code == 409
+    task = work.current_task(site["db"], site["carol"].id)
+    assert submit(ann, b_object, answer(site, task)).status_code == 404
+    assert ann.get("/admin/").status_code == 403
+    assert ann.get(f"/admin/jobs/{site['job_b'].id}").status_code == 403
+    # A's tasks are only team A's job
+    a_task = claim(ann)
+    held = work.current_task(site["db"], site["ann"].id)
+    assert a_task.status_code == 302 and held.job_id == site["job_a"].id
+
+
+def test_submitting_another_workers_task_is_refused(site):
+    ann, bob = client_for(site, site["ann"]), client_for(site, site["bob"])
+    object_id = int(claim(ann).location.rsplit("/", 1)[1])
+    task = work.current_task(site["db"], site["ann"].id)
+    refused = submit(bob, object_id, answer(site, task))
+    assert refused.status_code == 403 and "hold" in refused.json["error"]
+    assert submit(ann, object_id, answer(site, task)).status_code == 200
+
+
+def test_a_bad_answer_is_refused_at_the_door_naming_fields(site):
+    ann = client_for(site, site["ann"])
+    object_id = int(claim(ann).location.rsplit("/", 1)[1])
+    task = work.current_task(site["db"], site["ann"].id)
+    content = answer(site, task)
+    segments = json.loads(content["answer"])
+    segments["segments"][0]["end"] = 999.0
+    content["answer"] = json.dumps(segments)
+    resp = submit(ann, object_id, content)
+    assert resp.status_code == 400 and resp.json["problems"]
+    assert "Northwind" not in json.dumps(resp.json)  # problems name fields, never values
+    assert work.current_task(site["db"], site["ann"].id) is not None  # still held
+
+
+def test_sign_in_gives_one_answer_and_is_throttled(site, clock):
+    client = client_for(site)
+    wrong = sign_in(client, site["ann"].email, "wrong password!")
+    unknown = sign_in(client, "nobody@example.org", "wrong password!")
+    assert wrong.status_code == unknown.status_code == 401
+    body = lambda r, email: r.get_data(as_text=True).replace(email, "EMAIL")  # noqa: E731
+    assert body(wrong, site["ann"].email) == body(unknown, "nobody@example.org")
+    for _ in range(9):
+        sign_in(client, site["ann"].email, "wrong password!")
+        sign_in(client, "nobody@example.org", "wrong password!")
+    # Ten failures: the right password is refused too, and so is any unknown email, alike.
+    assert sign_in(client, site["ann"].email, PASSWORD).status_code == 429
+    assert sign_in(client, "nobody@example.org", PASSWORD).status_code == 429
+    assert sign_in(client, site["bob"].email, PASSWORD).status_code == 302  # another account is not locked
+    clock.advance(16 * 60)
+    assert sign_in(client_for(site), site["ann"].email, PASSWORD).status_code == 302
+
+
+def test_logout_and_disable_end_the_session_everywhere(site):
+    client = client_for(site, site["ann"])
+    cookie = client.get_cookie("gtkit_session").value
+    other = client_for(site)
+    other.set_cookie("gtkit_session", cookie)
+    assert other.get("/").status_code == 200  # the same session from another place
+    client.post("/logout", data={"csrf_token": token(client, "/")})
+    assert other.get("/").status_code == 302
+    bob = client_for(site, site["bob"])
+    people.disable_user(site["db"], site["bob"].id)
+    assert bob.get("/").status_code == 302
+
+
+def test_invitation_link_works_once_and_expires(site, clock):
+    admin = client_for(site, site["admin"])
+    resp = admin.post("/admin/users/invite", data={"email": "dana@example.org", "role": "annotator",
+                                                   "team": str(site["team_a"].id),
+                                                   "csrf_token": token(admin, "/admin/users")})
+    assert resp.status_code == 200
+    link = resp.get_data(as_text=True).split('id="invite-link" readonly size="80" value="', 1)[1].split('"', 1)[0]
+    path = urlsplit(link).path
+    guest = client_for(site)
+    assert guest.get(path).status_code == 200 and guest.get(path).status_code == 200  # viewing does not use it
+    form = {"display_name": "Dana", "password": PASSWORD, "confirm": PASSWORD, "csrf_token": token(guest, path)}
+    accepted = guest.post(path, data=form)
+    assert accepted.status_code == 302 and guest.get("/").status_code == 200  # signed in
+    again = client_for(site)
+    assert again.get(path).status_code == 404
+    assert again.post(path, data={**form, "csrf_token": token(again)}).status_code == 404
+    dana = next(u for u in people.list_users(site["db"]) if u.email == "dana@example.org")
+    assert people.user_team_ids(site["db"], dana.id) == [site["team_a"].id]
+
+    late = people.invite(site["db"], email="eve@example.org", ttl_s=60)
+    clock.advance(61)
+    assert client_for(site).get(f"/invite/{late.token}").status_code == 404
+
+
+def test_admin_creates_a_job_from_an_uploaded_manifest_and_sees_progress(site, tmp_path):
+    admin = client_for(site, site["admin"])
+    lines = manifest_lines(tmp_path, 3)
+    data = {"name": "uploaded", "team": str(site["team_a"].id), "schema": "call-center", "workers": "2",
+            "csrf_token": token(admin, "/admin/jobs/new"),
+            "manifest_file": (__import__("io").BytesIO("".join(json.dumps(x) + "\n" for x in lines).encode()),
+                              "m.jsonl")}
+    resp = admin.post("/admin/jobs/new", data=data, content_type="multipart/form-data")
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    job = jobs.get_job(site["db"], "uploaded")
+    assert job.workers_per_object == 2 and jobs.job_progress(site["db"], job.id).objects == 4
+    listing = admin.get("/admin/").get_data(as_text=True)
+    assert 'data-job="uploaded"' in listing and "Median time per task" in listing
+    bad = admin.post("/admin/jobs/new", data={"name": "bad name!", "team": str(site["team_a"].id),
+                                              "schema": "call-center", "manifest": "/nope.jsonl",
+                                              "csrf_token": token(admin, "/admin/jobs/new")})
+    assert bad.status_code == 400 and "job name" in bad.get_data(as_text=True)
+    pause = admin.post(f"/admin/jobs/{job.id}/pause", data={"csrf_token": token(admin, "/admin/")})
+    assert pause.status_code == 302 and jobs.get_job(site["db"], job.id).status == "paused"
+
+
+def test_media_served_with_range_and_only_from_its_roots(db, tmp_path, schema):
+    """`s3://` media under a --mirror and local peaks files under a media root are served (with Range);
+    a local file outside the roots (or reached through `..`) and a changed link are not. (`..` in an
+    s3:// key is refused by the manifest contract itself.)"""
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "a.wav").write_bytes(bytes(range(256)) * 4)
+    (media / "a.peaks.json").write_text('{"version": 2}')
+    (tmp_path / "secret.json").write_text("secret")
+    base = {"media-type": "audio", "duration-seconds": 1.0, "source-ref": "s3://media-bucket/a.wav"}
+    lines = [{**base, "interaction-id": "in-root", "peaks-ref": str(media / "a.peaks.json")},
+             {**base, "interaction-id": "outside", "peaks-ref": str(tmp_path / "secret.json")},
+             {**base, "interaction-id": "dotdot", "peaks-ref": str(media / ".." / "secret.json")}]
+    team = people.create_team(db, "local")
+    user = people.create_user(db, email="l@example.org", display_name="L", password=PASSWORD, team_ids=(team.id,))
+    jobs.create_job(db, name="local-media", manifest=str(write_manifest(tmp_path / "l.jsonl", lines)),
+                    schema=schema, team_id=team.id, output_uri=str(tmp_path / "out"))
+    app = create_app(ServeConfig(db=db, output_uri=str(tmp_path / "out"), storage=Storage([f"s3://media-bucket/={media}"]),
+                                 secure_cookies=False, run_queue=False, media_roots=(media,)))
+    client = app.test_client()
+    assert sign_in(client, user.email, PASSWORD).status_code == 302
+    seen = {}
+    for _ in lines:
+        claimed = claim(client)
+        assert claimed.status_code == 302
+        links = media_links(client.get(claimed.location).get_data(as_text=True))
+        task = work.current_task(db, user.id)
+        seen[task.task_input["interaction-id"]] = [(link.rsplit("/", 1)[1], client.get(link).status_code)
+                                                   for link in links]
+        if task.task_input["interaction-id"] == "in-root":
+            wav = next(x for x in links if x.endswith("a.wav"))
+            part = client.get(wav, headers={"Range": "bytes=10-19"})
+            assert part.status_code == 206 and part.data == bytes(range(10, 20))
+            assert part.headers["Content-Range"] == "bytes 10-19/1024"
+            forged = wav.replace(wav.split("/")[3], "0" * 32)
+            assert client.get(forged).status_code == 404  # a changed link is refused
+        work.submit(db, user.id, task.object_id, simulated_answer_content(task.task_input, schema, 1))
+    assert seen == {"in-root": [("a.wav", 200), ("a.peaks.json", 200)],
+                    "outside": [("a.wav", 200), ("secret.json", 404)],
+                    "dotdot": [("a.wav", 200), ("secret.json", 404)]}
+
+
+def test_s3_media_redirects_to_a_presigned_get(site, s3_bucket, db, tmp_path, schema):
+    import boto3
+
+    boto3.client("s3").put_object(Bucket=s3_bucket, Key="calls/c.wav", Body=b"RIFF....")
+    team = people.create_team(db, "s3")
+    user = people.create_user(db, email="s@example.org", display_name="S", password=PASSWORD, team_ids=(team.id,))
+    line = {"source-ref": f"s3://{s3_bucket}/calls/c.wav", "media-type": "audio", "duration-seconds": 1.0,
+            "interaction-id": "s3-1"}
+    jobs.create_job(db, name="s3-media", manifest=str(write_manifest(tmp_path / "s.jsonl", [line])), schema=schema,
+                    team_id=team.id, output_uri=str(tmp_path / "out"))
+    app = create_app(ServeConfig(db=db, output_uri=str(tmp_path / "out"), storage=Storage(), secure_cookies=False,
+                                 run_queue=False, presign_ttl_s=300))
+    client = app.test_client()
+    assert sign_in(client, user.email, PASSWORD).status_code == 302
+    link = next(x for x in media_links(client.get(claim(client).location).get_data(as_text=True)) if "c.wav" in x)
+    resp = client.get(link)
+    assert resp.status_code == 302
+    url = urlsplit(resp.location)
+    query = parse_qs(url.query)
+    assert url.path.endswith("/calls/c.wav") and s3_bucket in resp.location
+    assert any(k.endswith("Signature") for k in query) and any(k.endswith("Expires") for k in query)
+    assert boto3.client("s3").get_object(Bucket=s3_bucket, Key="calls/c.wav")["Body"].read() == b"RIFF...."
+
+
+def test_cookies_are_secure_by_default(db, tmp_path):
+    people.create_user(db, email="x@example.org", display_name="X", password=PASSWORD)
+    app = create_app(ServeConfig(db=db, output_uri=str(tmp_path), run_queue=False))
+    client = app.test_client()
+    page = client.get("/login", base_url="https://gtkit.example")
+    cookie = page.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-gtkit_session=")
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+
+
+def test_readiness_needs_current_migrations(db_url, tmp_path):
+    from toolkit.service.db import Database
+
+    database = Database(db_url)
+    try:
+        migrate.upgrade(database, "0002")
+        app = create_app(ServeConfig(db=database, output_uri=str(tmp_path), run_queue=False,
+                                     secret_key=b"k" * 32))
+        assert app.test_client().get("/readyz").status_code == 503
+        assert app.test_client().get("/healthz").status_code == 200
+        migrate.upgrade(database)
+        assert app.test_client().get("/readyz").json == {"status": "ready", "detail": "ready"}
+    finally:
+        database.dispose()
+
+
+def test_logs_carry_no_names_emails_tokens_or_answers(site, caplog):
+    caplog.set_level(logging.DEBUG)
+    ann = client_for(site, site["ann"])
+    object_id = int(claim(ann).location.rsplit("/", 1)[1])
+    task = work.current_task(site["db"], site["ann"].id)
+    submit(ann, object_id, answer(site, task))
+    invitation = people.invite(site["db"], email="z@example.org")
+    client_for(site).get(f"/invite/{invitation.token}")
+    text = "\n".join(f"{r.getMessage()} {getattr(r, 'fields', '')}" for r in caplog.records)
+    assert "request" in text and "annotate.submit" in text
+    for secret in (site["ann"].email, site["ann"].display_name, site["ann"].worker_id, invitation.token,
+                   "Northwind", "My order"):
+        assert secret not in text
+
+
+def test_the_queue_thread_consolidates_and_writes_output(db, tmp_path, schema, storage):
+    team, (ann,) = make_people(db, 1)
+    manifest = write_manifest(tmp_path / "m.jsonl", manifest_lines(tmp_path, 1))
+    job = jobs.create_job(db, name="queued", manifest=str(manifest), schema=schema,
+                          team_id=team.id, output_uri=str(tmp_path / "out"))
+    app = create_app(ServeConfig(db=db, output_uri=str(tmp_path / "out"), storage=storage, secure_cookies=False,
+                                 queue_poll_s=0.05))
+    try:
+        client = app.test_client()
+        sign_in(client, ann.email, PASSWORD)
+        object_id = int(claim(client).location.rsplit("/", 1)[1])
+        task = work.current_task(db, ann.id)
+        assert submit(client, object_id, simulated_answer_content(task.task_input, schema, 1)).status_code == 200
+        manifest = tmp_path / "out" / "queued" / "manifests" / "output" / "output.manifest"
+        deadline = time.monotonic() + 20
+
+        def labeled() -> int:
+            if not manifest.exists():
+                return 0
+            return sum("segments" in json.loads(x) for x in manifest.read_text().splitlines())
+
+        while time.monotonic() < deadline and labeled() == 0:
+            time.sleep(0.05)
+        assert labeled() == 1
+        assert jobs.get_job(db, job.id).status == "done"
+    finally:
+        stop(app)
+
+
+def test_admin_changes_roles_and_disables_accounts_from_the_users_page(site):
+    admin = client_for(site, site["admin"])
+    page = admin.get("/admin/users").get_data(as_text=True)
+    assert site["ann"].email in page and site["ann"].worker_id in page
+    csrf = token(admin, "/admin/users")
+    role = f"/admin/users/{site['ann'].id}/role"
+    assert admin.post(role, data={"role": "reviewer", "csrf_token": csrf}).status_code == 302
+    assert people.get_user(site["db"], site["ann"].id).role == "reviewer"
+    assert admin.post(role, data={"role": "boss", "csrf_token": csrf}).status_code == 400
+    assert admin.post(f"/admin/users/{site['bob'].id}/disable", data={"csrf_token": csrf}).status_code == 302
+    assert people.get_user(site["db"], site["bob"].id).disabled
+    assert admin.post(f"/admin/users/{site['admin'].id}/disable", data={"csrf_token": csrf}).status_code == 400
+
+
+def test_json_log_lines():
+    from toolkit.service.web.server import JsonFormatter
+
+    record = logging.LogRecord("gtkit.serve.access", logging.INFO, __file__, 1, "request", (), None)
+    record.fields = {"endpoint": "annotate.submit", "status": 200, "ms": 12.5}
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "request" and line["endpoint"] == "annotate.submit" and line["status"] == 200
+    assert line["level"] == "INFO" and line["ts"].endswith("+00:00")
+
+
+def test_readiness_fails_when_the_database_is_unreachable(tmp_path):
+    from service_helpers import free_port_number
+
+    from toolkit.service.db import Database
+
+    database = Database(f"postgresql://postgres@127.0.0.1:{free_port_number()}/gtkit")  # nothing listens there
+    app = create_app(ServeConfig(db=database, output_uri=str(tmp_path), run_queue=False, secret_key=b"k" * 32))
+    resp = app.test_client().get("/readyz")
+    assert resp.status_code == 503 and "unreachable" in resp.json["detail"]
+    assert app.test_client().get("/healthz").status_code == 200
+    database.dispose()
