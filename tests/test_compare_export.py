@@ -127,8 +127,20 @@ def test_report_shows_per_job_system_scores(tmp_path, compare_job):
     for s in scores:
         assert (f"<tr><th>{s.system}</th><td>{s.games:g}</td><td>{s.wins:g}</td><td>{s.win_rate:.3f}</td>"
                 f"<td>{s.ci_low:.3f} - {s.ci_high:.3f}</td><td>{s.strength:.3f}</td></tr>") in page
-    # 3 workers x 24 tasks: every preference's position is counted
     assert "shown position of the preferred candidate" in page
+    # every preference's position is counted, next to its expectation without position bias (1/N each)
+    preferred: dict[str, float] = {}
+    expected: dict[str, float] = {}
+    for text in compare_job.read_text().splitlines():
+        comp = json.loads(text)["segments"]["comparison"]
+        n = len(json.loads(text)["candidates"])
+        for letter, count in comp["preferredPositions"].items():
+            preferred[letter] = preferred.get(letter, 0) + count
+        for letter in "ABCD"[:n]:
+            expected[letter] = expected.get(letter, 0) + sum(comp["preferredPositions"].values()) / n
+    for letter in expected:
+        assert (f"<tr><th>Position {letter}: preferred / expected without position bias</th>"
+                f"<td>{preferred.get(letter, 0)} / {expected[letter]:.1f}</td></tr>") in page
 
 
 def test_dense_preference_from_compare_span_marks(tmp_path):

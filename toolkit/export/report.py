@@ -55,6 +55,7 @@ class ReportData:
     # comparison tasks: job -> [(winner system, loser system, weight)], preferred positions, tasks
     outcomes: defaultdict = field(default_factory=lambda: defaultdict(list))
     positions: defaultdict = field(default_factory=lambda: defaultdict(Counter))
+    expected_positions: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # without bias
     comparisons: Counter = field(default_factory=Counter)
 
 
@@ -110,6 +111,10 @@ def _collect_comparison(data: ReportData, job: str, comp: ConsolidatedComparison
     data.comparisons[job] += 1
     data.outcomes[job].extend(outcomes_from_votes(comp.votes, systems))
     data.positions[job].update(comp.preferred_positions)
+    # Without position bias a preference lands on each of the task's N positions with chance 1/N.
+    preferences = sum(comp.preferred_positions.values())
+    for letter in "ABCD"[:len(systems)]:
+        data.expected_positions[job][letter] += preferences / len(systems)
 
 
 def comparison_section(data: ReportData) -> list[str]:
@@ -130,6 +135,10 @@ def comparison_section(data: ReportData) -> list[str]:
                    f"<th>Wins</th><th>Win rate</th><th>95 % CI</th><th>Bradley-Terry</th></tr>{rows}</table>")
         out.append(bar_chart(f"{job}: shown position of the preferred candidate",
                              sorted(data.positions[job].items())))
+        expected = data.expected_positions[job]
+        out.append(table([(f"Position {letter}: preferred / expected without position bias",
+                           f"{data.positions[job].get(letter, 0)} / {expected[letter]:.1f}")
+                          for letter in sorted(expected)]))
     return out
 
 
