@@ -255,3 +255,18 @@ def test_fuzzed_candidates_are_validated_with_field_paths(cands, prompt):
     assert 2 <= len(parsed.candidates) <= 4
     task_input, reason = build_task_input(data)
     assert reason is None and all("system-id" not in c for c in task_input["candidates"])
+
+
+def test_schema_check_describes_a_comparison(tmp_path):
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    result = CliRunner().invoke(app, ["schema", "check", str(REPO / "toolkit" / "schemas" / "tts-compare.yaml")],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "comparison of 2-4 candidates, 6 span reasons, MOS on, 1 content fields" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntitle: X\nmode: compare\ncompare: {max_candidates: 5}\n")
+    result = CliRunner().invoke(app, ["schema", "check", str(bad)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "compare.max_candidates" in result.output
