@@ -26,6 +26,7 @@ MIRROR = f"s3://example-labels-bucket/={FIXTURES}"
 CALLS = FIXTURES / "call_center.output.manifest"
 TTS = FIXTURES / "tts.output.manifest"
 VIDEO = FIXTURES / "video.output.manifest"
+COMPARE = FIXTURES / "compare.output.manifest"
 MODEL = FIXTURES / "model.output.manifest"  # two calls whose summary workers started from a model's (pre-content)
 UPDATE = os.environ.get("GTKIT_UPDATE_GOLDEN") == "1"
 PII = ["206 555 0142", "(206) 555-0142", "2065550142", "maria.okafor@example.org", "jordan.rivera@example.com",
@@ -42,6 +43,8 @@ def manifest_for(preset: str, fmt: str = "") -> Path:
         return MODEL
     if fmt == "hf-video" or (fmt == "bedrock-conversation-2024" and preset == "sft-transcription"):
         return VIDEO
+    if preset == "preference-compare":
+        return COMPARE
     return TTS if preset in ("preference-ratings", "kto") else CALLS
 
 

@@ -16,6 +16,7 @@ import { createProblems } from './problems.js'
 import { ensureAnswerInput, installSubmit } from './submit.js'
 import { installEnterCommits, installShortcuts } from './keyboard.js'
 import { createCannotAnnotate } from './cannot-annotate.js'
+import { isCompareTask, mountCompare } from './compare/app.js'
 
 const EDITS = ['tracks', 'segments', 'content', 'all']
 // Up to this many segments the answer is re-checked on every edit; beyond, once typing pauses.
@@ -27,6 +28,7 @@ const CHECK_EVERY_EDIT = 200
  */
 export function mount (root, { storage = defaultStorage(), exposeGlobal = true, prefetched = {} } = {}) {
   if (root.gtkitApp) return root.gtkitApp
+  if (isCompareTask(root)) return mountCompare(root, { exposeGlobal }) // schema mode: compare
   root.classList.add('gtkit')
   root.replaceChildren()
   const task = readTaskOrExplain(root)

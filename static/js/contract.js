@@ -57,7 +57,9 @@ export const TASK_INPUT_KEYS = Object.freeze({
   "sidecar_ref": "sidecar-ref",
   "peaks_ref": "peaks-ref",
   "spectrogram_ref": "spectrogram-ref",
-  "metadata": "metadata"
+  "metadata": "metadata",
+  "prompt": "prompt",
+  "candidates": "candidates"
 })
 
 /** Sidecar file keys: model field name -> wire key (models/manifest.py Sidecar). */

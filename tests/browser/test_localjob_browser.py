@@ -50,6 +50,15 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> Non
     raise AssertionError("portal did not start")
 
 
+def close_all(contexts: list, proc: subprocess.Popen) -> None:
+    """Close the browser contexts, and stop the job if it is still running (a failed test)."""
+    for ctx in contexts:
+        ctx.close()
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def sign_in_and_open_task(browser, url: str, worker: str):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -108,11 +117,7 @@ def test_two_workers_label_a_call_through_the_portal(browser, tmp_path, peaks_di
 
         proc.wait(timeout=30)  # the job ends once every task is labeled
     finally:
-        for ctx in contexts:
-            ctx.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        close_all(contexts, proc)
     stderr = (tmp_path / "stderr.txt").read_text()
     assert proc.returncode == 0, stderr
     assert (tmp_path / "stdout.txt").read_text() == ""  # human output goes to stderr

@@ -106,6 +106,11 @@ def check(path: Annotated[str, typer.Argument(help="Label schema YAML file or bu
         for problem in problems_from(exc, root="(schema)"):
             console.print(f"[red]{escape(path)}[/]: {escape(str(problem))}", highlight=False)
         raise typer.Exit(2) from None
-    console.print(f"[green]ok[/]: {schema.name} ({schema.media}): {len(schema.tracks)} track categories, "
-                  f"{len(schema.segment_fields)} segment fields, {len(schema.content_fields)} content fields",
+    if schema.compare is not None:  # mode: compare
+        c = schema.compare
+        what = (f"comparison of {c.min_candidates}-{c.max_candidates} candidates, {len(c.span_reasons)} span reasons, "
+                f"MOS {'on' if c.mos.enabled else 'off'}")
+    else:
+        what = f"{len(schema.tracks)} track categories, {len(schema.segment_fields)} segment fields"
+    console.print(f"[green]ok[/]: {schema.name} ({schema.media}): {what}, {len(schema.content_fields)} content fields",
                   highlight=False)

@@ -63,6 +63,37 @@ class CannotAnnotate(CamelModel):
     note: str = Field(default="", max_length=2000, description="Optional free text from the worker")
 
 
+class SpanPreference(CamelModel):
+    """A span of the shared timeline where one candidate is better, and why (compare mode)."""
+
+    id: str = Field(min_length=1)
+    start: float = Field(ge=0, description="Seconds from media start (all candidates share the timeline)")
+    end: float = Field(gt=0)
+    preferred: str = Field(min_length=1, description="Candidate id that is better in this span")
+    reason: str = Field(min_length=1, description="One of the schema's compare.span_reasons")
+
+
+class ComparisonAnswer(CamelModel):
+    """A worker's judgement of a comparison task. Candidates are named by their manifest
+    candidate-id; `order` is how they were shown (first = key A), for position-bias checks."""
+
+    order: list[str] = Field(min_length=2, max_length=4, description="Candidate ids as shown: A, B, C, D")
+    preferred: str | None = Field(default=None, description="Best candidate id; null = no preference")
+    strength: int = Field(default=0, ge=0, le=3, description="CMOS magnitude: 0 none, 1 slightly, "
+                                                             "2 clearly, 3 much better")
+    mos: dict[str, float] = Field(default_factory=dict, description="Per-candidate MOS rating")
+    spans: list[SpanPreference] = Field(default_factory=list)
+
+    def cmos(self) -> int | None:
+        """The signed CMOS of the second-shown candidate against the first (+3: B much better);
+        None for three or more candidates."""
+        if len(self.order) != 2:
+            return None
+        if self.preferred is None:
+            return 0
+        return self.strength if self.preferred == self.order[1] else -self.strength
+
+
 class SegmentationAnswer(CamelModel):
     schema_version: Literal["1.0"] = ANSWER_SCHEMA_VERSION
     label_schema: str | None = Field(default=None, description="Name of the LabelSchema used")
@@ -73,6 +104,7 @@ class SegmentationAnswer(CamelModel):
     tracks: list[AnswerTrack] = Field(default_factory=list)
     segments: list[AnswerSegment] = Field(default_factory=list)
     content: dict[str, FieldValue] = Field(default_factory=dict)
+    comparison: ComparisonAnswer | None = Field(default=None, description="mode: compare schemas only")
     prefill: dict[str, AnswerPrefill] = Field(
         default_factory=dict, description="Model texts the content fields started from, by field name")
     started_at: str | None = None
@@ -122,6 +154,40 @@ def structural_problems(answer: SegmentationAnswer) -> list[AnswerProblem]:
             problems.append(AnswerProblem(
                 path=f"{where}.end", segment_id=seg.id,
                 message=f"end ({seg.end:.3f}) is past the end of the media ({answer.media_duration:.3f})"))
+    if answer.comparison is not None:
+        problems.extend(_comparison_structure(answer.comparison, answer.media_duration))
+    return problems
+
+
+def _comparison_structure(comp: ComparisonAnswer, duration: float) -> list[AnswerProblem]:
+    problems: list[AnswerProblem] = []
+    shown = set(comp.order)
+    if len(shown) != len(comp.order):
+        problems.append(AnswerProblem(path="comparison.order", message="candidate ids must be unique"))
+    if comp.preferred is not None and comp.preferred not in shown:
+        problems.append(AnswerProblem(path="comparison.preferred",
+                                      message=f"{comp.preferred!r} is not a shown candidate"))
+    if (comp.preferred is None) != (comp.strength == 0):
+        problems.append(AnswerProblem(path="comparison.strength",
+                                      message="strength is 0 exactly when there is no preference"))
+    for key in comp.mos:
+        if key not in shown:
+            problems.append(AnswerProblem(path=f"comparison.mos.{key}", message=f"{key!r} is not a shown candidate"))
+    seen: set[str] = set()
+    for i, span in enumerate(comp.spans):
+        where = f"comparison.spans[{i}]"
+        if span.id in seen:
+            problems.append(AnswerProblem(path=f"{where}.id", message=f"duplicate span id {span.id!r}"))
+        seen.add(span.id)
+        if not span.end > span.start:
+            problems.append(AnswerProblem(path=f"{where}.end",
+                                          message=f"end ({span.end:.3f}) must be after start ({span.start:.3f})"))
+        if span.end > duration + TIME_TOLERANCE:
+            problems.append(AnswerProblem(
+                path=f"{where}.end", message=f"end ({span.end:.3f}) is past the end of the media ({duration:.3f})"))
+        if span.preferred not in shown:
+            problems.append(AnswerProblem(path=f"{where}.preferred",
+                                          message=f"{span.preferred!r} is not a shown candidate"))
     return problems
 
 
@@ -178,7 +244,7 @@ def _overlap_problems(answer: SegmentationAnswer, schema: LabelSchema) -> list[A
 
 def validate_answer(answer: SegmentationAnswer, schema: LabelSchema) -> list[AnswerProblem]:
     """Every way the answer breaks the label schema (labels, attributes, required fields)."""
-    problems: list[AnswerProblem] = []
+    problems: list[AnswerProblem] = _comparison_problems(answer, schema)
     for i, track in enumerate(answer.tracks):
         category = schema.track(track.category)
         if category is None:
@@ -238,4 +304,37 @@ def validate_answer(answer: SegmentationAnswer, schema: LabelSchema) -> list[Ans
         message = _value_problem(spec, answer.content.get(spec.name))
         if message:
             problems.append(AnswerProblem(path=f"content.{spec.name}", message=message))
+    return problems
+
+
+def _comparison_problems(answer: SegmentationAnswer, schema: LabelSchema) -> list[AnswerProblem]:
+    """compare mode: a comparison is required and follows the schema's compare settings."""
+    comp = answer.comparison
+    if schema.mode != "compare":
+        return [AnswerProblem(path="comparison", message="this schema is not a comparison (mode: compare)")] \
+            if comp is not None else []
+    spec = schema.compare
+    assert spec is not None  # LabelSchema fills it in for mode: compare
+    if comp is None:
+        return [AnswerProblem(path="comparison", message="a comparison answer is required")]
+    problems: list[AnswerProblem] = []
+    if not spec.min_candidates <= len(comp.order) <= spec.max_candidates:
+        problems.append(AnswerProblem(path="comparison.order", message=(
+            f"{len(comp.order)} candidates; this schema compares {spec.min_candidates} to {spec.max_candidates}")))
+    if comp.preferred is None and not spec.allow_no_preference:
+        problems.append(AnswerProblem(path="comparison.preferred", message="choose the better candidate"))
+    for key, value in comp.mos.items():
+        if not spec.mos.enabled:
+            problems.append(AnswerProblem(path=f"comparison.mos.{key}", message="this schema asks no MOS rating"))
+        elif not spec.mos.min <= value <= spec.mos.max:
+            problems.append(AnswerProblem(path=f"comparison.mos.{key}",
+                                          message=f"rating must be between {spec.mos.min} and {spec.mos.max}"))
+    if spec.mos.enabled and spec.mos.required:
+        for key in comp.order:
+            if key not in comp.mos:
+                problems.append(AnswerProblem(path=f"comparison.mos.{key}", message=f"{spec.mos.label} is required"))
+    for i, span in enumerate(comp.spans):
+        if span.reason not in spec.span_reasons:
+            problems.append(AnswerProblem(path=f"comparison.spans[{i}].reason",
+                                          message=f"{span.reason!r} is not one of the span reasons"))
     return problems

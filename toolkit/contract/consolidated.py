@@ -68,10 +68,44 @@ class ContentResult(CamelModel):
     prefill: Prefill | None = Field(default=None, description="The model text the workers started from, if any")
 
 
+class ConsolidatedSpan(CamelModel):
+    """Span preference marks of several workers that overlap (IoU) and favour the same candidate."""
+
+    id: str
+    start: float
+    end: float
+    preferred: str = Field(description="Candidate id")
+    preferred_system: str | None = None
+    reason: str = Field(description="Majority reason")
+    reasons: dict[str, int] = Field(default_factory=dict)
+    support: int = Field(ge=1, description="How many workers marked it")
+
+
+class ConsolidatedComparison(CamelModel):
+    """A comparison task across workers: majority preference, mean strength, agreement."""
+
+    systems: dict[str, str | None] = Field(default_factory=dict, description="Candidate id -> system id")
+    preferred: str | None = Field(default=None, description="Majority candidate id; null: no preference "
+                                                            "won or the vote is tied")
+    preferred_system: str | None = None
+    votes: dict[str, int] = Field(default_factory=dict, description="Candidate id (or 'none') -> workers")
+    tie: bool = False
+    agreement: float = Field(ge=0, le=1, description="Share of workers who gave the majority preference")
+    strength: float = Field(description="Mean CMOS strength towards `preferred` (others count negative, "
+                                        "no preference 0); 0 without a winner")
+    mos: dict[str, float] = Field(default_factory=dict, description="Mean MOS per candidate id")
+    preferred_positions: dict[str, int] = Field(
+        default_factory=dict, description="Shown position (A, B, ...) of each worker's preferred candidate -> "
+                                          "count: position-bias check")
+    orders: dict[str, list[str]] = Field(default_factory=dict, description="Display order per worker id")
+    spans: list[ConsolidatedSpan] = Field(default_factory=list)
+
+
 class Agreement(CamelModel):
     overall: float | None = None
     segments: float | None = None
     content: float | None = None
+    comparison: float | None = None
 
 
 class CannotAnnotateResult(CamelModel):
@@ -96,4 +130,5 @@ class ConsolidatedLabel(CamelModel):
     agreement: Agreement = Field(default_factory=Agreement)
     cannot_annotate: CannotAnnotateResult | None = Field(
         default=None, description="Set when more than half the valid workers could not annotate the item")
+    comparison: ConsolidatedComparison | None = Field(default=None, description="mode: compare only")
     workers: list[WorkerAnswer] = Field(default_factory=list)

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from toolkit.contract.base import MAX_NESTING, DashedModel, refuse_deep_nesting
+from toolkit.contract.base import MAX_NESTING, DashedModel, refuse_deep_nesting, to_dashed
 from toolkit.contract.uri import S3Uri, StorageUri
 
 MediaType = Literal["audio", "video"]
@@ -78,6 +78,30 @@ class Sidecar(DashedModel):
     pre_segments: list[PreSegment] | None = None
 
 
+class Candidate(DashedModel):
+    """One candidate of a comparison task: a system's (or sample's) output for the line's prompt."""
+
+    model_config = ConfigDict(alias_generator=to_dashed, populate_by_name=True, extra="forbid")
+
+    candidate_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Stable id within the line (default: 1, 2, ... in manifest order); answers name it")
+    source_ref: S3Uri = Field(description="S3 URI of this candidate's audio or video")
+    system_id: str | None = Field(
+        default=None, min_length=1, max_length=256,
+        description="The system (model, checkpoint, sample) that produced it; hidden from workers")
+    duration_seconds: float | None = Field(default=None, gt=0)
+
+
+class ComparePrompt(DashedModel):
+    """What the candidates of a comparison answer: the prompt text and optional reference media."""
+
+    model_config = ConfigDict(alias_generator=to_dashed, populate_by_name=True, extra="forbid")
+
+    text: str = Field(default="", max_length=MAX_ATTRIBUTE_CHARS)
+    reference_ref: S3Uri | None = Field(default=None, description="Reference audio/video (key X)")
+
+
 class ManifestLine(DashedModel):
     """One data object of a Ground Truth custom audio/video job.
 
@@ -108,6 +132,25 @@ class ManifestLine(DashedModel):
                     "with Content-Encoding: gzip (see `gtkit peaks --spectrogram`); used with peaks-ref",
     )
     metadata: dict[str, Any] = Field(default_factory=dict, description="Passthrough feedback fields")
+    prompt: ComparePrompt | None = Field(default=None, description="Comparison tasks: the prompt")
+    candidates: list[Candidate] | None = Field(
+        default=None, min_length=2, max_length=4,
+        description="Comparison tasks: 2-4 candidates; `source-ref` is then the reference or the first "
+                    "candidate (Ground Truth needs one per line)")
+
+    @model_validator(mode="after")
+    def _candidates(self) -> ManifestLine:
+        if not self.candidates:
+            return self
+        for i, cand in enumerate(self.candidates):
+            if cand.candidate_id is None:
+                cand.candidate_id = str(i + 1)
+        ids = [c.candidate_id for c in self.candidates]
+        if len(set(ids)) != len(ids):
+            raise ValueError("candidates: candidate-id values must be unique")
+        if len({c.source_ref for c in self.candidates}) != len(self.candidates):
+            raise ValueError("candidates: each candidate needs its own source-ref")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -134,6 +134,41 @@ class RatingPairRecord(RecordModel):
     lineage: PairLineage
 
 
+class ComparePositions(RecordModel):
+    """Position-bias information of a comparison pair: where each worker was shown the two."""
+
+    chosen_candidate: str = Field(description="Manifest candidate-id of the chosen candidate")
+    rejected_candidate: str
+    chosen_positions: list[str] = Field(description="Per judging worker, the letter (A-D) the chosen one had")
+    rejected_positions: list[str]
+    preferred_positions: dict[str, int] = Field(description="Letter of each worker's preferred candidate -> count")
+    votes: dict[str, int] = Field(description="Candidate id (or 'none') -> workers who preferred it")
+
+
+class CompareLineage(Lineage):
+    comparison: ComparePositions
+
+
+class ComparePairRecord(RecordModel):
+    """preference-compare: the consolidated winner of a comparison task (chosen) against each other
+    candidate (rejected), by system."""
+
+    id: str
+    system: str
+    prompt: str
+    chosen: str
+    rejected: str
+    chosen_system: str | None
+    rejected_system: str | None
+    chosen_media: S3Uri
+    rejected_media: S3Uri
+    strength: float = Field(description="Mean CMOS strength towards the chosen one (-3..3)")
+    agreement: float = Field(description="Share of workers who gave the majority preference")
+    chosen_mos: float | None = None
+    rejected_mos: float | None = None
+    lineage: CompareLineage
+
+
 class KtoRecord(RecordModel):
     """kto: one item with a boolean label from a rating threshold."""
 
@@ -480,7 +515,7 @@ class ProvenanceRecord(RecordModel):
     file: str
     record_id: str | None = Field(default=None, alias="recordId")
     id: str
-    lineage: Lineage | PairLineage
+    lineage: Lineage | CompareLineage | PairLineage
     reserved: list[ReservedRewrite] | None = Field(
         default=None, description="Bedrock formats: the reserved words rewritten in this row, to restore it exactly")
 
@@ -573,6 +608,7 @@ EXPORT_RECORD_MODELS: dict[str, type[BaseModel]] = {
     "export-correction-pair": CorrectionPairRecord,
     "export-model-pair": ModelPairRecord,
     "export-rating-pair": RatingPairRecord,
+    "export-compare-pair": ComparePairRecord,
     "export-kto": KtoRecord,
     "export-reward": RewardRecord,
     "export-dense-preference": DensePreferenceRecord,

@@ -108,6 +108,50 @@ class CannotAnnotateSpec(SchemaModel):
         return self
 
 
+# A CMOS (comparison mean opinion score) strength: 0 = no preference, 3 = much better (ITU-T P.800).
+CMOS_MAX = 3
+MIN_CANDIDATES = 2
+MAX_CANDIDATES = 4  # keys A/B/C/D in the worker UI
+
+
+class MosSpec(SchemaModel):
+    """An absolute rating (MOS) asked per candidate of a comparison, besides the preference."""
+
+    enabled: bool = False
+    label: str = "Quality (MOS)"
+    min: int = 1
+    max: int = 5
+    required: bool = False
+
+    @model_validator(mode="after")
+    def _scale(self) -> MosSpec:
+        if not self.min < self.max:
+            raise ValueError("compare.mos needs min < max")
+        return self
+
+
+class CompareSpec(SchemaModel):
+    """`mode: compare`: 2-4 candidates (same prompt, different systems or samples) judged side by side."""
+
+    min_candidates: int = Field(default=MIN_CANDIDATES, ge=MIN_CANDIDATES, le=MAX_CANDIDATES)
+    max_candidates: int = Field(default=MAX_CANDIDATES, ge=MIN_CANDIDATES, le=MAX_CANDIDATES)
+    question: str = Field(default="Which candidate is better overall?", min_length=1, max_length=255)
+    allow_no_preference: bool = Field(
+        default=True, description="Whether strength 0 (no preference) may be submitted")
+    span_reasons: list[str] = Field(
+        default_factory=lambda: ["Pronunciation", "Prosody", "Artifact", "Timing", "Other"], min_length=1,
+        description="Reasons a worker picks for a span where one candidate is better")
+    mos: MosSpec = Field(default_factory=MosSpec)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CompareSpec:
+        if self.min_candidates > self.max_candidates:
+            raise ValueError("compare: min_candidates must not exceed max_candidates")
+        if len(set(self.span_reasons)) != len(self.span_reasons):
+            raise ValueError("compare: span_reasons must be unique")
+        return self
+
+
 class LabelSchema(SchemaModel):
     """A labeling task definition. See docs/label-schema.md."""
 
@@ -116,7 +160,10 @@ class LabelSchema(SchemaModel):
     description: str = Field(default="", max_length=255)
     instructions: str = ""
     media: MediaType = "audio"
-    tracks: list[TrackCategory] = Field(min_length=1)
+    mode: Literal["segment", "compare"] = Field(
+        default="segment", description="segment: mark spans on one media; compare: judge 2-4 candidates")
+    compare: CompareSpec | None = Field(default=None, description="mode: compare only")
+    tracks: list[TrackCategory] = Field(default_factory=list, description="Required in segment mode")
     segment_text: SegmentText = Field(default_factory=SegmentText)
     segment_fields: list[FieldSpec] = Field(default_factory=list)
     content_fields: list[FieldSpec] = Field(default_factory=list)
@@ -125,6 +172,15 @@ class LabelSchema(SchemaModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> LabelSchema:
+        if self.mode == "compare":
+            self.compare = self.compare or CompareSpec()
+            if self.tracks or self.segment_fields:
+                raise ValueError("mode compare: tracks and segment_fields do not apply (spans are marked "
+                                 "per candidate; their reasons are compare.span_reasons)")
+        elif self.compare is not None:
+            raise ValueError("'compare' only applies to mode: compare")
+        elif not self.tracks:
+            raise ValueError("tracks: a segment schema needs at least one track category")
         _unique([t.name for t in self.tracks], "track category")
         _unique([f.name for f in self.segment_fields], "segment field")
         _unique([f.name for f in self.content_fields], "content field")

@@ -98,6 +98,9 @@ class Values(dict):
         if key == "prompt_key":
             return str(item.metadata.get(self.preset.preset.prompt_key) or "")
         if key == "prompt_text":
+            prompt = item.data.get("prompt")  # a comparison line's own prompt
+            if isinstance(prompt, dict) and isinstance(prompt.get("text"), str) and prompt["text"]:
+                return red.redact(prompt["text"])
             meta = item.metadata
             for k in PROMPT_TEXT_KEYS:
                 if isinstance(meta.get(k), str) and meta[k]:
@@ -592,6 +595,8 @@ class DensePreference(Builder):
     their own media and system, spans preferring `a`/`b` with a reason)."""
 
     def build(self, item: Item) -> list[dict[str, Any]]:
+        if item.label.comparison is not None:
+            return self._compare(item)
         p, red = self.preset, self.red
         machine_by_id: dict[str, dict[str, Any]] | None = None
         spans, systems = [], set()
@@ -638,6 +643,50 @@ class DensePreference(Builder):
         }]
 
 
+    def _compare(self, item: Item) -> list[dict[str, Any]]:
+        """A compare task: one record per pair of candidates that the workers' consolidated span
+        marks tell apart (A/B: one; A/B/N: the pairs with a span for one of the two). A span
+        preferring a candidate prefers it over every other; `a` is the pair's first candidate in
+        manifest order. The record's overall `preferred` is the task's winner when it is in the pair."""
+        from toolkit.labeling.compare import candidate_systems
+
+        comp = item.label.comparison
+        assert comp is not None
+        data = item.full_data()
+        cands = [str(c.get("candidate-id") or i + 1) for i, c in enumerate(data.get("candidates") or [])]
+        uris = {str(c.get("candidate-id") or i + 1): str(c.get("source-ref"))
+                for i, c in enumerate(data.get("candidates") or [])}
+        systems = candidate_systems(data)
+        spans = [s for s in comp.spans if s.preferred in uris]
+        if not spans:
+            self.dropped["no-spans"] += 1
+            return []
+        valid = item.label.valid_worker_count or 1
+        p, red = self.preset, self.red
+        base = Values(item, p, red)
+        records = []
+        for i, a in enumerate(cands):
+            for b in cands[i + 1:]:
+                marks = [s for s in spans if s.preferred in (a, b)]
+                if not marks:
+                    continue
+                key = {a: "a", b: "b"}
+                records.append({
+                    "id": f"{item.interaction_id}/{a}-{b}",
+                    "system": p.system.render(base),
+                    "prompt": p.prompt.render(base),
+                    "candidates": [{"key": "a", "source": "system", "system": systems.get(a), "uri": uris[a]},
+                                   {"key": "b", "source": "system", "system": systems.get(b), "uri": uris[b]}],
+                    "preferred": key.get(comp.preferred or "", "tie"),
+                    "spans": [{"start": ms(s.start), "end": ms(s.end), "segment_id": s.id, "track": "comparison",
+                               "label": s.reason, "preferred": key[s.preferred], "strength": None,
+                               "reason": s.reason, "texts": None,
+                               "agreement": round(min(1.0, s.support / valid), 4)} for s in marks],
+                    "lineage": lineage(item, comp.agreement),
+                })
+        return records
+
+
 class Stepwise(Builder):
     """TRL stepwise supervision: the machine transcript's segments in time order are the steps; a
     step is correct (True) when the workers kept it: a human segment made from it (`presegmentId`)
@@ -673,7 +722,82 @@ class Stepwise(Builder):
         }]
 
 
+class PreferenceCompare(Builder):
+    """Comparison tasks (schema mode: compare): the consolidated winner (chosen) against each other
+    candidate (rejected). System ids come from the manifest line's candidates (Ground Truth copies
+    the line into the output manifest; workers and the consolidation Lambda never see them). The
+    lineage says where each worker was shown the two, for position-bias checks."""
+
+    def build(self, item: Item) -> list[dict[str, Any]]:
+        from toolkit.labeling.compare import LETTERS, candidate_systems
+
+        comp = item.label.comparison
+        if comp is None:
+            self.dropped["not-a-comparison"] += 1
+            return []
+        if comp.preferred is None:
+            self.dropped["compare-tie" if comp.tie else "compare-no-preference"] += 1
+            return []
+        if comp.agreement < self.min_agreement:
+            self.dropped["compare-below-min-agreement"] += 1
+            return []
+        data = item.full_data()
+        cands = {str(c.get("candidate-id") or i + 1): c for i, c in enumerate(data.get("candidates") or [])
+                 if isinstance(c, dict)}
+        systems = candidate_systems(data)
+        winner = comp.preferred
+        if winner not in cands:
+            self.dropped["compare-candidate-missing"] += 1
+            return []
+        p, red = self.preset, self.red
+        base = Values(item, p, red)
+        system, prompt = p.system.render(base), p.prompt.render(base)
+        orders = list(comp.orders.values())
+
+        def response(cid: str) -> str:
+            values = dict(base)
+            values.update({"candidate_ref": str(cands[cid].get("source-ref", "")), "candidate_id": cid})
+            return p.response.render(_ItemValues(base, values))
+
+        def positions(cid: str) -> list[str]:
+            return [LETTERS[order.index(cid)] for order in orders if cid in order]
+
+        records = []
+        for other in cands:
+            if other == winner:
+                continue
+            row_lineage = lineage(item, comp.agreement)
+            row_lineage["comparison"] = {
+                "chosen_candidate": winner, "rejected_candidate": other,
+                "chosen_positions": positions(winner), "rejected_positions": positions(other),
+                "preferred_positions": dict(comp.preferred_positions), "votes": dict(comp.votes)}
+            records.append({
+                "id": f"{item.interaction_id}/{winner}>{other}",
+                "system": system, "prompt": prompt,
+                "chosen": response(winner), "rejected": response(other),
+                "chosen_system": systems.get(winner), "rejected_system": systems.get(other),
+                "chosen_media": str(cands[winner].get("source-ref")),
+                "rejected_media": str(cands[other].get("source-ref")),
+                "strength": comp.strength, "agreement": comp.agreement,
+                "chosen_mos": comp.mos.get(winner), "rejected_mos": comp.mos.get(other),
+                "lineage": row_lineage,
+            })
+        return records
+
+
+class _ItemValues(dict):
+    """A candidate's template values over the item's (computed on first use)."""
+
+    def __init__(self, base: Values, values: dict[str, Any]):
+        super().__init__(values)
+        self.base = base
+
+    def __missing__(self, key: str) -> str:
+        return self.base[key]
+
+
 BUILDERS: dict[str, type[Builder]] = {
+    "preference-compare": PreferenceCompare,
     "sft-transcription": SftTranscription,
     "sft-summary": SftSummary,
     "preference-correction": PreferenceCorrection,

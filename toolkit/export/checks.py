@@ -54,6 +54,7 @@ class AgreementOnRead(Agreement):
     overall: Score | None = None
     segments: Score | None = None
     content: Score | None = None
+    comparison: Score | None = None
 
 
 class LabelOnRead(ConsolidatedLabel):
@@ -82,6 +83,7 @@ ITEM_TYPES: dict[str, Any] = {
     "source-ref": Text | None, "interaction-id": Text | None, "media-type": Text | None,
     "duration-seconds": Seconds | None, "language-code": Text | None, "sidecar-ref": Text | None,
     "metadata": dict[str, Any] | None, "transcription": Text | None, "pre-segments": list[Any] | None,
+    "prompt": dict[str, Any] | None, "candidates": list[Any] | None,  # comparison lines
     "pre-content": dict[str, Any] | None,
 }
 ItemFields = create_model(  # type: ignore[call-overload]

@@ -22,7 +22,8 @@ from toolkit.errors import GtkitError
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 Kind = Literal["sft-transcription", "sft-summary", "preference-correction", "preference-ratings", "kto",
-               "reward-segments", "dense-preference", "stepwise", "preference-model"]
+               "reward-segments", "dense-preference", "stepwise", "preference-model",
+               "preference-compare"]
 
 # Which output formats each preset kind supports (`jsonl` always).
 # hf-audio/hf-video: a Hugging Face dataset carrying the media (toolkit.export.formats.hf).
@@ -38,10 +39,12 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "stepwise": ("jsonl", "trl"),
     # human-corrected (chosen) vs model text (rejected) of a field pre-filled from `gtkit bedrock import`
     "preference-model": ("jsonl", "trl"),
+    "preference-compare": ("jsonl", "trl", "nemo-dpo"),
 }
 
 ITEM_VARS = frozenset({"interaction_id", "source_ref", "media_type", "duration", "language_code",
                        "transcript", "prompt_key", "prompt_text"})
+CANDIDATE_VARS = frozenset({"candidate_ref", "candidate_id"})  # preference-compare: the response's candidate
 SEGMENT_VARS = frozenset({"segment_id", "start", "end", "track", "label"})
 TEMPLATE_NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -165,6 +168,8 @@ class ResolvedPreset:
         for label, template in (("system", self.system), ("prompt", self.prompt), ("response", self.response),
                                 ("full_content_prompt", self.full_content_prompt)):
             ok = allowed | (SEGMENT_VARS if segment_level and label in ("prompt", "system") else set())
+            if p.kind == "preference-compare" and label == "response":
+                ok = ok | CANDIDATE_VARS
             unknown = sorted(n for n in template.names - ok if resolve or not n.startswith("content_"))
             if unknown:
                 raise PresetError(f"preset {p.name}: {label} uses unknown template names {unknown}; "

@@ -231,7 +231,7 @@ _LabelView = create_model(  # type: ignore[call-overload]
 # What every preset reads; transcription and pre-segments (often the bulk of a line) are parsed
 # only when a preset asks for them (Item.full_data).
 ITEM_KEYS = ("source-ref", "interaction-id", "media-type", "duration-seconds", "language-code", "sidecar-ref",
-             "metadata")
+             "metadata", "prompt", "candidates")
 TEXT_KEYS = ("transcription", "pre-segments", "pre-content")
 
 

@@ -14,9 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from toolkit.contract import LabelSchema, load_label_schema
+from toolkit.contract.consolidated import ConsolidatedComparison
 from toolkit.export.checks import builtin_schema
 from toolkit.export.reader import ManifestReader
 from toolkit.export.summary import RunSummary
+from toolkit.export.system_scores import outcomes_from_votes, system_scores
+from toolkit.labeling.compare import candidate_systems
 from toolkit.storage import Storage
 
 DURATION_BINS: list[tuple[float, float, str]] = [
@@ -49,6 +52,11 @@ class ReportData:
     content: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # field -> value -> n
     attributes: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # segment field -> value -> n
     workers: Counter = field(default_factory=Counter)
+    # comparison tasks: job -> [(winner system, loser system, weight)], preferred positions, tasks
+    outcomes: defaultdict = field(default_factory=lambda: defaultdict(list))
+    positions: defaultdict = field(default_factory=lambda: defaultdict(Counter))
+    expected_positions: defaultdict = field(default_factory=lambda: defaultdict(Counter))  # without bias
+    comparisons: Counter = field(default_factory=Counter)
 
 
 def collect(storage: Storage, labels: str, label_attribute: str | None = None,
@@ -79,6 +87,8 @@ def collect(storage: Storage, labels: str, label_attribute: str | None = None,
                     data.attributes[name][str(v)] += 1
         for category, spans in covered.items():
             data.coverage[category] += _union_length(spans)
+        if label.comparison is not None:
+            _collect_comparison(data, item.job_name or "(no job name)", label.comparison, item.data)
         for name, result in label.content.items():
             value = result.mean if result.mean is not None else result.value
             values = value if isinstance(value, list) else [value]
@@ -91,6 +101,45 @@ def collect(storage: Storage, labels: str, label_attribute: str | None = None,
     data.summary.skipped.update(stats.skipped)
     data.summary.problems = stats.problems
     return data
+
+
+def _collect_comparison(data: ReportData, job: str, comp: ConsolidatedComparison, line: dict) -> None:
+    # System ids from the manifest line's candidates (the Lambda never saw them); the candidate id
+    # stands in for a missing one.
+    systems = {cid: system or f"candidate {cid}" for cid, system in
+               (candidate_systems(line) or dict.fromkeys(comp.systems)).items()}
+    data.comparisons[job] += 1
+    data.outcomes[job].extend(outcomes_from_votes(comp.votes, systems))
+    data.positions[job].update(comp.preferred_positions)
+    # Without position bias a preference lands on each of the task's N positions with chance 1/N.
+    preferences = sum(comp.preferred_positions.values())
+    for letter in "ABCD"[:len(systems)]:
+        data.expected_positions[job][letter] += preferences / len(systems)
+
+
+def comparison_section(data: ReportData) -> list[str]:
+    """Per job: system win rates with 95 % Wilson intervals, Bradley-Terry strengths, and where the
+    preferred candidate was shown (position bias)."""
+    if not data.comparisons:
+        return []
+    out = ["<h2>Comparisons: system scores</h2>",
+           "<p class=muted>Pairwise outcomes from each task's consolidated votes (no preference = a tie, half a "
+           "win each way). Win rate with a 95 % Wilson interval; Bradley-Terry strength (sums to 1; "
+           "P(i beats j) = s<sub>i</sub> / (s<sub>i</sub> + s<sub>j</sub>)).</p>"]
+    for job in sorted(data.comparisons):
+        rows = "".join(
+            f"<tr><th>{esc(s.system)}</th><td>{s.games:g}</td><td>{s.wins:g}</td><td>{s.win_rate:.3f}</td>"
+            f"<td>{s.ci_low:.3f} - {s.ci_high:.3f}</td><td>{s.strength:.3f}</td></tr>"
+            for s in system_scores(data.outcomes[job]))
+        out.append(f"<h3>{esc(job)}: {data.comparisons[job]} tasks</h3><table><tr><th>System</th><th>Games</th>"
+                   f"<th>Wins</th><th>Win rate</th><th>95 % CI</th><th>Bradley-Terry</th></tr>{rows}</table>")
+        out.append(bar_chart(f"{job}: shown position of the preferred candidate",
+                             sorted(data.positions[job].items())))
+        expected = data.expected_positions[job]
+        out.append(table([(f"Position {letter}: preferred / expected without position bias",
+                           f"{data.positions[job].get(letter, 0)} / {expected[letter]:.1f}")
+                          for letter in sorted(expected)]))
+    return out
 
 
 def _union_length(spans: list[tuple[float, float]]) -> float:
@@ -152,6 +201,7 @@ def render_html(data: ReportData, title: str, schema: LabelSchema | None = None)
                 bar_chart("Items per label schema", sorted(data.schemas.items())),
                 bar_chart("Items per labeling job", sorted(data.jobs.items())),
                 bar_chart("Items by number of workers", sorted(data.workers.items(), key=lambda kv: int(kv[0])))]
+    sections += comparison_section(data)
     sections.append("<h2>Labels</h2>")
     by_category: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for (category, label), n in sorted(data.labels.items()):

@@ -58,6 +58,7 @@ from toolkit.contract.consolidation import response_item
 from toolkit.contract.events import PayloadItem
 from toolkit.contract.schema import FieldSpec, LabelSchema
 from toolkit.labeling.answers import describe_errors, worker_answer
+from toolkit.labeling.compare import candidate_systems, consolidate_comparison, order_problem
 
 AnswerInput = WorkerAnswer | tuple[str, SegmentationAnswer | Exception | dict | str]
 ROUND = 3  # seconds and scores are rounded to milliseconds / 0.001 in the output
@@ -89,6 +90,11 @@ def consolidate(
         if interaction_id is None and isinstance(data_object.get("interaction-id"), str):
             interaction_id = data_object["interaction-id"]
     workers = [_as_worker_answer(a, schema, media_duration, interaction_id) for a in answers]
+    systems = candidate_systems(data_object)
+    for i, w in enumerate(workers):
+        problem = order_problem(w, systems) if w.valid else None
+        if problem:
+            workers[i] = w.model_copy(update={"valid": False, "problems": [problem]})
     valid = [w for w in workers if w.valid and w.answer is not None]
     label = ConsolidatedLabel(
         label_schema=schema.name if schema else None,
@@ -111,13 +117,16 @@ def consolidate(
     label.content = consolidate_content(valid, schema)
     attach_prefills(label, valid, data_object)
 
+    label.comparison = consolidate_comparison(valid, systems, iou_threshold=iou_threshold)
+
     seg_scores = [s.agreement for s in label.segments]
     content_scores = [c.agreement for c in label.content.values()]
     seg_agreement = _mean(seg_scores)
     content_agreement = _mean(content_scores)
-    parts = [x for x in (seg_agreement, content_agreement) if x is not None]
+    comparison_agreement = label.comparison.agreement if label.comparison else None
+    parts = [x for x in (seg_agreement, content_agreement, comparison_agreement) if x is not None]
     label.agreement = Agreement(segments=seg_agreement, content=content_agreement,
-                                overall=_mean(parts))
+                                comparison=comparison_agreement, overall=_mean(parts))
     label.cannot_annotate = consolidate_cannot_annotate(valid)
     return label
 

@@ -250,6 +250,11 @@ class JobSource:
     def task_input(self, task_id: str) -> dict[str, Any]:
         return json.loads(self._labelable(task_id).task_input_text or "")
 
+    def data_object(self, task_id: str) -> dict[str, Any]:
+        """The manifest line itself (with what the task input hides, e.g. comparison system ids):
+        for simulated workers, who stand in for listeners that hear which system is better."""
+        return self._labelable(task_id).line
+
     def accept(self, task_id: str, worker_id: str) -> None:
         """The worker opens the task: hold one of its places for them until they submit, release
         it, or the task time limit passes. Reopening keeps the original deadline."""

@@ -305,11 +305,73 @@ def simulated_answer(task_input: dict[str, Any], schema: LabelSchema, worker: in
     return answer
 
 
+# Simulated listeners favour the candidate shown first a little (a known position bias, which the
+# shuffled order and the report's position counts are there to catch).
+POSITION_BIAS = 0.03
+STRENGTH_STEPS = (0.04, 0.12, 0.25)  # perceived quality gaps for CMOS strength 1, 2, 3
+
+
+def system_quality(system: str, seed: int = 0) -> float:
+    """A system's true quality in [0.2, 0.9]: the same in every task, so systems really differ."""
+    return random.Random(f"gtkit-sim:{seed}:system:{system}").uniform(0.2, 0.9)
+
+
+def simulated_comparison(task_input: dict[str, Any], schema: LabelSchema, worker: int,
+                         data_object: dict[str, Any] | None = None, *, seed: int = 0) -> dict[str, Any]:
+    """A plausible, schema-valid compare-mode answer: each worker perceives each candidate's true
+    quality (its system's, from `data_object`; without it, the candidate's own) with noise and a
+    slight bias towards the first shown, prefers the best, and marks a span now and then."""
+    spec = schema.compare
+    assert spec is not None
+    shown = task_input.get("candidates") or []
+    order = [str(c.get("candidate-id") or i + 1) for i, c in enumerate(shown)]
+    systems = {str(c.get("candidate-id") or i + 1): c.get("system-id")
+               for i, c in enumerate((data_object or {}).get("candidates") or [])}
+    traits = WorkerTraits.of(worker, seed)
+    rng = _worker_rng(task_input, worker, seed)
+    item = _item_rng(task_input, seed)
+    duration = float(task_input.get("duration-seconds") or 0) or max(
+        (float(c.get("duration-seconds") or 0) for c in shown), default=0.0) or 4.0
+    perceived = {}
+    for position, cid in enumerate(order):
+        true = system_quality(str(systems.get(cid) or cid), seed) + item.gauss(0, 0.05)
+        perceived[cid] = true + rng.gauss(0, 0.04 + traits.boundary_sd / 4) + (POSITION_BIAS if position == 0 else 0)
+    ranked = sorted(order, key=lambda c: -perceived[c])
+    gap = perceived[ranked[0]] - perceived[ranked[1]]
+    strength = sum(gap >= step for step in STRENGTH_STEPS)
+    if strength == 0 and not spec.allow_no_preference:
+        strength = 1
+    preferred = ranked[0] if strength else None
+    comparison: dict[str, Any] = {"order": order, "preferred": preferred, "strength": strength, "mos": {}, "spans": []}
+    if spec.mos.enabled and (spec.mos.required or rng.random() < 0.8):
+        for cid in order:
+            score = spec.mos.min + perceived[cid] * (spec.mos.max - spec.mos.min) + traits.rating_bias / 2
+            comparison["mos"][cid] = int(min(spec.mos.max, max(spec.mos.min, round(score))))
+    if preferred and duration > 1 and rng.random() < 0.6:
+        start = round(item.uniform(0, duration * 0.7) + rng.gauss(0, 0.1), TIME_DECIMALS)
+        start = min(max(0.0, start), duration - 0.5)
+        end = round(min(duration, start + item.uniform(0.4, 1.5) + rng.gauss(0, 0.1)), TIME_DECIMALS)
+        if end > start:
+            reason = spec.span_reasons[item.randrange(len(spec.span_reasons))]
+            comparison["spans"].append({"id": "span-1", "start": start, "end": end, "preferred": preferred,
+                                        "reason": reason if rng.random() < 0.8 else rng.choice(spec.span_reasons)})
+    content = {}
+    for f in schema.content_fields:
+        value = _field_value(f, rng, quality=perceived[ranked[0]], traits=traits)
+        if value is not None:
+            content[f.name] = value
+    return {"schemaVersion": "1.0", "labelSchema": schema.name, "interactionId": task_input.get("interaction-id"),
+            "mediaDuration": duration, "tracks": [], "segments": [], "content": content, "comparison": comparison}
+
+
 def simulated_answer_content(task_input: dict[str, Any], schema: LabelSchema, worker: int,
                              storage: Storage | None = None, *, corrections: list[Correction] | None = None,
-                             seed: int = 0) -> dict[str, Any]:
+                             seed: int = 0, data_object: dict[str, Any] | None = None) -> dict[str, Any]:
     """crowd-form `answerContent` as our template posts it: the JSON answer + `content-*` copies."""
-    answer = simulated_answer(task_input, schema, worker, storage, corrections=corrections, seed=seed)
+    if schema.mode == "compare":
+        answer = simulated_comparison(task_input, schema, worker, data_object, seed=seed)
+    else:
+        answer = simulated_answer(task_input, schema, worker, storage, corrections=corrections, seed=seed)
     content: dict[str, Any] = {ANSWER_FIELD: json.dumps(answer, separators=(",", ":"))}
     for name, value in answer["content"].items():
         content[f"{CONTENT_FIELD_PREFIX}{name}"] = value if isinstance(value, str) else json.dumps(value)
@@ -361,8 +423,10 @@ def simulate(source: TaskSource, workers: int, *, names: list[str] | None = None
                 break  # the "nothing left" page
             task_id = resp.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
             task_input = source.task_input(task_id)
+            peek = getattr(source, "data_object", None)  # the hidden system ids, when the source has them
             content = simulated_answer_content(task_input, source.schema, index + 1, source.storage,
-                                               corrections=corrections, seed=seed)
+                                               corrections=corrections, seed=seed,
+                                               data_object=peek(task_id) if peek else None)
             accepted = now
             now = accepted + timedelta(seconds=time_spent(task_input, index + 1, seed))
             clocked.submitted_at = now

@@ -7,7 +7,9 @@ portal so both hand the template exactly the same thing.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +43,31 @@ def build_task_input(data_object: dict[str, Any]) -> tuple[dict[str, Any] | None
         line = ManifestLine.model_validate(data_object)
     except ValidationError as exc:
         return None, "invalid manifest line: " + "; ".join(map(str, problems_from(exc)))
-    return dump(line), None
+    task_input = dump(line)
+    if line.candidates:
+        task_input["candidates"] = shown_candidates(task_input)
+    return task_input, None
+
+
+def candidate_order(data_object: dict[str, Any]) -> list[int]:
+    """The per-task display order of a comparison's candidates (indexes into `candidates`).
+
+    Seeded by the line's interaction id and candidates, so every render of a task (the Lambda's
+    retries, the local portal, a re-run) shows the same order, while orders differ across tasks:
+    position (A first) is balanced over a job and the answer records it for bias checks."""
+    cands = data_object.get("candidates") or []
+    key = json.dumps([data_object.get("interaction-id"), [c.get("source-ref") for c in cands]])
+    rng = random.Random(hashlib.sha256(key.encode("utf-8")).digest())
+    order = list(range(len(cands)))
+    rng.shuffle(order)
+    return order
+
+
+def shown_candidates(data_object: dict[str, Any]) -> list[dict[str, Any]]:
+    """The candidates as the worker gets them: shuffled, without `system-id` (workers must not
+    know which system made which candidate)."""
+    cands = data_object["candidates"]
+    return [{k: v for k, v in cands[i].items() if k != "system-id"} for i in candidate_order(data_object)]
 
 
 def iter_data_objects(manifest: str, storage: Storage) -> Iterator[tuple[str, int, Any]]:

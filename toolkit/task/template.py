@@ -223,4 +223,5 @@ def render_template(schema: LabelSchema, assets_base: str, *, variant: Variant |
         "preload": [Asset(_join(base, rel), sri(static_dir / rel))
                     for rel in module_graph(static_dir)[1:]],
     }
-    return _environment().get_template(f"{variant}.html.j2").render(context)
+    page = "compare" if schema.mode == "compare" else variant  # the compare page serves audio and video
+    return _environment().get_template(f"{page}.html.j2").render(context)

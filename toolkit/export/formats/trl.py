@@ -34,7 +34,8 @@ def to_trl(kind: str, record: dict[str, Any], with_system: bool) -> dict[str, An
         return {"messages": [*prompt, msg("assistant", record["completion"])]}
     if kind == "sft-summary":
         return {"prompt": prompt, "completion": [msg("assistant", record["completion"])]}
-    if kind in ("preference-correction", "preference-ratings", "preference-model"):
+    if kind in ("preference-correction", "preference-ratings", "preference-model",
+                "preference-compare"):
         return {"prompt": prompt, "chosen": [msg("assistant", record["chosen"])],
                 "rejected": [msg("assistant", record["rejected"])]}
     if kind == "kto":
