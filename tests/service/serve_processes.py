@@ -21,8 +21,8 @@ from toolkit.service import migrate
 from toolkit.service.db import Database
 from toolkit.service.simulate import simulated_answer_content
 from toolkit.service.tables import DataObject
-from toolkit.service.web.app import shared_secret
 from toolkit.service.web.client import Annotator
+from toolkit.service.web.context import shared_secret
 
 GTKIT = Path(sys.executable).with_name("gtkit")
 

@@ -122,7 +122,7 @@ def init(
     (the password is read from $GTKIT_PASSWORD, else prompted for)
     """
     from toolkit.service import migrate, people
-    from toolkit.service.web.app import shared_secret
+    from toolkit.service.web.context import shared_secret
 
     data.mkdir(parents=True, exist_ok=True)
     database = open_db(data, db, check=False)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from toolkit.contract.consolidated import ConsolidatedComparison, ConsolidatedSpan, WorkerAnswer
+from toolkit.labeling.matching import Member, match_segments
 
 LETTERS = "ABCD"
 NO_PREFERENCE = "none"
@@ -91,13 +92,12 @@ def consolidate_comparison(valid: Sequence[WorkerAnswer], systems: dict[str, str
 
 def _spans(judged: Sequence[WorkerAnswer], systems: dict[str, str | None],
            iou_threshold: float) -> list[ConsolidatedSpan]:
-    from toolkit.labeling.consolidate import _Member, match_segments  # the segments' matcher
 
-    groups: dict[str, dict[str, list[_Member]]] = {}
+    groups: dict[str, dict[str, list[Member]]] = {}
     for w in judged:
         for span in w.answer.comparison.spans:
             groups.setdefault(span.preferred, {}).setdefault(w.worker_id, []).append(
-                _Member(w.worker_id, span.start, span.end, "", {"reason": span.reason}, None))
+                Member(w.worker_id, span.start, span.end, "", {"reason": span.reason}, None))
     found = []
     for preferred, per_worker in groups.items():
         for members in per_worker.values():

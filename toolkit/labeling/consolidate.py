@@ -59,6 +59,7 @@ from toolkit.contract.events import PayloadItem
 from toolkit.contract.schema import FieldSpec, LabelSchema
 from toolkit.labeling.answers import describe_errors, worker_answer
 from toolkit.labeling.compare import candidate_systems, consolidate_comparison, order_problem
+from toolkit.labeling.matching import Cluster, Member, iou, match_segments
 
 AnswerInput = WorkerAnswer | tuple[str, SegmentationAnswer | Exception | dict | str]
 ROUND = 3  # seconds and scores are rounded to milliseconds / 0.001 in the output
@@ -177,97 +178,20 @@ def _as_worker_answer(item: AnswerInput, schema: LabelSchema | None, media_durat
 
 
 # -- segments ------------------------------------------------------------------------------------
-@dataclass(slots=True)
-class _Member:
-    worker: str
-    start: float
-    end: float
-    text: str
-    attributes: dict[str, FieldValue]
-    presegment_id: str | None
-
-
-@dataclass(slots=True)
-class _Cluster:
-    members: list[_Member] = field(default_factory=list)
-    start: float = 0.0  # current median span, used for matching
-    end: float = 0.0
-
-    def add(self, member: _Member) -> None:
-        self.members.append(member)
-        if len(self.members) == 1:
-            self.start, self.end = member.start, member.end
-        else:
-            self.start = statistics.median(m.start for m in self.members)
-            self.end = statistics.median(m.end for m in self.members)
-
-
-def iou(a_start: float, a_end: float, b_start: float, b_end: float) -> float:
-    """Temporal intersection over union of two spans (0 when they do not overlap)."""
-    inter = min(a_end, b_end) - max(a_start, b_start)
-    if inter <= 0:
-        return 0.0
-    union = max(a_end, b_end) - min(a_start, b_start)
-    return inter / union if union > 0 else 0.0
-
-
-def _group_segments(valid: Sequence[WorkerAnswer]) -> dict[tuple[str, str], dict[str, list[_Member]]]:
+def _group_segments(valid: Sequence[WorkerAnswer]) -> dict[tuple[str, str], dict[str, list[Member]]]:
     """(category, label) -> worker -> that worker's segments on such tracks, sorted by start."""
-    groups: dict[tuple[str, str], dict[str, list[_Member]]] = {}
+    groups: dict[tuple[str, str], dict[str, list[Member]]] = {}
     for w in valid:
         answer = w.answer
         tracks = {t.id: (t.category, t.label) for t in answer.tracks}
         for seg in answer.segments:
             key = tracks[seg.track]
             groups.setdefault(key, {}).setdefault(w.worker_id, []).append(
-                _Member(w.worker_id, seg.start, seg.end, seg.text, seg.attributes, seg.presegment_id))
+                Member(w.worker_id, seg.start, seg.end, seg.text, seg.attributes, seg.presegment_id))
     for per_worker in groups.values():
         for members in per_worker.values():
             members.sort(key=lambda m: (m.start, m.end))
     return groups
-
-
-def match_segments(per_worker: dict[str, list[_Member]], iou_threshold: float) -> list[_Cluster]:
-    """Greedy IoU matching of each worker's segments onto the clusters built so far."""
-    clusters: list[_Cluster] = []
-    for members in per_worker.values():
-        if not clusters:
-            for m in members:
-                c = _Cluster()
-                c.add(m)
-                clusters.append(c)
-            continue
-        # Candidate pairs: only spans that overlap can reach the threshold. Both lists are sorted
-        # by start, so a sweep keeps this near-linear for ordinary (mostly disjoint) segments.
-        order = sorted(range(len(clusters)), key=lambda i: clusters[i].start)
-        pairs: list[tuple[float, int, int]] = []
-        lo = 0
-        for mi, m in enumerate(members):
-            # A cluster ending before this segment starts cannot match it or any later one.
-            while lo < len(order) and clusters[order[lo]].end <= m.start:
-                lo += 1
-            for ci in order[lo:]:
-                c = clusters[ci]
-                if c.start >= m.end:
-                    break
-                score = iou(m.start, m.end, c.start, c.end)
-                if score >= iou_threshold:
-                    pairs.append((score, mi, ci))
-        pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
-        used_m: set[int] = set()
-        used_c: set[int] = set()
-        for _score, mi, ci in pairs:
-            if mi in used_m or ci in used_c:
-                continue
-            used_m.add(mi)
-            used_c.add(ci)
-            clusters[ci].add(members[mi])
-        for mi, m in enumerate(members):
-            if mi not in used_m:
-                c = _Cluster()
-                c.add(m)
-                clusters.append(c)
-    return clusters
 
 
 def consolidate_segments(
@@ -278,7 +202,7 @@ def consolidate_segments(
     min_support: int = 1,
 ) -> list[ConsolidatedSegment]:
     n_valid = len(valid)
-    out: list[tuple[float, float, str, str, _Cluster]] = []
+    out: list[tuple[float, float, str, str, Cluster]] = []
     for (category, label), per_worker in _group_segments(valid).items():
         for cluster in match_segments(per_worker, iou_threshold):
             if len(cluster.members) >= min_support:
@@ -330,7 +254,7 @@ def choose_text(texts: Sequence[str]) -> str:
     return max(non_empty, key=len)
 
 
-def _vote_attributes(members: list[_Member], schema: LabelSchema | None, category: str | None = None
+def _vote_attributes(members: list[Member], schema: LabelSchema | None, category: str | None = None
                      ) -> tuple[dict[str, FieldValue], dict[str, float]]:
     asked = {f.name for f in schema.fields_for(category)} if schema is not None and category else None
     names: list[str] = []

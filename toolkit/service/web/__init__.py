@@ -5,6 +5,7 @@ gunicorn. The worker task page is the local portal's (toolkit.service.portal): t
 rendering, crowd-form stand-in and assets.
 """
 
-from toolkit.service.web.app import ServeConfig, create_app
+from toolkit.service.web.app import create_app
+from toolkit.service.web.context import ServeConfig
 
 __all__ = ["ServeConfig", "create_app"]

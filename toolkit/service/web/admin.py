@@ -19,7 +19,7 @@ from toolkit.contract import LabelSchema, load_label_schema
 from toolkit.contract.schema import builtin_schema_names
 from toolkit.service import jobs, output, people
 from toolkit.service.errors import Invalid
-from toolkit.service.web.app import serve_state
+from toolkit.service.web.context import serve_state
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 ACTIONS = {"pause": jobs.pause_job, "resume": jobs.resume_job, "cancel": jobs.cancel_job}

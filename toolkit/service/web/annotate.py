@@ -18,7 +18,7 @@ from toolkit.service import work
 from toolkit.service.errors import NotFound, Refused, SubmissionInvalid
 from toolkit.service.portal.views import parse_time, submission_payload, summary
 from toolkit.service.tables import DataObject, Job, Membership
-from toolkit.service.web.app import refuse, serve_state
+from toolkit.service.web.context import refuse, serve_state
 
 bp = Blueprint("annotate", __name__)
 

@@ -17,7 +17,7 @@ from toolkit.service import people
 from toolkit.service.errors import Invalid, Refused
 from toolkit.service.portal.views import safe_next
 from toolkit.service.web import throttle
-from toolkit.service.web.app import WebUser, serve_state
+from toolkit.service.web.context import WebUser, serve_state
 
 bp = Blueprint("auth", __name__)
 WRONG = "Email or password is wrong, or the account is disabled."

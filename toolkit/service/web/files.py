@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from toolkit.service.portal.views import FAVICON, asset_response, local_media_response
 from toolkit.service.tables import DataObject, Job, Membership
-from toolkit.service.web.app import decode_media_uri, readiness, serve_state
+from toolkit.service.web.context import decode_media_uri, readiness, serve_state
 from toolkit.storage import MirrorEscape, is_s3, split_s3
 
 log = logging.getLogger("gtkit.serve")
