@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from toolkit.contract.base import dump, problems_from
-from toolkit.contract.manifest import ManifestLine
+from toolkit.contract.manifest import GOLD_ANSWER_KEY, ManifestLine
 from toolkit.errors import GtkitError
 
 if TYPE_CHECKING:  # the pre-annotation Lambda imports this module; storage (smart_open) is not in its zip
@@ -41,7 +41,9 @@ def build_task_input(data_object: dict[str, Any]) -> tuple[dict[str, Any] | None
         line = ManifestLine.model_validate(data_object)
     except ValidationError as exc:
         return None, "invalid manifest line: " + "; ".join(map(str, problems_from(exc)))
-    return dump(line), None
+    task_input = dump(line)
+    task_input.pop(GOLD_ANSWER_KEY, None)  # a gold object must look like any other to the worker
+    return task_input, None
 
 
 def iter_data_objects(manifest: str, storage: Storage) -> Iterator[tuple[str, int, Any]]:
