@@ -21,6 +21,7 @@ from toolkit.export import merge as run_merge
 from toolkit.export import report as run_report
 from toolkit.export.redact import ChainRedactor, ComprehendRedactor, GuardrailRedactor, Redactor, RegexRedactor
 from toolkit.export.summary import RunSummary, render_summary
+from toolkit.export.trust import TrustOptions
 from toolkit.export.workers import collect_workers, write_worker_report
 from toolkit.storage import is_s3
 
@@ -132,6 +133,17 @@ def export_cmd(
     clips: Annotated[bool, typer.Option(
         "--clips", help="hf-audio, hf-video, lhotse, nemo: one clip per segment, cut at its boundaries with ffmpeg "
         "(sample-accurate), instead of the whole media with segment offsets.")] = False,
+    min_agreement: Annotated[float | None, typer.Option(
+        "--min-agreement", min=0, max=1, help="Skip items whose overall worker agreement is below this "
+        "(0-1; after --exclude-workers).")] = None,
+    exclude_workers: Annotated[list[str] | None, typer.Option(
+        "--exclude-workers", help="Worker ids, or the pseudonyms of `gtkit report --workers` (with the same "
+        "--id-key), comma-separated, repeatable: their answers are left out and the items consolidated again.")] = None,
+    id_key: Annotated[str | None, typer.Option(
+        "--id-key", envvar="GTKIT_REPORT_ID_KEY", help="Key of the pseudonyms given to --exclude-workers.")] = None,
+    quality_weights: Annotated[bool, typer.Option(
+        "--quality-weights", help="Add `quality_weight` (the record's agreement; 1 when there was none to "
+        "measure) to every record's lineage.")] = False,
     summary_json: SummaryOpt = None,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
@@ -151,7 +163,11 @@ def export_cmd(
                            guardrail_version, region),
         bedrock_schema=bedrock_schema, lineage=lineage, quotas=quotas, reserved_words=reserved_words,
         worker_responses=worker_responses, allow_empty=allow_empty, clips=clips, batch_body=batch_body,
-        jobs=jobs if jobs > 0 else _auto_jobs(labels))
+        jobs=jobs if jobs > 0 else _auto_jobs(labels),
+        trust=TrustOptions(min_agreement=min_agreement, quality_weights=quality_weights,
+                           exclude_workers=frozenset(w.strip() for spec in exclude_workers or []
+                                                     for w in spec.split(",") if w.strip()),
+                           id_key=id_key.encode("utf-8") if id_key else None))
     try:
         with _progress(labels, "exporting", quiet) as progress:
             summary = run_export(storage, labels, options, progress)
