@@ -219,27 +219,30 @@ COLUMNS = [("worker", "Worker"), ("tasks", "Tasks"), ("gold_tasks", "Gold tasks"
            ("tasks_per_hour", "Tasks / hour"), ("invalid_answers", "Invalid answers")]
 
 
-def _row(worker: dict[str, Any]) -> dict[str, Any]:
-    gold = worker.get("gold") or {}
-    return {k: (gold.get(k) if k in ("f1", "boundary_error_ms", "label_accuracy", "content_accuracy")
-                else worker.get(k)) for k, _ in COLUMNS}
+def table_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One flat row per worker (COLUMNS keys) of `WorkerReport.as_dict()`: the HTML report's and the admin page's."""
+    gold_keys = ("f1", "boundary_error_ms", "label_accuracy", "content_accuracy")
+    return [{k: ((w.get("gold") or {}).get(k) if k in gold_keys else w.get(k)) for k, _ in COLUMNS}
+            for w in data["workers"]]
+
+
+def charts(rows: list[dict[str, Any]]) -> list[str]:
+    """Inline SVG bar charts (escaped text) of the figures that compare workers."""
+    return [bar_chart(title, [(r["worker"], r[key]) for r in rows if r[key] is not None])
+            for key, title in (("f1", "Gold F1 per worker"), ("peer_agreement", "Agreement with peers"),
+                               ("tasks_per_hour", "Tasks per hour"))]
 
 
 def render_workers_html(data: dict[str, Any], title: str) -> str:
-    rows = [_row(w) for w in data["workers"]]
+    rows = table_rows(data)
     head = "".join(f"<th>{esc(label)}</th>" for _, label in COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{esc('–' if r[k] is None else r[k])}</td>" for k, _ in COLUMNS) + "</tr>"
                    for r in rows)
     overview = [("Data objects", data["objects"]), ("Gold objects", data["gold_objects"]),
                 ("Answers", data["answers"]), ("Workers", len(rows)), ("Worker ids", data["worker_ids"]),
                 ("Unreadable files", len(data["problems"]))]
-    charts = [bar_chart("Gold F1 per worker", [(r["worker"], r["f1"]) for r in rows if r["f1"] is not None]),
-              bar_chart("Agreement with peers", [(r["worker"], r["peer_agreement"]) for r in rows
-                                                 if r["peer_agreement"] is not None]),
-              bar_chart("Tasks per hour", [(r["worker"], r["tasks_per_hour"]) for r in rows
-                                           if r["tasks_per_hour"] is not None])]
     body_html = "\n".join([f"<h1>{esc(title)}</h1>", "<h2>Overview</h2>", table(overview), "<h2>Workers</h2>",
-                           f"<table class=workers><tr>{head}</tr>{body}</table>", "<h2>Charts</h2>", *charts])
+                           f"<table class=workers><tr>{head}</tr>{body}</table>", "<h2>Charts</h2>", *charts(rows)])
     return (f"<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>"
             f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{CSS}"
             f".workers th,.workers td{{border-bottom:1px solid #e4e7eb}}</style></head>"
@@ -258,5 +261,5 @@ def write_worker_report(storage: Storage, report: WorkerReport, out: str | None,
     return data
 
 
-__all__ = ["WorkerReport", "WorkerReportError", "collect_workers", "pseudonym", "render_workers_html",
-           "write_worker_report"]
+__all__ = ["COLUMNS", "WorkerReport", "WorkerReportError", "charts", "collect_workers", "pseudonym",
+           "render_workers_html", "table_rows", "write_worker_report"]
