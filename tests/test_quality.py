@@ -88,3 +88,31 @@ def test_pair_and_peer_agreement():
     (True, 1, False), (None, "x", False), ("", "x", False), (3.5, 3, False), (3, 3, True)])
 def test_same_value(given, expected, same):
     assert same_value(given, expected) is same
+
+
+# -- properties --------------------------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SPANS = st.lists(st.tuples(st.sampled_from(["speaker", "language"]), st.sampled_from(["A", "B"]),
+                           st.floats(0, 18, allow_nan=False), st.floats(0.01, 2, allow_nan=False)), max_size=8)
+
+
+def from_spans(spans, rating) -> SegmentationAnswer:
+    return answer([(c, lab, round(a, 3), round(a + d, 3), None) for c, lab, a, d in spans],
+                  {"overall_rating": rating} if rating is not None else None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(SPANS, SPANS, st.one_of(st.none(), st.integers(1, 5)), st.one_of(st.none(), st.integers(1, 5)))
+def test_scores_are_bounded_and_perfect_on_self(a_spans, b_spans, a_rating, b_rating):
+    a, b = from_spans(a_spans, a_rating), from_spans(b_spans, b_rating)
+    total = compare(a, b).total
+    assert total.matched <= min(total.answered, total.reference)
+    for score in (total.precision, total.recall, total.f1, total.label_accuracy):
+        assert score is None or 0 <= score <= 1
+    assert total.boundary_error_ms is None or total.boundary_error_ms >= 0
+    agreement = pair_agreement(a, b)
+    assert agreement is None or 0 <= agreement <= 1
+    self_total = compare(a, a).total
+    assert self_total.f1 in (None, 1.0) and self_total.boundary_error_ms in (None, 0.0)

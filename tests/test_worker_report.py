@@ -143,3 +143,15 @@ def test_input_manifest_and_bad_gold(job, tmp_path):
         collect_workers(Storage(), str(job), manifest=str(manifest), id_key=KEY)
     result = CliRunner().invoke(app, ["report", "--workers", str(tmp_path / "nothing"), "--json", "x.json"])
     assert result.exit_code == 1 and "no manifest" in result.output
+
+
+def test_same_figures_from_an_s3_layout(job, s3_bucket):
+    import boto3
+
+    s3 = boto3.client("s3")
+    for path in job.rglob("*"):
+        if path.is_file():
+            s3.upload_file(str(path), s3_bucket, f"out/calls-job/{path.relative_to(job)}")
+    local = collect_workers(Storage(), str(job), id_key=KEY).as_dict()
+    remote = collect_workers(Storage(client=s3), f"s3://{s3_bucket}/out/calls-job", id_key=KEY).as_dict()
+    assert remote["workers"] == local["workers"] and remote["answers"] == 8 and len(remote["problems"]) == 1
