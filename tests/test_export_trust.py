@@ -122,3 +122,16 @@ def test_cli_flags(tmp_path, manifest):
     assert rows and all(0 <= r["lineage"]["quality_weight"] <= 1 for r in rows)
     # Without W3, int-1's agreement (0.875) passes the threshold: exclusion comes first.
     assert {r["lineage"]["interaction_id"] for r in rows} == {"int-1", "int-2"}
+
+
+def test_preference_pairs_weigh_each_side(tmp_path):
+    tts = Path(__file__).parent / "fixtures" / "export" / "tts.output.manifest"
+    opts = ExportOptions(preset="preference-ratings", format="trl", out=str(tmp_path / "out.jsonl"),
+                         trust=TrustOptions(quality_weights=True))
+    summary = export(Storage(), str(tts), opts)
+    ds = load(tmp_path)
+    assert ds.num_rows == summary.written > 0
+    for row in ds:
+        for side in ("chosen", "rejected"):
+            lineage = row["lineage"][side]
+            assert lineage["quality_weight"] == (1.0 if lineage["agreement"] is None else lineage["agreement"])
