@@ -79,6 +79,30 @@ def test_pre_source_ref_object_gets_task_input(logs):
     assert "int-0001" in out and SECRET_TRANSCRIPT not in out
 
 
+GOLD = {"mediaDuration": 21.0, "tracks": [{"id": "t1", "category": "speaker", "label": "Agent"}],
+        "segments": [{"id": "g1", "track": "t1", "start": 0.4, "end": 3.5, "text": SECRET_TEXT}],
+        "content": {"summary": SECRET_TEXT}}
+
+
+def test_pre_gold_answer_never_reaches_the_worker(logs):
+    """A gold object's known answer stays in the manifest line; the worker's page must not get it."""
+    response = pre.handle({"version": "2018-10-16", "labelingJobArn": JOB_ARN,
+                           "dataObject": manifest_line(**{"gold-answer": GOLD})})
+    assert response["isHumanAnnotationRequired"] is True
+    task = response["taskInput"]
+    assert "gold-answer" not in task and "goldAnswer" not in task and "gold_answer" not in task
+    assert SECRET_TEXT not in json.dumps(task) and SECRET_TEXT not in logs.getvalue()
+    assert task["interaction-id"] == "int-0001"
+
+
+def test_pre_invalid_gold_answer_is_refused_naming_the_field(logs):
+    bad = {**GOLD, "segments": [{"id": "g1", "track": "t1", "start": 5.0, "end": 30.0}]}  # past the media end
+    response = pre.handle({"version": "2018-10-16", "labelingJobArn": JOB_ARN,
+                           "dataObject": manifest_line(**{"gold-answer": bad})})
+    assert response["isHumanAnnotationRequired"] is False
+    assert "gold-answer" in logs.getvalue()
+
+
 def test_pre_sidecar_reference_passes_through():
     line = manifest_line(**{"sidecar-ref": "s3://media-bucket/sidecars/int-0001.json"})
     del line["pre-segments"]

@@ -42,8 +42,8 @@ export const SEGMENT_TEXT_DEFAULTS = Object.freeze({
 })
 
 /**
- * Task input (= manifest line) keys: model field name -> wire key (models/manifest.py
- * ManifestLine).
+ * Task input (= manifest line minus gold-answer) keys: model field name -> wire key
+ * (models/manifest.py ManifestLine).
  */
 export const TASK_INPUT_KEYS = Object.freeze({
   "source_ref": "source-ref",

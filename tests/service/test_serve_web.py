@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,7 +13,7 @@ import pytest
 from service_helpers import PASSWORD, make_people, manifest_lines, write_manifest
 from web_helpers import claim, media_links, sign_in, submit, token
 
-from toolkit.service import jobs, migrate, people, work
+from toolkit.service import jobs, migrate, output, people, work
 from toolkit.service.simulate import simulated_answer_content
 from toolkit.service.web import ServeConfig, create_app
 from toolkit.service.web.app import PUBLIC, stop
@@ -393,3 +394,43 @@ def test_readiness_fails_when_the_database_is_unreachable(tmp_path):
     assert resp.status_code == 503 and "unreachable" in resp.json["detail"]
     assert app.test_client().get("/healthz").status_code == 200
     database.dispose()
+
+
+GOLD_ANSWER = {"mediaDuration": 21.0, "tracks": [{"id": "t1", "category": "speaker", "label": "Agent"}],
+               "segments": [{"id": "g1", "track": "t1", "start": 0.4, "end": 3.1, "text": "gold text not for workers"}],
+               "content": {"overall_rating": 4}}
+
+
+def test_gold_object_is_hidden_from_workers_and_scored_on_the_workers_page(site, tmp_path):
+    db, admin_user = site["db"], site["admin"]
+    lines = manifest_lines(tmp_path, 1)
+    lines[0]["gold-answer"] = GOLD_ANSWER
+    manifest = write_manifest(tmp_path / "gold.jsonl", lines)
+    job = jobs.create_job(db, name="job-gold", manifest=str(manifest), schema=site["schema"],
+                          team_id=site["team_a"].id, output_uri=str(tmp_path / "out"), workers_per_object=2)
+    admin = client_for(site, admin_user)
+    page = admin.get(f"/admin/jobs/{job.id}/workers")
+    assert page.status_code == 200 and "No output written yet" in page.get_data(as_text=True)
+    for user in (site["ann"], site["bob"]):
+        client = client_for(site, user)
+        while True:  # job-a's tasks come first for team a; answer everything
+            resp = claim(client)
+            if resp.status_code != 302 or "/task/" not in resp.location:
+                break
+            object_id = int(resp.location.rsplit("/", 1)[1])
+            html = client.get(f"/task/{object_id}").get_data(as_text=True)
+            assert "gold-answer" not in html and "gold text not for workers" not in html
+            task = work.current_task(db, user.id)
+            assert "gold-answer" not in task.task_input
+            assert submit(client, object_id, answer(site, task)).status_code == 200
+    output.write_output(db, job.id, storage=site["app"].extensions["gtkit_serve"].config.storage, full=True)
+    html = admin.get(f"/admin/jobs/{job.id}/workers").get_data(as_text=True)
+    assert 'id="workers"' in html and "Gold F1" in html and "<svg" in html
+    for user in (site["ann"], site["bob"]):
+        assert user.worker_id not in html
+    assert "<tr><th>Gold objects</th><td>1</td></tr>" in html
+    rows = re.findall(r"<tr><td>(w-[0-9a-f]{12})</td><td>(\d+)</td><td>(\d+)</td><td>([^<]+)</td>", html)
+    assert len(rows) == 2 and all(tasks == "1" and gold == "1" and f1 != "–" for _w, tasks, gold, f1 in rows)
+    real = admin.get(f"/admin/jobs/{job.id}/workers?ids=real").get_data(as_text=True)
+    assert site["ann"].worker_id in real and site["bob"].worker_id in real
+    assert client_for(site, site["ann"]).get(f"/admin/jobs/{job.id}/workers").status_code == 403

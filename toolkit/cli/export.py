@@ -14,12 +14,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
 from toolkit.cli.common import MirrorOpt, QuietOpt, console, fail, make_storage
+from toolkit.contract import load_label_schema
 from toolkit.export import BatchQuotas, EmptyExportError, ExportOptions, builtin_preset_names
 from toolkit.export import export as run_export
 from toolkit.export import merge as run_merge
 from toolkit.export import report as run_report
 from toolkit.export.redact import ChainRedactor, ComprehendRedactor, GuardrailRedactor, Redactor, RegexRedactor
 from toolkit.export.summary import RunSummary, render_summary
+from toolkit.export.trust import TrustOptions
+from toolkit.export.workers import collect_workers, write_worker_report
 from toolkit.storage import is_s3
 
 AUTO_JOBS_BYTES = 64 * 1024 * 1024
@@ -133,6 +136,17 @@ def export_cmd(
     cannot_annotate: Annotated[str, typer.Option(
         "--cannot-annotate", help="Items most workers could not annotate (a schema-defined reason, no segments): "
         "skip them (counted as cannot-annotate in the summary) or keep them: skip | keep.")] = "skip",
+    min_agreement: Annotated[float | None, typer.Option(
+        "--min-agreement", min=0, max=1, help="Skip items whose overall worker agreement is below this "
+        "(0-1; after --exclude-workers).")] = None,
+    exclude_workers: Annotated[list[str] | None, typer.Option(
+        "--exclude-workers", help="Worker ids, or the pseudonyms of `gtkit report --workers` (with the same "
+        "--id-key), comma-separated, repeatable: their answers are left out and the items consolidated again.")] = None,
+    id_key: Annotated[str | None, typer.Option(
+        "--id-key", envvar="GTKIT_REPORT_ID_KEY", help="Key of the pseudonyms given to --exclude-workers.")] = None,
+    quality_weights: Annotated[bool, typer.Option(
+        "--quality-weights", help="Add `quality_weight` (the record's agreement; 1 when there was none to "
+        "measure) to every record's lineage.")] = False,
     summary_json: SummaryOpt = None,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
@@ -153,7 +167,11 @@ def export_cmd(
         bedrock_schema=bedrock_schema, lineage=lineage, quotas=quotas, reserved_words=reserved_words,
         worker_responses=worker_responses, allow_empty=allow_empty, clips=clips, batch_body=batch_body,
         cannot_annotate=cannot_annotate,
-        jobs=jobs if jobs > 0 else _auto_jobs(labels))
+        jobs=jobs if jobs > 0 else _auto_jobs(labels),
+        trust=TrustOptions(min_agreement=min_agreement, quality_weights=quality_weights,
+                           exclude_workers=frozenset(w.strip() for spec in exclude_workers or []
+                                                     for w in spec.split(",") if w.strip()),
+                           id_key=id_key.encode("utf-8") if id_key else None))
     try:
         with _progress(labels, "exporting", quiet) as progress:
             summary = run_export(storage, labels, options, progress)
@@ -185,21 +203,63 @@ def merge_cmd(
 
 
 def report_cmd(
-    labels: LabelsOpt,
-    out: Annotated[str, typer.Option("--out", "-o", help="HTML file to write.")],
-    schema: Annotated[str | None, typer.Option("--schema", help="Label schema (orders choices and ratings).")] = None,
+    labels: Annotated[str | None, typer.Option(
+        "--labels", "-l", help="Ground Truth output.manifest (local or s3://) for the dataset report.")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="HTML file to write.")] = None,
+    schema: Annotated[str | None, typer.Option("--schema", help="Label schema (orders choices and ratings; "
+                                                              "with --workers, also validates answers).")] = None,
     title: Annotated[str | None, typer.Option(
         help="Page title. Default: the job name(s) and label attribute of the labels.")] = None,
     label_attribute: AttrOpt = None,
+    workers: Annotated[str | None, typer.Option(
+        "--workers", help="Per-worker quality report of the job output folder `<S3OutputPath>/<job>` (Ground "
+                          "Truth's layout or gtkit serve's / local job's): gold scores, agreement with peers, "
+                          "time per task, tasks per hour.")] = None,
+    manifest: Annotated[str | None, typer.Option(
+        "--manifest", help="With --workers: the manifest whose lines carry `gold-answer` (default: the job's "
+                           "manifests/output/output.manifest).")] = None,
+    json_out: Annotated[str | None, typer.Option(
+        "--json", help="With --workers: also write the figures as JSON.")] = None,
+    real_worker_ids: Annotated[bool, typer.Option(
+        "--real-worker-ids", help="With --workers: show worker ids as they are (default: keyed pseudonyms).")] = False,
+    id_key: Annotated[str | None, typer.Option(
+        "--id-key", envvar="GTKIT_REPORT_ID_KEY", help="With --workers: key of the pseudonyms; the same key gives "
+                                                       "the same pseudonym in every report (default: a new random "
+                                                       "key per run).")] = None,
+    rating_tolerance: Annotated[float, typer.Option(
+        "--rating-tolerance", min=0,
+        help="With --workers: how far a rating may be from the gold one and still count.")] = 0.0,
     summary_json: SummaryOpt = None,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Write a self-contained HTML dataset report (counts, distributions, histograms, coverage).
+    """Write a self-contained HTML dataset report (counts, distributions, histograms, coverage), or with
+    --workers a per-worker quality report (HTML and/or JSON).
 
     Example: gtkit report --labels output.manifest --out report.html
+
+    Example: gtkit report --workers out/my-job --out workers.html --json workers.json
     """
     storage = make_storage(mirror)
+    if workers:
+        if not out and not json_out:
+            raise fail("--workers needs --out (HTML) and/or --json")
+        try:
+            report = collect_workers(storage, workers, manifest=manifest, schema=load_label_schema(schema) if schema
+                                     else None, id_key=id_key.encode("utf-8") if id_key else None,
+                                     real_ids=real_worker_ids, rating_tolerance=rating_tolerance)
+            write_worker_report(storage, report, out, json_out, title)
+        except (ValueError, OSError) as exc:
+            raise fail(str(exc)) from None
+        if not quiet:
+            console.print(f"{len(report.workers)} workers, {report.answers} answers on {report.objects} objects "
+                          f"({report.gold_objects} gold); unreadable files: {len(report.problems)}")
+            for path in (out, json_out):
+                if path:
+                    console.print(f"wrote {escape(path)}")
+        return
+    if not labels or not out:
+        raise fail("gtkit report needs --labels and --out (or --workers JOB_OUTPUT)")
     try:
         with _progress(labels, "reading labels", quiet) as progress:
             summary = run_report(storage, labels, out, label_attribute, schema, title, progress)

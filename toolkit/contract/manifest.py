@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from toolkit.contract.answer import SegmentationAnswer
 from toolkit.contract.base import MAX_NESTING, DashedModel, refuse_deep_nesting, to_dashed
 from toolkit.contract.uri import S3Uri, StorageUri
 
@@ -15,6 +16,7 @@ MediaType = Literal["audio", "video"]
 # single attribute at most 20,000. We count the line in UTF-8 bytes, the stricter reading.
 MAX_LINE_BYTES = 100_000
 MAX_ATTRIBUTE_CHARS = 20_000
+GOLD_ANSWER_KEY = "gold-answer"  # ManifestLine.gold_answer on the wire
 
 
 # Millisecond rounding slack (answer.TIME_TOLERANCE; that module imports this one).
@@ -132,6 +134,10 @@ class ManifestLine(DashedModel):
                     "with Content-Encoding: gzip (see `gtkit peaks --spectrogram`); used with peaks-ref",
     )
     metadata: dict[str, Any] = Field(default_factory=dict, description="Passthrough feedback fields")
+    gold_answer: SegmentationAnswer | None = Field(
+        default=None,
+        description="The known answer of a gold object: workers' answers on it are scored against it "
+                    "(`gtkit report --workers`). Never part of the task input a worker's page receives")
     prompt: ComparePrompt | None = Field(default=None, description="Comparison tasks: the prompt")
     candidates: list[Candidate] | None = Field(
         default=None, min_length=2, max_length=4,

@@ -23,6 +23,7 @@ from toolkit.contract.answer import (
     TIME_TOLERANCE,
 )
 from toolkit.contract.manifest import (
+    GOLD_ANSWER_KEY,
     PEAKS_MAGIC,
     SPECTROGRAM_MAGIC,
     ManifestLine,
@@ -79,8 +80,9 @@ def ui_constants() -> list[Constant]:
                  "Defaults of a FieldSpec (models/schema.py): a rating scale without min/max is 1 to 5."),
         Constant("SEGMENT_TEXT_DEFAULTS", SegmentText().model_dump(),
                  "LabelSchema.segment_text when the schema does not set it (models/schema.py SegmentText)."),
-        Constant("TASK_INPUT_KEYS", _aliases(ManifestLine),
-                 "Task input (= manifest line) keys: model field name -> wire key (models/manifest.py ManifestLine)."),
+        Constant("TASK_INPUT_KEYS", {k: v for k, v in _aliases(ManifestLine).items() if v != GOLD_ANSWER_KEY},
+                 "Task input (= manifest line minus gold-answer) keys: model field name -> wire key "
+                 "(models/manifest.py ManifestLine)."),
         Constant("SIDECAR_KEYS", _aliases(Sidecar),
                  "Sidecar file keys: model field name -> wire key (models/manifest.py Sidecar)."),
         Constant("PEAKS_MAGIC", PEAKS_MAGIC.decode("ascii"),

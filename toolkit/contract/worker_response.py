@@ -30,6 +30,17 @@ def gt_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def parse_gt_time(value: object) -> datetime | None:
+    """A Ground Truth timestamp (or any ISO 8601 one) as an aware datetime, None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def new_answer(worker_id: str, answer_content: dict[str, Any], accepted_at: datetime, submitted_at: datetime,
                *, time_spent: float | None = None, worker_metadata: dict[str, Any] | None = None) -> WorkerResponse:
     """One element of the file's `answers`; `time_spent` defaults to submission - acceptance."""
@@ -55,4 +66,4 @@ def decode(data: bytes | str, where: str = "worker-response file") -> list[Worke
             f"{p.path}: {p.message}" for p in problems[:3]), problems=problems) from None
 
 
-__all__ = ["UnreadableResponse", "decode", "encode", "gt_time", "new_answer"]
+__all__ = ["UnreadableResponse", "decode", "encode", "gt_time", "new_answer", "parse_gt_time"]

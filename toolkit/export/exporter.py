@@ -31,6 +31,7 @@ from toolkit.export.reader import (
 )
 from toolkit.export.redact import NullRedactor, Redactor, RegexRedactor
 from toolkit.export.summary import RunSummary
+from toolkit.export.trust import TrustOptions, check_item, weigh
 from toolkit.storage import Storage, tempfiles
 
 SCHEMA_MISMATCH = "schema-mismatch"
@@ -81,6 +82,7 @@ class ExportOptions:
     clips: bool = False                        # hf-*/lhotse/nemo: cut each segment's media (else whole media + offsets)
     batch_body: str | None = None              # bedrock-batch: override the preset's batch.body (anthropic, ...)
     cannot_annotate: str = "skip"              # items most workers could not annotate: skip | keep
+    trust: TrustOptions = field(default_factory=TrustOptions)  # --exclude-workers, --min-agreement, weights
 
 
 def resolve_format(name: str, bedrock_schema: str) -> tuple[str, str]:
@@ -145,7 +147,7 @@ def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Pre
                                         extra={"clips": options.clips}))
     builder = make_builder(resolved, redactor, writer.record_fields)
     summary = RunSummary(command="export", extra={"preset": preset.name, "format": options.format})
-    work = _Work(reader, builder, schema)
+    work = _Work(reader, builder, schema, options.trust)
     jobs = options.jobs if _parallel_ok(options, redactor, preset) else 1
     try:
         if first is not None:
@@ -161,6 +163,7 @@ def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Pre
                 if records:
                     writer.write(records)
         for records in builder.finish():
+            weigh(records, options.trust)
             writer.write(records)
     except BaseException as exc:
         writer.close(exc)
@@ -211,18 +214,27 @@ def _needs_texts(preset: Preset) -> bool:
 class _Work:
     """Item -> records, the same in the main process and in parallel workers."""
 
-    def __init__(self, reader: ManifestReader, builder: Builder, schema: LabelSchema | None):
+    def __init__(self, reader: ManifestReader, builder: Builder, schema: LabelSchema | None,
+                 trust: TrustOptions | None = None):
         self.reader = reader
         self.builder = builder
         self.schema = schema
+        self.trust = trust or TrustOptions()
 
     def process(self, item: Item) -> list[dict[str, Any]] | None:
         schema = self.schema
         if schema is not None and item.label.label_schema and item.label.label_schema != schema.name:
             self.reader.stats.skip_item(item.line, SCHEMA_MISMATCH, f"labelSchema {item.label.label_schema!r}")
             return None
+        if self.trust.active:
+            skipped = check_item(item, self.trust, schema)
+            if skipped is not None:
+                self.reader.stats.skip_item(item.line, *skipped)
+                return None
         try:
-            return self.builder.run(item)
+            records = self.builder.run(item)
+            weigh(records or [], self.trust)
+            return records
         except SidecarError as exc:
             self.reader.stats.skip_item(item.line, SIDECAR_UNREADABLE, str(exc))
             return None

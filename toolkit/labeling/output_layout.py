@@ -14,7 +14,9 @@ goes, and under which name, is this module's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 from toolkit.contract import worker_response
 from toolkit.contract.events import WorkerResponse
 from toolkit.contract.output_manifest import manifest_text
-from toolkit.storage import Storage, join_uri
+from toolkit.storage import Storage, is_s3, join_uri, split_s3
 
 
 class JobLayout:
@@ -65,6 +67,33 @@ class JobLayout:
     def consolidation_response(self, batch: str) -> str:
         return self.path("annotations", "consolidated-annotation", "consolidation-response",
                          f"iteration-{self.iteration}", f"{batch}.json")
+
+
+RESPONSE_PATH = re.compile(r"iteration-(\d+)/([^/]+)/[^/]+\.json$")
+
+
+def list_files(storage: Storage, prefix: str) -> Iterator[str]:
+    """Every `.json` file under a local directory or s3:// prefix, sorted."""
+    if is_s3(prefix):
+        bucket, key = split_s3(prefix.rstrip("/") + "/")
+        pages = storage.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+        keys = sorted(obj["Key"] for page in pages for obj in page.get("Contents", []) if obj["Key"].endswith(".json"))
+        yield from (f"s3://{bucket}/{k}" for k in keys)
+        return
+    root = Path(prefix)
+    if root.is_dir():
+        yield from (str(p) for p in sorted(root.rglob("*.json")) if p.is_file())
+
+
+def responses_by_object(storage: Storage, root: str) -> dict[str, list[str]]:
+    """datasetObjectId -> its worker-response files under `<root>/annotations/worker-response/`
+    (iteration, then name order), for Ground Truth's layout and ours alike."""
+    found: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for uri in list_files(storage, join_uri(root, "annotations", "worker-response")):
+        match = RESPONSE_PATH.search(uri.replace("\\", "/"))
+        if match:
+            found[match.group(2)].append((int(match.group(1)), uri))
+    return {k: [uri for _i, uri in sorted(v)] for k, v in found.items()}
 
 
 def worker_response_name(submitted_at: datetime) -> str:

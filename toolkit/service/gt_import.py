@@ -17,17 +17,14 @@ their 0-based manifest line, so line i's answers are in folder `i` (the observed
 from __future__ import annotations
 
 import json
-import re
-from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 
 from toolkit.contract import LabelSchema, consolidation, worker_response
+from toolkit.labeling.output_layout import responses_by_object
 from toolkit.service import queue
 from toolkit.service.db import Database
 from toolkit.service.errors import Invalid
@@ -46,10 +43,8 @@ from toolkit.service.local_job import DEFAULT_LABEL_ATTRIBUTE, DEFAULT_TASK_TIME
 from toolkit.service.output import json_text
 from toolkit.service.people import external_user
 from toolkit.service.tables import Answer, Consolidation, DataObject, Job
-from toolkit.storage import Storage, is_s3, join_uri, split_s3
+from toolkit.storage import Storage, join_uri
 from toolkit.storage.lines import UndecodableLine, WrongEncoding
-
-RESPONSE_PATH = re.compile(r"iteration-(\d+)/([^/]+)/[^/]+\.json$")
 
 
 @dataclass(frozen=True)
@@ -60,37 +55,8 @@ class ImportResult:
     answers: int
 
 
-def list_files(storage: Storage, prefix: str) -> Iterator[str]:
-    """Every file under a local directory or s3:// prefix, sorted."""
-    if is_s3(prefix):
-        bucket, key = split_s3(prefix.rstrip("/") + "/")
-        pages = storage.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
-        keys = sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
-        yield from (f"s3://{bucket}/{k}" for k in keys)
-        return
-    root = Path(prefix)
-    if root.is_dir():
-        yield from (str(p) for p in sorted(root.rglob("*.json")) if p.is_file())
-
-
-def _responses_by_object(storage: Storage, root: str) -> dict[str, list[str]]:
-    """datasetObjectId -> its worker-response files (iteration, then name order)."""
-    found: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for uri in list_files(storage, join_uri(root, "annotations", "worker-response")):
-        match = RESPONSE_PATH.search(uri.replace("\\", "/"))
-        if match:
-            found[match.group(2)].append((int(match.group(1)), uri))
-    return {k: [uri for _i, uri in sorted(v)] for k, v in found.items()}
-
-
 def _time(value: str | None, default: datetime) -> datetime:
-    if not value:
-        return default
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return default
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return worker_response.parse_gt_time(value) or default
 
 
 def _read_answers(storage: Storage, uris: list[str], object_id: str) -> list[Any]:
@@ -114,7 +80,7 @@ def import_gt_output(db: Database, root: str, *, name: str, schema: LabelSchema,
     manifest = join_uri(root, "manifests", "output", "output.manifest")
     if not storage.exists(manifest):
         raise Invalid(f"{manifest}: no output manifest (is {root} a job's output folder?)")
-    responses = _responses_by_object(storage, root)
+    responses = responses_by_object(storage, root)
     now = db.now()
     with db.write() as session:
         job = new_job(session, now, name=name, schema_text=schema_yaml(schema), team_id=team_id,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from toolkit.contract.base import dump, problems_from
-from toolkit.contract.manifest import ManifestLine
+from toolkit.contract.manifest import GOLD_ANSWER_KEY, ManifestLine
 from toolkit.errors import GtkitError
 
 if TYPE_CHECKING:  # the pre-annotation Lambda imports this module; storage (smart_open) is not in its zip
@@ -44,6 +44,7 @@ def build_task_input(data_object: dict[str, Any]) -> tuple[dict[str, Any] | None
     except ValidationError as exc:
         return None, "invalid manifest line: " + "; ".join(map(str, problems_from(exc)))
     task_input = dump(line)
+    task_input.pop(GOLD_ANSWER_KEY, None)  # a gold object must look like any other to the worker
     if line.candidates:
         task_input["candidates"] = shown_candidates(task_input)
     return task_input, None

@@ -30,6 +30,7 @@ from flask import (
 )
 from markupsafe import escape as html_escape
 
+from toolkit.contract.worker_response import parse_gt_time as parse_time  # the portal and gtkit serve read acceptedAt
 from toolkit.labeling.answers import AnswerFormatError, load_json, worker_answer
 from toolkit.service.portal.tasks import STATUS_FAILED, SubmissionRejected, TaskSource
 from toolkit.storage import MirrorEscape, is_s3, split_s3
@@ -318,16 +319,6 @@ def _local_path(value: str) -> bool:
     if parts.scheme or parts.netloc:
         return False
     return not any(segment in (".", "..") for segment in parts.path.split("/"))
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _proxy_s3(source: TaskSource, uri: str) -> Response:

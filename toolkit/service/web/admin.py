@@ -13,10 +13,13 @@ from typing import Any
 import yaml
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from toolkit.contract import LabelSchema, load_label_schema
 from toolkit.contract.schema import builtin_schema_names
+from toolkit.export.workers import COLUMNS, WorkerReportError, charts, collect_workers, table_rows
+from toolkit.labeling.output_layout import JobLayout
 from toolkit.service import jobs, output, people
 from toolkit.service.errors import Invalid
 from toolkit.service.web.context import serve_state
@@ -115,6 +118,27 @@ def job(job_id: int) -> Any:
     teams = {t.id: t.name for t in people.list_teams(db)}
     return render_template("admin_job.html", job=info, progress=jobs.job_progress(db, job_id),
                            team=teams.get(info.team_id), written=request.args.get("written"))
+
+
+@bp.get("/jobs/<int:job_id>/workers")
+def job_workers(job_id: int) -> Any:
+    """Per-worker metrics of a job, read from its written output like `gtkit report --workers`: pseudonyms
+    unless the admin asks for the ids (`?ids=real`)."""
+    state = serve_state()
+    info = jobs.get_job(state.db, job_id)
+    real = request.args.get("ids") == "real"
+    layout = JobLayout(info.output_uri, info.name)
+    if not state.config.storage.exists(layout.output_manifest):
+        return render_template("admin_workers.html", job=info, real=real,
+                               error="No output written yet (it is written as answers come in, or with Write output).")
+    try:
+        report = collect_workers(state.config.storage, layout.root, id_key=state.worker_key, real_ids=real)
+    except (WorkerReportError, OSError) as exc:
+        return render_template("admin_workers.html", job=info, error=str(exc), real=real)
+    data = report.as_dict()
+    rows = table_rows(data)
+    return render_template("admin_workers.html", job=info, data=data, rows=rows, columns=COLUMNS, real=real,
+                           charts=[Markup(c) for c in charts(rows)])  # bar_chart escapes every text it draws
 
 
 @bp.post("/jobs/<int:job_id>/<action>")

@@ -80,6 +80,8 @@ class Serve:
         self.config = config
         self.db = config.db
         self._media_key = hmac.new(secret, b"gtkit media links", hashlib.sha256).digest()
+        # Stable worker pseudonyms on the admin's metrics page (the same on every instance and restart).
+        self.worker_key = hmac.new(secret, b"gtkit worker pseudonyms", hashlib.sha256).digest()
         self.liquid = make_environment(self._grant)
         self.queue: QueueWorker | None = None
         self._templates: dict[tuple[int, str | None], Any] = {}
