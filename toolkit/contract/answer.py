@@ -8,14 +8,12 @@ two layers: structural rules here (times, references, ids) and schema rules in
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from toolkit.contract.base import CamelModel
-
-if TYPE_CHECKING:  # the manifest line (which schema.py imports) holds a gold SegmentationAnswer
-    from toolkit.contract.schema import FieldSpec, LabelSchema
+from toolkit.contract.schema import FieldSpec, LabelSchema
 
 ANSWER_SCHEMA_VERSION = "1.0"
 ANSWER_FIELD = "answer"  # crowd-form input name that carries the JSON answer

@@ -3,12 +3,15 @@ pydantic-error flattener (`problems_from`) and the nesting guard."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from toolkit.errors import GtkitError, Problem
+
+# The media a task shows: the manifest line says it, a label schema asks for it.
+MediaType = Literal["audio", "video"]
 
 # How many containers (objects, lists) deep a value may nest, per format, and why. One guard
 # (`deeper_than`) checks them all, iteratively, so it is safe at any depth a parser returns.

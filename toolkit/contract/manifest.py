@@ -7,10 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from toolkit.contract.answer import SegmentationAnswer
-from toolkit.contract.base import MAX_NESTING, DashedModel, refuse_deep_nesting, to_dashed
+from toolkit.contract.base import MAX_NESTING, DashedModel, MediaType, refuse_deep_nesting, to_dashed
 from toolkit.contract.uri import S3Uri, StorageUri
-
-MediaType = Literal["audio", "video"]
 
 # Ground Truth limits ("Use an Input Manifest File"): a line is at most 100,000 characters and a
 # single attribute at most 20,000. We count the line in UTF-8 bytes, the stricter reading.

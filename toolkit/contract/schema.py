@@ -12,7 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from toolkit.contract.manifest import MediaType
+from toolkit.contract.base import MediaType
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
