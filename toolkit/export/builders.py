@@ -14,8 +14,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from toolkit.contract import ConsolidatedLabel, ConsolidatedSegment, FieldSpec
-from toolkit.contract.records import FieldValue
+from toolkit.contract.base import problems_from
+from toolkit.contract.records import (
+    FieldValue,
+    TranscriptionRecord,
+    encode,
+)
+from toolkit.export.formats.base import ExportError
 from toolkit.export.presets import TEMPLATE_NAME, ResolvedPreset, Template
 from toolkit.export.reader import Item
 from toolkit.export.redact import Redactor
@@ -40,6 +48,18 @@ def normalise_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     kept = "".join(" " if unicodedata.category(ch)[0] in "PZC" else ch for ch in text)
     return " ".join(kept.split())
+
+
+def record(model: type[BaseModel], exclude: set[str] | None = None, /, **fields: Any) -> dict[str, Any]:
+    """One export record built as its contract model (toolkit.contract.records) and encoded for the
+    writers, so a builder cannot write a shape the contract does not describe: a field the model
+    refuses is an ExportError naming the record and the field (never the value)."""
+    try:
+        return encode(model(**fields), exclude)
+    except ValidationError as exc:
+        problems = problems_from(exc)
+        raise ExportError(f"record {fields.get('id')}: does not fit {model.__name__}: "
+                          + "; ".join(str(p) for p in problems), problems=problems) from exc
 
 
 def lineage(item: Item, agreement: float | None, segment_id: str | None = None) -> dict[str, Any]:
@@ -280,6 +300,10 @@ class Builder:
                 "label": seg.label}
 
 
+# The keys of a transcription record a writer that reads neither media nor attributes gets.
+PARTIAL_TRANSCRIPTION = {"media", "attributes"}
+
+
 class SftTranscription(Builder):
     def __init__(self, preset: ResolvedPreset, redactor: Redactor, fields: frozenset[str] | None = None):
         super().__init__(preset, redactor, fields)
@@ -312,21 +336,16 @@ class SftTranscription(Builder):
             # f"{x:.3f}" rounds exactly like round(x, 3) (the same correctly rounded conversion), so
             # the media span reuses the prompt's strings: float() of them is cheaper than round().
             start, end = f"{seg.start:.3f}", f"{seg.end:.3f}"
-            record = {
-                "id": f"{iid}/{sid}",
-                "system": system,
-                "prompt": prompt(sid, start, end, category, label),
-                "completion": redact(text),
-            }
             attrs = seg.attributes
             if attrs and not attrs.keys() <= choice_fields:  # see attributes(); redacted (and counted)
                 attrs = attributes(attrs)                     # even when the format leaves them out
-            if full:
-                record["media"] = {"uri": uri, "start": float(start), "end": float(end), "track": category,
-                                   "label": label}
-                record["attributes"] = attrs
-            record["lineage"] = {**base_lineage, "agreement": round(seg.agreement, 4), "segment_id": sid}
-            out.append(record)
+            out.append(record(
+                TranscriptionRecord, None if full else PARTIAL_TRANSCRIPTION,
+                id=f"{iid}/{sid}", system=system, prompt=prompt(sid, start, end, category, label),
+                completion=redact(text),
+                media={"uri": uri, "start": float(start), "end": float(end), "track": category, "label": label},
+                attributes=attrs,
+                lineage={**base_lineage, "agreement": round(seg.agreement, 4), "segment_id": sid}))
         return out
 
 
