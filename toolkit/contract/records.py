@@ -1,19 +1,21 @@
 """Training records written by `gtkit export` and the labels `gtkit merge` adds to feedback records.
 
-The exporter builds plain dicts for speed; these models document every shape it emits and the
-tests validate each exported line against them (extra="forbid": a stray key is a defect).
+The export builders (toolkit/export/builders.py) construct these models and hand the writers
+`encode(record)`, so what is written is what the contract (and its JSON Schema) says; the tests
+validate each exported line against them (`decode`; extra="forbid": a stray key is a defect).
 snake_case keys throughout, except where the target format fixes camelCase (Bedrock).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from toolkit.contract.uri import S3Uri
 
 FieldValue = str | bool | int | float | list[str] | None
+M = TypeVar("M", bound=BaseModel)
 
 
 class RecordModel(BaseModel):
@@ -32,8 +34,9 @@ class Lineage(RecordModel):
     creation_date: str | None = None
     line: int = Field(description="1-based line of the output manifest")
     segment_id: str | None = None
-    model: ModelLineage | None = Field(default=None, description="preference-model: the model the rejected text "
-                                                                  "came from")
+    # Only preference-model has one: left out of the other presets' lineage rather than written as null.
+    model: ModelLineage | None = Field(default=None, exclude_if=lambda v: v is None,
+                                       description="preference-model: the model the rejected text came from")
 
 
 class ModelLineage(RecordModel):
@@ -599,6 +602,18 @@ class MergedLabels(RecordModel):
     agreement: dict[str, float | None]
     segments: list[MergedSegment]
     content: dict[str, MergedContent]
+
+
+def encode(record: BaseModel, exclude: set[str] | None = None) -> dict[str, Any]:
+    """The one way an export record becomes the dict the writers serialise (orjson, Arrow): keys in
+    model order, nulls kept (unlike `base.dump`: a record's null says "not known" and keeps every
+    row's columns alike), `exclude` for the keys a writer does not read."""
+    return record.model_dump(exclude=exclude)
+
+
+def decode(model: type[M], line: bytes | str) -> M:
+    """One exported line read back as its model (pydantic's ValidationError names the field)."""
+    return model.model_validate_json(line)
 
 
 EXPORT_RECORD_MODELS: dict[str, type[BaseModel]] = {

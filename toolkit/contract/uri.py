@@ -12,6 +12,7 @@ also checks containment after resolving symlinks; this is the first of the two l
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated
 
@@ -24,6 +25,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 S3_URI_PATTERN = r"^s3://[A-Za-z0-9._-]+/[^/]"
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function, and export checks each item's URI once per record
 def s3_uri_problem(value: str) -> str | None:
     """Why `value` is not a safe `s3://BUCKET/KEY` URI, or None. Never echoes the value."""
     if not value.startswith(S3_SCHEME):

@@ -14,8 +14,25 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from toolkit.contract import ConsolidatedLabel, ConsolidatedSegment, FieldSpec
-from toolkit.contract.records import FieldValue
+from toolkit.contract.base import problems_from
+from toolkit.contract.records import (
+    ComparePairRecord,
+    CorrectionPairRecord,
+    DensePreferenceRecord,
+    FieldValue,
+    KtoRecord,
+    ModelPairRecord,
+    RatingPairRecord,
+    RewardRecord,
+    StepwiseRecord,
+    SummaryRecord,
+    TranscriptionRecord,
+    encode,
+)
+from toolkit.export.formats.base import ExportError
 from toolkit.export.presets import TEMPLATE_NAME, ResolvedPreset, Template
 from toolkit.export.reader import Item
 from toolkit.export.redact import Redactor
@@ -40,6 +57,18 @@ def normalise_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     kept = "".join(" " if unicodedata.category(ch)[0] in "PZC" else ch for ch in text)
     return " ".join(kept.split())
+
+
+def record(model: type[BaseModel], exclude: set[str] | None = None, /, **fields: Any) -> dict[str, Any]:
+    """One export record built as its contract model (toolkit.contract.records) and encoded for the
+    writers, so a builder cannot write a shape the contract does not describe: a field the model
+    refuses is an ExportError naming the record and the field (never the value)."""
+    try:
+        return encode(model(**fields), exclude)
+    except ValidationError as exc:
+        problems = problems_from(exc)
+        raise ExportError(f"record {fields.get('id')}: does not fit {model.__name__}: "
+                          + "; ".join(str(p) for p in problems), problems=problems) from exc
 
 
 def lineage(item: Item, agreement: float | None, segment_id: str | None = None) -> dict[str, Any]:
@@ -280,6 +309,10 @@ class Builder:
                 "label": seg.label}
 
 
+# The keys of a transcription record a writer that reads neither media nor attributes gets.
+PARTIAL_TRANSCRIPTION = {"media", "attributes"}
+
+
 class SftTranscription(Builder):
     def __init__(self, preset: ResolvedPreset, redactor: Redactor, fields: frozenset[str] | None = None):
         super().__init__(preset, redactor, fields)
@@ -312,21 +345,16 @@ class SftTranscription(Builder):
             # f"{x:.3f}" rounds exactly like round(x, 3) (the same correctly rounded conversion), so
             # the media span reuses the prompt's strings: float() of them is cheaper than round().
             start, end = f"{seg.start:.3f}", f"{seg.end:.3f}"
-            record = {
-                "id": f"{iid}/{sid}",
-                "system": system,
-                "prompt": prompt(sid, start, end, category, label),
-                "completion": redact(text),
-            }
             attrs = seg.attributes
             if attrs and not attrs.keys() <= choice_fields:  # see attributes(); redacted (and counted)
                 attrs = attributes(attrs)                     # even when the format leaves them out
-            if full:
-                record["media"] = {"uri": uri, "start": float(start), "end": float(end), "track": category,
-                                   "label": label}
-                record["attributes"] = attrs
-            record["lineage"] = {**base_lineage, "agreement": round(seg.agreement, 4), "segment_id": sid}
-            out.append(record)
+            out.append(record(
+                TranscriptionRecord, None if full else PARTIAL_TRANSCRIPTION,
+                id=f"{iid}/{sid}", system=system, prompt=prompt(sid, start, end, category, label),
+                completion=redact(text),
+                media={"uri": uri, "start": float(start), "end": float(end), "track": category, "label": label},
+                attributes=attrs,
+                lineage={**base_lineage, "agreement": round(seg.agreement, 4), "segment_id": sid}))
         return out
 
 
@@ -342,14 +370,15 @@ class SftSummary(Builder):
             self.dropped[f"no-{field}"] += 1
             return []
         base = Values(item, p, self.red)
-        return [{
-            "id": f"{item.interaction_id}/content.{field}",
-            "system": p.system.render(base),
-            "prompt": p.prompt.render(base),
-            "completion": self.red.redact(value.strip()) if has_value else "",
-            "field": field,
-            "lineage": lineage(item, result.agreement if result else None),
-        }]
+        return [record(
+            SummaryRecord,
+            id=f"{item.interaction_id}/content.{field}",
+            system=p.system.render(base),
+            prompt=p.prompt.render(base),
+            completion=self.red.redact(value.strip()) if has_value else "",
+            field=field,
+            lineage=lineage(item, result.agreement if result else None),
+        )]
 
 
 class PreferenceCorrection(Builder):
@@ -373,15 +402,16 @@ class PreferenceCorrection(Builder):
             pair = self._pair(seg.text, machine)
             if pair is None:
                 continue
-            out.append({
-                "id": f"{item.interaction_id}/{seg.id}",
-                "system": system,
-                "prompt": p.prompt.render(SegmentValues(base, seg)),
-                "chosen": pair[0],
-                "rejected": pair[1],
-                "media": self.media(item, seg),
-                "lineage": lineage(item, seg.agreement, seg.id),
-            })
+            out.append(record(
+                CorrectionPairRecord,
+                id=f"{item.interaction_id}/{seg.id}",
+                system=system,
+                prompt=p.prompt.render(SegmentValues(base, seg)),
+                chosen=pair[0],
+                rejected=pair[1],
+                media=self.media(item, seg),
+                lineage=lineage(item, seg.agreement, seg.id),
+            ))
         field = p.text_field
         if field:
             result = item.label.content.get(field)
@@ -390,16 +420,17 @@ class PreferenceCorrection(Builder):
             if isinstance(human, str) and machine_text:
                 pair = self._pair(human, machine_text)
                 if pair is not None:
-                    out.append({
-                        "id": f"{item.interaction_id}/content.{field}",
-                        "system": system,
-                        "prompt": p.full_content_prompt.render(base),
-                        "chosen": pair[0],
-                        "rejected": pair[1],
-                        "media": {"uri": item.source_ref, "start": 0.0, "end": ms(item.duration or 0.0),
-                                  "track": "content", "label": field},
-                        "lineage": lineage(item, result.agreement if result else None),
-                    })
+                    out.append(record(
+                        CorrectionPairRecord,
+                        id=f"{item.interaction_id}/content.{field}",
+                        system=system,
+                        prompt=p.full_content_prompt.render(base),
+                        chosen=pair[0],
+                        rejected=pair[1],
+                        media={"uri": item.source_ref, "start": 0.0, "end": ms(item.duration or 0.0),
+                               "track": "content", "label": field},
+                        lineage=lineage(item, result.agreement if result else None),
+                    ))
         if not out and not item.label.segments and sum(self.dropped.values()) == dropped_before:
             self.dropped["no-segments"] += 1  # an item gives nothing silently
         return out
@@ -454,17 +485,18 @@ class PreferenceModel(Builder):
             system, prompt = p.system.render(base), p.prompt.render(base)
         params = given.get("params") if isinstance(given.get("params"), dict) else (prefill.params if prefill else {})
         record_id = given.get("record_id") or (prefill.record_id if prefill else None)
-        return [{
-            "id": f"{item.interaction_id}/content.{field}",
-            "system": red.redact(system),
-            "prompt": red.redact(prompt),
-            "chosen": chosen,
-            "rejected": rejected,
-            "field": field,
-            "lineage": {**lineage(item, result.agreement if result else None),
-                        "model": {"model_id": model_id, "record_id": record_id, "system": red.redact(system),
-                                  "prompt": red.redact(prompt), "params": params or {}}},
-        }]
+        return [record(
+            ModelPairRecord,
+            id=f"{item.interaction_id}/content.{field}",
+            system=red.redact(system),
+            prompt=red.redact(prompt),
+            chosen=chosen,
+            rejected=rejected,
+            field=field,
+            lineage={**lineage(item, result.agreement if result else None),
+                     "model": {"model_id": model_id, "record_id": record_id, "system": red.redact(system),
+                               "prompt": red.redact(prompt), "params": params or {}}},
+        )]
 
 
 class Kto(Builder):
@@ -476,17 +508,18 @@ class Kto(Builder):
         if score is None:
             return []
         base = Values(item, p, self.red)
-        return [{
-            "id": item.interaction_id,
-            "system": p.system.render(base),
-            "prompt": p.prompt.render(base),
-            "completion": p.response.render(base),
-            "label": score >= p.threshold,
-            "score": round(score, 4),
-            "threshold": p.threshold,
-            "field": field,
-            "lineage": lineage(item, item.label.content[field].agreement),
-        }]
+        return [record(
+            KtoRecord,
+            id=item.interaction_id,
+            system=p.system.render(base),
+            prompt=p.prompt.render(base),
+            completion=p.response.render(base),
+            label=score >= p.threshold,
+            score=round(score, 4),
+            threshold=p.threshold,
+            field=field,
+            lineage=lineage(item, item.label.content[field].agreement),
+        )]
 
 
 class PreferenceRatings(Builder):
@@ -542,19 +575,20 @@ class PreferenceRatings(Builder):
                     if gap < margin or gap <= 0:
                         self.dropped["rating-pair-below-margin"] += 1
                         continue
-                    pairs.append({
-                        "id": f"{key}/{hi['id']}>{lo['id']}",
-                        "prompt_key": key,
-                        "system": hi["system"],
-                        "prompt": hi["prompt"],
-                        "chosen": hi["response"],
-                        "rejected": lo["response"],
-                        "chosen_score": round(hi["score"], 4),
-                        "rejected_score": round(lo["score"], 4),
-                        "margin": round(gap, 4),
-                        "field": p.rating.name,
-                        "lineage": {"chosen": hi["lineage"], "rejected": lo["lineage"]},
-                    })
+                    pairs.append(record(
+                        RatingPairRecord,
+                        id=f"{key}/{hi['id']}>{lo['id']}",
+                        prompt_key=key,
+                        system=hi["system"],
+                        prompt=hi["prompt"],
+                        chosen=hi["response"],
+                        rejected=lo["response"],
+                        chosen_score=round(hi["score"], 4),
+                        rejected_score=round(lo["score"], 4),
+                        margin=round(gap, 4),
+                        field=p.rating.name,
+                        lineage={"chosen": hi["lineage"], "rejected": lo["lineage"]},
+                    ))
             if pairs:
                 yield pairs
 
@@ -572,17 +606,18 @@ class RewardSegments(Builder):
             "attributes": self.attributes(seg.attributes), "agreement": round(seg.agreement, 4),
             "support": seg.support, "text": red.redact(seg.text.strip()),
         } for seg in sorted(self.segments(item), key=lambda s: (s.start, s.end))]
-        return [{
-            "id": item.interaction_id,
-            "source_ref": item.source_ref,
-            "media_type": item.media_type,
-            "duration": item.duration,
-            "field": field,
-            "score": round(p.normalise(score), 4),
-            "raw_score": round(score, 4),
-            "spans": spans,
-            "lineage": lineage(item, item.label.agreement.overall),
-        }]
+        return [record(
+            RewardRecord,
+            id=item.interaction_id,
+            source_ref=item.source_ref,
+            media_type=item.media_type,
+            duration=item.duration,
+            field=field,
+            score=round(p.normalise(score), 4),
+            raw_score=round(score, 4),
+            spans=spans,
+            lineage=lineage(item, item.label.agreement.overall),
+        )]
 
 
 class DensePreference(Builder):
@@ -631,16 +666,17 @@ class DensePreference(Builder):
             return []
         base = Values(item, p, red)
         uri = item.source_ref
-        return [{
-            "id": item.interaction_id,
-            "system": p.system.render(base),
-            "prompt": p.prompt.render(base),
-            "candidates": [{"key": "a", "source": "human", "system": None, "uri": uri},
-                           {"key": "b", "source": "machine", "system": ",".join(sorted(systems)) or None, "uri": uri}],
-            "preferred": "a",
-            "spans": spans,
-            "lineage": lineage(item, item.label.agreement.overall),
-        }]
+        return [record(
+            DensePreferenceRecord,
+            id=item.interaction_id,
+            system=p.system.render(base),
+            prompt=p.prompt.render(base),
+            candidates=[{"key": "a", "source": "human", "system": None, "uri": uri},
+                        {"key": "b", "source": "machine", "system": ",".join(sorted(systems)) or None, "uri": uri}],
+            preferred="a",
+            spans=spans,
+            lineage=lineage(item, item.label.agreement.overall),
+        )]
 
 
     def _compare(self, item: Item) -> list[dict[str, Any]]:
@@ -671,19 +707,20 @@ class DensePreference(Builder):
                 if not marks:
                     continue
                 key = {a: "a", b: "b"}
-                records.append({
-                    "id": f"{item.interaction_id}/{a}-{b}",
-                    "system": p.system.render(base),
-                    "prompt": p.prompt.render(base),
-                    "candidates": [{"key": "a", "source": "system", "system": systems.get(a), "uri": uris[a]},
-                                   {"key": "b", "source": "system", "system": systems.get(b), "uri": uris[b]}],
-                    "preferred": key.get(comp.preferred or "", "tie"),
-                    "spans": [{"start": ms(s.start), "end": ms(s.end), "segment_id": s.id, "track": "comparison",
-                               "label": s.reason, "preferred": key[s.preferred], "strength": None,
-                               "reason": s.reason, "texts": None,
-                               "agreement": round(min(1.0, s.support / valid), 4)} for s in marks],
-                    "lineage": lineage(item, comp.agreement),
-                })
+                records.append(record(
+                    DensePreferenceRecord,
+                    id=f"{item.interaction_id}/{a}-{b}",
+                    system=p.system.render(base),
+                    prompt=p.prompt.render(base),
+                    candidates=[{"key": "a", "source": "system", "system": systems.get(a), "uri": uris[a]},
+                                {"key": "b", "source": "system", "system": systems.get(b), "uri": uris[b]}],
+                    preferred=key.get(comp.preferred or "", "tie"),
+                    spans=[{"start": ms(s.start), "end": ms(s.end), "segment_id": s.id, "track": "comparison",
+                            "label": s.reason, "preferred": key[s.preferred], "strength": None,
+                            "reason": s.reason, "texts": None,
+                            "agreement": round(min(1.0, s.support / valid), 4)} for s in marks],
+                    lineage=lineage(item, comp.agreement),
+                ))
         return records
 
 
@@ -711,15 +748,16 @@ class Stepwise(Builder):
             step_info.append({"presegment_id": str(step.get("id")), "segment_id": seg.id if seg else None,
                               "start": ms(_start(step)), "end": ms(_end(step))})
         base = Values(item, p, red)
-        return [{
-            "id": item.interaction_id,
-            "system": p.system.render(base),
-            "prompt": p.prompt.render(base),
-            "completions": completions,
-            "labels": labels,
-            "steps": step_info,
-            "lineage": lineage(item, item.label.agreement.overall),
-        }]
+        return [record(
+            StepwiseRecord,
+            id=item.interaction_id,
+            system=p.system.render(base),
+            prompt=p.prompt.render(base),
+            completions=completions,
+            labels=labels,
+            steps=step_info,
+            lineage=lineage(item, item.label.agreement.overall),
+        )]
 
 
 class PreferenceCompare(Builder):
@@ -771,17 +809,18 @@ class PreferenceCompare(Builder):
                 "chosen_candidate": winner, "rejected_candidate": other,
                 "chosen_positions": positions(winner), "rejected_positions": positions(other),
                 "preferred_positions": dict(comp.preferred_positions), "votes": dict(comp.votes)}
-            records.append({
-                "id": f"{item.interaction_id}/{winner}>{other}",
-                "system": system, "prompt": prompt,
-                "chosen": response(winner), "rejected": response(other),
-                "chosen_system": systems.get(winner), "rejected_system": systems.get(other),
-                "chosen_media": str(cands[winner].get("source-ref")),
-                "rejected_media": str(cands[other].get("source-ref")),
-                "strength": comp.strength, "agreement": comp.agreement,
-                "chosen_mos": comp.mos.get(winner), "rejected_mos": comp.mos.get(other),
-                "lineage": row_lineage,
-            })
+            records.append(record(
+                ComparePairRecord,
+                id=f"{item.interaction_id}/{winner}>{other}",
+                system=system, prompt=prompt,
+                chosen=response(winner), rejected=response(other),
+                chosen_system=systems.get(winner), rejected_system=systems.get(other),
+                chosen_media=str(cands[winner].get("source-ref")),
+                rejected_media=str(cands[other].get("source-ref")),
+                strength=comp.strength, agreement=comp.agreement,
+                chosen_mos=comp.mos.get(winner), rejected_mos=comp.mos.get(other),
+                lineage=row_lineage,
+            ))
         return records
 
 

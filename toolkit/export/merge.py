@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+from toolkit.contract.records import MergedContent, MergedLabels, MergedSegment, encode
 from toolkit.export.reader import Item, ManifestReader, Problem
 from toolkit.export.summary import RunSummary
 from toolkit.storage import Storage
@@ -28,26 +29,26 @@ MERGE_KEY = "human_labels"
 
 
 def merged_labels(item: Item) -> dict[str, Any]:
+    """The `human_labels[<job>]` entry of one item, built as its contract model and encoded."""
     label = item.label
-    return {
-        "job_name": item.job_name,
-        "label_attribute": item.attribute,
-        "creation_date": item.creation_date,
-        "status": label.status,
-        "error": label.error,
-        "label_schema": label.label_schema,
-        "worker_count": label.worker_count,
-        "valid_worker_count": label.valid_worker_count,
-        "agreement": {"overall": label.agreement.overall, "segments": label.agreement.segments,
-                      "content": label.agreement.content},
-        "segments": [{
-            "id": s.id, "category": s.category, "label": s.label, "start": s.start, "end": s.end,
-            "text": s.text, "attributes": s.attributes, "agreement": s.agreement, "support": s.support,
-            "presegment_id": s.presegment_id,
-        } for s in label.segments],
-        "content": {name: {"value": c.value, "agreement": c.agreement, "tie": c.tie, "mean": c.mean}
-                    for name, c in label.content.items()},
-    }
+    return encode(MergedLabels(
+        job_name=item.job_name,
+        label_attribute=item.attribute,
+        creation_date=item.creation_date,
+        status=label.status,
+        error=label.error,
+        label_schema=label.label_schema,
+        worker_count=label.worker_count,
+        valid_worker_count=label.valid_worker_count,
+        agreement={"overall": label.agreement.overall, "segments": label.agreement.segments,
+                   "content": label.agreement.content},
+        segments=[MergedSegment(
+            id=s.id, category=s.category, label=s.label, start=s.start, end=s.end, text=s.text,
+            attributes=s.attributes, agreement=s.agreement, support=s.support, presegment_id=s.presegment_id,
+        ) for s in label.segments],
+        content={name: MergedContent(value=c.value, agreement=c.agreement, tie=c.tie, mean=c.mean)
+                 for name, c in label.content.items()},
+    ))
 
 
 def build_index(storage: Storage, labels: str, label_attribute: str | None = None,
