@@ -1,6 +1,7 @@
 """Simulated workers for a local job (`gtkit local-job run --simulate`, the demo, the tests).
 
-Each simulated worker answers every open task through the portal's real HTTP endpoints, with a
+Each simulated worker answers every open task, through the portal's real HTTP endpoints (`simulate`)
+or the service's own transactions (`simulate_service`: work.claim / work.submit), with a
 plausible, schema-valid answer built from the task's pre-segments. Workers differ as people do:
 each has their own boundary precision, rate of missed and extra segments, rating bias and care in
 correcting the transcript, so consolidation sees real disagreement. Every choice comes from a
@@ -18,7 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -27,6 +28,9 @@ from toolkit.contract.answer import CONTENT_FIELD_PREFIX, TIME_DECIMALS
 from toolkit.service.errors import LocalJobError
 from toolkit.service.portal.tasks import TaskSource
 from toolkit.storage import Storage
+
+if TYPE_CHECKING:
+    from toolkit.service.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -436,6 +440,52 @@ def simulate(source: TaskSource, workers: int, *, names: list[str] | None = None
             if resp.status_code != 200:
                 raise LocalJobError(f"simulated worker {name}: task {task_id} refused "
                                     f"(HTTP {resp.status_code}: {resp.get_json()})")
+            submitted += 1
+            now += timedelta(seconds=5)
+    return submitted
+
+
+class SimulatedClock:
+    """A service database's clock (Database(clock=...)) that reads the simulated time the current
+    simulated worker is at: claims and answers are stamped with it, so reruns write the same bytes."""
+
+    def __init__(self, start: datetime = SIMULATED_START) -> None:
+        self.moment = start
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+def simulate_service(db: Database, clock: SimulatedClock, user_ids: list[int], schema: LabelSchema, *,
+                     storage: Storage | None = None, corrections: list[Correction] | None = None,
+                     seed: int = 0) -> int:
+    """N simulated workers (user i is simulated worker i + 1) answer every task the service gives
+    them, through work.claim and work.submit, on the simulated clock of `simulate` (worker i
+    starts 7 min after worker i - 1; 5 s between tasks): the same answers and times. `db` must
+    run on `clock`. Returns the number of answers submitted."""
+    from toolkit.service import work
+    from toolkit.service.tables import DataObject
+
+    if db.clock is not clock:
+        raise ValueError("simulate_service: the database must run on the simulated clock")
+    submitted = 0
+    for index, user_id in enumerate(user_ids):
+        now = SIMULATED_START + timedelta(minutes=7 * index)
+        while True:
+            clock.moment = now
+            task = work.claim(db, user_id)
+            if task is None:
+                break
+            with db.read() as session:  # the hidden system ids of a comparison, as `simulate` peeks them
+                obj = session.get(DataObject, task.object_id)
+                line = json.loads(obj.line_json) if obj is not None else None
+            content = simulated_answer_content(task.task_input, schema, index + 1, storage,
+                                               corrections=corrections, seed=seed, data_object=line)
+            now += timedelta(seconds=time_spent(task.task_input, index + 1, seed))
+            clock.moment = now
+            result = work.submit(db, user_id, task.object_id, content)
+            if result.duplicate:
+                raise LocalJobError(f"simulated worker {index + 1}: object {task.dataset_object_id} answered twice")
             submitted += 1
             now += timedelta(seconds=5)
     return submitted
