@@ -187,7 +187,8 @@ def external_user(session: Session, now: datetime, worker_id: str) -> User:
 def named_workers(db: Database, team_id: int, names: list[str]) -> list[int]:
     """Accounts for the workers of a local job (`gtkit local-job run`), in `names` order, members
     of `team_id`: the name is the `workerId`, as in the local portal; they have no email or
-    password (nobody signs in to the service as them). An existing account of that id is reused."""
+    password (nobody signs in to the service as them). An existing account of that id is reused
+    (and enabled)."""
     now = db.now()
     ids = []
     with db.write() as session:
@@ -199,6 +200,8 @@ def named_workers(db: Database, team_id: int, names: list[str]) -> list[int]:
                             role="annotator", disabled=False, external=False, created_at=now)
                 session.add(user)
                 session.flush()
+            else:  # e.g. imported from the job's earlier answers (gt_import): it labels on
+                user.disabled = user.external = False
             if session.get(Membership, (user.id, team_id)) is None:
                 session.add(Membership(user_id=user.id, team_id=team_id))
             ids.append(user.id)
