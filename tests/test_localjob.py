@@ -306,15 +306,16 @@ def test_resume_after_a_kill_before_the_output_manifest_rewrite(tmp_path, manife
 import os, signal
 from pathlib import Path
 import toolkit.service.local_job as lj
+import toolkit.service.output as service_output  # the simulated job's files are written there
 from toolkit.contract import load_label_schema
 from toolkit.storage import Storage
 responses = Path({str(out)!r}) / "killed" / "annotations" / "consolidated-annotation" / "consolidation-response"
-real = lj.write_manifest
+real = service_output.write_manifest
 def write_manifest(*args, **kwargs):
     if responses.is_dir() and len(list(responses.rglob("*.json"))) == 2:  # both labelable objects done
         os.kill(os.getpid(), signal.SIGKILL)
     return real(*args, **kwargs)
-lj.write_manifest = write_manifest
+service_output.write_manifest = write_manifest
 lj.run_local_job({str(manifest)!r}, load_label_schema("call-center"), workers=2, out={str(out)!r},
                  job_name="killed", storage=Storage([{example_mirror!r}]), simulate_workers=True)
 """
@@ -400,7 +401,8 @@ def test_cli_max_submission_size(tmp_path, manifest, example_mirror):
             "--simulate", "--mirror", example_mirror, "--job-name", "small"]
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "a"), "--max-submission-mb", "0.0005"])
     assert result.exit_code == 1
-    assert "HTTP 413" in result.output and "500 bytes" in result.output
+    # --simulate submits through work.submit (no HTTP): its size check refuses, naming size and limit.
+    assert "answer too large" in result.output and "1190 bytes, at most 500" in result.output
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "b"), "--max-submission-mb", "0.05"])
     assert result.exit_code == 0, result.output
 

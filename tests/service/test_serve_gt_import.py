@@ -83,6 +83,31 @@ def test_a_partly_labeled_job_is_continued_here(db, tmp_path, schema, storage, m
     assert [w["workerId"] for w in out[0]["segments"]["workers"]] == ["sim-worker-1", ann.worker_id]
 
 
+def test_in_place_with_unreadable_files_reported(db, tmp_path, schema, storage, manifest):
+    """What `gtkit local-job run --simulate` resumes with: its own output folder imported in place
+    (the files on disk are not rewritten) and an unreadable response reported and left out."""
+    run_local_job(manifest, schema, workers=1, out=tmp_path / "gt", job_name="own", storage=storage,
+                  simulate_workers=True)
+    root = tmp_path / "gt" / "own"
+    bad = root / "annotations/worker-response/iteration-1/2/2024-01-01_00:00:00.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("{not json")
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*.json") if p != bad}
+    team, _ = make_people(db, 1)
+    reported: list[str] = []
+    result = gt_import.import_gt_output(db, str(root), name="own", schema=schema, team_id=team.id,
+                                        output_uri=str(tmp_path / "gt"), storage=storage, in_place=True,
+                                        unreadable=lambda uri, exc: reported.append(uri))
+    assert reported == [str(bad)] and bad.read_text() == "{not json"
+    assert (result.objects, result.labeled, result.answers) == (3, 2, 2)
+    stats = runner.run_queue(db, storage=storage)
+    assert stats.failed == stats.retried == 0
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # nothing rewritten
+    with pytest.raises(Invalid, match="unreadable worker response of object 2"):  # without the hook
+        gt_import.import_gt_output(db, str(root), name="own-2", schema=schema, team_id=team.id,
+                                   output_uri=str(tmp_path / "gt"), storage=storage)
+
+
 def test_import_refuses_what_is_not_a_job_output(db, tmp_path, schema):
     team, _ = make_people(db, 1)
     with pytest.raises(Invalid, match="no output manifest"):

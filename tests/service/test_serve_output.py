@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 
 from toolkit.cli import app
 from toolkit.contract.output_manifest import output_line_problems
-from toolkit.service import jobs, runner, work
+from toolkit.service import jobs, people, runner, work
 from toolkit.service.local_job import run_local_job
 from toolkit.service.output import write_output
+from toolkit.service.simulate import SimulatedClock, load_corrections, simulate_service
 from toolkit.service.tables import User
 from toolkit.storage import Storage
 
@@ -114,6 +115,31 @@ def test_the_layout_is_what_the_local_job_writes(db, tmp_path, schema, storage, 
     first = json.loads(next(v for k, v in served_files.items() if "worker-response/iteration-1/0/" in k))
     assert first["answers"][0]["timeSpentInSeconds"] == 7.0
     assert first["answers"][0]["submissionTime"].endswith(".123Z")
+
+
+def test_on_the_simulated_clock_the_layout_is_the_local_jobs_byte_for_byte(db, tmp_path, schema, storage,
+                                                                           demo_manifest):
+    """Issue 14, local-job on the service: `make demo`'s job (3 workers, corrections) run through
+    work.claim / work.submit, the queue and write_output, with the simulated workers and clock,
+    writes every file `gtkit local-job run --simulate` writes, byte for byte."""
+    corrections = load_corrections(EXAMPLES / "asr-corrections.yaml")
+    run_local_job(demo_manifest, schema, workers=3, out=tmp_path / "local", job_name=JOB, storage=storage,
+                  simulate_workers=True, corrections=corrections)
+    clock = SimulatedClock()
+    db.clock = clock
+    team = people.create_team(db, "local")
+    users = people.named_workers(db, team.id, ["sim-worker-1", "sim-worker-2", "sim-worker-3"])
+    job = jobs.create_job(db, name=JOB, manifest=str(demo_manifest), schema=schema, team_id=team.id,
+                          output_uri=str(tmp_path / "served"), workers_per_object=3, storage=storage)
+    assert simulate_service(db, clock, users, schema, storage=storage, corrections=corrections) == 12
+    stats = runner.run_queue(db, storage=storage)
+    assert stats.retried == 0 and stats.failed == 0
+    write_output(db, job.id, storage=storage, full=True)
+    local, served = files(tmp_path / "local" / JOB), files(tmp_path / "served" / JOB)
+    assert len([k for k in local if "worker-response" in k]) == 12
+    assert sorted(served) == sorted(local)
+    for name, data in local.items():
+        assert served[name] == data, name
 
 
 def test_export_merge_and_report_read_it_unchanged(db, tmp_path, schema, storage, demo_manifest):

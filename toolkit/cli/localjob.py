@@ -54,7 +54,8 @@ def run(
     max_submission_mb: Annotated[float | None, typer.Option(
         "--max-submission-mb", min=0.0001, max=1000,
         help="Largest submission the portal takes, in MB (1,000,000 bytes; default 4); bigger ones "
-             "are refused with HTTP 413 and stay in the worker's browser.")] = None,
+             "are refused with HTTP 413 and stay in the worker's browser. With --simulate: the largest "
+             "answer a simulated worker submits (default 2).")] = None,
     simulate: Annotated[bool, typer.Option("--simulate", help="Simulated workers answer every task "
                                            "(no browser); seeded, plausible answers from the pre-segments.")] = False,
     corrections: Annotated[Path | None, typer.Option(

@@ -17,6 +17,7 @@ their 0-based manifest line, so line i's answers are in folder `i` (the observed
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,12 +60,18 @@ def _time(value: str | None, default: datetime) -> datetime:
     return worker_response.parse_gt_time(value) or default
 
 
-def _read_answers(storage: Storage, uris: list[str], object_id: str) -> list[Any]:
+Unreadable = Callable[[str, ValueError], None]
+
+
+def _read_answers(storage: Storage, uris: list[str], object_id: str, unreadable: Unreadable | None = None) -> list[Any]:
     answers = []
     for uri in uris:
         try:
             answers.extend(worker_response.decode(storage.read_bytes(uri), uri))
         except ValueError as exc:  # UnreadableResponse, or bytes that are not UTF-8
+            if unreadable is not None:
+                unreadable(uri, exc)
+                continue
             raise Invalid(f"{uri}: unreadable worker response of object {object_id} ({type(exc).__name__})") from None
     return answers
 
@@ -73,8 +80,14 @@ def import_gt_output(db: Database, root: str, *, name: str, schema: LabelSchema,
                      workers_per_object: int = 1, label_attribute: str = DEFAULT_LABEL_ATTRIBUTE,
                      task_time_limit_s: int = DEFAULT_TASK_TIME_LIMIT,
                      availability_s: int = DEFAULT_AVAILABILITY_S, priority: int = 0,
-                     storage: Storage | None = None, actor_id: int | None = None) -> ImportResult:
-    """A new job holding a Ground Truth job's objects, answers and labels (see the module doc)."""
+                     storage: Storage | None = None, actor_id: int | None = None,
+                     unreadable: Unreadable | None = None, in_place: bool = False) -> ImportResult:
+    """A new job holding a Ground Truth job's objects, answers and labels (see the module doc).
+
+    `unreadable(uri, error)`: an unreadable worker-response file is reported to it and left out
+    (default: the import fails naming it). `in_place`: `root` is this job's own output folder
+    (`gtkit local-job run` resuming), so the imported objects' files count as written and are
+    not rewritten."""
     check_options(name, label_attribute, workers_per_object, task_time_limit_s, availability_s)
     storage = storage or Storage()
     manifest = join_uri(root, "manifests", "output", "output.manifest")
@@ -90,7 +103,7 @@ def import_gt_output(db: Database, root: str, *, name: str, schema: LabelSchema,
         job_id, info_name = job.id, job.name
     counts = {"objects": 0, "labeled": 0, "answers": 0}
     try:
-        _import_lines(db, job_id, info_name, manifest, responses, storage, counts)
+        _import_lines(db, job_id, info_name, manifest, responses, storage, counts, unreadable, in_place)
     except (Invalid, WrongEncoding, UndecodableLine) as exc:  # no half-imported job is left behind
         with db.write() as session:
             session.execute(delete(Job).where(Job.id == job_id))
@@ -103,7 +116,8 @@ def import_gt_output(db: Database, root: str, *, name: str, schema: LabelSchema,
 
 
 def _import_lines(db: Database, job_id: int, job_name: str, manifest: str, responses: dict[str, list[str]],
-                  storage: Storage, counts: dict[str, int]) -> None:
+                  storage: Storage, counts: dict[str, int], unreadable: Unreadable | None = None,
+                  in_place: bool = False) -> None:
     batch: list[tuple[int, Any]] = []
     for number, text in storage.iter_lines(manifest):
         if not text.strip():
@@ -113,14 +127,15 @@ def _import_lines(db: Database, job_id: int, job_name: str, manifest: str, respo
         except json.JSONDecodeError as exc:
             raise Invalid(f"{manifest} line {number}: not JSON ({exc.msg})") from None
         if len(batch) >= BATCH:
-            _import_batch(db, job_id, job_name, batch, responses, storage, counts)
+            _import_batch(db, job_id, job_name, batch, responses, storage, counts, unreadable, in_place)
             batch = []
     if batch:
-        _import_batch(db, job_id, job_name, batch, responses, storage, counts)
+        _import_batch(db, job_id, job_name, batch, responses, storage, counts, unreadable, in_place)
 
 
 def _import_batch(db: Database, job_id: int, job_name: str, batch: list[tuple[int, Any]],
-                  responses: dict[str, list[str]], storage: Storage, counts: dict[str, int]) -> None:
+                  responses: dict[str, list[str]], storage: Storage, counts: dict[str, int],
+                  unreadable: Unreadable | None = None, in_place: bool = False) -> None:
     now = db.now()
     with db.write() as session:
         job = session.get(Job, job_id)
@@ -136,12 +151,12 @@ def _import_batch(db: Database, job_id: int, job_name: str, batch: list[tuple[in
             prepared = prepare_line(line, number, job_arn(job_name))
             key = prepared.dedup_key if prepared.dedup_key not in seen else None
             seen.add(prepared.dedup_key)
-            answers = _read_answers(storage, responses.get(object_id, []), object_id)
+            answers = _read_answers(storage, responses.get(object_id, []), object_id, unreadable)
             obj = DataObject(job_id=job_id, position=position, dataset_object_id=object_id, dedup_key=key,
                              line_json=prepared.line_text, task_input_json=prepared.task_input_text,
                              reason=prepared.reason, state="declined", answers_count=0,
                              available_until=now + timedelta(seconds=job.availability_s), revision=1,
-                             written_revision=0, created_at=now)
+                             written_revision=1 if in_place else 0, created_at=now)
             session.add(obj)
             session.flush()
             workers: set[str] = set()

@@ -407,6 +407,45 @@ def _creation_date(submission_time: str | None) -> str:
     return creation_date()
 
 
+def _simulate_on_service(source: JobSource, *, corrections: list[Correction] | None,
+                         max_submission_bytes: int | None) -> None:
+    """Simulated workers finish the job on the service core, in a throwaway SQLite database:
+    the job's output folder is imported in place (answers on disk, labels in its output
+    manifest), one account per simulated worker (`sim-worker-N`) claims and submits
+    (work.claim / work.submit), the queue consolidates with the post-annotation Lambda and
+    write_output writes the new files, after each answer as a served job does."""
+    import tempfile
+
+    from toolkit.service import migrate, people, runner
+    from toolkit.service.db import Database
+    from toolkit.service.gt_import import import_gt_output
+    from toolkit.service.simulate import SimulatedClock, simulate_service
+
+    def unreadable(uri: str, exc: ValueError) -> None:  # JobSource reported it already
+        log.debug("worker response %s left out: %s", uri, type(exc).__name__)
+
+    clock = SimulatedClock()
+    with tempfile.TemporaryDirectory(prefix="gtkit-local-job-") as folder:
+        db = Database.for_data_dir(folder, clock=clock)
+        try:
+            migrate.upgrade(db)
+            team = people.create_team(db, "local-job")
+            job = import_gt_output(db, source.layout.root, name=source.job_name, schema=source.schema,
+                                   team_id=team.id, output_uri=source.out, workers_per_object=source.workers,
+                                   label_attribute=source.label_attribute, task_time_limit_s=source.task_time_limit,
+                                   storage=source.storage, unreadable=unreadable, in_place=True).job
+            users = people.named_workers(db, team.id, [f"sim-worker-{i + 1}" for i in range(source.workers)])
+            simulate_service(db, clock, users, source.schema, storage=source.storage, corrections=corrections,
+                             max_bytes=max_submission_bytes,
+                             after_submit=lambda: runner.run_queue(db, storage=source.storage))
+            stats = runner.run_queue(db, storage=source.storage)
+            if stats.failed or stats.retried:
+                raise LocalJobError(f"job {job.name}: {stats.failed + stats.retried} consolidation(s) failed "
+                                    "(see the log above)")
+        finally:
+            db.dispose()
+
+
 def run_local_job(
     manifest: str | Path,
     schema: LabelSchema,
@@ -438,10 +477,10 @@ def run_local_job(
     if source.completed.is_set():
         return source
     if simulate_workers:
-        from toolkit.service.simulate import simulate
-
-        simulate(source, workers, max_submission_bytes=max_submission_bytes, corrections=corrections)
-        return source
+        _simulate_on_service(source, corrections=corrections, max_submission_bytes=max_submission_bytes)
+        # The files are the job's state: read back what the service wrote (nothing left to do).
+        return JobSource(manifest, schema, workers=workers, out=out, job_name=job_name,
+                         label_attribute=label_attribute, storage=storage, task_time_limit=task_time_limit)
     from toolkit.service.portal.access import is_loopback, new_token, portal_link, require_token
     from toolkit.service.portal.app import PortalServer, create_app
 

@@ -184,6 +184,31 @@ def external_user(session: Session, now: datetime, worker_id: str) -> User:
     return user
 
 
+def named_workers(db: Database, team_id: int, names: list[str]) -> list[int]:
+    """Accounts for the workers of a local job (`gtkit local-job run`), in `names` order, members
+    of `team_id`: the name is the `workerId`, as in the local portal; they have no email or
+    password (nobody signs in to the service as them). An existing account of that id is reused
+    (and enabled)."""
+    now = db.now()
+    ids = []
+    with db.write() as session:
+        _team(session, team_id)
+        for name in names:
+            user = session.scalar(select(User).where(User.worker_id == name))
+            if user is None:
+                user = User(worker_id=name, email=None, display_name=name, password_hash=None,
+                            role="annotator", disabled=False, external=False, created_at=now)
+                session.add(user)
+                session.flush()
+            else:  # e.g. imported from the job's earlier answers (gt_import): it labels on
+                user.disabled = user.external = False
+            if session.get(Membership, (user.id, team_id)) is None:
+                session.add(Membership(user_id=user.id, team_id=team_id))
+            ids.append(user.id)
+        record(session, now, None, "team.local_workers", f"team:{team_id}", count=len(ids))
+    return ids
+
+
 def get_user(db: Database, user_id: int) -> UserInfo:
     with db.read() as session:
         return UserInfo.of(_user(session, user_id))

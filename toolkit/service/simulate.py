@@ -1,6 +1,7 @@
 """Simulated workers for a local job (`gtkit local-job run --simulate`, the demo, the tests).
 
-Each simulated worker answers every open task through the portal's real HTTP endpoints, with a
+Each simulated worker answers every task the service gives them through its own transactions
+(`simulate_service`: work.claim / work.submit, what `gtkit local-job run --simulate` runs), with a
 plausible, schema-valid answer built from the task's pre-segments. Workers differ as people do:
 each has their own boundary precision, rate of missed and extra segments, rating bias and care in
 correcting the transcript, so consolidation sees real disagreement. Every choice comes from a
@@ -15,18 +16,21 @@ import json
 import logging
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from toolkit.contract import ANSWER_FIELD, FieldSpec, LabelSchema
 from toolkit.contract.answer import CONTENT_FIELD_PREFIX, TIME_DECIMALS
 from toolkit.service.errors import LocalJobError
-from toolkit.service.portal.tasks import TaskSource
 from toolkit.storage import Storage
+
+if TYPE_CHECKING:
+    from toolkit.service.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -385,57 +389,58 @@ def time_spent(task_input: dict[str, Any], worker: int, seed: int = 0) -> float:
     return round(duration * rng.uniform(1.3, 2.6) + rng.uniform(20, 90), 3)
 
 
-class _SimulatedClock:
-    """The task source seen through a clock of its own: submissions are stamped with simulated
-    times (deterministic, unlike the portal's wall clock). Everything else is the real source."""
+class SimulatedClock:
+    """A service database's clock (Database(clock=...)) that reads the simulated time the current
+    simulated worker is at: claims and answers are stamped with it, so reruns write the same bytes."""
 
-    def __init__(self, source: TaskSource) -> None:
-        self._source = source
-        self.submitted_at: datetime | None = None
+    def __init__(self, start: datetime = SIMULATED_START) -> None:
+        self.moment = start
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._source, name)
-
-    def submit(self, task_id: str, worker_id: str, answer_content: dict[str, Any],
-               accepted_at: datetime, submitted_at: datetime) -> None:
-        self._source.submit(task_id, worker_id, answer_content, accepted_at, self.submitted_at or submitted_at)
+    def __call__(self) -> datetime:
+        return self.moment
 
 
-def simulate(source: TaskSource, workers: int, *, names: list[str] | None = None,
-             max_submission_bytes: int | None = None, corrections: list[Correction] | None = None,
-             seed: int = 0) -> int:
-    """N simulated workers answer every open task through the portal's HTTP endpoints."""
-    from toolkit.service.portal.app import WORKER_COOKIE, create_app, csrf_token_in
+def simulate_service(db: Database, clock: SimulatedClock, user_ids: list[int], schema: LabelSchema, *,
+                     storage: Storage | None = None, corrections: list[Correction] | None = None,
+                     seed: int = 0, max_bytes: int | None = None,
+                     after_submit: Callable[[], object] | None = None) -> int:
+    """N simulated workers (user i is simulated worker i + 1) answer every task the service gives
+    them, through work.claim and work.submit, on a simulated clock (worker i
+    starts 7 min after worker i - 1; 5 s between tasks): the same answers and times. `db` must
+    run on `clock`. `max_bytes` caps an answer's size (work.submit's default when None);
+    `after_submit` runs after each answer (the local job works its queue there, so its output
+    grows as it would with people). Returns the number of answers submitted."""
+    from toolkit.service import work
+    from toolkit.service.errors import SubmissionInvalid
+    from toolkit.service.tables import DataObject
 
-    clocked = _SimulatedClock(source)
-    app = create_app(clocked, max_submission_bytes=max_submission_bytes)  # type: ignore[arg-type]
-    client = app.test_client()
-    # As a browser does: the page's CSRF token goes with every post (one session, one token).
-    headers = {"X-CSRFToken": csrf_token_in(client.get("/login").get_data(as_text=True)) or ""}
-    names = names or [f"sim-worker-{i + 1}" for i in range(workers)]
+    if db.clock is not clock:
+        raise ValueError("simulate_service: the database must run on the simulated clock")
     submitted = 0
-    for index, name in enumerate(names):
-        client.set_cookie(WORKER_COOKIE, name)
+    for index, user_id in enumerate(user_ids):
         now = SIMULATED_START + timedelta(minutes=7 * index)
         while True:
-            resp = client.get("/next")
-            if resp.status_code != 302:
-                break  # the "nothing left" page
-            task_id = resp.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
-            task_input = source.task_input(task_id)
-            peek = getattr(source, "data_object", None)  # the hidden system ids, when the source has them
-            content = simulated_answer_content(task_input, source.schema, index + 1, source.storage,
-                                               corrections=corrections, seed=seed,
-                                               data_object=peek(task_id) if peek else None)
-            accepted = now
-            now = accepted + timedelta(seconds=time_spent(task_input, index + 1, seed))
-            clocked.submitted_at = now
-            resp = client.post(f"/task/{task_id}/submit",
-                               json={"answerContent": content, "acceptedAt": accepted.isoformat()},
-                               headers=headers)
-            if resp.status_code != 200:
-                raise LocalJobError(f"simulated worker {name}: task {task_id} refused "
-                                    f"(HTTP {resp.status_code}: {resp.get_json()})")
+            clock.moment = now
+            task = work.claim(db, user_id)
+            if task is None:
+                break
+            with db.read() as session:  # the hidden system ids of a comparison (listeners hear which system is better)
+                obj = session.get(DataObject, task.object_id)
+                line = json.loads(obj.line_json) if obj is not None else None
+            content = simulated_answer_content(task.task_input, schema, index + 1, storage,
+                                               corrections=corrections, seed=seed, data_object=line)
+            now += timedelta(seconds=time_spent(task.task_input, index + 1, seed))
+            clock.moment = now
+            try:
+                result = work.submit(db, user_id, task.object_id, content,
+                                     **({} if max_bytes is None else {"max_bytes": max_bytes}))
+            except SubmissionInvalid as exc:
+                raise LocalJobError(f"simulated worker {index + 1}: object {task.dataset_object_id} refused: "
+                                    f"{exc} ({'; '.join(exc.problems)})") from None
+            if result.duplicate:
+                raise LocalJobError(f"simulated worker {index + 1}: object {task.dataset_object_id} answered twice")
             submitted += 1
+            if after_submit is not None:
+                after_submit()
             now += timedelta(seconds=5)
     return submitted

@@ -246,9 +246,9 @@ def _stored(session: Session, object_id: int, user_id: int) -> SubmitResult | No
 
 
 def submit(db: Database, user_id: int, object_id: int, answer_content: Any, *,
-           accepted_at: datetime | None = None) -> SubmitResult:
+           accepted_at: datetime | None = None, max_bytes: int = MAX_ANSWER_BYTES) -> SubmitResult:
     """Store one answer (see the module doc for the rule). `accepted_at` (the browser's) is used
-    only without a hold; the hold's own acceptance time wins."""
+    only without a hold; the hold's own acceptance time wins. `max_bytes`: see validate_submission."""
     with db.read() as session:
         row = session.execute(select(DataObject.line_json, DataObject.task_input_json, Job.schema_yaml)
                               .join(Job, Job.id == DataObject.job_id).where(DataObject.id == object_id)).first()
@@ -260,7 +260,8 @@ def submit(db: Database, user_id: int, object_id: int, answer_content: Any, *,
     task_input = json.loads(row[1]) if row[1] else {}
     duration = task_input.get("duration-seconds")
     content = validate_submission(answer_content, load_schema(row[2]), interaction_id=task_input.get("interaction-id"),
-                                  media_duration=float(duration) if isinstance(duration, int | float) else None)
+                                  media_duration=float(duration) if isinstance(duration, int | float) else None,
+                                  max_bytes=max_bytes)
     try:
         return _store(db, user_id, object_id, content, accepted_at)
     except IntegrityError:  # a concurrent double submit won the unique key: return what it stored
