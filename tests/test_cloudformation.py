@@ -136,7 +136,7 @@ def test_checkov_passes_and_every_skip_says_why():
         pytest.skip(message)
     # Run on `.` from the templates' directory: checkov puts each file's path (`__file__`) into the parsed
     # mappings, and its CKV_AWS_45 secrets check reads Environment.Variables' values, that path included;
-    # some absolute paths look like secrets to it (under /work/wt/NAME/ it fires, under /tmp/x3/wt/ not),
+    # some absolute paths look like secrets to it (under some checkout directories it fires, under others not),
     # so the verdict depended on where the repository was checked out.
     result = subprocess.run([exe, "-d", ".", "--framework", "cloudformation", "--skip-download",
                              "-o", "json"], capture_output=True, text=True, timeout=600, cwd=CFN_DIR)
