@@ -7,7 +7,7 @@ loops them with the keys the `?` overlay lists, and the answer validates against
 from __future__ import annotations
 
 import pytest
-from test_worker_ui import answer, call_line
+from test_worker_ui import answer, call_line, settle
 from ui_helpers import wait_ready
 
 from toolkit.contract import SegmentationAnswer, load_label_schema, validate_answer
@@ -70,7 +70,13 @@ def test_five_segments_corrected_without_the_mouse(portal_factory, open_page, pe
     # 3. next segment (J seeks to its start), playhead 1 s on, split there
     press(page, "j")
     assert selected(page) == ids["p3"]
+    # J's seek and ArrowRight's step are media seeks: wait for each to land (a loaded machine is slow).
+    landed = "(t => Math.abs(window.gtkit.player.currentTime - t) < 0.05 && !window.gtkit.player.media.seeking)"
+    page.wait_for_function(f"{landed}(8.2)")
+    settle(page)
     press(page, "ArrowRight")
+    page.wait_for_function(f"{landed}(9.2)")
+    settle(page)
     playhead = page.evaluate("window.gtkit.player.currentTime")
     assert playhead == pytest.approx(9.2, abs=0.05)
     press(page, "x")

@@ -49,6 +49,11 @@ def lane_y(page, lane: int, lanes: int) -> float:
     }""", [lane, lanes])
 
 
+def settle(page) -> None:
+    """Two animation frames: what the UI schedules for the next frame (focus, list scroll) has run."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
 def drag_segment(page, start: float, end: float, lane: tuple[int, int] | None = None) -> None:
     box = wave_box(page)
     y = lane_y(page, *lane) if lane else box["y"] + box["height"] * 0.6
@@ -297,6 +302,10 @@ def test_drag_creates_segment_where_the_pointer_went(portal_factory, open_page, 
     page.goto(f"{portal.url}/task/0")
     wait_ready(page)
     drag_segment(page, 2.0, 5.0)
+    # As a person would: see the first segment (and its row take the focus) before the next drag; under
+    # load the row's focus hand-off (a frame after the drag) could otherwise land inside the next drag.
+    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    settle(page)
     drag_segment(page, 12.0, 9.0)
     page.wait_for_function("window.gtkit.getAnswer().segments.length === 2")
     times = sorted((s["start"], s["end"]) for s in answer(page)["segments"])
