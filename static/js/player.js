@@ -554,7 +554,14 @@ export class Player extends EventEmitter {
   seek (seconds) {
     const d = this.duration
     if (!(d > 0)) return
-    this.ws.setTime(Math.max(0, Math.min(d, seconds)))
+    const t = Math.max(0, Math.min(d, seconds))
+    this.ws.setTime(t)
+    // wavesurfer only notes a seek asked for while the media is still seeking (readyState below
+    // HAVE_FUTURE_DATA), then forgets it when the earlier seek's `seeking` event arrives: J then
+    // ArrowRight, faster than the media seeks, ended on J's target. Media with metadata takes a new
+    // position at any time and the last one wins, so give it the position ourselves.
+    const media = this.ws.getMediaElement()
+    if (media && media.readyState >= 1 && media.currentTime !== t) media.currentTime = t
   }
 
   skip (delta) { this.seek(this.currentTime + delta) }
@@ -584,7 +591,7 @@ export class Player extends EventEmitter {
     const seg = id && this.state.segment(id)
     if (!seg) return false
     this.looping = id
-    this.ws.setTime(seg.start)
+    this.seek(seg.start)
     this.play()
     this.emit('loop', id)
     return true
@@ -600,7 +607,7 @@ export class Player extends EventEmitter {
     const seg = this.state.segment(this.looping)
     // Gone, or the worker moved the playhead elsewhere: the loop ends.
     if (!seg || t < seg.start - 0.25 || t > seg.end + 0.5) { this.stopLoop(); return }
-    if (t >= seg.end) this.ws.setTime(seg.start)
+    if (t >= seg.end) this.seek(seg.start)
   }
 
   /** Seconds one nudge moves a boundary: about 5 px at the current zoom, 1 ms to 1 s. */
