@@ -19,7 +19,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from toolkit.contract import ConsolidatedLabel, worker_response
-from toolkit.contract.base import problems_from
+from toolkit.contract.base import dump, problems_from
+from toolkit.contract.manifest import Sidecar, decode_sidecar
 from toolkit.errors import GtkitError
 from toolkit.export.checks import ItemFields, LabelOnRead, metadata_problem, non_finite
 from toolkit.storage import Storage
@@ -106,7 +107,7 @@ class Item:
     label: ConsolidatedLabel
     meta: dict[str, Any]
     storage: Storage | None = None
-    _sidecar: dict[str, Any] | None = None
+    _sidecar: Sidecar | None = None
     raw: bytes | None = None  # set by the fast path: `data` then holds only the keys it extracted
 
     def full_data(self) -> dict[str, Any]:
@@ -149,16 +150,15 @@ class Item:
     def creation_date(self) -> str | None:
         return self.meta.get("creation-date")
 
-    def _sidecar_data(self) -> dict[str, Any]:
+    def _sidecar_data(self) -> Sidecar:
         if self._sidecar is None:
-            self._sidecar = {}
+            self._sidecar = Sidecar(interaction_id="")
             ref = self.data.get("sidecar-ref")
             if ref and self.storage is not None:
                 try:
-                    value = self.storage.read_json(ref)
-                except (OSError, ValueError) as exc:
+                    self._sidecar = decode_sidecar(self.storage.read_bytes(ref))
+                except (OSError, ValueError) as exc:  # unreadable, or not a Sidecar (ManifestLineError)
                     raise SidecarError(f"line {self.line}: sidecar-ref {ref}: {exc}") from exc
-                self._sidecar = value if isinstance(value, dict) else {}
         return self._sidecar
 
     # The texts are read (and checked) only when a preset uses them: ItemFieldError skips the item.
@@ -166,7 +166,7 @@ class Item:
     def transcription(self) -> str | None:
         value = self.full_data().get("transcription")
         if value is None and self.data.get("sidecar-ref"):
-            value = self._sidecar_data().get("transcription")
+            value = self._sidecar_data().transcription
         if value is not None and not isinstance(value, str):
             raise ItemFieldError("transcription: expected a string")
         return value
@@ -174,7 +174,7 @@ class Item:
     def pre_segments(self) -> list[dict[str, Any]]:
         value = self.full_data().get("pre-segments")
         if value is None and self.data.get("sidecar-ref"):
-            value = self._sidecar_data().get("pre-segments")
+            value = [dump(s) for s in self._sidecar_data().pre_segments or []]
         if value is not None and not isinstance(value, list):
             raise ItemFieldError("pre-segments: expected a list")
         return [s for s in value if isinstance(s, dict)] if value else []

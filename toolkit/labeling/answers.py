@@ -1,4 +1,5 @@
-"""Turn what a worker submitted (crowd-form `answerContent`) into a validated SegmentationAnswer.
+"""Turn what a worker submitted (crowd-form `answerContent`) into a validated SegmentationAnswer
+(`parse_answer`, `worker_answer`), and back (`answer_content`, what the simulated workers post).
 
 Two submission formats are understood:
 
@@ -25,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from toolkit.contract.answer import ANSWER_FIELD, CONTENT_FIELD_PREFIX, SegmentationAnswer, validate_answer
-from toolkit.contract.base import NESTING_LIMITS, deeper_than, problems_from
+from toolkit.contract.base import NESTING_LIMITS, deeper_than, dump, problems_from
 from toolkit.contract.consolidated import WorkerAnswer
 from toolkit.contract.schema import LabelSchema
 from toolkit.errors import GtkitError
@@ -126,6 +127,19 @@ def load_json(text: str | bytes | bytearray, what: str, max_depth: int = MAX_ANS
 def describe_errors(exc: ValidationError) -> list[str]:
     """`path: message` per problem, without echoing the offending values (they may be PII)."""
     return [str(p) for p in problems_from(exc, root="(answer)")]
+
+
+def answer_content(answer: SegmentationAnswer) -> dict[str, Any]:
+    """The encoder of `parse_answer`: crowd-form `answerContent` as our template posts it, the answer as
+    compact JSON under `answer` plus a `content-<field>` copy of each content field (text as is, other
+    values as JSON) for tools that read only native form fields."""
+    data = dump(answer)
+    if not answer.prefill:
+        del data["prefill"]  # as the worker UI posts it (static/js/state.js): only when a field was pre-filled
+    content: dict[str, Any] = {ANSWER_FIELD: json.dumps(data, separators=(",", ":"))}
+    for name, value in answer.content.items():
+        content[f"{CONTENT_FIELD_PREFIX}{name}"] = value if isinstance(value, str) else json.dumps(value)
+    return content
 
 
 def load_answer_content(content: Any) -> dict[str, Any]:
