@@ -152,10 +152,14 @@ class CompareSpec(SchemaModel):
         return self
 
 
+# A label schema's name: also what a consolidated label's `labelSchema` must be (contract/consolidated.py).
+SCHEMA_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+
+
 class LabelSchema(SchemaModel):
     """A labeling task definition. See docs/label-schema.md."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str = Field(pattern=SCHEMA_NAME_PATTERN)
     title: str = Field(min_length=1, max_length=128)
     description: str = Field(default="", max_length=255)
     instructions: str = ""

@@ -44,7 +44,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from toolkit.contract.answer import FieldValue, SegmentationAnswer
-from toolkit.contract.base import dump
 from toolkit.contract.consolidated import (
     Agreement,
     CannotAnnotateResult,
@@ -54,6 +53,7 @@ from toolkit.contract.consolidated import (
     Prefill,
     WorkerAnswer,
 )
+from toolkit.contract.consolidated import encode as encode_label
 from toolkit.contract.consolidation import response_item
 from toolkit.contract.events import PayloadItem
 from toolkit.contract.schema import FieldSpec, LabelSchema
@@ -464,8 +464,8 @@ def fit_response(responses: list[dict[str, Any]], max_bytes: int = MAX_RESPONSE_
     return trimmed
 
 
-# The label under the label attribute, as JSON: `dump` (kept under this name for callers).
-label_json = dump
+# The label under the label attribute, as JSON: the label codec's `encode` (kept under this name for callers).
+label_json = encode_label
 
 
 __all__ = [
