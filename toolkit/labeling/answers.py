@@ -29,7 +29,7 @@ from toolkit.contract.answer import ANSWER_FIELD, CONTENT_FIELD_PREFIX, Segmenta
 from toolkit.contract.base import NESTING_LIMITS, deeper_than, dump, problems_from
 from toolkit.contract.consolidated import WorkerAnswer
 from toolkit.contract.schema import LabelSchema
-from toolkit.errors import GtkitError
+from toolkit.errors import GtkitError, Problem
 
 AWS_SAMPLE_FIELD = "annotations"
 # aws-sample form field -> our content field name (then matched to the schema case-insensitively).
@@ -124,11 +124,6 @@ def load_json(text: str | bytes | bytearray, what: str, max_depth: int = MAX_ANS
     return value
 
 
-def describe_errors(exc: ValidationError) -> list[str]:
-    """`path: message` per problem, without echoing the offending values (they may be PII)."""
-    return [str(p) for p in problems_from(exc, root="(answer)")]
-
-
 def answer_content(answer: SegmentationAnswer) -> dict[str, Any]:
     """The encoder of `parse_answer`: crowd-form `answerContent` as our template posts it, the answer as
     compact JSON under `answer` plus a `content-<field>` copy of each content field (text as is, other
@@ -185,6 +180,31 @@ def parse_answer(
         f"in the answer; fields present: {sorted(data)[:20]}")
 
 
+def check_answer(
+    content: Any,
+    *,
+    schema: LabelSchema | None = None,
+    media_duration: float | None = None,
+    interaction_id: str | None = None,
+) -> tuple[SegmentationAnswer | None, list[Problem]]:
+    """Parse and validate one submission: (the answer, or None when it does not parse; every problem,
+    naming fields, never values). Raises UnsafeAnswerError only (what must not even be kept)."""
+    if isinstance(content, SegmentationAnswer):
+        answer = content
+    else:
+        try:
+            answer = parse_answer(content, schema=schema, media_duration=media_duration,
+                                  interaction_id=interaction_id)
+        except ValidationError as exc:
+            return None, problems_from(exc, root="(answer)")
+        except UnsafeAnswerError:
+            raise
+        except AnswerFormatError as exc:
+            return None, [Problem("", str(exc))]
+    problems = validate_answer(answer, schema) if schema is not None else []
+    return answer, [Problem(p.path, p.message) for p in problems]
+
+
 def worker_answer(
     worker_id: str,
     content: Any,
@@ -194,25 +214,18 @@ def worker_answer(
     interaction_id: str | None = None,
 ) -> WorkerAnswer:
     """Parse and validate one submission; never raises. Invalid answers keep their raw content."""
-    if isinstance(content, SegmentationAnswer):
-        answer, raw = content, None
-    else:
-        try:
-            answer = parse_answer(content, schema=schema, media_duration=media_duration,
-                                  interaction_id=interaction_id)
-        except ValidationError as exc:
-            return WorkerAnswer(worker_id=worker_id, valid=False, problems=describe_errors(exc), raw=content)
-        except UnsafeAnswerError as exc:  # no audit copy: it is what breaks readers downstream
-            return WorkerAnswer(worker_id=worker_id, valid=False, problems=[str(exc)])
-        except AnswerFormatError as exc:
-            return WorkerAnswer(worker_id=worker_id, valid=False, problems=[str(exc)], raw=content)
-        # Migrated answers keep the original submission for audit.
-        raw = content if _is_aws_sample(content) else None
-    if schema is not None:
-        problems = validate_answer(answer, schema)
-        if problems:
-            return WorkerAnswer(worker_id=worker_id, valid=False, answer=answer, raw=raw,
-                                problems=[f"{p.path}: {p.message}" for p in problems])
+    try:
+        answer, problems = check_answer(content, schema=schema, media_duration=media_duration,
+                                        interaction_id=interaction_id)
+    except UnsafeAnswerError as exc:  # no audit copy: it is what breaks readers downstream
+        return WorkerAnswer(worker_id=worker_id, valid=False, problems=[str(exc)])
+    texts = [str(p) for p in problems]
+    if answer is None:
+        return WorkerAnswer(worker_id=worker_id, valid=False, problems=texts, raw=content)
+    # Migrated answers keep the original submission for audit.
+    raw = content if answer is not content and _is_aws_sample(content) else None
+    if problems:
+        return WorkerAnswer(worker_id=worker_id, valid=False, answer=answer, raw=raw, problems=texts)
     return WorkerAnswer(worker_id=worker_id, valid=True, answer=answer, raw=raw)
 
 

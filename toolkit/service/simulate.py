@@ -438,7 +438,7 @@ def simulate_service(db: Database, clock: SimulatedClock, user_ids: list[int], s
                                      **({} if max_bytes is None else {"max_bytes": max_bytes}))
             except SubmissionInvalid as exc:
                 raise LocalJobError(f"simulated worker {index + 1}: object {task.dataset_object_id} refused: "
-                                    f"{exc} ({'; '.join(exc.problems)})") from None
+                                    f"{exc} ({'; '.join(map(str, exc.problems))})") from None
             if result.duplicate:
                 raise LocalJobError(f"simulated worker {index + 1}: object {task.dataset_object_id} answered twice")
             submitted += 1
