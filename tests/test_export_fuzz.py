@@ -20,8 +20,8 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from toolkit.contract.schema import SCHEMA_NAME_PATTERN as SCHEMA_NAME
 from toolkit.export import BatchQuotas, EmptyExportError, ExportOptions, PresetError, export
-from toolkit.export.checks import SCHEMA_NAME
 from toolkit.export.reader import ItemFieldError, ManifestReader
 from toolkit.storage import Storage
 from toolkit.storage.lines import UTF8_BOM, WIDE_BOMS, InputEncodingError

@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from toolkit.contract.records import KtoRecord, Lineage, ModelPairRecord, decode, encode
+import toolkit.contract.records as R
+from toolkit.contract.records import KtoRecord, Lineage, ModelPairRecord, build, decode, encode
 from toolkit.export.builders import record
 from toolkit.export.formats.base import ExportError, dumps
 
@@ -55,3 +57,40 @@ def test_every_preference_model_golden_line_decodes_with_its_model_lineage():
         rec = decode(ModelPairRecord, line)
         assert rec.lineage.model is not None
         assert dumps(encode(rec)) == line + b"\n"  # re-encoded byte for byte as written
+
+
+# Each preset's jsonl record model (every golden jsonl line is one).
+JSONL_MODELS = {
+    "sft-transcription": R.TranscriptionRecord, "sft-summary": R.SummaryRecord,
+    "preference-correction": R.CorrectionPairRecord, "preference-ratings": R.RatingPairRecord,
+    "preference-model": R.ModelPairRecord, "preference-compare": R.ComparePairRecord, "kto": R.KtoRecord,
+    "reward-segments": R.RewardRecord, "dense-preference": R.DensePreferenceRecord,
+}
+
+
+@pytest.mark.parametrize("preset", sorted(JSONL_MODELS))
+def test_build_gives_what_encoding_the_model_gives(preset):
+    """`build` (the builders' one-pass path) is `encode(model(**fields))`: same keys, same order, same
+    values, `Lineage.model` left out when unset, whatever order the fields come in."""
+    model = JSONL_MODELS[preset]
+    lines = (GOLDEN / f"{preset}.jsonl" / "out.jsonl").read_bytes().splitlines()
+    assert lines
+    for line in lines:
+        expected = encode(decode(model, line))
+        fields = dict(reversed(list(expected.items())))
+        built = build(model, fields)
+        assert dumps(built) == dumps(expected) == line + b"\n"
+        assert build(model, fields, {"lineage"}) == encode(decode(model, line), {"lineage"})
+
+
+def test_build_fills_defaults_and_refuses_what_the_model_refuses():
+    assert build(KtoRecord, KTO) == encode(KtoRecord(**KTO))
+    assert list(build(Lineage, LINEAGE)) == list(LINEAGE)  # `model` unset: left out, as model_dump does
+    span = {"start": 1, "end": 2.5, "track": "speaker", "label": "Agent", "agreement": 0.5, "support": 2}
+    assert build(R.Span, span) == encode(R.Span(**span)) == {**span, "start": 1.0, "attributes": {}, "text": ""}
+    for bad in ({**KTO, "stray": 1}, {**KTO, "label": "yes please"}, {k: v for k, v in KTO.items() if k != "id"}):
+        with pytest.raises(ValidationError) as model_error:
+            KtoRecord(**bad)
+        with pytest.raises(ValidationError) as built_error:
+            build(KtoRecord, bad)
+        assert [e["loc"] for e in built_error.value.errors()] == [e["loc"] for e in model_error.value.errors()]

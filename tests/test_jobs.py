@@ -216,9 +216,9 @@ def test_stubbed_client_really_validates(clients):
 def test_invalid_config_names_the_field(changes, field, text):
     with pytest.raises(jobs.JobConfigError) as info:
         jobs.parse_job_config(job_data(**changes), "job.yaml")
-    fields = [f for f, _ in info.value.problems]
+    fields = [p.path for p in info.value.problems]
     assert field in fields, info.value
-    message = dict(info.value.problems)[field]
+    message = {p.path: p.message for p in info.value.problems}[field]
     assert text in message, message
     assert str(info.value).startswith("job.yaml: invalid job config")
 
@@ -237,7 +237,7 @@ def test_preflight_errors_before_any_call(clients, deployed, workdir, mutate, fi
     job = jobs.parse_job_config(job_data(**mutate(deployed, workdir)))
     with pytest.raises(jobs.JobConfigError) as info:
         jobs.create_job(job, deployed, aws_clients.sagemaker, aws_clients.s3, base_dir=workdir)
-    problems = dict(info.value.problems)
+    problems = {p.path: p.message for p in info.value.problems}
     assert field in problems and text in problems[field], info.value
     assert aws_clients.s3.list_objects_v2(Bucket=JOBS_BUCKET)["KeyCount"] == 0
     stub.assert_no_pending_responses()
@@ -286,7 +286,7 @@ def test_changed_static_assets_are_refused(clients, deployed, workdir):
 def test_request_strings_checked_against_the_service_model(changes, field, text):
     with pytest.raises(jobs.JobConfigError) as info:
         jobs.parse_job_config(job_data(**changes), "job.yaml")
-    problems = dict(info.value.problems)
+    problems = {p.path: p.message for p in info.value.problems}
     assert field in problems, info.value
     assert text in problems[field], problems[field]
     assert "[CreateLabelingJob " in problems[field]  # the member the key ends up in
@@ -314,7 +314,8 @@ def test_every_string_of_the_request_is_checked(deployed):
     for path in strings:
         broken = json.loads(json.dumps(request))
         _set(broken, path, "\x00" * 300)
-        problems = [(key, m) for key, m in jobs.model_problems(broken, job) if f"[CreateLabelingJob {path}]" in m]
+        problems = [(p.path, p.message) for p in jobs.model_problems(broken, job)
+                    if f"[CreateLabelingJob {path}]" in p.message]
         assert problems, path
         assert all(key != path for key, _ in problems), problems  # named by its config key, not the API's
 
@@ -346,7 +347,7 @@ def test_schema_defaults_are_checked_and_named(deployed):
     with pytest.raises(jobs.JobConfigError) as info:
         jobs.build_request(job, deployed, schema, manifest_uri=f"s3://{JOBS_BUCKET}/m",
                            template_uri=f"s3://{JOBS_BUCKET}/t.html")
-    fields = [f for f, _ in info.value.problems]
+    fields = [p.path for p in info.value.problems]
     assert fields == ["title (default: the schema's title)", "description (default: the schema's description)"]
 
 
@@ -367,7 +368,7 @@ def test_block_scalar_trailing_line_break_is_folded_with_a_note(tmp_path):
                                        encoding="utf-8")
     with pytest.raises(jobs.JobConfigError) as info:
         jobs.load_job_config(tmp_path / "job.yaml")
-    assert "a line break (U+000A) at position 17" in dict(info.value.problems)["description"]
+    assert "a line break (U+000A) at position 17" in {p.path: p.message for p in info.value.problems}["description"]
 
 
 def test_cli_folds_with_a_note_and_names_the_key(cli_env, workdir):

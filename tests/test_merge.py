@@ -84,7 +84,7 @@ def test_merge_is_atomic(tmp_path, feedback, monkeypatch):
     import importlib
 
     m = importlib.import_module("toolkit.export.merge")
-    real, calls = m.json.dumps, []
+    real, calls = m.feedback_line.encode, []
 
     def boom(*a, **k):  # the second labelled record crashes, after the first was written
         calls.append(1)
@@ -92,7 +92,7 @@ def test_merge_is_atomic(tmp_path, feedback, monkeypatch):
             raise RuntimeError("crash mid-write")
         return real(*a, **k)
 
-    monkeypatch.setattr(m.json, "dumps", boom)
+    monkeypatch.setattr(m.feedback_line, "encode", boom)  # the feedback codec writes each line
     with pytest.raises(RuntimeError):
         merge(Storage([MIRROR]), str(feedback), str(CALLS), str(out))
     assert out.read_text() == "previous good output\n"

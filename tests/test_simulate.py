@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from toolkit.contract import SegmentationAnswer, load_label_schema, validate_answer
+from toolkit.contract.base import dump
 from toolkit.contract.schema import builtin_schema_names
 from toolkit.service.errors import LocalJobError
 from toolkit.service.simulate import Correction, load_corrections, simulated_answer, simulated_answer_content
@@ -39,7 +40,7 @@ def schema():
 
 
 def answers(schema, items: int = 30, workers: int = 3, **kw) -> dict[tuple[int, int], dict]:
-    return {(i, w): simulated_answer(task(i), schema, w, corrections=FIXES, **kw)
+    return {(i, w): dump(simulated_answer(task(i), schema, w, corrections=FIXES, **kw))
             for i in range(items) for w in range(1, workers + 1)}
 
 
@@ -98,7 +99,7 @@ def test_known_asr_errors_are_corrected_by_most_workers(schema):
     assert fixed > len(first) / 2 and all(t in (PRE[0]["text"], "Northwind support. What's the order number?")
                                           for t in first)
     # Without a corrections file the machine text stays.
-    plain = simulated_answer(task(0), schema, 1)
+    plain = dump(simulated_answer(task(0), schema, 1))
     assert all(s["text"] == next(p["text"] for p in PRE if p["id"] == s["presegmentId"])
                for s in plain["segments"] if s.get("presegmentId"))
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from toolkit.cli import app as cli
 from toolkit.contract import ANSWER_FIELD, load_label_schema
+from toolkit.contract.schema import SchemaError
 from toolkit.resources import SOURCE_ROOT
 from toolkit.task.liquid import make_environment
 from toolkit.task.template import (
@@ -283,3 +284,34 @@ def test_cli_render_boot_timeout_and_csp_hash(tmp_path):
     bad = CliRunner().invoke(cli, ["template", "render", "--schema", "call-center", "--assets-base", BASE,
                                    "--out", str(tmp_path / "x.html"), "--boot-timeout", "0"])
     assert bad.exit_code == 1 and "boot_timeout" in bad.output
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--assets-base", "ftp://example.com/"], "assets_base must be an https:// URL"),        # TemplateError
+    (["--assets-base", BASE, "--boot-timeout", "-1"], "boot_timeout must be between 0 and"),
+    (["--stack-name", "no-such-stack"], "deploy config"),                                    # FileNotFoundError
+])
+def test_cli_render_refusals_are_one_line_from_the_cli_root(tmp_path, args, expected):
+    """The library's errors reach the CLI root (GtkitGroup) as GtkitErrors: one `error:` line, exit 1,
+    no traceback, with no except clause in the command."""
+    result = CliRunner().invoke(cli, ["template", "render", "--schema", "tts-quality", "--out",
+                                      str(tmp_path / "x.html"), *args], env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: ") and expected in result.output
+    assert isinstance(result.exception, SystemExit)  # typer.Exit from the root's mapping, not the error itself
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_cli_render_with_an_invalid_schema_file_names_its_fields(tmp_path):
+    schema = tmp_path / "bad.yaml"
+    schema.write_text("name: Bad Name\ntitle: X\ntracks: []\n")
+    result = CliRunner().invoke(cli, ["template", "render", "--schema", str(schema), "--assets-base", BASE,
+                                      "--out", str(tmp_path / "x.html")], env={"COLUMNS": "300"})
+    assert result.exit_code == 1 and result.output.startswith("error: ") and "name" in result.output
+    with pytest.raises(SchemaError) as caught:
+        load_label_schema(schema)
+    assert "name" in [p.path for p in caught.value.problems]
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- not a mapping\n")
+    result = CliRunner().invoke(cli, ["schema", "check", str(listed)], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "a label schema must be a YAML mapping" in result.output, result.output

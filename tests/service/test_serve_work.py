@@ -12,6 +12,7 @@ from service_helpers import answer_for, make_people, manifest_lines, write_manif
 from sqlalchemy import select
 
 from toolkit.contract import ANSWER_FIELD
+from toolkit.errors import Problem
 from toolkit.service import jobs, people, work
 from toolkit.service.db import Database
 from toolkit.service.errors import Refused, SubmissionInvalid
@@ -162,7 +163,7 @@ def test_an_invalid_answer_is_refused_before_anything_is_stored(db, tmp_path, sc
     answer["tracks"][0]["label"] = "Martian"
     with pytest.raises(SubmissionInvalid) as caught:
         work.submit(db, ann.id, task.object_id, {ANSWER_FIELD: json.dumps(answer)})
-    assert any(p.startswith("tracks[0].label") for p in caught.value.problems)
+    assert any(p.path.startswith("tracks[0].label") for p in caught.value.problems)
     with db.read() as session:
         assert session.scalar(select(Answer)) is None and session.scalar(select(Hold)) is not None
 
@@ -193,7 +194,7 @@ def test_validate_submission_limits(schema):
         work.validate_submission(["not", "an", "object"], schema)
     with pytest.raises(SubmissionInvalid, match="schema") as caught:
         work.validate_submission({ANSWER_FIELD: "{not json"}, schema)
-    assert "not valid JSON" in caught.value.problems[0]
+    assert "not valid JSON" in str(caught.value.problems[0])
 
 
 json_values = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(),
@@ -208,7 +209,7 @@ def test_validate_submission_never_crashes(schema, content):
     try:
         assert work.validate_submission(content, schema) == content
     except SubmissionInvalid as exc:
-        assert exc.problems and all(isinstance(p, str) for p in exc.problems)
+        assert exc.problems and all(isinstance(p, Problem) for p in exc.problems)
 
 
 def test_a_claim_does_not_give_up_while_the_only_free_object_is_locked(db, tmp_path, schema, postgres_lock_holder):

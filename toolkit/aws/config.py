@@ -13,10 +13,15 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from toolkit.contract.base import problems_from
+from toolkit.errors import GtkitError
 
 CONFIG_DIR = Path(".gtkit")
 CONFIG_ENV = "GTKIT_DEPLOY_CONFIG"
 CONFIG_VERSION = 1
+
+
+class DeployConfigError(GtkitError, ValueError):
+    """A deploy config that cannot be used: ambiguous, not JSON, invalid, or not what is deployed."""
 
 
 class DeployConfig(BaseModel):
@@ -81,7 +86,8 @@ def load_deploy_config(
                 )
             else:
                 names = ", ".join(p.stem.removeprefix("deploy-") for p in found)
-                raise ValueError(f"several deployments ({names}): choose one with --stack-name or --deploy-config")
+                raise DeployConfigError(f"several deployments ({names}): choose one with --stack-name or "
+                                        "--deploy-config")
     if path is None:
         assert stack_name is not None
         path = config_path(stack_name, directory)
@@ -92,12 +98,12 @@ def load_deploy_config(
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        raise DeployConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     try:
         return DeployConfig.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(map(str, problems_from(exc, root="(file)")))
-        raise ValueError(f"{path}: invalid deploy config: {problems}") from exc
+        raise DeployConfigError(f"{path}: invalid deploy config: {problems}") from exc
 
 
 def deployed_assets_base(
@@ -115,7 +121,7 @@ def deployed_assets_base(
 
         local = assets_version(asset_files())
         if local != config.assets_version:
-            raise ValueError(
+            raise DeployConfigError(
                 f"the local static/ files (version {local}) differ from the assets deployed to stack "
                 f"{config.stack_name} ({config.assets_version}); run `gtkit deploy --stack-name {config.stack_name}` "
                 "so the template's integrity hashes match what CloudFront serves"

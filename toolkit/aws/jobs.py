@@ -25,7 +25,7 @@ from toolkit.aws.deploy import schema_digest, schema_parameter
 from toolkit.aws.service_model import request_problems
 from toolkit.contract.base import problems_from
 from toolkit.contract.schema import LabelSchema, load_label_schema
-from toolkit.errors import GtkitError
+from toolkit.errors import GtkitError, Problem
 from toolkit.storage import Storage, is_s3, join_uri, split_s3
 
 Report = Callable[[str], None]
@@ -78,9 +78,9 @@ PATTERN_HINTS = {
 class JobConfigError(GtkitError, ValueError):
     """An invalid job config: one `field: message` per problem."""
 
-    def __init__(self, source: str, problems: list[tuple[str, str]]):
-        self.problems = problems
-        super().__init__(f"{source}: invalid job config\n" + "\n".join(f"  {f}: {m}" for f, m in problems))
+    def __init__(self, source: str, problems: list[Problem]):
+        super().__init__(f"{source}: invalid job config\n" + "\n".join(f"  {p.path}: {p.message}" for p in problems),
+                         problems=problems)
 
 
 class StoppingConditions(BaseModel):
@@ -185,14 +185,14 @@ class JobConfig(BaseModel):
         return self.label_attribute_name or self.job_name
 
 
-def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+def _problems(exc: ValidationError) -> list[Problem]:
     out = []
     for problem in problems_from(exc, root="(config)"):
         where, message = problem.path, problem.message.removeprefix("Value error, ")
         # Model-level rules name their field at the start of the message.
         if where == "(config)" and ": " in message:
             where, message = message.split(": ", 1)
-        out.append((where, message))
+        out.append(Problem(where, message))
     return out
 
 
@@ -229,7 +229,7 @@ def _source_of(path: str, job: JobConfig | None = None) -> str:
     return path
 
 
-def model_problems(request: dict[str, Any], job: JobConfig | None = None) -> list[tuple[str, str]]:
+def model_problems(request: dict[str, Any], job: JobConfig | None = None) -> list[Problem]:
     """(config key, message) for every value of `request` the SageMaker service model rejects."""
     out = []
     for path, message in request_problems("sagemaker", "CreateLabelingJob", request):
@@ -239,13 +239,13 @@ def model_problems(request: dict[str, Any], job: JobConfig | None = None) -> lis
         hint = PATTERN_HINTS.get(key.split("[")[0])
         if hint and "full match" in message:
             message = f"{message.split(' (the API requires')[0]}; {hint}"
-        out.append((key, f"{message} [CreateLabelingJob {path}]"))
+        out.append(Problem(key, f"{message} [CreateLabelingJob {path}]"))
     return out
 
 
 def parse_job_config(data: Any, source: str = "job config", report: Report | None = None) -> JobConfig:
     if not isinstance(data, dict):
-        raise JobConfigError(source, [("(config)", "expected a YAML mapping of settings")])
+        raise JobConfigError(source, [Problem("(config)", "expected a YAML mapping of settings")])
     try:
         job = JobConfig.model_validate(fold_trailing_line_breaks(data, report))
     except ValidationError as exc:
@@ -265,7 +265,7 @@ def load_job_config(path: str | Path, report: Report | None = None) -> tuple[Job
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise JobConfigError(str(path), [("(yaml)", str(exc).splitlines()[0])]) from exc
+        raise JobConfigError(str(path), [Problem("(yaml)", str(exc).splitlines()[0])]) from exc
     return parse_job_config(data, str(path), report), path.resolve().parent
 
 
@@ -361,7 +361,7 @@ def check_manifest(uri: str, storage: Storage) -> ManifestSummary:
     if errors:
         shown = "\n".join(f"  line {p.line} ({p.interaction_id or '?'}): {p.field}: {p.message}" for p in errors[:20])
         more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
-        raise JobConfigError(f"manifest {uri}", [("manifest", f"{len(errors)} invalid line(s)\n{shown}{more}")])
+        raise JobConfigError(f"manifest {uri}", [Problem("manifest", f"{len(errors)} invalid line(s)\n{shown}{more}")])
     objects = 0
     buckets: set[str] = set()
     for _, text in storage.iter_lines(uri):
@@ -374,7 +374,7 @@ def check_manifest(uri: str, storage: Storage) -> ManifestSummary:
             if isinstance(value, str) and is_s3(value):
                 buckets.add(split_s3(value)[0])
     if objects == 0:
-        raise JobConfigError(f"manifest {uri}", [("manifest", "no data objects (empty manifest)")])
+        raise JobConfigError(f"manifest {uri}", [Problem("manifest", "no data objects (empty manifest)")])
     return ManifestSummary(objects, buckets)
 
 
@@ -393,28 +393,28 @@ def resolve_schema(job: JobConfig, deploy: DeployConfig, base_dir: Path) -> Labe
 def preflight(job: JobConfig, deploy: DeployConfig, schema: LabelSchema, manifest: ManifestSummary,
               *, check_buckets: bool = True) -> None:
     """Cross-checks between the job, the deployment and the local files, before any AWS call."""
-    problems: list[tuple[str, str]] = []
+    problems: list[Problem] = []
     if schema_digest(schema_parameter(schema)) != deploy.label_schema_sha256:
-        problems.append(("schema", f"{schema.name!r} differs from the schema deployed to the post-annotation "
-                                   f"Lambda ({deploy.label_schema!r}); run `gtkit deploy --stack-name "
-                                   f"{deploy.stack_name} --schema ...` or use the deployed schema"))
+        problems.append(Problem("schema", f"{schema.name!r} differs from the schema deployed to the post-annotation "
+                                          f"Lambda ({deploy.label_schema!r}); run `gtkit deploy --stack-name "
+                                          f"{deploy.stack_name} --schema ...` or use the deployed schema"))
     from toolkit.task.template import asset_files
 
     if assets_version(asset_files()) != deploy.assets_version:
-        problems.append(("(assets)", "the local static/ files differ from the deployed UI assets (their integrity "
-                                     "hashes would not match); run `gtkit deploy` again"))
+        problems.append(Problem("(assets)", "the local static/ files differ from the deployed UI assets (their "
+                                            "integrity hashes would not match); run `gtkit deploy` again"))
     readable = {deploy.jobs_bucket, *deploy.input_buckets}
     unknown = sorted(manifest.buckets - readable)
     if check_buckets and unknown:
-        problems.append(("manifest", f"references bucket(s) {', '.join(unknown)} the execution role cannot read; "
-                                     f"redeploy with --input-bucket {' --input-bucket '.join(unknown)}"))
+        problems.append(Problem("manifest", f"references bucket(s) {', '.join(unknown)} the execution role cannot "
+                                            f"read; redeploy with --input-bucket {' --input-bucket '.join(unknown)}"))
     if check_buckets and is_s3(job.manifest) and split_s3(job.manifest)[0] not in readable:
-        problems.append(("manifest", f"s3://{split_s3(job.manifest)[0]} is not readable by the execution role; "
-                                     "use a local manifest (uploaded to the jobs bucket) or redeploy with "
-                                     f"--input-bucket {split_s3(job.manifest)[0]}"))
+        problems.append(Problem("manifest", f"s3://{split_s3(job.manifest)[0]} is not readable by the execution role; "
+                                            "use a local manifest (uploaded to the jobs bucket) or redeploy with "
+                                            f"--input-bucket {split_s3(job.manifest)[0]}"))
     if job.output_path and split_s3(job.output_path)[0] != deploy.jobs_bucket:
-        problems.append(("output_path", f"must be in the jobs bucket s3://{deploy.jobs_bucket}/ (the only bucket "
-                                        "the execution role can write)"))
+        problems.append(Problem("output_path", f"must be in the jobs bucket s3://{deploy.jobs_bucket}/ (the only "
+                                               "bucket the execution role can write)"))
     if problems:
         raise JobConfigError("job config", problems)
 

@@ -66,19 +66,13 @@ def create(
 
     Example: gtkit job create --config examples/job.yaml --dry-run
     """
-    try:
-        job, base_dir = jobs.load_job_config(config, report=say)
-        deployed: DeployConfig = load_deploy_config(stack_name or job.stack, path=deploy_config)
-    except ValueError as exc:
-        raise fail(exc) from exc
+    job, base_dir = jobs.load_job_config(config, report=say)
+    deployed: DeployConfig = load_deploy_config(stack_name or job.stack, path=deploy_config)
     clients = _clients(region or deployed.region)
     # Reads of s3:// manifests use the same credentials and Region as the uploads.
     storage = Storage(make_storage(mirror).mirrors, client=clients.s3)
-    try:
-        prepared = jobs.create_job(job, deployed, clients.sagemaker, clients.s3, base_dir=base_dir, storage=storage,
-                                   dry_run=dry_run, check_buckets=not no_bucket_check, report=say)
-    except ValueError as exc:
-        raise fail(exc) from exc
+    prepared = jobs.create_job(job, deployed, clients.sagemaker, clients.s3, base_dir=base_dir, storage=storage,
+                               dry_run=dry_run, check_buckets=not no_bucket_check, report=say)
     if dry_run:
         typer.echo(json.dumps(prepared.request, indent=2, default=str))
         say(f"dry run: {prepared.objects} data objects; nothing uploaded, no job created")

@@ -8,13 +8,11 @@ from typing import Annotated
 
 import typer
 import yaml
-from pydantic import ValidationError
 from rich.markup import escape
 
 from toolkit.cli.common import console, fail
 from toolkit.contract import EXPORTED_MODELS
-from toolkit.contract.base import problems_from
-from toolkit.contract.schema import BUILTIN_DIR, builtin_schema_names, load_label_schema
+from toolkit.contract.schema import BUILTIN_DIR, SchemaError, builtin_schema_names, load_label_schema
 from toolkit.contract.ui_contract import CONTRACT_JS, contract_js
 
 schema_app = typer.Typer(help="Label schemas and the data contract's JSON Schema.", no_args_is_help=True)
@@ -98,12 +96,10 @@ def check(path: Annotated[str, typer.Argument(help="Label schema YAML file or bu
     """
     try:
         schema = load_label_schema(path)
-    except FileNotFoundError as exc:
-        raise fail(str(exc)) from None
     except yaml.YAMLError as exc:
         raise fail(f"{path}: not valid YAML: {exc}", code=2) from None
-    except ValidationError as exc:
-        for problem in problems_from(exc, root="(schema)"):
+    except SchemaError as exc:  # every problem on its own line
+        for problem in exc.problems:
             console.print(f"[red]{escape(path)}[/]: {escape(str(problem))}", highlight=False)
         raise typer.Exit(2) from None
     if schema.compare is not None:  # mode: compare

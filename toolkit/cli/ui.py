@@ -57,16 +57,13 @@ def peaks(
 
     storage = make_storage(mirror)
     spec = None
-    try:
-        if spectrogram:
-            from toolkit.ingest.spectrogram import peaks_and_spectrogram_for_uri
+    if spectrogram:
+        from toolkit.ingest.spectrogram import peaks_and_spectrogram_for_uri
 
-            result, spec = peaks_and_spectrogram_for_uri(media, storage, peaks_per_second, channels,
-                                                         frames_per_second=spectrogram_fps, bins=spectrogram_bins)
-        else:
-            result = peaks_for_uri(media, storage, peaks_per_second, channels)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+        result, spec = peaks_and_spectrogram_for_uri(media, storage, peaks_per_second, channels,
+                                                     frames_per_second=spectrogram_fps, bins=spectrogram_bins)
+    else:
+        result = peaks_for_uri(media, storage, peaks_per_second, channels)
     compressed = write_peaks(result, out, storage, compress=gzip)
     console.print(f"{out}: {result.values.shape[1] // 2} peaks/channel, {result.duration:.2f} s, "
                   f"{result.peaks_per_second:g} per second{', gzip' if compressed else ''}", highlight=False)
@@ -107,15 +104,12 @@ def render(
     from toolkit.contract import load_label_schema
     from toolkit.task.template import failsafe_csp_hash, render_template
 
-    try:
-        if assets_base is None:
-            from toolkit.aws.config import deployed_assets_base
+    if assets_base is None:
+        from toolkit.aws.config import deployed_assets_base
 
-            assets_base = deployed_assets_base(stack_name, path=deploy_config)
-        label_schema = load_label_schema(schema)
-        html = render_template(label_schema, assets_base, variant=variant, boot_timeout=boot_timeout)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+        assets_base = deployed_assets_base(stack_name, path=deploy_config)
+    label_schema = load_label_schema(schema)
+    html = render_template(label_schema, assets_base, variant=variant, boot_timeout=boot_timeout)
     make_storage(None).write_bytes(out, html.encode("utf-8"), content_type="text/html; charset=utf-8")
     console.print(f"{out}: {label_schema.name} template, {variant or label_schema.media} variant, "
                   f"assets from {assets_base}", highlight=False)
@@ -140,11 +134,7 @@ def preview(
     from toolkit.service.portal import PreviewSource, create_app, run_portal
 
     storage = make_storage(mirror)
-    try:
-        source = PreviewSource(manifest, load_label_schema(schema), out=out, storage=storage,
-                               job_name=job_name)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+    source = PreviewSource(manifest, load_label_schema(schema), out=out, storage=storage, job_name=job_name)
     app = create_app(source)
     tasks = source.list_tasks()
     console.print(f"{len(tasks)} task(s) from {manifest}; responses under {out}/{source.job_name}/", highlight=False)

@@ -1,16 +1,24 @@
 """The consolidated label of one data object: what the post-annotation Lambda returns under
 `consolidatedAnnotation.content.<labelAttributeName>` and what the exporter reads back from the
 output manifest. Produced by `toolkit.labeling.consolidate`.
+
+Its codec: `encode` (the post-annotation response, through contract/consolidation.py) and `decode`
+(the exporter, merge, report, trust checks), which reads a label as `LabelOnRead`: `ConsolidatedLabel`
+with the invariants the post-annotation Lambda guarantees made strict, because a manifest line can
+come from anywhere: times are finite seconds >= 0 with end >= start, every agreement is a number in
+[0, 1] (never `true`, never `1e30`), counts are integers, and `labelSchema` is a schema name (the
+Lambda records the `name` of its LabelSchema), not a path.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from toolkit.contract.answer import FieldValue, SegmentationAnswer
-from toolkit.contract.base import CamelModel
+from toolkit.contract.base import CamelModel, dump
+from toolkit.contract.schema import SCHEMA_NAME_PATTERN
 
 CONSOLIDATED_SCHEMA_VERSION = "1.0"
 
@@ -132,3 +140,82 @@ class ConsolidatedLabel(CamelModel):
         default=None, description="Set when more than half the valid workers could not annotate the item")
     comparison: ConsolidatedComparison | None = Field(default=None, description="mode: compare only")
     workers: list[WorkerAnswer] = Field(default_factory=list)
+
+
+# -- the codec ---------------------------------------------------------------------------------
+STRICT = ConfigDict(allow_inf_nan=False)
+Score = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Count = Annotated[int, Field(strict=True, ge=0)]
+SchemaId = Annotated[str, Field(pattern=SCHEMA_NAME_PATTERN)]
+
+
+class SegmentOnRead(ConsolidatedSegment):
+    model_config = STRICT
+
+    start: Seconds
+    end: Seconds
+    attribute_agreement: dict[str, Score] = Field(default_factory=dict)
+    support: Annotated[int, Field(strict=True, ge=1)]
+    agreement: Score
+
+
+class ContentOnRead(ContentResult):
+    model_config = STRICT
+
+    agreement: Score
+    votes: dict[str, Count] = Field(default_factory=dict)
+    mean: Finite | None = None
+
+
+# Agreement with every figure a strict score (made from its fields, so a new one is checked too).
+AgreementOnRead = create_model(  # type: ignore[call-overload]
+    "AgreementOnRead", __base__=Agreement, **{name: (Score | None, None) for name in Agreement.model_fields})
+
+
+class LabelOnRead(ConsolidatedLabel):
+    model_config = STRICT
+
+    label_schema: SchemaId | None = None
+    media_duration: Seconds | None = None
+    worker_count: Count = 0
+    valid_worker_count: Count = 0
+    segments: list[SegmentOnRead] = Field(default_factory=list)
+    content: dict[str, ContentOnRead] = Field(default_factory=dict)
+    agreement: AgreementOnRead = Field(default_factory=AgreementOnRead)  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _ends_not_before_starts(self) -> LabelOnRead:
+        # One check per label rather than a validator call per segment (the hot path of export).
+        for i, seg in enumerate(self.segments):
+            if seg.end < seg.start:
+                raise ValueError(f"segments.{i}.end: end ({seg.end:.3f}) is before start ({seg.start:.3f})")
+        return self
+
+
+class _Opaque(BaseModel):
+    """Stands for a raw worker answer: parsed by pydantic-core in Rust, never built in Python."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# The label as `decode(..., workers=False)` reads it, for a model that parses a whole line in one pass
+# (the exporter's fast path): the workers' raw answers opaque (the exporter never reads them).
+LabelView = create_model(  # type: ignore[call-overload]
+    "ConsolidatedLabelView", __base__=LabelOnRead,
+    workers=(list[_Opaque], Field(default_factory=list)))
+
+
+def encode(label: ConsolidatedLabel) -> dict[str, Any]:
+    """The label's JSON document (camelCase keys, unset optionals left out)."""
+    return dump(label)
+
+
+def decode(data: dict[str, Any], *, workers: bool = True) -> LabelOnRead:
+    """A label read back (from an output manifest, a response), checked as `LabelOnRead`; raises
+    pydantic's ValidationError, which names the field. `workers=False`: the workers' audit copies are
+    left out unread (their count stays in workerCount), halving the cost of a label."""
+    if not workers:
+        data = {k: v for k, v in data.items() if k != "workers"}
+    return LabelOnRead.model_validate(data)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from toolkit.contract import consolidated
 from toolkit.contract.base import dump, problems_from
 from toolkit.contract.consolidated import ConsolidatedLabel
 from toolkit.contract.events import (
@@ -57,7 +58,7 @@ def payload_item(dataset_object_id: str, line: dict[str, Any], answers: list[tup
 def response_item(dataset_object_id: str, label_attribute: str, label: ConsolidatedLabel | dict[str, Any]
                   ) -> dict[str, Any]:
     """One element of the post-annotation response: the label under `content.<label attribute>`."""
-    content = dump(label) if isinstance(label, ConsolidatedLabel) else label
+    content = consolidated.encode(label) if isinstance(label, ConsolidatedLabel) else label
     return dump(ConsolidationResponseItem(dataset_object_id=dataset_object_id,
                                           consolidated_annotation=ConsolidatedAnnotation(
                                               content={label_attribute: content})))

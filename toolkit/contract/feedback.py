@@ -1,14 +1,24 @@
-"""The processed feedback record emitted by the upstream pipeline (one JSON object per line)."""
+"""The processed feedback record emitted by the upstream pipeline (one JSON object per line), and its
+codec: `decode` (a line or CSV row -> `FeedbackRecord`, what `gtkit manifest build` reads) and
+`loads` / `encode` (a line as JSON and back, what `gtkit merge` reads and writes with `human_labels`).
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from toolkit.contract.base import refuse_deep_nesting
+from toolkit.contract.base import json_type, problems_from, refuse_deep_nesting
 from toolkit.contract.uri import S3Uri, StorageUri
+from toolkit.errors import GtkitError, Problem
+
+try:  # the Lambda zips carry no orjson: their handlers only validate models, never read or write lines
+    import orjson
+except ImportError:  # pragma: no cover - only inside a Lambda zip
+    orjson = None  # type: ignore[assignment]
 
 ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
 
@@ -90,3 +100,45 @@ class FeedbackRecord(BaseModel):
     @property
     def has_media(self) -> bool:
         return bool(self.media_uri)
+
+
+class FeedbackError(GtkitError, ValueError):
+    """A feedback record that cannot be read; `problems` name the fields (never their values).
+    `kind`: "error", or "skipped" for a record that is valid but has nothing to label (ingest)."""
+
+    kind: Literal["error", "skipped"] = "error"
+
+    def __init__(self, problems: list[Problem], kind: Literal["error", "skipped"] = "error"):
+        super().__init__("; ".join(map(str, problems)), problems=problems)
+        self.kind = kind
+
+
+def decode(text: str | bytes | dict[str, Any]) -> FeedbackRecord:
+    """A JSON line (or an already-decoded CSV row) -> FeedbackRecord, or FeedbackError naming fields
+    (plain-word messages: the people fixing the file read them)."""
+    if isinstance(text, dict):
+        data: Any = text
+    else:
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise FeedbackError([Problem("(line)", f"invalid JSON: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise FeedbackError([Problem("(line)", f"expected a JSON object, got {json_type(data)}")])
+    try:
+        return FeedbackRecord.model_validate(data)
+    except ValidationError as exc:
+        raise FeedbackError(problems_from(exc, plain=True)) from None
+
+
+def loads(raw: bytes) -> Any:
+    """A feedback line as the JSON it holds, unvalidated: `gtkit merge` passes on records whatever
+    they hold (json, not orjson: NaN and huge integers read and write back as they were). Raises
+    json's ValueError, or RecursionError for a line nested past the parser's limit."""
+    return json.loads(raw)
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    """One feedback line (without its line ending), text kept as UTF-8. Raises RecursionError for a
+    record nested past the serialiser's limit."""
+    return json.dumps(record, ensure_ascii=False).encode("utf-8")

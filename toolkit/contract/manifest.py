@@ -1,14 +1,32 @@
-"""Ground Truth input manifest lines (one JSON object per line, dashed keys)."""
+"""Ground Truth input manifest lines (one JSON object per line, dashed keys) and their sidecars, and
+the codec of both: `encode_line` / `parse_line`, `decode_line` (what `gtkit manifest build` writes,
+what `manifest validate`, the task input and the services read) and `encode_sidecar` /
+`decode_sidecar` (written by the build, read by the exporter and the simulated workers).
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from toolkit.contract.answer import SegmentationAnswer
-from toolkit.contract.base import MAX_NESTING, DashedModel, MediaType, refuse_deep_nesting, to_dashed
+from toolkit.contract.base import (
+    MAX_NESTING,
+    DashedModel,
+    MediaType,
+    dump,
+    problems_from,
+    refuse_deep_nesting,
+    to_dashed,
+)
 from toolkit.contract.uri import S3Uri, StorageUri
+from toolkit.errors import GtkitError, Problem
+
+try:  # the Lambda zips carry no orjson: their handlers only validate models, never read or write lines
+    import orjson
+except ImportError:  # pragma: no cover - only inside a Lambda zip
+    orjson = None  # type: ignore[assignment]
 
 # Ground Truth limits ("Use an Input Manifest File"): a line is at most 100,000 characters and a
 # single attribute at most 20,000. We count the line in UTF-8 bytes, the stricter reading.
@@ -167,6 +185,50 @@ class ManifestLine(DashedModel):
             if key.startswith("$"):
                 raise ValueError(f"Ground Truth rejects keys starting with '$': {key!r}")
         return self
+
+
+class ManifestLineError(GtkitError, ValueError):
+    """A manifest line (or sidecar) that does not fit its model; `problems` name the fields."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(map(str, problems)), problems=problems)
+
+
+def encode_line(line: ManifestLine) -> bytes:
+    """One input-manifest line, without its newline. Text kept byte for byte (RTL marks, emoji) as UTF-8."""
+    return orjson.dumps(dump(line))
+
+
+def parse_line(text: str | bytes) -> dict[str, Any]:
+    """A manifest line's JSON object, or ManifestLineError with a `(line)` problem."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ManifestLineError([Problem("(line)", f"invalid JSON: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise ManifestLineError([Problem("(line)", "expected a JSON object")])
+    return data
+
+
+def decode_line(data: dict[str, Any], *, plain: bool = False) -> ManifestLine:
+    """A data object (a parsed line, or Ground Truth's `dataObject`) as its model, or
+    ManifestLineError naming the fields (`plain`: plain-word messages, for people fixing files)."""
+    try:
+        return ManifestLine.model_validate(data)
+    except ValidationError as exc:
+        raise ManifestLineError(problems_from(exc, plain=plain)) from None
+
+
+def encode_sidecar(sidecar: Sidecar) -> bytes:
+    return orjson.dumps(dump(sidecar))
+
+
+def decode_sidecar(data: bytes | str, where: str | None = None) -> Sidecar:
+    """A sidecar file as its model, or ManifestLineError naming the fields (and `where`)."""
+    try:
+        return Sidecar.model_validate_json(data)
+    except ValidationError as exc:
+        raise ManifestLineError(problems_from(exc, root="(sidecar)", where=where)) from None
 
 
 class PeaksFile(BaseModel):

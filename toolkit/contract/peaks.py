@@ -37,6 +37,10 @@ class PeaksError(GtkitError, RuntimeError):
     """The media could not be probed or decoded, or a peaks file cannot be read."""
 
 
+class PeaksOptionError(GtkitError, ValueError):
+    """Peaks or spectrogram options out of range (peaks per second, channels, frame rate, bins)."""
+
+
 @dataclass
 class PeakArrays:
     """Computed peaks before they become a `PeaksFile`: `values` is (channels, 2 * pairs) float64,

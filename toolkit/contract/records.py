@@ -8,9 +8,11 @@ snake_case keys throughout, except where the target format fixes camelCase (Bedr
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import SchemaValidator
 
 from toolkit.contract.uri import S3Uri
 
@@ -607,8 +609,63 @@ class MergedLabels(RecordModel):
 def encode(record: BaseModel, exclude: set[str] | None = None) -> dict[str, Any]:
     """The one way an export record becomes the dict the writers serialise (orjson, Arrow): keys in
     model order, nulls kept (unlike `base.dump`: a record's null says "not known" and keeps every
-    row's columns alike), `exclude` for the keys a writer does not read."""
+    row's columns alike), `exclude` for the keys a writer does not read. From fields not yet a model:
+    `build`."""
     return record.model_dump(exclude=exclude)
+
+
+def build(model: type[BaseModel], fields: dict[str, Any], exclude: set[str] | None = None) -> dict[str, Any]:
+    """`encode(model(**fields), exclude)` in one pass, several times cheaper (the export's hot path:
+    a record per segment): `fields` validated by `model`'s own rules and defaults, built straight into
+    the dict the writers take, with no model objects to build and serialise again. Raises pydantic's
+    ValidationError, naming the field (never the value)."""
+    out = _dict_validator(model).validate_python(fields)
+    for key in exclude or ():
+        out.pop(key, None)
+    return out
+
+
+@cache
+def _dict_validator(model: type[BaseModel]) -> SchemaValidator:
+    """`model`'s validator, made to build dicts: every model in its core schema (nested ones too)
+    becomes a typed dict with the same fields, validators, defaults and `extra`. Its output is
+    `model_dump()`'s: keys in field order, defaults filled in, nulls kept, `exclude_if` fields left out."""
+    return SchemaValidator(_as_dicts(model.__pydantic_core_schema__))
+
+
+def _as_dicts(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_as_dicts(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("type") != "model":
+        return {key: _as_dicts(value) for key, value in node.items()}
+    inner, config = node["schema"], node.get("config") or {}
+    if inner["type"] != "model-fields" or node.get("root_model") or node.get("post_init"):
+        raise TypeError(f"{node.get('cls')}: only plain models can be built as dicts")
+    fields = {}
+    for name, spec in inner["fields"].items():
+        schema = _as_dicts(spec["schema"])
+        fields[name] = {"type": "typed-dict-field", "schema": schema, "required": schema["type"] != "default",
+                        **{k: spec[k] for k in ("validation_alias", "metadata") if k in spec}}
+    out: dict[str, Any] = {"type": "typed-dict", "fields": fields, "config": config,
+                           "extra_behavior": config.get("extra_fields_behavior", "ignore")}
+    if node.get("ref"):
+        out["ref"] = node["ref"]
+    cls = node["cls"]
+    dropped = {name: info.exclude_if for name, info in cls.model_fields.items() if info.exclude_if is not None}
+    if dropped:  # what model_dump leaves out: applied after validation, like the serialiser does
+        def drop(value: dict[str, Any]) -> dict[str, Any]:
+            for name, rule in dropped.items():
+                if rule(value[name]):
+                    del value[name]
+            return value
+
+        ref = out.pop("ref", None)
+        out = {"type": "function-after", "function": {"type": "no-info", "function": drop}, "schema": out}
+        if ref:
+            out["ref"] = ref
+    return out
 
 
 def decode(model: type[M], line: bytes | str) -> M:

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from toolkit.contract.base import MediaType
+from toolkit.contract.base import MediaType, problems_from
+from toolkit.errors import GtkitError, Problem
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
@@ -152,10 +153,14 @@ class CompareSpec(SchemaModel):
         return self
 
 
+# A label schema's name: also what a consolidated label's `labelSchema` must be (contract/consolidated.py).
+SCHEMA_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+
+
 class LabelSchema(SchemaModel):
     """A labeling task definition. See docs/label-schema.md."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str = Field(pattern=SCHEMA_NAME_PATTERN)
     title: str = Field(min_length=1, max_length=128)
     description: str = Field(default="", max_length=255)
     instructions: str = ""
@@ -233,6 +238,10 @@ def _unique(names: list[str], what: str) -> None:
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
+class SchemaError(GtkitError, ValueError):
+    """A label schema file that is not a valid LabelSchema; `problems` name the fields."""
+
+
 def builtin_schema_names() -> list[str]:
     return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
 
@@ -249,5 +258,9 @@ def load_label_schema(source: str | Path) -> LabelSchema:
         )
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a label schema must be a YAML mapping")
-    return LabelSchema.model_validate(data)
+        raise SchemaError(f"{path}: a label schema must be a YAML mapping",
+                          problems=[Problem("(schema)", "a label schema must be a YAML mapping")])
+    try:
+        return LabelSchema.model_validate(data)
+    except ValidationError as exc:
+        raise SchemaError(str(exc), problems=problems_from(exc, root="(schema)")) from None

@@ -30,7 +30,7 @@ from toolkit.contract.records import (
     StepwiseRecord,
     SummaryRecord,
     TranscriptionRecord,
-    encode,
+    build,
 )
 from toolkit.export.formats.base import ExportError
 from toolkit.export.presets import TEMPLATE_NAME, ResolvedPreset, Template
@@ -64,7 +64,7 @@ def record(model: type[BaseModel], exclude: set[str] | None = None, /, **fields:
     writers, so a builder cannot write a shape the contract does not describe: a field the model
     refuses is an ExportError naming the record and the field (never the value)."""
     try:
-        return encode(model(**fields), exclude)
+        return build(model, fields, exclude)
     except ValidationError as exc:
         problems = problems_from(exc)
         raise ExportError(f"record {fields.get('id')}: does not fit {model.__name__}: "

@@ -21,6 +21,7 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolkit.errors import GtkitError
 from toolkit.storage import Storage, is_s3, tempfiles
 from toolkit.storage.names import file_stem
 
@@ -31,7 +32,7 @@ QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error")
 BITEXACT = ("-map_metadata", "-1", "-fflags", "+bitexact", "-flags", "+bitexact")
 
 
-class MediaError(Exception):
+class MediaError(GtkitError):
     """The media of a record cannot be read, probed or cut; the message names the URI."""
 
 

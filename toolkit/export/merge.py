@@ -14,10 +14,10 @@ however many labels; the feedback file is streamed; the output is written atomic
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+from toolkit.contract import feedback as feedback_line
 from toolkit.contract.records import MergedContent, MergedLabels, MergedSegment, encode
 from toolkit.export.reader import Item, ManifestReader, Problem
 from toolkit.export.summary import RunSummary
@@ -93,7 +93,7 @@ def _lines(src: IO[bytes], uri: str) -> Iterator[tuple[int, bytes]]:
 def _parse(raw: bytes) -> tuple[Any, str | None, str | None]:
     """(record, None, None), or (None, reason, detail) for a line that is copied unchanged."""
     try:
-        return json.loads(raw), None, None
+        return feedback_line.loads(raw), None, None
     except RecursionError:
         return None, "malformed-json", "not valid JSON: nested deeper than the parser's limit"
     except ValueError:
@@ -152,7 +152,7 @@ def _merge_line(number: int, raw: bytes, dst: IO[bytes], index: LabelIndex, summ
     jobs[job_key(entry)] = entry  # same job: replaced in place, keeps its position
     record[MERGE_KEY] = jobs
     try:
-        merged = json.dumps(record, ensure_ascii=False).encode("utf-8") + (ending or b"\n")
+        merged = feedback_line.encode(record) + (ending or b"\n")
     except RecursionError:
         _copy(raw, dst, summary, feedback, number, "too-deep-to-merge", "nested too deep to write back with its "
               "labels")

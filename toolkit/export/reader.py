@@ -18,10 +18,12 @@ from typing import IO, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from toolkit.contract import ConsolidatedLabel, worker_response
-from toolkit.contract.base import problems_from
+from toolkit.contract import ConsolidatedLabel, consolidated, worker_response
+from toolkit.contract.base import dump, problems_from
+from toolkit.contract.consolidated import LabelView
+from toolkit.contract.manifest import Sidecar, decode_sidecar
 from toolkit.errors import GtkitError
-from toolkit.export.checks import ItemFields, LabelOnRead, metadata_problem, non_finite
+from toolkit.export.checks import ItemFields, metadata_problem, non_finite
 from toolkit.storage import Storage
 from toolkit.storage.lines import ID_KEYED, first_line, json_problem, lenient_json, line_utf8_problem
 
@@ -106,7 +108,7 @@ class Item:
     label: ConsolidatedLabel
     meta: dict[str, Any]
     storage: Storage | None = None
-    _sidecar: dict[str, Any] | None = None
+    _sidecar: Sidecar | None = None
     raw: bytes | None = None  # set by the fast path: `data` then holds only the keys it extracted
 
     def full_data(self) -> dict[str, Any]:
@@ -149,16 +151,15 @@ class Item:
     def creation_date(self) -> str | None:
         return self.meta.get("creation-date")
 
-    def _sidecar_data(self) -> dict[str, Any]:
+    def _sidecar_data(self) -> Sidecar:
         if self._sidecar is None:
-            self._sidecar = {}
+            self._sidecar = Sidecar(interaction_id="")
             ref = self.data.get("sidecar-ref")
             if ref and self.storage is not None:
                 try:
-                    value = self.storage.read_json(ref)
-                except (OSError, ValueError) as exc:
+                    self._sidecar = decode_sidecar(self.storage.read_bytes(ref))
+                except (OSError, ValueError) as exc:  # unreadable, or not a Sidecar (ManifestLineError)
                     raise SidecarError(f"line {self.line}: sidecar-ref {ref}: {exc}") from exc
-                self._sidecar = value if isinstance(value, dict) else {}
         return self._sidecar
 
     # The texts are read (and checked) only when a preset uses them: ItemFieldError skips the item.
@@ -166,7 +167,7 @@ class Item:
     def transcription(self) -> str | None:
         value = self.full_data().get("transcription")
         if value is None and self.data.get("sidecar-ref"):
-            value = self._sidecar_data().get("transcription")
+            value = self._sidecar_data().transcription
         if value is not None and not isinstance(value, str):
             raise ItemFieldError("transcription: expected a string")
         return value
@@ -174,7 +175,7 @@ class Item:
     def pre_segments(self) -> list[dict[str, Any]]:
         value = self.full_data().get("pre-segments")
         if value is None and self.data.get("sidecar-ref"):
-            value = self._sidecar_data().get("pre-segments")
+            value = [dump(s) for s in self._sidecar_data().pre_segments or []]
         if value is not None and not isinstance(value, list):
             raise ItemFieldError("pre-segments: expected a list")
         return [s for s in value if isinstance(s, dict)] if value else []
@@ -218,16 +219,6 @@ def read_worker_answers(storage: Storage, ref: str) -> list[tuple[str, Any]]:
     return [(a.worker_id, a.answer_content) for a in worker_response.decode(storage.read_bytes(ref), ref)]
 
 
-class _Opaque(BaseModel):
-    """Stands for a raw worker answer: parsed by pydantic-core in Rust, never built in Python."""
-
-    model_config = ConfigDict(extra="ignore")
-
-
-# The label as validated on read, with raw worker answers opaque (the exporter never reads them).
-_LabelView = create_model(  # type: ignore[call-overload]
-    "ConsolidatedLabelView", __base__=LabelOnRead,
-    workers=(list[_Opaque], Field(default_factory=list)))
 # What every preset reads; transcription and pre-segments (often the bulk of a line) are parsed
 # only when a preset asks for them (Item.full_data).
 ITEM_KEYS = ("source-ref", "interaction-id", "media-type", "duration-seconds", "language-code", "sidecar-ref",
@@ -244,7 +235,7 @@ def fast_line_model(attribute: str, keys: tuple[str, ...] = ITEM_KEYS) -> type[B
     """
     fields: dict[str, Any] = {key.replace("-", "_"): (ItemFields.model_fields[key.replace("-", "_")].annotation,
                                                      Field(None, alias=key)) for key in keys}
-    fields["label_"] = (_LabelView | None, Field(None, alias=attribute))
+    fields["label_"] = (LabelView | None, Field(None, alias=attribute))
     fields["meta_"] = (dict[str, Any] | None, Field(None, alias=f"{attribute}-metadata"))
     return create_model("FastLine", __config__=ConfigDict(extra="ignore"), **fields)  # type: ignore[call-overload]
 
@@ -414,11 +405,9 @@ class ManifestReader:
         if not isinstance(value, dict):
             self.stats.skip(number, MALFORMED_LABEL, f"{attr}: expected an object")
             return None
-        # Raw worker answers are audit data the exporter never uses; skipping their validation
-        # halves the per-line cost. Their count is kept in workerCount.
-        label_data = {k: v for k, v in value.items() if k != "workers"}
+        # Raw worker answers are audit data the exporter never uses: left unread (workers=False).
         try:
-            return LabelOnRead.model_validate(label_data)
+            return consolidated.decode(value, workers=False)
         except ValidationError as exc:
             self.stats.skip(number, MALFORMED_LABEL, f"{attr}: {validation_detail(exc)}")
             return None

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from toolkit.contract import ConsolidatedLabel, LabelSchema
+from toolkit.contract import LabelSchema, consolidated
 from toolkit.export.workers import pseudonym
 from toolkit.labeling.consolidate import consolidate
 
@@ -58,7 +58,7 @@ def check_item(item: Any, options: TrustOptions, schema: LabelSchema | None) -> 
         if isinstance(stored, dict) and stored.get("workers"):
             # The reader leaves the workers' audit answers unread (it never needs them); here they are.
             try:
-                label = ConsolidatedLabel.model_validate(stored)
+                label = consolidated.decode(stored)
             except ValidationError:
                 return EXCLUDED_WORKER, "the label's copies of the workers' answers cannot be read"
         dropped = [w for w in label.workers if options.excluded(w.worker_id)]

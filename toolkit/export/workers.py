@@ -40,9 +40,9 @@ from toolkit.contract.worker_response import parse_gt_time
 from toolkit.errors import GtkitError
 from toolkit.export.report import CSS, bar_chart, esc, table
 from toolkit.labeling.answers import worker_answer
-from toolkit.labeling.output_layout import responses_by_object
+from toolkit.labeling.output_layout import JobLayout, responses_by_object
 from toolkit.labeling.quality import Counts, gold_score, object_peer_agreement
-from toolkit.storage import Storage, join_uri
+from toolkit.storage import Storage
 from toolkit.task.task_input import iter_data_objects
 
 REPORT_VERSION = 1
@@ -147,13 +147,14 @@ def collect_workers(storage: Storage, root: str, *, manifest: str | None = None,
                     id_key: bytes | None = None, real_ids: bool = False,
                     rating_tolerance: float = 0.0) -> WorkerReport:
     """Per-worker figures of the job whose output layout is at `root` (see the module doc)."""
-    manifest = manifest or join_uri(root, "manifests", "output", "output.manifest")
+    layout = JobLayout.of_root(root)
+    manifest = manifest or layout.output_manifest
     if not storage.exists(manifest):
         raise WorkerReportError(f"{manifest}: no manifest (pass --manifest, the job's input manifest)")
     gold, durations, count = _manifest_info(storage, manifest, schema)
     responses = responses_by_object(storage, root)
     if not responses:
-        raise WorkerReportError(f"{join_uri(root, 'annotations', 'worker-response')}: no worker-response files")
+        raise WorkerReportError(f"{layout.worker_responses}: no worker-response files")
     key = id_key if id_key is not None else secrets.token_bytes(32)
     report = WorkerReport(root=root, objects=count, gold_objects=len(gold), real_ids=real_ids)
 

@@ -26,17 +26,23 @@ import orjson
 from pydantic import ValidationError
 
 from toolkit.awsclient.errors import aws_error, is_global
-from toolkit.contract.base import dump, json_type, problems_from
-from toolkit.contract.feedback import FeedbackRecord
+from toolkit.contract.base import dump, problems_from
+from toolkit.contract.feedback import FeedbackError, FeedbackRecord
+from toolkit.contract.feedback import decode as decode_record
 from toolkit.contract.manifest import (
     MAX_ATTRIBUTE_CHARS,
     MAX_LINE_BYTES,
     ManifestLine,
+    ManifestLineError,
     PreContent,
     PreSegment,
     Sidecar,
+    decode_line,
+    encode_line,
+    encode_sidecar,
+    parse_line,
 )
-from toolkit.errors import GtkitError
+from toolkit.errors import Problem as FieldProblem
 from toolkit.ingest.transcribe import TranscribeError, speaker_turns
 from toolkit.storage import Storage, is_s3, join_uri, split_s3
 from toolkit.storage.lines import (
@@ -78,13 +84,13 @@ class Problem:
                 "field": clean_text(self.field), "message": clean_text(self.message)}
 
 
-class RecordError(GtkitError):
-    """A record that cannot become a manifest line. Carries one or more (field, message) pairs."""
+class RecordError(FeedbackError):
+    """A record that cannot become a manifest line (kind "error"), or has nothing to label ("skipped").
+    Its problems name the fields; the report adds the file and line."""
 
-    def __init__(self, problems: list[tuple[str, str]], kind: Literal["error", "skipped"] = "error"):
-        super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
-        self.problems = problems
-        self.kind = kind
+    @classmethod
+    def at(cls, field_name: str, message: str, kind: Literal["error", "skipped"] = "error") -> RecordError:
+        return cls([FieldProblem(field_name, message)], kind)
 
 
 @dataclass
@@ -130,28 +136,6 @@ class BuildReport:
 
 # -- one record ----------------------------------------------------------------------------------
 
-def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
-    """(field path, plain message) per pydantic error, never echoing the value (it may be PII)."""
-    return [(p.path, p.message) for p in problems_from(exc, plain=True)]
-
-
-def parse_record(text: str | dict[str, Any]) -> FeedbackRecord:
-    """A JSON line (or an already-decoded CSV row) -> FeedbackRecord, or RecordError naming fields."""
-    if isinstance(text, dict):
-        data: Any = text
-    else:
-        try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            raise RecordError([("(line)", f"invalid JSON: {exc}")]) from None
-    if not isinstance(data, dict):
-        raise RecordError([("(line)", f"expected a JSON object, got {json_type(data)}")])
-    try:
-        return FeedbackRecord.model_validate(data)
-    except ValidationError as exc:
-        raise RecordError(validation_problems(exc)) from None
-
-
 def media_type_of(record: FeedbackRecord) -> Literal["audio", "video"]:
     if record.channel == "video" or (record.media_format or "") in VIDEO_FORMATS:
         return "video"
@@ -188,8 +172,8 @@ def convert_record(record: FeedbackRecord, storage: Storage, options: BuildOptio
     """One feedback record -> one manifest line (before size limits). Raises RecordError."""
     if not record.media_uri:
         if record.channel == "chat":
-            raise RecordError([("media_uri", "chat record with no media: nothing to label")], kind="skipped")
-        raise RecordError([("media_uri", f"{record.channel} record has no media_uri")])
+            raise RecordError.at("media_uri", "chat record with no media: nothing to label", kind="skipped")
+        raise RecordError.at("media_uri", f"{record.channel} record has no media_uri")
     pre_segments = None
     use_transcribe = options.transcribe is not False and record.transcribe_output_uri
     if use_transcribe:
@@ -202,7 +186,7 @@ def convert_record(record: FeedbackRecord, storage: Storage, options: BuildOptio
         try:
             pre_segments = pre_segments_from_transcribe(record, document, options.words)
         except TranscribeError as exc:
-            raise RecordError([("transcribe_output_uri", f"unreadable Transcribe output: {exc}")]) from None
+            raise RecordError.at("transcribe_output_uri", f"unreadable Transcribe output: {exc}") from None
     metadata = {k: v for k, v in record.model_dump(mode="json").items() if k not in NOT_METADATA}
     try:
         return ManifestLine(
@@ -216,12 +200,7 @@ def convert_record(record: FeedbackRecord, storage: Storage, options: BuildOptio
             metadata=metadata,
         )
     except ValidationError as exc:
-        raise RecordError(validation_problems(exc)) from None
-
-
-def encode_line(line: ManifestLine) -> bytes:
-    # ensure_ascii off: text is kept byte for byte (RTL marks, emoji), as UTF-8.
-    return orjson.dumps(dump(line))
+        raise RecordError(problems_from(exc, plain=True)) from None
 
 
 def oversize_attributes(line: ManifestLine) -> list[tuple[str, int]]:
@@ -239,13 +218,13 @@ def fit_line(line: ManifestLine, sidecar_uri: str | None) -> tuple[ManifestLine,
     if len(encode_line(line)) <= MAX_LINE_BYTES and not oversize_attributes(line):
         return line, None
     if sidecar_uri is None:
-        raise RecordError([(_biggest(line), _over_message(line) + "; pass --sidecar-prefix to move "
-                            "pre-segments and transcription to a sidecar file")])
+        raise RecordError.at(_biggest(line), _over_message(line) + "; pass --sidecar-prefix to move "
+                            "pre-segments and transcription to a sidecar file")
     sidecar = Sidecar(interaction_id=line.interaction_id, transcription=line.transcription,
                       pre_segments=line.pre_segments)
     slim = line.model_copy(update={"transcription": None, "pre_segments": None, "sidecar_ref": sidecar_uri})
     if len(encode_line(slim)) > MAX_LINE_BYTES or oversize_attributes(slim):
-        raise RecordError([(_biggest(slim), _over_message(slim) + " even with a sidecar")])
+        raise RecordError.at(_biggest(slim), _over_message(slim) + " even with a sidecar")
     return slim, sidecar
 
 
@@ -297,7 +276,7 @@ def _jsonl_records(uri: str, storage: Storage) -> Iterator[RawRecord]:
     with storage.open_read(uri, binary=True) as fh:
         for number, raw, text in iter_record_lines(fh, uri):
             if isinstance(text, LineError):
-                problem = RecordError([(undecodable_field(raw) or "(line)", text.message)])
+                problem = RecordError.at(undecodable_field(raw) or "(line)", text.message)
                 peeked = _peek_id(raw.decode("utf-8", "surrogateescape"))
                 yield RawRecord(uri, number, problem, len(raw) + 1, peeked)
             else:
@@ -327,7 +306,7 @@ def _csv_records(uri: str, storage: Storage) -> Iterator[RawRecord]:
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield RawRecord(uri, last[0], RecordError([("(row)", f"not readable as CSV: {exc}")]))
+                yield RawRecord(uri, last[0], RecordError.at("(row)", f"not readable as CSV: {exc}"))
                 continue
             yield RawRecord(uri, last[0], _csv_row(row, len(reader.fieldnames or ())), interaction_id=_peek_id(row))
 
@@ -335,11 +314,11 @@ def _csv_records(uri: str, storage: Storage) -> Iterator[RawRecord]:
 def _csv_row(row: dict[str | None, Any], columns: int) -> dict[str, Any] | RecordError:
     extra = row.get(None)
     if extra:
-        return RecordError([("(row)", f"{len(extra)} more cells than the header's {columns} columns")])
+        return RecordError.at("(row)", f"{len(extra)} more cells than the header's {columns} columns")
     for key, value in row.items():
         for text in (key, value):
             if isinstance(text, str) and has_surrogates(text):
-                return RecordError([(str(key), surrogate_problem(text))])
+                return RecordError.at(str(key), surrogate_problem(text))
     return {k: _csv_cell(k, v) for k, v in row.items() if k is not None}
 
 
@@ -374,7 +353,7 @@ class _Built:
 
 
 # (input name, line number, interaction id for the report, the conversion or why it failed)
-_Pending = tuple[str, int, str | None, "Future[_Built] | _Built | RecordError"]
+_Pending = tuple[str, int, str | None, "Future[_Built] | _Built | FeedbackError"]
 
 
 @dataclass
@@ -423,18 +402,18 @@ class _Builder:
             return name, number, raw.interaction_id, raw.data
         interaction_id = _peek_id(raw.data)
         try:
-            record = parse_record(raw.data)
+            record = decode_record(raw.data)
             interaction_id = record.interaction_id
             first = self.seen.get(interaction_id)
             if first is not None:
-                raise RecordError([("interaction_id", f"duplicate interaction_id, first seen at {first}")])
+                raise RecordError.at("interaction_id", f"duplicate interaction_id, first seen at {first}")
             self.seen[interaction_id] = f"{name}:{number}"
             self._claim_file_stem(interaction_id, f"{name}:{number}")
             pre = self.pre_content.take(interaction_id) if self.pre_content is not None else None
             if pool is not None:
                 return name, number, interaction_id, pool.submit(self._build, record, pre)
             return name, number, interaction_id, self._build(record, pre)
-        except RecordError as exc:
+        except FeedbackError as exc:
             return name, number, interaction_id, exc
 
     def _claim_file_stem(self, interaction_id: str, where: str) -> None:
@@ -444,18 +423,18 @@ class _Builder:
         stem = file_stem(interaction_id)
         owner = self.stems.get(stem)
         if owner is not None:
-            raise RecordError([("interaction_id", f"its file name {stem} is already used by interaction id "
-                                                  f"{owner[0]} ({owner[1]}); refusing to overwrite")])
+            raise RecordError.at("interaction_id", f"its file name {stem} is already used by interaction id "
+                                                  f"{owner[0]} ({owner[1]}); refusing to overwrite")
         self.stems[stem] = (interaction_id, where)
 
     def _finish(self, name: str, number: int, interaction_id: str | None,
-                outcome: Future[_Built] | _Built | RecordError) -> bytes | None:
+                outcome: Future[_Built] | _Built | FeedbackError) -> bytes | None:
         if isinstance(outcome, Future):
             try:
                 outcome = outcome.result()
-            except RecordError as exc:
+            except FeedbackError as exc:
                 outcome = exc
-        if isinstance(outcome, RecordError):
+        if isinstance(outcome, FeedbackError):
             self._account(outcome, name, number, interaction_id)
             return None
         report = self.report
@@ -485,7 +464,7 @@ class _Builder:
             sidecar_uri = join_uri(self.options.sidecar_prefix, f"{file_stem(record.interaction_id)}.json")
         line, sidecar = fit_line(line, sidecar_uri)
         if sidecar is not None and sidecar_uri is not None:
-            self.storage.write_bytes(sidecar_uri, orjson.dumps(dump(sidecar)), "application/json")
+            self.storage.write_bytes(sidecar_uri, encode_sidecar(sidecar), "application/json")
         else:
             sidecar_uri = None
         return _Built(encode_line(line) + b"\n", peaks=bool(line.peaks_ref),
@@ -501,15 +480,15 @@ class _Builder:
         if len(self.report.first_problems) < SUMMARY_PROBLEMS:
             self.report.first_problems.append(problem)
 
-    def _account(self, exc: RecordError, name: str, number: int, interaction_id: str | None) -> None:
+    def _account(self, exc: FeedbackError, name: str, number: int, interaction_id: str | None) -> None:
         if exc.kind == "skipped":
             self.report.skipped += 1
-            self.report.skip_reasons[exc.problems[0][1]] += 1
+            self.report.skip_reasons[exc.problems[0].message] += 1
         else:
             self.report.errors += 1
-            self.report.error_fields.update(fld for fld, _ in exc.problems)
-        for fld, message in exc.problems:
-            self._write_problem(Problem(exc.kind, name, number, interaction_id, fld, message))
+            self.report.error_fields.update(p.path for p in exc.problems)
+        for p in exc.problems:
+            self._write_problem(Problem(exc.kind, name, number, interaction_id, p.path, p.message))
 
 
 def build_manifest(
@@ -613,7 +592,7 @@ def _attach_peaks(line: ManifestLine, record: FeedbackRecord, storage: Storage,
 def _record_error(exc: Exception, field_name: str, what: str) -> RecordError:
     """One record's failed read. (When AWS fails for every record - no or expired credentials, no
     endpoint, throttling - the callers re-raise instead, and the run stops with one clear line.)"""
-    return RecordError([(field_name, f"{what}: {aws_error(exc) or exc}")])
+    return RecordError.at(field_name, f"{what}: {aws_error(exc) or exc}")
 
 
 def _remove(storage: Storage, uri: str) -> None:
@@ -633,20 +612,14 @@ def validate_manifest(uri: str, storage: Storage) -> Iterator[Problem]:
         if isinstance(text, Problem):
             yield text
             continue
+        interaction_id = None
         try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            yield Problem("error", uri, number, None, "(line)", f"invalid JSON: {exc}")
-            continue
-        if not isinstance(data, dict):
-            yield Problem("error", uri, number, None, "(line)", "expected a JSON object")
-            continue
-        interaction_id = data.get("interaction-id") if isinstance(data.get("interaction-id"), str) else None
-        try:
-            line = ManifestLine.model_validate(data)
-        except ValidationError as exc:
-            for fld, message in validation_problems(exc):
-                yield Problem("error", uri, number, interaction_id, fld, message)
+            data = parse_line(text)
+            interaction_id = data.get("interaction-id") if isinstance(data.get("interaction-id"), str) else None
+            line = decode_line(data, plain=True)
+        except ManifestLineError as exc:
+            for p in exc.problems:
+                yield Problem("error", uri, number, interaction_id, p.path, p.message)
             continue
         if line.interaction_id in seen:
             yield Problem("error", uri, number, line.interaction_id, "interaction-id",

@@ -31,6 +31,7 @@ from toolkit.contract.peaks import (
     PEAKS_CONTENT_TYPE,
     PeakArrays,
     PeaksError,
+    PeaksOptionError,
     gzip_bytes,
     is_binary_peaks_name,
     parse_peaks,
@@ -101,9 +102,9 @@ def decode_peaks(media_path: Path, peaks_per_second: float = 100.0, channels: in
     if not media_path.is_file():
         raise PeaksError(f"{media_path}: no such file")
     if peaks_per_second <= 0:
-        raise ValueError("peaks_per_second must be > 0")
+        raise PeaksOptionError("peaks_per_second must be > 0")
     if channels < 0:
-        raise ValueError("channels must be >= 0")
+        raise PeaksOptionError("channels must be >= 0")
     native_rate, native_channels = probe_audio(media_path)
     if channels == 0:
         channels = max(1, min(2, native_channels))

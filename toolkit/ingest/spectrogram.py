@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.contract.manifest import PeaksFile, SpectrogramHeader
-from toolkit.contract.peaks import PeakArrays, PeaksError
+from toolkit.contract.peaks import PeakArrays, PeaksError, PeaksOptionError
 from toolkit.contract.spectrogram import (
     SPECTROGRAM_CONTENT_TYPE,
     Spectrogram,
@@ -58,7 +58,7 @@ class SpectrogramAccumulator:
                  bins: int = DEFAULT_BINS, frequency_max: float = DEFAULT_FREQUENCY_MAX,
                  db_min: float = DB_MIN, db_max: float = DB_MAX):
         if sample_rate <= 0 or frames_per_second <= 0 or bins <= 0 or frequency_max <= 0:
-            raise ValueError("sample rate, frames per second, bins and frequency_max must be > 0")
+            raise PeaksOptionError("sample rate, frames per second, bins and frequency_max must be > 0")
         self.rate = int(sample_rate)
         self.hop = max(1, round(self.rate / frames_per_second))
         self.fft_size = max(16, 1 << int(np.ceil(np.log2(max(self.rate * WINDOW_SECONDS, self.hop)))))

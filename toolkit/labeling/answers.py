@@ -1,4 +1,5 @@
-"""Turn what a worker submitted (crowd-form `answerContent`) into a validated SegmentationAnswer.
+"""Turn what a worker submitted (crowd-form `answerContent`) into a validated SegmentationAnswer
+(`parse_answer`, `worker_answer`), and back (`answer_content`, what the simulated workers post).
 
 Two submission formats are understood:
 
@@ -25,10 +26,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from toolkit.contract.answer import ANSWER_FIELD, CONTENT_FIELD_PREFIX, SegmentationAnswer, validate_answer
-from toolkit.contract.base import NESTING_LIMITS, deeper_than, problems_from
+from toolkit.contract.base import NESTING_LIMITS, deeper_than, dump, problems_from
 from toolkit.contract.consolidated import WorkerAnswer
 from toolkit.contract.schema import LabelSchema
-from toolkit.errors import GtkitError
+from toolkit.errors import GtkitError, Problem
 
 AWS_SAMPLE_FIELD = "annotations"
 # aws-sample form field -> our content field name (then matched to the schema case-insensitively).
@@ -123,9 +124,17 @@ def load_json(text: str | bytes | bytearray, what: str, max_depth: int = MAX_ANS
     return value
 
 
-def describe_errors(exc: ValidationError) -> list[str]:
-    """`path: message` per problem, without echoing the offending values (they may be PII)."""
-    return [str(p) for p in problems_from(exc, root="(answer)")]
+def answer_content(answer: SegmentationAnswer) -> dict[str, Any]:
+    """The encoder of `parse_answer`: crowd-form `answerContent` as our template posts it, the answer as
+    compact JSON under `answer` plus a `content-<field>` copy of each content field (text as is, other
+    values as JSON) for tools that read only native form fields."""
+    data = dump(answer)
+    if not answer.prefill:
+        del data["prefill"]  # as the worker UI posts it (static/js/state.js): only when a field was pre-filled
+    content: dict[str, Any] = {ANSWER_FIELD: json.dumps(data, separators=(",", ":"))}
+    for name, value in answer.content.items():
+        content[f"{CONTENT_FIELD_PREFIX}{name}"] = value if isinstance(value, str) else json.dumps(value)
+    return content
 
 
 def load_answer_content(content: Any) -> dict[str, Any]:
@@ -171,6 +180,31 @@ def parse_answer(
         f"in the answer; fields present: {sorted(data)[:20]}")
 
 
+def check_answer(
+    content: Any,
+    *,
+    schema: LabelSchema | None = None,
+    media_duration: float | None = None,
+    interaction_id: str | None = None,
+) -> tuple[SegmentationAnswer | None, list[Problem]]:
+    """Parse and validate one submission: (the answer, or None when it does not parse; every problem,
+    naming fields, never values). Raises UnsafeAnswerError only (what must not even be kept)."""
+    if isinstance(content, SegmentationAnswer):
+        answer = content
+    else:
+        try:
+            answer = parse_answer(content, schema=schema, media_duration=media_duration,
+                                  interaction_id=interaction_id)
+        except ValidationError as exc:
+            return None, problems_from(exc, root="(answer)")
+        except UnsafeAnswerError:
+            raise
+        except AnswerFormatError as exc:
+            return None, [Problem("", str(exc))]
+    problems = validate_answer(answer, schema) if schema is not None else []
+    return answer, [Problem(p.path, p.message) for p in problems]
+
+
 def worker_answer(
     worker_id: str,
     content: Any,
@@ -180,25 +214,18 @@ def worker_answer(
     interaction_id: str | None = None,
 ) -> WorkerAnswer:
     """Parse and validate one submission; never raises. Invalid answers keep their raw content."""
-    if isinstance(content, SegmentationAnswer):
-        answer, raw = content, None
-    else:
-        try:
-            answer = parse_answer(content, schema=schema, media_duration=media_duration,
-                                  interaction_id=interaction_id)
-        except ValidationError as exc:
-            return WorkerAnswer(worker_id=worker_id, valid=False, problems=describe_errors(exc), raw=content)
-        except UnsafeAnswerError as exc:  # no audit copy: it is what breaks readers downstream
-            return WorkerAnswer(worker_id=worker_id, valid=False, problems=[str(exc)])
-        except AnswerFormatError as exc:
-            return WorkerAnswer(worker_id=worker_id, valid=False, problems=[str(exc)], raw=content)
-        # Migrated answers keep the original submission for audit.
-        raw = content if _is_aws_sample(content) else None
-    if schema is not None:
-        problems = validate_answer(answer, schema)
-        if problems:
-            return WorkerAnswer(worker_id=worker_id, valid=False, answer=answer, raw=raw,
-                                problems=[f"{p.path}: {p.message}" for p in problems])
+    try:
+        answer, problems = check_answer(content, schema=schema, media_duration=media_duration,
+                                        interaction_id=interaction_id)
+    except UnsafeAnswerError as exc:  # no audit copy: it is what breaks readers downstream
+        return WorkerAnswer(worker_id=worker_id, valid=False, problems=[str(exc)])
+    texts = [str(p) for p in problems]
+    if answer is None:
+        return WorkerAnswer(worker_id=worker_id, valid=False, problems=texts, raw=content)
+    # Migrated answers keep the original submission for audit.
+    raw = content if answer is not content and _is_aws_sample(content) else None
+    if problems:
+        return WorkerAnswer(worker_id=worker_id, valid=False, answer=answer, raw=raw, problems=texts)
     return WorkerAnswer(worker_id=worker_id, valid=True, answer=answer, raw=raw)
 
 

@@ -44,7 +44,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from toolkit.contract.answer import FieldValue, SegmentationAnswer
-from toolkit.contract.base import dump
+from toolkit.contract.base import problems_from
 from toolkit.contract.consolidated import (
     Agreement,
     CannotAnnotateResult,
@@ -54,10 +54,11 @@ from toolkit.contract.consolidated import (
     Prefill,
     WorkerAnswer,
 )
+from toolkit.contract.consolidated import encode as encode_label
 from toolkit.contract.consolidation import response_item
 from toolkit.contract.events import PayloadItem
 from toolkit.contract.schema import FieldSpec, LabelSchema
-from toolkit.labeling.answers import describe_errors, worker_answer
+from toolkit.labeling.answers import worker_answer
 from toolkit.labeling.compare import candidate_systems, consolidate_comparison, order_problem
 from toolkit.labeling.matching import Cluster, Member, iou, match_segments
 
@@ -170,7 +171,8 @@ def _as_worker_answer(item: AnswerInput, schema: LabelSchema | None, media_durat
         return item
     worker_id, value = item
     if isinstance(value, ValidationError):
-        return WorkerAnswer(worker_id=worker_id, valid=False, problems=describe_errors(value))
+        problems = [str(p) for p in problems_from(value, root="(answer)")]
+        return WorkerAnswer(worker_id=worker_id, valid=False, problems=problems)
     if isinstance(value, Exception):
         return WorkerAnswer(worker_id=worker_id, valid=False, problems=[str(value) or type(value).__name__])
     return worker_answer(worker_id, value, schema=schema, media_duration=media_duration,
@@ -399,7 +401,7 @@ def consolidate_batch(
             item = PayloadItem.model_validate(raw_item)
         except ValidationError as exc:
             label = ConsolidatedLabel(status="error", error="malformed payload item: "
-                                      + "; ".join(describe_errors(exc)))
+                                      + "; ".join(map(str, problems_from(exc, root="(answer)"))))
             items: list[AnswerInput] = []
         else:
             items = []
@@ -464,8 +466,8 @@ def fit_response(responses: list[dict[str, Any]], max_bytes: int = MAX_RESPONSE_
     return trimmed
 
 
-# The label under the label attribute, as JSON: `dump` (kept under this name for callers).
-label_json = dump
+# The label under the label attribute, as JSON: the label codec's `encode` (kept under this name for callers).
+label_json = encode_label
 
 
 __all__ = [

@@ -36,6 +36,14 @@ class JobLayout:
         self.iteration = iteration
         self.root = join_uri(self.out, job_name)
 
+    @classmethod
+    def of_root(cls, root: str, iteration: int = 1) -> JobLayout:
+        """The layout of the job output folder `root` itself (`<out>/<job>`), e.g. a Ground Truth job's."""
+        out, _, job_name = str(root).rstrip("/\\").replace("\\", "/").rpartition("/")
+        layout = cls(out, job_name, iteration)
+        layout.root = str(root)
+        return layout
+
     def path(self, *parts: str) -> str:
         return join_uri(self.root, *parts)
 
@@ -43,8 +51,13 @@ class JobLayout:
     def output_manifest(self) -> str:
         return self.path("manifests", "output", "output.manifest")
 
+    @property
+    def worker_responses(self) -> str:
+        """The folder of every iteration's worker-response files."""
+        return self.path("annotations", "worker-response")
+
     def worker_response_dir(self, object_id: str) -> str:
-        return self.path("annotations", "worker-response", f"iteration-{self.iteration}", object_id)
+        return join_uri(self.worker_responses, f"iteration-{self.iteration}", object_id)
 
     def write_worker_response(self, storage: Storage, object_id: str, answers: list[WorkerResponse],
                               submitted_at: datetime) -> str:
@@ -89,7 +102,7 @@ def responses_by_object(storage: Storage, root: str) -> dict[str, list[str]]:
     """datasetObjectId -> its worker-response files under `<root>/annotations/worker-response/`
     (iteration, then name order), for Ground Truth's layout and ours alike."""
     found: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for uri in list_files(storage, join_uri(root, "annotations", "worker-response")):
+    for uri in list_files(storage, JobLayout.of_root(root).worker_responses):
         match = RESPONSE_PATH.search(uri.replace("\\", "/"))
         if match:
             found[match.group(2)].append((int(match.group(1)), uri))

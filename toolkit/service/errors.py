@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toolkit.errors import GtkitError
+from toolkit.errors import GtkitError, Problem
 
 
 class LocalJobError(GtkitError, ValueError):
@@ -29,8 +29,7 @@ class Refused(ServiceError):
 
 
 class SubmissionInvalid(Invalid):
-    """An answer that fails validation; `problems` are `path: message` strings without values."""
+    """An answer that fails validation; its `problems` name fields, never values."""
 
-    def __init__(self, message: str, problems: list[str]) -> None:
-        super().__init__(message)
-        self.problems = problems
+    def __init__(self, message: str, problems: list[Problem]) -> None:
+        super().__init__(message, problems=problems)

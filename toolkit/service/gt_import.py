@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from toolkit.contract import LabelSchema, consolidation, worker_response
-from toolkit.labeling.output_layout import responses_by_object
+from toolkit.labeling.output_layout import JobLayout, responses_by_object
 from toolkit.service import queue
 from toolkit.service.db import Database
 from toolkit.service.errors import Invalid
@@ -44,7 +44,7 @@ from toolkit.service.local_job import DEFAULT_LABEL_ATTRIBUTE, DEFAULT_TASK_TIME
 from toolkit.service.output import json_text
 from toolkit.service.people import external_user
 from toolkit.service.tables import Answer, Consolidation, DataObject, Job
-from toolkit.storage import Storage, join_uri
+from toolkit.storage import Storage
 from toolkit.storage.lines import UndecodableLine, WrongEncoding
 
 
@@ -90,7 +90,7 @@ def import_gt_output(db: Database, root: str, *, name: str, schema: LabelSchema,
     not rewritten."""
     check_options(name, label_attribute, workers_per_object, task_time_limit_s, availability_s)
     storage = storage or Storage()
-    manifest = join_uri(root, "manifests", "output", "output.manifest")
+    manifest = JobLayout.of_root(root).output_manifest
     if not storage.exists(manifest):
         raise Invalid(f"{manifest}: no output manifest (is {root} a job's output folder?)")
     responses = responses_by_object(storage, root)

@@ -24,8 +24,18 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from toolkit.contract import ANSWER_FIELD, FieldSpec, LabelSchema
-from toolkit.contract.answer import CONTENT_FIELD_PREFIX, TIME_DECIMALS
+from toolkit.contract import FieldSpec, LabelSchema
+from toolkit.contract.answer import (
+    TIME_DECIMALS,
+    AnswerPrefill,
+    AnswerSegment,
+    AnswerTrack,
+    ComparisonAnswer,
+    SegmentationAnswer,
+)
+from toolkit.contract.base import dump
+from toolkit.contract.manifest import decode_sidecar
+from toolkit.labeling.answers import answer_content
 from toolkit.service.errors import LocalJobError
 from toolkit.storage import Storage
 
@@ -113,7 +123,8 @@ def _pre_segments(task_input: dict[str, Any], storage: Storage | None) -> list[d
     pre = task_input.get("pre-segments")
     if pre is None and task_input.get("sidecar-ref") and storage is not None:
         try:
-            pre = storage.read_json(task_input["sidecar-ref"]).get("pre-segments")
+            sidecar = decode_sidecar(storage.read_bytes(task_input["sidecar-ref"]))
+            pre = [dump(s) for s in sidecar.pre_segments] if sidecar.pre_segments is not None else None
         except Exception:  # unreadable sidecar (no --mirror, no credentials): start from scratch
             log.warning("sidecar of %s unreadable; simulating without pre-segments",
                         task_input.get("interaction-id"))
@@ -196,8 +207,8 @@ def _field_value(spec: FieldSpec, rng: random.Random, *, quality: float, traits:
 
 def simulated_answer(task_input: dict[str, Any], schema: LabelSchema, worker: int,
                      storage: Storage | None = None, *, corrections: list[Correction] | None = None,
-                     seed: int = 0) -> dict[str, Any]:
-    """A plausible, schema-valid SegmentationAnswer (as JSON) built from the task's pre-segments."""
+                     seed: int = 0) -> SegmentationAnswer:
+    """A plausible, schema-valid SegmentationAnswer built from the task's pre-segments."""
     pre = _pre_segments(task_input, storage)
     ends = [float(p["end"]) for p in pre]
     duration = float(task_input.get("duration-seconds") or max(ends, default=0.0) or 1.0)
@@ -295,18 +306,11 @@ def simulated_answer(task_input: dict[str, Any], schema: LabelSchema, worker: in
             content[spec.name] = pre_field["value"].rstrip(". ") + " (checked by a reviewer)."
             prefill[spec.name] = {"value": pre_field["value"], "modelId": pre_field["model_id"],
                                   "recordId": pre_field.get("record_id")}
-    answer = {
-        "schemaVersion": "1.0",
-        "labelSchema": schema.name,
-        "interactionId": task_input.get("interaction-id"),
-        "mediaDuration": duration,
-        "tracks": [{"id": tid, "category": c, "label": lab} for (c, lab), tid in tracks.items()],
-        "segments": segments,
-        "content": content,
-    }
-    if prefill:
-        answer["prefill"] = prefill
-    return answer
+    return SegmentationAnswer(
+        label_schema=schema.name, interaction_id=task_input.get("interaction-id"), media_duration=duration,
+        tracks=[AnswerTrack(id=tid, category=c, label=lab) for (c, lab), tid in tracks.items()],
+        segments=[AnswerSegment.model_validate(seg) for seg in segments], content=content,
+        prefill={name: AnswerPrefill.model_validate(value) for name, value in prefill.items()})
 
 
 # Simulated listeners favour the candidate shown first a little (a known position bias, which the
@@ -321,7 +325,7 @@ def system_quality(system: str, seed: int = 0) -> float:
 
 
 def simulated_comparison(task_input: dict[str, Any], schema: LabelSchema, worker: int,
-                         data_object: dict[str, Any] | None = None, *, seed: int = 0) -> dict[str, Any]:
+                         data_object: dict[str, Any] | None = None, *, seed: int = 0) -> SegmentationAnswer:
     """A plausible, schema-valid compare-mode answer: each worker perceives each candidate's true
     quality (its system's, from `data_object`; without it, the candidate's own) with noise and a
     slight bias towards the first shown, prefers the best, and marks a span now and then."""
@@ -364,8 +368,9 @@ def simulated_comparison(task_input: dict[str, Any], schema: LabelSchema, worker
         value = _field_value(f, rng, quality=perceived[ranked[0]], traits=traits)
         if value is not None:
             content[f.name] = value
-    return {"schemaVersion": "1.0", "labelSchema": schema.name, "interactionId": task_input.get("interaction-id"),
-            "mediaDuration": duration, "tracks": [], "segments": [], "content": content, "comparison": comparison}
+    return SegmentationAnswer(label_schema=schema.name, interaction_id=task_input.get("interaction-id"),
+                              media_duration=duration, content=content,
+                              comparison=ComparisonAnswer.model_validate(comparison))
 
 
 def simulated_answer_content(task_input: dict[str, Any], schema: LabelSchema, worker: int,
@@ -376,10 +381,7 @@ def simulated_answer_content(task_input: dict[str, Any], schema: LabelSchema, wo
         answer = simulated_comparison(task_input, schema, worker, data_object, seed=seed)
     else:
         answer = simulated_answer(task_input, schema, worker, storage, corrections=corrections, seed=seed)
-    content: dict[str, Any] = {ANSWER_FIELD: json.dumps(answer, separators=(",", ":"))}
-    for name, value in answer["content"].items():
-        content[f"{CONTENT_FIELD_PREFIX}{name}"] = value if isinstance(value, str) else json.dumps(value)
-    return content
+    return answer_content(answer)
 
 
 def time_spent(task_input: dict[str, Any], worker: int, seed: int = 0) -> float:
@@ -436,7 +438,7 @@ def simulate_service(db: Database, clock: SimulatedClock, user_ids: list[int], s
                                      **({} if max_bytes is None else {"max_bytes": max_bytes}))
             except SubmissionInvalid as exc:
                 raise LocalJobError(f"simulated worker {index + 1}: object {task.dataset_object_id} refused: "
-                                    f"{exc} ({'; '.join(exc.problems)})") from None
+                                    f"{exc} ({'; '.join(map(str, exc.problems))})") from None
             if result.duplicate:
                 raise LocalJobError(f"simulated worker {index + 1}: object {task.dataset_object_id} answered twice")
             submitted += 1

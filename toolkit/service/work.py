@@ -39,7 +39,8 @@ from sqlalchemy.orm import Session
 
 from toolkit.contract import ANSWER_FIELD, LabelSchema
 from toolkit.contract.base import NESTING_LIMITS, deeper_than
-from toolkit.labeling.answers import AWS_SAMPLE_FIELD, worker_answer
+from toolkit.errors import Problem
+from toolkit.labeling.answers import AWS_SAMPLE_FIELD, UnsafeAnswerError, check_answer
 from toolkit.service import queue
 from toolkit.service.db import Database
 from toolkit.service.errors import NotFound, Refused, SubmissionInvalid
@@ -83,15 +84,15 @@ def validate_submission(answer_content: Any, schema: LabelSchema, *, interaction
     SegmentationAnswer valid for `schema` (toolkit.labeling.answers / toolkit.contract rules). Returns the
     content; raises SubmissionInvalid whose problems name fields, never values."""
     if not isinstance(answer_content, dict):
-        raise SubmissionInvalid("answerContent must be a JSON object", ["(answer): not an object"])
+        raise SubmissionInvalid("answerContent must be a JSON object", [Problem("(answer)", "not an object")])
     if deeper_than(answer_content, max_depth):
-        raise SubmissionInvalid("answer nested too deeply", [f"(answer): deeper than {max_depth} levels"])
+        raise SubmissionInvalid("answer nested too deeply", [Problem("(answer)", f"deeper than {max_depth} levels")])
     try:
         size = len(json.dumps(answer_content, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     except (TypeError, ValueError) as exc:
-        raise SubmissionInvalid("answer is not JSON", [f"(answer): {type(exc).__name__}"]) from None
+        raise SubmissionInvalid("answer is not JSON", [Problem("(answer)", type(exc).__name__)]) from None
     if size > max_bytes:
-        raise SubmissionInvalid("answer too large", [f"(answer): {size} bytes, at most {max_bytes}"])
+        raise SubmissionInvalid("answer too large", [Problem("(answer)", f"{size} bytes, at most {max_bytes}")])
     for name in (ANSWER_FIELD, AWS_SAMPLE_FIELD):  # the fields that hold JSON text (either template)
         inner = answer_content.get(name)
         if not isinstance(inner, str):
@@ -101,13 +102,16 @@ def validate_submission(answer_content: Any, schema: LabelSchema, *, interaction
         except ValueError:
             continue  # parse_answer reports it below, with its position
         except RecursionError:
-            raise SubmissionInvalid("answer nested too deeply", [f"{name}: nested too deeply"]) from None
+            raise SubmissionInvalid("answer nested too deeply", [Problem(name, "nested too deeply")]) from None
         if deeper_than(parsed, max_depth - 1):  # the JSON text sits one level down
-            raise SubmissionInvalid("answer nested too deeply", [f"{name}: deeper than {max_depth} levels"])
-    checked = worker_answer("submission", answer_content, schema=schema, media_duration=media_duration,
-                            interaction_id=interaction_id)
-    if not checked.valid:
-        raise SubmissionInvalid("answer does not fit the label schema", list(checked.problems))
+            raise SubmissionInvalid("answer nested too deeply", [Problem(name, f"deeper than {max_depth} levels")])
+    try:
+        _, problems = check_answer(answer_content, schema=schema, media_duration=media_duration,
+                                   interaction_id=interaction_id)
+    except UnsafeAnswerError as exc:
+        problems = [Problem("", str(exc))]
+    if problems:
+        raise SubmissionInvalid("answer does not fit the label schema", problems)
     return answer_content
 
 

@@ -36,13 +36,17 @@ def is_s3(uri: str) -> bool:
     return str(uri).startswith(S3_SCHEME)
 
 
+class NotAnS3Uri(GtkitError, ValueError):
+    """A value given where an s3://BUCKET/KEY URI belongs that is not one."""
+
+
 def split_s3(uri: str) -> tuple[str, str]:
     """`s3://bucket/key/part` -> (`bucket`, `key/part`)."""
     if not is_s3(uri):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
+        raise NotAnS3Uri(f"not an s3:// URI: {uri!r}")
     bucket, _, key = uri[len(S3_SCHEME):].partition("/")
     if not bucket:
-        raise ValueError(f"s3 URI without a bucket: {uri!r}")
+        raise NotAnS3Uri(f"s3 URI without a bucket: {uri!r}")
     return bucket, key
 
 

@@ -13,10 +13,8 @@ import random
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from toolkit.contract.base import dump, problems_from
-from toolkit.contract.manifest import GOLD_ANSWER_KEY, ManifestLine
+from toolkit.contract.base import dump
+from toolkit.contract.manifest import GOLD_ANSWER_KEY, ManifestLineError, decode_line
 from toolkit.errors import GtkitError
 
 if TYPE_CHECKING:  # the pre-annotation Lambda imports this module; storage (smart_open) is not in its zip
@@ -40,9 +38,9 @@ def build_task_input(data_object: dict[str, Any]) -> tuple[dict[str, Any] | None
             return None, "data object has inline `source` text; this task needs `source-ref` audio or video"
         return None, "data object has no `source-ref`"
     try:
-        line = ManifestLine.model_validate(data_object)
-    except ValidationError as exc:
-        return None, "invalid manifest line: " + "; ".join(map(str, problems_from(exc)))
+        line = decode_line(data_object)
+    except ManifestLineError as exc:
+        return None, "invalid manifest line: " + "; ".join(map(str, exc.problems))
     task_input = dump(line)
     task_input.pop(GOLD_ANSWER_KEY, None)  # a gold object must look like any other to the worker
     if line.candidates:

@@ -23,6 +23,7 @@ import jinja2
 from markupsafe import Markup
 
 from toolkit.contract import ANSWER_FIELD, LabelSchema
+from toolkit.errors import GtkitError
 from toolkit.resources import resource_dir
 
 TEMPLATES_DIR = resource_dir("templates")
@@ -127,12 +128,16 @@ def module_graph(static_dir: Path = STATIC_DIR, entry: str = ENTRY_MODULE) -> li
     return seen
 
 
+class TemplateError(GtkitError, ValueError):
+    """A template that cannot be rendered as asked (assets URL, variant, boot timeout)."""
+
+
 def _script_json(value: object) -> Markup:
     """JSON for a <script> element body. Entities are not decoded there, so braces stay braces;
     indenting keeps `}}` apart and `<` is escaped so nothing can close the element."""
     text = json.dumps(value, indent=1, ensure_ascii=False).replace("<", "\\u003c")
     if "{{" in text or "{%" in text:
-        raise ValueError("asset URLs must not contain Liquid markup ('{{' or '{%')")
+        raise TemplateError("asset URLs must not contain Liquid markup ('{{' or '{%')")
     return Markup(text)
 
 
@@ -145,7 +150,7 @@ def failsafe_script(templates_dir: Path = TEMPLATES_DIR) -> str:
     text = (Path(templates_dir) / FAILSAFE_SCRIPT).read_text(encoding="utf-8")
     bad = [token for token in ("{{", "{%", "{#", "</script", "<!--") if token in text.lower()]
     if bad:
-        raise ValueError(f"{FAILSAFE_SCRIPT} contains {', '.join(bad)}: it is inlined in a Liquid template")
+        raise TemplateError(f"{FAILSAFE_SCRIPT} contains {', '.join(bad)}: it is inlined in a Liquid template")
     return text
 
 
@@ -178,12 +183,12 @@ def _environment() -> jinja2.Environment:
 
 def _check_assets_base(assets_base: str) -> str:
     if not assets_base:
-        raise ValueError("assets_base is empty; give the URL the static/ files are served from")
+        raise TemplateError("assets_base is empty; give the URL the static/ files are served from")
     if not (assets_base.startswith(("https://", "http://", "/")) and not assets_base.startswith("//")):
-        raise ValueError(f"assets_base must be an https:// URL (or a root-relative path for local use), "
-                         f"got {assets_base!r}")
+        raise TemplateError(f"assets_base must be an https:// URL (or a root-relative path for local use), "
+                           f"got {assets_base!r}")
     if any(c in assets_base for c in "\"'<> {}"):
-        raise ValueError(f"assets_base contains characters not allowed in a URL: {assets_base!r}")
+        raise TemplateError(f"assets_base contains characters not allowed in a URL: {assets_base!r}")
     return assets_base.rstrip("/") + "/"
 
 
@@ -198,10 +203,10 @@ def render_template(schema: LabelSchema, assets_base: str, *, variant: Variant |
     """
     base = _check_assets_base(assets_base)
     if not 0 < boot_timeout <= MAX_BOOT_TIMEOUT:
-        raise ValueError(f"boot_timeout must be between 0 and {MAX_BOOT_TIMEOUT:g} seconds, got {boot_timeout!r}")
+        raise TemplateError(f"boot_timeout must be between 0 and {MAX_BOOT_TIMEOUT:g} seconds, got {boot_timeout!r}")
     variant = variant or schema.media
     if variant not in ("audio", "video"):
-        raise ValueError(f"variant must be 'audio' or 'video', got {variant!r}")
+        raise TemplateError(f"variant must be 'audio' or 'video', got {variant!r}")
     static_dir = Path(static_dir)
     missing = [rel for rel in (ENTRY_MODULE, STYLESHEET) if not (static_dir / rel).is_file()]
     if missing:

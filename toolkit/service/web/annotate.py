@@ -78,7 +78,8 @@ def submit(object_id: int) -> Any:
         result = work.submit(serve_state().db, current_user.id, object_id, payload["answerContent"],
                              accepted_at=parse_time(payload.get("acceptedAt")))
     except SubmissionInvalid as exc:
-        return refuse(400, f"answer refused: {summary(exc.problems)}", exc.problems)
+        problems = [str(p) for p in exc.problems]
+        return refuse(400, f"answer refused: {summary(problems)}", problems)
     except Refused as exc:
         return refuse(403, str(exc))
     except NotFound:
