@@ -36,7 +36,7 @@ ADJUSTMENT_STATUSES = ("adjusted", "unadjusted")
 __all__ = ["ADJUSTMENT_STATUSES", "DISAGREEMENT_KINDS", "REVIEW_DECISIONS", "REVIEW_KEY", "REVIEW_NOTE_KEY",
            "REVIEW_NOTE_MAX_CHARS", "REVIEW_REF_KEY", "REVIEW_SIDECAR_SUFFIX", "Disagreement", "FieldChange",
            "MovedSegment", "RelabeledSegment", "ReviewChanges", "ReviewDecision", "ReviewInput", "ReviewNote",
-           "ReviewWorker", "ReviewedLabel", "ReviewedLabelMetadata"]
+           "ReviewPrior", "ReviewPriors", "ReviewWorker", "ReviewedLabel", "ReviewedLabelMetadata"]
 
 
 class _StrictDashed(BaseModel):
@@ -131,13 +131,36 @@ class ReviewedLabel(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    decision: Literal["accept", "edit", "reject"] = Field(description="Recomputed: an edit without changes is accept")
-    reviewer: str = Field(description="workerId of the reviewer (of the first, when several reviewed)")
+    status: Literal["ok", "error"] = "ok"
+    error: str | None = Field(default=None, description="Why there is no review outcome (status=error)")
+    decision: Literal["accept", "edit", "reject"] | None = Field(
+        default=None, description="Recomputed: an edit without changes is accept; none when status=error")
+    reviewer: str | None = Field(default=None, description="workerId of the reviewer whose decision it is")
     note: str = ""
     label: ConsolidatedLabel | None = Field(
         default=None, description="The reviewed label (accept: the prior one; edit: the reviewer's); none on reject")
     changes: ReviewChanges = Field(default_factory=ReviewChanges)
     reviewers: list[str] = Field(default_factory=list, description="Every reviewer's workerId, when several")
+    provisional: bool | None = Field(
+        default=None, description="The post-annotation Lambda did not find the prior label: decision and label "
+                                  "are the reviewer's as sent; `gtkit export --reviewed-only` recomputes them "
+                                  "from the prior label on the output line")
+
+
+class ReviewPrior(_StrictDashed):
+    """What the post-annotation Lambda of a review job compares the reviewers' answers with: its
+    payload carries only the `source-ref`, so `gtkit job create --review-of` stores the prior labels
+    under `<output>/<review job>/gtkit-review/priors/<sha256 of source-ref>.json` (`ReviewPriors`)."""
+
+    interaction_id: str | None = None
+    of_job: str
+    label_attribute: str
+    label: ConsolidatedLabel
+
+
+class ReviewPriors(_StrictDashed):
+    source_ref: str
+    priors: list[ReviewPrior] = Field(min_length=1, description="Usually one; more when lines share a source-ref")
 
 
 class ReviewedLabelMetadata(DashedModel):
@@ -149,4 +172,4 @@ class ReviewedLabelMetadata(DashedModel):
     creation_date: str
     adjustment_status: Literal["adjusted", "unadjusted"] = Field(
         description="adjusted when the decision is edit, as in Ground Truth adjustment jobs")
-    review_decision: Literal["accept", "edit", "reject"]
+    review_decision: Literal["accept", "edit", "reject"] | None = Field(default=None, description="None: no outcome")

@@ -24,6 +24,7 @@ empty (the workers' answers stay under the prior label attribute on the same lin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -61,6 +62,8 @@ from toolkit.contract.review import (
     ReviewedLabel,
     ReviewedLabelMetadata,
     ReviewInput,
+    ReviewPrior,
+    ReviewPriors,
     ReviewWorker,
 )
 from toolkit.labeling.matching import iou
@@ -440,3 +443,72 @@ def worker_answers(label: ConsolidatedLabel) -> list[tuple[str, SegmentationAnsw
     """The label's valid audit answers (workerId, answer)."""
     return [(w.worker_id, w.answer) for w in label.workers if isinstance(w, WorkerAnswer) and w.valid
             and w.answer is not None]
+
+
+# -- a review job's answers, as the post-annotation Lambda and gtkit serve see them ----------------
+PRIORS_DIR = ("gtkit-review", "priors")  # under <output>/<review job>/
+
+
+def priors_name(source_ref: str) -> str:
+    """File name of the prior labels of one source-ref (the payload's only clue to the object)."""
+    return hashlib.sha256(source_ref.encode("utf-8")).hexdigest() + ".json"
+
+
+def pick_prior(priors: ReviewPriors | None, answers: Sequence[tuple[str, SegmentationAnswer]]) -> ReviewPrior | None:
+    """The prior label the answers review: the one whose interaction id the answers carry, else the only one."""
+    if priors is None:
+        return None
+    ids = {a.interaction_id for _w, a in answers if a.interaction_id}
+    for prior in priors.priors:
+        if prior.interaction_id in ids:
+            return prior
+    return priors.priors[0] if len(priors.priors) == 1 else None
+
+
+def review_usable(answer: WorkerAnswer) -> SegmentationAnswer | None:
+    """A reviewer's answer that counts: a valid one, or a reject whatever it shows (ignored downstream)."""
+    a = answer.answer
+    if a is None:
+        return None
+    if answer.valid or (a.review is not None and a.review.decision == "reject"):
+        return a
+    return None
+
+
+def review_outcome(prior: ConsolidatedLabel | None, answers: Sequence[WorkerAnswer], *,
+                   iou_threshold: float = MATCH_IOU) -> ReviewedLabel:
+    """Several reviewers' parsed answers -> the reviewed label. Without the prior label the outcome
+    is `provisional` (the reviewer's decision and answer as sent; the exporter recomputes it)."""
+    usable = [(w.worker_id, a) for w in answers if (a := review_usable(w)) is not None]
+    reviewers = list(dict.fromkeys(w.worker_id for w in answers))
+    if not usable:
+        problems = sum((len(w.problems) for w in answers), 0)
+        return ReviewedLabel(status="error", reviewers=reviewers,
+                             error=f"no valid review answers ({len(answers)} received, {problems} problem(s))")
+    if prior is not None and prior.status == "ok":
+        return combine_reviews(prior, usable, iou_threshold=iou_threshold).model_copy(update={"reviewers": reviewers})
+    rejects = [(w, a) for w, a in usable if a.review is not None and a.review.decision == "reject"]
+    worker, answer = rejects[0] if rejects else usable[0]
+    stated = answer.review.decision if answer.review is not None else "edit"
+    if stated == "reject":
+        note = "\n\n".join(a.review.note.strip() for _w, a in rejects if a.review and a.review.note.strip())
+        return ReviewedLabel(decision="reject", reviewer=worker, note=note[:REVIEW_NOTE_MAX_CHARS],
+                             reviewers=reviewers, provisional=True)
+    return ReviewedLabel(decision=stated, reviewer=worker, note=answer.review.note if answer.review else "",
+                         label=edited_label(ConsolidatedLabel(), answer, iou_threshold=iou_threshold),
+                         reviewers=reviewers, provisional=True)
+
+
+def recompute(prior: ConsolidatedLabel, reviewed: ReviewedLabel, *, iou_threshold: float = MATCH_IOU
+              ) -> ReviewedLabel:
+    """A stored reviewed label judged again against the prior label (the exporter's check of what a
+    post-annotation Lambda wrote): reject stays; a label equal to the prior one is accept."""
+    if reviewed.status != "ok" or reviewed.decision == "reject" or reviewed.label is None:
+        return reviewed
+    answer = consolidated_to_answer(reviewed.label)
+    # The reviewed label's kept segments carry the prior ids: match by them first.
+    changes = review_changes(prior, answer, iou_threshold=iou_threshold)
+    if changes.empty():
+        return reviewed.model_copy(update={"decision": "accept", "changes": ReviewChanges(), "provisional": None,
+                                           "label": _without_workers(prior)})
+    return reviewed.model_copy(update={"decision": "edit", "changes": changes, "provisional": None})
