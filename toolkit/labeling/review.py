@@ -50,7 +50,7 @@ from toolkit.contract.consolidated import (
     Prefill,
     WorkerAnswer,
 )
-from toolkit.contract.manifest import PreSegment
+from toolkit.contract.manifest import MAX_ATTRIBUTE_CHARS, MAX_LINE_BYTES, PreSegment
 from toolkit.contract.output_manifest import creation_date
 from toolkit.contract.review import (
     DISAGREEMENT_KINDS,
@@ -443,6 +443,50 @@ def worker_answers(label: ConsolidatedLabel) -> list[tuple[str, SegmentationAnsw
     """The label's valid audit answers (workerId, answer)."""
     return [(w.worker_id, w.answer) for w in label.workers if isinstance(w, WorkerAnswer) and w.valid
             and w.answer is not None]
+
+
+def _chars(value: Any) -> int:
+    return len(value) if isinstance(value, str) else len(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def _line_bytes(line: dict[str, Any]) -> int:
+    return len(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def fit_review_line(line: dict[str, Any], label_attribute: str) -> tuple[dict[str, Any], Any, list[str]]:
+    """Ground Truth's limits on a review line (20,000 characters per attribute, 100 KB per line):
+    (line, the `review` value to move to a sidecar or None, what was done). In order, until it fits:
+    the prior label's audit answers are omitted (`answerOmitted`, as the post-annotation Lambda does;
+    the review carries the answers), `pre-segments` go (`review.answer` has the segments), `review`
+    moves out (the caller writes it and sets `review-ref`), the prior label goes (its `-metadata`
+    stays; the review and the priors file hold it). Raises ValueError when even that does not fit."""
+    line = dict(line)
+    notes: list[str] = []
+    prior = line.get(label_attribute)
+    audit = isinstance(prior, dict) and any("answer" in w or "raw" in w for w in prior.get("workers") or [])
+    if audit and _chars(prior) > MAX_ATTRIBUTE_CHARS:
+        slim = [{k: v for k, v in w.items() if k not in ("answer", "raw")} | {"answerOmitted": True}
+                for w in prior["workers"]]
+        prior = {**prior, "workers": slim}
+        line[label_attribute] = prior
+        notes.append("audit answers omitted from the prior label")
+    if "pre-segments" in line and _chars(line["pre-segments"]) > MAX_ATTRIBUTE_CHARS:
+        del line["pre-segments"]
+        notes.append("pre-segments left out (review.answer has them)")
+    moved = None
+    if "review" in line and (_chars(line["review"]) > MAX_ATTRIBUTE_CHARS or _line_bytes(line) > MAX_LINE_BYTES):
+        moved = line.pop("review")
+        line["review-ref"] = "s3://placeholder/review.json"  # the caller's URI; counted at its size below
+        notes.append("review moved to a sidecar")
+    if label_attribute in line and (_chars(line[label_attribute]) > MAX_ATTRIBUTE_CHARS
+                                    or _line_bytes(line) > MAX_LINE_BYTES):
+        del line[label_attribute]
+        notes.append("prior label left out of the line (too big; the review and the priors hold it)")
+    if _line_bytes(line) > MAX_LINE_BYTES:
+        raise ValueError(f"{_line_bytes(line):,} bytes even without the review and the prior label "
+                         f"(Ground Truth's limit is {MAX_LINE_BYTES:,})")
+    line.pop("review-ref", None)
+    return line, moved, notes
 
 
 # -- a review job's answers, as the post-annotation Lambda and gtkit serve see them ----------------
