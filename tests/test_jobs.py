@@ -639,10 +639,10 @@ def test_review_of_output_manifest_builds_chained_job(clients, deployed, tmp_pat
 
 
 def test_review_line_over_100_kb_moves_review_to_a_sidecar(clients, deployed, tmp_path):
-    aws_clients, stub = clients
+    aws_clients, _stub = clients
     manifest = write_prior_layout(aws_clients.s3, big=True)
     job = jobs.parse_job_config({**review_job_data(), "manifest": "(review manifest)"})
-    prepared, built = jobs.create_review_job(job, deployed, aws_clients.sagemaker, aws_clients.s3, manifest,
+    _prepared, built = jobs.create_review_job(job, deployed, aws_clients.sagemaker, aws_clients.s3, manifest,
                                              base_dir=tmp_path, dry_run=True)
     assert built.sidecars == 1
     big = built.lines[1]
