@@ -548,3 +548,154 @@ def test_fetch_missing_output_is_clear(clients, tmp_path):
     stub.add_response("describe_labeling_job", describe_response("InProgress"), {"LabelingJobName": JOB})
     with pytest.raises(FileNotFoundError, match="no output manifest"):
         jobs.fetch_output(aws_clients.sagemaker, JOB, tmp_path / "x", storage=Storage(client=aws_clients.s3))
+
+
+# -- review jobs: --review-of (docs/review.md) ------------------------------------------------------
+REVIEW_JOB = "call-center-review-001"
+PRIOR_ROOT = f"s3://{JOBS_BUCKET}/output/{JOB}"
+
+
+def _answer(start: float, end: float, text: str, n_extra: int = 0) -> dict[str, Any]:
+    segs = [{"id": "s1", "track": "t1", "start": start, "end": end, "text": text, "attributes": {"emotion": "Neutral"}}]
+    segs += [{"id": f"x{i}", "track": "t1", "start": 13 + i * 0.5, "end": 13.2 + i * 0.5,
+              "text": "word " * 12, "attributes": {}} for i in range(n_extra)]
+    return {"schemaVersion": "1.0", "labelSchema": "call-center", "mediaDuration": 13 + n_extra * 0.5,
+            "tracks": [{"id": "t1", "category": "speaker", "label": "Agent"}], "segments": segs,
+            "content": {"background_noise": ["None"], "overall_rating": 4}}
+
+
+def write_prior_layout(s3, *, big: bool = False) -> str:
+    """A Ground Truth output layout of JOB: line 0 with full audit answers, line 1 with the answers
+    omitted from the label (read from the worker-response files), line 2 with an error label."""
+    from toolkit.contract.base import dump
+    from toolkit.contract.worker_response import encode, new_answer
+    from toolkit.labeling.consolidate import consolidate
+
+    schema = load_label_schema("call-center")
+    storage = Storage(client=s3)
+    lines = []
+    for index, base in enumerate(manifest_lines()):
+        extra = 180 if big and index == 1 else 0
+        answers = [("private.w1", _answer(0.5, 3.0, "hello", extra)), ("private.w2", _answer(0.6, 3.2, "hello", extra))]
+        label = consolidate(answers, schema) if index < 2 else consolidate([], schema)
+        wire = dump(label)
+        if index == 1:
+            for w in wire["workers"]:
+                w.pop("answer")
+                w["answerOmitted"] = True
+        lines.append({**base, "segments": wire, "segments-metadata": {
+            "job-name": f"labeling-job/{JOB}", "type": "groundtruth/custom", "human-annotated": "yes",
+            "creation-date": "2026-01-01T00:00:00.000000"}})
+        storage.write_json(f"{PRIOR_ROOT}/annotations/worker-response/iteration-1/{index}/2026-01-01_00:00:00.json",
+                           encode([new_answer(w, {"answer": json.dumps(a)}, T0, T0) for w, a in answers]))
+    uri = f"{PRIOR_ROOT}/manifests/output/output.manifest"
+    storage.write_bytes(uri, "".join(json.dumps(line) + "\n" for line in lines).encode())
+    return uri
+
+
+def review_job_data(**changes: Any) -> dict[str, Any]:
+    data = job_data(job_name=REVIEW_JOB, label_attribute_name="segments-review", workers_per_object=1,
+                    title="Review segmented calls", manifest=None)
+    data.update(changes)
+    return data
+
+
+def expected_review_request() -> dict[str, Any]:
+    request = expected_request(None)  # type: ignore[arg-type]
+    prefix = f"s3://{JOBS_BUCKET}/jobs/{REVIEW_JOB}"
+    request.update(LabelingJobName=REVIEW_JOB, LabelAttributeName="segments-review",
+                   InputConfig={"DataSource": {"S3DataSource": {"ManifestS3Uri": f"{prefix}/input.manifest"}}})
+    human = request["HumanTaskConfig"]
+    human.update(UiConfig={"UiTemplateS3Uri": f"{prefix}/template.liquid.html"}, TaskTitle="Review segmented calls",
+                 NumberOfHumanWorkersPerDataObject=1)
+    return request
+
+
+def test_review_of_output_manifest_builds_chained_job(clients, deployed, tmp_path):
+    aws_clients, stub = clients
+    manifest = write_prior_layout(aws_clients.s3)
+    job = jobs.parse_job_config({**review_job_data(), "manifest": "(review manifest)"})
+    stub.add_response("create_labeling_job", {"LabelingJobArn": JOB_ARN.replace(JOB, REVIEW_JOB)},
+                      expected_review_request())
+    notes: list[str] = []
+    prepared, built = jobs.create_review_job(job, deployed, aws_clients.sagemaker, aws_clients.s3, manifest,
+                                             base_dir=tmp_path, report=notes.append)
+    stub.assert_no_pending_responses()
+    assert prepared.objects == 2 and built.skipped and built.skipped[0][0] == 3
+    assert any("line 3 not reviewed" in n for n in notes)
+    storage = Storage(client=aws_clients.s3)
+    lines = [json.loads(t) for _n, t in storage.iter_lines(prepared.manifest_uri)]
+    assert [line["interaction-id"] for line in lines] == ["call-001", "call-002"]
+    for line in lines:  # chained form: prior label kept; review with the workers, pseudonymized
+        assert line["segments"]["status"] == "ok" and line["review"]["of-job"] == JOB
+        assert [w["worker"] for w in line["review"]["workers"]] == ["w1", "w2"]
+        assert "private.w1" not in json.dumps(line["review"])
+    # line 1's label had no audit answers: they came from the worker-response files
+    assert lines[1]["review"]["workers"][0]["answer"]["segments"][0]["start"] == 0.5
+    from toolkit.contract.review import ReviewPriors
+    from toolkit.labeling.review import priors_name
+    priors = ReviewPriors.model_validate(storage.read_json(
+        f"s3://{JOBS_BUCKET}/output/{REVIEW_JOB}/gtkit-review/priors/{priors_name(lines[0]['source-ref'])}"))
+    assert priors.priors[0].label_attribute == "segments" and priors.priors[0].label.workers == []
+
+
+def test_review_line_over_100_kb_moves_review_to_a_sidecar(clients, deployed, tmp_path):
+    aws_clients, _stub = clients
+    manifest = write_prior_layout(aws_clients.s3, big=True)
+    job = jobs.parse_job_config({**review_job_data(), "manifest": "(review manifest)"})
+    _prepared, built = jobs.create_review_job(job, deployed, aws_clients.sagemaker, aws_clients.s3, manifest,
+                                             base_dir=tmp_path, dry_run=True)
+    assert built.sidecars == 1
+    big = built.lines[1]
+    assert "review" not in big and big["review-ref"].endswith(".review.json")
+    assert len(json.dumps(big, separators=(",", ":")).encode()) <= 100_000
+    assert built.uploads[big["review-ref"]]["of-job"] == JOB
+    assert "review" in built.lines[0]
+    assert aws_clients.s3.list_objects_v2(Bucket=JOBS_BUCKET, Prefix="jobs/")["KeyCount"] == 0  # dry run
+
+
+def test_review_of_job_name_describes_the_job(clients, deployed, tmp_path):
+    aws_clients, stub = clients
+    write_prior_layout(aws_clients.s3)
+    stub.add_response("describe_labeling_job", describe_response("Completed"), {"LabelingJobName": JOB})
+    job = jobs.parse_job_config({**review_job_data(), "manifest": "(review manifest)"})
+    _prepared, built = jobs.create_review_job(job, deployed, aws_clients.sagemaker, aws_clients.s3, JOB,
+                                              base_dir=tmp_path, dry_run=True)
+    stub.assert_no_pending_responses()
+    assert len(built.lines) == 2 and built.lines[0]["review"]["label-attribute"] == "segments"
+
+
+def test_review_job_needs_a_new_label_attribute(clients, deployed, tmp_path):
+    aws_clients, _stub = clients
+    manifest = write_prior_layout(aws_clients.s3)
+    job = jobs.parse_job_config({**review_job_data(label_attribute_name="segments"), "manifest": "x"})
+    with pytest.raises(jobs.JobConfigError, match="label_attribute_name"):
+        jobs.create_review_job(job, deployed, aws_clients.sagemaker, aws_clients.s3, manifest, base_dir=tmp_path)
+
+
+def test_cli_create_review_of_dry_run(cli_env, workdir):
+    aws_clients, stub = cli_env
+    manifest = write_prior_layout(aws_clients.s3)
+    (workdir / "review.yaml").write_text(yaml.safe_dump(review_job_data()), encoding="utf-8")
+    result = CliRunner().invoke(app, ["job", "create", "-c", "review.yaml", "--review-of", manifest, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    request = json.loads(result.stdout)
+    assert request["LabelAttributeName"] == "segments-review"
+    assert "2 objects" in result.output and "line 3 not reviewed" in result.output
+    stub.assert_no_pending_responses()
+
+
+def test_review_line_size_limits_are_reported(clients, deployed, tmp_path):
+    aws_clients, _stub = clients
+    manifest = write_prior_layout(aws_clients.s3, big=True)
+    job = jobs.parse_job_config({**review_job_data(), "manifest": "(review manifest)"})
+    notes: list[str] = []
+    _prepared, built = jobs.create_review_job(job, deployed, aws_clients.sagemaker, aws_clients.s3, manifest,
+                                              base_dir=tmp_path, dry_run=True, report=notes.append)
+    big = built.lines[1]
+    assert "pre-segments" not in big and "segments" not in big and "segments-metadata" in big
+    assert built.notes == ["line 2: pre-segments left out (review.answer has them)",
+                           "line 2: prior label left out of the line (too big; the review and the priors hold it)"]
+    assert all(n in notes for n in built.notes)
+    sidecar = built.uploads[big["review-ref"]]
+    assert len(sidecar["answer"]["segments"]) == 181  # the editable starting point travels in the sidecar

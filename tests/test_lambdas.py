@@ -294,3 +294,91 @@ def test_post_one_deep_answer_fails_alone(job_bucket, monkeypatch, logs):
         bad = label.workers[0]
         assert not bad.valid and any("nested" in p for p in bad.problems), bad.problems
     assert len(json.dumps(response)) < 100_000  # the deep content is not echoed back
+
+
+# -- review jobs (docs/review.md) ----------------------------------------------------------------
+from toolkit.contract.base import dump  # noqa: E402
+from toolkit.contract.review import ReviewPrior, ReviewPriors  # noqa: E402
+from toolkit.labeling.consolidate import consolidate  # noqa: E402
+from toolkit.labeling.review import consolidated_to_answer, priors_name, review_task_line  # noqa: E402
+
+REVIEW_NOTE = "the second turn is the customer, not the agent"
+
+
+def prior_label() -> ConsolidatedLabel:
+    from toolkit.contract import load_label_schema
+    return consolidate([("private.us-east-1.aaa111", json.loads(our_answer(0.4, 3.5))),
+                        ("private.us-east-1.bbb222", json.loads(our_answer(0.5, 3.6, rating=5)))],
+                       load_label_schema("call-center"))
+
+
+def review_answer(label: ConsolidatedLabel, decision: str, note: str = "", start: float | None = None) -> str:
+    answer = dump(consolidated_to_answer(label))
+    if start is not None:
+        answer["segments"][0]["start"] = start
+    answer["review"] = {"decision": decision, "note": note}
+    return json.dumps({ANSWER_FIELD: json.dumps(answer)})
+
+
+def test_pre_passes_review_through_and_keeps_review_ref_a_ref(logs):
+    label = prior_label()
+    line = review_task_line(manifest_line(segments=dump(label), **{"segments-metadata": {"job-name": "calls"}}),
+                            "segments", of_job="calls")
+    out = pre.handle({"version": "2018-10-16", "labelingJobArn": JOB_ARN, "dataObject": line})
+    task_input = out["taskInput"]
+    assert task_input["review"]["of-job"] == "calls" and task_input["review"]["workers"][0]["worker"] == "w1"
+    assert "segments" not in task_input and "private.us-east-1.aaa111" not in json.dumps(task_input)
+    ref_line = {k: v for k, v in line.items() if k != "review"}
+    ref_line["review-ref"] = "s3://gtkit-test-bucket/review/int-0001.review.json"
+    out = pre.handle({"version": "2018-10-16", "labelingJobArn": JOB_ARN, "dataObject": ref_line})
+    assert out["taskInput"]["review-ref"] == ref_line["review-ref"] and "review" not in out["taskInput"]
+    assert REVIEW_NOTE not in logs.getvalue() and SECRET_TEXT not in logs.getvalue()
+
+
+def test_post_review_batch_writes_reviewed_labels(job_bucket, monkeypatch, logs):
+    monkeypatch.setenv("GTKIT_LABEL_SCHEMA", "call-center")
+    monkeypatch.setenv("GTKIT_ASSUME_ROLE", "never")
+    label = prior_label()
+    root = "out/calls-review"
+    for name in ("call_001", "call_002"):
+        source = f"s3://media-bucket/calls/{name}.wav"
+        priors = ReviewPriors(source_ref=source, priors=[ReviewPrior(interaction_id="int-0001", of_job="calls",
+                                                                     label_attribute="segments", label=label)])
+        put(job_bucket, f"{root}/gtkit-review/priors/{priors_name(source)}", dump(priors))
+    payload = [
+        # accept pressed on an unchanged label; edit pressed without a change -> accept
+        {"datasetObjectId": "0", "dataObject": {"s3Uri": "s3://media-bucket/calls/call_001.wav"},
+         "annotations": [{"workerId": "private.us-east-1.rev1", "annotationData": {
+             "content": review_answer(label, "edit")}}]},
+        # accept pressed but a boundary moved -> edit
+        {"datasetObjectId": "1", "dataObject": {"s3Uri": "s3://media-bucket/calls/call_002.wav"},
+         "annotations": [{"workerId": "private.us-east-1.rev1", "annotationData": {
+             "content": review_answer(label, "accept", start=0.2)}}]},
+        # no priors stored: provisional reject
+        {"datasetObjectId": "2", "dataObject": {"s3Uri": "s3://media-bucket/calls/call_003.wav"},
+         "annotations": [{"workerId": "private.us-east-1.rev2", "annotationData": {
+             "content": review_answer(label, "reject", REVIEW_NOTE)}}]},
+    ]
+    uri = put(job_bucket, f"{root}/annotations/consolidated-annotation/consolidation-request/iteration-1/b.json",
+              payload)
+    out = post.handle(post_event(uri, attr="calls-review"))
+    labels = [item["consolidatedAnnotation"]["content"]["calls-review"] for item in out]
+    assert [(x["decision"], x["reviewer"], x.get("provisional")) for x in labels] == [
+        ("accept", "private.us-east-1.rev1", None), ("edit", "private.us-east-1.rev1", None),
+        ("reject", "private.us-east-1.rev2", True)]
+    assert labels[0]["label"]["segments"] == dump(label)["segments"] and labels[0]["label"]["workers"] == []
+    assert labels[1]["changes"]["moved"] == [{"id": "seg-0001", "from": [0.45, 3.55], "to": [0.2, 3.55]}]
+    assert labels[2]["note"] == REVIEW_NOTE and "label" not in labels[2]
+    text = logs.getvalue()
+    assert "review consolidation done" in text
+    assert REVIEW_NOTE not in text and SECRET_TEXT not in text and "rev1" not in text
+
+
+def test_post_label_batches_are_unchanged_by_review_mode(job_bucket, monkeypatch):
+    """A labeling batch (answers without `review`) is consolidated as before, even with GTKIT_MODE=auto."""
+    monkeypatch.setenv("GTKIT_ASSUME_ROLE", "never")
+    uri = put(job_bucket, "j/annotations/consolidated-annotation/consolidation-request/iteration-1/b.json",
+              [{"datasetObjectId": "0", "dataObject": {"s3Uri": "s3://m/a.wav"},
+                "annotations": [{"workerId": "w", "annotationData": {"content": our_answer()}}]}])
+    label = post.handle(post_event(uri))[0]["consolidatedAnnotation"]["content"]["segments"]
+    assert label["status"] == "ok" and "decision" not in label

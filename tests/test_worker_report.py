@@ -155,3 +155,53 @@ def test_same_figures_from_an_s3_layout(job, s3_bucket):
     local = collect_workers(Storage(), str(job), id_key=KEY).as_dict()
     remote = collect_workers(Storage(client=s3), f"s3://{s3_bucket}/out/calls-job", id_key=KEY).as_dict()
     assert remote["workers"] == local["workers"] and remote["answers"] == 8 and len(remote["problems"]) == 1
+
+
+def review_layout(root: Path) -> Path:
+    """A review job's output of calls-job: object int-0 accepted, int-1 rejected (the prior label on the
+    line names its workers), int-2 rejected with the prior label left out (the workers are found by
+    interaction id in calls-job's answers)."""
+    job = root / "calls-review"
+    (job / "manifests/output").mkdir(parents=True)
+    meta = {"type": "groundtruth/custom", "job-name": "calls-review", "human-annotated": "yes",
+            "creation-date": "2024-11-06T10:00:00.000000"}
+    prior_meta = {**meta, "job-name": "calls-job"}
+
+    def line(i: int, decision: str, workers: list[str] | None) -> dict:
+        out = {"source-ref": f"s3://media/call_{i}.wav", "media-type": "audio", "interaction-id": f"int-{i}",
+               "calls-review": {"decision": decision, "reviewer": "private.us-east-1.rrr",
+                                "note": "no" if decision == "reject" else ""},
+               "calls-review-metadata": {**meta, "adjustment-status": "unadjusted", "review-decision": decision}}
+        if workers is not None:
+            out["calls"] = {"schemaVersion": "1.0", "status": "ok",
+                            "workers": [{"workerId": w, "valid": True, "answerOmitted": True} for w in workers]}
+            out["calls-metadata"] = prior_meta
+        return out
+
+    lines = [line(0, "accept", [ALICE, BOB]), line(1, "reject", [ALICE, BOB, CAROL]), line(2, "reject", None)]
+    (job / "manifests/output/output.manifest").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return job
+
+
+def test_rejection_rate_in_review(tmp_path, job):
+    review = review_layout(tmp_path)
+    report = collect_workers(Storage(), str(job), id_key=KEY, review=str(review))
+    workers = by_worker(report)
+    alice, bob, carol = (workers[pseudonym(w, KEY)] for w in (ALICE, BOB, CAROL))
+    assert (alice["reviewed_tasks"], alice["review_rejection_rate"]) == (3, 0.667)
+    assert (bob["reviewed_tasks"], bob["review_rejection_rate"]) == (3, 0.667)
+    assert (carol["reviewed_tasks"], carol["review_rejection_rate"]) == (2, 1.0)
+    assert report.as_dict()["reviewed_objects"] == 3
+    without = by_worker(collect_workers(Storage(), str(job), id_key=KEY))
+    assert without[pseudonym(ALICE, KEY)]["review_rejection_rate"] is None
+
+
+def test_cli_workers_review(tmp_path, job):
+    review = review_layout(tmp_path)
+    out = tmp_path / "w.json"
+    result = CliRunner().invoke(app, ["report", "--workers", str(job), "--review", str(review), "--json", str(out),
+                                      "--out", str(tmp_path / "w.html"), "--id-key", "k"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert {w["review_rejection_rate"] for w in data["workers"]} == {0.667, 1.0}
+    assert "Rejected in review" in (tmp_path / "w.html").read_text()

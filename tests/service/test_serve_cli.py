@@ -10,7 +10,7 @@ from service_helpers import PASSWORD, manifest_lines, write_manifest
 from typer.testing import CliRunner
 
 from toolkit.cli import app
-from toolkit.service import people, work
+from toolkit.service import migrate, people, work
 from toolkit.service.db import Database
 from toolkit.service.simulate import simulated_answer_content
 
@@ -35,7 +35,7 @@ def gtkit(db_url, tmp_path, monkeypatch):
 def test_init_users_teams_jobs_export(gtkit, tmp_path, schema, example_mirror):
     run, open_db = gtkit
     first = run("init", "--admin-email", "admin@example.org")
-    assert "revision 0003" in first.output and "admin account" in first.output
+    assert f"revision {migrate.head_revision()}" in first.output and "admin account" in first.output
     assert "exists already" in run("init", "--admin-email", "admin@example.org").output  # safe to rerun
     run("team", "add", "calls")
     run("user", "add", "ann@example.org", "--name", "Ann", "--team", "calls")
@@ -84,6 +84,14 @@ def test_init_users_teams_jobs_export(gtkit, tmp_path, schema, example_mirror):
                    "--team", "calls", "--out", str(out))
     assert "4 objects, 3 labeled, 3 answers imported" in imported.output
     assert "is cancelled" in run("job", "cancel", "calls-1-again").output
+
+    # A review job of it: one way of choosing at a time.
+    assert "give one of" in run("job", "create-review", "calls-1", code=1).output
+    assert "give one of" in run("job", "create-review", "calls-1", "--all", "--sample", "10", code=1).output
+    made = run("job", "create-review", "calls-1", "--sample", "50", "--seed", "3")
+    assert "calls-1-review of calls-1: 2 objects" in made.output and "segments-review" in made.output
+    assert "no consolidated object" in run("job", "create-review", "calls-1", "--below-agreement", "0",
+                                           "--name", "calls-1-none", code=1).output
 
 
 def test_commands_refuse_a_database_that_is_not_migrated(gtkit):

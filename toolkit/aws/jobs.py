@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -257,8 +257,10 @@ def parse_job_config(data: Any, source: str = "job config", report: Report | Non
     return job
 
 
-def load_job_config(path: str | Path, report: Report | None = None) -> tuple[JobConfig, Path]:
-    """The job config and the directory its relative paths are relative to."""
+def load_job_config(path: str | Path, report: Report | None = None, defaults: dict[str, Any] | None = None
+                    ) -> tuple[JobConfig, Path]:
+    """The job config and the directory its relative paths are relative to. `defaults` fill keys the
+    YAML leaves out (a review job's manifest is generated: `create_review_job`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"job config {path} not found")
@@ -266,6 +268,8 @@ def load_job_config(path: str | Path, report: Report | None = None) -> tuple[Job
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise JobConfigError(str(path), [Problem("(yaml)", str(exc).splitlines()[0])]) from exc
+    if defaults and isinstance(data, dict):
+        data = {**defaults, **data}
     return parse_job_config(data, str(path), report), path.resolve().parent
 
 
@@ -369,7 +373,7 @@ def check_manifest(uri: str, storage: Storage) -> ManifestSummary:
             continue
         objects += 1
         line = json.loads(text)
-        for key in ("source-ref", "sidecar-ref", "peaks-ref", "spectrogram-ref"):
+        for key in ("source-ref", "sidecar-ref", "peaks-ref", "spectrogram-ref", "review-ref"):
             value = line.get(key)
             if isinstance(value, str) and is_s3(value):
                 buckets.add(split_s3(value)[0])
@@ -438,8 +442,13 @@ def create_job(
     dry_run: bool = False,
     check_buckets: bool = True,
     report: Report = lambda _m: None,
+    review: bool = False,
+    uploads: dict[str, Any] | None = None,
 ) -> PreparedJob:
-    """Validate, upload manifest and template, and call CreateLabelingJob (unless dry_run)."""
+    """Validate, upload manifest and template, and call CreateLabelingJob (unless dry_run).
+
+    `review`: render the review template (a review job, `create_review_job`). `uploads`: JSON files
+    (URI -> value) written after validation, before the manifest (review sidecars and priors)."""
     from toolkit.task.template import render_template
 
     storage = storage or Storage(client=s3)
@@ -452,10 +461,16 @@ def create_job(
     request = build_request(job, deploy, schema, manifest_uri=manifest_uri, template_uri=template_uri)
     summary = check_manifest(manifest_src, storage)
     preflight(job, deploy, schema, summary, check_buckets=check_buckets)
-    template = render_template(schema, deploy.assets_base_url, variant=job.variant)
+    template = render_template(schema, deploy.assets_base_url, variant=job.variant, **review_template_option(review))
     prepared = PreparedJob(request, summary.objects, manifest_uri, template_uri)
     if dry_run:
         return prepared
+
+    if uploads:
+        upload_json = Storage(client=s3)
+        for uri, value in uploads.items():
+            upload_json.write_json(uri, value)
+        report(f"uploaded {len(uploads)} review file(s) (sidecars, prior labels)")
 
     if not is_s3(manifest_src):
         upload = Storage(client=s3)
@@ -469,6 +484,184 @@ def create_job(
     arn = sagemaker.create_labeling_job(**request)["LabelingJobArn"]
     report(f"created labeling job {arn}")
     return prepared
+
+
+# -- review jobs (docs/review.md) --------------------------------------------------------------------
+
+def review_template_option(review: bool) -> dict[str, Any]:
+    """`review=True` for render_template when this build's template renders review tasks."""
+    if not review:
+        return {}
+    import inspect
+
+    from toolkit.task.template import render_template
+
+    return {"review": True} if "review" in inspect.signature(render_template).parameters else {}
+
+
+@dataclass
+class ReviewSource:
+    """The labeling job a review job reviews: its output manifest, label attribute and layout root."""
+
+    job_name: str
+    manifest: str
+    label_attribute: str
+    root: str | None  # `<out>/<job>`, where annotations/worker-response/ is; None: unknown
+
+
+def _detect_attribute(storage: Storage, manifest: str) -> str:
+    """The one label attribute of an output manifest (a key with a `-metadata` object beside it)."""
+    for _number, text in storage.iter_lines(manifest):
+        if not text.strip():
+            continue
+        line = json.loads(text)
+        found = [k for k in line if isinstance(line.get(f"{k}-metadata"), dict) and isinstance(line[k], dict)]
+        if len(found) == 1:
+            return found[0]
+        raise JobConfigError(f"review of {manifest}", [(
+            "--prior-attribute", f"the first line has {len(found)} label attributes ({', '.join(found) or 'none'});"
+                                 " name the one to review")])
+    raise JobConfigError(f"review of {manifest}", [("--review-of", "the output manifest is empty")])
+
+
+def review_source(review_of: str, *, sagemaker: Any, storage: Storage, label_attribute: str | None = None
+                  ) -> ReviewSource:
+    """`--review-of`: a labeling job name (DescribeLabelingJob) or an output manifest (local or s3://;
+    in Ground Truth's layout `<out>/<job>/manifests/output/output.manifest` its worker responses are found)."""
+    if not is_s3(review_of) and "/" not in review_of and not Path(review_of).exists():
+        desc = describe_job(sagemaker, review_of)
+        manifest = output_manifest_uri(desc)
+        root = join_uri(desc["OutputConfig"]["S3OutputPath"], desc["LabelingJobName"])
+        return ReviewSource(review_of, manifest, label_attribute or desc["LabelAttributeName"], root)
+    parts = review_of.replace("\\", "/").rstrip("/").split("/")
+    layout = len(parts) >= 4 and parts[-3:] == ["manifests", "output", "output.manifest"]
+    root = "/".join(parts[:-3]) if layout else None
+    job_name = parts[-4] if layout else Path(parts[-1]).name.split(".")[0]
+    return ReviewSource(job_name, review_of, label_attribute or _detect_attribute(storage, review_of), root)
+
+
+@dataclass
+class ReviewManifest:
+    lines: list[dict[str, Any]]
+    uploads: dict[str, Any]  # URI -> JSON: review sidecars and the priors the post-annotation Lambda reads
+    skipped: list[tuple[int, str]]  # (line number, why): lines without a usable label
+    sidecars: int = 0
+    notes: list[str] = field(default_factory=list)  # what the size limits made leave out
+
+
+def _worker_answers(storage: Storage, root: str | None, object_id: str, label: Any,
+                    files: dict[str, dict[str, list[str]]]) -> list[tuple[str, Any]] | None:
+    """The workers' answers of one object: None when the label's audit copies are complete (review_input
+    takes them), else from its worker-response files (listed once per build into `files`)."""
+    from toolkit.contract import worker_response
+    from toolkit.labeling.answers import worker_answer
+    from toolkit.labeling.output_layout import responses_by_object
+    from toolkit.labeling.review import worker_answers
+
+    if label.workers and not any(w.answer_omitted for w in label.workers):
+        return None
+    if root is None:
+        return worker_answers(label)
+    if root not in files:
+        files[root] = responses_by_object(storage, root)
+    answers: dict[str, Any] = {}
+    for uri in files[root].get(object_id, []):  # later iterations replace earlier ones, as Ground Truth's do
+        for response in worker_response.decode(storage.read_bytes(uri), uri):
+            parsed = worker_answer(response.worker_id, response.answer_content)
+            if parsed.valid and parsed.answer is not None:
+                answers[response.worker_id] = parsed.answer
+    return list(answers.items())
+
+
+def build_review_manifest(source: ReviewSource, storage: Storage, *, review_job: str, output_path: str,
+                          sidecar_prefix: str, iteration: int = 1) -> ReviewManifest:
+    """Each prior output line + `review` (or `review-ref` to a sidecar when the line would pass
+    Ground Truth's 100 KB), and the priors for the review job's post-annotation Lambda."""
+    import hashlib
+
+    from toolkit.contract.base import dump
+    from toolkit.contract.consolidated import ConsolidatedLabel
+    from toolkit.contract.review import REVIEW_SIDECAR_SUFFIX, ReviewPrior, ReviewPriors
+    from toolkit.labeling.review import PRIORS_DIR, fit_review_line, priors_name, review_task_line
+
+    out = ReviewManifest(lines=[], uploads={}, skipped=[])
+    files: dict[str, dict[str, list[str]]] = {}
+    priors: dict[str, ReviewPriors] = {}
+    index = -1
+    for number, text in storage.iter_lines(source.manifest):
+        if not text.strip():
+            continue
+        index += 1
+        try:
+            prior_line = json.loads(text)
+            label = ConsolidatedLabel.model_validate(prior_line.get(source.label_attribute))
+            answers = _worker_answers(storage, source.root, str(index), label, files)
+            line = review_task_line(prior_line, source.label_attribute, of_job=source.job_name,
+                                    iteration=iteration, answers=answers)
+        except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+            reason = str(exc).splitlines()[0] if not hasattr(exc, "errors") else \
+                f"{source.label_attribute}: not a consolidated label"
+            out.skipped.append((number, reason))
+            continue
+        try:
+            line, moved, notes = fit_review_line(line, source.label_attribute)
+        except ValueError as exc:
+            raise JobConfigError(f"review of {source.manifest}", [(f"line {number}", str(exc))]) from None
+        if moved is not None:
+            key = hashlib.sha256(f"{index}:{line.get('source-ref')}".encode()).hexdigest()[:16]
+            ref = join_uri(sidecar_prefix, f"{index:06d}-{key}{REVIEW_SIDECAR_SUFFIX}")
+            out.uploads[ref] = moved
+            line["review-ref"] = ref
+            out.sidecars += 1
+        out.notes.extend(f"line {number}: {note}" for note in notes if not note.startswith("review moved"))
+        source_ref = str(line.get("source-ref"))
+        entry = ReviewPrior(interaction_id=line.get("interaction-id"), of_job=source.job_name,
+                            label_attribute=source.label_attribute, label=label.model_copy(update={"workers": []}))
+        if source_ref in priors:
+            priors[source_ref].priors.append(entry)
+        else:
+            priors[source_ref] = ReviewPriors(source_ref=source_ref, priors=[entry])
+        out.lines.append(line)
+    root = join_uri(output_path, review_job)
+    for source_ref, value in priors.items():
+        out.uploads[join_uri(root, *PRIORS_DIR, priors_name(source_ref))] = dump(value)
+    return out
+
+
+def create_review_job(job: JobConfig, deploy: DeployConfig, sagemaker: Any, s3: Any, review_of: str, *,
+                      prior_attribute: str | None = None, base_dir: Path = Path("."), storage: Storage | None = None,
+                      dry_run: bool = False, check_buckets: bool = True, report: Report = lambda _m: None
+                      ) -> tuple[PreparedJob, ReviewManifest]:
+    """A chained review job (Ground Truth's adjustment-job form): the prior job's output lines with
+    `review`, a new label attribute, the review template, the same Lambdas (the pre-annotation one
+    passes `review` through; the post-annotation one recognises review answers)."""
+    import tempfile
+
+    from toolkit.labeling.output_layout import write_manifest
+
+    storage = storage or Storage(client=s3)
+    source = review_source(review_of, sagemaker=sagemaker, storage=storage, label_attribute=prior_attribute)
+    if job.attribute == source.label_attribute:
+        raise JobConfigError("job config", [("label_attribute_name", f"{job.attribute!r} is the reviewed job's label "
+                                             "attribute; a chained job needs a new one")])
+    output_path = job.output_path or f"s3://{deploy.jobs_bucket}/output/"
+    built = build_review_manifest(source, storage, review_job=job.job_name, output_path=output_path,
+                                  sidecar_prefix=join_uri(job_prefix(deploy, job.job_name), "review"))
+    for number, why in built.skipped:
+        report(f"line {number} not reviewed: {why}")
+    for note in built.notes:
+        report(note)
+    if not built.lines:
+        raise JobConfigError(f"review of {source.manifest}", [("--review-of", "no line has a label to review")])
+    with tempfile.TemporaryDirectory(prefix="gtkit-review-") as tmp:
+        manifest = str(Path(tmp) / "review.manifest")
+        write_manifest(Storage(), manifest, built.lines)
+        prepared = create_job(job.model_copy(update={"manifest": manifest}), deploy, sagemaker, s3,
+                              base_dir=base_dir, storage=storage, dry_run=dry_run, check_buckets=check_buckets,
+                              report=report, review=True, uploads=built.uploads)
+    report(f"review of {source.job_name} ({source.label_attribute}): {len(built.lines)} objects, "
+           f"{built.sidecars} review sidecar(s), {len(built.skipped)} skipped")
+    return prepared, built
 
 
 # -- status, stop, list, fetch ---------------------------------------------------------------------

@@ -147,6 +147,9 @@ def export_cmd(
     quality_weights: Annotated[bool, typer.Option(
         "--quality-weights", help="Add `quality_weight` (the record's agreement; 1 when there was none to "
         "measure) to every record's lineage.")] = False,
+    reviewed_only: Annotated[bool, typer.Option(
+        "--reviewed-only", help="--labels is a review job's output: export the reviewed labels (edit: the "
+        "reviewer's, accept: the prior one); rejected and unreviewed items are skipped (docs/review.md).")] = False,
     summary_json: SummaryOpt = None,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
@@ -168,7 +171,7 @@ def export_cmd(
         worker_responses=worker_responses, allow_empty=allow_empty, clips=clips, batch_body=batch_body,
         cannot_annotate=cannot_annotate,
         jobs=jobs if jobs > 0 else _auto_jobs(labels),
-        trust=TrustOptions(min_agreement=min_agreement, quality_weights=quality_weights,
+        trust=TrustOptions(min_agreement=min_agreement, quality_weights=quality_weights, reviewed_only=reviewed_only,
                            exclude_workers=frozenset(w.strip() for spec in exclude_workers or []
                                                      for w in spec.split(",") if w.strip()),
                            id_key=id_key.encode("utf-8") if id_key else None))
@@ -229,6 +232,9 @@ def report_cmd(
     rating_tolerance: Annotated[float, typer.Option(
         "--rating-tolerance", min=0,
         help="With --workers: how far a rating may be from the gold one and still count.")] = 0.0,
+    review: Annotated[str | None, typer.Option(
+        "--review", help="With --workers: a review job's output (its folder or output manifest): adds each "
+                         "worker's rejection rate in review.")] = None,
     summary_json: SummaryOpt = None,
     mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
@@ -247,7 +253,7 @@ def report_cmd(
         try:
             report = collect_workers(storage, workers, manifest=manifest, schema=load_label_schema(schema) if schema
                                      else None, id_key=id_key.encode("utf-8") if id_key else None,
-                                     real_ids=real_worker_ids, rating_tolerance=rating_tolerance)
+                                     real_ids=real_worker_ids, rating_tolerance=rating_tolerance, review=review)
             write_worker_report(storage, report, out, json_out, title)
         except (ValueError, OSError) as exc:
             raise fail(str(exc)) from None

@@ -60,19 +60,32 @@ def create(
     no_bucket_check: Annotated[bool, typer.Option(
         "--no-bucket-check", help="Allow manifest buckets the deployed role is not known to read.")] = False,
     mirror: MirrorOpt = None,
+    review_of: Annotated[str | None, typer.Option(
+        "--review-of", help="Make a review job of this labeling job (name) or output manifest (path or s3://): "
+                            "its lines + the review input, a new label attribute, the review template "
+                            "(docs/review.md). The config's manifest is then not needed.")] = None,
+    prior_attribute: Annotated[str | None, typer.Option(
+        "--prior-attribute", help="With --review-of a manifest: the label attribute to review "
+                                  "(default: the only one on its lines).")] = None,
 ) -> None:
     """Create a labeling job: validate the config and manifest, upload manifest and template, call
     CreateLabelingJob with the deployed Lambdas and role.
 
     Example: gtkit job create --config examples/job.yaml --dry-run
     """
-    job, base_dir = jobs.load_job_config(config, report=say)
+    job, base_dir = jobs.load_job_config(config, report=say,
+                                         defaults={"manifest": "(review manifest)"} if review_of else None)
     deployed: DeployConfig = load_deploy_config(stack_name or job.stack, path=deploy_config)
     clients = _clients(region or deployed.region)
     # Reads of s3:// manifests use the same credentials and Region as the uploads.
     storage = Storage(make_storage(mirror).mirrors, client=clients.s3)
-    prepared = jobs.create_job(job, deployed, clients.sagemaker, clients.s3, base_dir=base_dir, storage=storage,
-                               dry_run=dry_run, check_buckets=not no_bucket_check, report=say)
+    if review_of:
+        prepared, _built = jobs.create_review_job(
+            job, deployed, clients.sagemaker, clients.s3, review_of, prior_attribute=prior_attribute,
+            base_dir=base_dir, storage=storage, dry_run=dry_run, check_buckets=not no_bucket_check, report=say)
+    else:
+        prepared = jobs.create_job(job, deployed, clients.sagemaker, clients.s3, base_dir=base_dir, storage=storage,
+                                   dry_run=dry_run, check_buckets=not no_bucket_check, report=say)
     if dry_run:
         typer.echo(json.dumps(prepared.request, indent=2, default=str))
         say(f"dry run: {prepared.objects} data objects; nothing uploaded, no job created")

@@ -410,6 +410,46 @@ def job_create(
         f"status {job.status}")
 
 
+@sjob_app.command("create-review")
+def job_create_review(
+    job: JobArg,
+    data: DataOpt,
+    db: DbOpt = None,
+    all_objects: Annotated[bool, typer.Option("--all", help="Review every consolidated object.")] = False,
+    below_agreement: Annotated[float | None, typer.Option(
+        "--below-agreement", min=0, max=1, help="Review the objects whose overall agreement is below this.")] = None,
+    sample: Annotated[float | None, typer.Option(
+        "--sample", min=0, max=100, help="Review this percentage of the objects, chosen at random (--seed).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of --sample: the same seed picks the same objects.")] = 0,
+    name: Annotated[str | None, typer.Option("--name", help="Review job name (default: JOB-review).")] = None,
+    team: Annotated[str | None, typer.Option("--team", help="Team of the reviewers (default: the job's).")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-n", min=1, max=9, help="Reviews per object.")] = 1,
+    priority: Annotated[int, typer.Option("--priority", help="Higher is served first.")] = 0,
+) -> None:
+    """Create a review job of a labeling job: reviewers accept, edit or reject each label; a reject sends
+    the object back to the annotators with the reviewer's note (docs/review.md).
+
+    Example:
+
+        gtkit serve job create-review calls-1 --below-agreement 0.8 --data serve-data
+    """
+    from toolkit.service import review
+
+    if sum((all_objects, below_agreement is not None, sample is not None)) != 1:
+        raise fail("give one of --all, --below-agreement X, --sample PCT")
+    database = open_db(data, db)
+    prior = find_job(database, job)
+    made = review.create_review_job(database, prior.id, name=name, below_agreement=below_agreement,
+                                    sample_pct=sample, seed=seed,
+                                    team_id=find_team(database, team).id if team else None,
+                                    workers_per_object=workers, priority=priority)
+    from toolkit.service import jobs
+
+    p = jobs.job_progress(database, made.id)
+    say(f"review job {made.id} {made.name} of {prior.name}: {p.objects} objects, label attribute "
+        f"{made.label_attribute}; reviewers (role reviewer) of team {made.team_id} take its tasks")
+
+
 def _progress_dict(database, job) -> dict:  # type: ignore[no-untyped-def]
     from toolkit.service import jobs
 

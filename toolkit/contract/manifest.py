@@ -20,6 +20,7 @@ from toolkit.contract.base import (
     refuse_deep_nesting,
     to_dashed,
 )
+from toolkit.contract.review import ReviewInput, ReviewNote
 from toolkit.contract.uri import S3Uri, StorageUri
 from toolkit.errors import GtkitError, Problem
 
@@ -160,6 +161,15 @@ class ManifestLine(DashedModel):
         description="Comparison tasks: 2-4 candidates; `source-ref` is then the reference or the first "
                     "candidate (Ground Truth needs one per line)")
 
+    review: ReviewInput | None = Field(
+        default=None, description="Review tasks: the prior label, the workers' answers and the disagreements "
+                                  "(docs/review.md); the editable label is `pre-segments`/`pre-content`")
+    review_ref: StorageUri | None = Field(
+        default=None, description="Review tasks: URI of a JSON file holding `review`, when it would push the "
+                                  "line past the 100 KB limit")
+    review_note: ReviewNote | None = Field(
+        default=None, description="An object a reviewer rejected, sent back to annotators: the reviewer's note")
+
     @model_validator(mode="after")
     def _candidates(self) -> ManifestLine:
         if not self.candidates:
@@ -172,6 +182,12 @@ class ManifestLine(DashedModel):
             raise ValueError("candidates: candidate-id values must be unique")
         if len({c.source_ref for c in self.candidates}) != len(self.candidates):
             raise ValueError("candidates: each candidate needs its own source-ref")
+        return self
+
+    @model_validator(mode="after")
+    def _one_review(self) -> ManifestLine:
+        if self.review is not None and self.review_ref is not None:
+            raise ValueError("review and review-ref: give one (review-ref is review moved out of the line)")
         return self
 
     @model_validator(mode="before")

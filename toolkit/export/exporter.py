@@ -194,6 +194,8 @@ def _summary(summary: RunSummary, reader: ManifestReader, builder: Builder, writ
     writer_problems = [Problem(line, reason, detail, stats.file) for line, reason, detail in writer.problems]
     summary.problems = sorted([*stats.problems, *writer_problems], key=lambda p: p.line)
     summary.extra["label attribute"] = reader.attribute or ""
+    if stats.reviewed or stats.skipped.get("rejected-in-review") or stats.skipped.get("not-reviewed"):
+        summary.extra["reviewed"] = ", ".join(f"{k}: {v}" for k, v in sorted(stats.reviewed.items())) or "none"
     if schema is not None:
         summary.extra["label schema"] = schema.name
     if jobs > 1:
@@ -227,7 +229,7 @@ class _Work:
             self.reader.stats.skip_item(item.line, SCHEMA_MISMATCH, f"labelSchema {item.label.label_schema!r}")
             return None
         if self.trust.active:
-            skipped = check_item(item, self.trust, schema)
+            skipped = check_item(item, self.trust, schema, self.reader.stats.reviewed)
             if skipped is not None:
                 self.reader.stats.skip_item(item.line, *skipped)
                 return None
@@ -456,6 +458,7 @@ def _pool_collect(ctx: Any, fh: IO[bytes], mm: mmap.mmap | None, work: _Work, wr
             main_stats.labeled += stats.labeled
             main_stats.label_seen |= stats.label_seen
             main_stats.skipped.update(stats.skipped)
+            main_stats.reviewed.update(stats.reviewed)
             room = MAX_PROBLEMS - len(main_stats.problems)
             main_stats.problems.extend(stats.problems[:max(0, room)])
             builder.dropped.update(dropped)

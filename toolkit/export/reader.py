@@ -52,9 +52,11 @@ def is_ground_truth_metadata(value: Any) -> bool:
 
 
 def find_label_attribute(line: dict[str, Any]) -> str | None:
-    """The attribute whose `<attr>-metadata` sibling is Ground Truth metadata."""
+    """The attribute whose `<attr>-metadata` sibling is Ground Truth metadata, other than a review job's
+    (whose metadata has `review-decision`: its label is a ReviewedLabel; toolkit/export/review.py)."""
     for key, value in line.items():
-        if key.lower().endswith("-metadata") and is_ground_truth_metadata(value):
+        if key.lower().endswith("-metadata") and is_ground_truth_metadata(value) \
+                and "review-decision" not in normalise_metadata(value):
             return key[: -len("-metadata")]
     return None
 
@@ -86,6 +88,7 @@ class ReadStats:
     skipped: Counter = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
     label_seen: bool = False  # some line had a label attribute (Ground Truth metadata): not an input manifest
+    reviewed: Counter = field(default_factory=Counter)  # --reviewed-only: review decisions of the items used
 
     def skip(self, line: int, reason: str, detail: str = "") -> None:
         self.skipped[reason] += 1

@@ -1,7 +1,12 @@
-"""Export filters for training on what you trust: `--exclude-workers`, `--min-agreement`, `--quality-weights`.
+"""Export filters for training on what you trust: `--reviewed-only`, `--exclude-workers`, `--min-agreement`,
+`--quality-weights`.
 
 Applied to each labelled item before records are built, in the main process and in parallel workers
 alike (`exporter._Work`):
+
+0. **Reviewed only** (a review job's output, toolkit/export/review.py): edit -> the reviewed label,
+   accept -> the prior one, reject -> skipped (`rejected-in-review`), no review -> skipped
+   (`not-reviewed`). A reviewed label is adjudicated: steps 1 and 2 do not apply to an edited one.
 
 1. **Excluded workers** (their real ids, or the pseudonyms `gtkit report --workers` shows, given the
    same `--id-key`): an item one of them answered is consolidated again without them, with the same
@@ -18,6 +23,7 @@ alike (`exporter._Work`):
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,10 +44,12 @@ class TrustOptions:
     exclude_workers: frozenset[str] = field(default_factory=frozenset)
     id_key: bytes | None = None       # to recognise pseudonyms in exclude_workers
     quality_weights: bool = False
+    reviewed_only: bool = False
 
     @property
     def active(self) -> bool:
-        return self.min_agreement is not None or bool(self.exclude_workers) or self.quality_weights
+        return (self.min_agreement is not None or bool(self.exclude_workers) or self.quality_weights
+                or self.reviewed_only)
 
     def excluded(self, worker_id: str) -> bool:
         if worker_id in self.exclude_workers:
@@ -49,9 +57,19 @@ class TrustOptions:
         return self.id_key is not None and pseudonym(worker_id, self.id_key) in self.exclude_workers
 
 
-def check_item(item: Any, options: TrustOptions, schema: LabelSchema | None) -> tuple[str, str] | None:
-    """Apply steps 1 and 2 to `item` (its label may be replaced); (reason, detail) when it is to be skipped.
-    The detail says how many workers, never who."""
+def check_item(item: Any, options: TrustOptions, schema: LabelSchema | None,
+               decisions: Counter[str] | None = None) -> tuple[str, str] | None:
+    """Apply steps 0 to 2 to `item` (its label may be replaced); (reason, detail) when it is to be skipped.
+    The detail says how many workers, never who. `decisions` counts the review decisions used."""
+    if options.reviewed_only:
+        from toolkit.export.review import check_reviewed
+
+        before = item.label
+        skipped = check_reviewed(item, decisions if decisions is not None else Counter())
+        if skipped is not None:
+            return skipped
+        if item.label is not before:  # an edit: adjudicated, not re-consolidated or filtered by agreement
+            return None
     label = item.label
     if options.exclude_workers:
         stored = item.full_data().get(item.attribute)

@@ -10,7 +10,11 @@ Reads `<root>/annotations/worker-response/iteration-*/<datasetObjectId>/*.json` 
 - **agreement with peers**: mean over their objects of `quality.peer_agreement`;
 - **time**: acceptance -> submission per task (`timeSpentInSeconds` when the times are missing),
   its ratio to the media duration, and tasks per hour of working time (the union of their task
-  intervals, so tasks held in parallel are not counted twice).
+  intervals, so tasks held in parallel are not counted twice);
+- **rejection rate in review** (with `review=`, a review job's output manifest or layout root): of
+  the objects they answered that a reviewer judged, the share rejected. An object's annotators are
+  the workers of the prior label on the review line, else (the label left out for size) the workers
+  who answered the object with that interaction id in this job.
 
 Worker ids are replaced by a keyed hash (HMAC-SHA256 of the id under `id_key`: the same key gives the
 same pseudonym in every report) unless `real_ids=True`. Nothing here logs; the report shows figures
@@ -43,6 +47,7 @@ from toolkit.labeling.answers import worker_answer
 from toolkit.labeling.output_layout import JobLayout, responses_by_object
 from toolkit.labeling.quality import Counts, gold_score, object_peer_agreement
 from toolkit.storage import Storage
+from toolkit.storage.store import join_uri
 from toolkit.task.task_input import iter_data_objects
 
 REPORT_VERSION = 1
@@ -79,6 +84,8 @@ class WorkerStats:
     seconds: list[float] = field(default_factory=list)
     realtime: list[float] = field(default_factory=list)   # task seconds / media seconds
     spans: list[tuple[datetime, datetime]] = field(default_factory=list)
+    reviewed: int = 0
+    rejected: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         def r(x: float | None, d: int = 3) -> float | None:
@@ -94,6 +101,8 @@ class WorkerStats:
             "seconds_per_task": r(statistics.median(self.seconds), 1) if self.seconds else None,
             "time_to_media_ratio": r(statistics.median(self.realtime), 2) if self.realtime else None,
             "tasks_per_hour": r(timed / worked * 3600, 1) if worked > 0 else None,
+            "reviewed_tasks": self.reviewed,
+            "review_rejection_rate": r(self.rejected / self.reviewed) if self.reviewed else None,
         }
 
 
@@ -103,6 +112,7 @@ class WorkerReport:
     objects: int = 0
     gold_objects: int = 0
     answers: int = 0
+    reviewed_objects: int = 0
     real_ids: bool = False
     workers: dict[str, WorkerStats] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)   # unreadable files (where and why, never content)
@@ -110,14 +120,17 @@ class WorkerReport:
     def as_dict(self) -> dict[str, Any]:
         return {"version": REPORT_VERSION, "root": self.root, "objects": self.objects,
                 "gold_objects": self.gold_objects, "answers": self.answers,
+                "reviewed_objects": self.reviewed_objects,
                 "worker_ids": "real" if self.real_ids else "pseudonymized",
                 "workers": [{"worker": w, **s.as_dict()} for w, s in sorted(self.workers.items())],
                 "problems": self.problems}
 
 
-def _manifest_info(storage: Storage, manifest: str, schema: LabelSchema | None
+def _manifest_info(storage: Storage, manifest: str, schema: LabelSchema | None,
+                   interactions: dict[str, str] | None = None
                    ) -> tuple[dict[str, SegmentationAnswer], dict[str, float], int]:
-    """(object id -> gold answer, object id -> media seconds, line count), streaming the manifest."""
+    """(object id -> gold answer, object id -> media seconds, line count), streaming the manifest.
+    `interactions` gets interaction id -> object id."""
     gold: dict[str, SegmentationAnswer] = {}
     durations: dict[str, float] = {}
     count = 0
@@ -125,6 +138,8 @@ def _manifest_info(storage: Storage, manifest: str, schema: LabelSchema | None
         count += 1
         if not isinstance(line, dict):
             continue
+        if interactions is not None and isinstance(line.get("interaction-id"), str):
+            interactions.setdefault(line["interaction-id"], object_id)
         if isinstance(line.get("duration-seconds"), int | float) and line["duration-seconds"] > 0:
             durations[object_id] = float(line["duration-seconds"])
         if GOLD_ANSWER_KEY not in line:
@@ -145,13 +160,15 @@ def _manifest_info(storage: Storage, manifest: str, schema: LabelSchema | None
 
 def collect_workers(storage: Storage, root: str, *, manifest: str | None = None, schema: LabelSchema | None = None,
                     id_key: bytes | None = None, real_ids: bool = False,
-                    rating_tolerance: float = 0.0) -> WorkerReport:
+                    rating_tolerance: float = 0.0, review: str | None = None) -> WorkerReport:
     """Per-worker figures of the job whose output layout is at `root` (see the module doc)."""
     layout = JobLayout.of_root(root)
     manifest = manifest or layout.output_manifest
     if not storage.exists(manifest):
         raise WorkerReportError(f"{manifest}: no manifest (pass --manifest, the job's input manifest)")
-    gold, durations, count = _manifest_info(storage, manifest, schema)
+    interactions: dict[str, str] = {}
+    answered: dict[str, set[str]] = {}  # object id -> workers who answered it
+    gold, durations, count = _manifest_info(storage, manifest, schema, interactions)
     responses = responses_by_object(storage, root)
     if not responses:
         raise WorkerReportError(f"{layout.worker_responses}: no worker-response files")
@@ -174,6 +191,7 @@ def collect_workers(storage: Storage, root: str, *, manifest: str | None = None,
                 if item.worker_id in seen:  # a worker's second answer to one object (a later iteration)
                     continue
                 seen.add(item.worker_id)
+                answered.setdefault(object_id, set()).add(item.worker_id)
                 report.answers += 1
                 stats = report.workers.setdefault(name(item.worker_id), WorkerStats())
                 stats.tasks += 1
@@ -194,7 +212,47 @@ def collect_workers(storage: Storage, root: str, *, manifest: str | None = None,
                 stats.gold.add(result.total)
                 for category, counts in result.tracks.items():
                     stats.gold_tracks[category].add(counts)
+    if review:
+        _review_outcomes(storage, review, report, name, interactions, answered)
     return report
+
+
+def _review_outcomes(storage: Storage, review: str, report: WorkerReport, name: Any,
+                     interactions: dict[str, str], answered: dict[str, set[str]]) -> None:
+    """Count, per annotator, the reviewed and the rejected objects of a review job's output."""
+    from toolkit.export.reader import find_label_attribute
+    from toolkit.export.review import reviewed_of
+
+    uri = review if review.endswith(".manifest") else join_uri(review, "manifests", "output", "output.manifest")
+    if not storage.exists(uri):
+        raise WorkerReportError(f"{uri}: no review output manifest")
+    for number, text in storage.iter_lines(uri):
+        if not text.strip():
+            continue
+        try:
+            line = json.loads(text)
+        except json.JSONDecodeError:
+            raise WorkerReportError(f"{uri} line {number}: not JSON") from None
+        if not isinstance(line, dict):
+            continue
+        reviewed = reviewed_of(line)
+        if reviewed is None or reviewed.status != "ok" or reviewed.decision is None:
+            continue
+        prior_attr = (line.get("review") or {}).get("label-attribute") if isinstance(line.get("review"), dict) \
+            else find_label_attribute(line)
+        prior = line.get(prior_attr) if prior_attr else None
+        workers = {w.get("workerId") for w in prior.get("workers") or [] if isinstance(w, dict)} \
+            if isinstance(prior, dict) else set()
+        workers.discard(None)
+        if not workers:
+            workers = answered.get(interactions.get(str(line.get("interaction-id")), ""), set())
+        if not workers:
+            continue
+        report.reviewed_objects += 1
+        for worker_id in workers:
+            stats = report.workers.setdefault(name(worker_id), WorkerStats())
+            stats.reviewed += 1
+            stats.rejected += reviewed.decision == "reject"
 
 
 def _time(stats: WorkerStats, item: Any, media_seconds: float | None) -> None:
@@ -217,7 +275,8 @@ COLUMNS = [("worker", "Worker"), ("tasks", "Tasks"), ("gold_tasks", "Gold tasks"
            ("boundary_error_ms", "Boundary error (ms)"), ("label_accuracy", "Label accuracy"),
            ("content_accuracy", "Content accuracy"), ("peer_agreement", "Agreement with peers"),
            ("seconds_per_task", "Median s / task"), ("time_to_media_ratio", "Time / media"),
-           ("tasks_per_hour", "Tasks / hour"), ("invalid_answers", "Invalid answers")]
+           ("tasks_per_hour", "Tasks / hour"), ("invalid_answers", "Invalid answers"),
+           ("review_rejection_rate", "Rejected in review")]
 
 
 def table_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -240,7 +299,8 @@ def render_workers_html(data: dict[str, Any], title: str) -> str:
     body = "".join("<tr>" + "".join(f"<td>{esc('–' if r[k] is None else r[k])}</td>" for k, _ in COLUMNS) + "</tr>"
                    for r in rows)
     overview = [("Data objects", data["objects"]), ("Gold objects", data["gold_objects"]),
-                ("Answers", data["answers"]), ("Workers", len(rows)), ("Worker ids", data["worker_ids"]),
+                ("Answers", data["answers"]), ("Reviewed objects", data.get("reviewed_objects", 0)),
+                ("Workers", len(rows)), ("Worker ids", data["worker_ids"]),
                 ("Unreadable files", len(data["problems"]))]
     body_html = "\n".join([f"<h1>{esc(title)}</h1>", "<h2>Overview</h2>", table(overview), "<h2>Workers</h2>",
                            f"<table class=workers><tr>{head}</tr>{body}</table>", "<h2>Charts</h2>", *charts(rows)])

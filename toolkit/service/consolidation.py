@@ -19,7 +19,7 @@ from sqlalchemy import select
 from toolkit.contract import consolidation as codec
 from toolkit.labeling import post_annotation
 from toolkit.labeling.output_layout import JobLayout
-from toolkit.service import queue
+from toolkit.service import queue, review
 from toolkit.service.db import Database
 from toolkit.service.errors import NotFound
 from toolkit.service.jobs import job_arn, load_schema, refresh_status
@@ -51,19 +51,28 @@ def consolidate_object(db: Database, object_id: int, *, storage: Storage | None 
             raise NotFound(f"no object {object_id}")
         job = session.get(Job, obj.job_id)
         assert job is not None
-        answers = load_answers(session, [object_id])[object_id]
+        answers = load_answers(session, [object_id], current=True)[object_id]
         state = obj.state
+        iteration = obj.iteration
+        # A review object: the prior label the handler compares the reviews with, from the database.
+        priors = review.priors_text(session, obj) if job.kind == "review" else None
     if state not in ("answered", "consolidated") or not answers:
         with db.write() as session:  # nothing to consolidate (yet): just drop the queue row
             if item is not None:
                 queue.finish(session, item)
         return state
-    layout = JobLayout(job.output_uri, job.name)
+    layout = JobLayout(job.output_uri, job.name, iteration)
     request_uri = layout.consolidation_request(obj.dataset_object_id)
     payload = json_text(consolidation_payload(obj.dataset_object_id, json.loads(obj.line_json), answers))
+    line = json.loads(obj.line_json)
+    priors_uri = review.priors_uri(layout.root, str(line.get("source-ref"))) if priors is not None else None
 
     def read_text(uri: str) -> str:
-        return payload if uri == request_uri else storage.read_bytes(uri).decode("utf-8")
+        if uri == request_uri:
+            return payload
+        if priors_uri is not None and uri == priors_uri:
+            return priors  # type: ignore[return-value]
+        return storage.read_bytes(uri).decode("utf-8")
 
     quiet_lambda_logs()
     response = post_annotation.handle(post_annotation_event(job, request_uri), read_text=read_text,
@@ -83,6 +92,8 @@ def consolidate_object(db: Database, object_id: int, *, storage: Storage | None 
         target.state = "consolidated"
         target.revision += 1
         queue.enqueue(session, now, queue.WRITE_OUTPUT, job.id)
+        if job.kind == "review" and isinstance(label, dict):
+            review.reopen_rejected(session, db, now, target, label)
         refresh_status(session, job.id)
         if item is not None:
             queue.finish(session, item)

@@ -68,12 +68,14 @@ class JobInfo:
     output_uri: str
     schema_hash: str
     created_at: datetime
+    kind: str = "label"
+    review_of: int | None = None
 
     @classmethod
     def of(cls, job: Job) -> JobInfo:
         return cls(job.id, job.name, job.team_id, job.status, job.label_attribute, job.workers_per_object,
                    job.task_time_limit_s, job.availability_s, job.priority, job.output_uri, job.schema_hash,
-                   job.created_at)
+                   job.created_at, job.kind or "label", job.review_of)
 
 
 @dataclass(frozen=True)
@@ -166,16 +168,17 @@ def prepared_batches(manifest: str, storage: Storage, arn: str, size: int = BATC
 
 
 def _insert_batch(session: Session, now: datetime, job: Job, batch: list[PreparedLine], *,
-                  keep_repeats: bool) -> AddResult:
+                  keep_repeats: bool, review_of: list[int] | None = None) -> AddResult:
     """Append lines after the job's last object. `keep_repeats`: the job's first manifest, where a
-    repeated line is an object of its own (as in a Ground Truth batch job) without a dedup key."""
+    repeated line is an object of its own (as in a Ground Truth batch job) without a dedup key.
+    `review_of`: a review job's lines, the labeling object each reviews (aligned with `batch`)."""
     keys = {p.dedup_key for p in batch}
     seen = set(session.scalars(select(DataObject.dedup_key).where(DataObject.job_id == job.id,
                                                                   DataObject.dedup_key.in_(keys))))
     position = (session.scalar(select(func.max(DataObject.position)).where(DataObject.job_id == job.id)) or -1) + 1
     available_until = now + timedelta(seconds=job.availability_s)
     rows, declined, duplicates = [], 0, 0
-    for p in batch:
+    for index, p in enumerate(batch):
         key: str | None = p.dedup_key
         if key in seen:
             if not keep_repeats:
@@ -187,7 +190,8 @@ def _insert_batch(session: Session, now: datetime, job: Job, batch: list[Prepare
         rows.append({"job_id": job.id, "position": position, "dataset_object_id": str(position), "dedup_key": key,
                      "line_json": p.line_text, "task_input_json": p.task_input_text, "reason": p.reason,
                      "state": "open" if p.task_input_text is not None else "declined", "answers_count": 0,
-                     "available_until": available_until, "revision": 1, "written_revision": 0, "created_at": now})
+                     "available_until": available_until, "revision": 1, "written_revision": 0, "created_at": now,
+                     "iteration": 1, "review_of": review_of[index] if review_of is not None else None})
         position += 1
     if rows:
         session.execute(DataObject.__table__.insert(), rows)
@@ -218,7 +222,7 @@ def check_options(name: str, label_attribute: str, workers_per_object: int, task
 
 def new_job(session: Session, now: datetime, *, name: str, schema_text: str, team_id: int, output_uri: str,
             workers_per_object: int, task_time_limit_s: int, availability_s: int, priority: int,
-            label_attribute: str, actor_id: int | None) -> Job:
+            label_attribute: str, actor_id: int | None, kind: str = "label", review_of: int | None = None) -> Job:
     """Insert the job row (options checked by the caller with check_options), with its audit row."""
     require_admin(session, actor_id)
     if session.get(Team, team_id) is None:
@@ -228,7 +232,8 @@ def new_job(session: Session, now: datetime, *, name: str, schema_text: str, tea
     job = Job(name=name, schema_yaml=schema_text, schema_hash=schema_digest(schema_text),
               label_attribute=label_attribute, workers_per_object=workers_per_object,
               task_time_limit_s=task_time_limit_s, availability_s=availability_s, priority=priority,
-              team_id=team_id, status="active", output_uri=str(output_uri), created_at=now, created_by=actor_id)
+              team_id=team_id, status="active", output_uri=str(output_uri), created_at=now, created_by=actor_id,
+              kind=kind, review_of=review_of)
     session.add(job)
     session.flush()
     record(session, now, actor_id, "job.create", f"job:{job.id}", team=team_id, workers=workers_per_object)

@@ -49,6 +49,7 @@ class AnswerRow:
     submission_time: datetime
     time_spent_s: float
     worker_metadata: dict[str, Any] | None
+    iteration: int = 1
 
 
 @dataclass(frozen=True)
@@ -64,16 +65,19 @@ def json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def load_answers(session: Session, object_ids: list[int]) -> dict[int, list[AnswerRow]]:
-    """Each object's answers in submission order (ties by id)."""
+def load_answers(session: Session, object_ids: list[int], *, current: bool = False) -> dict[int, list[AnswerRow]]:
+    """Each object's answers in submission order (ties by id); `current`: only those of the object's
+    current labeling iteration (what consolidation uses)."""
     out: dict[int, list[AnswerRow]] = {i: [] for i in object_ids}
-    rows = session.execute(
-        select(Answer, User.worker_id).join(User, User.id == Answer.user_id)
-        .where(Answer.object_id.in_(object_ids)).order_by(Answer.object_id, Answer.submission_time, Answer.id))
-    for answer, worker_id in rows:
+    stmt = (select(Answer, User.worker_id).join(User, User.id == Answer.user_id)
+            .where(Answer.object_id.in_(object_ids)).order_by(Answer.object_id, Answer.submission_time, Answer.id))
+    if current:
+        stmt = stmt.join(DataObject, DataObject.id == Answer.object_id).where(Answer.iteration == DataObject.iteration)
+    for answer, worker_id in session.execute(stmt):
         out[answer.object_id].append(AnswerRow(
             answer.id, worker_id, json.loads(answer.answer_json), answer.acceptance_time, answer.submission_time,
-            answer.time_spent_s, json.loads(answer.worker_metadata_json) if answer.worker_metadata_json else None))
+            answer.time_spent_s, json.loads(answer.worker_metadata_json) if answer.worker_metadata_json else None,
+            answer.iteration or 1))
     return out
 
 
@@ -113,11 +117,19 @@ def label_creation_date(last_submission: datetime | None) -> str:
 
 
 def output_text(line_json: str, label_json: str | None, label_attribute: str, job_name: str,
-                last_submission: datetime | None) -> str:
+                last_submission: datetime | None, *, review: bool = False) -> str:
+    """`review`: a review job's line, whose `-metadata` carries `adjustment-status` and `review-decision`."""
     if label_json is None:
         return line_json
+    created = label_creation_date(last_submission)
+    if review:
+        from toolkit.contract.review import ReviewedLabel
+        from toolkit.labeling.review import reviewed_output_line
+
+        return manifest_text(reviewed_output_line(json.loads(line_json), label_attribute,
+                                                  ReviewedLabel.model_validate_json(label_json), job_name, created))
     return manifest_text(output_line(json.loads(line_json), label_attribute, json.loads(label_json), job_name,
-                                     label_creation_date(last_submission)))
+                                     created))
 
 
 # -- writing ------------------------------------------------------------------------------------------
@@ -134,15 +146,19 @@ def _write_object_files(session: Session, storage: Storage, layout: JobLayout, j
     consolidations = {c.object_id: c for c in session.scalars(
         select(Consolidation).where(Consolidation.object_id.in_([o.id for o in objects])))}
     for obj in objects:
-        folder = layout.worker_response_dir(obj.dataset_object_id)
-        for name, answer in response_file_names(answers[obj.id]):
-            storage.write_json(join_uri(folder, name), worker_response.encode([worker_response_record(answer)]))
+        # Each labeling iteration in its own iteration-N/ folder, as Ground Truth writes them.
+        for iteration in sorted({a.iteration for a in answers[obj.id]}):
+            folder = JobLayout(job.output_uri, job.name, iteration).worker_response_dir(obj.dataset_object_id)
+            for name, answer in response_file_names([a for a in answers[obj.id] if a.iteration == iteration]):
+                storage.write_json(join_uri(folder, name), worker_response.encode([worker_response_record(answer)]))
         done = consolidations.get(obj.id)
         if done is not None:
             line = json.loads(obj.line_json)
-            storage.write_json(layout.consolidation_request(obj.dataset_object_id),
-                               consolidation_payload(obj.dataset_object_id, line, answers[obj.id]))
-            storage.write_bytes(layout.consolidation_response(obj.dataset_object_id),
+            current = JobLayout(job.output_uri, job.name, obj.iteration)
+            storage.write_json(current.consolidation_request(obj.dataset_object_id),
+                               consolidation_payload(obj.dataset_object_id, line,
+                                                     [a for a in answers[obj.id] if a.iteration == obj.iteration]))
+            storage.write_bytes(current.consolidation_response(obj.dataset_object_id),
                                 done.response_json.encode("utf-8"), content_type="application/json")
 
 
@@ -155,7 +171,7 @@ def _manifest_texts(session: Session, job: Job, counts: list[int]) -> Iterator[s
         labeled = state == "consolidated" and label_json is not None
         counts[0] += labeled
         yield output_text(line_json, label_json if labeled else None, job.label_attribute, job.name,
-                          last_submission)
+                          last_submission, review=job.kind == "review")
 
 
 def write_output(db: Database, job_id: int, *, storage: Storage | None = None, full: bool = False) -> OutputStats:

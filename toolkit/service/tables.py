@@ -34,6 +34,8 @@ JOB_STATUSES = ("active", "paused", "cancelled", "done")
 # failed: its availability lifetime passed without an answer, or consolidation kept failing.
 OBJECT_STATES = ("declined", "open", "answered", "consolidated", "failed")
 QUEUE_KINDS = ("consolidate", "write_output")
+# review: a review job (revision 0004) made from a labeling job; only reviewers take its tasks.
+JOB_KINDS = ("label", "review")
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -140,6 +142,7 @@ class Job(Base):
     __table_args__ = (
         CheckConstraint(_in("status", JOB_STATUSES), name="status"),
         CheckConstraint("workers_per_object BETWEEN 1 AND 9", name="workers_per_object"),
+        CheckConstraint(_in("kind", JOB_KINDS), name="kind"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -156,6 +159,8 @@ class Job(Base):
     output_uri: Mapped[str] = mapped_column(Text)  # S3OutputPath stand-in; files go to <uri>/<name>/
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16), default="label", server_default="label")  # revision 0004
+    review_of: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))  # the labeling job
 
 
 class DataObject(Base):
@@ -185,6 +190,11 @@ class DataObject(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1)
     written_revision: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Revision 0004. The labeling iteration the object is in: a reviewer's reject reopens it as the
+    # next one (Ground Truth's iteration-N folders); answers of earlier iterations stay, superseded.
+    iteration: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # A review job's object: the labeling job's object it reviews.
+    review_of: Mapped[int | None] = mapped_column(ForeignKey("objects.id", ondelete="SET NULL"), index=True)
 
 
 class Hold(Base):
@@ -201,7 +211,7 @@ class Hold(Base):
 
 class Answer(Base):
     __tablename__ = "answers"
-    __table_args__ = (UniqueConstraint("object_id", "user_id"),)
+    __table_args__ = (UniqueConstraint("object_id", "user_id", "iteration"),)  # revision 0004: per iteration
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     object_id: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"))
@@ -211,6 +221,7 @@ class Answer(Base):
     submission_time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # revision 0002
     time_spent_s: Mapped[float] = mapped_column(Float)
     worker_metadata_json: Mapped[str | None] = mapped_column(Text)  # from imported Ground Truth answers
+    iteration: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # revision 0004
 
 
 class Consolidation(Base):

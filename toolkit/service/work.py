@@ -18,6 +18,12 @@ the object, inserts the answer (UNIQUE(object, user): a second submit of the sam
 stored answer and changes nothing), deletes the hold, bumps `answers_count`, and at N answers marks
 the object `answered` and enqueues its consolidation; it also enqueues a rewrite of the output.
 
+Review jobs (kind `review`, toolkit.service.review): only users with the reviewer role claim or
+submit their tasks, never on an object whose labeling they answered; a review answer must carry a
+decision (`review`), and a reject is taken whatever it shows. Answers are per labeling iteration:
+an object a reviewer rejected is open again as the next iteration, and "has not answered" means in
+that iteration.
+
 Submit rule: an answer is taken from a member of the job's team who has not answered the object
 yet, on an open object of a job that is not cancelled, when EITHER the user holds a live place on
 it (accepted even if the job was paused meanwhile) OR, without one (never claimed, or the hold
@@ -33,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -78,7 +84,7 @@ class SubmitResult:
 # -- validation at the door ---------------------------------------------------------------------------
 def validate_submission(answer_content: Any, schema: LabelSchema, *, interaction_id: str | None = None,
                         media_duration: float | None = None, max_bytes: int = MAX_ANSWER_BYTES,
-                        max_depth: int = MAX_ANSWER_DEPTH) -> dict[str, Any]:
+                        max_depth: int = MAX_ANSWER_DEPTH, review: bool = False) -> dict[str, Any]:
     """Check a crowd-form `answerContent` before anything is stored: a JSON object within
     `max_bytes` and `max_depth` (the JSON text in its `answer` field included), that parses as a
     SegmentationAnswer valid for `schema` (toolkit.labeling.answers / toolkit.contract rules). Returns the
@@ -106,11 +112,17 @@ def validate_submission(answer_content: Any, schema: LabelSchema, *, interaction
         if deeper_than(parsed, max_depth - 1):  # the JSON text sits one level down
             raise SubmissionInvalid("answer nested too deeply", [Problem(name, f"deeper than {max_depth} levels")])
     try:
-        _, problems = check_answer(answer_content, schema=schema, media_duration=media_duration,
-                                   interaction_id=interaction_id)
+        answer, problems = check_answer(answer_content, schema=schema, media_duration=media_duration,
+                                        interaction_id=interaction_id)
     except UnsafeAnswerError as exc:
-        problems = [Problem("", str(exc))]
-    if problems:
+        answer, problems = None, [Problem("", str(exc))]
+    decision = answer.review if answer is not None else None
+    if review and answer is not None and decision is None:
+        raise SubmissionInvalid("a review answer needs a decision", [Problem("review", "accept, edit or reject")])
+    if not review and decision is not None:
+        raise SubmissionInvalid("a review decision on a labeling task",
+                                [Problem("review", "only review tasks take one")])
+    if problems and not (review and decision is not None and decision.decision == "reject"):
         raise SubmissionInvalid("answer does not fit the label schema", problems)
     return answer_content
 
@@ -154,14 +166,24 @@ def _active_user(session: Session, db: Database, user_id: int) -> User:
     return user
 
 
-def _candidates(user_id: int, now: datetime, tried: list[int]) -> Any:
-    return (select(DataObject.id).join(Job, Job.id == DataObject.job_id)
+def _labeled_by(user_id: int) -> Any:
+    """The labeling objects a user answered (in any iteration): they never review those."""
+    return select(Answer.object_id).where(Answer.user_id == user_id)
+
+
+def _candidates(user_id: int, now: datetime, tried: list[int], role: str = "annotator") -> Any:
+    stmt = (select(DataObject.id).join(Job, Job.id == DataObject.job_id)
             .where(Job.status == "active", Job.team_id.in_(_team_ids(user_id)),
                    DataObject.state == "open", DataObject.available_until > now,
                    DataObject.answers_count + _live_holds(DataObject.id, now) < Job.workers_per_object,
-                   ~exists().where(Answer.object_id == DataObject.id, Answer.user_id == user_id),
-                   DataObject.id.not_in(tried))
-            .order_by(Job.priority.desc(), DataObject.id).limit(1))
+                   ~exists().where(Answer.object_id == DataObject.id, Answer.user_id == user_id,
+                                   Answer.iteration == DataObject.iteration),
+                   DataObject.id.not_in(tried)))
+    if role == "reviewer":
+        stmt = stmt.where(or_(DataObject.review_of.is_(None), DataObject.review_of.not_in(_labeled_by(user_id))))
+    else:
+        stmt = stmt.where(Job.kind != "review")
+    return stmt.order_by(Job.priority.desc(), DataObject.id).limit(1)
 
 
 def claim(db: Database, user_id: int, *, patience_s: float = CLAIM_PATIENCE_S) -> Task | None:
@@ -186,7 +208,7 @@ _BUSY = object()
 def _claim_once(db: Database, user_id: int) -> Task | object | None:
     now = db.now()
     with db.write(durable=False) as session:  # a hold lost to a power cut just goes back
-        _active_user(session, db, user_id)
+        role = _active_user(session, db, user_id).role
         hold = session.scalar(select(Hold).where(Hold.user_id == user_id))
         if hold is not None:
             obj = _can_resume(session, hold, now)
@@ -196,7 +218,8 @@ def _claim_once(db: Database, user_id: int) -> Task | object | None:
             session.flush()
         tried: list[int] = []
         for _ in range(CLAIM_ATTEMPTS):
-            object_id = session.scalar(db.lock(_candidates(user_id, now, tried), skip_locked=True, of=DataObject))
+            object_id = session.scalar(db.lock(_candidates(user_id, now, tried, role), skip_locked=True,
+                                               of=DataObject))
             if object_id is None:
                 break
             # Re-count in a new statement: it sees every hold committed before our lock was granted.
@@ -213,7 +236,7 @@ def _claim_once(db: Database, user_id: int) -> Task | object | None:
             tried.append(object_id)
         # Nothing we could lock. Without locking: is there a candidate someone else holds locked?
         # (Ending the transaction releases the rows this attempt locked, so waiting cannot deadlock.)
-        if db.is_postgres and session.scalar(_candidates(user_id, now, [])) is not None:
+        if db.is_postgres and session.scalar(_candidates(user_id, now, [], role)) is not None:
             return _BUSY
         return None
 
@@ -243,7 +266,8 @@ def release(db: Database, user_id: int, object_id: int) -> bool:
 def _stored(session: Session, object_id: int, user_id: int) -> SubmitResult | None:
     row = session.execute(select(Answer.id, DataObject.answers_count, DataObject.state)
                           .join(DataObject, DataObject.id == Answer.object_id)
-                          .where(Answer.object_id == object_id, Answer.user_id == user_id)).first()
+                          .where(Answer.object_id == object_id, Answer.user_id == user_id,
+                                 Answer.iteration == DataObject.iteration)).first()
     if row is None:
         return None
     return SubmitResult(row[0], True, row[1], row[2] != "open")
@@ -254,7 +278,7 @@ def submit(db: Database, user_id: int, object_id: int, answer_content: Any, *,
     """Store one answer (see the module doc for the rule). `accepted_at` (the browser's) is used
     only without a hold; the hold's own acceptance time wins. `max_bytes`: see validate_submission."""
     with db.read() as session:
-        row = session.execute(select(DataObject.line_json, DataObject.task_input_json, Job.schema_yaml)
+        row = session.execute(select(DataObject.line_json, DataObject.task_input_json, Job.schema_yaml, Job.kind)
                               .join(Job, Job.id == DataObject.job_id).where(DataObject.id == object_id)).first()
         if row is None:
             raise NotFound(f"no object {object_id}")
@@ -265,7 +289,7 @@ def submit(db: Database, user_id: int, object_id: int, answer_content: Any, *,
     duration = task_input.get("duration-seconds")
     content = validate_submission(answer_content, load_schema(row[2]), interaction_id=task_input.get("interaction-id"),
                                   media_duration=float(duration) if isinstance(duration, int | float) else None,
-                                  max_bytes=max_bytes)
+                                  max_bytes=max_bytes, review=row[3] == "review")
     try:
         return _store(db, user_id, object_id, content, accepted_at)
     except IntegrityError:  # a concurrent double submit won the unique key: return what it stored
@@ -291,6 +315,11 @@ def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
             raise Refused(f"user {user_id} cannot submit (unknown or disabled)")
         if session.get(Membership, (user_id, job.team_id)) is None:
             raise Refused(f"user {user_id} is not in the team of job {job.id}")
+        if job.kind == "review" and user.role != "reviewer":
+            raise Refused(f"job {job.id} is a review job: only reviewers answer it")
+        if obj.review_of is not None and session.scalar(select(exists().where(
+                Answer.object_id == obj.review_of, Answer.user_id == user_id))):
+            raise Refused(f"you labeled the object reviewed by {obj.dataset_object_id} of job {job.id}")
         stored = _stored(session, object_id, user_id)
         if stored is not None:
             return stored
@@ -309,7 +338,7 @@ def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
                 raise Refused(f"your time on object {obj.dataset_object_id} of job {job.id} ran out and other "
                               "workers hold its remaining places")
         accepted = hold.accepted_at if hold is not None else min(accepted_at or now, now)
-        answer = Answer(object_id=object_id, user_id=user_id,
+        answer = Answer(object_id=object_id, user_id=user_id, iteration=obj.iteration,
                         answer_json=json.dumps(content, ensure_ascii=False, separators=(",", ":")),
                         acceptance_time=accepted, submission_time=now,
                         time_spent_s=round(max(0.0, (now - accepted).total_seconds()), 3))
