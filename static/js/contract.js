@@ -59,7 +59,10 @@ export const TASK_INPUT_KEYS = Object.freeze({
   "spectrogram_ref": "spectrogram-ref",
   "metadata": "metadata",
   "prompt": "prompt",
-  "candidates": "candidates"
+  "candidates": "candidates",
+  "review": "review",
+  "review_ref": "review-ref",
+  "review_note": "review-note"
 })
 
 /** Sidecar file keys: model field name -> wire key (models/manifest.py Sidecar). */
@@ -68,6 +71,45 @@ export const SIDECAR_KEYS = Object.freeze({
   "transcription": "transcription",
   "pre_segments": "pre-segments"
 })
+
+/**
+ * Keys of a review task's `review` input: model field name -> wire key (contract/review.py
+ * ReviewInput; docs/review.md).
+ */
+export const REVIEW_KEYS = Object.freeze({
+  "of_job": "of-job",
+  "label_attribute": "label-attribute",
+  "iteration": "iteration",
+  "consolidated": "consolidated",
+  "workers": "workers",
+  "disagreements": "disagreements"
+})
+
+/** Keys of one `review.disagreements` entry (contract/review.py Disagreement). */
+export const DISAGREEMENT_KEYS = Object.freeze({
+  "kind": "kind",
+  "segment_id": "segment-id",
+  "field": "field",
+  "start": "start",
+  "end": "end",
+  "score": "score",
+  "message": "message"
+})
+
+/** Disagreement.kind values (contract/review.py). */
+export const DISAGREEMENT_KINDS = ["low-agreement", "low-support", "content-tie", "content-disagreement"]
+
+/** Keys of `review-note` on a re-labeling task's line (contract/review.py ReviewNote). */
+export const REVIEW_NOTE_KEYS = Object.freeze({
+  "note": "note",
+  "iteration": "iteration"
+})
+
+/** SegmentationAnswer.review.decision values (contract/answer.py ReviewDecision). */
+export const REVIEW_DECISIONS = ["accept", "edit", "reject"]
+
+/** Longest review note (contract/answer.py ReviewDecision.note); a reject needs one. */
+export const REVIEW_NOTE_MAX_CHARS = 2000
 
 /** First 4 bytes of a binary peaks file (models/manifest.py PEAKS_MAGIC). */
 export const PEAKS_MAGIC = "GTPK"

@@ -20,6 +20,7 @@ from toolkit.contract.feedback import FeedbackRecord
 from toolkit.contract.manifest import ManifestLine, PeaksFile, PeaksHeader, PreSegment, Sidecar, SpectrogramHeader
 from toolkit.contract.model_output import MODEL_OUTPUT_MODELS, ImportedModelOutput
 from toolkit.contract.records import EXPORT_RECORD_MODELS
+from toolkit.contract.review import ReviewedLabel, ReviewedLabelMetadata, ReviewInput
 from toolkit.contract.schema import FieldSpec, LabelSchema, TrackCategory, load_label_schema
 
 # name of the exported JSON Schema file -> model
@@ -33,6 +34,9 @@ EXPORTED_MODELS = {
     "label-schema": LabelSchema,
     "segmentation-answer": SegmentationAnswer,
     "consolidated-label": ConsolidatedLabel,
+    "review-input": ReviewInput,
+    "reviewed-label": ReviewedLabel,
+    "reviewed-label-metadata": ReviewedLabelMetadata,
 }
 EXPORTED_MODELS.update(EXPORT_RECORD_MODELS)
 EXPORTED_MODELS.update(MODEL_OUTPUT_MODELS)

@@ -94,6 +94,27 @@ class ComparisonAnswer(CamelModel):
         return self.strength if self.preferred == self.order[1] else -self.strength
 
 
+REVIEW_DECISIONS = ("accept", "edit", "reject")
+REVIEW_NOTE_MAX_CHARS = 2000
+
+
+class ReviewDecision(CamelModel):
+    """A reviewer's verdict on the label under review (review tasks only; toolkit/contract/review.py).
+
+    The UI's accept vs edit is a hint: the Python side recomputes the change list and calls an
+    answer without changes an accept (toolkit/labeling/review.py)."""
+
+    decision: Literal["accept", "edit", "reject"]
+    note: str = Field(default="", max_length=REVIEW_NOTE_MAX_CHARS,
+                      description="Why; required for reject (goes back to the annotators with the object)")
+
+    @model_validator(mode="after")
+    def _reject_says_why(self) -> ReviewDecision:
+        if self.decision == "reject" and not self.note.strip():
+            raise ValueError("note: a reject needs a note for the annotators")
+        return self
+
+
 class SegmentationAnswer(CamelModel):
     schema_version: Literal["1.0"] = ANSWER_SCHEMA_VERSION
     label_schema: str | None = Field(default=None, description="Name of the LabelSchema used")
@@ -109,6 +130,8 @@ class SegmentationAnswer(CamelModel):
         default_factory=dict, description="Model texts the content fields started from, by field name")
     started_at: str | None = None
     submitted_at: str | None = None
+    review: ReviewDecision | None = Field(
+        default=None, description="Review tasks only: the reviewer's decision on the label shown")
 
     @model_validator(mode="after")
     def _structure(self) -> SegmentationAnswer:

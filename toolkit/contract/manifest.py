@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from toolkit.contract.answer import SegmentationAnswer
 from toolkit.contract.base import MAX_NESTING, DashedModel, MediaType, refuse_deep_nesting, to_dashed
+from toolkit.contract.review import ReviewInput, ReviewNote
 from toolkit.contract.uri import S3Uri, StorageUri
 
 # Ground Truth limits ("Use an Input Manifest File"): a line is at most 100,000 characters and a
@@ -142,6 +143,15 @@ class ManifestLine(DashedModel):
         description="Comparison tasks: 2-4 candidates; `source-ref` is then the reference or the first "
                     "candidate (Ground Truth needs one per line)")
 
+    review: ReviewInput | None = Field(
+        default=None, description="Review tasks: the prior label, the workers' answers and the disagreements "
+                                  "(docs/review.md); the editable label is `pre-segments`/`pre-content`")
+    review_ref: StorageUri | None = Field(
+        default=None, description="Review tasks: URI of a JSON file holding `review`, when it would push the "
+                                  "line past the 100 KB limit")
+    review_note: ReviewNote | None = Field(
+        default=None, description="An object a reviewer rejected, sent back to annotators: the reviewer's note")
+
     @model_validator(mode="after")
     def _candidates(self) -> ManifestLine:
         if not self.candidates:
@@ -154,6 +164,12 @@ class ManifestLine(DashedModel):
             raise ValueError("candidates: candidate-id values must be unique")
         if len({c.source_ref for c in self.candidates}) != len(self.candidates):
             raise ValueError("candidates: each candidate needs its own source-ref")
+        return self
+
+    @model_validator(mode="after")
+    def _one_review(self) -> ManifestLine:
+        if self.review is not None and self.review_ref is not None:
+            raise ValueError("review and review-ref: give one (review-ref is review moved out of the line)")
         return self
 
     @model_validator(mode="before")

@@ -32,6 +32,14 @@ from toolkit.contract.manifest import (
     Sidecar,
     SpectrogramHeader,
 )
+from toolkit.contract.review import (
+    DISAGREEMENT_KINDS,
+    REVIEW_DECISIONS,
+    REVIEW_NOTE_MAX_CHARS,
+    Disagreement,
+    ReviewInput,
+    ReviewNote,
+)
 from toolkit.contract.schema import FieldSpec, SegmentText
 
 CONTRACT_JS = "js/contract.js"  # under static/
@@ -85,6 +93,19 @@ def ui_constants() -> list[Constant]:
                  "(models/manifest.py ManifestLine)."),
         Constant("SIDECAR_KEYS", _aliases(Sidecar),
                  "Sidecar file keys: model field name -> wire key (models/manifest.py Sidecar)."),
+        Constant("REVIEW_KEYS", _aliases(ReviewInput),
+                 "Keys of a review task's `review` input: model field name -> wire key (contract/review.py "
+                 "ReviewInput; docs/review.md)."),
+        Constant("DISAGREEMENT_KEYS", _aliases(Disagreement),
+                 "Keys of one `review.disagreements` entry (contract/review.py Disagreement)."),
+        Constant("DISAGREEMENT_KINDS", list(DISAGREEMENT_KINDS),
+                 "Disagreement.kind values (contract/review.py)."),
+        Constant("REVIEW_NOTE_KEYS", _aliases(ReviewNote),
+                 "Keys of `review-note` on a re-labeling task's line (contract/review.py ReviewNote)."),
+        Constant("REVIEW_DECISIONS", list(REVIEW_DECISIONS),
+                 "SegmentationAnswer.review.decision values (contract/answer.py ReviewDecision)."),
+        Constant("REVIEW_NOTE_MAX_CHARS", REVIEW_NOTE_MAX_CHARS,
+                 "Longest review note (contract/answer.py ReviewDecision.note); a reject needs one."),
         Constant("PEAKS_MAGIC", PEAKS_MAGIC.decode("ascii"),
                  "First 4 bytes of a binary peaks file (models/manifest.py PEAKS_MAGIC)."),
         Constant("PEAKS_BINARY_VERSION", _version(PeaksHeader),
