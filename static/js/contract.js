@@ -81,6 +81,7 @@ export const REVIEW_KEYS = Object.freeze({
   "label_attribute": "label-attribute",
   "iteration": "iteration",
   "consolidated": "consolidated",
+  "answer": "answer",
   "workers": "workers",
   "disagreements": "disagreements"
 })

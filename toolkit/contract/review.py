@@ -70,6 +70,9 @@ class ReviewInput(_StrictDashed):
     label_attribute: str = Field(min_length=1, description="The prior label attribute in the output manifest")
     iteration: int = Field(default=1, ge=1, description="Review iteration (1 = first review)")
     consolidated: ConsolidatedLabel = Field(description="The prior label, worker ids replaced by the pseudonyms")
+    answer: SegmentationAnswer | None = Field(
+        default=None, description="The editable starting point: the prior label as an answer (segments with "
+                                  "attributes, every content field, pre-fills), to load like a saved answer")
     workers: list[ReviewWorker] = Field(default_factory=list)
     disagreements: list[Disagreement] = Field(default_factory=list, description="Most severe first")
 

@@ -45,6 +45,12 @@ def build_task_input(data_object: dict[str, Any]) -> tuple[dict[str, Any] | None
         return None, "invalid manifest line: " + "; ".join(map(str, problems_from(exc)))
     task_input = dump(line)
     task_input.pop(GOLD_ANSWER_KEY, None)  # a gold object must look like any other to the worker
+    if line.review is not None or line.review_ref is not None:
+        # A review line carries the prior labels (chained-job form) with real worker ids; the
+        # reviewer sees them pseudonymized, in `review`.
+        for key in [k for k in line.model_extra or {} if f"{k}-metadata" in (line.model_extra or {})]:
+            task_input.pop(key, None)
+            task_input.pop(f"{key}-metadata", None)
     if line.candidates:
         task_input["candidates"] = shown_candidates(task_input)
     return task_input, None
