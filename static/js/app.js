@@ -42,12 +42,14 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
   const prefs = createPreferences({ storage })
   const preferred = prefs.load()
   const ui = { views: null, lanes: createLaneLabels(layout.laneLabels, state), transcription: task.transcription }
-  const work = keepWork({ storage, taskKey: task.taskKey, state, alerts, startOver: () => startFromTask(task, state, sidecar) })
+  const review = createReviewPage({ root, task, state, alerts, layout, isRestored: () => work.restored })
+  const work = keepWork({ storage, taskKey: task.taskKey, state, alerts, startOver: () => startFromTask(task, state, sidecar, review) })
   if (!work.restored) {
-    state.loadPresegments(task.presegments)
-    state.loadPreContent(task.preContent)
+    if (!review?.loadStart()) {
+      state.loadPresegments(task.presegments)
+      state.loadPreContent(task.preContent)
+    }
   } else state.attachWords(task.presegments)
-  const review = createReviewPage({ root, task, state, alerts, layout })
   const sidecar = createSidecar({
     url: task.sidecarUrl,
     state,
@@ -92,20 +94,22 @@ function readTaskOrExplain (root) {
 
 /** A review task (its input has `review` or `review-ref`): the review panel under the stage. A
  *  page rendered for review (data-mode="review") without review data cannot be reviewed. */
-function createReviewPage ({ root, task, state, alerts, layout }) {
+function createReviewPage ({ root, task, state, alerts, layout, isRestored }) {
   const source = reviewSource(task.taskInput)
   if (!source.isReview) {
     if (root.dataset.mode === 'review') alerts.blockTask('review', 'This review task has no review data: its manifest line needs review or review-ref.')
     return null
   }
   root.classList.add('gtkit-reviewing')
-  const review = createReview({ task, source, state, alerts, form: layout.form })
+  const review = createReview({ task, source, state, alerts, form: layout.form, isRestored })
   layout.stage.after(review.element)
   return review
 }
 
-/** After "Discard and start over": the task's own pre-segments, or its sidecar's. */
-function startFromTask (task, state, sidecar) {
+/** After "Discard and start over": the review's starting label, else the task's own pre-segments,
+ *  or its sidecar's. */
+function startFromTask (task, state, sidecar, review) {
+  if (review?.loadStart()) return
   state.loadPresegments(task.presegments)
   state.loadPreContent(task.preContent)
   if (!task.presegments && task.sidecarUrl) sidecar.load()

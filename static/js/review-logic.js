@@ -36,6 +36,16 @@ export function reviewNoteOf (taskInput) {
   return { note: n[NK.note], iteration: Number.isInteger(n[NK.iteration]) ? n[NK.iteration] : null }
 }
 
+/** The editable starting point Python wrote (`review.answer`: the consolidated label as a
+ *  SegmentationAnswer, with attributes and every content field), ready for state.restore(): without
+ *  the times of whoever made it. null when the review data has none (then: pre-segments / pre-content). */
+export function startingAnswer (review) {
+  const a = review?.[RK.answer]
+  if (!isObject(a)) return null
+  const { startedAt, submittedAt, review: _, ...rest } = a
+  return rest
+}
+
 /** What is wrong with a downloaded `review` object, or '' (the page cannot review without it). */
 export function reviewShapeProblem (review) {
   if (!isObject(review)) return 'the review data is not a JSON object'

@@ -14,7 +14,7 @@ import { createVirtualList } from './virtual-list.js'
 import { AnswerState } from './state.js'
 import {
   ACCEPT, REJECT, contentDifferences, disagreementItems, editableFor, formatValue, ghostLanes, indexByTime,
-  labelChanged, reviewAnswerProblems, reviewDecision, reviewNoteOf, reviewShapeProblem, rowKey, segmentsIn, withReview
+  labelChanged, reviewAnswerProblems, reviewDecision, reviewNoteOf, reviewShapeProblem, rowKey, segmentsIn, startingAnswer, withReview
 } from './review-logic.js'
 
 const ROW_PX = 7 // one track's sub-row in a ghost lane
@@ -53,8 +53,9 @@ function pressSubmit (form) {
  * @param {import('./state.js').AnswerState} o.state
  * @param {object} o.alerts from alerts.js
  * @param {HTMLElement|null} o.form
+ * @param {() => boolean} o.isRestored the state holds the reviewer's autosaved work: leave it alone
  */
-export function createReview ({ task, source, state, alerts, form }) {
+export function createReview ({ task, source, state, alerts, form, isRestored }) {
   const schema = task.schema
   let review = null
   let model = { lanes: [], rows: [] }
@@ -123,15 +124,31 @@ export function createReview ({ task, source, state, alerts, form }) {
   }
   renderCount()
 
-  /** The label the review started from (the task's pre-segments and pre-content, as loaded). */
+  /** The label the review started from: `review.answer`, else the task's pre-segments and
+   *  pre-content; as the state holds it (so that only the reviewer's changes differ). */
   function startAnswer () {
     if (!baseline) {
       const fresh = new AnswerState({ schema, interactionId: task.interactionId })
-      fresh.loadPresegments(startPresegments)
-      fresh.loadPreContent(task.preContent)
+      const start = startingAnswer(review || source.review)
+      if (start) fresh.restore(start)
+      else {
+        fresh.loadPresegments(startPresegments)
+        fresh.loadPreContent(task.preContent)
+      }
       baseline = fresh.toAnswer()
     }
     return baseline
+  }
+
+  /** Put the starting label into the state (at mount, after "Discard and start over", or when the
+   *  review file arrives). Returns false when there is no `review.answer` (the caller loads the
+   *  pre-segments and pre-content instead). */
+  function loadStart () {
+    const start = startingAnswer(review || source.review)
+    if (!start) return false
+    state.restore(start)
+    queueMicrotask(renderDecision)
+    return true
   }
   const changed = () => labelChanged(startAnswer(), state.toAnswer())
   const decision = () => reviewDecision(choice, choice === REJECT ? false : changed())
@@ -205,6 +222,8 @@ export function createReview ({ task, source, state, alerts, form }) {
     if (id) {
       state.select(id)
       player?.seekToSegment(id)
+      // A segment attribute (segment-id and field): its control in the segment's row.
+      if (item.field) views?.list.focusSegment(id, item.field, { pageScroll: false })
     } else if (item.start !== null) {
       player?.seek(item.start)
     }
@@ -215,6 +234,10 @@ export function createReview ({ task, source, state, alerts, form }) {
     const problem = reviewShapeProblem(data)
     if (problem) throw new Error(problem)
     review = data
+    baseline = null
+    // From a review file: the starting label replaces the pre-segments shown meanwhile, unless the
+    // reviewer's own work is there (restored, or already edited).
+    if (!source.review && !isRestored() && !state.canUndo) loadStart()
     model = ghostLanes(review, schema)
     items = disagreementItems(review)
     timeline = indexByTime(items.filter(i => i.start !== null && i.end !== null))
@@ -227,6 +250,7 @@ export function createReview ({ task, source, state, alerts, form }) {
     rows.render(items)
     ghosts?.setModel(model, timeline)
     annotateContent()
+    renderDecision()
   }
 
   function annotateContent () {
@@ -265,6 +289,9 @@ export function createReview ({ task, source, state, alerts, form }) {
     get ghosts () { return ghosts },
     decision,
     changed,
+    /** The label the review started from (what "changed" compares with). */
+    startAnswer,
+    loadStart,
     accept,
     reject,
     /** N: choose reject and go to the note (its Reject button or Ctrl + Enter submits). */
@@ -286,6 +313,7 @@ export function createReview ({ task, source, state, alerts, form }) {
     attachViews (v) {
       views = v
       annotateContent()
+      renderDecision()
     }
   }
   return api
