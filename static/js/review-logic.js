@@ -87,8 +87,10 @@ export const rowKey = (category, label) => `${category}\u0000${label}`
  * The ghost lanes: the consolidated label first, then each worker answer as given (w1, w2, ...).
  * Each lane's segments carry their track's category and label (a worker's track ids mean nothing
  * across answers) and are indexed by time. `rows`: the track rows every lane shares, in the
- * schema's order of categories and labels (then any the schema does not name).
- * @returns {{lanes: {key: string, label: string, consolidated: boolean, count: number, index: object}[], rows: string[]}}
+ * schema's order of categories and labels (then any the schema does not name); each segment's
+ * `row` is its index there.
+ * @returns {{lanes: {key: string, label: string, consolidated: boolean, count: number, index: object}[], rows: string[],
+ *   rowTracks: {category: string, label: string}[]}}
  */
 export function ghostLanes (review, schema) {
   const consolidated = review?.[RK.consolidated] || {}
@@ -123,9 +125,12 @@ export function ghostLanes (review, schema) {
     }
   }
   rows.push(...seen)
+  const rowIndex = new Map(rows.map((k, i) => [k, i]))
+  for (const lane of lanes) for (const seg of lane.segments) seg.row = rowIndex.get(rowKey(seg.category, seg.label))
   return {
     lanes: lanes.map(({ segments, ...lane }) => ({ ...lane, count: segments.length, index: indexByTime(segments) })),
-    rows
+    rows,
+    rowTracks: rows.map(k => { const [category, label] = k.split('\u0000'); return { category, label } })
   }
 }
 

@@ -14,7 +14,7 @@ import { createVirtualList } from './virtual-list.js'
 import { AnswerState } from './state.js'
 import {
   ACCEPT, REJECT, contentDifferences, disagreementItems, editableFor, formatValue, ghostLanes, indexByTime,
-  labelChanged, reviewAnswerProblems, reviewDecision, reviewNoteOf, reviewShapeProblem, rowKey, segmentsIn, startingAnswer, withReview
+  labelChanged, reviewAnswerProblems, reviewDecision, reviewNoteOf, reviewShapeProblem, segmentsIn, startingAnswer, withReview
 } from './review-logic.js'
 
 const ROW_PX = 7 // one track's sub-row in a ghost lane
@@ -58,7 +58,7 @@ function pressSubmit (form) {
 export function createReview ({ task, source, state, alerts, form, isRestored }) {
   const schema = task.schema
   let review = null
-  let model = { lanes: [], rows: [] }
+  let model = { lanes: [], rows: [], rowTracks: [] }
   let items = []
   let timeline = indexByTime([])
   let choice = null
@@ -336,9 +336,11 @@ export class GhostLanes {
     this.labels = el('div', { class: 'gtkit-ghost-labels', dataset: { role: 'ghost-lane-labels' } })
     this.element = el('div', { class: 'gtkit-ghosts', title: 'Workers\' answers (read-only); orange: disagreements. Click to seek.' }, [this.canvas, this.labels])
     host.append(this.element)
-    this.model = { lanes: [], rows: [] }
+    this.model = { lanes: [], rows: [], rowTracks: [] }
+    this.colors = []
     this.timeline = indexByTime([])
-    this.drawn = 0 // segments painted by the last draw (tests, benchmarks)
+    this.drawn = 0 // segments in the window at the last draw (tests, benchmarks)
+    this.painted = 0 // rects it filled (covered segments are skipped)
     this.drawnBands = 0
     this.queued = false
     const redraw = () => this.schedule()
@@ -353,6 +355,7 @@ export class GhostLanes {
   setModel (model, timeline) {
     this.model = model
     this.timeline = timeline
+    this.colors = (model.rowTracks || []).map(track => withAlpha(trackColor(this.schema, track), 0.55))
     const h = this.laneHeight
     this.canvas.style.height = `${model.lanes.length * h}px`
     this.element.hidden = !model.lanes.length
@@ -385,25 +388,29 @@ export class GhostLanes {
     ctx.clearRect(0, 0, cssW, cssH)
     const xOf = t => ((t - from) / (to - from)) * cssW
     const laneH = this.laneHeight
-    const rowOf = new Map(this.model.rows.map((k, i) => [k, i]))
-    const colors = new Map()
-    const color = (category, label) => {
-      const k = rowKey(category, label)
-      if (!colors.has(k)) colors.set(k, withAlpha(trackColor(this.schema, { category, label }), 0.55))
-      return colors.get(k)
-    }
     let drawn = 0
+    let painted = 0
+    // Per sub-row, the rightmost pixel painted so far: a segment already covered (thousands of
+    // short turns in a whole-file view of a long call) costs no fillRect, so a draw paints at most
+    // about one rect per pixel column and row.
+    const reach = new Float64Array(Math.max(1, this.model.rows.length))
     this.model.lanes.forEach((lane, i) => {
       const top = i * laneH
       ctx.fillStyle = i % 2 ? '#f3f5f8' : '#eceff3'
       ctx.fillRect(0, top, cssW, laneH - 1)
+      reach.fill(-1)
       for (const s of segmentsIn(lane.index, from, to)) {
-        const x = Math.max(0, xOf(s.start))
-        const w = Math.max(1, Math.min(cssW, xOf(s.end)) - x)
-        const y = top + 1 + (rowOf.get(rowKey(s.category, s.label)) ?? 0) * ROW_PX
-        ctx.fillStyle = color(s.category, s.label)
-        ctx.fillRect(x, y, w, ROW_PX - 1)
         drawn++
+        const row = s.row
+        // Whole pixels: a segment narrower than a column shares it with its neighbours.
+        const left = Math.max(0, Math.floor(xOf(s.start)))
+        const x1 = Math.min(cssW, Math.max(Math.ceil(xOf(s.end)), left + 1))
+        const x0 = Math.max(left, reach[row])
+        if (x1 <= x0) continue
+        ctx.fillStyle = this.colors[row]
+        ctx.fillRect(x0, top + 1 + row * ROW_PX, x1 - x0, ROW_PX - 1)
+        reach[row] = x1
+        painted++
       }
     })
     let bands = 0
@@ -420,6 +427,7 @@ export class GhostLanes {
       bands++
     }
     this.drawn = drawn
+    this.painted = painted
     this.drawnBands = bands
   }
 

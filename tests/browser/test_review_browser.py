@@ -251,3 +251,21 @@ def test_video_review(portal_factory, open_page, peaks_dir):
     saved = saved_answer(portal)
     assert saved.review.decision == "edit" and saved.content["overall_quality"] == 4
     assert probe.errors == [] and console == []
+
+
+def test_a_relabeling_task_shows_the_reviewers_note_as_text(portal_factory, open_page, peaks_dir):
+    note = "Wrong speaker from 12 s. <img src=x onerror=alert(1)><script>alert(2)</script>"
+    portal = portal_factory("call-center", [call_line(peaks_dir, **{"review-note": {"note": note, "iteration": 2}})])
+    page, probe = open_page(portal)
+    page.goto(f"{portal.url}/task/0")
+    wait_ready(page)
+    box = page.locator("[data-role=reviewer-note]")
+    assert box.locator(".gtkit-review-note-text").inner_text() == note
+    assert "labeling round 2" in box.inner_text()
+    assert box.locator("img, script").count() == 0
+    # Above the form: before the stage; and it is a labeling page, not a review.
+    assert page.evaluate("""!!(document.querySelector('[data-role=reviewer-note]').compareDocumentPosition(
+        document.querySelector('.gtkit-stage')) & Node.DOCUMENT_POSITION_FOLLOWING)""")
+    assert page.evaluate("window.gtkit.review") is None and page.locator("[data-role=review]").count() == 0
+    assert page.locator("crowd-button[form-action=submit]").inner_text() == "Submit"
+    assert probe.script_ran == [] and probe.dialogs == [] and probe.errors == []

@@ -63,13 +63,14 @@ test('a review task is one with review or review-ref; review-note is read from a
 })
 
 test('ghost lanes: consolidated first, then the workers as given; tracks by category and label, rows in schema order', () => {
-  const { lanes, rows } = ghostLanes(fixture(), schema)
+  const { lanes, rows, rowTracks } = ghostLanes(fixture(), schema)
   assert.deepEqual(lanes.map(l => [l.key, l.label, l.consolidated, l.count]), [
     ['consolidated', 'Consolidated', true, 2], ['w1', 'w1', false, 2], ['w2', 'w2', false, 1]])
   // The schema lists Customer before Agent: the rows follow it, whatever order the answers use.
   assert.deepEqual(rows, [rowKey('speaker', 'Customer'), rowKey('speaker', 'Agent')])
+  assert.deepEqual(rowTracks, [{ category: 'speaker', label: 'Customer' }, { category: 'speaker', label: 'Agent' }])
   const w1 = lanes[1].index.items
-  assert.deepEqual(w1.map(s => [s.category, s.label, s.start]), [['speaker', 'Agent', 0.4], ['speaker', 'Customer', 4.0]])
+  assert.deepEqual(w1.map(s => [s.category, s.label, s.start, s.row]), [['speaker', 'Agent', 0.4, 1], ['speaker', 'Customer', 4.0, 0]])
 })
 
 test('segmentsIn finds what overlaps a window by binary search, long segments included', () => {
