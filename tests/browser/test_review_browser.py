@@ -38,7 +38,8 @@ def review_line(peaks_dir, **extra) -> dict:
 def open_review(portal, open_page):
     page, probe = open_page(portal)
     console: list[str] = []
-    page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}") if msg.type in ("error", "warning") else None)
+    page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}")
+            if msg.type in ("error", "warning") else None)
     page.goto(f"{portal.url}/task/0")
     wait_ready(page)
     page.wait_for_function("window.gtkit.review && window.gtkit.review.review !== null")
@@ -69,9 +70,10 @@ def test_review_shows_ghost_lanes_and_disagreements_then_an_edit_is_submitted(po
 
     # One ghost lane per answer, consolidated first, each drawn (only its visible segments).
     lanes = page.eval_on_selector_all("[data-ghost-lane]", "els => els.map(e => [e.dataset.ghostLane, e.textContent])")
-    assert lanes == [["consolidated", "Consolidated (3)"], ["w1", f"w1 ({len(review['workers'][0]['answer']['segments'])})"],
-                     ["w2", f"w2 ({len(review['workers'][1]['answer']['segments'])})"]]
-    ghosts = page.evaluate("(g => ({drawn: g.drawn, bands: g.drawnBands, h: g.canvas.clientHeight}))(window.gtkit.review.ghosts)")
+    counts = [len(w["answer"]["segments"]) for w in review["workers"]]
+    assert lanes == [["consolidated", "Consolidated (3)"], ["w1", f"w1 ({counts[0]})"], ["w2", f"w2 ({counts[1]})"]]
+    ghosts = page.evaluate("(g => ({drawn: g.drawn, bands: g.drawnBands, h: g.canvas.clientHeight}))"
+                           "(window.gtkit.review.ghosts)")
     total = sum(len(w["answer"]["segments"]) for w in review["workers"]) + len(review["consolidated"]["segments"])
     assert ghosts["drawn"] == total and ghosts["bands"] >= 2 and ghosts["h"] > 20
     # Zoomed in on 4-6 s, only what overlaps the window is drawn.
@@ -83,7 +85,8 @@ def test_review_shows_ghost_lanes_and_disagreements_then_an_edit_is_submitted(po
         document.querySelector('.gtkit-columns')) & Node.DOCUMENT_POSITION_FOLLOWING)""")
     items = page.locator("[data-role=disagreements] li")
     assert items.count() == len(review["disagreements"])
-    assert [items.nth(i).get_attribute("data-kind") for i in range(items.count())] == [d["kind"] for d in review["disagreements"]]
+    kinds = [items.nth(i).get_attribute("data-kind") for i in range(items.count())]
+    assert kinds == [d["kind"] for d in review["disagreements"]]
     assert review["disagreements"][0]["message"] in items.nth(0).inner_text()
 
     # Per-worker content answers beside the field where they differ (summary), not where they agree.
@@ -194,7 +197,8 @@ def video_review() -> dict:
     """A review of a video-generation label, by hand, as contract/review.py has it."""
     def worker(name: str, spans: list[tuple[float, float]], quality: int) -> dict:
         return {"worker": name, "answer": {
-            "schemaVersion": "1.0", "labelSchema": "video-generation", "interactionId": "vid-0001", "mediaDuration": 15.0,
+            "schemaVersion": "1.0", "labelSchema": "video-generation", "interactionId": "vid-0001",
+            "mediaDuration": 15.0,
             "tracks": [{"id": "t1", "category": "motion", "label": "Jitter"}],
             "segments": [{"id": f"s{i}", "track": "t1", "start": a, "end": b, "text": "", "attributes": {}}
                          for i, (a, b) in enumerate(spans)],
@@ -210,8 +214,8 @@ def video_review() -> dict:
                                      "prompt_adherence": {"value": "Yes", "agreement": 1.0}}},
         "answer": {"schemaVersion": "1.0", "labelSchema": "video-generation", "interactionId": "vid-0001",
                    "mediaDuration": 15.0, "tracks": [{"id": "t1", "category": "motion", "label": "Jitter"}],
-                   "segments": [{"id": "seg-0001", "track": "t1", "start": 3.0, "end": 6.0, "text": "", "attributes": {},
-                                 "presegmentId": "seg-0001"}],
+                   "segments": [{"id": "seg-0001", "track": "t1", "start": 3.0, "end": 6.0, "text": "",
+                                 "attributes": {}, "presegmentId": "seg-0001"}],
                    "content": {"overall_quality": 3, "prompt_adherence": "Yes"}},
         "workers": [worker("w1", [(2.5, 6.0)], 2), worker("w2", [(3.5, 6.2), (9.0, 10.0)], 4)],
         "disagreements": [{"kind": "low-agreement", "segment-id": "seg-0001", "score": 0.6,
@@ -232,7 +236,8 @@ def test_video_review(portal_factory, open_page, peaks_dir):
     portal = portal_factory("video-generation", [line])
     page, probe, console = open_review(portal, open_page)
     assert page.locator("video.gtkit-video").count() == 1
-    assert page.eval_on_selector_all("[data-ghost-lane]", "els => els.map(e => e.dataset.ghostLane)") == ["consolidated", "w1", "w2"]
+    lanes = page.eval_on_selector_all("[data-ghost-lane]", "els => els.map(e => e.dataset.ghostLane)")
+    assert lanes == ["consolidated", "w1", "w2"]
     assert page.locator("[data-worker-answers=overall_quality]").inner_text() == "w1: 2 · w2: 4"
     # The disagreement on the segment seeks the video to it.
     page.locator("[data-role=disagreements] li").nth(0).locator("button").click()
@@ -242,7 +247,8 @@ def test_video_review(portal_factory, open_page, peaks_dir):
     page.locator("[data-role=ghost-lanes]").scroll_into_view_if_needed()
     box = page.locator("[data-role=ghost-lanes]").bounding_box()
     page.mouse.click(box["x"] + box["width"] * 4.5 / 15.0, box["y"] + box["height"] / 2)
-    page.wait_for_function("document.querySelector('[data-role=disagreements] li.gtkit-selected').dataset.kind === 'low-agreement'")
+    page.wait_for_function("document.querySelector('[data-role=disagreements] li.gtkit-selected')"
+                           ".dataset.kind === 'low-agreement'")
     # Change the tied rating, then Accept: an edit.
     page.check('input[name="content-overall_quality"][value="4"]')
     page.wait_for_function("document.querySelector('[data-role=review-decision]').dataset.decision === 'edit'")
