@@ -42,8 +42,16 @@ export function mount (root, { storage = defaultStorage(), exposeGlobal = true, 
   const prefs = createPreferences({ storage })
   const preferred = prefs.load()
   const ui = { views: null, lanes: createLaneLabels(layout.laneLabels, state), transcription: task.transcription }
-  const review = createReviewPage({ root, task, state, alerts, layout, isRestored: () => work.restored })
-  const work = keepWork({ storage, taskKey: task.taskKey, state, alerts, startOver: () => startFromTask(task, state, sidecar, review) })
+  const review = createReviewPage({ root, task, state, alerts, layout, isRestored: () => work.restored, onEdited: () => work.edited() })
+  const work = keepWork({
+    storage,
+    taskKey: task.taskKey,
+    state,
+    alerts,
+    startOver: () => startFromTask(task, state, sidecar, review),
+    draft: review ? () => review.draft(state.toAnswer({ draft: true })) : undefined
+  })
+  if (work.restored) review?.restoreDraft(work.savedAnswer)
   if (!work.restored) {
     if (!review?.loadStart()) {
       state.loadPresegments(task.presegments)
@@ -94,14 +102,14 @@ function readTaskOrExplain (root) {
 
 /** A review task (its input has `review` or `review-ref`): the review panel under the stage. A
  *  page rendered for review (data-mode="review") without review data cannot be reviewed. */
-function createReviewPage ({ root, task, state, alerts, layout, isRestored }) {
+function createReviewPage ({ root, task, state, alerts, layout, isRestored, onEdited }) {
   const source = reviewSource(task.taskInput)
   if (!source.isReview) {
     if (root.dataset.mode === 'review') alerts.blockTask('review', 'This review task has no review data: its manifest line needs review or review-ref.')
     return null
   }
   root.classList.add('gtkit-reviewing')
-  const review = createReview({ task, source, state, alerts, form: layout.form, isRestored })
+  const review = createReview({ task, source, state, alerts, form: layout.form, isRestored, onEdited })
   layout.stage.after(review.element)
   return review
 }

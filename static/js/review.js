@@ -54,8 +54,9 @@ function pressSubmit (form) {
  * @param {object} o.alerts from alerts.js
  * @param {HTMLElement|null} o.form
  * @param {() => boolean} o.isRestored the state holds the reviewer's autosaved work: leave it alone
+ * @param {() => void} [o.onEdited] the note or the choice changed (autosave it)
  */
-export function createReview ({ task, source, state, alerts, form, isRestored }) {
+export function createReview ({ task, source, state, alerts, form, isRestored, onEdited = () => {} }) {
   const schema = task.schema
   let review = null
   let model = { lanes: [], rows: [], rowTracks: [] }
@@ -174,6 +175,7 @@ export function createReview ({ task, source, state, alerts, form, isRestored })
   }
 
   function choose (next) {
+    if (choice !== next) onEdited()
     choice = next
     renderDecision()
   }
@@ -197,6 +199,7 @@ export function createReview ({ task, source, state, alerts, form, isRestored })
   cancelBtn.addEventListener('click', () => { choose(null); showProblems([]) })
   note.addEventListener('input', () => {
     renderCount()
+    onEdited()
     if (!error.hidden) showProblems(reviewAnswerProblems(answerOf(state.toAnswer()), schema))
   })
   note.addEventListener('keydown', ev => {
@@ -301,6 +304,16 @@ export function createReview ({ task, source, state, alerts, form, isRestored })
     /** Build the answer to submit, and what blocks it. */
     answer: answer => answerOf(answer),
     problems: answer => reviewAnswerProblems(answer, schema),
+    /** The autosave's copy: the draft answer with the choice (reject, or not yet) and the note. */
+    draft: answer => withReview(answer, reviewDecision(choice, false), note.value),
+    /** After a reload: the note and a reject choice from the autosaved draft. */
+    restoreDraft (saved) {
+      const r = saved && saved.review
+      if (!r || typeof r !== 'object') return
+      if (typeof r.note === 'string') { note.value = r.note; renderCount() }
+      choice = r.decision === REJECT ? REJECT : null
+      renderDecision()
+    },
     /** The sidecar's pre-segments are the start of the review when the line had none. */
     setStartPresegments (pre) { if (!Array.isArray(startPresegments)) { startPresegments = pre; baseline = null } },
     /** A burst of edits: the decision line (Accept or Submit edits). */

@@ -161,10 +161,19 @@ def test_reject_needs_a_note_then_rejects_with_it(portal_factory, open_page, pea
     text = "Speaker turns at 12 s are the agent, not the customer. <b>check</b>"
     page.keyboard.type(text)
     assert page.locator("[data-role=review-note-count]").inner_text() == f"{len(text)} / 2000"
+    # The note and the reject choice are autosaved with the answer: a reload keeps them.
+    page.wait_for_function("(localStorage.getItem(window.gtkit.autosave.key) || '').includes('Speaker turns at 12 s')")
+    page.reload()
+    wait_ready(page)
+    page.wait_for_function("window.gtkit.review && window.gtkit.review.review !== null")
+    assert page.locator("[data-role=review-note-input]").input_value() == text
+    assert page.locator("[data-role=review-decision]").get_attribute("data-decision") == "reject"
+    page.locator("[data-role=review-note-input]").focus()
     page.keyboard.press("Control+Enter")
     page.wait_for_url(f"{portal.url}/task/0/submitted")
     saved = saved_answer(portal)
     assert saved.review is not None and (saved.review.decision, saved.review.note) == ("reject", text)
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('gtkit:answer:'))") == []
     assert probe.errors == [] and probe.script_ran == [] and console == []
 
 
