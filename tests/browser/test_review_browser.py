@@ -131,7 +131,7 @@ def test_review_shows_ghost_lanes_and_disagreements_then_an_edit_is_submitted(po
     assert probe.errors == [] and probe.script_ran == [] and console == []
 
 
-def test_reject_needs_a_note_then_rejects_with_it(portal_factory, open_page, peaks_dir):
+def test_reject_without_a_note_is_refused(portal_factory, open_page, peaks_dir):
     portal = portal_factory("call-center", [review_line(peaks_dir)])
     page, probe, console = open_review(portal, open_page)
     # Accessible: the note has a label, the buttons have names, the counter and error are announced.
@@ -153,7 +153,15 @@ def test_reject_needs_a_note_then_rejects_with_it(portal_factory, open_page, pea
     page.wait_for_timeout(300)
     assert page.url.endswith("/task/0") and portal.responses("0") == []
     assert "reject needs a note" in page.locator("[data-role=summary]").inner_text()
+    # "Do not reject" takes the choice back.
+    page.locator("[data-action=review-cancel-reject]").click()
+    assert page.locator("[data-role=review-decision]").get_attribute("data-decision") == "accept"
+    assert probe.errors == [] and probe.script_ran == [] and console == []
 
+
+def test_reject_with_a_note(portal_factory, open_page, peaks_dir):
+    portal = portal_factory("call-center", [review_line(peaks_dir)])
+    page, probe, console = open_review(portal, open_page)
     # N, then the note (counter), then Ctrl+Enter in the note rejects.
     page.locator(".gtkit-title").click()
     page.keyboard.press("n")
