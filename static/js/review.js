@@ -73,7 +73,7 @@ export function createReview ({ task, source, state, alerts, form, isRestored, o
   // ---- the panel: decision, note, disagreements ----------------------------------------------
   const noteId = uniqueId('gtkit-review-note')
   const note = el('textarea', { id: noteId, rows: '3', maxlength: String(REVIEW_NOTE_MAX_CHARS), dataset: { role: 'review-note-input' }, 'aria-describedby': `${noteId}-count ${noteId}-err` })
-  const count = el('span', { id: `${noteId}-count`, class: 'gtkit-hint gtkit-review-count', dataset: { role: 'review-note-count' }, 'aria-live': 'polite' })
+  const count = el('span', { id: `${noteId}-count`, class: 'gtkit-hint gtkit-review-count', dataset: { role: 'review-note-count' } })
   const error = el('div', { id: `${noteId}-err`, class: 'gtkit-error', role: 'alert', dataset: { role: 'review-error' }, hidden: true })
   const status = el('p', { class: 'gtkit-review-status', dataset: { role: 'review-decision' }, 'aria-live': 'polite' })
   const acceptBtn = el('button', { type: 'button', class: 'gtkit-btn gtkit-review-accept', dataset: { action: 'review-accept' }, text: 'Accept' })
