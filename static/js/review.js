@@ -226,7 +226,7 @@ export function createReview ({ task, source, state, alerts, form, isRestored, o
       state.select(id)
       player?.seekToSegment(id)
       // A segment attribute (segment-id and field): its control in the segment's row.
-      if (item.field) views?.list.focusSegment(id, item.field, { pageScroll: false })
+      if (item.field) views?.list.focusSegment(id, `attributes.${item.field}`, { pageScroll: false })
     } else if (item.start !== null) {
       player?.seek(item.start)
     }

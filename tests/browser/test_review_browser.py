@@ -97,6 +97,13 @@ def test_review_shows_ghost_lanes_and_disagreements_then_an_edit_is_submitted(po
     page.locator("[data-role=disagreements] li[data-kind=content-tie] button").click()
     assert page.evaluate("document.activeElement.name") == "content-summary"
 
+    # A segment attribute (segment-id and field): its segment selected, the field's control focused.
+    page.locator("[data-role=disagreements] li[data-kind=content-disagreement] button").click()
+    assert page.evaluate("window.gtkit.state.selectedSegmentId") == start["seg-0002"]["id"]
+    focused = page.evaluate("(e => [!!e.closest('[data-field=emotion]'), e.closest('li.gtkit-seg')?.dataset.segmentId])"
+                            "(document.activeElement)")
+    assert focused == [True, start["seg-0002"]["id"]]
+
     # The low-support one selects its segment and seeks to it.
     decision = page.locator("[data-role=review-decision]")
     assert decision.get_attribute("data-decision") == "accept"
