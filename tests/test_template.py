@@ -315,3 +315,38 @@ def test_cli_render_with_an_invalid_schema_file_names_its_fields(tmp_path):
     listed.write_text("- not a mapping\n")
     result = CliRunner().invoke(cli, ["schema", "check", str(listed)], env={"COLUMNS": "300"})
     assert result.exit_code == 2 and "a label schema must be a YAML mapping" in result.output, result.output
+
+
+def _app_attrs(text: str) -> dict[str, str | None]:
+    return next(attrs for tag, attrs, _ in parse(text).elements if tag == "div" and attrs.get("id") == "gtkit-app")
+
+
+def test_review_variant(schema, rendered):
+    """`--review`: the same page and the same SRI-pinned assets, marked as a review, with the review
+    file's URL from `review-ref` and an autosave key of its own (not the labeling task's)."""
+    review = render_template(schema, BASE, review=True)
+    assert parse(review).errors == []
+    attrs = _app_attrs(review)
+    assert attrs["data-mode"] == "review"
+    assert attrs["data-task-key"].startswith("gtkit:call-center:review:")
+    assert "data-mode" not in _app_attrs(rendered) and "review-url" not in rendered
+    assert "Submit review</crowd-button>" in review
+    integrity = re.compile(r'(?:src|href)="([^"]+)"[^>]*integrity="([^"]+)"')
+    assert sorted(integrity.findall(review)) == sorted(integrity.findall(rendered))  # same assets, same hashes
+    env = make_environment(lambda uri: "https://signed/" + uri.split("://", 1)[-1])
+    out = env.from_string(review).render(task={"input": {"source-ref": "s3://b/a.wav", "interaction-id": "i-1",
+                                                         "review-ref": "s3://b/i-1.review.json"}})
+    assert 'data-review-url="https://signed/b/i-1.review.json"' in out and "{{" not in out
+    inline = env.from_string(review).render(task={"input": {"source-ref": "s3://b/a.wav", "review": {"iteration": 1}}})
+    assert "data-review-url" not in inline
+    with pytest.raises(ValueError, match="comparison"):
+        render_template(load_label_schema("tts-compare"), BASE, review=True)
+
+
+def test_cli_render_review(tmp_path):
+    out = tmp_path / "review.liquid.html"
+    result = CliRunner().invoke(cli, ["template", "render", "--schema", "call-center", "--assets-base", BASE,
+                                      "--out", str(out), "--review"])
+    assert result.exit_code == 0, result.output
+    assert "review template" in result.output
+    assert _app_attrs(out.read_text())["data-mode"] == "review"

@@ -99,5 +99,8 @@ export function createContentForm ({ state, title = 'About the whole recording' 
     c.inputs[0]?.focus()
   }
 
-  return { element, render, showProblems, focusField }
+  /** The wrapper of a field (a review page adds the workers' answers to it), or null. */
+  const fieldElement = name => controls.get(name)?.wrap ?? null
+
+  return { element, render, showProblems, focusField, fieldElement }
 }

@@ -8,7 +8,8 @@ export const FILE_KINDS = {
   video: 'the video',
   peaks: 'the waveform peaks',
   spectrogram: 'the spectrogram',
-  sidecar: 'the task\'s transcription and pre-segments (sidecar file)'
+  sidecar: 'the task\'s transcription and pre-segments (sidecar file)',
+  review: 'the workers\' answers to review (review file)'
 }
 
 /** host[:port] of `url` resolved against `base`, never its path or query. */

@@ -47,11 +47,12 @@ function isTyping (target) {
   return !['checkbox', 'radio', 'button', 'submit', 'reset', 'range'].includes(target.type)
 }
 
-export function createHelpOverlay () {
+/** @param {[string, string][]} [extra] rows a kind of task adds (review: A / N), listed after the others */
+export function createHelpOverlay (extra = []) {
   const close = el('button', { type: 'button', class: 'gtkit-btn', dataset: { action: 'close-help' }, text: 'Close' })
   const table = el('table', { class: 'gtkit-keys' }, [
     el('thead', {}, [el('tr', {}, [el('th', { scope: 'col', text: 'Keys' }), el('th', { scope: 'col', text: 'Action' })])]),
-    el('tbody', {}, SHORTCUTS.map(([k, d]) => el('tr', {}, [el('td', {}, [el('kbd', { text: k })]), el('td', { text: d })])))
+    el('tbody', {}, [...SHORTCUTS, ...extra].map(([k, d]) => el('tr', {}, [el('td', {}, [el('kbd', { text: k })]), el('td', { text: d })])))
   ])
   const dialog = el('div', { class: 'gtkit-help', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'gtkit-help-h', hidden: true, tabindex: '-1' }, [
     el('div', { class: 'gtkit-help-box' }, [
@@ -80,8 +81,9 @@ export function createHelpOverlay () {
   return api
 }
 
-/** Install the shortcuts on `target` (the document). Returns a function that removes them. */
-export function installShortcuts ({ target = document, state, player, help, editText = () => {}, trackCount = () => state.tracks.length }) {
+/** Install the shortcuts on `target` (the document). Returns a function that removes them.
+ *  `review` ({accept(), startReject()}, review tasks only): A accepts, N starts a reject. */
+export function installShortcuts ({ target = document, state, player, help, editText = () => {}, trackCount = () => state.tracks.length, review = null }) {
   function selectRelative (dir, play = false) {
     const sorted = state.sortedSegments()
     if (!sorted.length) return
@@ -175,6 +177,10 @@ export function installShortcuts ({ target = document, state, player, help, edit
       else state.setSegmentTime(sel, 'end', t)
     } else if ((key === 'Delete' || key === 'Backspace') && sel) {
       state.removeSegment(sel)
+    } else if (review && (key === 'a' || key === 'A')) {
+      review.accept()
+    } else if (review && (key === 'n' || key === 'N')) {
+      review.startReject()
     } else if (key === 'Escape') {
       state.select(null)
     } else if (key === '?') {

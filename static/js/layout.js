@@ -34,7 +34,7 @@ export function createLayout (root, schema, { instructionsOpen }) {
   const spectrogramEl = el('div', { class: 'gtkit-spectrogram', hidden: true })
   const stage = el('div', { class: 'gtkit-stage' }, [videoHost, waveWrap, spectrogramEl])
   root.append(header, mediaError, notice, stage)
-  return { root, form: root.closest('crowd-form, form'), mediaError, notice, loading, videoHost, laneLabels, waveEl, rulerEl, spectrogramEl, stage }
+  return { root, form: root.closest('crowd-form, form'), mediaError, notice, loading, videoHost, laneLabels, waveEl, waveWrap, rulerEl, spectrogramEl, stage }
 }
 
 /** Put the panels in: the toolbar under the stage, the two columns under it, then `tail` (summary, help). */

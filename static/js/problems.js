@@ -10,16 +10,17 @@ const SUMMARY_ITEMS = 20
 
 /**
  * @param {import('./state.js').AnswerState} state
+ * @param {{validate?: () => object[]}} [o] what blocks submitting now (a review task adds its decision's)
  * @returns the summary element, validate() (problems now), show(problems), reveal(problems) (show,
  *   scroll to, focus the first), refresh() (again, if shown), attach(views) (the panels, once built)
  */
-export function createProblems (state) {
+export function createProblems (state, { validate: check = () => validateAnswer(state.toAnswer(), state.schema) } = {}) {
   const summary = el('div', { class: 'gtkit-summary gtkit-error', role: 'alert', dataset: { role: 'summary' }, hidden: true })
   let showing = false
   let views = {}
 
   function validate () {
-    return validateAnswer(state.toAnswer(), state.schema)
+    return check()
   }
 
   function show (problems) {
@@ -27,6 +28,7 @@ export function createProblems (state) {
     views.list?.showProblems(problems)
     views.content?.showProblems(problems)
     views.tracks?.showProblems(problems)
+    views.review?.showProblems(problems)
     summary.hidden = !problems.length
     if (!problems.length) { summary.replaceChildren(); return }
     const items = problems.slice(0, SUMMARY_ITEMS).map(p => {
@@ -48,6 +50,8 @@ export function createProblems (state) {
       views.list.focusSegment(p.segmentId, p.field)
     } else if (p.path.startsWith('content.')) {
       views.content.focusField(p.field)
+    } else if (p.path.startsWith('review.') && views.review) {
+      views.review.focusNote()
     } else {
       summary.focus?.()
     }

@@ -20,8 +20,9 @@ export function hasSavedWork (storage, taskKey) {
  * @param {import('./state.js').AnswerState} o.state
  * @param {object} o.alerts from alerts.js
  * @param {() => void} o.startOver after "Discard and start over" emptied the state: load the task's own start
+ * @param {() => object} [o.draft] what to save (default the state's draft answer; a review adds its note)
  */
-export function keepWork ({ storage, taskKey, state, alerts, startOver }) {
+export function keepWork ({ storage, taskKey, state, alerts, startOver, draft = () => state.toAnswer({ draft: true }) }) {
   const autosave = createAutosave({ storage, taskKey, onError: () => alerts.showNotice(NO_STORAGE, { sticky: true }) })
   if (!storage) alerts.showNotice(NO_STORAGE, { sticky: true })
   let submitted = false
@@ -47,7 +48,7 @@ export function keepWork ({ storage, taskKey, state, alerts, startOver }) {
   // never does): the work exists only in this page, so save it again.
   window.addEventListener('gtkit:submit-failed', () => {
     submitted = false
-    autosave.saveNow(state.toAnswer({ draft: true }))
+    autosave.saveNow(draft())
   })
   const flush = () => { if (!submitted) autosave.flush() }
   window.addEventListener('pagehide', () => {
@@ -62,17 +63,19 @@ export function keepWork ({ storage, taskKey, state, alerts, startOver }) {
     autosave,
     /** The state holds restored work (not the task's own pre-segments). */
     get restored () { return restored },
+    /** The saved answer restored at load (null when none). */
+    savedAnswer: saved ? saved.answer : null,
     /** A valid answer was posted and not yet refused. */
     get submitted () { return submitted },
     /** After an edit: save soon. Editing again after a submit (the page stayed open) protects the new work too. */
     edited () {
       submitted = false
-      autosave.save(() => state.toAnswer({ draft: true }))
+      autosave.save(draft)
     },
     /** The answer is being posted: the saved copy stays until the server accepts it. */
     submitting () {
       submitted = true
-      autosave.saveNow(state.toAnswer({ draft: true }))
+      autosave.saveNow(draft())
     }
   }
 }

@@ -19,14 +19,16 @@ async function fetchSidecar (url) {
  * @param {import('./state.js').AnswerState} o.state
  * @param {() => boolean} o.isRestored the state holds restored work: leave its segments alone
  * @param {(text: string) => void} o.onTranscription the sidecar's transcription, when it has one
+ * @param {(pre: object[]) => void} [o.onPresegments] the sidecar's pre-segments (a review starts from them)
  * @param {object} o.alerts from alerts.js
  * @returns {{load: () => void}} load() downloads and applies it (again after "start over")
  */
-export function createSidecar ({ url, state, isRestored, onTranscription, alerts }) {
+export function createSidecar ({ url, state, isRestored, onTranscription, onPresegments = () => {}, alerts }) {
   return {
     load () {
       fetchSidecar(url).then(sidecar => {
         const pre = sidecar && (sidecar[KEY.pre_segments] || sidecar.pre_segments)
+        if (Array.isArray(pre)) onPresegments(pre)
         if (!isRestored() && Array.isArray(pre) && !state.segments.length) state.loadPresegments(pre)
         else if (isRestored()) state.attachWords(pre) // restored work: only the word timings
         const text = sidecar && typeof sidecar[KEY.transcription] === 'string' ? sidecar[KEY.transcription] : ''

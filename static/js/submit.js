@@ -50,8 +50,9 @@ export function setSubmittersDisabled (form, disabled) {
  * @param {(problems: object[]) => void} o.onInvalid show the problems and focus the first
  * @param {() => void} o.onSubmitted the answer passed validation and is being posted (clear autosave)
  * @param {(reasons: string[]) => void} [o.onBlocked] a submit was refused because of setBlocked()
+ * @param {(answer: object) => object[]} [o.check] what blocks posting `answer` (default: validateAnswer against the schema)
  */
-export function installSubmit ({ form, answerInput, buildAnswer, schema, onInvalid, onSubmitted, onBlocked }) {
+export function installSubmit ({ form, answerInput, buildAnswer, schema, onInvalid, onSubmitted, onBlocked, check = answer => validateAnswer(answer, schema) }) {
   // Reasons the task cannot be done here (media that did not load, ...): while any holds, Submit
   // is disabled and a submit event is cancelled, so no incomplete answer is posted.
   const blocks = new Set()
@@ -74,7 +75,7 @@ export function installSubmit ({ form, answerInput, buildAnswer, schema, onInval
   /** Validate and fill the hidden input. Returns the problems (empty = ready to post). */
   function prepare () {
     const answer = buildAnswer()
-    const problems = validateAnswer(answer, schema)
+    const problems = check(answer)
     answerInput.value = problems.length || blocked() ? '' : JSON.stringify(answer)
     return problems
   }

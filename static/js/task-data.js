@@ -31,6 +31,7 @@ export function readJson (root, name, required) {
  * @property {string} peaksUrl '' = none
  * @property {string} spectrogramUrl '' = none
  * @property {string} sidecarUrl '' = none
+ * @property {string} reviewUrl '' = none (review tasks whose review data is in a file: `review-ref`)
  * @property {'audio'|'video'} mediaType
  * @property {number} durationHint seconds from the task input, 0 when unknown
  * @property {string|null} interactionId
@@ -55,6 +56,7 @@ export function readTask (root) {
     peaksUrl: readUrl(root, 'peaks-url'),
     spectrogramUrl: readUrl(root, 'spectrogram-url'),
     sidecarUrl: readUrl(root, 'sidecar-url'),
+    reviewUrl: readUrl(root, 'review-url'),
     mediaType: schema.media === 'video' || taskInput[KEY.media_type] === 'video' || root.dataset.variant === 'video' ? 'video' : 'audio',
     durationHint: Number(taskInput[KEY.duration_seconds]) || 0,
     interactionId: taskInput[KEY.interaction_id] ?? null,

@@ -16,9 +16,10 @@ import { noticeButton } from './alerts.js'
  * @param {string} o.transcription the machine transcription, '' when none (yet)
  * @param {object} o.alerts from alerts.js (the tracks panel's notices)
  * @param {{render: () => void}} o.lanes the lane labels (layout.js)
+ * @param {[string, string][]} [o.shortcuts] more rows for the help overlay (a review task's keys)
  */
-export function createViews ({ state, player, mediaType, transcription, alerts, lanes }) {
-  const help = createHelpOverlay()
+export function createViews ({ state, player, mediaType, transcription, alerts, lanes, shortcuts = [] }) {
+  const help = createHelpOverlay(shortcuts)
   const views = {
     help,
     toolbar: createToolbar({ state, player, onHelp: () => help.toggle() }),

@@ -91,6 +91,10 @@ def render(
     boot_timeout: Annotated[float, typer.Option(
         "--boot-timeout", help="Seconds before the page tells the worker the UI has not started (and "
                                "disables Submit until it does).")] = DEFAULT_BOOT_TIMEOUT,
+    review: Annotated[bool, typer.Option(
+        "--review", help="The review variant, for a review job chained on a labeling job: the "
+                         "workers' answers as ghost lanes, the disagreements, accept / edit / reject "
+                         "with a note (reads the task input's review or review-ref).")] = False,
 ) -> None:
     """Render the worker task template (HTML + Liquid) with SRI-pinned assets.
 
@@ -100,6 +104,8 @@ def render(
             --assets-base https://d111.cloudfront.net/v/0123abcd/
 
     After `gtkit deploy`, --assets-base can be left out: it is read from the deploy config.
+
+    The review job's template (same assets): add --review.
     """
     from toolkit.contract import load_label_schema
     from toolkit.task.template import failsafe_csp_hash, render_template
@@ -109,9 +115,10 @@ def render(
 
         assets_base = deployed_assets_base(stack_name, path=deploy_config)
     label_schema = load_label_schema(schema)
-    html = render_template(label_schema, assets_base, variant=variant, boot_timeout=boot_timeout)
+    html = render_template(label_schema, assets_base, variant=variant, boot_timeout=boot_timeout, review=review)
     make_storage(None).write_bytes(out, html.encode("utf-8"), content_type="text/html; charset=utf-8")
-    console.print(f"{out}: {label_schema.name} template, {variant or label_schema.media} variant, "
+    kind = "review template" if review else "template"
+    console.print(f"{out}: {label_schema.name} {kind}, {variant or label_schema.media} variant, "
                   f"assets from {assets_base}", highlight=False)
     console.print(f"inline boot fail-safe script: {failsafe_csp_hash()} (for a Content-Security-Policy "
                   "script-src, if the page has one)", highlight=False)

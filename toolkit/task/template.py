@@ -193,13 +193,17 @@ def _check_assets_base(assets_base: str) -> str:
 
 
 def render_template(schema: LabelSchema, assets_base: str, *, variant: Variant | None = None,
-                    static_dir: Path = STATIC_DIR, boot_timeout: float = DEFAULT_BOOT_TIMEOUT) -> str:
+                    static_dir: Path = STATIC_DIR, boot_timeout: float = DEFAULT_BOOT_TIMEOUT,
+                    review: bool = False) -> str:
     """The worker task template (HTML + Liquid) for `schema`, loading our assets from `assets_base`.
 
     `variant` defaults to the schema's media type. `static_dir` is where the files to hash live;
     they must be byte-identical to what the assets base serves, or browsers refuse them.
     `boot_timeout`: seconds after which the inline fail-safe tells the worker the UI has not
     started and disables Submit (undone if it starts later).
+    `review`: the review variant (docs/worker-ui.md, "Review tasks"): the same UI and assets, the
+    page marked `data-mode="review"`, the task input's `review-ref` passed as `data-review-url`,
+    an autosave key of its own and a "Submit review" button.
     """
     base = _check_assets_base(assets_base)
     if not 0 < boot_timeout <= MAX_BOOT_TIMEOUT:
@@ -207,6 +211,9 @@ def render_template(schema: LabelSchema, assets_base: str, *, variant: Variant |
     variant = variant or schema.media
     if variant not in ("audio", "video"):
         raise TemplateError(f"variant must be 'audio' or 'video', got {variant!r}")
+    if review and schema.mode == "compare":
+        raise TemplateError(f"schema {schema.name!r} is a comparison (mode: compare): review tasks are for "
+                            "segmentation schemas")
     static_dir = Path(static_dir)
     missing = [rel for rel in (ENTRY_MODULE, STYLESHEET) if not (static_dir / rel).is_file()]
     if missing:
@@ -217,6 +224,7 @@ def render_template(schema: LabelSchema, assets_base: str, *, variant: Variant |
         "schema": schema,
         "schema_json": schema_json,
         "variant": variant,
+        "review": review,
         "answer_field": ANSWER_FIELD,
         "crowd_elements_url": CROWD_ELEMENTS_URL,
         "assets_base": base,

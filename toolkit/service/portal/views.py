@@ -30,6 +30,7 @@ from flask import (
 )
 from markupsafe import escape as html_escape
 
+from toolkit.contract.review import REVIEW_KEY, REVIEW_REF_KEY
 from toolkit.contract.worker_response import parse_gt_time as parse_time  # the portal and gtkit serve read acceptedAt
 from toolkit.labeling.answers import AnswerFormatError, load_json, worker_answer
 from toolkit.service.portal.tasks import STATUS_FAILED, SubmissionRejected, TaskSource
@@ -145,8 +146,9 @@ def task_page(task_id: str) -> Any:
                                title="Task unavailable", message=str(exc)), 409
     variant = task_input.get("media-type") if task_input.get("media-type") in ("audio", "video") else None
     # Re-rendered per request: the SRI hashes must match the files as they are now.
+    review = REVIEW_KEY in task_input or REVIEW_REF_KEY in task_input  # a review task: its page variant
     template = render_task_template(_source().schema, ASSETS_PREFIX, variant=variant,
-                                    static_dir=_state()["assets_dir"])
+                                    static_dir=_state()["assets_dir"], review=review)
     body = _state()["liquid"].from_string(template).render(task={"input": task_input})
     body = swap_crowd_elements(body)
     # At Ground Truth every worker has their own browser, so the UI's autosave (keyed by

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import inspect
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -99,11 +98,9 @@ class Serve:
             cached = self._templates.get(key) if self.config.cache_templates else None
         if cached is not None:
             return cached
-        # A review job's page is the review template (when this build's template renders one).
-        review = jobs.get_job(self.db, job_id).kind == "review"
-        options = {"review": True} if review and "review" in inspect.signature(render_task_template).parameters else {}
+        review = jobs.get_job(self.db, job_id).kind == "review"  # a review job's page is the review template
         html = render_task_template(jobs.job_schema(self.db, job_id), ASSETS_PREFIX, variant=variant,
-                                    static_dir=self.config.assets_dir, **options)
+                                    static_dir=self.config.assets_dir, review=review)
         # The crowd-html-elements script tag is swapped before Liquid: it holds no Liquid.
         compiled = self.liquid.from_string(swap_crowd_elements(html))
         with self._templates_lock:
