@@ -179,7 +179,7 @@ class JobSource:
                 line = json.loads(text)
                 if isinstance(line, dict):
                     line = {k: v for k, v in line.items() if k not in extra}
-                if count >= len(lines) or line != lines[count]:
+                if count < len(lines) and line != lines[count]:
                     raise LocalJobError(f"{uri} line {number}: not the line {count + 1} of {self.manifest}; this "
                                         "folder holds a job of another manifest (use another --out or --job-name)")
                 count += 1
