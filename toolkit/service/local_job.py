@@ -212,6 +212,7 @@ class JobSource:
                                           DataObject.task_input_json)
                                    .where(DataObject.job_id == self.job_id).order_by(DataObject.position)).all()
         self._ids = {task_id: object_id for task_id, object_id, _line, _input in rows}
+        self._task_ids = {object_id: task_id for task_id, object_id in self._ids.items()}
         self._meta: dict[int, tuple[str | None, str | None]] = {}  # object id -> interaction id, media type
         for _task_id, object_id, line_json, input_json in rows:
             given = json.loads(input_json or line_json)
@@ -368,9 +369,7 @@ class JobSource:
         from toolkit.service import work
 
         object_id = work.peek(self.db, self._user(worker_id))
-        if object_id is None:
-            return None
-        return next(task_id for task_id, oid in self._ids.items() if oid == object_id)
+        return None if object_id is None else self._task_ids[object_id]
 
     def submit(self, task_id: str, worker_id: str, answer_content: dict[str, Any],
                accepted_at: datetime, submitted_at: datetime) -> None:

@@ -1,4 +1,4 @@
-"""The annotator's transactions: claim the next task, submit an answer, release a task.
+"""The annotator's transactions: claim the next task (or hold a given one), submit an answer, release a task.
 
 **Claim** (one transaction): the user's own live hold if they have one (they come back to it);
 otherwise the first object, highest job priority first, then oldest object, of the active jobs of
@@ -12,6 +12,9 @@ holds or answers holds that object's row lock), so two claims never take the las
 When every candidate is locked by someone else for a moment, the claim ends its transaction and
 tries again rather than answer "nothing left".
 SQLite serialises write transactions with BEGIN IMMEDIATE.
+
+**Hold** (`hold`): claim's rules for one given object (a person opening task N in the local
+portal); `peek` is what a claim would give now, read only.
 
 **Submit**: `validate_submission` first, outside any transaction; then one transaction that locks
 the object, inserts the answer (UNIQUE(object, user): a second submit of the same user returns the
