@@ -454,3 +454,31 @@ def test_cli_prints_the_portal_hint(tmp_path, manifest, monkeypatch):
                                       "call-center", "--workers", "1", "--out", str(tmp_path / "o")])
     assert "Open it in a browser and sign in with a worker name." in result.output.replace("\n", " ")
     assert "browser(s)" not in result.output
+
+
+def test_opening_another_task_gives_the_first_back(tmp_path, manifest, schema, storage):
+    """One hold per worker (work.hold): a worker who opens task 2 no longer holds task 0."""
+    source = JobSource(manifest, schema, workers=1, out=tmp_path / "out", job_name="one", storage=storage)
+    source.accept("0", "alice")
+    assert source.next_task_for("bob") == "2"
+    source.accept("2", "alice")
+    assert {t.task_id: t.in_progress_by for t in source.list_tasks()} == {
+        "0": frozenset(), "1": frozenset(), "2": frozenset({"alice"})}
+    assert source.next_task_for("alice") == "2" and source.next_task_for("bob") == "0"
+    source.close()
+
+
+def test_a_folder_of_another_manifest_is_refused(tmp_path, manifest, schema, storage):
+    """The answers on disk belong to the lines of the job's own manifest: resuming a folder with
+    a different manifest would put them on other objects."""
+    run_local_job(manifest, schema, workers=1, out=tmp_path / "out", job_name="mine", storage=storage,
+                  simulate_workers=True)
+    lines = read_jsonl(manifest)
+    other = tmp_path / "other.jsonl"
+    other.write_text("\n".join(json.dumps(x) for x in [lines[2], lines[0], lines[1]]) + "\n")
+    with pytest.raises(LocalJobError, match=r"line 1: not the line 1 of .*another manifest"):
+        JobSource(other, schema, workers=1, out=tmp_path / "out", job_name="mine", storage=storage)
+    shorter = tmp_path / "short.jsonl"
+    shorter.write_text(json.dumps(lines[0]) + "\n")
+    with pytest.raises(LocalJobError, match=r"3 lines, .* has 1"):
+        JobSource(shorter, schema, workers=1, out=tmp_path / "out", job_name="mine", storage=storage)

@@ -15,7 +15,7 @@ from toolkit.contract import ANSWER_FIELD
 from toolkit.errors import Problem
 from toolkit.service import jobs, people, work
 from toolkit.service.db import Database
-from toolkit.service.errors import Refused, SubmissionInvalid
+from toolkit.service.errors import NotFound, Refused, SubmissionInvalid
 from toolkit.service.tables import Answer, DataObject, Hold
 
 
@@ -153,6 +153,55 @@ def test_release_gives_the_place_back(db, tmp_path, schema):
     assert work.claim(db, bob.id) is None
     assert work.release(db, ann.id, task.object_id) and not work.release(db, ann.id, task.object_id)
     assert work.claim(db, bob.id).object_id == task.object_id
+
+
+def test_opening_a_given_task_holds_one_of_its_places(db, tmp_path, schema, clock):
+    """work.hold (the local portal's /task/N): claim's rules for one object."""
+    team, (ann, bob, cid) = make_people(db, 3)
+    create(db, tmp_path, schema, team.id, lines=calls(2), workers_per_object=1, task_time_limit_s=60)
+    with db.read() as session:
+        first, second = session.scalars(select(DataObject.id).order_by(DataObject.position))
+    held = work.hold(db, ann.id, second)
+    assert not held.resumed and held.expires_at == clock() + timedelta(seconds=60)
+    assert work.peek(db, ann.id) == second and work.peek(db, bob.id) == first  # peek holds nothing
+    assert work.peek(db, cid.id) == first
+    with pytest.raises(Refused, match="other workers hold"):
+        work.hold(db, bob.id, second)
+    clock.advance(30)
+    again = work.hold(db, ann.id, second)  # reopening keeps the deadline
+    assert again.resumed and again.expires_at == held.expires_at
+    moved = work.hold(db, ann.id, first)  # one hold per user: the other place goes back
+    assert moved.object_id == first and work.hold(db, bob.id, second).object_id == second
+    assert work.claim(db, cid.id) is None  # both places held
+    clock.advance(60)  # ann's hold lapsed: anyone may open it
+    assert work.hold(db, cid.id, first).object_id == first
+    with pytest.raises(Refused, match="ran out"):
+        work.submit(db, ann.id, first, answer_for(moved, schema, 1))
+    assert work.submit(db, cid.id, first, answer_for(moved, schema, 2)).complete
+    with pytest.raises(Refused, match="takes no answers"):
+        work.hold(db, ann.id, first)
+    assert work.peek(db, ann.id) == second  # bob's hold (opened at +30 s) lapsed with ann's
+    with pytest.raises(NotFound):
+        work.hold(db, ann.id, second + 100)
+
+
+def test_hold_refuses_what_claim_would_never_give(db, tmp_path, schema):
+    team, (ann,) = make_people(db, 1)
+    _other, (eve,) = make_people(db, 1, "team-b")
+    job = create(db, tmp_path, schema, team.id, lines=[*calls(1), {"source": "inline text"}], workers_per_object=1)
+    with db.read() as session:
+        first, declined = session.scalars(select(DataObject.id).order_by(DataObject.position))
+    with pytest.raises(Refused, match="not in the team"):
+        work.hold(db, eve.id, first)
+    with pytest.raises(Refused, match="takes no answers"):
+        work.hold(db, ann.id, declined)
+    jobs.pause_job(db, job.id)
+    with pytest.raises(Refused, match="paused"):
+        work.hold(db, ann.id, first)
+    jobs.resume_job(db, job.id)
+    task = work.hold(db, ann.id, first)
+    work.submit(db, ann.id, first, answer_for(task, schema, 1))
+    assert work.peek(db, ann.id) is None
 
 
 def test_an_invalid_answer_is_refused_before_anything_is_stored(db, tmp_path, schema, storage):

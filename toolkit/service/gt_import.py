@@ -133,6 +133,15 @@ def _import_lines(db: Database, job_id: int, job_name: str, manifest: str, respo
         _import_batch(db, job_id, job_name, batch, responses, storage, counts, unreadable, in_place)
 
 
+def _files_present(storage: Storage, job: Job, object_id: str, label: Any) -> bool:
+    """In place: a labeled object's files count as written only while its consolidation response
+    is on disk (a run killed between writing the label and that file, or a file removed, gets
+    it written again from the label)."""
+    if label is None:
+        return True
+    return storage.exists(JobLayout(job.output_uri, job.name).consolidation_response(object_id))
+
+
 def _import_batch(db: Database, job_id: int, job_name: str, batch: list[tuple[int, Any]],
                   responses: dict[str, list[str]], storage: Storage, counts: dict[str, int],
                   unreadable: Unreadable | None = None, in_place: bool = False) -> None:
@@ -156,7 +165,8 @@ def _import_batch(db: Database, job_id: int, job_name: str, batch: list[tuple[in
                              line_json=prepared.line_text, task_input_json=prepared.task_input_text,
                              reason=prepared.reason, state="declined", answers_count=0,
                              available_until=now + timedelta(seconds=job.availability_s), revision=1,
-                             written_revision=1 if in_place else 0, created_at=now)
+                             written_revision=1 if in_place and _files_present(storage, job, object_id, label)
+                             else 0, created_at=now)
             session.add(obj)
             session.flush()
             workers: set[str] = set()

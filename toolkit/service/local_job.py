@@ -1,45 +1,48 @@
-"""A Ground Truth custom labeling job emulated on this machine (`gtkit local-job run`).
+"""A Ground Truth custom labeling job emulated on this machine (`gtkit local-job run`), on the
+service's own code (toolkit.service: one implementation of a labeling job) in a throwaway SQLite
+database:
 
-The same steps as a real job, with the real Lambda code:
+1. the job's output folder is imported in place (toolkit.service.gt_import; a new job's folder
+   starts as the input manifest copied to `manifests/output/output.manifest`): every manifest line
+   goes through the pre-annotation handler (toolkit.labeling.pre_annotation), whose `taskInput`
+   becomes the task's Liquid `task.input`; objects it declines are not labeled; answers and labels
+   already on disk count;
+2. the local worker portal (toolkit/service/portal) serves each task to N distinct workers (the
+   name a worker enters in the portal is their `workerId`, an account of the job's team). Opening
+   a task holds one of its N places (toolkit.service.work.hold) until the worker submits, releases
+   it, opens another task, or the task time limit passes (Ground Truth's `TaskTimeLimitInSeconds`),
+   so two people never label the same place; every submit is one transaction (work.submit);
+3. when an object has N answers the queue (toolkit.service.runner) consolidates it with the
+   post-annotation handler (toolkit.labeling.post_annotation) and write_output
+   (toolkit.service.output) writes its worker-response files, consolidation request/response and
+   `manifests/output/output.manifest`: every input line in order, labeled ones with `<attr>` and
+   `<attr>-metadata` added.
 
-1. every manifest line goes through the pre-annotation handler (toolkit.labeling.pre_annotation), whose
-   `taskInput` becomes the task's Liquid `task.input`; objects it declines are not labeled;
-2. the local worker portal (toolkit/service/portal) serves each task to N distinct workers (the name a
-   worker enters in the portal is their `workerId`) and stores each submission as a Ground Truth
-   worker-response file. A worker who opens a task holds one of its N places until they submit,
-   release it, or the task time limit passes (Ground Truth's `TaskTimeLimitInSeconds`), so two
-   people never label the same place and one of them loses the work;
-3. when an object has N responses, a consolidation request (payload file) is written and the
-   post-annotation handler (toolkit.labeling.post_annotation) is invoked with a Ground Truth event whose
-   `payload.s3Uri` points at it; its response is stored next to it;
-4. `manifests/output/output.manifest` is rewritten: every input line in order, labeled ones with
-   `<attr>` and `<attr>-metadata` added.
-
-State lives only in the output directory, so a stopped job resumes where it stopped: responses on
-disk count, consolidation responses on disk are not redone. Held places are not state: a restart
-frees them.
+The output folder is the job's state, so a stopped job resumes where it stopped. Held places are
+not state: the database is thrown away, and a restart frees them.
 """
+
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
+from datetime import datetime, timedelta
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
-from toolkit.contract import LabelSchema, consolidation, worker_response
-from toolkit.contract import pre_annotation as pre_codec
-from toolkit.contract.events import WorkerResponse
-from toolkit.contract.output_manifest import creation_date, manifest_text, output_line
-from toolkit.contract.worker_response import UnreadableResponse
+from sqlalchemy import delete, func, select
+
+from toolkit.contract import LabelSchema
+from toolkit.contract.output_manifest import manifest_text
 from toolkit.labeling import post_annotation, pre_annotation
-from toolkit.labeling.output_layout import JobLayout, read_worker_response, write_manifest
+from toolkit.labeling.output_layout import JobLayout, write_manifest
 from toolkit.service.errors import LocalJobError
 from toolkit.service.portal.tasks import (
     STATUS_COMPLETE,
@@ -48,8 +51,9 @@ from toolkit.service.portal.tasks import (
     SubmissionRejected,
     TaskSummary,
 )
+from toolkit.service.tables import Answer, DataObject, Hold, User
 from toolkit.storage import Storage, is_s3
-from toolkit.task.task_input import ManifestError, build_task_input, iter_data_objects
+from toolkit.task.task_input import ManifestError, iter_data_objects
 
 if TYPE_CHECKING:
     from toolkit.service.simulate import Correction
@@ -79,43 +83,31 @@ def quiet_lambda_logs() -> None:
 
 
 # -- the job ------------------------------------------------------------------------------------------
-@dataclass
-class _Object:
-    """One data object. Its manifest line and task input are kept as compact JSON text and parsed
-    when a task is served or consolidated: as dicts they took ~9x their JSON size (5,000 tasks of
-    2.5 kB: 112 MB), and the line text is also its output-manifest line until it is labeled."""
+LOCAL_TEAM = "local-job"
+SIMULATED_WORKER = "sim-worker-{}"
 
-    line_text: str
-    task_input_text: str | None  # None: not labelable (the pre-annotation Lambda declined it)
-    reason: str | None
-    interaction_id: str | None = None
-    media_type: str | None = None
-    responses: list[str] = field(default_factory=list)  # worker ids, in submission order
-    last_submission: str | None = None  # submissionTime of the newest response
-    done: bool = False
 
-    @classmethod
-    def make(cls, line: dict[str, Any], task_input: dict[str, Any] | None, reason: str | None) -> _Object:
-        return cls(manifest_text(line), None if task_input is None else manifest_text(task_input), reason,
-                   interaction_id=(task_input or line).get("interaction-id"),
-                   media_type=(task_input or {}).get("media-type"))
-
-    @property
-    def labelable(self) -> bool:
-        return self.task_input_text is not None
-
-    @property
-    def line(self) -> dict[str, Any]:
-        return json.loads(self.line_text)
+def _close(db: Any, folder: tempfile.TemporaryDirectory) -> None:
+    db.dispose()
+    folder.cleanup()
 
 
 class JobSource:
-    """A local labeling job; also the portal's `TaskSource` (see toolkit/service/portal/tasks.py)."""
+    """A local labeling job; also the portal's `TaskSource` (see toolkit/service/portal/tasks.py):
+    a thin adapter that maps task ids (datasetObjectId) and worker names onto the service's objects
+    and accounts and words the service's refusals for the portal.
+
+    `clock` (seconds, monotonic) drives the database's clock from the moment the job starts, so
+    tests move time; `db_clock` replaces it (the simulated workers' clock)."""
 
     def __init__(self, manifest: str | Path, schema: LabelSchema, *, workers: int, out: str | Path,
                  job_name: str | None = None, label_attribute: str = DEFAULT_LABEL_ATTRIBUTE,
                  storage: Storage | None = None, task_time_limit: int = DEFAULT_TASK_TIME_LIMIT,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, db_clock: Callable[[], datetime] | None = None,
+                 max_answer_bytes: int | None = None) -> None:
+        from toolkit.service import migrate
+        from toolkit.service.db import Database, utcnow
+
         if not 1 <= workers <= 9:
             raise LocalJobError("--workers must be between 1 and 9 (Ground Truth's range)")
         low, high = TASK_TIME_LIMIT_RANGE
@@ -133,317 +125,308 @@ class JobSource:
         self.job_name = job_name or f"local-{schema.name}"
         self.label_attribute = label_attribute
         self.layout = JobLayout(self.out, self.job_name)
-        self.job_arn = f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:labeling-job/{self.job_name}"
         self.completed = threading.Event()
         self.task_time_limit = task_time_limit
-        self._clock = clock
-        self._lock = threading.RLock()
-        self._objects: dict[str, _Object] = {}
-        # task id -> {worker id: deadline on self._clock}: the places held by workers who opened it
-        self._held: dict[str, dict[str, float]] = {}
-        self._lapsed: dict[str, set[str]] = {}  # task id -> workers whose hold ran out (for the refusal)
+        self.max_answer_bytes = max_answer_bytes
         self._excluded: dict[str, str] = {}  # unreadable worker-response file -> why (reported, not counted)
-        self._texts: dict[str, str] = {}  # labeled object id -> output-manifest line (see _output_text)
+        self._users: dict[str, int] = {}  # worker name -> account id
+        self._queue_lock = threading.Lock()
         quiet_lambda_logs()
-        self._load_manifest()
-        self._load_state()
-        self._finish_pending()
+        lines = self._read_manifest()
+        if db_clock is None:
+            started, wall = clock(), utcnow()
+
+            def db_clock() -> datetime:  # no reference to self: the finalizer below must not keep it alive
+                return wall + timedelta(seconds=clock() - started)
+
+        folder = tempfile.TemporaryDirectory(prefix="gtkit-local-job-")
+        self.db = Database.for_data_dir(folder.name, clock=db_clock)
+        self._finalizer = weakref.finalize(self, _close, self.db, folder)
+        try:
+            migrate.upgrade(self.db)
+            self._open(lines)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Drop the throwaway database (also done when the object is collected)."""
+        self._finalizer()
 
     # -- setup -----------------------------------------------------------------------------------
-    def _load_manifest(self) -> None:
+    def _read_manifest(self) -> list[dict[str, Any]]:
         try:
-            for object_id, number, line in iter_data_objects(self.manifest, self.storage):
-                response = pre_codec.decode_response(pre_annotation.handle(pre_codec.event(self.job_arn, line)))
-                if response.is_human_annotation_required:
-                    self._objects[object_id] = _Object.make(line, response.task_input, None)
-                else:  # the handler logged it; keep the why for the task list
-                    self._objects[object_id] = _Object.make(line, None,
-                                                            f"line {number}: {build_task_input(line)[1]}")
+            lines = [line for _object_id, _number, line in iter_data_objects(self.manifest, self.storage)]
         except ManifestError as exc:
             raise LocalJobError(str(exc)) from None
-        if not self._objects:
+        if not lines:
             raise LocalJobError(f"{self.manifest}: no data objects (the manifest is empty)")
+        return lines
 
-    def _load_state(self) -> None:
-        for object_id, obj in self._objects.items():
-            folder = Path(self.layout.worker_response_dir(object_id))
-            for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-                for answer in self._read_responses(path):
-                    if answer.worker_id not in obj.responses:
-                        obj.responses.append(answer.worker_id)
-                    obj.last_submission = max(filter(None, [obj.last_submission, answer.submission_time]),
-                                              default=None)
-            obj.done = Path(self.layout.consolidation_response(object_id)).is_file()
-
-    def _finish_pending(self) -> None:
-        """Resume: consolidate objects that got all responses before the last run stopped."""
-        changed = False
-        for object_id, obj in self._objects.items():
-            if not obj.done and obj.labelable and len(obj.responses) >= self.workers:
-                self._consolidate(object_id)
-                changed = True
-        # Also when a run was killed between its last consolidation and the manifest rewrite: the
-        # consolidation responses on disk are the truth, the manifest is derived from them.
-        if changed or not self._output_manifest_current():
-            self.write_output_manifest()
-        self._check_complete()
-
-    def _output_manifest_current(self) -> bool:
+    def _check_output_manifest(self, lines: list[dict[str, Any]]) -> None:
+        """A new job's folder starts as its input manifest; a resumed one must hold the same lines
+        (its labels aside), or the answers on disk would land on other objects."""
+        uri = self.layout.output_manifest
+        if not Path(uri).is_file():
+            write_manifest(self.storage, uri, (manifest_text(line) for line in lines))
+            return
+        extra = (self.label_attribute, f"{self.label_attribute}-metadata")
+        count = 0
         try:
-            on_disk = Path(self.layout.output_manifest).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return False
-        with self._lock:
-            expected = "".join(self._output_text(object_id, obj) + "\n" for object_id, obj in self._objects.items())
-        return on_disk == expected
+            for number, text in self.storage.iter_lines(uri):
+                if not text.strip():
+                    continue
+                line = json.loads(text)
+                if isinstance(line, dict):
+                    line = {k: v for k, v in line.items() if k not in extra}
+                if count < len(lines) and line != lines[count]:
+                    raise LocalJobError(f"{uri} line {number}: not the line {count + 1} of {self.manifest}; this "
+                                        "folder holds a job of another manifest (use another --out or --job-name)")
+                count += 1
+        except (ValueError, UnicodeDecodeError) as exc:
+            if isinstance(exc, LocalJobError):
+                raise
+            raise LocalJobError(f"{uri}: unreadable output manifest ({type(exc).__name__})") from None
+        if count != len(lines):
+            raise LocalJobError(f"{uri}: {count} lines, {self.manifest} has {len(lines)}; this folder holds "
+                                "a job of another manifest (use another --out or --job-name)")
 
-    def _read_responses(self, path: Path) -> list[WorkerResponse]:
-        """A worker-response file's answers; an unreadable one is reported once and left out (on
-        disk, untouched), so one bad file never stops the job or the task's consolidation."""
+    def _open(self, lines: list[dict[str, Any]]) -> None:
+        from toolkit.service import people
+        from toolkit.service.errors import Invalid
+        from toolkit.service.gt_import import import_gt_output
+        from toolkit.service.jobs import AVAILABILITY_RANGE
+
+        self._check_output_manifest(lines)
+        self.team_id = people.create_team(self.db, LOCAL_TEAM).id
         try:
-            return read_worker_response(path)
-        except UnreadableResponse as exc:
-            if str(path) not in self._excluded:
-                self._excluded[str(path)] = str(exc)
-                log.warning("worker response %s/%s excluded: %s", path.parent.name, path.name, exc)
-            return []
+            self.job_id = import_gt_output(
+                self.db, self.layout.root, name=self.job_name, schema=self.schema, team_id=self.team_id,
+                output_uri=self.out, workers_per_object=self.workers, label_attribute=self.label_attribute,
+                task_time_limit_s=self.task_time_limit, availability_s=AVAILABILITY_RANGE[1],
+                storage=self.storage, unreadable=self._unreadable, in_place=True).job.id
+        except Invalid as exc:
+            raise LocalJobError(str(exc)) from None
+        with self.db.read() as session:
+            rows = session.execute(select(DataObject.dataset_object_id, DataObject.id, DataObject.line_json,
+                                          DataObject.task_input_json)
+                                   .where(DataObject.job_id == self.job_id).order_by(DataObject.position)).all()
+        self._ids = {task_id: object_id for task_id, object_id, _line, _input in rows}
+        self._task_ids = {object_id: task_id for task_id, object_id in self._ids.items()}
+        self._meta: dict[int, tuple[str | None, str | None]] = {}  # object id -> interaction id, media type
+        for _task_id, object_id, line_json, input_json in rows:
+            given = json.loads(input_json or line_json)
+            self._meta[object_id] = (given.get("interaction-id") if isinstance(given, dict) else None,
+                                     given.get("media-type") if input_json and isinstance(given, dict) else None)
+        self._skip_current_output()
+        self.work_queue()
+
+    def _skip_current_output(self) -> None:
+        """The import queues a rewrite of the output; when nothing is to consolidate or write and
+        the manifest on disk is what it would write, leave the files alone."""
+        from toolkit.service.output import manifest_current
+        from toolkit.service.tables import WorkItem
+
+        with self.db.read() as session:
+            stale = session.scalar(select(func.count()).select_from(DataObject).where(
+                DataObject.job_id == self.job_id, DataObject.written_revision < DataObject.revision))
+            kinds = set(session.scalars(select(WorkItem.kind).where(WorkItem.job_id == self.job_id)))
+        if stale or kinds - {"write_output"} or not manifest_current(self.db, self.job_id, storage=self.storage):
+            return
+        with self.db.write() as session:
+            session.execute(delete(WorkItem).where(WorkItem.job_id == self.job_id, WorkItem.kind == "write_output"))
+
+    def _unreadable(self, uri: str, exc: ValueError) -> None:
+        """An unreadable worker-response file is reported once and left out (on disk, untouched),
+        so one bad file never stops the job or the task's consolidation."""
+        if uri not in self._excluded:
+            self._excluded[uri] = str(exc)
+            path = PurePath(uri)
+            log.warning("worker response %s/%s excluded: %s", path.parent.name, path.name, exc)
+
+    def work_queue(self) -> None:
+        """Consolidate what is due and write the output (in the caller's thread, one at a time)."""
+        from toolkit.service import runner
+
+        with self._queue_lock:
+            stats = runner.run_queue(self.db, storage=self.storage)
+        if stats.failed or stats.retried:
+            raise LocalJobError(f"job {self.job_name}: {stats.failed + stats.retried} consolidation(s) failed "
+                                "(see the log above)")
+        with self.db.read() as session:
+            working = session.scalar(select(func.count()).select_from(DataObject).where(
+                DataObject.job_id == self.job_id, DataObject.state.in_(("open", "answered"))))
+        if not working:
+            self.completed.set()
 
     # -- TaskSource --------------------------------------------------------------------------------
-    def _holders(self, task_id: str, now: float) -> dict[str, float]:
-        """Live holds on a task (expired ones are dropped here, lazily)."""
-        held = self._held.get(task_id)
-        if not held:
-            return {}
-        for worker_id in [w for w, deadline in held.items() if deadline <= now]:
-            del held[worker_id]
-            self._lapsed.setdefault(task_id, set()).add(worker_id)
-        return held
+    def _user(self, worker_id: str) -> int:
+        from toolkit.service import people
 
-    def _free_places(self, obj: _Object, task_id: str, worker_id: str | None, now: float) -> int:
-        others = sum(1 for w in self._holders(task_id, now) if w != worker_id)
-        return self.workers - len(obj.responses) - others
+        user_id = self._users.get(worker_id)
+        if user_id is None:
+            user_id = self._users[worker_id] = people.named_workers(self.db, self.team_id, [worker_id])[0]
+        return user_id
 
-    def list_tasks(self) -> list[TaskSummary]:
-        with self._lock:
-            now = self._clock()
-            out = []
-            for object_id, obj in self._objects.items():
-                if not obj.labelable:
-                    status = STATUS_FAILED
-                elif obj.done or len(obj.responses) >= self.workers:
-                    status = STATUS_COMPLETE
-                else:
-                    status = STATUS_OPEN
-                out.append(TaskSummary(
-                    task_id=object_id, interaction_id=obj.interaction_id,
-                    responses=len(obj.responses), status=status, wanted=self.workers,
-                    responded_by=frozenset(obj.responses), media_type=obj.media_type,
-                    reason=obj.reason, in_progress_by=frozenset(self._holders(object_id, now))))
-            return out
-
-    def _labelable(self, task_id: str) -> _Object:
-        obj = self._objects[task_id]
-        if obj.task_input_text is None:
+    def _object(self, task_id: str) -> DataObject:
+        object_id = self._ids[task_id]  # KeyError: no such task
+        with self.db.read() as session:
+            obj = session.get(DataObject, object_id)
+        assert obj is not None
+        if obj.task_input_json is None:
             raise SubmissionRejected(f"task {task_id} cannot be labeled: {obj.reason}")
         return obj
 
+    def list_tasks(self) -> list[TaskSummary]:
+        now = self.db.now()
+        with self.db.read() as session:
+            objects = session.execute(select(DataObject.id, DataObject.dataset_object_id, DataObject.state,
+                                             DataObject.reason, DataObject.answers_count)
+                                      .where(DataObject.job_id == self.job_id).order_by(DataObject.position)).all()
+            answered: dict[int, set[str]] = {}
+            for object_id, worker_id in session.execute(
+                    select(Answer.object_id, User.worker_id).join(User, User.id == Answer.user_id)
+                    .join(DataObject, DataObject.id == Answer.object_id).where(DataObject.job_id == self.job_id)):
+                answered.setdefault(object_id, set()).add(worker_id)
+            holding: dict[int, set[str]] = {}
+            for object_id, worker_id in session.execute(
+                    select(Hold.object_id, User.worker_id).join(User, User.id == Hold.user_id)
+                    .join(DataObject, DataObject.id == Hold.object_id)
+                    .where(DataObject.job_id == self.job_id, Hold.expires_at > now)):
+                holding.setdefault(object_id, set()).add(worker_id)
+        out = []
+        for object_id, task_id, state, reason, answers in objects:
+            if state in ("declined", "failed"):
+                status = STATUS_FAILED
+            elif state != "open" or answers >= self.workers:
+                status = STATUS_COMPLETE
+            else:
+                status = STATUS_OPEN
+            interaction_id, media_type = self._meta[object_id]
+            out.append(TaskSummary(
+                task_id=task_id, interaction_id=interaction_id, responses=answers, status=status,
+                wanted=self.workers, responded_by=frozenset(answered.get(object_id, ())), media_type=media_type,
+                reason=reason, in_progress_by=frozenset(holding.get(object_id, ()) if status == STATUS_OPEN else ())))
+        return out
+
     def task_input(self, task_id: str) -> dict[str, Any]:
-        return json.loads(self._labelable(task_id).task_input_text or "")
+        return json.loads(self._object(task_id).task_input_json or "")
 
     def data_object(self, task_id: str) -> dict[str, Any]:
         """The manifest line itself (with what the task input hides, e.g. comparison system ids):
         for simulated workers, who stand in for listeners that hear which system is better."""
-        return self._labelable(task_id).line
+        return json.loads(self._object(task_id).line_json)
+
+    def _refusal(self, task_id: str, worker_id: str, *, opening: bool) -> str:
+        """Why the service refused this worker the task, in the portal's words."""
+        object_id, user_id, now = self._ids[task_id], self._user(worker_id), self.db.now()
+        with self.db.read() as session:
+            obj = session.get(DataObject, object_id)
+            assert obj is not None
+            mine = session.get(Hold, (object_id, user_id))
+            answered = session.scalar(select(Answer.id).where(Answer.object_id == object_id,
+                                                              Answer.user_id == user_id)) is not None
+            others = session.scalar(select(func.count()).select_from(Hold).where(
+                Hold.object_id == object_id, Hold.user_id != user_id, Hold.expires_at > now)) or 0
+        if answered:
+            return (f"you already answered task {task_id}; each task goes to distinct workers" if opening else
+                    f"worker {worker_id} already answered task {task_id}; each task goes to distinct workers")
+        if obj.state != "open" or obj.answers_count >= self.workers:
+            return f"task {task_id} already has its {self.workers} responses"
+        if opening:
+            return (f"task {task_id} is being labeled by {others} other worker(s), which takes all its places "
+                    f"still open; it reopens when one of them releases it or their time limit "
+                    f"({self.task_time_limit} s) passes")
+        if mine is not None:  # their hold lapsed (holds are rows; an expired one stays until replaced)
+            return (f"your time limit for task {task_id} ({self.task_time_limit} s) passed and other workers "
+                    "hold its remaining places; your answer is kept in this browser, but the task cannot take it")
+        # They never held a place (submitted without opening the task here, e.g. another tab).
+        return (f"task {task_id} is being labeled by other workers, who hold all its remaining places; "
+                "your answer is kept in this browser, but the task cannot take it")
 
     def accept(self, task_id: str, worker_id: str) -> None:
-        """The worker opens the task: hold one of its places for them until they submit, release
-        it, or the task time limit passes. Reopening keeps the original deadline."""
-        with self._lock:
-            obj = self._labelable(task_id)
-            if worker_id in obj.responses:
-                raise SubmissionRejected(f"you already answered task {task_id}; each task goes to distinct workers")
-            if len(obj.responses) >= self.workers:
-                raise SubmissionRejected(f"task {task_id} already has its {self.workers} responses")
-            now = self._clock()
-            held = self._holders(task_id, now)
-            if worker_id in held:
-                return
-            if self._free_places(obj, task_id, worker_id, now) <= 0:
-                raise SubmissionRejected(
-                    f"task {task_id} is being labeled by {len(held)} other worker(s), which takes all its "
-                    f"places still open; it reopens when one of them releases it or their time limit "
-                    f"({self.task_time_limit} s) passes")
-            self._held.setdefault(task_id, {})[worker_id] = now + self.task_time_limit
-            self._lapsed.get(task_id, set()).discard(worker_id)
+        """The worker opens the task: hold one of its places for them (work.hold). Reopening keeps
+        the original deadline; opening another task gives this one back (one hold per worker)."""
+        from toolkit.service import work
+        from toolkit.service.errors import Refused
+
+        self._object(task_id)
+        try:
+            work.hold(self.db, self._user(worker_id), self._ids[task_id])
+        except Refused:
+            raise SubmissionRejected(self._refusal(task_id, worker_id, opening=True)) from None
 
     def release(self, task_id: str, worker_id: str) -> None:
         """The worker gives the task back (Ground Truth's "Release task") without answering."""
-        with self._lock:
-            self._held.get(task_id, {}).pop(worker_id, None)
+        from toolkit.service import work
+
+        if task_id in self._ids:
+            work.release(self.db, self._user(worker_id), self._ids[task_id])
 
     def next_task_for(self, worker_id: str) -> str | None:
-        with self._lock:
-            now = self._clock()
-            # Their task in progress first: a worker who left /task/N comes back to it.
-            for object_id in self._held:
-                obj = self._objects[object_id]
-                if (worker_id in self._holders(object_id, now) and worker_id not in obj.responses
-                        and len(obj.responses) < self.workers):
-                    return object_id
-            for object_id, obj in self._objects.items():
-                if (obj.labelable and worker_id not in obj.responses
-                        and self._free_places(obj, object_id, worker_id, now) > 0):
-                    return object_id
-        return None
+        """Their task in progress first (a worker who left /task/N comes back to it), else the
+        first task with a free place they have not answered (work.peek: nothing is held)."""
+        from toolkit.service import work
+
+        object_id = work.peek(self.db, self._user(worker_id))
+        return None if object_id is None else self._task_ids[object_id]
 
     def submit(self, task_id: str, worker_id: str, answer_content: dict[str, Any],
                accepted_at: datetime, submitted_at: datetime) -> None:
-        with self._lock:
-            if task_id not in self._objects:
-                raise SubmissionRejected(f"unknown task {task_id!r}")
-            obj = self._labelable(task_id)
-            if worker_id in obj.responses:
-                raise SubmissionRejected(f"worker {worker_id} already answered task {task_id}; "
-                                         "each task goes to distinct workers")
-            if len(obj.responses) >= self.workers:
-                raise SubmissionRejected(f"task {task_id} already has its {self.workers} responses")
-            if self._free_places(obj, task_id, worker_id, self._clock()) <= 0:
-                if worker_id in self._lapsed.get(task_id, ()):
-                    raise SubmissionRejected(
-                        f"your time limit for task {task_id} ({self.task_time_limit} s) passed and other "
-                        "workers hold its remaining places; your answer is kept in this browser, but the "
-                        "task cannot take it")
-                # They never held a place (submitted without opening the task here, e.g. another tab).
-                raise SubmissionRejected(
-                    f"task {task_id} is being labeled by other workers, who hold all its remaining places; "
-                    "your answer is kept in this browser, but the task cannot take it")
-            record = worker_response.new_answer(worker_id, answer_content, accepted_at, submitted_at)
-            self.layout.write_worker_response(self.storage, task_id, [record], submitted_at)
-            obj.responses.append(worker_id)
-            obj.last_submission = record.submission_time
-            self._held.get(task_id, {}).pop(worker_id, None)
-            log.info("task %s: response %d of %d saved", task_id, len(obj.responses), self.workers)
-            if len(obj.responses) >= self.workers:
-                self._consolidate(task_id)
-                self.write_output_manifest()
-                self._check_complete()
+        """One transaction (work.submit); the queue then consolidates a complete task and writes
+        the output before the portal answers. The submission time is the database clock's."""
+        from toolkit.service import work
+        from toolkit.service.errors import Refused, SubmissionInvalid
 
-    # -- consolidation ----------------------------------------------------------------------------------
-    def _consolidate(self, object_id: str) -> None:
-        """Write the consolidation request, invoke the post-annotation handler, store its response."""
-        obj = self._objects[object_id]
-        folder = Path(self.layout.worker_response_dir(object_id))
-        answers = [(answer.worker_id, answer.answer_content)
-                   for path in sorted(folder.glob("*.json")) for answer in self._read_responses(path)]
-        request_uri = self.layout.consolidation_request(object_id)
-        self.storage.write_json(request_uri, [consolidation.payload_item(object_id, obj.line, answers)])
-        event = consolidation.post_annotation_event(
-            job_arn=self.job_arn, label_categories=[label for track in self.schema.tracks for label in track.labels],
-            label_attribute=self.label_attribute, role_arn=f"arn:aws:iam::{LOCAL_ACCOUNT}:role/gtkit-local-job",
-            request_uri=request_uri)
-        response = post_annotation.handle(event, read_text=self._read_text, schema=self.schema)
-        self.storage.write_json(self.layout.consolidation_response(object_id), response)
-        obj.done = True
-
-    def _read_text(self, uri: str) -> str:
-        return self.storage.read_bytes(uri).decode("utf-8")
-
-    def _content(self, object_id: str) -> Any:
-        """The consolidated content of a done object, from its stored post-annotation response."""
-        stored = Path(self.layout.consolidation_response(object_id)).read_bytes()
-        return consolidation.content_of(consolidation.decode_response(stored), object_id)
-
-    def _output_text(self, object_id: str, obj: _Object) -> str:
-        """The object's output-manifest line as JSON text: its input line until it is labeled, then
-        built once and cached, so rewriting the manifest after each consolidation costs one new
-        line, not a re-read of every response (400 tasks x 2 workers went from 52 s to 7.7 s)."""
-        if not obj.done:
-            return obj.line_text
-        text = self._texts.get(object_id)
-        if text is None:
-            content = self._content(object_id)
-            if content is None or self.label_attribute not in content:
-                text = obj.line_text
-            else:
-                text = manifest_text(output_line(obj.line, self.label_attribute, content[self.label_attribute],
-                                                 self.job_name, _creation_date(obj.last_submission)))
-            self._texts[object_id] = text
-        return text
-
-    def write_output_manifest(self) -> int:
-        """All input lines in order; labeled ones gain `<attr>` and `<attr>-metadata`."""
-        with self._lock:
-            texts = (self._output_text(object_id, obj) for object_id, obj in self._objects.items())
-            return write_manifest(self.storage, self.layout.output_manifest, texts)
-
-    def _check_complete(self) -> None:
-        if all(obj.done or not obj.labelable for obj in self._objects.values()):
-            self.completed.set()
+        if task_id not in self._ids:
+            raise SubmissionRejected(f"unknown task {task_id!r}")
+        self._object(task_id)
+        limit = {} if self.max_answer_bytes is None else {"max_bytes": self.max_answer_bytes}
+        try:
+            result = work.submit(self.db, self._user(worker_id), self._ids[task_id], answer_content,
+                                 accepted_at=accepted_at, **limit)
+        except Refused:
+            raise SubmissionRejected(self._refusal(task_id, worker_id, opening=False)) from None
+        except SubmissionInvalid as exc:
+            raise SubmissionRejected(f"answer refused: {exc} ({'; '.join(exc.problems[:5])})") from None
+        if result.duplicate:
+            raise SubmissionRejected(self._refusal(task_id, worker_id, opening=False))
+        log.info("task %s: response %d of %d saved", task_id, result.answers_count, self.workers)
+        self.work_queue()
 
     # -- reporting ----------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
-        with self._lock:
-            objs = list(self._objects.values())
-            return {
-                "job_name": self.job_name,
-                "objects": len(objs),
-                "labeled": sum(o.done for o in objs),
-                "skipped": sum(not o.labelable for o in objs),
-                "waiting": sum(o.labelable and not o.done for o in objs),
-                "responses": sum(len(o.responses) for o in objs),
-                "output_manifest": self.layout.output_manifest,
-                "skipped_reasons": [o.reason for o in objs if not o.labelable],
-                "excluded_responses": [{"file": f, "reason": r} for f, r in self._excluded.items()],
-            }
+        with self.db.read() as session:
+            states = session.execute(select(DataObject.state, DataObject.reason)
+                                     .where(DataObject.job_id == self.job_id).order_by(DataObject.position)).all()
+            responses = session.scalar(select(func.count()).select_from(Answer).join(
+                DataObject, DataObject.id == Answer.object_id).where(DataObject.job_id == self.job_id)) or 0
+        return {
+            "job_name": self.job_name,
+            "objects": len(states),
+            "labeled": sum(state == "consolidated" for state, _ in states),
+            "skipped": sum(state == "declined" for state, _ in states),
+            "waiting": sum(state not in ("consolidated", "declined") for state, _ in states),
+            "responses": responses,
+            "output_manifest": self.layout.output_manifest,
+            "skipped_reasons": [reason for state, reason in states if state == "declined"],
+            "excluded_responses": [{"file": f, "reason": r} for f, r in self._excluded.items()],
+        }
 
 
-def _creation_date(submission_time: str | None) -> str:
-    """`creation-date` from the newest submission (stable across reruns), else now."""
-    if submission_time:
-        try:
-            return creation_date(datetime.fromisoformat(submission_time.replace("Z", "+00:00")))
-        except ValueError:
-            pass
-    return creation_date()
+def _simulate(source: JobSource, clock: Any, *, corrections: list[Correction] | None,
+              max_submission_bytes: int | None) -> None:
+    """Simulated workers finish the job: one account per simulated worker (`sim-worker-N`)
+    claims and submits (work.claim / work.submit) on the simulated clock, and the queue
+    consolidates and writes the output after each answer, as a served job does."""
+    from toolkit.service import people
+    from toolkit.service.simulate import simulate_service
 
-
-def _simulate_on_service(source: JobSource, *, corrections: list[Correction] | None,
-                         max_submission_bytes: int | None) -> None:
-    """Simulated workers finish the job on the service core, in a throwaway SQLite database:
-    the job's output folder is imported in place (answers on disk, labels in its output
-    manifest), one account per simulated worker (`sim-worker-N`) claims and submits
-    (work.claim / work.submit), the queue consolidates with the post-annotation Lambda and
-    write_output writes the new files, after each answer as a served job does."""
-    import tempfile
-
-    from toolkit.service import migrate, people, runner
-    from toolkit.service.db import Database
-    from toolkit.service.gt_import import import_gt_output
-    from toolkit.service.simulate import SimulatedClock, simulate_service
-
-    def unreadable(uri: str, exc: ValueError) -> None:  # JobSource reported it already
-        log.debug("worker response %s left out: %s", uri, type(exc).__name__)
-
-    clock = SimulatedClock()
-    with tempfile.TemporaryDirectory(prefix="gtkit-local-job-") as folder:
-        db = Database.for_data_dir(folder, clock=clock)
-        try:
-            migrate.upgrade(db)
-            team = people.create_team(db, "local-job")
-            job = import_gt_output(db, source.layout.root, name=source.job_name, schema=source.schema,
-                                   team_id=team.id, output_uri=source.out, workers_per_object=source.workers,
-                                   label_attribute=source.label_attribute, task_time_limit_s=source.task_time_limit,
-                                   storage=source.storage, unreadable=unreadable, in_place=True).job
-            users = people.named_workers(db, team.id, [f"sim-worker-{i + 1}" for i in range(source.workers)])
-            simulate_service(db, clock, users, source.schema, storage=source.storage, corrections=corrections,
-                             max_bytes=max_submission_bytes,
-                             after_submit=lambda: runner.run_queue(db, storage=source.storage))
-            stats = runner.run_queue(db, storage=source.storage)
-            if stats.failed or stats.retried:
-                raise LocalJobError(f"job {job.name}: {stats.failed + stats.retried} consolidation(s) failed "
-                                    "(see the log above)")
-        finally:
-            db.dispose()
+    users = people.named_workers(source.db, source.team_id,
+                                 [SIMULATED_WORKER.format(i + 1) for i in range(source.workers)])
+    simulate_service(source.db, clock, users, source.schema, storage=source.storage, corrections=corrections,
+                     max_bytes=max_submission_bytes, after_submit=source.work_queue)
+    source.work_queue()
 
 
 def run_local_job(
@@ -472,15 +455,23 @@ def run_local_job(
     not given; `on_ready` then receives the link that carries it. `max_submission_bytes` caps a
     submission's size (default: the portal's, DEFAULT_MAX_SUBMISSION_BYTES). `corrections` are the
     known transcription errors simulated workers fix (toolkit.service.simulate.load_corrections)."""
-    source = JobSource(manifest, schema, workers=workers, out=out, job_name=job_name,
-                       label_attribute=label_attribute, storage=storage, task_time_limit=task_time_limit)
+    options: dict[str, Any] = {"workers": workers, "out": out, "job_name": job_name,
+                               "label_attribute": label_attribute, "storage": storage,
+                               "task_time_limit": task_time_limit}
+    if simulate_workers:
+        from toolkit.service.simulate import SimulatedClock
+
+        clock = SimulatedClock()
+        source = JobSource(manifest, schema, db_clock=clock, **options)
+        if not source.completed.is_set():
+            _simulate(source, clock, corrections=corrections, max_submission_bytes=max_submission_bytes)
+        return source
+    from toolkit.service.portal.app import DEFAULT_MAX_SUBMISSION_BYTES
+
+    source = JobSource(manifest, schema, max_answer_bytes=max_submission_bytes or DEFAULT_MAX_SUBMISSION_BYTES,
+                       **options)
     if source.completed.is_set():
         return source
-    if simulate_workers:
-        _simulate_on_service(source, corrections=corrections, max_submission_bytes=max_submission_bytes)
-        # The files are the job's state: read back what the service wrote (nothing left to do).
-        return JobSource(manifest, schema, workers=workers, out=out, job_name=job_name,
-                         label_attribute=label_attribute, storage=storage, task_time_limit=task_time_limit)
     from toolkit.service.portal.access import is_loopback, new_token, portal_link, require_token
     from toolkit.service.portal.app import PortalServer, create_app
 

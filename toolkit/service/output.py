@@ -174,6 +174,20 @@ def _manifest_texts(session: Session, job: Job, counts: list[int]) -> Iterator[s
                           last_submission, review=job.kind == "review")
 
 
+def manifest_current(db: Database, job_id: int, *, storage: Storage | None = None) -> bool:
+    """The output manifest on disk (or S3) is, byte for byte, what write_output would write now."""
+    storage = storage or Storage()
+    with db.read() as session:
+        job = _job(session, job_id)
+        uri = JobLayout(job.output_uri, job.name).output_manifest
+        try:
+            on_disk = storage.read_bytes(uri)
+        except (OSError, KeyError):
+            return False
+        expected = "".join(text + "\n" for text in _manifest_texts(session, job, [0]))
+    return on_disk == expected.encode("utf-8")
+
+
 def write_output(db: Database, job_id: int, *, storage: Storage | None = None, full: bool = False) -> OutputStats:
     """Bring the job's output layout in line with the database (see the module doc)."""
     storage = storage or Storage()

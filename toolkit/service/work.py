@@ -1,4 +1,4 @@
-"""The annotator's transactions: claim the next task, submit an answer, release a task.
+"""The annotator's transactions: claim the next task (or hold a given one), submit an answer, release a task.
 
 **Claim** (one transaction): the user's own live hold if they have one (they come back to it);
 otherwise the first object, highest job priority first, then oldest object, of the active jobs of
@@ -12,6 +12,9 @@ holds or answers holds that object's row lock), so two claims never take the las
 When every candidate is locked by someone else for a moment, the claim ends its transaction and
 tries again rather than answer "nothing left".
 SQLite serialises write transactions with BEGIN IMMEDIATE.
+
+**Hold** (`hold`): claim's rules for one given object (a person opening task N in the local
+portal); `peek` is what a claim would give now, read only.
 
 **Submit**: `validate_submission` first, outside any transaction; then one transaction that locks
 the object, inserts the answer (UNIQUE(object, user): a second submit of the same user returns the
@@ -239,6 +242,57 @@ def _claim_once(db: Database, user_id: int) -> Task | object | None:
         if db.is_postgres and session.scalar(_candidates(user_id, now, [], role)) is not None:
             return _BUSY
         return None
+
+
+def hold(db: Database, user_id: int, object_id: int) -> Task:
+    """The user opens a given task (the local portal's `/task/N`): one transaction with claim's
+    rules for that one object. Their live hold on it is kept with its deadline (`resumed`); a hold
+    on another object goes back (one hold per user); a new hold needs the job active, the object
+    open and available, the user in its team without an answer to it, and a free place
+    (`answers_count + live holds of others < workers_per_object`). Otherwise Refused."""
+    now = db.now()
+    with db.write(durable=False) as session:  # as claim's: a hold lost to a power cut just goes back
+        _active_user(session, db, user_id)
+        obj = session.scalar(db.lock(select(DataObject).where(DataObject.id == object_id))
+                             .execution_options(populate_existing=True))
+        if obj is None:
+            raise NotFound(f"no object {object_id}")
+        job = session.get(Job, obj.job_id)
+        assert job is not None
+        mine = session.scalar(select(Hold).where(Hold.user_id == user_id))
+        if mine is not None and mine.object_id == object_id and _can_resume(session, mine, now) is not None:
+            return _task(session, obj, mine, resumed=True)
+        if session.get(Membership, (user_id, job.team_id)) is None:
+            raise Refused(f"user {user_id} is not in the team of job {job.id}")
+        if job.status != "active":
+            raise Refused(f"job {job.id} is {job.status}")
+        if obj.state != "open" or obj.task_input_json is None:
+            raise Refused(f"object {obj.dataset_object_id} of job {job.id} takes no answers ({obj.state})")
+        if obj.available_until <= now:
+            raise Refused(f"object {obj.dataset_object_id} of job {job.id} is past its availability lifetime")
+        if session.scalar(select(Answer.id).where(Answer.object_id == object_id, Answer.user_id == user_id)):
+            raise Refused(f"user {user_id} answered object {obj.dataset_object_id} of job {job.id} already")
+        others = session.scalar(select(_live_holds(object_id, now, except_user=user_id)))
+        if obj.answers_count + others >= job.workers_per_object:
+            raise Refused(f"other workers hold the remaining places of object {obj.dataset_object_id} of job {job.id}")
+        if mine is not None:  # expired, or on another object: that place goes back
+            session.delete(mine)
+            session.flush()
+        mine = Hold(object_id=object_id, user_id=user_id, accepted_at=now,
+                    expires_at=now + timedelta(seconds=job.task_time_limit_s))
+        session.add(mine)
+        session.flush()
+        return _task(session, obj, mine, resumed=False)
+
+
+def peek(db: Database, user_id: int) -> int | None:
+    """The object `claim` would give the user now (their live hold first), without holding it:
+    read only, for pages that link to a task (the local portal's `/next` and "submitted")."""
+    held = current_task(db, user_id)
+    if held is not None:
+        return held.object_id
+    with db.read() as session:
+        return session.scalar(_candidates(user_id, db.now(), []))
 
 
 def current_task(db: Database, user_id: int) -> Task | None:

@@ -1,10 +1,12 @@
 """What the portal serves: a `TaskSource` (tasks, their inputs, where submissions go).
 
 The portal (toolkit/service/portal/app.py) knows nothing about manifests or jobs. `PreviewSource`
-(toolkit/service/portal/preview.py) previews a manifest; the local labeling job (toolkit/service/local_job.py)
-plugs in its own source that hands each task to N distinct workers. Both write submissions in
-Ground Truth's worker-response layout (toolkit.labeling.output_layout, through the file's codec
-toolkit.contract.worker_response), so the post-annotation code reads a local run exactly like a real one.
+(toolkit/service/portal/preview.py) previews a manifest; the local labeling job
+(toolkit/service/local_job.py) plugs in an adapter over the service's transactions
+(toolkit.service.work: hold, submit, release) that hands each task to N distinct workers. Both
+write submissions in Ground Truth's worker-response layout (toolkit.labeling.output_layout,
+through the file's codec toolkit.contract.worker_response), so the post-annotation code reads a
+local run exactly like a real one.
 """
 
 from __future__ import annotations
