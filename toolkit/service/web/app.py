@@ -47,7 +47,7 @@ access_log = logging.getLogger("gtkit.serve.access")
 HERE = Path(__file__).resolve().parent
 PORTAL = HERE.parent / "portal"
 PUBLIC = frozenset({"auth.login", "auth.login_post", "auth.invite", "auth.invite_post", "health.healthz",
-                    "health.readyz", "static", "files.assets", "files.favicon"})
+                    "health.readyz", "static", "files.assets", "files.favicon", "sso.start", "sso.callback"})
 
 
 def create_app(config: ServeConfig) -> Flask:
@@ -138,10 +138,16 @@ def create_app(config: ServeConfig) -> Flask:
             "ms": round((time.perf_counter() - started) * 1000, 1) if started else None}})
         return resp
 
-    from toolkit.service.web import admin, annotate, auth, files
+    from toolkit.service.web import admin, annotate, auth, files, sso
 
-    for blueprint in (auth.bp, annotate.bp, admin.bp, files.bp, files.health):
+    for blueprint in (auth.bp, annotate.bp, admin.bp, files.bp, files.health, sso.bp):
         app.register_blueprint(blueprint)
+    if config.oidc is not None:
+        sso.init_app(app, config.oidc)
+
+    @app.context_processor
+    def _sso_button() -> dict[str, Any]:
+        return {"sso_label": config.oidc.label if config.oidc is not None else None}
 
     if config.run_queue:
         state.queue = QueueWorker(config.db, storage=config.storage, poll_s=config.queue_poll_s,

@@ -25,6 +25,7 @@ from toolkit.service.people import UserInfo
 from toolkit.service.portal.app import DEFAULT_MAX_SUBMISSION_BYTES
 from toolkit.service.queue import DEFAULT_LEASE_S
 from toolkit.service.runner import QueueWorker
+from toolkit.service.sso import OidcConfig
 from toolkit.service.tables import Setting
 from toolkit.storage import Storage
 from toolkit.task.liquid import make_environment
@@ -53,6 +54,7 @@ class ServeConfig:
     # hashes) change only with a gtkit upgrade, which restarts the server. Off: re-rendered per page
     # (--dev, while editing static/).
     cache_templates: bool = True
+    oidc: OidcConfig | None = None  # single sign-on (toolkit.service.sso); None: passwords only
 
 
 class WebUser(UserMixin):
