@@ -6,6 +6,10 @@ signature, unknown email, disabled account, domains)."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -205,3 +209,62 @@ def test_sso_routes_are_absent_without_configuration_and_the_secret_is_never_sho
     assert CLIENT_SECRET not in repr(config) and CLIENT_SECRET not in str(config)
     with pytest.raises(Invalid):
         sso.OidcConfig(issuer="http://idp.example", client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+
+
+def test_serve_run_options_turn_sso_on_with_the_secret_from_a_file(tmp_path, idp):
+    """A real `gtkit serve run --dev` with the --oidc-* options; a browser-like session follows the
+    redirects through the provider and lands signed in. The secret shows in no output."""
+    from serve_processes import GTKIT
+    from service_helpers import free_port_number
+
+    data = tmp_path / "data"
+    env = {**os.environ, "GTKIT_PASSWORD": PASSWORD}
+    subprocess.run([str(GTKIT), "serve", "init", "--data", str(data), "--admin-email", "ann@example.org"],
+                   check=True, capture_output=True, env=env, timeout=120)
+    secret = tmp_path / "oidc-secret"
+    secret.write_text(CLIENT_SECRET + "\n")
+    port = free_port_number()
+    log = tmp_path / "server.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [str(GTKIT), "serve", "run", "--data", str(data), "--dev", "--port", str(port),
+             "--oidc-issuer", idp.issuer, "--oidc-client-id", CLIENT_ID, "--oidc-secret-file", str(secret),
+             "--oidc-domain", "example.org", "--oidc-label", "Example SSO"],
+            stdout=sink, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if requests.get(base + "/readyz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        browser = requests.Session()
+        assert "Sign in with Example SSO" in browser.get(base + "/login", timeout=10).text
+        home = browser.get(base + "/login/sso", timeout=10)  # -> provider -> callback -> /
+        assert home.status_code == 200 and home.url == base + "/" and "Hello, Admin" in home.text
+        assert idp.token_requests and idp.token_requests[-1]["code_verifier"]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    assert CLIENT_SECRET not in log.read_text()
+
+
+def test_serve_run_refuses_sso_without_a_secret(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app as cli
+
+    monkeypatch.delenv("GTKIT_OIDC_CLIENT_SECRET", raising=False)
+    result = CliRunner().invoke(cli, ["serve", "run", "--data", str(tmp_path), "--oidc-issuer", "https://idp.example",
+                                      "--oidc-client-id", CLIENT_ID])
+    assert result.exit_code == 1 and "client secret" in result.output
+    result = CliRunner().invoke(cli, ["serve", "run", "--data", str(tmp_path), "--oidc-issuer", "https://idp.example",
+                                      "--oidc-client-id", CLIENT_ID, "--oidc-new-users", "admin"],
+                                env={"GTKIT_OIDC_CLIENT_SECRET": CLIENT_SECRET})
+    assert result.exit_code == 1 and "new users must be one of" in result.output
+    assert CLIENT_SECRET not in result.output
