@@ -30,6 +30,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from toolkit.service import people
 from toolkit.service.errors import Invalid, NotFound, Refused
+from toolkit.service.portal import csp
 from toolkit.service.portal.app import SAFE_METHODS, same_origin
 from toolkit.service.runner import QueueWorker
 from toolkit.service.web.context import (
@@ -129,6 +130,8 @@ def create_app(config: ServeConfig) -> Flask:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
         resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault(csp.HEADER, csp.policy(g.get("gtkit_csp_scripts", ()), g.get("gtkit_media_origins", ()),
+                                                       g.get("gtkit_csp_nonce")))
         if resp.mimetype == "text/html":
             resp.headers.setdefault("Cache-Control", "no-store")
         started = g.get("gtkit_started")
