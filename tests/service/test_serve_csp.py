@@ -14,7 +14,6 @@ from toolkit.service import jobs, people
 from toolkit.service.portal import csp
 from toolkit.service.web import ServeConfig, create_app
 from toolkit.service.web.app import stop
-from toolkit.storage import Storage
 
 INLINE = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S)
 
