@@ -120,9 +120,13 @@ export class Player extends EventEmitter {
     }
     this.media = media
 
+    // gtkit serve's Content-Security-Policy allows wavesurfer's shadow-root <style> elements by this
+    // nonce; elsewhere (Ground Truth, the local portal) there is no such tag and none is needed.
+    const cspNonce = document.querySelector('meta[name="gtkit-csp-nonce"]')?.content || undefined
     this.regions = RegionsPlugin.create()
     this.zoomPlugin = ZoomPlugin.create({ scale: 0.25, maxZoom: MAX_PX_PER_SEC, exponentialZooming: true, iterations: 12 })
     this.minimap = MinimapPlugin.create({
+      cspNonce,
       height: 26,
       waveColor: '#a9b6c6',
       progressColor: '#6f86a3',
@@ -131,6 +135,7 @@ export class Player extends EventEmitter {
     })
 
     const options = {
+      cspNonce,
       container: waveEl,
       media,
       url: mediaUrl,

@@ -1,7 +1,8 @@
 """Issue 14 acceptance in chromium: on `gtkit serve`'s web app, an admin creates a team and a job
 (uploading the manifest), invites two annotators; each accepts the link, signs in, labels the call
 in the worker UI and submits; the queue consolidates both answers into output.manifest. A POST
-without the CSRF token is refused from inside a signed-in page."""
+without the CSRF token is refused from inside a signed-in page. Every page runs under the service's
+Content-Security-Policy with no violation."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ui_helpers import MEDIA, wait_ready
+from ui_helpers import MEDIA, READY, wait_until
 
 from toolkit.contract import ConsolidatedLabel
 from toolkit.contract.output_manifest import output_line_problems
@@ -30,10 +31,16 @@ PRE = [
 
 
 def new_page(browser, errors: list[str]):
+    """A page whose script errors and Content-Security-Policy violations (console messages and
+    `securitypolicyviolation` events) all land in `errors`."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script("document.addEventListener('securitypolicyviolation', e => console.error("
+                            "'CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))")
     page = context.new_page()
     page.set_default_timeout(20000)
     page.on("pageerror", lambda err: errors.append(str(err)))
+    page.on("console", lambda msg: errors.append(msg.text) if (
+        "Content Security Policy" in msg.text or "CSP violation" in msg.text) else None)
     return context, page
 
 
@@ -97,10 +104,14 @@ def test_admin_invites_two_annotators_who_label_one_call(browser, tmp_path, peak
                 # From a signed-in page, a state change without the token is refused.
                 status = page.evaluate("fetch('/next', {method: 'POST'}).then(r => r.status)")
                 assert status == 403
-                page.click("#next-task")
+                with page.expect_response("**/task/*") as task_response:
+                    page.click("#next-task")
                 page.wait_for_url("**/task/*")
-                wait_ready(page)
-                page.wait_for_function("window.gtkit.getAnswer().segments.length === 2")
+                policy = task_response.value.headers["content-security-policy"]
+                assert "'unsafe-inline'" not in policy and "script-src 'self' 'sha256-" in policy
+                assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+                wait_until(page, READY)  # the service's CSP allows no eval: no wait_for_function
+                wait_until(page, "window.gtkit.getAnswer().segments.length === 2")
                 page.check('input[name="content-background_noise"][value="None"]')
                 page.check(f'input[name="content-overall_rating"][value="{4 + index}"]')
                 page.click("crowd-button[form-action=submit]")
@@ -120,7 +131,7 @@ def test_admin_invites_two_annotators_who_label_one_call(browser, tmp_path, peak
             ctx.close()
         stop(app)
         db.dispose()
-    assert errors == []
+    assert errors == [], "\n".join(errors)
     (labeled,) = [json.loads(x) for x in out_manifest.read_text().splitlines()]
     assert output_line_problems(labeled, "segments", "served-job") == []
     label = ConsolidatedLabel.model_validate(labeled["segments"])

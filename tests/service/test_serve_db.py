@@ -13,7 +13,7 @@ from toolkit.service.db import Database, normalize_url, sqlite_url
 from toolkit.service.tables import Base, Job, WorkItem
 
 TABLES = {"users", "invitations", "teams", "memberships", "jobs", "objects", "holds", "answers",
-          "consolidations", "work_queue", "sessions", "audit", "settings", "login_throttle"}
+          "consolidations", "work_queue", "sessions", "audit", "settings", "login_throttle", "identities"}
 
 
 def table_names(db: Database) -> set[str]:
@@ -70,7 +70,7 @@ def test_downgrade_step_by_step_to_empty_and_back(db_url):
 
 def test_migration_scripts_ship_with_the_package():
     names = {p.name for p in (migrate.MIGRATIONS / "versions").glob("*.py")}
-    assert {"0001_initial.py", "0002_time_indexes.py", "0003_web.py", "0004_review.py"} <= names
+    assert {"0001_initial.py", "0002_time_indexes.py", "0003_web.py", "0004_review.py", "0005_webauth.py"} <= names
     assert (migrate.MIGRATIONS / "env.py").is_file() and (migrate.MIGRATIONS / "script.py.mako").is_file()
 
 

@@ -36,6 +36,7 @@ DbOpt = Annotated[str | None, typer.Option("--db", envvar="GTKIT_DB",
                                            help="Database URL (postgresql://...); default: sqlite in --data.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
 PASSWORD_ENV = "GTKIT_PASSWORD"
+OIDC_SECRET_ENV = "GTKIT_OIDC_CLIENT_SECRET"
 
 
 def register(app: typer.Typer) -> None:
@@ -103,6 +104,29 @@ def _load_schema(schema: str):  # type: ignore[no-untyped-def]
 
 
 # -- init, run ----------------------------------------------------------------------------------
+def oidc_config(issuer: str | None, client_id: str | None, secret_file: Path | None, **policy):  # type: ignore[no-untyped-def]
+    """`gtkit serve run`'s SSO options as an OidcConfig, or None when --oidc-issuer is not given.
+    The secret comes from a file or the environment, never from an argument (`ps`, shell history)."""
+    from toolkit.service.sso import OidcConfig
+
+    if not issuer:
+        if client_id or secret_file:
+            raise fail("--oidc-client-id/--oidc-secret-file need --oidc-issuer")
+        return None
+    if not client_id:
+        raise fail("--oidc-issuer needs --oidc-client-id")
+    if secret_file is not None:
+        lines = secret_file.read_text(encoding="utf-8").splitlines()
+        secret = lines[0].strip() if lines else ""
+    else:
+        secret = os.environ.get(OIDC_SECRET_ENV, "").strip()
+    if not secret:
+        raise fail(f"single sign-on needs the client secret: --oidc-secret-file FILE or ${OIDC_SECRET_ENV}")
+    return OidcConfig(issuer=issuer, client_id=client_id, client_secret=secret, discovery_url=policy["discovery"],
+                      allowed_domains=policy["domains"], email_claim=policy["email_claim"],
+                      new_users=policy["new_users"], label=policy["label"])  # Invalid: the CLI's one-line error
+
+
 @serve_app.command("init")
 def init(
     data: DataOpt,
@@ -170,6 +194,27 @@ def run(
     dev: Annotated[bool, typer.Option("--dev", help="Flask's development server, one process (implies "
                                                     "--plain-http).")] = False,
     mirror: MirrorOpt = None,
+    oidc_issuer: Annotated[str | None, typer.Option(
+        "--oidc-issuer", envvar="GTKIT_OIDC_ISSUER",
+        help="Single sign-on: the OpenID Connect provider's issuer URL (turns SSO on).")] = None,
+    oidc_client_id: Annotated[str | None, typer.Option(
+        "--oidc-client-id", envvar="GTKIT_OIDC_CLIENT_ID", help="SSO: this service's client id.")] = None,
+    oidc_secret_file: Annotated[Path | None, typer.Option(
+        "--oidc-secret-file",
+        help=f"SSO: read the client secret from this file (else ${OIDC_SECRET_ENV}); never an argument.")] = None,
+    oidc_discovery: Annotated[str | None, typer.Option(
+        "--oidc-discovery",
+        help="SSO: discovery document URL (default ISSUER/.well-known/openid-configuration).")] = None,
+    oidc_domain: Annotated[list[str] | None, typer.Option(
+        "--oidc-domain", help="SSO: only emails of this domain may link or get an account. Repeatable.")] = None,
+    oidc_email_claim: Annotated[str, typer.Option(
+        "--oidc-email-claim", help="SSO: the ID-token claim matched against account emails.")] = "email",
+    oidc_new_users: Annotated[str, typer.Option(
+        "--oidc-new-users",
+        help="SSO: what an identity whose email has no account or invitation gets: none (refused; the "
+             "default), annotator or reviewer (a new account in no team).")] = "none",
+    oidc_label: Annotated[str, typer.Option(
+        "--oidc-label", help="SSO: the sign-in button says \"Sign in with LABEL\".")] = "single sign-on",
 ) -> None:
     """Serve the labeling service: annotators sign in and label, admins steer jobs at /admin.
 
@@ -181,6 +226,9 @@ def run(
     from toolkit.service.web import ServeConfig, create_app
     from toolkit.service.web.server import configure_logging, run_dev, run_gunicorn
 
+    oidc = oidc_config(oidc_issuer, oidc_client_id, oidc_secret_file, discovery=oidc_discovery,
+                       domains=tuple(oidc_domain or ()), email_claim=oidc_email_claim, new_users=oidc_new_users,
+                       label=oidc_label)
     database = open_db(data, db)
     if workers is None:
         workers = 4 if database.is_postgres else 1
@@ -195,14 +243,15 @@ def run(
             db=Database(db) if db else Database.for_data_dir(data), output_uri=out or str(data.resolve() / "output"),
             storage=make_storage(storage_specs), media_roots=tuple(p.resolve() for p in media_root or ()),
             secure_cookies=not (plain_http or dev), run_queue=not no_queue, queue_lease_s=queue_lease,
-            cache_templates=not dev))
+            cache_templates=not dev, oidc=oidc))
         if proxies:
             from werkzeug.middleware.proxy_fix import ProxyFix
 
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
         return app
 
-    say(f"gtkit serve on http://{host}:{port} ({'dev server' if dev else f'{workers} workers'}); Ctrl+C stops")
+    say(f"gtkit serve on http://{host}:{port} ({'dev server' if dev else f'{workers} workers'}"
+        f"{', single sign-on on' if oidc else ''}); Ctrl+C stops")
     if dev:
         configure_logging()
         run_dev(factory(), host=host, port=port)

@@ -245,6 +245,11 @@ def authenticate(db: Database, email: str, password: str) -> UserInfo | None:
     return info
 
 
+def _revoke_sessions(session: Session, now: datetime, user_id: int) -> None:
+    session.execute(update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+                    .values(revoked_at=now))
+
+
 def set_password(db: Database, user_id: int, password: str, *, actor_id: int | None = None) -> None:
     _check_password(password)
     now = db.now()
@@ -252,10 +257,28 @@ def set_password(db: Database, user_id: int, password: str, *, actor_id: int | N
         if actor_id != user_id:
             require_admin(session, actor_id)
         _user(session, user_id).password_hash = _hasher.hash(password)
-        # A new password ends every other session (a leaked one among them).
-        session.execute(update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
-                        .values(revoked_at=now))
+        _revoke_sessions(session, now, user_id)  # a new password ends every session (a leaked one among them)
         record(session, now, actor_id, "user.set_password", f"user:{user_id}")
+
+
+def change_password(db: Database, user_id: int, current: str, new: str) -> None:
+    """The signed-in user's own change: the current password must match. Every session of the user
+    ends (the caller signs the browser that asked in again, with a new session)."""
+    _check_password(new)
+    now = db.now()
+    with db.write() as session:
+        user = session.scalar(db.lock(select(User).where(User.id == user_id)))
+        if user is None or user.disabled:
+            raise Refused(f"user {user_id} cannot change a password")
+        try:
+            _hasher.verify(user.password_hash or _dummy_hash(), current)
+        except (VerificationError, InvalidHashError):
+            raise Refused("the current password is wrong") from None
+        if not user.password_hash:  # an SSO-only account: the dummy hash never "matches" a real one
+            raise Refused("the current password is wrong")
+        user.password_hash = _hasher.hash(new)
+        _revoke_sessions(session, now, user_id)
+        record(session, now, user_id, "user.change_password", f"user:{user_id}")
 
 
 def set_role(db: Database, user_id: int, role: str, *, actor_id: int | None = None) -> None:
@@ -273,8 +296,7 @@ def disable_user(db: Database, user_id: int, *, actor_id: int | None = None) -> 
     with db.write() as session:
         require_admin(session, actor_id)
         _user(session, user_id).disabled = True
-        session.execute(update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
-                        .values(revoked_at=now))
+        _revoke_sessions(session, now, user_id)
         session.execute(delete(Hold).where(Hold.user_id == user_id))
         record(session, now, actor_id, "user.disable", f"user:{user_id}")
 
@@ -363,28 +385,72 @@ def invite(db: Database, *, email: str, role: str = "annotator", team_id: int | 
         return InvitationLink(row.id, token, row.expires_at)
 
 
-def invitation_valid(db: Database, token: str) -> bool:
-    """Whether a link would be accepted now (read only: showing the form does not use it up)."""
+def reset_link(db: Database, user_id: int, *, ttl_s: int = INVITATION_TTL_S,
+               actor_id: int | None = None) -> InvitationLink:
+    """A single-use link with which the account's owner chooses a new password (an invitation row
+    tied to the account). Earlier unused reset links of the account stop working; the current
+    password and sessions keep working until the link is used."""
+    if ttl_s <= 0:
+        raise Invalid("a reset link needs a positive lifetime")
+    token = secrets.token_urlsafe(32)
+    now = db.now()
+    with db.write() as session:
+        require_admin(session, actor_id)
+        user = _user(session, user_id)
+        if user.external or not user.email:
+            raise Refused(f"user {user_id} has no sign-in to reset")
+        session.execute(update(Invitation).where(Invitation.user_id == user_id, Invitation.used_at.is_(None))
+                        .values(used_at=now))
+        row = Invitation(token_hash=token_hash(token), email=user.email, role=user.role, team_id=None,
+                         user_id=user_id, created_by=actor_id, created_at=now,
+                         expires_at=now + timedelta(seconds=ttl_s))
+        session.add(row)
+        session.flush()
+        record(session, now, actor_id, "user.reset_link", f"user:{user_id}", invitation=row.id)
+        return InvitationLink(row.id, token, row.expires_at)
+
+
+def invitation_kind(db: Database, token: str) -> str | None:
+    """"account" (a new account) or "reset" (a new password) if the link would be accepted now,
+    else None. Read only: showing the form does not use it up."""
     now = db.now()
     with db.read() as session:
         row = session.scalar(select(Invitation).where(Invitation.token_hash == token_hash(token)))
-        return row is not None and row.used_at is None and row.expires_at > now
+        if row is None or row.used_at is not None or row.expires_at <= now:
+            return None
+        return "account" if row.user_id is None else "reset"
+
+
+def invitation_valid(db: Database, token: str) -> bool:
+    """Whether a link would be accepted now (read only: showing the form does not use it up)."""
+    return invitation_kind(db, token) is not None
 
 
 def accept_invitation(db: Database, token: str, *, display_name: str, password: str) -> UserInfo:
-    """Create the invited account (and its team membership). Works once, before it expires."""
-    display_name = _check_name(display_name, "a display name", 200)
+    """Create the invited account (and its team membership), or, for a reset link, set the
+    account's new password and end its sessions. Works once, before it expires."""
     _check_password(password)
     now = db.now()
     with db.write() as session:
         row = session.scalar(db.lock(select(Invitation).where(Invitation.token_hash == token_hash(token))))
         if row is None or row.used_at is not None or row.expires_at <= now:
             raise Refused("this invitation link is not valid (unknown, already used or expired)")
+        if row.user_id is None:
+            display_name = _check_name(display_name, "a display name", 200)
         # The conditional update is what makes it single use when two requests race.
         claimed = session.execute(update(Invitation).where(Invitation.id == row.id, Invitation.used_at.is_(None))
                                   .values(used_at=now))
         if claimed.rowcount != 1:
             raise Refused("this invitation link is not valid (unknown, already used or expired)")
+        if row.user_id is not None:
+            user = _user(session, row.user_id)
+            if user.disabled:
+                raise Refused("this invitation link is not valid (unknown, already used or expired)")
+            user.password_hash = _hasher.hash(password)
+            _revoke_sessions(session, now, user.id)
+            row.used_by = user.id
+            record(session, now, None, "user.reset_password", f"user:{user.id}", invitation=row.id)
+            return UserInfo.of(user)
         user = _insert_user(session, now, email=row.email, display_name=display_name, password=password,
                             role=row.role)
         row.used_by = user.id

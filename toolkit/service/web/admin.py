@@ -160,13 +160,15 @@ def job_action(job_id: int, action: str) -> Any:
 
 
 # -- people ---------------------------------------------------------------------------------------
-def _users_page(link: str | None = None, error: str | None = None, status: int = 200) -> Any:
+def _users_page(link: str | None = None, error: str | None = None, status: int = 200,
+                link_kind: str = "invitation") -> Any:
     db = serve_state().db
     users = people.list_users(db)
     teams = people.list_teams(db)
     memberships = {u.id: people.user_team_ids(db, u.id) for u in users}
     return render_template("admin_users.html", users=users, teams=teams, memberships=memberships,
-                           team_names={t.id: t.name for t in teams}, link=link, error=error), status
+                           team_names={t.id: t.name for t in teams}, link=link, link_kind=link_kind,
+                           error=error), status
 
 
 @bp.get("/users")
@@ -197,6 +199,9 @@ def user_action(user_id: int, action: str) -> Any:
         people.enable_user(db, user_id, actor_id=current_user.id)
     elif action == "role":
         people.set_role(db, user_id, request.form.get("role") or "", actor_id=current_user.id)
+    elif action == "reset-password":
+        link = people.reset_link(db, user_id, actor_id=current_user.id)
+        return _users_page(link=url_for("auth.invite", token=link.token, _external=True), link_kind="reset")
     else:
         abort(404)
     return redirect(url_for("admin.users"))

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from toolkit.service import work
 from toolkit.service.errors import NotFound, Refused, SubmissionInvalid
+from toolkit.service.portal import csp
 from toolkit.service.portal.views import parse_time, submission_payload, summary
 from toolkit.service.tables import DataObject, Job, Membership
 from toolkit.service.web.context import refuse, serve_state
@@ -56,7 +57,9 @@ def task_page(object_id: int) -> Any:
                                        "out). Take the next one."), 409
     variant = task.task_input.get("media-type") if task.task_input.get("media-type") in ("audio", "video") else None
     g.gtkit_object_id = object_id  # for grant_read_access (Serve._grant)
-    body = state.task_template(task.job_id, variant).render(task={"input": task.task_input})
+    template, g.gtkit_csp_scripts = state.task_template(task.job_id, variant)
+    g.gtkit_csp_nonce = csp.new_nonce()  # layout.html's gtkit-csp-nonce meta tag: wavesurfer's styles
+    body = template.render(task={"input": task.task_input})
     # The UI's autosave is keyed by data-task-key; people may share a browser.
     body = body.replace('data-task-key="', f'data-task-key="{html_escape(current_user.info.worker_id)}@', 1)
     return render_template(

@@ -30,6 +30,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from toolkit.service import people
 from toolkit.service.errors import Invalid, NotFound, Refused
+from toolkit.service.portal import csp
 from toolkit.service.portal.app import SAFE_METHODS, same_origin
 from toolkit.service.runner import QueueWorker
 from toolkit.service.web.context import (
@@ -47,7 +48,7 @@ access_log = logging.getLogger("gtkit.serve.access")
 HERE = Path(__file__).resolve().parent
 PORTAL = HERE.parent / "portal"
 PUBLIC = frozenset({"auth.login", "auth.login_post", "auth.invite", "auth.invite_post", "health.healthz",
-                    "health.readyz", "static", "files.assets", "files.favicon"})
+                    "health.readyz", "static", "files.assets", "files.favicon", "sso.start", "sso.callback"})
 
 
 def create_app(config: ServeConfig) -> Flask:
@@ -129,6 +130,8 @@ def create_app(config: ServeConfig) -> Flask:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
         resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault(csp.HEADER, csp.policy(g.get("gtkit_csp_scripts", ()), g.get("gtkit_media_origins", ()),
+                                                       g.get("gtkit_csp_nonce")))
         if resp.mimetype == "text/html":
             resp.headers.setdefault("Cache-Control", "no-store")
         started = g.get("gtkit_started")
@@ -138,10 +141,16 @@ def create_app(config: ServeConfig) -> Flask:
             "ms": round((time.perf_counter() - started) * 1000, 1) if started else None}})
         return resp
 
-    from toolkit.service.web import admin, annotate, auth, files
+    from toolkit.service.web import admin, annotate, auth, files, sso
 
-    for blueprint in (auth.bp, annotate.bp, admin.bp, files.bp, files.health):
+    for blueprint in (auth.bp, annotate.bp, admin.bp, files.bp, files.health, sso.bp):
         app.register_blueprint(blueprint)
+    if config.oidc is not None:
+        sso.init_app(app, config.oidc)
+
+    @app.context_processor
+    def _sso_button() -> dict[str, Any]:
+        return {"sso_label": config.oidc.label if config.oidc is not None else None}
 
     if config.run_queue:
         state.queue = QueueWorker(config.db, storage=config.storage, poll_s=config.queue_poll_s,

@@ -66,22 +66,52 @@ def logout() -> Any:
 
 @bp.get("/invite/<token>")
 def invite(token: str) -> Any:
-    if not people.invitation_valid(serve_state().db, token):
+    kind = people.invitation_kind(serve_state().db, token)
+    if kind is None:
         return render_template("message.html", title="Invitation not valid", message=BAD_LINK), 404
-    return render_template("invite.html", token=token, error=None)
+    return render_template("invite.html", token=token, error=None, reset=kind == "reset")
 
 
 @bp.post("/invite/<token>")
 def invite_post(token: str) -> Any:
     password = request.form.get("password") or ""
+    reset = people.invitation_kind(serve_state().db, token) == "reset"
     if password != (request.form.get("confirm") or ""):
-        return render_template("invite.html", token=token, error="The two passwords differ."), 400
+        return render_template("invite.html", token=token, error="The two passwords differ.", reset=reset), 400
     try:
         info = people.accept_invitation(serve_state().db, token, display_name=request.form.get("display_name") or "",
                                         password=password)
     except Refused:
         return render_template("message.html", title="Invitation not valid", message=BAD_LINK), 404
     except Invalid as exc:
-        return render_template("invite.html", token=token, error=str(exc)), 400
+        return render_template("invite.html", token=token, error=str(exc), reset=reset), 400
     sign_in(info)
     return redirect(url_for("annotate.home"))
+
+
+@bp.get("/account/password")
+def password() -> Any:
+    return render_template("password.html", error=None, done=request.args.get("done") == "1")
+
+
+@bp.post("/account/password")
+def password_post() -> Any:
+    """Change one's own password: the current one is required; every other session of the account
+    ends, and this browser gets a new session."""
+    db = serve_state().db
+    new = request.form.get("password") or ""
+    if new != (request.form.get("confirm") or ""):
+        return render_template("password.html", error="The two new passwords differ.", done=False), 400
+    keys = throttle.keys(request.remote_addr, current_user.info.email or f"user:{current_user.id}")
+    if throttle.blocked(db, keys):
+        return render_template("password.html", error=THROTTLED, done=False), 429
+    try:
+        people.change_password(db, current_user.id, (request.form.get("current") or "")[:1024], new)
+    except Refused:
+        throttle.failed(db, keys)
+        return render_template("password.html", error="The current password is wrong.", done=False), 403
+    except Invalid as exc:
+        return render_template("password.html", error=str(exc), done=False), 400
+    throttle.succeeded(db, keys)
+    sign_in(people.get_user(db, current_user.id))
+    return redirect(url_for("auth.password", done=1))

@@ -22,11 +22,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from toolkit.service import migrate, people
 from toolkit.service.db import Database
 from toolkit.service.people import UserInfo
+from toolkit.service.portal import csp
 from toolkit.service.portal.app import DEFAULT_MAX_SUBMISSION_BYTES
 from toolkit.service.queue import DEFAULT_LEASE_S
 from toolkit.service.runner import QueueWorker
+from toolkit.service.sso import OidcConfig
 from toolkit.service.tables import Setting
-from toolkit.storage import Storage
+from toolkit.storage import MirrorEscape, Storage, is_s3, split_s3
 from toolkit.task.liquid import make_environment
 from toolkit.task.template import STATIC_DIR
 
@@ -53,6 +55,7 @@ class ServeConfig:
     # hashes) change only with a gtkit upgrade, which restarts the server. Off: re-rendered per page
     # (--dev, while editing static/).
     cache_templates: bool = True
+    oidc: OidcConfig | None = None  # single sign-on (toolkit.service.sso); None: passwords only
 
 
 class WebUser(UserMixin):
@@ -84,11 +87,13 @@ class Serve:
         self.worker_key = hmac.new(secret, b"gtkit worker pseudonyms", hashlib.sha256).digest()
         self.liquid = make_environment(self._grant)
         self.queue: QueueWorker | None = None
-        self._templates: dict[tuple[int, str | None], Any] = {}
+        self._templates: dict[tuple[int, str | None], tuple[Any, tuple[str, ...]]] = {}
+        self._bucket_origins: dict[str, str | None] = {}
         self._templates_lock = threading.Lock()
 
-    def task_template(self, job_id: int, variant: str | None) -> Any:
-        """The job's worker task template, compiled for Liquid (render it with `task.input`)."""
+    def task_template(self, job_id: int, variant: str | None) -> tuple[Any, tuple[str, ...]]:
+        """The job's worker task template, compiled for Liquid (render it with `task.input`), and
+        the CSP hashes of its inline scripts."""
         from toolkit.service import jobs
         from toolkit.service.portal.views import ASSETS_PREFIX, swap_crowd_elements
         from toolkit.task.template import render_template as render_task_template
@@ -102,7 +107,8 @@ class Serve:
         html = render_task_template(jobs.job_schema(self.db, job_id), ASSETS_PREFIX, variant=variant,
                                     static_dir=self.config.assets_dir, review=review)
         # The crowd-html-elements script tag is swapped before Liquid: it holds no Liquid.
-        compiled = self.liquid.from_string(swap_crowd_elements(html))
+        html = swap_crowd_elements(html)
+        compiled = (self.liquid.from_string(html), csp.inline_script_hashes(html))
         with self._templates_lock:
             self._templates[key] = compiled
         return compiled
@@ -119,7 +125,34 @@ class Serve:
         name = Path(urlsplit(uri).path).name or "media"
         return f"/media/{object_id}/{self.media_signature(object_id, uri)}/{encoded}/{quote(name)}"
 
+    def media_origin(self, uri: str) -> str | None:
+        """The other origin the browser fetches this media from: an http(s) URI's own, or for
+        S3 (not mirrored) the presigned GET URLs' origin, which depends on the bucket, the region
+        and the endpoint configured for the client. None: served by us."""
+        if uri.startswith(("https://", "http://")):
+            return csp.origin(uri)
+        if not is_s3(uri):
+            return None
+        try:
+            target = self.config.storage.resolve_read(uri)
+        except MirrorEscape:
+            return None
+        if not is_s3(target):
+            return None
+        bucket, _key = split_s3(target)
+        if bucket not in self._bucket_origins:
+            try:
+                url = self.config.storage.client.generate_presigned_url(
+                    "get_object", Params={"Bucket": bucket, "Key": "gtkit-origin-probe"}, ExpiresIn=60)
+            except Exception:  # no credentials: the media link cannot work either
+                url = ""
+            self._bucket_origins[bucket] = csp.origin(url)
+        return self._bucket_origins[bucket]
+
     def _grant(self, uri: str) -> str:
+        found = self.media_origin(uri)
+        if found is not None:
+            g.setdefault("gtkit_media_origins", set()).add(found)
         return self.media_url(g.gtkit_object_id, uri)  # set by the task page before rendering
 
 
