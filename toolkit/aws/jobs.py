@@ -518,10 +518,10 @@ def _detect_attribute(storage: Storage, manifest: str) -> str:
         found = [k for k in line if isinstance(line.get(f"{k}-metadata"), dict) and isinstance(line[k], dict)]
         if len(found) == 1:
             return found[0]
-        raise JobConfigError(f"review of {manifest}", [(
+        raise JobConfigError(f"review of {manifest}", [Problem(
             "--prior-attribute", f"the first line has {len(found)} label attributes ({', '.join(found) or 'none'});"
                                  " name the one to review")])
-    raise JobConfigError(f"review of {manifest}", [("--review-of", "the output manifest is empty")])
+    raise JobConfigError(f"review of {manifest}", [Problem("--review-of", "the output manifest is empty")])
 
 
 def review_source(review_of: str, *, sagemaker: Any, storage: Storage, label_attribute: str | None = None
@@ -606,7 +606,7 @@ def build_review_manifest(source: ReviewSource, storage: Storage, *, review_job:
         try:
             line, moved, notes = fit_review_line(line, source.label_attribute)
         except ValueError as exc:
-            raise JobConfigError(f"review of {source.manifest}", [(f"line {number}", str(exc))]) from None
+            raise JobConfigError(f"review of {source.manifest}", [Problem(f"line {number}", str(exc))]) from None
         if moved is not None:
             key = hashlib.sha256(f"{index}:{line.get('source-ref')}".encode()).hexdigest()[:16]
             ref = join_uri(sidecar_prefix, f"{index:06d}-{key}{REVIEW_SIDECAR_SUFFIX}")
@@ -642,8 +642,8 @@ def create_review_job(job: JobConfig, deploy: DeployConfig, sagemaker: Any, s3: 
     storage = storage or Storage(client=s3)
     source = review_source(review_of, sagemaker=sagemaker, storage=storage, label_attribute=prior_attribute)
     if job.attribute == source.label_attribute:
-        raise JobConfigError("job config", [("label_attribute_name", f"{job.attribute!r} is the reviewed job's label "
-                                             "attribute; a chained job needs a new one")])
+        raise JobConfigError("job config", [Problem(
+            "label_attribute_name", f"{job.attribute!r} is the reviewed job's label attribute; a chained job needs a new one")])
     output_path = job.output_path or f"s3://{deploy.jobs_bucket}/output/"
     built = build_review_manifest(source, storage, review_job=job.job_name, output_path=output_path,
                                   sidecar_prefix=join_uri(job_prefix(deploy, job.job_name), "review"))
@@ -652,7 +652,7 @@ def create_review_job(job: JobConfig, deploy: DeployConfig, sagemaker: Any, s3: 
     for note in built.notes:
         report(note)
     if not built.lines:
-        raise JobConfigError(f"review of {source.manifest}", [("--review-of", "no line has a label to review")])
+        raise JobConfigError(f"review of {source.manifest}", [Problem("--review-of", "no line has a label to review")])
     with tempfile.TemporaryDirectory(prefix="gtkit-review-") as tmp:
         manifest = str(Path(tmp) / "review.manifest")
         write_manifest(Storage(), manifest, built.lines)

@@ -22,9 +22,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from toolkit.contract import ConsolidatedLabel
+from toolkit.contract import ConsolidatedLabel, consolidated
 from toolkit.contract.review import ReviewedLabel
-from toolkit.export.checks import LabelOnRead
 from toolkit.export.reader import normalise_metadata
 from toolkit.labeling.review import recompute
 
@@ -74,7 +73,7 @@ def check_reviewed(item: Any, decisions: Counter[str], attribute: str | None = N
     if reviewed.decision == "edit" and reviewed.label is not None:
         data = {k: v for k, v in reviewed.label.model_dump(by_alias=True, mode="json").items() if k != "workers"}
         try:
-            item.label = LabelOnRead.model_validate(data)
+            item.label = consolidated.decode(data)
         except ValidationError:
             return NOT_REVIEWED, "the reviewed label cannot be read"
     return None

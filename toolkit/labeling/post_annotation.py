@@ -35,13 +35,13 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
-from toolkit.contract.base import dump
+from toolkit.contract.base import dump, problems_from
 from toolkit.contract.consolidated import WorkerAnswer
 from toolkit.contract.consolidation import response_item
 from toolkit.contract.events import PayloadItem, PostAnnotationEvent
 from toolkit.contract.review import ReviewedLabel, ReviewPriors
 from toolkit.contract.schema import LabelSchema, load_label_schema
-from toolkit.labeling.answers import describe_errors, worker_answer
+from toolkit.labeling.answers import worker_answer
 from toolkit.labeling.consolidate import BatchStats, consolidate_batch, fit_response
 from toolkit.labeling.review import PRIORS_DIR, pick_prior, priors_name, review_outcome
 
@@ -192,7 +192,8 @@ def review_batch(payload: list[Any], *, label_attribute: str, read_text: ReadTex
         try:
             item = PayloadItem.model_validate(raw_item)
         except ValidationError as exc:
-            label = ReviewedLabel(status="error", error="malformed payload item: " + "; ".join(describe_errors(exc)))
+            problems = "; ".join(map(str, problems_from(exc, root="(item)")))
+            label = ReviewedLabel(status="error", error="malformed payload item: " + problems)
         else:
             answers = [WorkerAnswer(worker_id=worker, valid=False, problems=[str(content)])
                        if isinstance(content, Exception) else worker_answer(worker, content, schema=schema)
