@@ -643,7 +643,8 @@ def create_review_job(job: JobConfig, deploy: DeployConfig, sagemaker: Any, s3: 
     source = review_source(review_of, sagemaker=sagemaker, storage=storage, label_attribute=prior_attribute)
     if job.attribute == source.label_attribute:
         raise JobConfigError("job config", [Problem(
-            "label_attribute_name", f"{job.attribute!r} is the reviewed job's label attribute; a chained job needs a new one")])
+            "label_attribute_name",
+            f"{job.attribute!r} is the reviewed job's label attribute; a chained job needs a new one")])
     output_path = job.output_path or f"s3://{deploy.jobs_bucket}/output/"
     built = build_review_manifest(source, storage, review_job=job.job_name, output_path=output_path,
                                   sidecar_prefix=join_uri(job_prefix(deploy, job.job_name), "review"))
