@@ -37,7 +37,7 @@ import json
 import re
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -376,6 +376,37 @@ class BatchStats:
     invalid_answer_object_ids: list[str] = field(default_factory=list)
 
 
+def payload_items(payload: Iterable[Any], read_text: Callable[[str], str]
+                  ) -> Iterator[tuple[str, PayloadItem | None, str | None, list[AnswerInput]]]:
+    """Each item of a post-annotation payload: (its datasetObjectId, the parsed item, the error when it does not parse,
+    (worker id, answer content) per annotation; an unreadable `s3Uri` gives an exception as content,
+    which excludes that answer only). An item without an id raises ValueError: Ground Truth could not
+    match a response to it anyway."""
+    for index, raw_item in enumerate(payload):
+        object_id = str(raw_item.get("datasetObjectId")) if isinstance(raw_item, dict) else None
+        if object_id in (None, "None"):
+            raise ValueError(f"payload item {index} has no datasetObjectId")
+        try:
+            item = PayloadItem.model_validate(raw_item)
+        except ValidationError as exc:
+            problems = "; ".join(map(str, problems_from(exc, root="(answer)")))
+            yield object_id, None, "malformed payload item: " + problems, []
+            continue
+        items: list[AnswerInput] = []
+        for annotation in item.annotations:
+            data = annotation.annotation_data
+            content: Any
+            if data.content is not None:
+                content = data.content
+            else:
+                try:
+                    content = read_text(data.s3_uri)  # type: ignore[arg-type]
+                except Exception as exc:  # any read failure excludes this answer only
+                    content = RuntimeError(f"could not read annotationData.s3Uri: {type(exc).__name__}")
+            items.append((annotation.worker_id, content))
+        yield object_id, item, None, items
+
+
 def consolidate_batch(
     payload: Iterable[dict[str, Any]],
     *,
@@ -392,30 +423,11 @@ def consolidate_batch(
     """
     responses: list[dict[str, Any]] = []
     stats = BatchStats()
-    for index, raw_item in enumerate(payload):
+    for object_id, _item, error, items in payload_items(payload, read_text):
         stats.objects += 1
-        object_id = str(raw_item.get("datasetObjectId")) if isinstance(raw_item, dict) else None
-        if object_id in (None, "None"):
-            raise ValueError(f"payload item {index} has no datasetObjectId")
-        try:
-            item = PayloadItem.model_validate(raw_item)
-        except ValidationError as exc:
-            label = ConsolidatedLabel(status="error", error="malformed payload item: "
-                                      + "; ".join(map(str, problems_from(exc, root="(answer)"))))
-            items: list[AnswerInput] = []
+        if error is not None:
+            label = ConsolidatedLabel(status="error", error=error)
         else:
-            items = []
-            for annotation in item.annotations:
-                data = annotation.annotation_data
-                content: Any
-                if data.content is not None:
-                    content = data.content
-                else:
-                    try:
-                        content = read_text(data.s3_uri)  # type: ignore[arg-type]
-                    except Exception as exc:  # any read failure excludes this answer only
-                        content = RuntimeError(f"could not read annotationData.s3Uri: {type(exc).__name__}")
-                items.append((annotation.worker_id, content))
             try:
                 label = consolidate(items, schema, iou_threshold=iou_threshold)
             except Exception as exc:  # one object that breaks consolidation must not fail the batch

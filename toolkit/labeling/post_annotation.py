@@ -33,16 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from pydantic import ValidationError
 
-from toolkit.contract.base import dump, problems_from
+from toolkit.contract.base import dump
 from toolkit.contract.consolidated import WorkerAnswer
 from toolkit.contract.consolidation import response_item
-from toolkit.contract.events import PayloadItem, PostAnnotationEvent
+from toolkit.contract.events import PostAnnotationEvent
 from toolkit.contract.review import ReviewedLabel, ReviewPriors
 from toolkit.contract.schema import LabelSchema, load_label_schema
 from toolkit.labeling.answers import worker_answer
-from toolkit.labeling.consolidate import BatchStats, consolidate_batch, fit_response
+from toolkit.labeling.consolidate import BatchStats, consolidate_batch, fit_response, payload_items
 from toolkit.labeling.review import PRIORS_DIR, pick_prior, priors_name, review_outcome
 
 logger = Logger(service="gtkit-post-annotation")
@@ -184,22 +183,17 @@ def review_batch(payload: list[Any], *, label_attribute: str, read_text: ReadTex
     """A review job's consolidation: one ReviewedLabel per data object (labeling/review.py rules)."""
     responses: list[dict[str, Any]] = []
     stats = BatchStats()
-    for index, raw_item in enumerate(payload):
+    for object_id, item, error, contents in payload_items(payload, read_text):
         stats.objects += 1
-        object_id = str(raw_item.get("datasetObjectId")) if isinstance(raw_item, dict) else None
-        if object_id in (None, "None"):
-            raise ValueError(f"payload item {index} has no datasetObjectId")
-        try:
-            item = PayloadItem.model_validate(raw_item)
-        except ValidationError as exc:
-            problems = "; ".join(map(str, problems_from(exc, root="(item)")))
-            label = ReviewedLabel(status="error", error="malformed payload item: " + problems)
+        if error is not None:
+            label = ReviewedLabel(status="error", error=error)
         else:
             answers = [WorkerAnswer(worker_id=worker, valid=False, problems=[str(content)])
                        if isinstance(content, Exception) else worker_answer(worker, content, schema=schema)
-                       for worker, content in _contents(raw_item, read_text)]
+                       for worker, content in contents]
             stats.answers += len(answers)
             parsed = [(w.worker_id, w.answer) for w in answers if w.answer is not None]
+            assert item is not None  # parsed whenever there is no error
             prior = pick_prior(read_priors(read_text, priors_root, item.data_object.s3_uri), parsed)
             try:
                 label = review_outcome(prior.label if prior else None, answers, iou_threshold=iou_threshold)

@@ -244,6 +244,17 @@ def _claim_once(db: Database, user_id: int) -> Task | object | None:
         return None
 
 
+def _locked_object(session: Session, db: Database, object_id: int) -> tuple[DataObject, Job]:
+    """The object, locked for this transaction and read afresh, with its job; NotFound if none."""
+    obj = session.scalar(db.lock(select(DataObject).where(DataObject.id == object_id))
+                         .execution_options(populate_existing=True))
+    if obj is None:
+        raise NotFound(f"no object {object_id}")
+    job = session.get(Job, obj.job_id)
+    assert job is not None
+    return obj, job
+
+
 def hold(db: Database, user_id: int, object_id: int) -> Task:
     """The user opens a given task (the local portal's `/task/N`): one transaction with claim's
     rules for that one object. Their live hold on it is kept with its deadline (`resumed`); a hold
@@ -253,12 +264,7 @@ def hold(db: Database, user_id: int, object_id: int) -> Task:
     now = db.now()
     with db.write(durable=False) as session:  # as claim's: a hold lost to a power cut just goes back
         _active_user(session, db, user_id)
-        obj = session.scalar(db.lock(select(DataObject).where(DataObject.id == object_id))
-                             .execution_options(populate_existing=True))
-        if obj is None:
-            raise NotFound(f"no object {object_id}")
-        job = session.get(Job, obj.job_id)
-        assert job is not None
+        obj, job = _locked_object(session, db, object_id)
         mine = session.scalar(select(Hold).where(Hold.user_id == user_id))
         if mine is not None and mine.object_id == object_id and _can_resume(session, mine, now) is not None:
             return _task(session, obj, mine, resumed=True)
@@ -358,12 +364,7 @@ def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
            accepted_at: datetime | None) -> SubmitResult:
     now = db.now()
     with db.write() as session:
-        obj = session.scalar(db.lock(select(DataObject).where(DataObject.id == object_id))
-                             .execution_options(populate_existing=True))
-        if obj is None:
-            raise NotFound(f"no object {object_id}")
-        job = session.get(Job, obj.job_id)
-        assert job is not None
+        obj, job = _locked_object(session, db, object_id)
         user = session.get(User, user_id)
         if user is None or user.disabled:
             raise Refused(f"user {user_id} cannot submit (unknown or disabled)")
