@@ -112,3 +112,36 @@ def test_atomic_write_temp_names_carry_host_and_pid(tmp_path):
     assert f"-{os.getpid()}." in name
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
     assert json.dumps(tempfiles.live_paths()) == "[]"
+
+
+INTERRUPT_RIGHT_AFTER = """
+import os, signal, sys, tempfile
+from toolkit.storage import Storage
+from toolkit.storage.scratch import LabelIndex
+
+def interrupted(make):
+    def wrapper(*args, **kwargs):
+        made = make(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C lands right after the file exists
+        return made
+    return wrapper
+
+if sys.argv[1] == "temp-file":
+    tempfile.mkstemp = interrupted(tempfile.mkstemp)
+    Storage().write_bytes(sys.argv[2], b"x")
+else:
+    tempfile.mkdtemp = interrupted(tempfile.mkdtemp)
+    with LabelIndex(sys.argv[2]) as index:
+        index.add("x", {"n": 1})
+"""
+
+
+@pytest.mark.parametrize("kind", ["temp-file", "scratch"])
+def test_a_signal_right_after_a_temp_file_is_made_leaves_nothing_behind(tmp_path, kind):
+    """The window between making a temp file (or the scratch directory) and registering it for
+    cleanup: a signal there used to leave the file behind."""
+    target = tmp_path / "out.jsonl" if kind == "temp-file" else tmp_path
+    result = subprocess.run([sys.executable, "-c", INTERRUPT_RIGHT_AFTER, kind, str(target)],
+                            capture_output=True, text=True, timeout=60)
+    assert "KeyboardInterrupt" in result.stderr and result.returncode != 0
+    assert list(tmp_path.iterdir()) == []

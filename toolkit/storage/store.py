@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,8 +194,7 @@ class Storage:
         path = Path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         tempfiles.sweep_stale_temp_files(path.parent)  # what killed runs left here (once per directory)
-        fd, tmp = tempfile.mkstemp(prefix=tempfiles.temp_prefix(path), suffix=".tmp", dir=path.parent)
-        tempfiles.register(tmp)  # removed at exit or on a signal if this block never finishes
+        fd, tmp = tempfiles.make_temp_file(path)  # removed at exit or on a signal if this block never finishes
         try:
             with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")) as fh:
                 yield fh

@@ -92,6 +92,33 @@ def sweep_stale_temp_files(directory: Path) -> list[Path]:
     return removed
 
 
+_HELD_SIGNALS = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Hold SIGINT/SIGTERM/SIGHUP until the block ends: a file made in it is registered for cleanup
+    before the signal's exception can be raised (between the two it would be left behind). Python
+    runs signal handlers in the main thread only, so other threads need nothing."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a held signal is delivered here
+
+
+def make_temp_file(destination: Path) -> tuple[int, str]:
+    """mkstemp for an atomic write to `destination`, registered for cleanup before any signal can
+    interrupt."""
+    with signals_held():
+        fd, path = tempfile.mkstemp(prefix=temp_prefix(destination), suffix=".tmp", dir=destination.parent)
+        register(path)
+    return fd, path
+
+
 def register(path: str) -> None:
     with _lock:
         _live.add(path)
@@ -127,9 +154,10 @@ def new_scratch(base: str | Path | None = None, suffix: str = "", directory: boo
             if (root, os.getpid()) not in _swept_scratch:  # once per process: not per S3 media download
                 _swept_scratch.add((root, os.getpid()))
                 sweep_stale_scratch(root)
-            entry = [Path(tempfile.mkdtemp(prefix=f"gtkit-scratch-{HOST}-{os.getpid()}-", dir=root)), 0,
-                     os.getpid()]
-            _scratch[root] = entry
+            with signals_held():  # the directory is known to cleanup() before a signal can land
+                entry = [Path(tempfile.mkdtemp(prefix=f"gtkit-scratch-{HOST}-{os.getpid()}-", dir=root)), 0,
+                         os.getpid()]
+                _scratch[root] = entry
         entry[1] += 1
         if directory:
             return Path(tempfile.mkdtemp(suffix=suffix, dir=entry[0]))
