@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import tempfile
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -17,7 +20,7 @@ from toolkit.service import jobs, migrate, output, people, work
 from toolkit.service.simulate import simulated_answer_content
 from toolkit.service.web import ServeConfig, create_app
 from toolkit.service.web.app import PUBLIC, stop
-from toolkit.storage import Storage
+from toolkit.storage import Storage, tempfiles
 
 
 @pytest.fixture
@@ -219,6 +222,12 @@ def test_admin_creates_a_job_from_an_uploaded_manifest_and_sees_progress(site, t
                                               "schema": "call-center", "manifest": "/nope.jsonl",
                                               "csrf_token": token(admin, "/admin/jobs/new")})
     assert bad.status_code == 400 and "job name" in bad.get_data(as_text=True)
+    bad_upload = {**data, "name": "bad name!", "csrf_token": token(admin, "/admin/jobs/new"),
+                  "manifest_file": (__import__("io").BytesIO(b"{}\n"), "m.jsonl")}
+    refused = admin.post("/admin/jobs/new", data=bad_upload, content_type="multipart/form-data")
+    assert refused.status_code == 400
+    uploads = Path(tempfile.gettempdir()).glob(f"gtkit-scratch-{tempfiles.HOST}-{os.getpid()}-*/*.jsonl")
+    assert list(uploads) == []  # both uploads are gone once their request ends
     pause = admin.post(f"/admin/jobs/{job.id}/pause", data={"csrf_token": token(admin, "/admin/")})
     assert pause.status_code == 302 and jobs.get_job(site["db"], job.id).status == "paused"
 

@@ -6,8 +6,6 @@ the role again and writes the audit row in the action's own transaction.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Any
 
 import yaml
@@ -23,6 +21,7 @@ from toolkit.labeling.output_layout import JobLayout
 from toolkit.service import jobs, output, people
 from toolkit.service.errors import Invalid
 from toolkit.service.web.context import serve_state
+from toolkit.storage import tempfiles
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 ACTIONS = {"pause": jobs.pause_job, "resume": jobs.resume_job, "cancel": jobs.cancel_job}
@@ -91,21 +90,20 @@ def create_job() -> Any:
                    "priority": _int("priority", 0, -1000, 1000)}
         upload = request.files.get("manifest_file")
         manifest_uri = (request.form.get("manifest") or "").strip()
-        temp = None
-        if upload is not None and upload.filename:
-            handle, temp = tempfile.mkstemp(prefix="gtkit-upload-", suffix=".jsonl")
-            with os.fdopen(handle, "wb") as fh:
-                upload.save(fh)
-            manifest_uri = temp
-        if not manifest_uri:
-            raise Invalid("manifest: upload a file or give a path or s3:// URI on the server")
+        # An upload goes to the run's scratch directory, which a killed worker's successor sweeps.
+        temp = tempfiles.new_scratch(suffix=".jsonl") if upload is not None and upload.filename else None
         try:
+            if temp is not None:
+                upload.save(str(temp))
+                manifest_uri = str(temp)
+            if not manifest_uri:
+                raise Invalid("manifest: upload a file or give a path or s3:// URI on the server")
             job = jobs.create_job(state.db, name=(request.form.get("name") or "").strip(), manifest=manifest_uri,
                                   schema=schema, team_id=team_id, output_uri=state.config.output_uri,
                                   storage=state.config.storage, actor_id=current_user.id, **options)
         finally:
             if temp is not None:
-                os.unlink(temp)
+                tempfiles.release_scratch(temp)
     except (Invalid, FileNotFoundError) as exc:
         return _job_form(str(exc), 400)
     return redirect(url_for("admin.job", job_id=job.id))
