@@ -14,7 +14,9 @@ tries again rather than answer "nothing left".
 SQLite serialises write transactions with BEGIN IMMEDIATE.
 
 **Hold** (`hold`): claim's rules for one given object (a person opening task N in the local
-portal); `peek` is what a claim would give now, read only.
+portal); `peek` is what a claim would give now, read only. A mixed-in gold object (below) can be
+held this way whether or not gold is due for the user (no place count); the local portal's jobs
+have no gold rate, and the service's pages hand out tasks only through claim.
 
 **Submit**: `validate_submission` first, outside any transaction; then one transaction that locks
 the object, inserts the answer (UNIQUE(object, user): a second submit of the same user returns the
