@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from ui_helpers import MEDIA, wait_ready
+from ui_helpers import MEDIA, wait_ready, wait_until
 
 from toolkit.contract import load_label_schema
 from toolkit.service.portal import PortalServer, PreviewSource, create_app
@@ -108,7 +108,7 @@ def test_a_page_on_another_port_cannot_sign_the_worker_in_or_out(browser, make_p
             assert response.value.status == 403, name
             assert worker_cookie(context) == "alice", name
         page.goto(f"{evil}/fetch")
-        page.wait_for_function("document.title === 'sent'")
+        wait_until(page, "document.title === 'sent'")
         assert statuses[f"{server.url}/logout"] == 403
         assert worker_cookie(context) == "alice"
         # The portal's own forms still work (token and same origin).
@@ -123,7 +123,7 @@ def test_a_page_on_another_port_cannot_sign_the_worker_in_or_out(browser, make_p
 def open_task_and_answer(page, url: str) -> None:
     page.goto(f"{url}/task/0")
     wait_ready(page)
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 1")
     page.check('input[name="content-background_noise"][value="None"]')
     page.check('input[name="content-overall_rating"][value="4"]')
 
