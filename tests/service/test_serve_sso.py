@@ -1,5 +1,5 @@
 """Single sign-on through the web app's routes against a real OpenID Connect provider on 127.0.0.1
-(tests/service/oidc_provider.py), on SQLite and PostgreSQL: the full authorization-code flow with
+(tests/oidc_provider.py), on SQLite and PostgreSQL: the full authorization-code flow with
 PKCE, linking an identity to an existing account, and the refusals (state, nonce, issuer, audience,
 signature, unknown email, disabled account, domains)."""
 
