@@ -6,9 +6,9 @@ the http(s) links the page hands out."""
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
+from csp_helpers import INLINE, assert_strict, assert_task_page_policy
 from portal_client import portal_client
 
 from toolkit.contract import load_label_schema
@@ -19,25 +19,6 @@ from toolkit.storage import Storage
 
 MEDIA = "s3://example-feedback-bucket/media"
 REMOTE = "https://media.example.net:8443/peaks/call_003.wav.peaks.json"
-INLINE = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S)
-
-
-def directives(header: str) -> dict[str, list[str]]:
-    out = {}
-    for part in header.split(";"):
-        name, *values = part.split()
-        out[name] = values
-    return out
-
-
-def assert_strict(header: str) -> dict[str, list[str]]:
-    found = directives(header)
-    assert found["default-src"] == ["'self'"] and found["object-src"] == ["'none'"]
-    assert found["frame-ancestors"] == ["'none'"] and found["base-uri"] == ["'self'"]
-    assert found["form-action"] == ["'self'"]
-    assert "'unsafe-inline'" not in header and "'unsafe-eval'" not in header
-    assert found["script-src"][0] == "'self'" and all(s.startswith("'sha256-") for s in found["script-src"][1:])
-    return found
 
 
 @pytest.fixture
@@ -70,18 +51,7 @@ def test_every_portal_page_has_a_strict_policy(client):
 
 
 def test_task_page_allows_its_own_inline_scripts_and_a_fresh_style_nonce(client):
-    resp = client.get("/task/0")
-    assert resp.status_code == 200
-    html = resp.get_data(as_text=True)
-    found = assert_strict(resp.headers[csp.HEADER])
-    inline = INLINE.findall(html)
-    assert len(inline) == 2  # the boot fail-safe and the import map
-    assert sorted(found["script-src"][1:]) == sorted(csp.source_hash(body) for body in inline)
-    nonce = re.search(r'<meta name="gtkit-csp-nonce" content="([^"]+)">', html).group(1)
-    assert found["style-src"] == ["'self'", f"'nonce-{nonce}'"]
-    again = client.get("/task/0")
-    assert f"'nonce-{nonce}'" not in again.headers[csp.HEADER]  # a new nonce per page
-    assert directives(again.headers[csp.HEADER])["script-src"] == found["script-src"]  # hashes: the same
+    found = assert_task_page_policy(client, "/task/0")
     assert found["media-src"] == ["'self'", "blob:"]  # mirrored media: served by the portal itself
 
 
