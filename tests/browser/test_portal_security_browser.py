@@ -189,3 +189,36 @@ def test_portal_pages_log_no_console_errors(browser, make_portal):
         assert console_errors == [] and failed == []
     finally:
         context.close()
+
+
+def test_the_portal_policy_holds_in_chromium_and_how_tests_wait_under_it(browser, make_portal):
+    """The task page's Content-Security-Policy is enforced: script put into the page at run time
+    (what injected markup would be) does not run. And what tests can do under it: `page.evaluate`
+    runs (the DevTools protocol is not governed by the page's policy), playwright's
+    `wait_for_function` with a string expression fails with EvalError once it has to poll, with a
+    function's source it polls fine: `ui_helpers.wait_until` wraps expressions so."""
+    server, _ = make_portal()
+    context = browser.new_context()
+    context.add_cookies([{"name": "gtkit_worker", "value": "alice", "url": server.url}])
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    try:
+        response = page.goto(f"{server.url}/task/0")
+        assert "script-src 'self' 'sha256-" in response.headers["content-security-policy"]
+        wait_ready(page)
+        assert violations == []  # the worker UI itself needs nothing the policy refuses
+        page.evaluate("""() => { const s = document.createElement('script')
+            s.textContent = 'window.__injected = 1'; document.head.append(s) }""")
+        wait_until(page, "true")
+        assert page.evaluate("window.__injected === undefined")
+        assert any("inline script" in v for v in violations), violations
+
+        page.evaluate("setTimeout(() => { window.__late = 1 }, 300)")
+        with pytest.raises(Exception, match="EvalError"):
+            page.wait_for_function("window.__late === 1", timeout=5000)
+        page.evaluate("setTimeout(() => { window.__later = 1 }, 300)")
+        wait_until(page, "window.__later === 1", timeout=5000)
+    finally:
+        context.close()
