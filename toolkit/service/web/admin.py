@@ -18,7 +18,7 @@ from toolkit.contract import LabelSchema, load_label_schema
 from toolkit.contract.schema import builtin_schema_names
 from toolkit.export.workers import COLUMNS, WorkerReportError, charts, collect_workers, table_rows
 from toolkit.labeling.output_layout import JobLayout
-from toolkit.service import jobs, output, people
+from toolkit.service import jobs, output, people, sso
 from toolkit.service.errors import Invalid
 from toolkit.service.web.context import serve_state
 from toolkit.storage import tempfiles
@@ -166,7 +166,7 @@ def _users_page(link: str | None = None, error: str | None = None, status: int =
     memberships = {u.id: people.user_team_ids(db, u.id) for u in users}
     return render_template("admin_users.html", users=users, teams=teams, memberships=memberships,
                            team_names={t.id: t.name for t in teams}, link=link, link_kind=link_kind,
-                           error=error), status
+                           linked=sso.linked_issuers(db), error=error), status
 
 
 @bp.get("/users")
@@ -200,6 +200,8 @@ def user_action(user_id: int, action: str) -> Any:
     elif action == "reset-password":
         link = people.reset_link(db, user_id, actor_id=current_user.id)
         return _users_page(link=url_for("auth.invite", token=link.token, _external=True), link_kind="reset")
+    elif action == "unlink-sso":
+        sso.unlink(db, user_id, actor_id=current_user.id)
     else:
         abort(404)
     return redirect(url_for("admin.users"))
