@@ -36,7 +36,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from toolkit.contract import LabelSchema, SegmentationAnswer, worker_response
+from toolkit.contract import LabelSchema, SegmentationAnswer, worker_report, worker_response
 from toolkit.contract.answer import validate_answer
 from toolkit.contract.base import problems_from
 from toolkit.contract.manifest import GOLD_ANSWER_KEY
@@ -50,7 +50,7 @@ from toolkit.storage import Storage
 from toolkit.storage.store import join_uri
 from toolkit.task.task_input import iter_data_objects
 
-REPORT_VERSION = 1
+REPORT_VERSION = worker_report.WORKER_REPORT_VERSION
 
 
 class WorkerReportError(GtkitError, ValueError):
@@ -317,8 +317,7 @@ def write_worker_report(storage: Storage, report: WorkerReport, out: str | None,
         page = render_workers_html(data, title or f"Worker report: {report.root.rstrip('/').rsplit('/', 1)[-1]}")
         storage.write_bytes(out, page.encode("utf-8"), content_type="text/html; charset=utf-8")
     if json_out:
-        storage.write_bytes(json_out, (json.dumps(data, indent=2) + "\n").encode("utf-8"),
-                            content_type="application/json")
+        storage.write_bytes(json_out, worker_report.encode(data), content_type="application/json")
     return data
 
 
