@@ -222,3 +222,41 @@ def test_cli(tmp_path, manifest):
     (tmp_path / "bad.json").write_text(json.dumps({"version": 1, "workers": [{"worker": "x"}]}))
     bad = CliRunner().invoke(app, [*base, "--worker-report", str(tmp_path / "bad.json")])
     assert bad.exit_code == 1 and "bad.json: not a `gtkit report --workers` JSON report" in bad.output
+
+
+def test_docs_example_on_a_simulated_job(tmp_path):
+    """docs/export.md's example, end to end: a local job of 3 simulated workers, one gold object
+    (scripts/demo_gold.py), `gtkit report --workers --json` with pseudonyms, then the weighted export."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    mirror = f"s3://example-feedback-bucket/={repo / 'examples'}"
+    env = {"GTKIT_REPORT_ID_KEY": "a key kept with the reports"}
+    cli = CliRunner()
+
+    def gtkit(*args: str) -> None:
+        result = cli.invoke(app, [*args, "-q"], env=env)
+        assert result.exit_code == 0, result.output
+
+    gtkit("manifest", "build", str(repo / "examples/feedback/processed_feedback.jsonl"), "--out",
+          str(tmp_path / "manifest.jsonl"), "--errors", str(tmp_path / "problems.jsonl"), "--mirror", mirror)
+    gtkit("local-job", "run", "--manifest", str(tmp_path / "manifest.jsonl"), "--schema", "call-center",
+          "--workers", "3", "--out", str(tmp_path), "--simulate", "--corrections",
+          str(repo / "examples/asr-corrections.yaml"), "--mirror", mirror)
+    job = tmp_path / "local-call-center"
+    subprocess.run([sys.executable, str(repo / "scripts/demo_gold.py"), str(job), str(tmp_path / "gold.manifest")],
+                   check=True, capture_output=True)
+    gtkit("report", "--workers", str(job), "--manifest", str(tmp_path / "gold.manifest"), "--json",
+          str(tmp_path / "workers.json"))
+    report = json.loads((tmp_path / "workers.json").read_text())
+    assert report["worker_ids"] == "pseudonymized" and report["gold_objects"] == 1
+    assert sorted(w["gold"]["f1"] for w in report["workers"]) == [0.923, 0.923, 1.0]
+    labels_uri = str(job / "manifests/output/output.manifest")
+    for threshold, excluded, trust in (("0.95", 2, 1.0), ("0.9", 0, 0.9487)):
+        gtkit("export", "--labels", labels_uri, "--preset", "sft-transcription", "--format", "trl", "--out",
+              str(tmp_path / "out.jsonl"), "--worker-report", str(tmp_path / "workers.json"), "--min-worker-f1",
+              threshold)
+        lineages = [r["lineage"] for r in load(tmp_path)]
+        assert lineages and all(x["excluded_answers"] == {BELOW_MIN_WORKER_F1: excluded} for x in lineages)
+        assert {x["worker_trust"] for x in lineages} == {trust}
