@@ -260,3 +260,23 @@ def test_docs_example_on_a_simulated_job(tmp_path):
         lineages = [r["lineage"] for r in load(tmp_path)]
         assert lineages and all(x["excluded_answers"] == {BELOW_MIN_WORKER_F1: excluded} for x in lineages)
         assert {x["worker_trust"] for x in lineages} == {trust}
+
+
+def test_preference_pairs_carry_each_sides_worker_trust(tmp_path):
+    """preference-ratings pairs are made at the end of the run, from items seen earlier: each side keeps
+    the trust of its own item's workers (here W1 0.9, W2 0.6 and W3 not in the report, default 0)."""
+    from toolkit.export import ExportOptions, export
+
+    tts = Path(__file__).parent / "fixtures" / "export" / "tts.output.manifest"
+    report = write_report(tmp_path / "report.json", {W1: 0.9, W2: 0.6})
+    opts = ExportOptions(preset="preference-ratings", format="trl", out=str(tmp_path / "out.jsonl"),
+                         trust=TrustOptions(workers=trust_of(report, default=0.0)))
+    summary = export(Storage(), str(tts), opts)
+    ds = load(tmp_path)
+    assert ds.num_rows == summary.written > 0
+    for row_ in ds:
+        for side in ("chosen", "rejected"):
+            lineage = row_["lineage"][side]
+            assert lineage["worker_trust"] == 0.5  # (0.9 + 0.6 + 0) / 3
+            assert lineage["quality_weight"] == round((1.0 if lineage["agreement"] is None
+                                                       else lineage["agreement"]) * 0.5, 4)
