@@ -18,6 +18,7 @@ from csp_helpers import assert_strict
 from service_helpers import PASSWORD, make_people, manifest_lines, write_manifest
 from web_helpers import claim, media_links, sign_in, submit, token
 
+from toolkit.export.trust import WorkerTrust
 from toolkit.service import jobs, migrate, output, people, work
 from toolkit.service.portal import csp
 from toolkit.service.simulate import simulated_answer_content
@@ -455,3 +456,18 @@ def test_gold_object_is_hidden_from_workers_and_scored_on_the_workers_page(site,
     real = admin.get(f"/admin/jobs/{job.id}/workers?ids=real").get_data(as_text=True)
     assert site["ann"].worker_id in real and site["bob"].worker_id in real
     assert client_for(site, site["ann"]).get(f"/admin/jobs/{job.id}/workers").status_code == 403
+    # The JSON to download is what `gtkit export --worker-report` reads: with ids, or pseudonyms.
+    assert 'id="workers-json"' in html
+    state = site["app"].extensions["gtkit_serve"]
+    for query, key in (("?ids=real", None), ("", state.worker_key)):
+        resp = admin.get(f"/admin/jobs/{job.id}/workers.json{query}")
+        assert resp.status_code == 200 and resp.mimetype == "application/json"
+        assert "attachment" in resp.headers["Content-Disposition"]
+        path = tmp_path / "workers.json"
+        path.write_bytes(resp.data)
+        trust = WorkerTrust.load(Storage(), str(path), key)
+        assert trust.pseudonymized is (key is not None)
+        if key is not None:  # the page's pseudonyms: the same names, the same F1
+            assert trust.f1 == {w: float(f1) for w, _t, _g, f1 in rows}
+        assert all(trust.gold_f1(u.worker_id) is not None for u in (site["ann"], site["bob"]))
+    assert client_for(site, site["ann"]).get(f"/admin/jobs/{job.id}/workers.json").status_code == 403
