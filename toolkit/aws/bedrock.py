@@ -100,8 +100,9 @@ def find_export(storage: Storage, input_uri: str) -> ExportRun:
         shards = [Shard(_slash(join_uri(root, p)), p.rstrip("/"), j.get("records"), j.get("records_map"))
                   for p, j in jobs.items()]
     else:
-        raise BedrockRequestError([Problem("--input", f"{input_uri} is neither a job-NNN/ prefix nor an export with "
-                                                      "jobs.json (write one with gtkit export --format bedrock-batch)")])
+        raise BedrockRequestError([Problem("--input", f"{input_uri} is neither a job-NNN/ prefix nor an export "
+                                                      "with jobs.json (write one with gtkit export --format "
+                                                      "bedrock-batch)")])
     return ExportRun(root, shards, plan.get("preset"), plan)
 
 
