@@ -3,14 +3,13 @@
 Every error the library raises for bad input or a refused operation is a `GtkitError` (classes keep
 their own names, and their `ValueError` / `FileNotFoundError` / `RuntimeError` bases where callers
 catch those). The CLI turns any of them into one line on stderr and `exit_code`, in one place
-(`toolkit.cli.GtkitGroup`, rendering with `toolkit.cli.common.error_lines`); no command catches
+(`toolkit.cli.GtkitGroup`, the line from `toolkit.cli.common.error_text`); no command catches
 them. What a command needs beyond that is said on the error class, not in an `except`:
 
 - `exit_code` (1 unless the class says otherwise: 2 for invalid input such as a label schema or a
   `--mirror` value, 4 for an export that wrote nothing);
 - `hint`: what to do about it, for the person at the terminal (a CLI option to pass), appended to
-  the line; library callers read the message alone;
-- `show_problems`: list every problem on its own line under the error line (`gtkit schema check`).
+  the line; library callers read the message alone.
 
 A message names the record and the field, never the value (PII).
 """
@@ -40,7 +39,6 @@ class GtkitError(Exception):
 
     exit_code: int = 1
     hint: str | None = None
-    show_problems: bool = False
     problems: list[Problem]
 
     def __init__(self, *args: object, problems: Iterable[Problem] = ()) -> None:

@@ -48,21 +48,11 @@ def error_text(exc: BaseException) -> str:
     return f"{exc} {hint}" if hint else str(exc)
 
 
-def error_lines(exc: BaseException) -> list[str]:
-    """The error line of `exc`, then, when its class asks for it (`show_problems`), one line per problem."""
-    lines = [error_text(exc)]
-    if isinstance(exc, GtkitError) and exc.show_problems:
-        lines.extend(f"  {problem}" for problem in exc.problems)
-    return lines
-
-
 def fail(message: str | BaseException, code: int = 1) -> typer.Exit:
-    """Print an error (an exception is explained with `error_lines`) and return an Exit to raise."""
-    first, *rest = error_lines(message) if isinstance(message, BaseException) else [message]
+    """Print an error (an exception is explained with `error_text`) and return an Exit to raise."""
+    text = error_text(message) if isinstance(message, BaseException) else message
     # soft_wrap: one logical line stays one line in logs and pipes, however narrow the terminal.
-    console.print(f"[bold red]error:[/] {escape(first)}", highlight=False, soft_wrap=True)
-    for line in rest:
-        console.print(escape(line), highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -88,5 +78,5 @@ def show_summary(title: str, summary: dict[str, object]) -> None:
     console.print(table)
 
 
-__all__ = ["Mirror", "MirrorOpt", "QuietOpt", "console", "error_lines", "error_text", "fail", "make_storage",
+__all__ = ["Mirror", "MirrorOpt", "QuietOpt", "console", "error_text", "fail", "make_storage",
            "parse_tags", "say", "show_summary"]
