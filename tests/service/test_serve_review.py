@@ -87,6 +87,18 @@ def test_full_review_round(db, tmp_path, schema, storage):
         assert [a.iteration for a in session.scalars(select(Answer).where(Answer.object_id == reopened.id)
                                                      .order_by(Answer.id))] == [1, 1, 2, 2]
 
+    # Labeled again: the review job gets a task for iteration 2 (once), and its accept ends the round.
+    again_review = work.claim(db, reviewer.id)
+    assert again_review is not None and again_review.job_id == made.id
+    assert again_review.task_input["review"]["iteration"] == 2
+    assert "review-note" not in again_review.task_input
+    work.submit(db, reviewer.id, again_review.object_id, review_content(again_review, "accept"))
+    run_queue(db, storage=storage)
+    assert review.review_counts(db, made.id) == {"edit": 1, "reject": 1, "accept": 1}
+    assert work.claim(db, reviewer.id) is None or work.current_task(db, reviewer.id).job_id != made.id
+    with db.read() as session:
+        assert session.get(DataObject, reopened.id).state == "consolidated"
+
     # Outputs: the labeling job keeps iteration-1 answers beside iteration-2; the review job's lines
     # carry the reviewed label in the chained form.
     write_output(db, job.id, storage=storage, full=True)
@@ -99,13 +111,14 @@ def test_full_review_round(db, tmp_path, schema, storage):
     assert labeled[1]["review-note"]["iteration"] == 2 and labeled[1]["segments"]["status"] == "ok"
     reviewed = [json.loads(t) for t in
                 (tmp_path / "out" / "calls-1-review" / "manifests/output/output.manifest").read_text().splitlines()]
-    edit, reject = (line["segments-review"] for line in reviewed)
+    edit, reject, accept = (line["segments-review"] for line in reviewed)
+    assert accept["decision"] == "accept"
     assert edit["decision"] == "edit" and edit["reviewer"] == reviewer.worker_id
     assert [m["id"] for m in edit["changes"]["moved"]] == [review_input["answer"]["segments"][0]["id"]]
     assert reject["decision"] == "reject" and reject["note"] == NOTE
     metas = [line["segments-review-metadata"] for line in reviewed]
-    assert [(m["adjustment-status"], m["review-decision"]) for m in metas] == [("adjusted", "edit"),
-                                                                             ("unadjusted", "reject")]
+    assert [(m["adjustment-status"], m["review-decision"]) for m in metas] == [
+        ("adjusted", "edit"), ("unadjusted", "reject"), ("unadjusted", "accept")]
 
     # Export of the reviewed labels.
     from toolkit.export import ExportOptions, export
@@ -114,7 +127,15 @@ def test_full_review_round(db, tmp_path, schema, storage):
     summary = export(Storage(), str(tmp_path / "out" / "calls-1-review" / "manifests/output/output.manifest"),
                      ExportOptions(preset="sft-transcription", format="jsonl", out=str(tmp_path / "r.jsonl"),
                                    trust=TrustOptions(reviewed_only=True)))
-    assert summary.skipped == {"rejected-in-review": 1} and summary.extra["reviewed"] == "edit: 1, reject: 1"
+    assert summary.skipped == {"rejected-in-review": 1}
+    records = [json.loads(t) for t in (tmp_path / "r.jsonl").read_text().splitlines()]
+    reviews = {r["lineage"]["line"]: r["lineage"]["review"] for r in records}  # a record per segment
+    assert [(r["decision"], r["adjustment_status"], r["reviewer"], r["review_job"]) for r in reviews.values()] == [
+        ("edit", "adjusted", reviewer.worker_id, "calls-1-review"),
+        ("accept", "unadjusted", reviewer.worker_id, "calls-1-review")]
+    assert [m["id"] for m in reviews[1]["changes"]["moved"]] == [review_input["answer"]["segments"][0]["id"]]
+    assert reviews[3]["changes"] == {}
+    assert summary.extra["reviewed"] == "accept: 1, edit: 1, reject: 1"
 
 
 def test_a_reviewer_never_reviews_what_they_labeled(db, tmp_path, schema, storage):

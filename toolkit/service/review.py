@@ -11,6 +11,8 @@ reviewer's reject does to the labeling job.
 - `reopen_rejected`: a rejected object goes back to the annotators as the next iteration, its line
   carrying `review-note`; the earlier answers stay (iteration-1/ in the output layout) and the old
   label is superseded (the object has no label until it is labeled and consolidated again).
+- `review_again`: once that object is consolidated again, the review job that rejected it gets a
+  review task for the new iteration, so the round ends only when a reviewer accepts or edits.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from toolkit.contract.base import dump
@@ -35,6 +37,7 @@ from toolkit.service.errors import Invalid, NotFound, Refused
 from toolkit.service.jobs import (
     DEFAULT_AVAILABILITY_S,
     JobInfo,
+    PreparedLine,
     _insert_batch,
     check_options,
     job_arn,
@@ -101,10 +104,7 @@ def create_review_job(db: Database, of_job: int, *, name: str | None = None, bel
     arn = job_arn(name)
     prepared, review_of = [], []
     for number, (object_id, iteration, line, label) in enumerate(lines, start=1):
-        prior_line = output_line(line, prior_info.label_attribute, label, prior_info.name)
-        review_line = review_task_line(prior_line, prior_info.label_attribute, of_job=prior_info.name,
-                                       iteration=iteration)
-        prepared.append(prepare_line(review_line, number, arn))
+        prepared.append(_review_line(prior_info, line, label, iteration, number, arn))
         review_of.append(object_id)
     now = db.now()
     with db.write() as session:
@@ -116,6 +116,42 @@ def create_review_job(db: Database, of_job: int, *, name: str | None = None, bel
         record(session, now, actor_id, "job.create_review", f"job:{job.id}", of_job=of_job, objects=len(prepared))
         refresh_status(session, job.id)
         return JobInfo.of(job)
+
+
+def _review_line(prior: JobInfo, line: dict[str, Any], label: dict[str, Any], iteration: int, number: int,
+                 arn: str) -> PreparedLine:
+    """The review task of one labeled object, through the real pre-annotation handler."""
+    prior_line = output_line(line, prior.label_attribute, label, prior.name)
+    review_line = review_task_line(prior_line, prior.label_attribute, of_job=prior.name, iteration=iteration)
+    return prepare_line(review_line, number, arn)
+
+
+def review_again(session: Session, now: datetime, labeled: DataObject, label: dict[str, Any] | None) -> bool:
+    """After a reopened object is labeled and consolidated again (iteration N+1), the review job that
+    rejected it gets a review task for the new label, so the round goes on until a reviewer accepts
+    or edits it (inside the consolidation's transaction). Returns whether one was added."""
+    if labeled.iteration < 2 or not isinstance(label, dict) or label.get("status") != "ok":
+        return False
+    reviews = session.scalars(select(DataObject).where(DataObject.review_of == labeled.id)
+                              .order_by(DataObject.id)).all()
+    if not reviews or any(_reviewed_iteration(r) == labeled.iteration for r in reviews):
+        return False
+    last = reviews[-1]
+    done = session.get(Consolidation, last.id)
+    decision = json.loads(done.label_json).get("decision") if done is not None and done.label_json else None
+    if decision != "reject":
+        return False
+    review_job = session.get(Job, last.job_id)
+    prior_job = session.get(Job, labeled.job_id)
+    assert review_job is not None and prior_job is not None
+    position = session.scalar(select(func.max(DataObject.position)).where(DataObject.job_id == review_job.id)) or 0
+    prepared = _review_line(JobInfo.of(prior_job), json.loads(labeled.line_json), label, labeled.iteration,
+                            position + 2, job_arn(review_job.name))
+    _insert_batch(session, now, review_job, [prepared], keep_repeats=True, review_of=[labeled.id])
+    record(session, now, None, "object.review_again", f"object:{labeled.id}", job=review_job.id,
+           iteration=labeled.iteration)
+    refresh_status(session, review_job.id)
+    return True
 
 
 # -- consolidation: the priors the post-annotation handler reads ----------------------------------
@@ -198,4 +234,5 @@ def review_counts(db: Database, job_id: int) -> dict[str, int]:
         return out
 
 
-__all__ = ["create_review_job", "priors_text", "priors_uri", "reopen_rejected", "review_counts", "select_objects"]
+__all__ = ["create_review_job", "priors_text", "priors_uri", "reopen_rejected", "review_again", "review_counts",
+           "select_objects"]
