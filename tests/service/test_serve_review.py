@@ -205,3 +205,74 @@ def test_the_review_task_page_and_submit_through_the_web(db, tmp_path, schema, s
         stop(app)
     run_queue(db, storage=storage)
     assert review.review_counts(db, jobs.get_job(db, "calls-1-review").id) == {"reject": 1}
+
+
+def test_a_review_too_big_for_a_line_goes_to_a_sidecar(db, tmp_path, schema, storage):
+    """Ground Truth's limits (100 KB a line, 20,000 characters an attribute) hold for the service's
+    review tasks too: with many prior answers, `review` moves to a sidecar under the review job's
+    output (`gtkit-review/sidecars/`), the task carries `review-ref`, and the reviewer's page can
+    read it through its signed media link; the review still consolidates."""
+    import re
+    from html import unescape
+
+    from web_helpers import claim, sign_in, submit
+
+    from toolkit.contract.manifest import MAX_ATTRIBUTE_CHARS, MAX_LINE_BYTES
+    from toolkit.contract.review import ReviewInput
+    from toolkit.service.web import ServeConfig, create_app
+    from toolkit.service.web.app import stop
+
+    team, annotators = make_people(db, 2)
+    reviewer = people.create_user(db, email="rev@example.org", display_name="Reviewer", password=PASSWORD,
+                                  role="reviewer", team_ids=(team.id,))
+    many = [{"id": f"pre-{i}", "track": "speaker", "label": "Agent" if i % 2 else "Customer", "start": i * 1.0,
+             "end": i * 1.0 + 0.8, "text": f"turn {i} of a long call, words words words"} for i in range(300)]
+    (line,) = [x for x in manifest_lines(tmp_path, 1) if "source-ref" in x]
+    line.update({"duration-seconds": 400.0, "pre-segments": many})
+    manifest = write_manifest(tmp_path / "long.jsonl", [line])
+    job = jobs.create_job(db, name="long-1", manifest=str(manifest), schema=schema, team_id=team.id,
+                          output_uri=str(tmp_path / "out"), workers_per_object=2)
+    for n, user in enumerate(annotators, start=1):
+        task = work.claim(db, user.id)
+        work.submit(db, user.id, task.object_id, answer_for(task, schema, n, storage))
+    run_queue(db, storage=storage)
+
+    made = review.create_review_job(db, job.id, storage=storage)
+    with db.read() as session:
+        (review_object,) = session.scalars(select(DataObject).where(DataObject.job_id == made.id))
+        line_text, input_text = review_object.line_json, review_object.task_input_json
+    assert len(line_text.encode()) <= MAX_LINE_BYTES
+    stored = json.loads(line_text)
+    assert "review" not in stored and all(len(json.dumps(v)) <= MAX_ATTRIBUTE_CHARS for v in stored.values())
+    ref = stored["review-ref"]
+    assert ref.startswith(str(tmp_path / "out" / "long-1-review" / "gtkit-review" / "sidecars"))
+    assert ref.endswith(".review.json")
+    sidecar = ReviewInput.model_validate_json(Path(ref).read_text())
+    assert [w.worker for w in sidecar.workers] == ["w1", "w2"] and len(sidecar.answer.segments) >= 300
+    assert json.loads(input_text)["review-ref"] == ref and "review" not in json.loads(input_text)
+    assert annotators[0].worker_id not in Path(ref).read_text()
+
+    app = create_app(ServeConfig(db=db, output_uri=str(tmp_path / "out"), storage=storage, secure_cookies=False,
+                                 run_queue=False, media_roots=(tmp_path / "media",)))
+    app.testing = True
+    try:
+        client = app.test_client()
+        assert sign_in(client, reviewer.email, PASSWORD).status_code == 302
+        object_id = int(claim(client).location.rsplit("/", 1)[1])
+        page = client.get(f"/task/{object_id}").get_data(as_text=True)
+        url = unescape(re.search(r'data-review-url="([^"]+)"', page).group(1))
+        got = client.get(url)
+        assert got.status_code == 200 and json.loads(got.get_data()) == json.loads(Path(ref).read_text())
+        # The link is the reviewer's: an annotator of another team gets nothing.
+        outsider_team, (outsider,) = make_people(db, 1, team="team-b")
+        other = app.test_client()
+        assert sign_in(other, outsider.email, PASSWORD).status_code == 302
+        assert other.get(url).status_code == 404
+        answer = sidecar.answer.model_dump(by_alias=True, mode="json", exclude_none=True)
+        answer["review"] = {"decision": "accept", "note": ""}
+        done = submit(client, object_id, {ANSWER_FIELD: json.dumps(answer)})
+        assert done.status_code == 200, done.get_data(as_text=True)
+    finally:
+        stop(app)
+    run_queue(db, storage=storage)
+    assert review.review_counts(db, made.id) == {"accept": 1}

@@ -17,6 +17,7 @@ reviewer's reject does to the labeling job.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from datetime import datetime, timedelta
@@ -28,8 +29,15 @@ from sqlalchemy.orm import Session
 from toolkit.contract.base import dump
 from toolkit.contract.consolidated import ConsolidatedLabel
 from toolkit.contract.output_manifest import output_line
-from toolkit.contract.review import REVIEW_NOTE_KEY, ReviewNote, ReviewPrior, ReviewPriors
-from toolkit.labeling.review import PRIORS_DIR, priors_name, review_task_line
+from toolkit.contract.review import (
+    REVIEW_NOTE_KEY,
+    REVIEW_REF_KEY,
+    REVIEW_SIDECAR_SUFFIX,
+    ReviewNote,
+    ReviewPrior,
+    ReviewPriors,
+)
+from toolkit.labeling.review import PRIORS_DIR, fit_review_line, priors_name, review_task_line
 from toolkit.service import queue
 from toolkit.service.audit import record
 from toolkit.service.db import Database
@@ -47,9 +55,10 @@ from toolkit.service.jobs import (
 )
 from toolkit.service.local_job import DEFAULT_TASK_TIME_LIMIT
 from toolkit.service.tables import Consolidation, DataObject, Job
-from toolkit.storage import join_uri
+from toolkit.storage import Storage, join_uri
 
 REVIEW_SUFFIX = "-review"
+SIDECARS_DIR = ("gtkit-review", "sidecars")  # under <output>/<review job>/: `review` too big for its line
 
 
 def select_objects(rows: list[tuple[int, float | None]], *, below_agreement: float | None = None,
@@ -74,7 +83,7 @@ def create_review_job(db: Database, of_job: int, *, name: str | None = None, bel
                       workers_per_object: int = 1, task_time_limit_s: int = DEFAULT_TASK_TIME_LIMIT,
                       availability_s: int = DEFAULT_AVAILABILITY_S, priority: int = 0,
                       label_attribute: str | None = None, output_uri: str | None = None,
-                      actor_id: int | None = None) -> JobInfo:
+                      actor_id: int | None = None, storage: Storage | None = None) -> JobInfo:
     """A review job of labeling job `of_job` (see the module doc). Refused when nothing is selected."""
     with db.read() as session:
         prior = session.get(Job, of_job)
@@ -102,14 +111,17 @@ def create_review_job(db: Database, of_job: int, *, name: str | None = None, bel
         raise Invalid("a review job needs its own label attribute")
     check_options(name, attribute, workers_per_object, task_time_limit_s, availability_s)
     arn = job_arn(name)
+    output_uri = output_uri or prior_info.output_uri
+    sidecars = sidecar_prefix(output_uri, name)
     prepared, review_of = [], []
     for number, (object_id, iteration, line, label) in enumerate(lines, start=1):
-        prepared.append(_review_line(prior_info, line, label, iteration, number, arn))
+        prepared.append(_review_line(prior_info, line, label, iteration, number, arn,
+                                     storage=storage or Storage(), sidecars=sidecars))
         review_of.append(object_id)
     now = db.now()
     with db.write() as session:
         job = new_job(session, now, name=name, schema_text=schema_text, team_id=team_id or prior_info.team_id,
-                      output_uri=output_uri or prior_info.output_uri, workers_per_object=workers_per_object,
+                      output_uri=output_uri, workers_per_object=workers_per_object,
                       task_time_limit_s=task_time_limit_s, availability_s=availability_s, priority=priority,
                       label_attribute=attribute, actor_id=actor_id, kind="review", review_of=of_job)
         _insert_batch(session, now, job, prepared, keep_repeats=True, review_of=review_of)
@@ -118,15 +130,33 @@ def create_review_job(db: Database, of_job: int, *, name: str | None = None, bel
         return JobInfo.of(job)
 
 
+def sidecar_prefix(output_uri: str, job_name: str) -> str:
+    """Where a review job's `review` sidecars go: `<output>/<review job>/gtkit-review/sidecars/`."""
+    return join_uri(output_uri, job_name, *SIDECARS_DIR)
+
+
 def _review_line(prior: JobInfo, line: dict[str, Any], label: dict[str, Any], iteration: int, number: int,
-                 arn: str) -> PreparedLine:
-    """The review task of one labeled object, through the real pre-annotation handler."""
+                 arn: str, *, storage: Storage, sidecars: str) -> PreparedLine:
+    """The review task of one labeled object, through the real pre-annotation handler. Ground
+    Truth's limits hold as for `gtkit job create --review-of` (toolkit.labeling.review.fit_review_line):
+    a `review` too big for the line is written to a sidecar under `sidecars` and the line carries
+    `review-ref`, which the review page downloads through its signed media link."""
     prior_line = output_line(line, prior.label_attribute, label, prior.name)
     review_line = review_task_line(prior_line, prior.label_attribute, of_job=prior.name, iteration=iteration)
+    try:
+        review_line, moved, _notes = fit_review_line(review_line, prior.label_attribute)
+    except ValueError as exc:
+        raise Invalid(f"job {prior.name}, object {line.get('interaction-id') or number}: {exc}") from None
+    if moved is not None:
+        key = hashlib.sha256(f"{number}:{iteration}:{line.get('source-ref')}".encode()).hexdigest()[:16]
+        ref = join_uri(sidecars, f"{number:06d}-{key}{REVIEW_SIDECAR_SUFFIX}")
+        storage.write_json(ref, moved)
+        review_line[REVIEW_REF_KEY] = ref
     return prepare_line(review_line, number, arn)
 
 
-def review_again(session: Session, now: datetime, labeled: DataObject, label: dict[str, Any] | None) -> bool:
+def review_again(session: Session, now: datetime, labeled: DataObject, label: dict[str, Any] | None,
+                 storage: Storage | None = None) -> bool:
     """After a reopened object is labeled and consolidated again (iteration N+1), the review job that
     rejected it gets a review task for the new label, so the round goes on until a reviewer accepts
     or edits it (inside the consolidation's transaction). Returns whether one was added."""
@@ -146,7 +176,8 @@ def review_again(session: Session, now: datetime, labeled: DataObject, label: di
     assert review_job is not None and prior_job is not None
     position = session.scalar(select(func.max(DataObject.position)).where(DataObject.job_id == review_job.id)) or 0
     prepared = _review_line(JobInfo.of(prior_job), json.loads(labeled.line_json), label, labeled.iteration,
-                            position + 2, job_arn(review_job.name))
+                            position + 2, job_arn(review_job.name), storage=storage or Storage(),
+                            sidecars=sidecar_prefix(review_job.output_uri, review_job.name))
     _insert_batch(session, now, review_job, [prepared], keep_repeats=True, review_of=[labeled.id])
     record(session, now, None, "object.review_again", f"object:{labeled.id}", job=review_job.id,
            iteration=labeled.iteration)
@@ -234,5 +265,5 @@ def review_counts(db: Database, job_id: int) -> dict[str, int]:
         return out
 
 
-__all__ = ["create_review_job", "priors_text", "priors_uri", "reopen_rejected", "review_again", "review_counts",
+__all__ = ["SIDECARS_DIR", "create_review_job", "sidecar_prefix", "priors_text", "priors_uri", "reopen_rejected", "review_again", "review_counts",
            "select_objects"]
