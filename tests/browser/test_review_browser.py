@@ -317,7 +317,8 @@ def test_disagreements_are_marked_on_the_editable_lane_and_a_mean_rating_is_expl
             for (const s of window.gtkit.state.segments) {
                 const row = document.querySelector(`li.gtkit-seg[data-segment-id="${s.id}"]`)
                 const region = window.gtkit.player.regionById.get(s.id)?.element
-                out[s.presegmentId] = [row?.classList.contains('gtkit-flagged') || false, row?.dataset.disagreement || '',
+                out[s.presegmentId] = [row?.classList.contains('gtkit-flagged') || false,
+                    row?.dataset.disagreement || '',
                     row?.querySelector('[data-role=segment-disagreement]')?.hidden === false
                         ? row.querySelector('[data-role=segment-disagreement]').textContent : '',
                     region?.dataset.disagreement || '', region ? region.style.backgroundImage !== '' : null]

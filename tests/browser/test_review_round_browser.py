@@ -235,3 +235,61 @@ def test_a_full_review_round(browser, tmp_path, peaks_dir, examples_dir):
         assert session.scalar(select(DataObject.state).join(Job).where(Job.name == "served-job",
                                                                        DataObject.position == 1)) == "consolidated"
     db.dispose()
+
+
+def test_a_review_too_big_for_its_line_is_read_from_its_sidecar(browser, tmp_path, peaks_dir, examples_dir):
+    """300 segments by two workers: the review task's `review` (over 400,000 characters) is in a
+    sidecar; the reviewer's page on `gtkit serve` downloads it, under the service's CSP, and the
+    accept consolidates."""
+    from toolkit.service import review, work
+    from toolkit.service.runner import run_queue
+    from toolkit.service.simulate import simulated_answer_content
+
+    data = tmp_path / "data"
+    db = Database.for_data_dir(data)
+    migrate.upgrade(db)
+    team = people.create_team(db, "calls")
+    annotators = [people.create_user(db, email=f"{n}@example.org", display_name=n, password=PASSWORD,
+                                     team_ids=(team.id,)) for n in ("ann", "bob")]
+    reviewer = people.create_user(db, email="rev@example.org", display_name="Rev", password=PASSWORD,
+                                  role="reviewer", team_ids=(team.id,))
+    many = [{"id": f"pre-{i}", "track": "speaker", "label": "Agent" if i % 2 else "Customer", "start": i * 0.07,
+             "end": i * 0.07 + 0.05, "text": f"turn {i}, words words words"} for i in range(300)]
+    line = {"source-ref": f"{MEDIA}/call_001.wav", "media-type": "audio", "interaction-id": "int-long",
+            "duration-seconds": 21.0, "pre-segments": many, "peaks-ref": str(peaks_dir / "call_001.wav.peaks.json")}
+    manifest = tmp_path / "long.jsonl"
+    manifest.write_text(json.dumps(line) + "\n")
+    out = tmp_path / "out"
+    schema = load_label_schema("call-center")
+    storage = Storage([f"s3://example-feedback-bucket/={examples_dir}"])
+    job = jobs.create_job(db, name="long-job", manifest=str(manifest), schema=schema, team_id=team.id,
+                          output_uri=str(out), workers_per_object=2)
+    for n, user in enumerate(annotators, start=1):
+        task = work.claim(db, user.id)
+        work.submit(db, user.id, task.object_id, simulated_answer_content(task.task_input, schema, n, storage))
+    run_queue(db, storage=storage)
+    made = review.create_review_job(db, job.id, storage=storage)
+    app = create_app(ServeConfig(db=db, output_uri=str(out), secure_cookies=False, queue_poll_s=0.2,
+                                 storage=storage, media_roots=(peaks_dir,)))
+    errors: list[str] = []
+    try:
+        with PortalServer(app) as server:
+            ctx, page = new_page(browser, errors)
+            sign_in(page, server.url, reviewer.email)
+            page.click("#next-task")
+            page.wait_for_url("**/task/*")
+            wait_until(page, READY)
+            assert "review" not in page.evaluate("Object.keys(window.gtkit.taskInput)")
+            assert page.evaluate("window.gtkit.taskInput['review-ref']").endswith(".review.json")
+            wait_until(page, "window.gtkit.review && window.gtkit.review.review !== null")
+            lanes = page.eval_on_selector_all("[data-ghost-lane]", "els => els.map(e => e.dataset.ghostLane)")
+            assert lanes == ["consolidated", "w1", "w2"]
+            assert page.evaluate("window.gtkit.getAnswer().segments.length") >= 300
+            page.locator("[data-action=review-accept]").click()
+            page.wait_for_url("**/submitted")
+            wait_for(db, "the review consolidated", lambda s: decisions(s, made.name) == ["accept"])
+            ctx.close()
+    finally:
+        stop(app)
+        db.dispose()
+    assert errors == [], "\n".join(errors)

@@ -264,7 +264,7 @@ def test_a_review_too_big_for_a_line_goes_to_a_sidecar(db, tmp_path, schema, sto
         got = client.get(url)
         assert got.status_code == 200 and json.loads(got.get_data()) == json.loads(Path(ref).read_text())
         # The link is the reviewer's: an annotator of another team gets nothing.
-        outsider_team, (outsider,) = make_people(db, 1, team="team-b")
+        _other_team, (outsider,) = make_people(db, 1, team="team-b")
         other = app.test_client()
         assert sign_in(other, outsider.email, PASSWORD).status_code == 302
         assert other.get(url).status_code == 404

@@ -265,5 +265,5 @@ def review_counts(db: Database, job_id: int) -> dict[str, int]:
         return out
 
 
-__all__ = ["SIDECARS_DIR", "create_review_job", "sidecar_prefix", "priors_text", "priors_uri", "reopen_rejected", "review_again", "review_counts",
-           "select_objects"]
+__all__ = ["SIDECARS_DIR", "create_review_job", "priors_text", "priors_uri", "reopen_rejected", "review_again",
+           "review_counts", "select_objects", "sidecar_prefix"]

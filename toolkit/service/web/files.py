@@ -77,7 +77,8 @@ def review_sidecar(object_id: int, uri: str) -> Path | None:
     if "://" in uri:
         return None
     with serve_state().db.read() as session:
-        job = session.scalar(select(Job).join(DataObject, DataObject.job_id == Job.id).where(DataObject.id == object_id))
+        job = session.scalar(select(Job).join(DataObject, DataObject.job_id == Job.id)
+                             .where(DataObject.id == object_id))
         if job is None or job.kind != "review" or "://" in job.output_uri:
             return None
         root = Path(sidecar_prefix(job.output_uri, job.name)).resolve()
