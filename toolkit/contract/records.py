@@ -51,7 +51,7 @@ class ReviewLineage(RecordModel):
     decision: Literal["accept", "edit"]
     reviewer: str | None = Field(default=None, description="workerId of the reviewer whose decision it is")
     adjustment_status: Literal["adjusted", "unadjusted"] | None = Field(
-        default=None, description="The review metadata's adjustment-status (adjusted exactly for an edit)")
+        default=None, description="Ground Truth's adjustment-status of the decision: adjusted exactly for an edit")
     changes: dict[str, Any] = Field(default_factory=dict, description="The reviewer's changes (ReviewChanges; "
                                                                       "empty for an accept)")
 
