@@ -1,13 +1,15 @@
 """Issue 17 end to end in chromium, on `gtkit serve` (SQLite): a full review round.
 
 Two annotators sign in and label a job of two calls in the worker UI; the admin makes a review job
-of it (`gtkit serve job create-review`); a reviewer signs in, edits one segment of call 1 with the
-normal tools (W nudges its start, the row's Track select relabels it) and accepts, and rejects
+of it on the job's page (as `gtkit serve job create-review --all`); a reviewer signs in, edits one
+segment of call 1 with the normal tools (W nudges its start, the row's Track select relabels it)
+and accepts, and rejects
 call 2 with a note; call 2 goes back to the annotators as iteration 2 with the note on their page;
 they label it again; the reviewer gets it back and accepts it. `gtkit export --reviewed-only` of the
 review job's written output layout then holds the reviewer's edit (the new start and label) and the
 review lineage (reviewer id, adjustment status, changes). Every step is a click or a key press in
 the page; only the set-up (accounts, the labeling job) and the export go through Python and the CLI.
+A second test: a review too big for its line is read from its sidecar.
 """
 
 from __future__ import annotations
@@ -121,12 +123,19 @@ def test_a_full_review_round(browser, tmp_path, peaks_dir, examples_dir):
                 page.goto(f"{url}/")
             wait_for(db, "both calls consolidated", lambda s: decisions(s, "served-job") == [None, None])
 
-            # 2. The admin makes the review job.
-            made = subprocess.run([*GTKIT, "serve", "job", "create-review", "served-job", "--all", "--data",
-                                   str(data)], capture_output=True, text=True, timeout=120)
-            assert made.returncode == 0, made.stderr
-            said = " ".join((made.stdout + made.stderr).split())
-            assert "review job 2 served-job-review of served-job: 2 objects" in said
+            # 2. The admin makes the review job on the labeling job's page.
+            ctx, admin = new_page(browser, errors)
+            contexts.append(ctx)
+            sign_in(admin, url, "admin@example.org")
+            admin.goto(f"{url}/admin/")
+            admin.click('tr[data-job="served-job"] a')
+            admin.wait_for_url("**/admin/jobs/*")
+            admin.check('#review-form input[name=select][value=all]')
+            admin.click("#create-review")
+            admin.wait_for_url("**/admin/jobs/2")
+            assert admin.text_content("h1").split()[0] == "served-job-review"
+            assert admin.locator("#review-form").count() == 0  # a review job is not reviewed again
+            assert admin.text_content("#progress tr:first-child td").strip() == "2"
 
             # 3. The reviewer: call 1 edited (boundary and label) then accepted; call 2 rejected.
             rev = pages[reviewer.email]

@@ -276,3 +276,56 @@ def test_a_review_too_big_for_a_line_goes_to_a_sidecar(db, tmp_path, schema, sto
         stop(app)
     run_queue(db, storage=storage)
     assert review.review_counts(db, made.id) == {"accept": 1}
+
+
+def test_the_admin_creates_a_review_job_on_the_job_page(db, tmp_path, schema, storage):
+    from web_helpers import sign_in, token
+
+    from toolkit.service.web import ServeConfig, create_app
+    from toolkit.service.web.app import stop
+
+    _team, (ann1, _ann2), _reviewer, job = labeled_job(db, tmp_path, schema, storage, objects=4)
+    admin = people.create_user(db, email="boss@example.org", display_name="Boss", password=PASSWORD, role="admin")
+    app = create_app(ServeConfig(db=db, output_uri=str(tmp_path / "out"), storage=storage, secure_cookies=False,
+                                 run_queue=False, media_roots=(tmp_path / "media",)))
+    app.testing = True
+    try:
+        client = app.test_client()
+        assert sign_in(client, admin.email, PASSWORD).status_code == 302
+        page = f"/admin/jobs/{job.id}"
+        assert 'id="create-review"' in client.get(page).get_data(as_text=True)
+
+        def post(**form):
+            return client.post(f"{page}/create-review", data={"csrf_token": token(client, page), **form})
+        assert post(select="sometimes").status_code == 400
+        assert "not a number" in post(select="below", below_agreement="lots").get_data(as_text=True)
+        made = post(select="sample", sample="50", seed="7", workers="1")
+        assert made.status_code == 302
+        review_job = jobs.get_job(db, "calls-1-review")
+        assert made.location.endswith(f"/admin/jobs/{review_job.id}") and review_job.kind == "review"
+        assert jobs.job_progress(db, review_job.id).objects == 2
+        # Not on a review job's page; an annotator cannot post it.
+        assert 'id="create-review"' not in client.get(made.location).get_data(as_text=True)
+        other = app.test_client()
+        assert sign_in(other, ann1.email, PASSWORD).status_code == 302
+        refused = other.post(f"{page}/create-review", data={"csrf_token": token(other, "/"), "select": "all"})
+        assert refused.status_code in (403, 404)
+    finally:
+        stop(app)
+
+
+def test_a_cancelled_review_job_gets_no_new_round(db, tmp_path, schema, storage):
+    _team, (ann1, ann2), reviewer, job = labeled_job(db, tmp_path, schema, storage, objects=1)
+    admin = people.create_user(db, email="boss@example.org", display_name="Boss", password=PASSWORD, role="admin")
+    made = review.create_review_job(db, job.id)
+    task = work.claim(db, reviewer.id)
+    work.submit(db, reviewer.id, task.object_id, review_content(task, "reject", NOTE))
+    run_queue(db, storage=storage)
+    jobs.cancel_job(db, made.id, actor_id=admin.id)
+    for n, user in enumerate((ann1, ann2), start=1):
+        again = work.claim(db, user.id)
+        work.submit(db, user.id, again.object_id, answer_for(again, schema, n, storage))
+    run_queue(db, storage=storage)
+    assert jobs.job_progress(db, made.id).objects == 1
+    with db.read() as session:
+        assert session.scalar(select(DataObject.state).where(DataObject.job_id == job.id)) == "consolidated"

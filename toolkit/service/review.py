@@ -174,6 +174,8 @@ def review_again(session: Session, now: datetime, labeled: DataObject, label: di
     review_job = session.get(Job, last.job_id)
     prior_job = session.get(Job, labeled.job_id)
     assert review_job is not None and prior_job is not None
+    if review_job.status == "cancelled":  # the admin ended the review: the new label stands unreviewed
+        return False
     position = session.scalar(select(func.max(DataObject.position)).where(DataObject.job_id == review_job.id)) or 0
     prepared = _review_line(JobInfo.of(prior_job), json.loads(labeled.line_json), label, labeled.iteration,
                             position + 2, job_arn(review_job.name), storage=storage or Storage(),
