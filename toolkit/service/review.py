@@ -110,6 +110,9 @@ def create_review_job(db: Database, of_job: int, *, name: str | None = None, bel
     if attribute == prior_info.label_attribute:
         raise Invalid("a review job needs its own label attribute")
     check_options(name, attribute, workers_per_object, task_time_limit_s, availability_s)
+    with db.read() as session:  # before any sidecar is written (new_job checks again, in its transaction)
+        if session.scalar(select(Job.id).where(func.lower(Job.name) == name.lower())) is not None:
+            raise Refused(f"a job named {name!r} exists (names are unique, ignoring case)")
     arn = job_arn(name)
     output_uri = output_uri or prior_info.output_uri
     sidecars = sidecar_prefix(output_uri, name)
