@@ -37,6 +37,16 @@ def labeled_job(db, tmp_path, schema, storage, *, objects: int = 2):
     return team, annotators, reviewer, job
 
 
+def web_app(db, tmp_path, storage):
+    """The web app on the test's database, its queue not running (the tests run it)."""
+    from toolkit.service.web import ServeConfig, create_app
+
+    app = create_app(ServeConfig(db=db, output_uri=str(tmp_path / "out"), storage=storage, secure_cookies=False,
+                                 run_queue=False, media_roots=(tmp_path / "media",)))
+    app.testing = True
+    return app
+
+
 def review_content(task, decision: str, note: str = "", mutate=None) -> dict:
     """What the review page sends: the editable starting point (`review.answer`), changed or not."""
     answer = json.loads(json.dumps(task.task_input["review"]["answer"]))
@@ -179,14 +189,11 @@ def test_selection_all_below_agreement_and_seeded_sample(db, tmp_path, schema, s
 def test_the_review_task_page_and_submit_through_the_web(db, tmp_path, schema, storage):
     from web_helpers import claim, sign_in, submit
 
-    from toolkit.service.web import ServeConfig, create_app
     from toolkit.service.web.app import stop
 
     _team, (ann1, _ann2), reviewer, job = labeled_job(db, tmp_path, schema, storage, objects=1)
     review.create_review_job(db, job.id)
-    app = create_app(ServeConfig(db=db, output_uri=str(tmp_path / "out"), storage=storage, secure_cookies=False,
-                                 run_queue=False, media_roots=(tmp_path / "media",)))
-    app.testing = True
+    app = web_app(db, tmp_path, storage)
     try:
         annotator = app.test_client()
         assert sign_in(annotator, ann1.email, PASSWORD).status_code == 302
@@ -219,7 +226,6 @@ def test_a_review_too_big_for_a_line_goes_to_a_sidecar(db, tmp_path, schema, sto
 
     from toolkit.contract.manifest import MAX_ATTRIBUTE_CHARS, MAX_LINE_BYTES
     from toolkit.contract.review import ReviewInput
-    from toolkit.service.web import ServeConfig, create_app
     from toolkit.service.web.app import stop
 
     team, annotators = make_people(db, 2)
@@ -252,9 +258,7 @@ def test_a_review_too_big_for_a_line_goes_to_a_sidecar(db, tmp_path, schema, sto
     assert json.loads(input_text)["review-ref"] == ref and "review" not in json.loads(input_text)
     assert annotators[0].worker_id not in Path(ref).read_text()
 
-    app = create_app(ServeConfig(db=db, output_uri=str(tmp_path / "out"), storage=storage, secure_cookies=False,
-                                 run_queue=False, media_roots=(tmp_path / "media",)))
-    app.testing = True
+    app = web_app(db, tmp_path, storage)
     try:
         client = app.test_client()
         assert sign_in(client, reviewer.email, PASSWORD).status_code == 302
@@ -281,14 +285,11 @@ def test_a_review_too_big_for_a_line_goes_to_a_sidecar(db, tmp_path, schema, sto
 def test_the_admin_creates_a_review_job_on_the_job_page(db, tmp_path, schema, storage):
     from web_helpers import sign_in, token
 
-    from toolkit.service.web import ServeConfig, create_app
     from toolkit.service.web.app import stop
 
     _team, (ann1, _ann2), _reviewer, job = labeled_job(db, tmp_path, schema, storage, objects=4)
     admin = people.create_user(db, email="boss@example.org", display_name="Boss", password=PASSWORD, role="admin")
-    app = create_app(ServeConfig(db=db, output_uri=str(tmp_path / "out"), storage=storage, secure_cookies=False,
-                                 run_queue=False, media_roots=(tmp_path / "media",)))
-    app.testing = True
+    app = web_app(db, tmp_path, storage)
     try:
         client = app.test_client()
         assert sign_in(client, admin.email, PASSWORD).status_code == 302
