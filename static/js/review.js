@@ -266,7 +266,12 @@ export function createReview ({ task, source, state, alerts, form, isRestored, o
     const marks = flaggedSegments(items, state.segments)
     for (const f of marks.values()) f.text = f.kinds.map(kindText).join(', ')
     player?.setFlagged?.(marks)
-    views?.list.setFlagged?.(marks)
+    views?.list.setFlagged?.(marks, f => {
+      const item = items[f.first]
+      if (!item) return
+      focusDisagreement(item)
+      rows.reveal?.(item.index)
+    })
     flagged = marks
   }
 

@@ -28,6 +28,7 @@ export function createSegmentsList ({ state, player }) {
   let current = new Set()
   let problemsBySeg = new Map()
   let flagged = new Map() // a review: segment id -> {kinds, text} (setFlagged)
+  let onFlagPick = () => {}
   const rowsView = createVirtualList({
     scroller: element,
     list,
@@ -79,7 +80,8 @@ export function createSegmentsList ({ state, player }) {
     play.addEventListener('click', () => { state.select(id); player.playSegment(id) })
     const del = el('button', { type: 'button', class: 'gtkit-btn gtkit-btn-small gtkit-btn-quiet', dataset: { action: 'delete-segment' }, title: 'Delete this segment (Delete)', 'aria-label': 'Delete segment', text: '✕' })
     del.addEventListener('click', () => state.removeSegment(id))
-    const flag = el('span', { class: 'gtkit-seg-flag', dataset: { role: 'segment-disagreement' }, hidden: true })
+    const flag = el('button', { type: 'button', class: 'gtkit-link gtkit-seg-flag', dataset: { role: 'segment-disagreement' }, hidden: true })
+    flag.addEventListener('click', () => { const f = flagged.get(id); if (f) onFlagPick(f) })
     const head = el('div', { class: 'gtkit-seg-head' }, [
       swatch, flag, track,
       el('label', { class: 'gtkit-time-field' }, ['Start ', start]),
@@ -281,9 +283,11 @@ export function createSegmentsList ({ state, player }) {
     for (const [name, { wrap }] of row.fieldInputs) wrap.classList.toggle('gtkit-field-invalid', bad.has(`attributes.${name}`))
   }
 
-  /** A review: mark the rows of the segments a disagreement is about (id -> {kinds, text}). */
-  function setFlagged (map) {
+  /** A review: mark the rows of the segments a disagreement is about (id -> {kinds, text}); a
+   *  click on a row's mark calls `onPick` with its entry (the review goes to its disagreement). */
+  function setFlagged (map, onPick = () => {}) {
     flagged = map || new Map()
+    onFlagPick = onPick
     for (const row of rowsView.handles()) applyFlag(row)
   }
 
@@ -296,6 +300,7 @@ export function createSegmentsList ({ state, player }) {
     if (!badge) return
     badge.hidden = !f
     badge.textContent = f ? `⚑ ${f.text}` : ''
+    if (f) badge.title = 'Go to this disagreement in the list'
   }
 
   /** Focus the first input of a segment row (used after submit is blocked). */

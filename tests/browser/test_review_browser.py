@@ -340,6 +340,11 @@ def test_disagreements_are_marked_on_the_editable_lane_and_a_mean_rating_is_expl
     assert start["seg-0003"]["id"] == page.evaluate("window.gtkit.state.selectedSegmentId")
     page.keyboard.press("Control+z")
     page.wait_for_function("document.querySelector('[data-role=review-decision]').dataset.decision === 'accept'")
+    # A row's mark goes to its (first) disagreement in the list.
+    page.locator(f'li.gtkit-seg[data-segment-id="{start["seg-0002"]["id"]}"] [data-role=segment-disagreement]').click()
+    assert page.evaluate("window.gtkit.state.selectedSegmentId") == start["seg-0002"]["id"]
+    assert page.locator("[data-role=disagreements] li.gtkit-selected").get_attribute("data-kind") == \
+        "content-disagreement"
 
     # The consolidated rating is the workers' mean (3.333): no step pretends to be selected, the
     # hint gives the mean and each worker's rating and says what Accept does with it.
