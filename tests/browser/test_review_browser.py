@@ -325,7 +325,7 @@ def test_disagreements_are_marked_on_the_editable_lane_and_a_mean_rating_is_expl
             }
             return out
         })()""")
-    page.wait_for_function("document.querySelectorAll('li.gtkit-seg.gtkit-flagged').length === 2")
+    wait_until(page, "document.querySelectorAll('li.gtkit-seg.gtkit-flagged').length === 2")
     got = marks()
     assert got["seg-0001"] == [False, "", "", "", False]
     assert got["seg-0003"] == [True, "low-support", "⚑ Low support", "low-support", True]
@@ -333,13 +333,13 @@ def test_disagreements_are_marked_on_the_editable_lane_and_a_mean_rating_is_expl
     assert got["seg-0002"][2] == "⚑ Content disagreement, Low agreement"
     # The list is still first and still seeks; a moved segment keeps its mark.
     page.locator("[data-role=disagreements] li").nth(0).locator("button").click()
-    page.wait_for_function("Math.abs(window.gtkit.player.currentTime - 12.0) < 0.05")
+    wait_until(page, "Math.abs(window.gtkit.player.currentTime - 12.0) < 0.05")
     page.keyboard.press("w")
-    page.wait_for_function("document.querySelector('[data-role=review-decision]').dataset.decision === 'edit'")
+    wait_until(page, "document.querySelector('[data-role=review-decision]').dataset.decision === 'edit'")
     assert marks()["seg-0003"][:2] == [True, "low-support"]
     assert start["seg-0003"]["id"] == page.evaluate("window.gtkit.state.selectedSegmentId")
     page.keyboard.press("Control+z")
-    page.wait_for_function("document.querySelector('[data-role=review-decision]').dataset.decision === 'accept'")
+    wait_until(page, "document.querySelector('[data-role=review-decision]').dataset.decision === 'accept'")
     # A row's mark goes to its (first) disagreement in the list.
     page.locator(f'li.gtkit-seg[data-segment-id="{start["seg-0002"]["id"]}"] [data-role=segment-disagreement]').click()
     assert page.evaluate("window.gtkit.state.selectedSegmentId") == start["seg-0002"]["id"]
@@ -361,10 +361,10 @@ def test_disagreements_are_marked_on_the_editable_lane_and_a_mean_rating_is_expl
     # Choosing a step: it is selected, the hint says so, and the label is edited.
     page.goto(f"{portal.url}/task/1")
     wait_ready(page)
-    page.wait_for_function("window.gtkit.review && window.gtkit.review.review !== null")
+    wait_until(page, "window.gtkit.review && window.gtkit.review.review !== null")
     page.check('input[name="content-overall_rating"][value="4"]')
-    page.wait_for_function("document.querySelector('[data-rating-hint=overall_rating]').dataset.selected === '4'")
+    wait_until(page, "document.querySelector('[data-rating-hint=overall_rating]').dataset.selected === '4'")
     assert page.locator("[data-rating-hint=overall_rating]").inner_text() == \
         "You chose 4; the workers' mean is 3.33 (w1: 4 · w2: 4)."
-    page.wait_for_function("document.querySelector('[data-role=review-decision]').dataset.decision === 'edit'")
+    wait_until(page, "document.querySelector('[data-role=review-decision]').dataset.decision === 'edit'")
     assert probe.errors == [] and probe.script_ran == [] and console == []
