@@ -113,6 +113,7 @@ class Item:
     storage: Storage | None = None
     _sidecar: Sidecar | None = None
     raw: bytes | None = None  # set by the fast path: `data` then holds only the keys it extracted
+    review: dict[str, Any] | None = None  # --reviewed-only: the review's lineage (toolkit/export/review.py)
 
     def full_data(self) -> dict[str, Any]:
         """The whole manifest line (parsed on first use when the fast path left keys out)."""

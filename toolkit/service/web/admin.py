@@ -18,7 +18,7 @@ from toolkit.contract import LabelSchema, load_label_schema
 from toolkit.contract.schema import builtin_schema_names
 from toolkit.export.workers import COLUMNS, WorkerReportError, charts, collect_workers, table_rows
 from toolkit.labeling.output_layout import JobLayout
-from toolkit.service import jobs, output, people
+from toolkit.service import jobs, output, people, sso
 from toolkit.service.errors import Invalid
 from toolkit.service.web.context import serve_state
 from toolkit.storage import tempfiles
@@ -151,10 +151,38 @@ def job_action(job_id: int, action: str) -> Any:
             raise Invalid("manifest: give a path or s3:// URI on the server")
         jobs.add_objects(state.db, job_id, manifest, storage=state.config.storage, actor_id=current_user.id)
         return redirect(url_for("admin.job", job_id=job_id))
+    if action == "create-review":
+        made = _create_review(job_id)
+        return redirect(url_for("admin.job", job_id=made.id))
     if action not in ACTIONS:
         abort(404)
     ACTIONS[action](state.db, job_id, actor_id=current_user.id)
     return redirect(url_for("admin.job", job_id=job_id))
+
+
+def _number(name: str, kind: type[float] | type[int]) -> float | int:
+    try:
+        return kind(request.form.get(name) or "")
+    except ValueError:
+        raise Invalid(f"{name}: not a number") from None
+
+
+def _create_review(job_id: int) -> jobs.JobInfo:
+    """The job page's review form: `gtkit serve job create-review` (all, below an agreement, a sample)."""
+    from toolkit.service import review
+
+    select = request.form.get("select") or "all"
+    if select not in ("all", "below", "sample"):
+        raise Invalid("select: all, below or sample")
+    workers = int(_number("workers", int)) if request.form.get("workers") else 1
+    if not 1 <= workers <= 9:
+        raise Invalid("workers: 1 to 9 reviews per object")
+    state = serve_state()
+    return review.create_review_job(
+        state.db, job_id, below_agreement=float(_number("below_agreement", float)) if select == "below" else None,
+        sample_pct=float(_number("sample", float)) if select == "sample" else None,
+        seed=int(_number("seed", int)) if select == "sample" and request.form.get("seed") else 0,
+        workers_per_object=workers, storage=state.config.storage, actor_id=current_user.id)
 
 
 # -- people ---------------------------------------------------------------------------------------
@@ -166,7 +194,7 @@ def _users_page(link: str | None = None, error: str | None = None, status: int =
     memberships = {u.id: people.user_team_ids(db, u.id) for u in users}
     return render_template("admin_users.html", users=users, teams=teams, memberships=memberships,
                            team_names={t.id: t.name for t in teams}, link=link, link_kind=link_kind,
-                           error=error), status
+                           linked=sso.linked_issuers(db), error=error), status
 
 
 @bp.get("/users")
@@ -200,6 +228,8 @@ def user_action(user_id: int, action: str) -> Any:
     elif action == "reset-password":
         link = people.reset_link(db, user_id, actor_id=current_user.id)
         return _users_page(link=url_for("auth.invite", token=link.token, _external=True), link_kind="reset")
+    elif action == "unlink-sso":
+        sso.unlink(db, user_id, actor_id=current_user.id)
     else:
         abort(404)
     return redirect(url_for("admin.users"))
