@@ -98,10 +98,7 @@ def find_job(database, ref: str):  # type: ignore[no-untyped-def]
 def _load_schema(schema: str):  # type: ignore[no-untyped-def]
     from toolkit.contract import load_label_schema
 
-    try:
-        return load_label_schema(schema)
-    except (FileNotFoundError, ValueError) as exc:
-        raise fail(f"--schema: {exc}") from exc
+    return load_label_schema(schema)  # a missing or invalid schema: the root command's one line (exit 1 / 2)
 
 
 # -- init, run ----------------------------------------------------------------------------------
