@@ -299,3 +299,72 @@ def test_a_relabeling_task_shows_the_reviewers_note_as_text(portal_factory, open
     assert page.evaluate("window.gtkit.review") is None and page.locator("[data-role=review]").count() == 0
     assert page.locator("crowd-button[form-action=submit]").inner_text() == "Submit"
     assert probe.script_ran == [] and probe.dialogs == [] and probe.errors == []
+
+
+def test_disagreements_are_marked_on_the_editable_lane_and_a_mean_rating_is_explained(portal_factory, open_page,
+                                                                                       peaks_dir):
+    line = review_line(peaks_dir)
+    other = review_line(peaks_dir, **{"interaction-id": "c2"})
+    portal = portal_factory("call-center", [line, other])
+    page, probe, console = open_review(portal, open_page)
+    start = by_pre(page)
+
+    # The segments a disagreement is about are marked in their rows and on the waveform, in the
+    # editable lane (not only the ghost lanes); the others are not.
+    def marks() -> dict[str, list]:
+        return page.evaluate("""(() => {
+            const out = {}
+            for (const s of window.gtkit.state.segments) {
+                const row = document.querySelector(`li.gtkit-seg[data-segment-id="${s.id}"]`)
+                const region = window.gtkit.player.regionById.get(s.id)?.element
+                out[s.presegmentId] = [row?.classList.contains('gtkit-flagged') || false,
+                    row?.dataset.disagreement || '',
+                    row?.querySelector('[data-role=segment-disagreement]')?.hidden === false
+                        ? row.querySelector('[data-role=segment-disagreement]').textContent : '',
+                    region?.dataset.disagreement || '', region ? region.style.backgroundImage !== '' : null]
+            }
+            return out
+        })()""")
+    wait_until(page, "document.querySelectorAll('li.gtkit-seg.gtkit-flagged').length === 2")
+    got = marks()
+    assert got["seg-0001"] == [False, "", "", "", False]
+    assert got["seg-0003"] == [True, "low-support", "⚑ Low support", "low-support", True]
+    assert got["seg-0002"][:2] == [True, "content-disagreement low-agreement"]
+    assert got["seg-0002"][2] == "⚑ Content disagreement, Low agreement"
+    # The list is still first and still seeks; a moved segment keeps its mark.
+    page.locator("[data-role=disagreements] li").nth(0).locator("button").click()
+    wait_until(page, "Math.abs(window.gtkit.player.currentTime - 12.0) < 0.05")
+    page.keyboard.press("w")
+    wait_until(page, "document.querySelector('[data-role=review-decision]').dataset.decision === 'edit'")
+    assert marks()["seg-0003"][:2] == [True, "low-support"]
+    assert start["seg-0003"]["id"] == page.evaluate("window.gtkit.state.selectedSegmentId")
+    page.keyboard.press("Control+z")
+    wait_until(page, "document.querySelector('[data-role=review-decision]').dataset.decision === 'accept'")
+    # A row's mark goes to its (first) disagreement in the list.
+    page.locator(f'li.gtkit-seg[data-segment-id="{start["seg-0002"]["id"]}"] [data-role=segment-disagreement]').click()
+    assert page.evaluate("window.gtkit.state.selectedSegmentId") == start["seg-0002"]["id"]
+    assert page.locator("[data-role=disagreements] li.gtkit-selected").get_attribute("data-kind") == \
+        "content-disagreement"
+
+    # The consolidated rating is the workers' mean (3.333): no step pretends to be selected, the
+    # hint gives the mean and each worker's rating and says what Accept does with it.
+    assert page.locator('input[name="content-overall_rating"]:checked').count() == 0
+    hint = page.locator("[data-rating-hint=overall_rating]")
+    assert hint.inner_text() == ("No step is selected: Accept keeps the mean 3.33 of the workers' ratings "
+                                 "(w1: 4 · w2: 4). Choose a step to change it.")
+    assert page.locator("[data-worker-answers=overall_rating]").count() == 0
+    page.locator("[data-action=review-accept]").click()
+    page.wait_for_url(f"{portal.url}/task/0/submitted")
+    saved = saved_answer(portal)
+    assert saved.review.decision == "accept" and saved.content["overall_rating"] == pytest.approx(3.333)
+
+    # Choosing a step: it is selected, the hint says so, and the label is edited.
+    page.goto(f"{portal.url}/task/1")
+    wait_ready(page)
+    wait_until(page, "window.gtkit.review && window.gtkit.review.review !== null")
+    page.check('input[name="content-overall_rating"][value="4"]')
+    wait_until(page, "document.querySelector('[data-rating-hint=overall_rating]').dataset.selected === '4'")
+    assert page.locator("[data-rating-hint=overall_rating]").inner_text() == \
+        "You chose 4; the workers' mean is 3.33 (w1: 4 · w2: 4)."
+    wait_until(page, "document.querySelector('[data-role=review-decision]').dataset.decision === 'edit'")
+    assert probe.errors == [] and probe.script_ran == [] and console == []

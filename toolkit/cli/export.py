@@ -26,7 +26,7 @@ from toolkit.export.workers import collect_workers, write_worker_report
 from toolkit.storage import is_s3
 
 AUTO_JOBS_BYTES = 64 * 1024 * 1024
-EXIT_EMPTY = 4  # `gtkit export` wrote 0 records (without --allow-empty)
+EXIT_EMPTY = EmptyExportError.exit_code  # `gtkit export` wrote 0 records (without --allow-empty)
 LabelsOpt = Annotated[str, typer.Option("--labels", "-l", help="Ground Truth output.manifest (local or s3://).")]
 AttrOpt = Annotated[str | None, typer.Option(
     "--label-attribute", help="Label attribute name; default: found from its <attr>-metadata sibling.")]
@@ -194,15 +194,11 @@ def export_cmd(
                            exclude_workers=frozenset(w.strip() for spec in exclude_workers or []
                                                      for w in spec.split(",") if w.strip()),
                            id_key=key, workers=workers, min_worker_f1=min_worker_f1))
-    try:
-        with _progress(labels, "exporting", quiet) as progress:
-            summary = run_export(storage, labels, options, progress)
-    except EmptyExportError as exc:
-        _finish(exc.summary, quiet, summary_json)
-        # soft_wrap: the reasons stay whole on one line, whatever the terminal width
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_EMPTY) from None
-    _finish(summary, quiet, summary_json)
+    # The summary is written and shown whether the export succeeds or writes nothing (EmptyExportError:
+    # exit 4, mapped with every other error by the root command).
+    options.on_summary = lambda summary: _finish(summary, quiet, summary_json)
+    with _progress(labels, "exporting", quiet) as progress:
+        run_export(storage, labels, options, progress)
 
 
 def merge_cmd(
@@ -269,13 +265,10 @@ def report_cmd(
     if workers:
         if not out and not json_out:
             raise fail("--workers needs --out (HTML) and/or --json")
-        try:
-            report = collect_workers(storage, workers, manifest=manifest, schema=load_label_schema(schema) if schema
-                                     else None, id_key=id_key.encode("utf-8") if id_key else None,
-                                     real_ids=real_worker_ids, rating_tolerance=rating_tolerance, review=review)
-            write_worker_report(storage, report, out, json_out, title)
-        except (ValueError, OSError) as exc:
-            raise fail(str(exc)) from None
+        report = collect_workers(storage, workers, manifest=manifest, schema=load_label_schema(schema) if schema
+                                 else None, id_key=id_key.encode("utf-8") if id_key else None,
+                                 real_ids=real_worker_ids, rating_tolerance=rating_tolerance, review=review)
+        write_worker_report(storage, report, out, json_out, title)
         if not quiet:
             console.print(f"{len(report.workers)} workers, {report.answers} answers on {report.objects} objects "
                           f"({report.gold_objects} gold); unreadable files: {len(report.problems)}")
@@ -285,9 +278,6 @@ def report_cmd(
         return
     if not labels or not out:
         raise fail("gtkit report needs --labels and --out (or --workers JOB_OUTPUT)")
-    try:
-        with _progress(labels, "reading labels", quiet) as progress:
-            summary = run_report(storage, labels, out, label_attribute, schema, title, progress)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+    with _progress(labels, "reading labels", quiet) as progress:
+        summary = run_report(storage, labels, out, label_attribute, schema, title, progress)
     _finish(summary, quiet, summary_json)

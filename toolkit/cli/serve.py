@@ -98,10 +98,7 @@ def find_job(database, ref: str):  # type: ignore[no-untyped-def]
 def _load_schema(schema: str):  # type: ignore[no-untyped-def]
     from toolkit.contract import load_label_schema
 
-    try:
-        return load_label_schema(schema)
-    except (FileNotFoundError, ValueError) as exc:
-        raise fail(f"--schema: {exc}") from exc
+    return load_label_schema(schema)  # a missing or invalid schema: the root command's one line (exit 1 / 2)
 
 
 # -- init, run ----------------------------------------------------------------------------------
@@ -502,6 +499,7 @@ def job_create_review(
     team: Annotated[str | None, typer.Option("--team", help="Team of the reviewers (default: the job's).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-n", min=1, max=9, help="Reviews per object.")] = 1,
     priority: Annotated[int, typer.Option("--priority", help="Higher is served first.")] = 0,
+    mirror: MirrorOpt = None,
 ) -> None:
     """Create a review job of a labeling job: reviewers accept, edit or reject each label; a reject sends
     the object back to the annotators with the reviewer's note (docs/review.md).
@@ -519,7 +517,7 @@ def job_create_review(
     made = review.create_review_job(database, prior.id, name=name, below_agreement=below_agreement,
                                     sample_pct=sample, seed=seed,
                                     team_id=find_team(database, team).id if team else None,
-                                    workers_per_object=workers, priority=priority)
+                                    workers_per_object=workers, priority=priority, storage=make_storage(mirror))
     from toolkit.service import jobs
 
     p = jobs.job_progress(database, made.id)

@@ -72,6 +72,7 @@ def record(model: type[BaseModel], exclude: set[str] | None = None, /, **fields:
 
 
 def lineage(item: Item, agreement: float | None, segment_id: str | None = None) -> dict[str, Any]:
+    review = {"review": item.review} if item.review is not None else {}
     return {
         "interaction_id": item.interaction_id,
         "source_ref": item.source_ref,
@@ -82,6 +83,7 @@ def lineage(item: Item, agreement: float | None, segment_id: str | None = None) 
         "line": item.line,
         "segment_id": segment_id,
         **item.lineage_extra,
+        **review,
     }
 
 

@@ -41,7 +41,10 @@ OUTPUT_MANIFEST_HINT = "<output path>/<job name>/manifests/output/output.manifes
 
 class EmptyExportError(ExportError):
     """The export would write 0 records (and `allow_empty` is off): nothing was written. `summary`
-    says what was read and why each line or item gave no record."""
+    says what was read and why each line or item gave no record. The CLI exits 4 with the hint."""
+
+    exit_code = 4
+    hint = "Nothing was written; pass --allow-empty if an empty export is expected."
 
     def __init__(self, message: str, summary: RunSummary):
         super().__init__(message)
@@ -59,7 +62,7 @@ def empty_message(summary: RunSummary, input_manifest: bool) -> str:
     if input_manifest:
         message += (" No line has a label attribute: this looks like a Ground Truth input manifest; export "
                     f"reads the labeling job's output manifest ({OUTPUT_MANIFEST_HINT}).")
-    return message + " Nothing was written; pass --allow-empty if an empty export is expected."
+    return message
 
 
 @dataclass
@@ -83,6 +86,9 @@ class ExportOptions:
     batch_body: str | None = None              # bedrock-batch: override the preset's batch.body (anthropic, ...)
     cannot_annotate: str = "skip"              # items most workers could not annotate: skip | keep
     trust: TrustOptions = field(default_factory=TrustOptions)  # --exclude-workers, --min-agreement, weights
+    # Called with the run's summary once it is complete, before export returns or raises EmptyExportError
+    # (the CLI writes --summary-json and the table either way).
+    on_summary: Callable[[RunSummary], None] | None = None
 
 
 def resolve_format(name: str, bedrock_schema: str) -> tuple[str, str]:
@@ -176,9 +182,13 @@ def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Pre
         input_manifest = not reader.stats.label_seen and bool(summary.skipped.get("no-label"))
         error = EmptyExportError(empty_message(summary, input_manifest), summary)
         writer.close(error)
+        if options.on_summary is not None:
+            options.on_summary(summary)
         raise error
     writer.close(None)
     summary.files = list(writer.files)
+    if options.on_summary is not None:
+        options.on_summary(summary)
     return summary
 
 

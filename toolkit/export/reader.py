@@ -116,6 +116,7 @@ class Item:
     raw: bytes | None = None  # set by the fast path: `data` then holds only the keys it extracted
     # What the export filters add to every record's lineage (worker_trust, excluded_answers: trust.py)
     lineage_extra: dict[str, Any] = field(default_factory=dict)
+    review: dict[str, Any] | None = None  # --reviewed-only: the review's lineage (toolkit/export/review.py)
 
     def full_data(self) -> dict[str, Any]:
         """The whole manifest line (parsed on first use when the fast path left keys out)."""

@@ -24,6 +24,7 @@ import hmac
 import logging
 import re
 import secrets
+import socket
 import threading
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -33,9 +34,10 @@ from flask import Flask, Response, g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler, get_sockaddr, make_server, select_address_family
 from werkzeug.wsgi import FileWrapper
 
+from toolkit.service.errors import PortalAddressError
 from toolkit.service.portal import csp
 from toolkit.service.portal.tasks import TaskSource
 from toolkit.service.portal.views import (  # the names callers import from here
@@ -191,6 +193,25 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+def _listen(host: str, port: int, app: Flask, **kwargs: Any) -> Any:
+    """werkzeug's threaded server on host:port, or PortalAddressError saying why it cannot listen there.
+    The socket is bound here, not by werkzeug, which on a failed bind prints and calls sys.exit."""
+    family = select_address_family(host, port)
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise PortalAddressError(f"cannot start the portal on {host} port {port}: {exc.strerror or exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug's server does
+        sock.bind(get_sockaddr(host, int(port), family))
+        sock.listen(socket.SOMAXCONN)
+        return make_server(host, port, app, threaded=True, fd=sock.fileno(), **kwargs)  # it keeps a dup
+    except OSError as exc:
+        raise PortalAddressError(f"cannot start the portal on {host} port {port}: {exc.strerror or exc}") from exc
+    finally:
+        sock.close()
+
+
 class PortalServer:
     """The portal in a background thread (tests, the benchmark, the local job).
 
@@ -200,9 +221,9 @@ class PortalServer:
 
     def __init__(self, app: Flask, port: int = 0, *, quiet: bool = True, host: str = "127.0.0.1") -> None:
         handler = _QuietHandler if quiet else WSGIRequestHandler
-        self._server = make_server(host, port, app, threaded=True, request_handler=handler)
+        self._server = _listen(host, port, app, request_handler=handler)
         self.host = host
-        self.port = self._server.server_port
+        self.port = self._server.port
         local = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
         self.url = f"http://{local}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="gtkit-portal", daemon=True)
@@ -224,7 +245,7 @@ class PortalServer:
 
 def run_portal(app: Flask, port: int = 8080) -> None:
     """Serve until interrupted. Loopback only: the portal has no authentication."""
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = _listen("127.0.0.1", port, app)
     try:
         server.serve_forever()
     finally:

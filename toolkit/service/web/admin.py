@@ -169,10 +169,38 @@ def job_action(job_id: int, action: str) -> Any:
             raise Invalid("manifest: give a path or s3:// URI on the server")
         jobs.add_objects(state.db, job_id, manifest, storage=state.config.storage, actor_id=current_user.id)
         return redirect(url_for("admin.job", job_id=job_id))
+    if action == "create-review":
+        made = _create_review(job_id)
+        return redirect(url_for("admin.job", job_id=made.id))
     if action not in ACTIONS:
         abort(404)
     ACTIONS[action](state.db, job_id, actor_id=current_user.id)
     return redirect(url_for("admin.job", job_id=job_id))
+
+
+def _number(name: str, kind: type[float] | type[int]) -> float | int:
+    try:
+        return kind(request.form.get(name) or "")
+    except ValueError:
+        raise Invalid(f"{name}: not a number") from None
+
+
+def _create_review(job_id: int) -> jobs.JobInfo:
+    """The job page's review form: `gtkit serve job create-review` (all, below an agreement, a sample)."""
+    from toolkit.service import review
+
+    select = request.form.get("select") or "all"
+    if select not in ("all", "below", "sample"):
+        raise Invalid("select: all, below or sample")
+    workers = int(_number("workers", int)) if request.form.get("workers") else 1
+    if not 1 <= workers <= 9:
+        raise Invalid("workers: 1 to 9 reviews per object")
+    state = serve_state()
+    return review.create_review_job(
+        state.db, job_id, below_agreement=float(_number("below_agreement", float)) if select == "below" else None,
+        sample_pct=float(_number("sample", float)) if select == "sample" else None,
+        seed=int(_number("seed", int)) if select == "sample" and request.form.get("seed") else 0,
+        workers_per_object=workers, storage=state.config.storage, actor_id=current_user.id)
 
 
 # -- people ---------------------------------------------------------------------------------------
