@@ -21,7 +21,7 @@ from toolkit.export import merge as run_merge
 from toolkit.export import report as run_report
 from toolkit.export.redact import ChainRedactor, ComprehendRedactor, GuardrailRedactor, Redactor, RegexRedactor
 from toolkit.export.summary import RunSummary, render_summary
-from toolkit.export.trust import TrustOptions
+from toolkit.export.trust import TrustOptions, WorkerTrust
 from toolkit.export.workers import collect_workers, write_worker_report
 from toolkit.storage import is_s3
 
@@ -143,10 +143,21 @@ def export_cmd(
         "--exclude-workers", help="Worker ids, or the pseudonyms of `gtkit report --workers` (with the same "
         "--id-key), comma-separated, repeatable: their answers are left out and the items consolidated again.")] = None,
     id_key: Annotated[str | None, typer.Option(
-        "--id-key", envvar="GTKIT_REPORT_ID_KEY", help="Key of the pseudonyms given to --exclude-workers.")] = None,
+        "--id-key", envvar="GTKIT_REPORT_ID_KEY", help="Key of the pseudonyms given to --exclude-workers and "
+        "in --worker-report.")] = None,
     quality_weights: Annotated[bool, typer.Option(
         "--quality-weights", help="Add `quality_weight` (the record's agreement; 1 when there was none to "
         "measure) to every record's lineage.")] = False,
+    worker_report: Annotated[str | None, typer.Option(
+        "--worker-report", help="The JSON of `gtkit report --workers --json` (with its --id-key when its ids are "
+        "pseudonyms): adds `worker_trust` (mean gold F1 of the workers who made the label) to every record's "
+        "lineage and weighs `quality_weight` by it (implies --quality-weights).")] = None,
+    min_worker_f1: Annotated[float | None, typer.Option(
+        "--min-worker-f1", min=0, max=1, help="With --worker-report: leave out the answers of workers whose "
+        "gold F1 is below this and consolidate their items again (workers without gold are kept).")] = None,
+    default_worker_f1: Annotated[float | None, typer.Option(
+        "--default-worker-f1", min=0, max=1, help="With --worker-report: the trust of a worker with no gold F1 "
+        "(default: the mean gold F1 of the report's scored workers; 1 if none).")] = None,
     reviewed_only: Annotated[bool, typer.Option(
         "--reviewed-only", help="--labels is a review job's output: export the reviewed labels (edit: the "
         "reviewer's, accept: the prior one); rejected and unreviewed items are skipped (docs/review.md).")] = False,
@@ -158,8 +169,16 @@ def export_cmd(
     Bedrock fine-tuning or batch inference, RTTM, WebVTT), with PII masked by default.
 
     Example: gtkit export --labels output.manifest --preset sft-transcription --format trl --out sft.jsonl
+
+    Weighted by the workers' gold F1 (docs/export.md, training on what you trust): gtkit export --labels
+    output.manifest --preset sft-transcription --format trl --out sft.jsonl --worker-report workers.json
+    --id-key "$GTKIT_REPORT_ID_KEY" --min-worker-f1 0.5
     """
     storage = make_storage(mirror)
+    key = id_key.encode("utf-8") if id_key else None
+    if (min_worker_f1 is not None or default_worker_f1 is not None) and not worker_report:
+        raise fail("--min-worker-f1 and --default-worker-f1 need --worker-report")
+    workers = WorkerTrust.load(storage, worker_report, key, default_worker_f1) if worker_report else None
     quotas = BatchQuotas(min_records=batch_min_records, records_per_file=batch_records_per_file,
                          records_per_job=batch_records_per_job, file_bytes=batch_file_bytes,
                          job_bytes=batch_job_bytes)
@@ -174,7 +193,7 @@ def export_cmd(
         trust=TrustOptions(min_agreement=min_agreement, quality_weights=quality_weights, reviewed_only=reviewed_only,
                            exclude_workers=frozenset(w.strip() for spec in exclude_workers or []
                                                      for w in spec.split(",") if w.strip()),
-                           id_key=id_key.encode("utf-8") if id_key else None))
+                           id_key=key, workers=workers, min_worker_f1=min_worker_f1))
     # The summary is written and shown whether the export succeeds or writes nothing (EmptyExportError:
     # exit 4, mapped with every other error by the root command).
     options.on_summary = lambda summary: _finish(summary, quiet, summary_json)

@@ -39,6 +39,18 @@ class Lineage(RecordModel):
     # Only preference-model has one: left out of the other presets' lineage rather than written as null.
     model: ModelLineage | None = Field(default=None, exclude_if=lambda v: v is None,
                                        description="preference-model: the model the rejected text came from")
+    # Export filters (toolkit/export/trust.py): left out unless the option that sets them is used.
+    excluded_answers: dict[str, int] | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="--exclude-workers / --min-worker-f1: how many workers' answers were left out of this "
+                    "item's label, per reason (excluded-worker, below-min-worker-f1); never who")
+    worker_trust: float | None = Field(
+        default=None, ge=0, le=1, exclude_if=lambda v: v is None,
+        description="--worker-report: mean gold F1 of the workers whose answers made the label (a worker "
+                    "without gold: the default trust; an edited review: 1)")
+    quality_weight: float | None = Field(
+        default=None, ge=0, le=1, exclude_if=lambda v: v is None,
+        description="--quality-weights / --worker-report: agreement (1 when none) x worker_trust (1 when none)")
     # Only `--reviewed-only` exports have one (docs/review.md).
     review: ReviewLineage | None = Field(default=None, exclude_if=lambda v: v is None,
                                          description="--reviewed-only: the review the label passed")

@@ -82,6 +82,7 @@ def lineage(item: Item, agreement: float | None, segment_id: str | None = None) 
         "creation_date": item.creation_date,
         "line": item.line,
         "segment_id": segment_id,
+        **item.lineage_extra,
         **review,
     }
 

@@ -31,7 +31,7 @@ from toolkit.export.reader import (
 )
 from toolkit.export.redact import NullRedactor, Redactor, RegexRedactor
 from toolkit.export.summary import RunSummary
-from toolkit.export.trust import TrustOptions, check_item, weigh
+from toolkit.export.trust import TrustOptions, check_item, trust_summary, weigh
 from toolkit.storage import Storage, tempfiles
 
 SCHEMA_MISMATCH = "schema-mismatch"
@@ -171,10 +171,13 @@ def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Pre
         for records in builder.finish():
             weigh(records, options.trust)
             writer.write(records)
+        trust_line = trust_summary(options.trust, reader.stats.worker_trust)
     except BaseException as exc:
         writer.close(exc)
         raise
     summary = _summary(summary, reader, builder, writer, redactor, fmt, schema, jobs)
+    if trust_line:
+        summary.extra["worker trust"] = trust_line
     if writer.written == 0 and not options.allow_empty:
         input_manifest = not reader.stats.label_seen and bool(summary.skipped.get("no-label"))
         error = EmptyExportError(empty_message(summary, input_manifest), summary)
@@ -239,7 +242,7 @@ class _Work:
             self.reader.stats.skip_item(item.line, SCHEMA_MISMATCH, f"labelSchema {item.label.label_schema!r}")
             return None
         if self.trust.active:
-            skipped = check_item(item, self.trust, schema, self.reader.stats.reviewed)
+            skipped = check_item(item, self.trust, schema, self.reader.stats.reviewed, self.reader.stats.worker_trust)
             if skipped is not None:
                 self.reader.stats.skip_item(item.line, *skipped)
                 return None
@@ -469,6 +472,7 @@ def _pool_collect(ctx: Any, fh: IO[bytes], mm: mmap.mmap | None, work: _Work, wr
             main_stats.label_seen |= stats.label_seen
             main_stats.skipped.update(stats.skipped)
             main_stats.reviewed.update(stats.reviewed)
+            main_stats.worker_trust.update(stats.worker_trust)
             room = MAX_PROBLEMS - len(main_stats.problems)
             main_stats.problems.extend(stats.problems[:max(0, room)])
             builder.dropped.update(dropped)

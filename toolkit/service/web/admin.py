@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 from pydantic import ValidationError
 
-from toolkit.contract import LabelSchema, load_label_schema
+from toolkit.contract import LabelSchema, load_label_schema, worker_report
 from toolkit.contract.schema import builtin_schema_names
 from toolkit.export.workers import COLUMNS, WorkerReportError, charts, collect_workers, table_rows
 from toolkit.labeling.output_layout import JobLayout
@@ -137,6 +137,24 @@ def job_workers(job_id: int) -> Any:
     rows = table_rows(data)
     return render_template("admin_workers.html", job=info, data=data, rows=rows, columns=COLUMNS, real=real,
                            charts=[Markup(c) for c in charts(rows)])  # bar_chart escapes every text it draws
+
+
+@bp.get("/jobs/<int:job_id>/workers.json")
+def job_workers_json(job_id: int) -> Any:
+    """The same figures as `gtkit report --workers --json` writes them (what `gtkit export --worker-report`
+    reads): pseudonyms under the service's key, or with `?ids=real` the worker ids."""
+    state = serve_state()
+    info = jobs.get_job(state.db, job_id)
+    layout = JobLayout(info.output_uri, info.name)
+    if not state.config.storage.exists(layout.output_manifest):
+        abort(404, description="no output written yet")
+    try:
+        report = collect_workers(state.config.storage, layout.root, id_key=state.worker_key,
+                                 real_ids=request.args.get("ids") == "real")
+    except (WorkerReportError, OSError) as exc:
+        abort(409, description=str(exc))
+    return Response(worker_report.encode(report.as_dict()), mimetype="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{info.name}-workers.json"'})
 
 
 @bp.post("/jobs/<int:job_id>/<action>")
