@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 MIRROR := s3://example-feedback-bucket/=examples
 DEMO := demo-out
 
-.PHONY: install system-deps demo test lint schema bench clean
+.PHONY: install system-deps demo serve-demo test lint schema bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,29 @@ demo: install
 	@echo "  report.html                     dataset report"
 	@echo "Label the same tasks yourself in the browser:"
 	@echo "  $(BIN)/gtkit local-job run --manifest $(DEMO)/manifest.jsonl --schema call-center --workers 1 --out $(DEMO) --job-name my-labels --mirror $(MIRROR)"
+	@echo "Or on the labeling service, with accounts and a database (docs/serve.md):"
+	@echo "  make serve-demo"
+
+# The demo's tasks on the self-hosted service: a SQLite database in $(SERVE), an admin with a
+# generated password (kept in $(SERVE)/admin-password, mode 600), a team and a job; then the server on
+# http://127.0.0.1:$(SERVE_PORT)/ until Ctrl-C. Rerunning keeps the database (and what was labeled).
+SERVE := $(DEMO)/serve
+SERVE_PORT ?= 8080
+serve-demo: install
+	@test -f $(DEMO)/manifest.jsonl || $(BIN)/gtkit manifest build examples/feedback/processed_feedback.jsonl \
+		--out $(DEMO)/manifest.jsonl --errors $(DEMO)/manifest-problems.jsonl --mirror $(MIRROR) -q
+	@mkdir -p $(SERVE)
+	@test -f $(SERVE)/admin-password || (umask 077; $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(18))" > $(SERVE)/admin-password)
+	@if [ ! -f $(SERVE)/gtkit.db ]; then \
+		$(BIN)/gtkit serve init --data $(SERVE) --admin-email admin@example.org --password-file $(SERVE)/admin-password && \
+		$(BIN)/gtkit serve team add calls --data $(SERVE) && \
+		$(BIN)/gtkit serve team member calls admin@example.org --data $(SERVE) && \
+		$(BIN)/gtkit serve job create --name demo-calls --team calls --workers 1 --manifest $(DEMO)/manifest.jsonl \
+			--schema call-center --mirror $(MIRROR) --data $(SERVE); \
+	else $(BIN)/gtkit serve init --data $(SERVE); fi
+	@echo "Sign in at http://127.0.0.1:$(SERVE_PORT)/ as admin@example.org, password in $(SERVE)/admin-password; Ctrl-C stops."
+	@echo "Labels go to $(SERVE)/output/demo-calls/ (Ground Truth's layout; gtkit export reads it)."
+	$(BIN)/gtkit serve run --data $(SERVE) --host 127.0.0.1 --port $(SERVE_PORT) --plain-http --mirror $(MIRROR)
 
 # The outputs of the demo's job, independent of each other: built two at a time (-O keeps each
 # command's output together).

@@ -75,7 +75,10 @@ def test_anthropic_outputs_every_line_accounted_for(tmp_path):
     assert stats.by_status == {"ok": 2, "error": 1, "unknown-shape": 1, "truncated": 1}
     assert stats.unanswered == 1  # R0000000006 has no output line: counted, not forgotten
     assert len(stats.problems) == 3
-    assert all("206" not in p and "Dana" not in p for p in stats.problems)  # problems never quote text
+    assert all("206" not in str(p) and "Dana" not in str(p) for p in stats.problems)  # problems never quote text
+    source = OUTS / "anthropic.jsonl.out"
+    assert [(p.path, p.where) for p in stats.problems] == [(f"record R000000000{n}", f"{source}:{n}") for n in (3, 4, 5)
+                                                          ]
 
 
 @pytest.mark.parametrize("family, text, stop, usage", [

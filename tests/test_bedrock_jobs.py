@@ -98,10 +98,10 @@ def test_submit_names_the_option_the_service_model_rejects(batch):
     with pytest.raises(bedrock.BedrockRequestError) as err:
         bedrock.submit(None, Storage(), batch, model="not a model!", role="arn:aws:iam::1:user/x",
                        output=f"s3://{BUCKET}/out/", timeout_hours=12, tags={"bad": "{x}"}, dry_run=True)
-    options = [option for option, _ in err.value.problems]
+    options = [problem.path for problem in err.value.problems]
     assert options == ["--role", "--model", "--timeout-hours", "--tag"]
-    assert "[CreateModelInvocationJob roleArn]" in err.value.problems[0][1]
-    assert "must be at least 24" in err.value.problems[2][1]
+    assert "[CreateModelInvocationJob roleArn]" in err.value.problems[0].message
+    assert "must be at least 24" in err.value.problems[2].message
 
 
 def test_job_names_fit_the_api():

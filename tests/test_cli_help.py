@@ -72,3 +72,26 @@ def test_manifest_build_help_says_csv_and_matches_the_golden():
     if os.environ.get("GTKIT_UPDATE_GOLDEN"):
         GOLDEN.write_text(plain)
     assert plain == GOLDEN.read_text()
+
+
+def test_serve_user_reset_password_help_matches_the_golden():
+    """The operator's reset link: what it is, that it works once, and a runnable example."""
+    golden = GOLDEN.with_name("serve-user-reset-password-help.txt")
+    text = help_text(["serve", "user", "reset-password"])
+    assert "single-use password-reset link" in text and "gtkit serve user reset-password ann@example.org" in text
+    plain = click.unstyle(text)
+    if os.environ.get("GTKIT_UPDATE_GOLDEN"):
+        golden.write_text(plain)
+    assert plain == golden.read_text()
+
+
+def test_export_help_has_the_trust_options_and_matches_the_golden():
+    """`gtkit export --help`: the filters for training on what you trust, the worker report among them."""
+    golden = GOLDEN.with_name("export-help.txt")
+    text = click.unstyle(help_text(["export"]))
+    for flag in ("--worker-report", "--min-worker-f1", "--default-worker-f1", "--quality-weights", "--id-key"):
+        assert flag in text
+    assert "--worker-report workers.json" in text
+    if os.environ.get("GTKIT_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text()

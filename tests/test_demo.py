@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -80,3 +88,39 @@ def test_the_report_shows_distributions(demo):
     out, _, _ = demo
     html = (out / "report.html").read_text()
     assert "Segment field: emotion" in html and "overall_rating (rating)" in html
+
+
+def test_serve_demo_runs_the_demo_tasks_on_the_service(tmp_path):
+    """`make serve-demo`: a database, an admin with a generated password, the demo job, the server;
+    the admin signs in over HTTP and sees the job, and a rerun keeps the same database."""
+    out = tmp_path / "demo-out"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    for run in range(2):
+        proc = subprocess.Popen(["make", "-s", "serve-demo", f"DEMO={out}", f"VENV={Path(sys.prefix)}",
+                                 f"SERVE_PORT={port}"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                assert proc.poll() is None, proc.stdout.read()[-3000:]
+                try:
+                    with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline, "the service did not come up"
+                    time.sleep(0.5)
+            password_file = out / "serve" / "admin-password"
+            assert password_file.stat().st_mode & 0o077 == 0  # only its owner reads the password
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+            login = opener.open(f"{base}/login", timeout=10).read().decode()
+            csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', login).group(1)
+            form = {"email": "admin@example.org", "password": password_file.read_text().strip(), "csrf_token": csrf}
+            opener.open(f"{base}/login", urllib.parse.urlencode(form).encode(), timeout=10)
+            admin = opener.open(f"{base}/admin/", timeout=10).read().decode()
+            assert 'data-job="demo-calls"' in admin, f"run {run}"
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)

@@ -85,6 +85,13 @@ def test_reviewed_only_uses_the_reviewed_labels(tmp_path, manifest):
     assert "helo there" in got["int-2"] and "hello there" not in got["int-2"]  # accept: the prior label
     problems = " ".join(p.detail for p in summary.problems)
     assert "wrong speaker" not in problems  # the reviewer's note is free text
+    # Each record says which review it passed (never the note).
+    reviews = {k: json.loads(v)["lineage"]["review"] for k, v in got.items()}
+    assert {k: (r["decision"], r["adjustment_status"]) for k, r in reviews.items()} == {
+        "int-1": ("edit", "adjusted"), "int-2": ("accept", "unadjusted"), "int-5": ("accept", "unadjusted"),
+        "int-6": ("edit", "adjusted")}
+    assert reviews["int-2"]["changes"] == {} and reviews["int-1"]["changes"]
+    assert all(r["reviewer"] for r in reviews.values()) and "wrong speaker" not in json.dumps(got)
 
 
 def test_without_reviewed_only_the_prior_labels_are_exported(tmp_path, manifest):

@@ -38,6 +38,10 @@ def labeled_line(number: int, answers) -> dict:
 
 @pytest.fixture
 def manifest(tmp_path) -> Path:
+    return write_labels(tmp_path)
+
+
+def write_labels(tmp_path: Path) -> Path:
     # int-1: three workers (test_consolidate's answers W1-W3); int-2: two of them
     path = tmp_path / "labels.manifest"
     lines = [labeled_line(1, [(W1, A1), (W2, A2), (W3, A3)]), labeled_line(2, [(W1, A1), (W2, A2)])]
@@ -58,6 +62,10 @@ def load(tmp_path: Path):
 
 @pytest.fixture(autouse=True)
 def hf_offline(tmp_path, monkeypatch):
+    offline(tmp_path, monkeypatch)
+
+
+def offline(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
@@ -135,3 +143,17 @@ def test_preference_pairs_weigh_each_side(tmp_path):
         for side in ("chosen", "rejected"):
             lineage = row["lineage"][side]
             assert lineage["quality_weight"] == (1.0 if lineage["agreement"] is None else lineage["agreement"])
+
+
+def test_excluded_worker_with_a_preset_that_reads_the_transcript(tmp_path, manifest):
+    """sft-summary's prompt reads the transcript, so the reader's fast path extracts the text keys: the
+    label's workers must still be found for --exclude-workers on the lines after the first (they were not,
+    and nobody was excluded there)."""
+    before = labels(manifest)["int-1"]
+    again = consolidate([w for w in before.workers if w.worker_id != W3], SCHEMA)
+    assert again.content["summary"].agreement != before.content["summary"].agreement
+    swapped = tmp_path / "swapped.manifest"  # int-1 second: read by the fast path
+    swapped.write_text("".join(reversed(manifest.read_text(encoding="utf-8").splitlines(keepends=True))))
+    run(tmp_path, swapped, TrustOptions(exclude_workers=frozenset({W3})), preset="sft-summary")
+    got = {row["lineage"]["interaction_id"]: row["lineage"]["agreement"] for row in load(tmp_path)}
+    assert got["int-1"] == round(again.content["summary"].agreement, 4)

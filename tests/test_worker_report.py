@@ -205,3 +205,23 @@ def test_cli_workers_review(tmp_path, job):
     data = json.loads(out.read_text())
     assert {w["review_rejection_rate"] for w in data["workers"]} == {0.667, 1.0}
     assert "Rejected in review" in (tmp_path / "w.html").read_text()
+
+
+def test_charts_draw_each_workers_figures(job):
+    """The HTML report's SVG bars, read back: values as in the JSON, bar lengths in proportion."""
+    from chart_helpers import parse_charts
+
+    from toolkit.export.workers import render_workers_html
+
+    data = collect_workers(Storage(), str(job), id_key=KEY, real_ids=True).as_dict()
+    charts = parse_charts(render_workers_html(data, "t"))
+    assert list(charts) == ["Gold F1 per worker", "Agreement with peers", "Tasks per hour",
+                            "Time per task relative to media duration (median)"]  # nobody reviewed: no 4th
+    # Carol has no gold answer: no bar. Full scale (640 - 200 - 80 px) is the largest value.
+    assert charts["Gold F1 per worker"] == [(ALICE, "1", 360.0), (BOB, "0.571", 205.6)]
+    assert charts["Tasks per hour"] == [(ALICE, "45", 135.0), (BOB, "120", 360.0), (CAROL, "30", 90.0)]
+    # Median task time / 20 s of media: Alice 60 s -> 3, Bob 30 s -> 1.5, Carol (120, 90) s -> 5.25
+    assert charts["Time per task relative to media duration (median)"] == [
+        (ALICE, "3 ×", 205.7), (BOB, "1.50 ×", 102.9), (CAROL, "5.25 ×", 360.0)]
+    peers = {w["worker"]: w["peer_agreement"] for w in data["workers"]}
+    assert [(name, float(v)) for name, v, _ in charts["Agreement with peers"]] == list(peers.items())

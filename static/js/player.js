@@ -518,6 +518,31 @@ export class Player extends EventEmitter {
     el.style.height = `${100 / lanes}%`
     el.dataset.regionFor = seg.id
     el.setAttribute('title', `${track ? track.label : ''} ${formatTime(seg.start)}–${formatTime(seg.end)}`)
+    this._flag(region, seg.id)
+  }
+
+  /** A review: the segments a disagreement is about (id -> {kinds, text}, review-logic.js
+   *  flaggedSegments) are striped orange on the editable lane, like the ghost lanes' bands. */
+  setFlagged (flagged) {
+    this.flagged = flagged
+    for (const [id, region] of this.regionById) this._flag(region, id)
+  }
+
+  _flag (region, id) {
+    const el = region.element
+    if (!el) return
+    const f = this.flagged?.get(id)
+    // Inline styles: the regions live in wavesurfer's shadow root, out of the page's stylesheet.
+    el.style.backgroundImage = f ? 'repeating-linear-gradient(135deg, rgba(234, 88, 12, 0.45) 0 3px, transparent 3px 8px)' : ''
+    el.style.boxShadow = f ? 'inset 0 -3px 0 #c2410c' : ''
+    if (f) {
+      el.dataset.disagreement = f.kinds.join(' ')
+      const title = el.getAttribute('title') || ''
+      if (!title.includes(' – ')) el.setAttribute('title', `${title} – ${f.text}`)
+    } else if (el.dataset.disagreement) {
+      delete el.dataset.disagreement
+      el.setAttribute('title', (el.getAttribute('title') || '').split(' – ')[0])
+    }
   }
 
   _styleSelection () {

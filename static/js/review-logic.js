@@ -176,6 +176,66 @@ export function editableFor (item, segments) {
   return best
 }
 
+/**
+ * The editable segments the disagreements are about (the consolidated lane's highlight): segment
+ * id -> {kinds (in list order, once each), ids (the items'), first (the first item's index)}.
+ * Content fields (no segment) are left out. By presegmentId / id in one pass, else by overlap.
+ */
+export function flaggedSegments (items, segments) {
+  const byPre = new Map()
+  const byId = new Map()
+  for (const s of segments) {
+    if (s.presegmentId && !byPre.has(s.presegmentId)) byPre.set(s.presegmentId, s.id)
+    byId.set(s.id, s.id)
+  }
+  const out = new Map()
+  for (const item of items) {
+    if (item.field && !item.segmentId) continue
+    if (!item.segmentId && (item.start === null || item.end === null)) continue
+    const id = (item.segmentId && (byPre.get(item.segmentId) ?? byId.get(item.segmentId))) ?? editableFor({ ...item, segmentId: null }, segments)
+    if (!id) continue
+    const f = out.get(id) || { kinds: [], ids: [], first: item.index }
+    if (!f.kinds.includes(item.kind)) f.kinds.push(item.kind)
+    f.ids.push(item.id)
+    out.set(id, f)
+  }
+  return out
+}
+
+const roundish = v => String(Math.round(v * 100) / 100)
+
+/**
+ * Rating fields whose consolidated value lies between the scale's steps (a mean, such as 3.5): the
+ * form cannot show it as a selected step, so no step is selected and Accept keeps the mean (the
+ * label as consolidated); the hint says so, with each worker's rating. field name -> {mean,
+ * selected (the step now chosen, or null), values [{worker, value}], text}. Fields whose value is
+ * a step are preselected as usual and get no hint.
+ */
+export function ratingHints (review, schema, content) {
+  const out = new Map()
+  const results = review?.[RK.consolidated]?.content || {}
+  const workers = (Array.isArray(review?.[RK.workers]) ? review[RK.workers] : []).filter(w => isObject(w) && isObject(w.answer))
+  for (const spec of schema?.content_fields || []) {
+    if (spec.type !== 'rating') continue
+    const result = results[spec.name]
+    const value = finite(isObject(result) ? result.value : null)
+    const min = spec.min ?? 1
+    const max = spec.max ?? 5
+    const isStep = v => Number.isInteger(v) && v >= min && v <= max
+    if (value === null || isStep(value)) continue
+    const mean = finite(result.mean) ?? value
+    const values = workers.map(w => ({ worker: String(w.worker), value: isObject(w.answer.content) ? w.answer.content[spec.name] : undefined }))
+    const list = values.map(v => `${v.worker}: ${formatValue(v.value)}`).join(' · ')
+    const now = finite(content?.[spec.name])
+    const selected = now !== null && isStep(now) ? now : null
+    const text = selected === null
+      ? `No step is selected: Accept keeps the mean ${roundish(mean)} of the workers' ratings${list ? ` (${list})` : ''}. Choose a step to change it.`
+      : `You chose ${selected}; the workers' mean is ${roundish(mean)}${list ? ` (${list})` : ''}.`
+    out.set(spec.name, { mean, selected, values, text })
+  }
+  return out
+}
+
 /** A content value comparable across answers: unset and empty are the same, choices unordered. */
 function canonicalValue (v) {
   if (v === undefined || v === null || v === '' || (Array.isArray(v) && !v.length)) return null

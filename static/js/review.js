@@ -13,8 +13,8 @@ import { download, failureMessage } from './failure.js'
 import { createVirtualList } from './virtual-list.js'
 import { AnswerState } from './state.js'
 import {
-  ACCEPT, REJECT, contentDifferences, disagreementItems, editableFor, formatValue, ghostLanes, indexByTime,
-  labelChanged, reviewAnswerProblems, reviewDecision, reviewNoteOf, reviewShapeProblem, segmentsIn, startingAnswer, withReview
+  ACCEPT, REJECT, contentDifferences, disagreementItems, editableFor, flaggedSegments, formatValue, ghostLanes, indexByTime,
+  labelChanged, ratingHints, reviewAnswerProblems, reviewDecision, reviewNoteOf, reviewShapeProblem, segmentsIn, startingAnswer, withReview
 } from './review-logic.js'
 
 const ROW_PX = 7 // one track's sub-row in a ghost lane
@@ -62,6 +62,7 @@ export function createReview ({ task, source, state, alerts, form, isRestored, o
   let model = { lanes: [], rows: [], rowTracks: [] }
   let items = []
   let timeline = indexByTime([])
+  let flagged = new Map()
   let choice = null
   let activeId = null
   let startPresegments = task.presegments
@@ -155,6 +156,8 @@ export function createReview ({ task, source, state, alerts, form, isRestored, o
   const decision = () => reviewDecision(choice, choice === REJECT ? false : changed())
 
   function renderDecision () {
+    markFlagged()
+    annotateRatings()
     const d = decision()
     status.dataset.decision = d
     status.textContent = d === REJECT
@@ -256,11 +259,46 @@ export function createReview ({ task, source, state, alerts, form, isRestored, o
     renderDecision()
   }
 
-  function annotateContent () {
+  /** The segments the disagreements are about, marked on the editable lane (waveform regions and
+   *  segment rows) as on the ghost lanes; again after edits (a moved segment keeps its mark). */
+  function markFlagged () {
+    if (!review) return
+    const marks = flaggedSegments(items, state.segments)
+    for (const f of marks.values()) f.text = f.kinds.map(kindText).join(', ')
+    player?.setFlagged?.(marks)
+    views?.list.setFlagged?.(marks, f => {
+      const item = items[f.first]
+      if (!item) return
+      focusDisagreement(item)
+      rows.reveal?.(item.index)
+    })
+    flagged = marks
+  }
+
+  /** A rating whose consolidated value is a mean between steps: no step is shown selected, and the
+   *  hint says that Accept keeps the mean, with each worker's rating (review-logic.js ratingHints). */
+  function annotateRatings () {
     if (!views || !review) return
-    for (const [name, values] of contentDifferences(review, schema)) {
+    for (const [name, hint] of ratingHints(review, schema, state.content)) {
       const wrap = views.content.fieldElement(name)
       if (!wrap) continue
+      let p = wrap.querySelector('[data-rating-hint]')
+      if (!p) {
+        p = el('p', { class: 'gtkit-hint gtkit-rating-hint', dataset: { ratingHint: name } })
+        wrap.append(p)
+        wrap.querySelector(`[data-worker-answers="${name}"]`)?.remove() // the hint lists them
+      }
+      p.dataset.selected = hint.selected === null ? '' : String(hint.selected)
+      p.textContent = hint.text
+    }
+  }
+
+  function annotateContent () {
+    if (!views || !review) return
+    const hinted = ratingHints(review, schema, state.content)
+    for (const [name, values] of contentDifferences(review, schema)) {
+      const wrap = views.content.fieldElement(name)
+      if (!wrap || hinted.has(name)) continue
       wrap.querySelector('[data-worker-answers]')?.remove()
       wrap.append(el('p', { class: 'gtkit-worker-answers gtkit-hint', dataset: { workerAnswers: name } },
         values.flatMap((v, i) => [i ? ' · ' : '', el('span', { dataset: { worker: v.worker }, text: `${v.worker}: ${formatValue(v.value)}` })])))
@@ -290,6 +328,8 @@ export function createReview ({ task, source, state, alerts, form, isRestored, o
     get disagreements () { return items },
     get choice () { return choice },
     get ghosts () { return ghosts },
+    /** The editable segments the disagreements are about (segment id -> {kinds, ids, first, text}). */
+    get flagged () { return flagged },
     decision,
     changed,
     /** The label the review started from (what "changed" compares with). */

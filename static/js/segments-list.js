@@ -27,6 +27,8 @@ export function createSegmentsList ({ state, player }) {
   let trackEpoch = 0 // bumps when tracks change so rows rebuild their track <select>
   let current = new Set()
   let problemsBySeg = new Map()
+  let flagged = new Map() // a review: segment id -> {kinds, text} (setFlagged)
+  let onFlagPick = () => {}
   const rowsView = createVirtualList({
     scroller: element,
     list,
@@ -51,6 +53,7 @@ export function createSegmentsList ({ state, player }) {
     const row = { id, li, seg: null, trackEpoch: -1, parts: {}, fieldInputs: new Map(), problems: problemsBySeg.get(id) || [] }
     buildRow(row)
     applyProblems(row)
+    applyFlag(row)
     if (current.has(id)) li.classList.add('gtkit-playing')
     if (state.selectedSegmentId === id) {
       li.classList.add('gtkit-selected')
@@ -77,14 +80,16 @@ export function createSegmentsList ({ state, player }) {
     play.addEventListener('click', () => { state.select(id); player.playSegment(id) })
     const del = el('button', { type: 'button', class: 'gtkit-btn gtkit-btn-small gtkit-btn-quiet', dataset: { action: 'delete-segment' }, title: 'Delete this segment (Delete)', 'aria-label': 'Delete segment', text: '✕' })
     del.addEventListener('click', () => state.removeSegment(id))
+    const flag = el('button', { type: 'button', class: 'gtkit-link gtkit-seg-flag', dataset: { role: 'segment-disagreement' }, hidden: true })
+    flag.addEventListener('click', () => { const f = flagged.get(id); if (f) onFlagPick(f) })
     const head = el('div', { class: 'gtkit-seg-head' }, [
-      swatch, track,
+      swatch, flag, track,
       el('label', { class: 'gtkit-time-field' }, ['Start ', start]),
       el('label', { class: 'gtkit-time-field' }, ['End ', end]),
       dur, play, del
     ])
     const body = [head]
-    row.parts = { swatch, track, start, end, dur }
+    row.parts = { swatch, flag, track, start, end, dur }
     if (segText.enabled) {
       const tid = uniqueId('gtkit-segtext')
       const text = el('textarea', { id: tid, rows: '2', class: 'gtkit-seg-text', dataset: { part: 'text' }, placeholder: segText.label, 'aria-label': segText.label })
@@ -278,6 +283,26 @@ export function createSegmentsList ({ state, player }) {
     for (const [name, { wrap }] of row.fieldInputs) wrap.classList.toggle('gtkit-field-invalid', bad.has(`attributes.${name}`))
   }
 
+  /** A review: mark the rows of the segments a disagreement is about (id -> {kinds, text}); a
+   *  click on a row's mark calls `onPick` with its entry (the review goes to its disagreement). */
+  function setFlagged (map, onPick = () => {}) {
+    flagged = map || new Map()
+    onFlagPick = onPick
+    for (const row of rowsView.handles()) applyFlag(row)
+  }
+
+  function applyFlag (row) {
+    const f = flagged.get(row.id)
+    row.li.classList.toggle('gtkit-flagged', Boolean(f))
+    if (f) row.li.dataset.disagreement = f.kinds.join(' ')
+    else delete row.li.dataset.disagreement
+    const badge = row.parts.flag
+    if (!badge) return
+    badge.hidden = !f
+    badge.textContent = f ? `⚑ ${f.text}` : ''
+    if (f) badge.title = 'Go to this disagreement in the list'
+  }
+
   /** Focus the first input of a segment row (used after submit is blocked). */
   function focusSegment (id, field, { pageScroll = true } = {}) {
     const row = rowsView.reveal(state.sortedIndex(id))
@@ -291,5 +316,5 @@ export function createSegmentsList ({ state, player }) {
     ;(target || row.li).focus({ preventScroll: !pageScroll })
   }
 
-  return { element, render, refresh, renderSelection, highlight, showProblems, focusSegment, previewTimes, rowOf }
+  return { element, render, refresh, renderSelection, highlight, showProblems, focusSegment, previewTimes, rowOf, setFlagged }
 }

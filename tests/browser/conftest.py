@@ -31,6 +31,8 @@ INIT_SCRIPT = f"""
   for (const name of ['alert', 'prompt']) {{
     window[name] = (...args) => {{ window.{HOOK}(name + ':' + String(args[0])); }};
   }}
+  document.addEventListener('securitypolicyviolation', e => console.error(
+    'CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));
 }})();
 """
 
@@ -98,7 +100,8 @@ def portal_factory(tmp_path, examples_dir) -> Iterator[Callable[[str, list[dict]
 
 @dataclass
 class PageProbe:
-    """What the page did that it must not: dialogs, script from injected markup, uncaught errors."""
+    """What the page did that it must not: dialogs, script from injected markup, uncaught errors
+    (Content-Security-Policy violations among them: the portal sends the service's policy)."""
 
     dialogs: list[str] = field(default_factory=list)
     script_ran: list[str] = field(default_factory=list)
@@ -125,6 +128,8 @@ def open_page(browser) -> Iterator[Callable[[Portal], tuple]]:
 
         page.on("dialog", on_dialog)
         page.on("pageerror", lambda err: probe.errors.append(str(err)))
+        page.on("console", lambda msg: probe.errors.append(msg.text) if (
+            "Content Security Policy" in msg.text or "CSP violation" in msg.text) else None)
         return page, probe
 
     yield make

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from test_worker_ui import call_line, drag_segment
-from ui_helpers import MEDIA, wait_ready
+from ui_helpers import MEDIA, wait_ready, wait_until
 
 from toolkit.contract import SegmentationAnswer, load_label_schema, validate_answer
 from toolkit.labeling.consolidate import consolidate
@@ -25,9 +25,9 @@ def test_media_that_cannot_load_can_still_be_reported(portal_factory, open_page)
     page, probe = open_page(portal)
     page.goto(f"{portal.url}/task/0")
     page.locator("[data-role=media-error]").wait_for(state="visible")
-    page.wait_for_function(f"document.querySelector('{SUBMIT}').hasAttribute('disabled')")
+    wait_until(page, f"document.querySelector('{SUBMIT}').hasAttribute('disabled')")
     page.select_option("[data-role=cannot-annotate-reason]", "Corrupt or unplayable media")
-    page.wait_for_function(f"!document.querySelector('{SUBMIT}').hasAttribute('disabled')")
+    wait_until(page, f"!document.querySelector('{SUBMIT}').hasAttribute('disabled')")
     page.fill("[data-role=cannot-annotate-note]", "404 on the file")
     page.click(SUBMIT)
     page.wait_for_url(f"{portal.url}/task/0/submitted")
@@ -47,7 +47,7 @@ def test_segments_wait_while_a_reason_is_chosen(portal_factory, open_page, peaks
     page.goto(f"{portal.url}/task/0")
     wait_ready(page)
     drag_segment(page, 2.0, 5.0)
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 1")
     page.select_option("[data-role=cannot-annotate-reason]", "Silence or no speech")
     assert page.evaluate("window.gtkit.getAnswer().segments.length") == 0
     assert page.evaluate("window.gtkit.state.segments.length") == 1, "the worker's segments are kept"

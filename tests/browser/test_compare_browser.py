@@ -10,7 +10,7 @@ import subprocess
 from types import SimpleNamespace
 
 import pytest
-from ui_helpers import MEDIA
+from ui_helpers import MEDIA, wait_until
 
 from toolkit.contract import SegmentationAnswer, load_label_schema, validate_answer
 from toolkit.labeling.consolidate import consolidate
@@ -31,7 +31,7 @@ def compare_line(n: int = 2, reference: bool = True) -> dict:
 
 
 def wait_compare(page) -> None:
-    page.wait_for_function("window.gtkit && window.gtkit.mode === 'compare' && window.gtkit.compare.duration > 0")
+    wait_until(page, "window.gtkit && window.gtkit.mode === 'compare' && window.gtkit.compare.duration > 0")
 
 
 def test_ab_switch_loop_mark_submit_consolidate(portal_factory, open_page):
@@ -51,7 +51,7 @@ def test_ab_switch_loop_mark_submit_consolidate(portal_factory, open_page):
     page.locator(".gtkit-title").click()
     page.evaluate("window.gtkit.compare.seek(3)")
     page.keyboard.press("Space")
-    page.wait_for_function("window.gtkit.compare.currentTime >= 3.5")
+    wait_until(page, "window.gtkit.compare.currentTime >= 3.5")
     before = page.evaluate("window.gtkit.compare.currentTime")
     page.keyboard.press("b")
     state = page.evaluate("""() => { const c = window.gtkit.compare, m = c.media
@@ -76,10 +76,10 @@ def test_ab_switch_loop_mark_submit_consolidate(portal_factory, open_page):
     page.mouse.up()
     page.keyboard.press("l")
     assert page.evaluate("window.gtkit.compare.looping") is True
-    page.wait_for_function("window.gtkit.compare.currentTime > 5.7")
+    wait_until(page, "window.gtkit.compare.currentTime > 5.7")
     page.keyboard.press("b")
-    page.wait_for_function("window.gtkit.compare.currentTime > 5.8", timeout=5000)
-    page.wait_for_function("window.gtkit.compare.currentTime < 5.5", timeout=5000)  # wrapped back
+    wait_until(page, "window.gtkit.compare.currentTime > 5.8", timeout=5000)
+    wait_until(page, "window.gtkit.compare.currentTime < 5.5", timeout=5000)  # wrapped back
     assert page.evaluate("window.gtkit.compare.active") == "B"
     page.keyboard.press("Space")  # pause
 
@@ -161,7 +161,7 @@ def test_abn_video_frame_synced(tmp_path, examples_dir, open_page):
         page.evaluate("window.gtkit.compare.seek(2)")
         page.locator(".gtkit-title").click()
         page.keyboard.press("c")
-        page.wait_for_function("(() => { const v = document.querySelector('video[data-candidate=C]')\n"
+        wait_until(page, "(() => { const v = document.querySelector('video[data-candidate=C]')\n"
                                "return !v.hidden && !v.seeking })()")
         shown = page.evaluate("[...document.querySelectorAll('video[data-role=media]')].filter(v => !v.hidden)"
                               ".map(v => [v.dataset.candidate, v.currentTime])")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from test_worker_ui import answer, call_line, settle
-from ui_helpers import wait_ready
+from ui_helpers import wait_ready, wait_until
 
 from toolkit.contract import SegmentationAnswer, load_label_schema, validate_answer
 
@@ -65,17 +65,17 @@ def test_five_segments_corrected_without_the_mouse(portal_factory, open_page, pe
     page.keyboard.press("Control+a")
     page.keyboard.type("my order was due")
     press(page, "Escape")
-    page.wait_for_function("window.gtkit.getAnswer().segments.some(s => s.text === 'my order was due')")
+    wait_until(page, "window.gtkit.getAnswer().segments.some(s => s.text === 'my order was due')")
 
     # 3. next segment (J seeks to its start), playhead 1 s on, split there
     press(page, "j")
     assert selected(page) == ids["p3"]
     # J's seek and ArrowRight's step are media seeks: wait for each to land (a loaded machine is slow).
     landed = "(t => Math.abs(window.gtkit.player.currentTime - t) < 0.05 && !window.gtkit.player.media.seeking)"
-    page.wait_for_function(f"{landed}(8.2)")
+    wait_until(page, f"{landed}(8.2)")
     settle(page)
     press(page, "ArrowRight")
-    page.wait_for_function(f"{landed}(9.2)")
+    wait_until(page, f"{landed}(9.2)")
     settle(page)
     playhead = page.evaluate("window.gtkit.player.currentTime")
     assert playhead == pytest.approx(9.2, abs=0.05)
@@ -100,7 +100,7 @@ def test_five_segments_corrected_without_the_mouse(portal_factory, open_page, pe
     assert selected(page) == second["id"]
     press(page, "l")
     assert page.evaluate("window.gtkit.player.looping") == second["id"]
-    page.wait_for_function(f"""(() => {{ const p = window.gtkit.player
+    wait_until(page, f"""(() => {{ const p = window.gtkit.player
         if (!window.__passedEnd && p.currentTime > {second['end']} - 0.4) window.__passedEnd = true
         return window.__passedEnd && p.currentTime < {second['start']} + 0.5 }})()""", timeout=10000, polling=20)
     assert page.evaluate("window.gtkit.player.isPlaying")

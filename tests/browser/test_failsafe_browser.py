@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask, Response, abort, jsonify, request, send_file
-from ui_helpers import MEDIA, wait_ready
+from ui_helpers import MEDIA, wait_ready, wait_until
 
 from toolkit.contract import SegmentationAnswer, load_label_schema
 from toolkit.service.portal import PortalServer
@@ -244,7 +244,7 @@ def test_assets_with_cors_boot_and_submit(hosts, task):
     page, _ = task
     page.goto(hosts.task_url)
     wait_ready(page)
-    page.wait_for_function("window.gtkit.drawnAt > 0")  # the waveform is drawn
+    wait_until(page, "window.gtkit.drawnAt > 0")  # the waveform is drawn
     assert page.locator("[data-role=boot-error]").count() == 0
     box = page.locator("[data-role=waveform]").bounding_box()
     y = box["y"] + box["height"] * 0.6
@@ -252,7 +252,7 @@ def test_assets_with_cors_boot_and_submit(hosts, task):
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.3, y, steps=8)
     page.mouse.up()
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 1")
     page.check('input[name="content-background_noise"][value="None"]')
     page.check('input[name="content-overall_rating"][value="3"]')
     assert page.locator("crowd-button[form-action=submit]").get_attribute("disabled") is None
@@ -304,7 +304,7 @@ def test_media_403_blocks_submit(hosts, task):
     page.goto(hosts.task_url)
     error = page.locator("[data-role=media-error]")
     error.wait_for(state="visible")
-    page.wait_for_function("document.querySelector('[data-role=media-error]').textContent.includes('403')")
+    wait_until(page, "document.querySelector('[data-role=media-error]').textContent.includes('403')")
     text = error.text_content()
     assert "could not be loaded" in text and hosts.media_host in text
     assert "release" in text.lower() and "do not submit" in text.lower()
@@ -321,7 +321,7 @@ def test_media_blocked_by_cors_blocks_submit(hosts, task):
     page.goto(hosts.task_url)
     error = page.locator("[data-role=media-error]")
     error.wait_for(state="visible")  # at once; the reason follows the probe fetch
-    page.wait_for_function("document.querySelector('[data-role=media-error]').textContent.includes('CORS')")
+    wait_until(page, "document.querySelector('[data-role=media-error]').textContent.includes('CORS')")
     text = error.text_content()
     assert hosts.media_host in text
     assert "CORS" in text and origin(hosts.page) in text
@@ -364,7 +364,7 @@ def test_spectrogram_403_names_the_host(hosts, task):
     open_with_403(hosts, page, "call_001.spectrogram.bin", **{"spectrogram-ref": f"{MEDIA}/call_001.spectrogram.bin"})
     page.click("[data-action=toggle-spectrogram]")
     status = page.locator("[data-role=spectrogram-status]")
-    page.wait_for_function("document.querySelector('[data-role=spectrogram-status]').textContent.includes('403')")
+    wait_until(page, "document.querySelector('[data-role=spectrogram-status]').textContent.includes('403')")
     assert hosts.media_host in status.text_content()
     no_signature(page, console)
     assert page.locator("crowd-button[form-action=submit]").get_attribute("disabled") is None

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ui_helpers import MEDIA, wait_ready
+from ui_helpers import MEDIA, wait_ready, wait_until
 
 from toolkit.contract import ConsolidatedLabel, SegmentationAnswer
 from toolkit.contract.output_manifest import output_line_problems
@@ -70,7 +70,7 @@ def sign_in_and_open_task(browser, url: str, worker: str):
     page.click("button[type=submit]")
     page.wait_for_url(f"{url}/task/0")
     wait_ready(page)
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 2")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 2")
     return context, page, errors
 
 
@@ -108,7 +108,7 @@ def test_two_workers_label_a_call_through_the_portal(browser, tmp_path, peaks_di
         end.fill("3.76")
         end.press("Enter")
         end.blur()
-        page.wait_for_function("Math.abs(window.gtkit.getAnswer().segments[0].end - 3.76) < 0.001")
+        wait_until(page, "Math.abs(window.gtkit.getAnswer().segments[0].end - 3.76) < 0.001")
         page.check('input[name="content-background_noise"][value="Music"]')
         page.check('input[name="content-overall_rating"][value="5"]')
         page.click("crowd-button[form-action=submit]")

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from ui_helpers import MEDIA, wait_ready
+from ui_helpers import MEDIA, wait_ready, wait_until
 
 from toolkit.contract import load_label_schema
 from toolkit.service.portal import PortalServer, PreviewSource, create_app
@@ -108,7 +108,7 @@ def test_a_page_on_another_port_cannot_sign_the_worker_in_or_out(browser, make_p
             assert response.value.status == 403, name
             assert worker_cookie(context) == "alice", name
         page.goto(f"{evil}/fetch")
-        page.wait_for_function("document.title === 'sent'")
+        wait_until(page, "document.title === 'sent'")
         assert statuses[f"{server.url}/logout"] == 403
         assert worker_cookie(context) == "alice"
         # The portal's own forms still work (token and same origin).
@@ -123,7 +123,7 @@ def test_a_page_on_another_port_cannot_sign_the_worker_in_or_out(browser, make_p
 def open_task_and_answer(page, url: str) -> None:
     page.goto(f"{url}/task/0")
     wait_ready(page)
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 1")
     page.check('input[name="content-background_noise"][value="None"]')
     page.check('input[name="content-overall_rating"][value="4"]')
 
@@ -187,5 +187,38 @@ def test_portal_pages_log_no_console_errors(browser, make_portal):
         page.goto(f"{server.url}/favicon.ico")
         page.wait_for_timeout(300)
         assert console_errors == [] and failed == []
+    finally:
+        context.close()
+
+
+def test_the_portal_policy_holds_in_chromium_and_how_tests_wait_under_it(browser, make_portal):
+    """The task page's Content-Security-Policy is enforced: script put into the page at run time
+    (what injected markup would be) does not run. And what tests can do under it: `page.evaluate`
+    runs (the DevTools protocol is not governed by the page's policy), playwright's
+    `wait_for_function` with a string expression fails with EvalError once it has to poll, with a
+    function's source it polls fine: `ui_helpers.wait_until` wraps expressions so."""
+    server, _ = make_portal()
+    context = browser.new_context()
+    context.add_cookies([{"name": "gtkit_worker", "value": "alice", "url": server.url}])
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    try:
+        response = page.goto(f"{server.url}/task/0")
+        assert "script-src 'self' 'sha256-" in response.headers["content-security-policy"]
+        wait_ready(page)
+        assert violations == []  # the worker UI itself needs nothing the policy refuses
+        page.evaluate("""() => { const s = document.createElement('script')
+            s.textContent = 'window.__injected = 1'; document.head.append(s) }""")
+        wait_until(page, "true")
+        assert page.evaluate("window.__injected === undefined")
+        assert any("inline script" in v for v in violations), violations
+
+        page.evaluate("setTimeout(() => { window.__late = 1 }, 300)")
+        with pytest.raises(Exception, match="EvalError"):
+            page.wait_for_function("window.__late === 1", timeout=5000)
+        page.evaluate("setTimeout(() => { window.__later = 1 }, 300)")
+        wait_until(page, "window.__later === 1", timeout=5000)
     finally:
         context.close()

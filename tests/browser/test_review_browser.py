@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from test_worker_ui import answer, call_line, settle
-from ui_helpers import MEDIA, wait_ready
+from ui_helpers import MEDIA, wait_ready, wait_until
 
 from toolkit.contract import SegmentationAnswer
 from toolkit.contract.review import ReviewInput
@@ -42,7 +42,7 @@ def open_review(portal, open_page):
             if msg.type in ("error", "warning") else None)
     page.goto(f"{portal.url}/task/0")
     wait_ready(page)
-    page.wait_for_function("window.gtkit.review && window.gtkit.review.review !== null")
+    wait_until(page, "window.gtkit.review && window.gtkit.review.review !== null")
     settle(page)
     return page, probe, console
 
@@ -78,7 +78,7 @@ def test_review_shows_ghost_lanes_and_disagreements_then_an_edit_is_submitted(po
     assert ghosts["drawn"] == total and ghosts["bands"] >= 2 and ghosts["h"] > 20
     # Zoomed in on 4-6 s, only what overlaps the window is drawn.
     page.evaluate("window.gtkit.player.zoomTo(400); window.gtkit.wavesurfer.setScrollTime(4)")
-    page.wait_for_function(f"window.gtkit.review.ghosts.drawn < {total}")
+    wait_until(page, f"window.gtkit.review.ghosts.drawn < {total}")
 
     # The disagreements come first (panel before the columns), in Python's order, as text.
     assert page.evaluate("""!!(document.querySelector('[data-role=review]').compareDocumentPosition(
@@ -111,7 +111,7 @@ def test_review_shows_ghost_lanes_and_disagreements_then_an_edit_is_submitted(po
     page.locator("[data-role=disagreements] li").nth(0).locator("button").click()
     target = start["seg-0003"]["id"]
     assert page.evaluate("window.gtkit.state.selectedSegmentId") == target
-    page.wait_for_function("Math.abs(window.gtkit.player.currentTime - 12.0) < 0.05")
+    wait_until(page, "Math.abs(window.gtkit.player.currentTime - 12.0) < 0.05")
     assert page.locator("[data-role=disagreements] li.gtkit-selected").get_attribute("data-kind") == "low-support"
 
     # Edit with the normal tools (W: start later), then Accept becomes "Submit edits" (decision edit).
@@ -120,7 +120,7 @@ def test_review_shows_ghost_lanes_and_disagreements_then_an_edit_is_submitted(po
     page.keyboard.press("w")
     moved = by_pre(page)["seg-0003"]
     assert moved["start"] == pytest.approx(12.0 + 2 * step, abs=0.0011)
-    page.wait_for_function("document.querySelector('[data-role=review-decision]').dataset.decision === 'edit'")
+    wait_until(page, "document.querySelector('[data-role=review-decision]').dataset.decision === 'edit'")
     assert page.locator("[data-action=review-accept]").inner_text() == "Submit edits"
 
     # The keys are in the help overlay.
@@ -177,10 +177,10 @@ def test_reject_with_a_note(portal_factory, open_page, peaks_dir):
     page.keyboard.type(text)
     assert page.locator("[data-role=review-note-count]").inner_text() == f"{len(text)} / 2000"
     # The note and the reject choice are autosaved with the answer: a reload keeps them.
-    page.wait_for_function("(localStorage.getItem(window.gtkit.autosave.key) || '').includes('Speaker turns at 12 s')")
+    wait_until(page, "(localStorage.getItem(window.gtkit.autosave.key) || '').includes('Speaker turns at 12 s')")
     page.reload()
     wait_ready(page)
-    page.wait_for_function("window.gtkit.review && window.gtkit.review.review !== null")
+    wait_until(page, "window.gtkit.review && window.gtkit.review.review !== null")
     assert page.locator("[data-role=review-note-input]").input_value() == text
     assert page.locator("[data-role=review-decision]").get_attribute("data-decision") == "reject"
     page.locator("[data-role=review-note-input]").focus()
@@ -212,7 +212,7 @@ def test_unchanged_review_is_an_accept_and_a_missing_review_file_blocks_submit(p
     # A review file that cannot be downloaded: said (host only), and Submit is disabled.
     page.goto(f"{portal.url}/task/1")
     wait_ready(page)
-    page.wait_for_function("document.querySelector('[data-role=media-error]').textContent.includes('review file')")
+    wait_until(page, "document.querySelector('[data-role=media-error]').textContent.includes('review file')")
     assert page.locator("crowd-button[form-action=submit]").get_attribute("data-gtkit-blocked") is not None
     assert "gone.review.json" not in page.locator("[data-role=media-error]").inner_text()
 
@@ -265,17 +265,17 @@ def test_video_review(portal_factory, open_page, peaks_dir):
     assert page.locator("[data-worker-answers=overall_quality]").inner_text() == "w1: 2 · w2: 4"
     # The disagreement on the segment seeks the video to it.
     page.locator("[data-role=disagreements] li").nth(0).locator("button").click()
-    page.wait_for_function("Math.abs(document.querySelector('video.gtkit-video').currentTime - 3.0) < 0.05")
+    wait_until(page, "Math.abs(document.querySelector('video.gtkit-video').currentTime - 3.0) < 0.05")
     # Clicking a disagreement band on the ghost lanes picks it too.
     page.locator("[data-role=disagreements] li").nth(1).locator("button").click()
     page.locator("[data-role=ghost-lanes]").scroll_into_view_if_needed()
     box = page.locator("[data-role=ghost-lanes]").bounding_box()
     page.mouse.click(box["x"] + box["width"] * 4.5 / 15.0, box["y"] + box["height"] / 2)
-    page.wait_for_function("document.querySelector('[data-role=disagreements] li.gtkit-selected')"
+    wait_until(page, "document.querySelector('[data-role=disagreements] li.gtkit-selected')"
                            ".dataset.kind === 'low-agreement'")
     # Change the tied rating, then Accept: an edit.
     page.check('input[name="content-overall_quality"][value="4"]')
-    page.wait_for_function("document.querySelector('[data-role=review-decision]').dataset.decision === 'edit'")
+    wait_until(page, "document.querySelector('[data-role=review-decision]').dataset.decision === 'edit'")
     page.locator("[data-action=review-accept]").click()
     page.wait_for_url(f"{portal.url}/task/0/submitted")
     saved = saved_answer(portal)
@@ -299,3 +299,72 @@ def test_a_relabeling_task_shows_the_reviewers_note_as_text(portal_factory, open
     assert page.evaluate("window.gtkit.review") is None and page.locator("[data-role=review]").count() == 0
     assert page.locator("crowd-button[form-action=submit]").inner_text() == "Submit"
     assert probe.script_ran == [] and probe.dialogs == [] and probe.errors == []
+
+
+def test_disagreements_are_marked_on_the_editable_lane_and_a_mean_rating_is_explained(portal_factory, open_page,
+                                                                                       peaks_dir):
+    line = review_line(peaks_dir)
+    other = review_line(peaks_dir, **{"interaction-id": "c2"})
+    portal = portal_factory("call-center", [line, other])
+    page, probe, console = open_review(portal, open_page)
+    start = by_pre(page)
+
+    # The segments a disagreement is about are marked in their rows and on the waveform, in the
+    # editable lane (not only the ghost lanes); the others are not.
+    def marks() -> dict[str, list]:
+        return page.evaluate("""(() => {
+            const out = {}
+            for (const s of window.gtkit.state.segments) {
+                const row = document.querySelector(`li.gtkit-seg[data-segment-id="${s.id}"]`)
+                const region = window.gtkit.player.regionById.get(s.id)?.element
+                out[s.presegmentId] = [row?.classList.contains('gtkit-flagged') || false,
+                    row?.dataset.disagreement || '',
+                    row?.querySelector('[data-role=segment-disagreement]')?.hidden === false
+                        ? row.querySelector('[data-role=segment-disagreement]').textContent : '',
+                    region?.dataset.disagreement || '', region ? region.style.backgroundImage !== '' : null]
+            }
+            return out
+        })()""")
+    wait_until(page, "document.querySelectorAll('li.gtkit-seg.gtkit-flagged').length === 2")
+    got = marks()
+    assert got["seg-0001"] == [False, "", "", "", False]
+    assert got["seg-0003"] == [True, "low-support", "⚑ Low support", "low-support", True]
+    assert got["seg-0002"][:2] == [True, "content-disagreement low-agreement"]
+    assert got["seg-0002"][2] == "⚑ Content disagreement, Low agreement"
+    # The list is still first and still seeks; a moved segment keeps its mark.
+    page.locator("[data-role=disagreements] li").nth(0).locator("button").click()
+    wait_until(page, "Math.abs(window.gtkit.player.currentTime - 12.0) < 0.05")
+    page.keyboard.press("w")
+    wait_until(page, "document.querySelector('[data-role=review-decision]').dataset.decision === 'edit'")
+    assert marks()["seg-0003"][:2] == [True, "low-support"]
+    assert start["seg-0003"]["id"] == page.evaluate("window.gtkit.state.selectedSegmentId")
+    page.keyboard.press("Control+z")
+    wait_until(page, "document.querySelector('[data-role=review-decision]').dataset.decision === 'accept'")
+    # A row's mark goes to its (first) disagreement in the list.
+    page.locator(f'li.gtkit-seg[data-segment-id="{start["seg-0002"]["id"]}"] [data-role=segment-disagreement]').click()
+    assert page.evaluate("window.gtkit.state.selectedSegmentId") == start["seg-0002"]["id"]
+    assert page.locator("[data-role=disagreements] li.gtkit-selected").get_attribute("data-kind") == \
+        "content-disagreement"
+
+    # The consolidated rating is the workers' mean (3.333): no step pretends to be selected, the
+    # hint gives the mean and each worker's rating and says what Accept does with it.
+    assert page.locator('input[name="content-overall_rating"]:checked').count() == 0
+    hint = page.locator("[data-rating-hint=overall_rating]")
+    assert hint.inner_text() == ("No step is selected: Accept keeps the mean 3.33 of the workers' ratings "
+                                 "(w1: 4 · w2: 4). Choose a step to change it.")
+    assert page.locator("[data-worker-answers=overall_rating]").count() == 0
+    page.locator("[data-action=review-accept]").click()
+    page.wait_for_url(f"{portal.url}/task/0/submitted")
+    saved = saved_answer(portal)
+    assert saved.review.decision == "accept" and saved.content["overall_rating"] == pytest.approx(3.333)
+
+    # Choosing a step: it is selected, the hint says so, and the label is edited.
+    page.goto(f"{portal.url}/task/1")
+    wait_ready(page)
+    wait_until(page, "window.gtkit.review && window.gtkit.review.review !== null")
+    page.check('input[name="content-overall_rating"][value="4"]')
+    wait_until(page, "document.querySelector('[data-rating-hint=overall_rating]').dataset.selected === '4'")
+    assert page.locator("[data-rating-hint=overall_rating]").inner_text() == \
+        "You chose 4; the workers' mean is 3.33 (w1: 4 · w2: 4)."
+    wait_until(page, "document.querySelector('[data-role=review-decision]').dataset.decision === 'edit'")
+    assert probe.errors == [] and probe.script_ran == [] and console == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from test_worker_ui import add_track, answer, call_line, drag_segment, segment_row
-from ui_helpers import wait_ready
+from ui_helpers import wait_ready, wait_until
 
 from toolkit.contract import SegmentationAnswer, load_label_schema, validate_answer
 
@@ -26,7 +26,7 @@ def test_fields_and_text_only_on_the_tracks_that_ask_them(portal_factory, open_p
     agent, english = (t["id"] for t in answer(page)["tracks"])
     drag_segment(page, 1.0, 4.0, lane=(0, 2))
     drag_segment(page, 6.0, 12.0, lane=(1, 2))
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 2")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 2")
     by_track = {s["track"]: s["id"] for s in answer(page)["segments"]}
     turn, span = segment_row(page, by_track[agent]), segment_row(page, by_track[english])
 
@@ -40,7 +40,7 @@ def test_fields_and_text_only_on_the_tracks_that_ask_them(portal_factory, open_p
     turn.locator("textarea[data-part=text]").fill("Northwind support.")
     turn.locator('[data-field="emotion"] select').select_option("Happy")
     turn.locator("select[data-part=track]").select_option(english)
-    page.wait_for_function(f"window.gtkit.getAnswer().segments.every(s => s.track === {english!r})")
+    wait_until(page, f"window.gtkit.getAnswer().segments.every(s => s.track === {english!r})")
     assert turn.locator("textarea[data-part=text]").is_visible()
     assert turn.locator('[data-field="emotion"] select').is_visible()
     page.check('input[name="content-background_noise"][value="None"]')

@@ -9,7 +9,7 @@ import wave
 
 import numpy as np
 import pytest
-from ui_helpers import MEDIA, wait_ready
+from ui_helpers import MEDIA, wait_ready, wait_until
 
 from toolkit.contract import load_label_schema
 from toolkit.ingest.peaks import compute_peaks, write_peaks
@@ -101,7 +101,7 @@ def test_precomputed_spectrogram_in_peaks_mode(tone_portal, open_page):
     assert "tone.spectrogram.bin.gz" not in responses  # nothing downloaded until asked for
 
     button.click()
-    page.wait_for_function("window.gtkit.player.spectrogramDrawnAt > 0")
+    wait_until(page, "window.gtkit.player.spectrogramDrawnAt > 0")
     assert responses["tone.spectrogram.bin.gz"] == "gzip"
     assert button.get_attribute("aria-pressed") == "true"
     bands = [8, 30]
@@ -121,7 +121,7 @@ def test_precomputed_spectrogram_in_peaks_mode(tone_portal, open_page):
     # Zoom in and scroll so the tone's onset is mid-screen: still at 10.0 s on the waveform's axis.
     page.evaluate("window.gtkit.player.zoomTo(200)")
     page.evaluate("window.gtkit.wavesurfer.setScrollTime(7)")
-    page.wait_for_function("(() => { const v = window.gtkit.player.spectrogram.view;"
+    wait_until(page, "(() => { const v = window.gtkit.player.spectrogram.view;"
                            " return v && Math.abs(v.start - 7) < 0.05 && v.end - v.start < 10 })()")
     page.wait_for_timeout(100)
     g = page.evaluate(GEOMETRY, bands)
@@ -131,7 +131,7 @@ def test_precomputed_spectrogram_in_peaks_mode(tone_portal, open_page):
     assert _time_of_column(g, first) == pytest.approx(TONE[0], abs=frame + 0.02)
     # ...and at the tone's end.
     page.evaluate("window.gtkit.wavesurfer.setScrollTime(17)")
-    page.wait_for_function("Math.abs(window.gtkit.player.spectrogram.view.start - 17) < 0.05")
+    wait_until(page, "Math.abs(window.gtkit.player.spectrogram.view.start - 17) < 0.05")
     g = page.evaluate(GEOMETRY, bands)
     _, last = _edges(g["rows"]["8"])
     assert last < g["width"] - 100
@@ -141,7 +141,7 @@ def test_precomputed_spectrogram_in_peaks_mode(tone_portal, open_page):
     button.click()
     assert page.locator("[data-role=spectrogram-canvas]").count() == 0
     button.click()
-    page.wait_for_function("window.gtkit.player.spectrogramDrawnAt > 0")
+    wait_until(page, "window.gtkit.player.spectrogramDrawnAt > 0")
     assert list(responses).count("tone.spectrogram.bin.gz") == 1
     # The S shortcut toggles it too, and the button follows.
     page.locator("body").click(position={"x": 5, "y": 5})
@@ -149,7 +149,7 @@ def test_precomputed_spectrogram_in_peaks_mode(tone_portal, open_page):
     assert page.locator("[data-role=spectrogram-canvas]").count() == 0
     assert button.get_attribute("aria-pressed") == "false"
     page.keyboard.press("s")
-    page.wait_for_function("window.gtkit.player.spectrogramDrawnAt > 0")
+    wait_until(page, "window.gtkit.player.spectrogramDrawnAt > 0")
     assert button.get_attribute("aria-pressed") == "true"
     assert probe.errors == [] and probe.dialogs == []
 
@@ -178,11 +178,11 @@ def test_viewing_preferences_follow_the_worker(tone_portal, open_page):
     assert page.evaluate("window.gtkit.player.spectrogram") is None and page.evaluate("window.gtkit.player.rate") == 1
     page.locator("[data-role=rate]").select_option("1.5")
     page.locator("[data-action=toggle-spectrogram]").click()
-    page.wait_for_function("window.gtkit.player.spectrogramDrawnAt > 0")
+    wait_until(page, "window.gtkit.player.spectrogramDrawnAt > 0")
 
     page.reload()
     wait_ready(page)
-    page.wait_for_function("window.gtkit.player.spectrogramDrawnAt > 0")  # shown without a click
+    wait_until(page, "window.gtkit.player.spectrogramDrawnAt > 0")  # shown without a click
     assert page.locator("[data-action=toggle-spectrogram]").get_attribute("aria-pressed") == "true"
     assert page.evaluate("window.gtkit.player.rate") == 1.5
     assert page.evaluate("window.gtkit.player.media.playbackRate") == 1.5

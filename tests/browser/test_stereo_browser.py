@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 from test_worker_ui import answer
-from ui_helpers import MEDIA, wait_ready
+from ui_helpers import MEDIA, wait_ready, wait_until
 
 from toolkit.contract.peaks import peaks_json
 from toolkit.ingest.peaks import compute_peaks
@@ -44,12 +44,12 @@ def test_stereo_call(portal_factory, open_page, stereo_peaks):
     assert button.is_visible() and button.get_attribute("aria-pressed") == "false"
     height = page.evaluate("window.gtkit.wavesurfer.getWrapper().getBoundingClientRect().height")
     button.click()
-    page.wait_for_function("document.querySelector('[data-action=toggle-channels]')"
+    wait_until(page, "document.querySelector('[data-action=toggle-channels]')"
                            ".getAttribute('aria-pressed') === 'true'")
     assert page.evaluate("window.gtkit.wavesurfer.options.splitChannels.length") == 2
     page.wait_for_timeout(200)
     split_height = page.evaluate("window.gtkit.wavesurfer.getWrapper().getBoundingClientRect().height")
     assert split_height == pytest.approx(height, abs=4), "the same total height: lanes stay over their channel"
     button.click()
-    page.wait_for_function("!window.gtkit.wavesurfer.options.splitChannels")
+    wait_until(page, "!window.gtkit.wavesurfer.options.splitChannels")
     assert probe.errors == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from test_worker_ui import answer, call_line, drag_segment
-from ui_helpers import wait_ready
+from ui_helpers import wait_ready, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +20,7 @@ PRE = [
 
 
 def new_segment(page, before: set[str]) -> dict:
-    page.wait_for_function(f"window.gtkit.getAnswer().segments.length === {len(before) + 1}")
+    wait_until(page, f"window.gtkit.getAnswer().segments.length === {len(before) + 1}")
     return next(s for s in answer(page)["segments"] if s["id"] not in before)
 
 
@@ -32,10 +32,10 @@ def test_words_zoomed_in_and_snapping(portal_factory, open_page, peaks_dir):
     page.wait_for_timeout(100)
     assert page.evaluate("window.gtkit.player.wordsDrawn") == 0, "the whole file: no words"
     page.evaluate("window.gtkit.player.zoomTo(200); window.gtkit.wavesurfer.setScrollTime(0)")
-    page.wait_for_function("window.gtkit.player.wordsDrawn >= 5")
+    wait_until(page, "window.gtkit.player.wordsDrawn >= 5")
     assert page.locator("[data-role=segment-overview]").is_visible()
     page.evaluate("window.gtkit.player.zoomFit()")
-    page.wait_for_function("window.gtkit.player.wordsDrawn === 0")
+    wait_until(page, "window.gtkit.player.wordsDrawn === 0")
 
     # A drag in the Customer lane starting 50 ms after the end of "support," starts at that edge ...
     ids = {s["id"] for s in answer(page)["segments"]}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ui_helpers import MEDIA, WORKER, wait_ready
+from ui_helpers import MEDIA, WORKER, wait_ready, wait_until
 
 from toolkit.contract import SegmentationAnswer, load_label_schema, validate_answer
 
@@ -96,7 +96,7 @@ def test_segment_reload_submit(portal_factory, open_page, peaks_dir):
     # a segment by dragging on the waveform, in the Agent track's lane
     activate_track(page, 0)
     drag_segment(page, 2.0, 5.0, lane=(0, 2))
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 1")
     (dragged,) = answer(page)["segments"]
     assert dragged["track"] == agent
     assert dragged["start"] == pytest.approx(2.0, abs=TOL)
@@ -107,11 +107,11 @@ def test_segment_reload_submit(portal_factory, open_page, peaks_dir):
     page.evaluate("window.gtkit.player.seek(8)")
     page.locator(".gtkit-title").click()  # focus outside any field, so keys are shortcuts
     page.keyboard.press("r")
-    page.wait_for_function("window.gtkit.player.isRecording && window.gtkit.player.currentTime >= 9.3")
+    wait_until(page, "window.gtkit.player.isRecording && window.gtkit.player.currentTime >= 9.3")
     page.keyboard.press("r")
     stopped_at = page.evaluate("window.gtkit.player.currentTime")
     page.keyboard.press("Space")  # pause
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 2")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 2")
     recorded = next(s for s in answer(page)["segments"] if s["id"] != dragged["id"])
     assert recorded["track"] == customer
     assert recorded["start"] == pytest.approx(8.0, abs=TOL)
@@ -191,7 +191,7 @@ def test_untrusted_text_is_shown_as_text(portal_factory, open_page, peaks_dir):
     assert segment_row(page, first["id"]).locator("textarea[data-part=text]").input_value() == XSS_SCRIPT
     # and a worker typing markup into a segment text changes nothing either
     segment_row(page, first["id"]).locator("textarea[data-part=text]").fill(f"{XSS_SCRIPT}{XSS_IMG}")
-    page.wait_for_function(f"[...document.querySelectorAll('.gtkit-tr-text')].some(e => e.textContent === "
+    wait_until(page, f"[...document.querySelectorAll('.gtkit-tr-text')].some(e => e.textContent === "
                            f"{json.dumps(XSS_SCRIPT + XSS_IMG)})")
     page.wait_for_timeout(300)  # give any injected handler the chance to fire
     assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
@@ -207,13 +207,13 @@ def test_invalid_answers_block_submit(portal_factory, open_page, peaks_dir):
     wait_ready(page)
     add_track(page, "speaker", "Agent")
     drag_segment(page, 15.0, 19.0)
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 1")
     (seg,) = answer(page)["segments"]
     end = segment_row(page, seg["id"]).locator("input[data-part=end]")
     end.fill("25")
     end.press("Enter")
     end.blur()
-    page.wait_for_function("window.gtkit.getAnswer().segments[0].end > 21")
+    wait_until(page, "window.gtkit.getAnswer().segments[0].end > 21")
 
     page.click("crowd-button[form-action=submit]")
     summary = page.locator("[data-role=summary]")
@@ -249,22 +249,22 @@ def test_video_mode_times(portal_factory, open_page, peaks_dir):
     wait_ready(page)
     video = page.locator("video.gtkit-video")
     assert video.count() == 1
-    page.wait_for_function("document.querySelector('video.gtkit-video').readyState >= 1")
+    wait_until(page, "document.querySelector('video.gtkit-video').readyState >= 1")
     assert page.evaluate("document.querySelector('video.gtkit-video').duration") == pytest.approx(15.0, abs=0.1)
 
     add_track(page, "motion", "Jitter")
     drag_segment(page, 3.0, 6.0)
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 1")
     # keyboard recording in video mode: the video element is the clock
     page.evaluate("window.gtkit.player.seek(9)")
     page.locator(".gtkit-title").click()
     page.keyboard.press("r")
-    page.wait_for_function("window.gtkit.player.isRecording && "
+    wait_until(page, "window.gtkit.player.isRecording && "
                            "document.querySelector('video.gtkit-video').currentTime >= 10.2")
     page.keyboard.press("r")
     stopped_at = page.evaluate("document.querySelector('video.gtkit-video').currentTime")
     page.keyboard.press("Space")
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 2")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 2")
     segs = sorted(answer(page)["segments"], key=lambda s: s["start"])
     assert segs[0]["start"] == pytest.approx(3.0, abs=TOL)
     assert segs[0]["end"] == pytest.approx(6.0, abs=TOL)
@@ -274,7 +274,7 @@ def test_video_mode_times(portal_factory, open_page, peaks_dir):
     assert 10.2 - TOL <= segs[1]["end"] <= stopped_at + TOL
     # the video follows the waveform: seeking the player moves the video
     page.evaluate("window.gtkit.player.seek(12.5)")
-    page.wait_for_function("Math.abs(document.querySelector('video.gtkit-video').currentTime - 12.5) < 0.05")
+    wait_until(page, "Math.abs(document.querySelector('video.gtkit-video').currentTime - 12.5) < 0.05")
 
     page.check('input[name="content-overall_quality"][value="2"]')
     page.check('input[name="content-prompt_adherence"][value="Partly"]')
@@ -304,10 +304,10 @@ def test_drag_creates_segment_where_the_pointer_went(portal_factory, open_page, 
     drag_segment(page, 2.0, 5.0)
     # As a person would: see the first segment (and its row take the focus) before the next drag; under
     # load the row's focus hand-off (a frame after the drag) could otherwise land inside the next drag.
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 1")
     settle(page)
     drag_segment(page, 12.0, 9.0)
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 2")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 2")
     times = sorted((s["start"], s["end"]) for s in answer(page)["segments"])
     assert times[0] == pytest.approx((2.0, 5.0), abs=TOL)
     assert times[1] == pytest.approx((9.0, 12.0), abs=TOL)
@@ -327,7 +327,7 @@ def test_drag_in_a_lane_creates_the_segment_on_that_track(portal_factory, open_p
     drag_segment(page, 1.0, 3.0, lane=(1, 3))
     drag_segment(page, 4.0, 6.0, lane=(2, 3))
     drag_segment(page, 7.0, 8.0, lane=(0, 3))
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 3")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 3")
     by_start = {round(s["start"]): s["track"] for s in answer(page)["segments"]}
     assert by_start == {1: customer, 4: english, 7: agent}
     assert page.evaluate("window.gtkit.state.activeTrackId") == agent  # the last lane dragged in
@@ -364,7 +364,7 @@ def test_player_events_are_typed_per_name(portal_factory, open_page, peaks_dir):
     assert page.locator("[data-role=rate]").input_value() == "2"  # the toolbar heard 'rate' too
     page.evaluate("window.gtkit.player.zoomFit()")
     drag_segment(page, 2.0, 5.0)
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 1")
     seg = answer(page)["segments"][0]
     region = page.locator(f"[data-region-for='{seg['id']}']")
     box = region.bounding_box()
@@ -402,7 +402,7 @@ def test_missing_media_shows_an_error(portal_factory, open_page):
     page.goto(f"{portal.url}/task/0")
     error = page.locator("[data-role=media-error]")
     error.wait_for(state="visible")
-    page.wait_for_function("document.querySelector('[data-role=media-error]').textContent.includes('404')")
+    wait_until(page, "document.querySelector('[data-role=media-error]').textContent.includes('404')")
     text = error.text_content()
     assert "could not be loaded" in text and portal.url.removeprefix("http://") in text
     assert page.locator("crowd-button[form-action=submit]").get_attribute("disabled") is not None
@@ -420,23 +420,23 @@ def test_space_plays_instead_of_pressing_the_focused_button(portal_factory, open
     add_track(page, "speaker", "Agent")
     assert page.evaluate("document.activeElement.dataset.action") == "add-track"
     page.keyboard.press("Space")
-    page.wait_for_function("window.gtkit.player.isPlaying")
+    wait_until(page, "window.gtkit.player.isPlaying")
     page.wait_for_timeout(200)  # a button press would land on keyup
     assert len(answer(page)["tracks"]) == 1
     page.keyboard.press("Space")
-    page.wait_for_function("!window.gtkit.player.isPlaying")
+    wait_until(page, "!window.gtkit.player.isPlaying")
     assert len(answer(page)["tracks"]) == 1
     # nor does the focused Submit button post (it is not a text field either)
     page.locator("crowd-button[form-action=submit]").focus()
     page.keyboard.press("Space")
-    page.wait_for_function("window.gtkit.player.isPlaying")
+    wait_until(page, "window.gtkit.player.isPlaying")
     page.keyboard.press("Space")
     page.wait_for_timeout(300)
     assert page.url == f"{portal.url}/task/0" and portal.responses("0") == []
     assert page.locator("[data-role=summary]").is_hidden()  # no submit attempt at all
     # in a text field Space is a space, and checkboxes keep their own Space
     drag_segment(page, 2.0, 5.0)
-    page.wait_for_function("window.gtkit.getAnswer().segments.length === 1")
+    wait_until(page, "window.gtkit.getAnswer().segments.length === 1")
     (seg,) = answer(page)["segments"]
     playing = page.evaluate("window.gtkit.player.isPlaying")
     text = segment_row(page, seg["id"]).locator("textarea[data-part=text]")

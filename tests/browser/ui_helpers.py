@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 MEDIA = "s3://example-feedback-bucket/media"
 WORKER = "tester"
 
@@ -11,17 +9,19 @@ WORKER = "tester"
 READY = "window.gtkit && window.gtkit.player && window.gtkit.player.ready === true"
 
 
+def wait_until(page, expression: str, timeout: float | None = None, polling: float | str = "raf") -> None:
+    """Until the JavaScript `expression` is true in the page (`timeout` and `polling` as
+    playwright's: ms; "raf" checks on every animation frame).
+
+    The portal and the service send a Content-Security-Policy without 'unsafe-eval'. Playwright's
+    `page.wait_for_function("an expression")` evaluates the string with eval inside the page on
+    every poll after the first, which chromium refuses there (EvalError, as soon as the first
+    check is false). Given a function's source instead, playwright compiles it once through the
+    DevTools protocol, which the page's policy does not govern, and polls the function on each
+    animation frame: so the expression is wrapped in an arrow function."""
+    page.wait_for_function(f"() => ({expression})", timeout=timeout, polling=polling)
+
+
 def wait_ready(page) -> None:
     """Until the worker UI is mounted and its waveform is ready."""
-    page.wait_for_function(READY)
-
-
-def wait_until(page, expression: str, timeout_s: float = 20.0) -> None:
-    """Until `expression` is true in the page, polled with `page.evaluate`: unlike
-    `wait_for_function` (which compiles its predicate inside the page), it works under a
-    Content-Security-Policy without 'unsafe-eval'."""
-    deadline = time.monotonic() + timeout_s
-    while not page.evaluate(f"Boolean({expression})"):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true after {timeout_s} s: {expression}")
-        time.sleep(0.05)
+    wait_until(page, READY)

@@ -7,7 +7,7 @@ import { AnswerState } from '../../static/js/state.js'
 import {
   ACCEPT, EDIT, REJECT, contentDifferences, disagreementItems, editableFor, formatValue, ghostLanes, indexByTime,
   labelChanged, reviewAnswerProblems, reviewDecision, reviewNoteOf, reviewProblems, reviewShapeProblem, reviewSource,
-  rowKey, segmentsIn, withReview
+  flaggedSegments, ratingHints, rowKey, segmentsIn, withReview
 } from '../../static/js/review-logic.js'
 import { REVIEW_DECISIONS, REVIEW_NOTE_MAX_CHARS } from '../../static/js/contract.js'
 
@@ -176,4 +176,49 @@ test('a reject needs a note; a note is at most REVIEW_NOTE_MAX_CHARS; a rejected
   assert.deepEqual(reviewAnswerProblems(withReview(answer, REJECT, 'the call is cut'), schema), [])
   assert.deepEqual(reviewAnswerProblems(withReview(answer, REJECT, ''), schema).map(x => x.path), ['review.note'])
   assert.deepEqual(withReview(answer, EDIT, 'ok').review, { decision: 'edit', note: 'ok' })
+})
+
+test('a rating whose consolidated value is between steps: no step is preselected, the hint says the mean and what Accept does', () => {
+  const review = fixture()
+  review.consolidated.content.overall_rating = { value: 3.5, agreement: 0.75, tie: false, mean: 3.5, values: { w1: 4, w2: 3 } }
+  // The starting answer keeps the mean (Accept keeps the label as consolidated): the form shows no step.
+  const hints = ratingHints(review, schema, { overall_rating: 3.5 })
+  const h = hints.get('overall_rating')
+  assert.equal(h.selected, null)
+  assert.equal(h.mean, 3.5)
+  assert.deepEqual(h.values, [{ worker: 'w1', value: 4 }, { worker: 'w2', value: 3 }])
+  assert.match(h.text, /mean 3\.5/)
+  assert.match(h.text, /w1: 4 · w2: 3/)
+  assert.match(h.text, /No step is selected: Accept keeps the mean 3\.5/)
+  // Once the reviewer picks a step, it is selected and the hint says so, the mean still shown.
+  const chosen = ratingHints(review, schema, { overall_rating: 4 }).get('overall_rating')
+  assert.equal(chosen.selected, 4)
+  assert.match(chosen.text, /You chose 4; the workers' mean is 3\.5/)
+  // A consolidated value on the scale is preselected: no hint needed.
+  review.consolidated.content.overall_rating = { value: 4, agreement: 1, tie: false, mean: 4, values: { w1: 4, w2: 4 } }
+  assert.equal(ratingHints(review, schema, { overall_rating: 4 }).size, 0)
+  // Not a rating field, or a value off the scale's range: not a rating hint.
+  assert.equal(ratingHints({ ...review, consolidated: { content: {} } }, schema, { summary: 'x' }).size, 0)
+})
+
+test('disagreements mark the editable segments they are about (by presegmentId, else by overlap), kinds in list order', () => {
+  const items = disagreementItems(fixture())
+  const segs = [{ id: 'seg-1', presegmentId: 's1', start: 0.4, end: 3.5 }, { id: 'seg-2', presegmentId: null, start: 4.1, end: 7 },
+    { id: 'seg-3', presegmentId: null, start: 15, end: 16 }]
+  const flagged = flaggedSegments(items, segs)
+  assert.deepEqual([...flagged.keys()].sort(), ['seg-1', 'seg-2'])
+  assert.deepEqual(flagged.get('seg-2'), { kinds: ['low-support'], ids: ['d0'], first: 0 })
+  assert.deepEqual(flagged.get('seg-1'), { kinds: ['low-agreement'], ids: ['d2'], first: 2 })
+  // Content fields are not segments.
+  assert.equal([...flagged.values()].some(f => f.kinds.includes('content-tie')), false)
+  // Two on one segment: both kinds, once each.
+  const two = flaggedSegments([...items, { ...items[0], id: 'd9', index: 9, kind: 'content-disagreement', field: 'emotion' }], segs)
+  assert.deepEqual(two.get('seg-2').kinds, ['low-support', 'content-disagreement'])
+  // Thousands of segments: by presegmentId in one pass.
+  const many = Array.from({ length: 5000 }, (_, i) => ({ id: `e${i}`, presegmentId: `p${i}`, start: i, end: i + 1 }))
+  const lots = Array.from({ length: 2000 }, (_, i) => ({ id: `d${i}`, index: i, kind: 'low-agreement', segmentId: `p${i * 2}`, start: i * 2, end: i * 2 + 1 }))
+  const t0 = performance.now()
+  const big = flaggedSegments(lots, many)
+  assert.equal(big.size, 2000)
+  assert.ok(performance.now() - t0 < 200)
 })

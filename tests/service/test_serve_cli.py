@@ -107,3 +107,35 @@ def test_commands_refuse_a_database_that_is_not_migrated(gtkit):
     run, _open = gtkit
     result = run("user", "list", code=1)
     assert "gtkit serve init" in result.output
+
+
+def test_user_reset_password_prints_a_single_use_link(gtkit):
+    """The CLI's reset link is the admin page's: an invitation tied to the account, audited with
+    the operator as actor; a newer link replaces an unused older one; it works once."""
+    from toolkit.service.audit import list_audit
+
+    run, open_db = gtkit
+    run("init", "--admin-email", "admin@example.org")
+    run("user", "add", "ann@example.org", "--name", "Ann")
+    first = run("user", "reset-password", "ann@example.org", "--base-url", "https://label.example/").stdout.strip()
+    result = run("user", "reset-password", "ANN@example.org ", "--hours", "1", "--base-url", "https://label.example")
+    link = result.stdout.strip()
+    assert link.startswith("https://label.example/invite/") and len(link) > 60 and link != first
+    assert "password-reset link, valid until" in result.output and "ann@example.org" not in result.output
+    assert "no account" in run("user", "reset-password", "nobody@example.org", code=1).output
+    database = open_db()
+    try:
+        ann = next(u for u in people.list_users(database) if u.email == "ann@example.org")
+        token, old = link.rsplit("/", 1)[1], first.rsplit("/", 1)[1]
+        assert people.invitation_kind(database, old) is None  # replaced by the newer link
+        assert people.invitation_kind(database, token) == "reset"
+        assert people.authenticate(database, ann.email, PASSWORD) is not None  # until the link is used
+        people.accept_invitation(database, token, display_name="", password="a new passphrase here")
+        assert people.authenticate(database, ann.email, "a new passphrase here").id == ann.id
+        assert people.invitation_kind(database, token) is None  # once only
+        rows = [(r.action, r.actor_id, r.target) for r in list_audit(database)]
+        assert rows.count(("user.reset_link", None, f"user:{ann.id}")) == 2
+        assert ("user.reset_password", None, f"user:{ann.id}") in rows
+        assert len(people.list_users(database)) == 2
+    finally:
+        database.dispose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from csp_helpers import INLINE, assert_strict, assert_task_page_policy, directives
 from service_helpers import PASSWORD, PRE, make_people, manifest_lines, write_manifest
 from web_helpers import claim, sign_in
 
@@ -14,16 +15,6 @@ from toolkit.service import jobs, people
 from toolkit.service.portal import csp
 from toolkit.service.web import ServeConfig, create_app
 from toolkit.service.web.app import stop
-
-INLINE = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S)
-
-
-def directives(header: str) -> dict[str, list[str]]:
-    out = {}
-    for part in header.split(";"):
-        name, *values = part.split()
-        out[name] = values
-    return out
 
 
 @pytest.fixture
@@ -53,16 +44,6 @@ def signed_in(site, user):
     return client
 
 
-def assert_strict(header: str) -> dict[str, list[str]]:
-    found = directives(header)
-    assert found["default-src"] == ["'self'"] and found["object-src"] == ["'none'"]
-    assert found["frame-ancestors"] == ["'none'"] and found["base-uri"] == ["'self'"]
-    assert found["form-action"] == ["'self'"]
-    assert "'unsafe-inline'" not in header and "'unsafe-eval'" not in header
-    assert found["script-src"][0] == "'self'" and all(s.startswith("'sha256-") for s in found["script-src"][1:])
-    return found
-
-
 def test_every_page_has_a_strict_policy(site):
     anonymous = site["app"].test_client()
     admin = signed_in(site, site["admin"])
@@ -83,17 +64,7 @@ def test_task_page_allows_its_own_inline_scripts_only(site):
     assert claim(signed_in(site, site["ann"])).status_code == 302  # ann takes the remote job's call
     client = signed_in(site, site["bob"])
     page_url = claim(client).location
-    resp = client.get(page_url)
-    html = resp.get_data(as_text=True)
-    found = assert_strict(resp.headers[csp.HEADER])
-    inline = INLINE.findall(html)
-    assert len(inline) == 2  # the boot fail-safe and the import map
-    assert sorted(found["script-src"][1:]) == sorted(csp.source_hash(body) for body in inline)
-    nonce = re.search(r'<meta name="gtkit-csp-nonce" content="([^"]+)">', html).group(1)
-    assert found["style-src"] == ["'self'", f"'nonce-{nonce}'"]
-    again = client.get(page_url)
-    assert f"'nonce-{nonce}'" not in again.headers[csp.HEADER]  # a new nonce per page
-    assert directives(again.headers[csp.HEADER])["script-src"] == found["script-src"]  # hashes: the same
+    found = assert_task_page_policy(client, page_url)
     assert found["media-src"] == ["'self'", "blob:"]  # mirrored and local media: served by us
 
 

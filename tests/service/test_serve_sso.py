@@ -1,5 +1,5 @@
 """Single sign-on through the web app's routes against a real OpenID Connect provider on 127.0.0.1
-(tests/service/oidc_provider.py), on SQLite and PostgreSQL: the full authorization-code flow with
+(tests/oidc_provider.py), on SQLite and PostgreSQL: the full authorization-code flow with
 PKCE, linking an identity to an existing account, and the refusals (state, nonce, issuer, audience,
 signature, unknown email, disabled account, domains)."""
 
@@ -17,10 +17,11 @@ import requests
 from joserfc.jwk import RSAKey
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
 from service_helpers import PASSWORD, make_people
+from web_helpers import sign_in, token
 
 from toolkit.service import people, sso
 from toolkit.service.audit import list_audit
-from toolkit.service.errors import Invalid
+from toolkit.service.errors import Invalid, Refused
 from toolkit.service.web import ServeConfig, create_app
 from toolkit.service.web.app import stop
 
@@ -150,6 +151,60 @@ def test_disabled_accounts_are_refused_linked_or_not(site):
     assert client.get("/").status_code == 302  # its session ended
     again = site["app"].test_client()
     assert sso_flow(again).status_code == 403 and again.get("/").status_code == 302
+
+
+def test_admin_sees_the_link_and_unlinks_it(site, caplog):
+    """The Users page marks linked accounts with the issuer (never the subject); an admin unlinks
+    (CSRF token needed, admins only, audited): the account's sessions end and its next SSO sign-in
+    links again by email, so a recreated provider account (a new subject) can take over."""
+    db, ann, idp = site["db"], site["ann"], site["idp"]
+    admin_user = people.create_user(db, email="admin@example.org", display_name="Admin", password=PASSWORD,
+                                    role="admin")
+    admin = site["app"].test_client()
+    assert sign_in(admin, admin_user.email, PASSWORD).status_code == 302
+    page = admin.get("/admin/users").get_data(as_text=True)
+    assert "sso-issuer" not in page and "Unlink SSO" not in page
+
+    ann_browser = site["app"].test_client()
+    assert sso_flow(ann_browser).status_code == 302
+    page = admin.get("/admin/users").get_data(as_text=True)
+    row = page[page.index(f'<tr data-user="{ann.id}">'):]
+    row = row[:row.index("</tr>")]
+    assert f'<code class="sso-issuer">{idp.issuer}</code>' in row and "Unlink SSO" in row
+    assert "sub-1" not in page
+    mine = page[page.index(f'<tr data-user="{admin_user.id}">'):]
+    assert '<span class="sso-none">no</span>' in mine[:mine.index("</tr>")]
+
+    # The provider recreated Ann's account: a new subject, the same email. Linked elsewhere: refused.
+    idp.user["sub"] = "sub-2"
+    refused = sso_flow(site["app"].test_client())
+    assert refused.status_code == 403 and "linked to another identity" in refused.get_data(as_text=True)
+
+    url = f"/admin/users/{ann.id}/unlink-sso"
+    assert admin.post(url).status_code == 403  # no CSRF token
+    assert admin.post(url, data={"csrf_token": "forged"}).status_code == 403
+    assert ann_browser.post(url, data={"csrf_token": token(ann_browser, "/")}).status_code == 403  # not an admin
+    assert sso.identities(db, ann.id) == [(idp.issuer, "sub-1")]
+    with caplog.at_level(logging.INFO):
+        done = admin.post(url, data={"csrf_token": token(admin, "/admin/users")})
+    assert done.status_code == 302 and done.location.endswith("/admin/users")
+    assert sso.identities(db, ann.id) == []
+    assert ann_browser.get("/").status_code == 302  # the account's sessions ended
+    assert "sso-issuer" not in admin.get("/admin/users").get_data(as_text=True)
+    (entry,) = [r for r in list_audit(db) if r.action == "sso.unlink"]
+    assert (entry.actor_id, entry.target, entry.detail) == (admin_user.id, f"user:{ann.id}", {"issuers": [idp.issuer]})
+    assert "sub-1" not in caplog.text and ann.email not in caplog.text
+    again = admin.post(url, data={"csrf_token": token(admin, "/admin/users")})
+    assert again.status_code == 403 and "not linked" in again.get_data(as_text=True)
+    with pytest.raises(Refused):
+        sso.unlink(db, ann.id, actor_id=ann.id)  # admins only
+
+    # The next SSO sign-in is a first one again: it links the new subject by the account's email.
+    relinked = site["app"].test_client()
+    assert sso_flow(relinked).status_code == 302 and relinked.get("/").status_code == 200
+    assert sso.identities(db, ann.id) == [(idp.issuer, "sub-2")]
+    assert people.get_user(db, ann.id).worker_id == ann.worker_id
+    assert people.authenticate(db, ann.email, PASSWORD) is not None  # the password was never touched
 
 
 REASON = {"state": "MismatchingStateError", "nonce": "InvalidClaimError", "issuer": "InvalidClaimError",

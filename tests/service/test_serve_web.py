@@ -13,10 +13,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from chart_helpers import parse_charts
+from csp_helpers import assert_strict
 from service_helpers import PASSWORD, make_people, manifest_lines, write_manifest
 from web_helpers import claim, media_links, sign_in, submit, token
 
+from toolkit.export.trust import WorkerTrust
 from toolkit.service import jobs, migrate, output, people, work
+from toolkit.service.portal import csp
 from toolkit.service.simulate import simulated_answer_content
 from toolkit.service.web import ServeConfig, create_app
 from toolkit.service.web.app import PUBLIC, stop
@@ -461,6 +465,30 @@ def test_gold_object_is_hidden_from_workers_and_scored_on_the_workers_page(site,
     assert "<tr><th>Gold objects</th><td>1</td></tr>" in html
     rows = re.findall(r"<tr><td>(w-[0-9a-f]{12})</td><td>(\d+)</td><td>(\d+)</td><td>([^<]+)</td>", html)
     assert len(rows) == 2 and all(tasks == "1" and gold == "1" and f1 != "–" for _w, tasks, gold, f1 in rows)
+    # The charts are SVG drawn on the server: the bars say what the table says, under a strict policy.
+    charts = parse_charts(html)
+    assert {"Gold F1 per worker", "Tasks per hour", "Time per task relative to media duration (median)"} <= set(charts)
+    assert sorted((w, float(v)) for w, v, _ in charts["Gold F1 per worker"]) == sorted(
+        (w, float(f1)) for w, _t, _g, f1 in rows)
+    assert {w for w, _, _ in charts["Time per task relative to media duration (median)"]} == {w for w, *_ in rows}
+    page = admin.get(f"/admin/jobs/{job.id}/workers")
+    policy = assert_strict(page.headers[csp.HEADER])
+    assert policy["style-src"] == ["'self'"] and " style=" not in html and "<style" not in html
     real = admin.get(f"/admin/jobs/{job.id}/workers?ids=real").get_data(as_text=True)
     assert site["ann"].worker_id in real and site["bob"].worker_id in real
     assert client_for(site, site["ann"]).get(f"/admin/jobs/{job.id}/workers").status_code == 403
+    # The JSON to download is what `gtkit export --worker-report` reads: with ids, or pseudonyms.
+    assert 'id="workers-json"' in html
+    state = site["app"].extensions["gtkit_serve"]
+    for query, key in (("?ids=real", None), ("", state.worker_key)):
+        resp = admin.get(f"/admin/jobs/{job.id}/workers.json{query}")
+        assert resp.status_code == 200 and resp.mimetype == "application/json"
+        assert "attachment" in resp.headers["Content-Disposition"]
+        path = tmp_path / "workers.json"
+        path.write_bytes(resp.data)
+        trust = WorkerTrust.load(Storage(), str(path), key)
+        assert trust.pseudonymized is (key is not None)
+        if key is not None:  # the page's pseudonyms: the same names, the same F1
+            assert trust.f1 == {w: float(f1) for w, _t, _g, f1 in rows}
+        assert all(trust.gold_f1(u.worker_id) is not None for u in (site["ann"], site["bob"]))
+    assert client_for(site, site["ann"]).get(f"/admin/jobs/{job.id}/workers.json").status_code == 403

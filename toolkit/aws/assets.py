@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolkit.errors import GtkitError
 from toolkit.storage import Storage
 
 ASSET_PREFIX = "v"
 LAMBDA_PREFIX = "lambda"
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 VERSION_LENGTH = 16
+
+class AssetError(GtkitError, ValueError):
+    """UI asset files that cannot be uploaded as they are."""
+
 
 # Explicit types for what the worker UI ships: the browser refuses ES modules served with a
 # non-JavaScript type, and CloudFront adds `nosniff`, so guessing is not good enough.
@@ -61,7 +66,7 @@ def _file_digest(path: Path) -> str:
 def _check_relative(rel: str) -> str:
     rel = rel.replace("\\", "/").lstrip("/")
     if not rel or any(part in ("", ".", "..") for part in rel.split("/")):
-        raise ValueError(f"asset path {rel!r} must be a plain relative path")
+        raise AssetError(f"asset path {rel!r} must be a plain relative path")
     return rel
 
 
@@ -90,7 +95,7 @@ def upload_assets(
 ) -> AssetUpload:
     """Upload `files` ((relative URL path, local file)) under `v/<version>/` with types and cache headers."""
     if not files:
-        raise ValueError("no UI asset files to upload (toolkit.task.template.asset_files() returned nothing)")
+        raise AssetError("no UI asset files to upload (toolkit.task.template.asset_files() returned nothing)")
     missing = [str(p) for _, p in files if not Path(p).is_file()]
     if missing:
         raise FileNotFoundError(f"UI asset file(s) missing: {', '.join(missing)}")

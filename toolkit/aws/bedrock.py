@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from toolkit.aws.service_model import request_problems
-from toolkit.errors import GtkitError
+from toolkit.errors import GtkitError, Problem
 from toolkit.storage import Storage, is_s3, join_uri, split_s3
 
 Report = Callable[[str], None]
@@ -50,11 +50,11 @@ BODY_FAMILY = {"anthropic": "anthropic", "llama": "llama", "titan": "titan", "co
 
 
 class BedrockRequestError(GtkitError, ValueError):
-    """A request the service model rejects: one `option: message` per problem."""
+    """A request the service model rejects: one Problem per value, its path the CLI option."""
 
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        super().__init__("invalid batch inference request\n" + "\n".join(f"  {f}: {m}" for f, m in problems))
+    def __init__(self, problems: list[Problem]):
+        super().__init__("invalid batch inference request\n" + "\n".join(f"  {p.path}: {p.message}" for p in problems),
+                         problems=problems)
 
 
 @dataclass
@@ -84,8 +84,8 @@ def _slash(uri: str) -> str:
 def find_export(storage: Storage, input_uri: str) -> ExportRun:
     """`--input` is the export root (every job of its jobs.json) or one `job-NNN/` prefix in it."""
     if not is_s3(input_uri):
-        raise BedrockRequestError([("--input", f"must be an s3:// prefix (Bedrock reads the input from S3), "
-                                               f"got {input_uri!r}")])
+        raise BedrockRequestError([Problem("--input", f"must be an s3:// prefix (Bedrock reads the input from S3), "
+                                                      f"got {input_uri!r}")])
     uri = _slash(input_uri)
     match = JOB_PREFIX.search(uri)
     root = uri[: match.start(1)] if match else uri
@@ -100,8 +100,9 @@ def find_export(storage: Storage, input_uri: str) -> ExportRun:
         shards = [Shard(_slash(join_uri(root, p)), p.rstrip("/"), j.get("records"), j.get("records_map"))
                   for p, j in jobs.items()]
     else:
-        raise BedrockRequestError([("--input", f"{input_uri} is neither a job-NNN/ prefix nor an export with "
-                                               "jobs.json (write one with gtkit export --format bedrock-batch)")])
+        raise BedrockRequestError([Problem("--input", f"{input_uri} is neither a job-NNN/ prefix nor an export "
+                                                      "with jobs.json (write one with gtkit export --format "
+                                                      "bedrock-batch)")])
     return ExportRun(root, shards, plan.get("preset"), plan)
 
 
@@ -153,7 +154,7 @@ def build_request(shard: Shard, *, run: ExportRun, model: str, role: str, output
         request["modelInvocationType"] = invocation_type
     problems = model_problems("CreateModelInvocationJob", request)
     if not is_s3(output):
-        problems.insert(0, ("--output", f"must be an s3:// prefix, got {output!r}"))
+        problems.insert(0, Problem("--output", f"must be an s3:// prefix, got {output!r}"))
     if problems:
         raise BedrockRequestError(problems)
     return request
@@ -166,10 +167,10 @@ def _source_of(path: str) -> str:
     return path
 
 
-def model_problems(operation: str, request: dict[str, Any]) -> list[tuple[str, str]]:
-    """(option, message [operation member]) for every value the bedrock service model rejects."""
-    return [(_source_of(path), f"{message} [{operation} {path}]")
-            for path, message in request_problems("bedrock", operation, request)]
+def model_problems(operation: str, request: dict[str, Any]) -> list[Problem]:
+    """A Problem (option, message [operation member]) for every value the bedrock service model rejects."""
+    return [Problem(_source_of(p.path), f"{p.message} [{operation} {p.path}]")
+            for p in request_problems("bedrock", operation, request)]
 
 
 def invocation_type(model: str, body: str | None) -> str | None:
@@ -184,9 +185,9 @@ def invocation_type(model: str, body: str | None) -> str | None:
         return "InvokeModel" if family == "nova" else "Converse"
     if family is not None and family != BODY_FAMILY.get(body):
         fits = family if family in BODY_FAMILY else "converse"
-        raise BedrockRequestError([("--model", f"{model} is a {family} model, but the export wrote {body} model "
-                                               f"inputs (jobs.json body); export again with --batch-body {fits} "
-                                               f"or pick a {body} model")])
+        raise BedrockRequestError([Problem("--model", f"{model} is a {family} model, but the export wrote {body} model "
+                                                      f"inputs (jobs.json body); export again with --batch-body {fits} "
+                                                      f"or pick a {body} model")])
     return "InvokeModel"
 
 
@@ -296,8 +297,8 @@ def list_jobs(bedrock: Any, *, status: str | None = None, name_contains: str | N
         kwargs["nameContains"] = name_contains
     problems = model_problems("ListModelInvocationJobs", kwargs)
     if problems:
-        raise BedrockRequestError([("--status" if "statusEquals" in m else "--name-contains", m)
-                                   for _, m in problems])
+        raise BedrockRequestError([Problem("--status" if "statusEquals" in p.message else "--name-contains",
+                                           p.message) for p in problems])
     count = 0
     for page in bedrock.get_paginator("list_model_invocation_jobs").paginate(**kwargs):
         for item in page.get("invocationJobSummaries", []):

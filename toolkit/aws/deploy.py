@@ -181,13 +181,13 @@ def package(opts: DeployOptions, report: Report) -> dict[str, Path]:
     if opts.lambda_zips is not None:
         zips = {k: Path(v) for k, v in opts.lambda_zips.items()}
     else:
-        from toolkit.aws.lambda_package import package_lambdas
+        from toolkit.aws.lambda_package import ClosureError, PackagingError, package_lambdas
 
         build_dir = opts.build_dir or Path(".gtkit") / "build" / opts.stack_name
         report(f"packaging Lambdas into {build_dir}")
         try:
             zips = package_lambdas(build_dir, install_dependencies=opts.install_dependencies)
-        except RuntimeError as exc:  # pip failed, or a handler import the zip cannot carry
+        except (PackagingError, ClosureError) as exc:  # pip failed, or a handler import the zip cannot carry
             raise DeployError(f"packaging the Lambdas failed: {exc}") from exc
     for name in LAMBDA_NAMES:
         if name not in zips or not Path(zips[name]).is_file():

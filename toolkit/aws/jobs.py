@@ -232,7 +232,8 @@ def _source_of(path: str, job: JobConfig | None = None) -> str:
 def model_problems(request: dict[str, Any], job: JobConfig | None = None) -> list[Problem]:
     """(config key, message) for every value of `request` the SageMaker service model rejects."""
     out = []
-    for path, message in request_problems("sagemaker", "CreateLabelingJob", request):
+    for problem in request_problems("sagemaker", "CreateLabelingJob", request):
+        path, message = problem.path, problem.message
         key = _source_of(path, job)
         if path == "Tags":
             message += " (gtkit adds two of its own: gtkit:stack and gtkit:schema)"

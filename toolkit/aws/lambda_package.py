@@ -54,6 +54,10 @@ EXCLUDED_TOP = {*RUNTIME_PROVIDED, "bin", "python_dateutil", "six.py"}
 RESOURCE_COPIES = PACKAGE_DIR / "_data"
 
 
+class PackagingError(GtkitError, RuntimeError):
+    """pip could not install the Lambdas' dependencies for the runtime's platform."""
+
+
 class ClosureError(GtkitError, RuntimeError):
     """A handler whose imports cannot be satisfied inside its zip; the message names the import chain."""
 
@@ -279,8 +283,8 @@ def install_dependencies_into(target: Path, *, python_version: str, platform: st
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PIP_NO_INPUT": "1"})
     if result.returncode != 0:
-        raise RuntimeError(f"pip install for {platform} / Python {python_version} failed:\n"
-                           f"{result.stderr.strip()[-2000:]}")
+        raise PackagingError(f"pip install for {platform} / Python {python_version} failed:\n"
+                             f"{result.stderr.strip()[-2000:]}")
 
 
 def _walk(root: Path) -> Iterator[Path]:

@@ -20,6 +20,8 @@ from typing import Any
 import botocore.session
 import regex
 
+from toolkit.errors import Problem
+
 # Java's `.` without DOTALL: anything but a line terminator.
 JAVA_DOT = r"[^\n\r\u0085\u2028\u2029]"
 
@@ -127,6 +129,7 @@ def check_value(value: Any, shape: Any) -> Iterator[tuple[str, str]]:
             yield "", f"must be at most {meta['max']} (got {value})"
 
 
-def request_problems(service: str, operation: str, request: dict[str, Any]) -> list[tuple[str, str]]:
-    """(member path like `HumanTaskConfig.TaskTitle`, message) for every value the service model rejects."""
-    return list(check_value(request, operation_input(service, operation)))
+def request_problems(service: str, operation: str, request: dict[str, Any]) -> list[Problem]:
+    """A Problem (member path like `HumanTaskConfig.TaskTitle`, message) for every value the service model
+    rejects."""
+    return [Problem(path, message) for path, message in check_value(request, operation_input(service, operation))]

@@ -56,13 +56,17 @@ class StackFailure:
 
 
 class StackError(GtkitError, RuntimeError):
-    """A stack operation that did not succeed; `failures` lists failing resources, cause first."""
+    """A stack operation that did not succeed; `failures` lists failing resources, cause first.
+    `action` (deploy, delete) leads the message: "deploy failed: stack X: ROLLBACK_COMPLETE"."""
 
-    def __init__(self, stack_name: str, status: str, failures: list[StackFailure], reason: str | None = None):
+    def __init__(self, stack_name: str, status: str, failures: list[StackFailure], reason: str | None = None,
+                 action: str | None = None):
         self.stack_name = stack_name
         self.status = status
         self.failures = failures
-        lines = [f"stack {stack_name}: {status}" + (f" ({reason})" if reason else "")]
+        self.action = action
+        lines = [(f"{action} failed: " if action else "") + f"stack {stack_name}: {status}"
+                 + (f" ({reason})" if reason else "")]
         if failures:
             lines.append(f"failing resource: {failures[0]}")
             lines.extend(f"  also: {f}" for f in failures[1:4])
@@ -134,10 +138,11 @@ def wait_for_stack(
     poll_seconds: float = 5.0,
     timeout: float = DEFAULT_TIMEOUT,
     sleep: Callable[[float], None] = time.sleep,
+    action: str | None = None,
 ) -> dict[str, Any]:
     """Poll until the stack leaves *_IN_PROGRESS, printing new events; returns the final description.
 
-    Raises StackError for any final state other than a *_COMPLETE success.
+    Raises StackError (saying `action` failed) for any final state other than a *_COMPLETE success.
     """
     deadline = time.monotonic() + timeout
     new_events: list[dict[str, Any]] = []
@@ -152,9 +157,10 @@ def wait_for_stack(
         if not status.endswith("_IN_PROGRESS"):
             if status in SUCCESS:
                 return stack
-            raise StackError(stack["StackName"], status, failures_in(new_events), stack.get("StackStatusReason"))
+            raise StackError(stack["StackName"], status, failures_in(new_events), stack.get("StackStatusReason"),
+                             action=action)
         if time.monotonic() > deadline:
-            raise StackError(stack["StackName"], status, failures_in(new_events), "timed out waiting")
+            raise StackError(stack["StackName"], status, failures_in(new_events), "timed out waiting", action=action)
         sleep(poll_seconds)
 
 
@@ -200,7 +206,8 @@ def deploy_stack(
         delete_stack(cfn, name, report=report, poll_seconds=poll_seconds, timeout=timeout, sleep=sleep)
         existing = None
     if existing and existing["StackStatus"].endswith("_IN_PROGRESS"):
-        raise StackError(name, existing["StackStatus"], [], "another operation is in progress; wait and retry")
+        raise StackError(name, existing["StackStatus"], [], "another operation is in progress; wait and retry",
+                         action="deploy")
 
     common: dict[str, Any] = {
         "StackName": name,
@@ -229,7 +236,7 @@ def deploy_stack(
                 return existing
             raise
     stack = wait_for_stack(cfn, stack_id, seen=seen, report=report, poll_seconds=poll_seconds, timeout=timeout,
-                           sleep=sleep)
+                           sleep=sleep, action="deploy")
     report(f"stack {name}: {stack['StackStatus']}")
     return stack
 
@@ -252,6 +259,7 @@ def delete_stack(
     seen = {e["EventId"] for e in _recent_events(cfn, stack_id)}
     report(f"deleting stack {name}")
     cfn.delete_stack(StackName=stack_id)
-    wait_for_stack(cfn, stack_id, seen=seen, report=report, poll_seconds=poll_seconds, timeout=timeout, sleep=sleep)
+    wait_for_stack(cfn, stack_id, seen=seen, report=report, poll_seconds=poll_seconds, timeout=timeout, sleep=sleep,
+                   action="delete")
     report(f"stack {name}: DELETE_COMPLETE")
     return True

@@ -134,8 +134,9 @@ def polish(command: click.Command) -> None:
 
 class GtkitGroup(TyperGroup):
     """The root command: the one place where the library's errors of any command become one line on
-    stderr and an exit code: a GtkitError (its `exit_code`), a missing file, an AWS failure (exit 1).
-    Commands catch only what they explain further (a prefix, another exit code)."""
+    stderr and an exit code (`exit_code_of`). No command catches a library error: what one needs
+    beyond the line (another exit code, a hint, every problem listed) is said on the error class
+    (toolkit.errors)."""
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
@@ -145,15 +146,24 @@ class GtkitGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            if isinstance(exc, GtkitError | FileNotFoundError):
-                code = exc.exit_code if isinstance(exc, GtkitError) else 1
-            elif aws_error(exc) is not None:
-                code = 1
-            else:
+            code = exit_code_of(exc)
+            if code is None:
                 raise
             from toolkit.cli.common import fail
 
             raise fail(exc, code) from None
+
+
+def exit_code_of(exc: BaseException) -> int | None:
+    """The exit code of an error the CLI explains in one line, None for a bug (the traceback shows).
+
+    A GtkitError: its class's `exit_code`. A missing file, or an operating-system error on a named
+    file (permission denied, a directory where a file was expected): 1. An AWS failure: 1."""
+    if isinstance(exc, GtkitError):
+        return exc.exit_code
+    if isinstance(exc, FileNotFoundError) or (isinstance(exc, OSError) and exc.filename is not None):
+        return 1
+    return 1 if aws_error(exc) is not None else None
 
 
 app = typer.Typer(

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from toolkit.awsclient.errors import aws_error
+from toolkit.errors import GtkitError
 from toolkit.storage import Mirror, Storage
 
 # Human-facing output goes to stderr so stdout stays clean for pipes.
@@ -28,10 +29,8 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar o
 
 
 def make_storage(mirrors: Iterable[str] | None) -> Storage:
-    try:
-        return Storage(mirrors or ())
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--mirror") from exc
+    """The command's Storage; a malformed --mirror is a MirrorSpecError (exit 2, like a usage error)."""
+    return Storage(mirrors or ())
 
 
 def say(message: str) -> None:
@@ -40,9 +39,13 @@ def say(message: str) -> None:
 
 
 def error_text(exc: BaseException) -> str:
-    """What the user reads for `exc`: the one-line AWS explanation when AWS is behind it, else its message."""
+    """What the user reads for `exc`: the one-line AWS explanation when AWS is behind it, else its
+    message, followed by the error's `hint` (what to do, in CLI terms) when it has one."""
     aws = aws_error(exc)
-    return str(aws) if aws is not None else str(exc)
+    if aws is not None:
+        return str(aws)
+    hint = exc.hint if isinstance(exc, GtkitError) else None
+    return f"{exc} {hint}" if hint else str(exc)
 
 
 def fail(message: str | BaseException, code: int = 1) -> typer.Exit:
@@ -75,5 +78,5 @@ def show_summary(title: str, summary: dict[str, object]) -> None:
     console.print(table)
 
 
-__all__ = ["Mirror", "MirrorOpt", "QuietOpt", "console", "error_text", "fail", "make_storage", "parse_tags", "say",
-           "show_summary"]
+__all__ = ["Mirror", "MirrorOpt", "QuietOpt", "console", "error_text", "fail", "make_storage",
+           "parse_tags", "say", "show_summary"]

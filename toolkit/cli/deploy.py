@@ -11,8 +11,7 @@ from rich.table import Table
 
 from toolkit.aws.config import DeployConfig
 from toolkit.aws.deploy import AwsClients, DeployOptions, deploy, destroy
-from toolkit.aws.stack import StackError
-from toolkit.cli.common import console, fail, parse_tags, say
+from toolkit.cli.common import console, parse_tags, say
 
 StackNameOpt = Annotated[str, typer.Option("--stack-name", "-s", help="Name of the labeling stack (1-40 chars).")]
 RegionOpt = Annotated[str | None, typer.Option("--region", help="AWS Region (default: your AWS configuration).")]
@@ -100,13 +99,7 @@ def register(app: typer.Typer) -> None:
             config_path=config_out, poll_seconds=poll, tags=parse_tags(tag),
             noncurrent_version_days=noncurrent_version_days,
         )
-        try:
-            clients = make_clients(region)
-            config, path = deploy(opts, clients, report=say)
-        except StackError as exc:
-            raise fail(f"deploy failed: {exc}") from exc
-        except ValueError as exc:
-            raise fail(exc) from exc
+        config, path = deploy(opts, make_clients(region), report=say)
         print_deploy_config(config)
         console.print(f"saved [bold]{escape(str(path))}[/] - next: gtkit job create --config job.yaml", highlight=False)
 
@@ -130,9 +123,6 @@ def register(app: typer.Typer) -> None:
         what = f"stacks {stack_name} and {stack_name}-assets" + (" and the jobs bucket" if delete_data else "")
         if not yes and not typer.confirm(f"Delete {what}?", err=True):
             raise typer.Exit(1)
-        try:
-            destroy(stack_name, make_clients(region), delete_data=delete_data, config_file=deploy_config,
-                    report=say, poll_seconds=poll)
-        except StackError as exc:
-            raise fail(f"destroy failed: {exc}") from exc
+        destroy(stack_name, make_clients(region), delete_data=delete_data, config_file=deploy_config,
+                report=say, poll_seconds=poll)
         console.print(f"destroyed {what}", highlight=False)

@@ -21,12 +21,12 @@ from toolkit.export import merge as run_merge
 from toolkit.export import report as run_report
 from toolkit.export.redact import ChainRedactor, ComprehendRedactor, GuardrailRedactor, Redactor, RegexRedactor
 from toolkit.export.summary import RunSummary, render_summary
-from toolkit.export.trust import TrustOptions
+from toolkit.export.trust import TrustOptions, WorkerTrust
 from toolkit.export.workers import collect_workers, write_worker_report
 from toolkit.storage import is_s3
 
 AUTO_JOBS_BYTES = 64 * 1024 * 1024
-EXIT_EMPTY = 4  # `gtkit export` wrote 0 records (without --allow-empty)
+EXIT_EMPTY = EmptyExportError.exit_code  # `gtkit export` wrote 0 records (without --allow-empty)
 LabelsOpt = Annotated[str, typer.Option("--labels", "-l", help="Ground Truth output.manifest (local or s3://).")]
 AttrOpt = Annotated[str | None, typer.Option(
     "--label-attribute", help="Label attribute name; default: found from its <attr>-metadata sibling.")]
@@ -143,10 +143,21 @@ def export_cmd(
         "--exclude-workers", help="Worker ids, or the pseudonyms of `gtkit report --workers` (with the same "
         "--id-key), comma-separated, repeatable: their answers are left out and the items consolidated again.")] = None,
     id_key: Annotated[str | None, typer.Option(
-        "--id-key", envvar="GTKIT_REPORT_ID_KEY", help="Key of the pseudonyms given to --exclude-workers.")] = None,
+        "--id-key", envvar="GTKIT_REPORT_ID_KEY", help="Key of the pseudonyms given to --exclude-workers and "
+        "in --worker-report.")] = None,
     quality_weights: Annotated[bool, typer.Option(
         "--quality-weights", help="Add `quality_weight` (the record's agreement; 1 when there was none to "
         "measure) to every record's lineage.")] = False,
+    worker_report: Annotated[str | None, typer.Option(
+        "--worker-report", help="The JSON of `gtkit report --workers --json` (with its --id-key when its ids are "
+        "pseudonyms): adds `worker_trust` (mean gold F1 of the workers who made the label) to every record's "
+        "lineage and weighs `quality_weight` by it (implies --quality-weights).")] = None,
+    min_worker_f1: Annotated[float | None, typer.Option(
+        "--min-worker-f1", min=0, max=1, help="With --worker-report: leave out the answers of workers whose "
+        "gold F1 is below this and consolidate their items again (workers without gold are kept).")] = None,
+    default_worker_f1: Annotated[float | None, typer.Option(
+        "--default-worker-f1", min=0, max=1, help="With --worker-report: the trust of a worker with no gold F1 "
+        "(default: the mean gold F1 of the report's scored workers; 1 if none).")] = None,
     reviewed_only: Annotated[bool, typer.Option(
         "--reviewed-only", help="--labels is a review job's output: export the reviewed labels (edit: the "
         "reviewer's, accept: the prior one); rejected and unreviewed items are skipped (docs/review.md).")] = False,
@@ -158,8 +169,16 @@ def export_cmd(
     Bedrock fine-tuning or batch inference, RTTM, WebVTT), with PII masked by default.
 
     Example: gtkit export --labels output.manifest --preset sft-transcription --format trl --out sft.jsonl
+
+    Weighted by the workers' gold F1 (docs/export.md, training on what you trust): gtkit export --labels
+    output.manifest --preset sft-transcription --format trl --out sft.jsonl --worker-report workers.json
+    --id-key "$GTKIT_REPORT_ID_KEY" --min-worker-f1 0.5
     """
     storage = make_storage(mirror)
+    key = id_key.encode("utf-8") if id_key else None
+    if (min_worker_f1 is not None or default_worker_f1 is not None) and not worker_report:
+        raise fail("--min-worker-f1 and --default-worker-f1 need --worker-report")
+    workers = WorkerTrust.load(storage, worker_report, key, default_worker_f1) if worker_report else None
     quotas = BatchQuotas(min_records=batch_min_records, records_per_file=batch_records_per_file,
                          records_per_job=batch_records_per_job, file_bytes=batch_file_bytes,
                          job_bytes=batch_job_bytes)
@@ -174,16 +193,12 @@ def export_cmd(
         trust=TrustOptions(min_agreement=min_agreement, quality_weights=quality_weights, reviewed_only=reviewed_only,
                            exclude_workers=frozenset(w.strip() for spec in exclude_workers or []
                                                      for w in spec.split(",") if w.strip()),
-                           id_key=id_key.encode("utf-8") if id_key else None))
-    try:
-        with _progress(labels, "exporting", quiet) as progress:
-            summary = run_export(storage, labels, options, progress)
-    except EmptyExportError as exc:
-        _finish(exc.summary, quiet, summary_json)
-        # soft_wrap: the reasons stay whole on one line, whatever the terminal width
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_EMPTY) from None
-    _finish(summary, quiet, summary_json)
+                           id_key=key, workers=workers, min_worker_f1=min_worker_f1))
+    # The summary is written and shown whether the export succeeds or writes nothing (EmptyExportError:
+    # exit 4, mapped with every other error by the root command).
+    options.on_summary = lambda summary: _finish(summary, quiet, summary_json)
+    with _progress(labels, "exporting", quiet) as progress:
+        run_export(storage, labels, options, progress)
 
 
 def merge_cmd(
@@ -250,13 +265,10 @@ def report_cmd(
     if workers:
         if not out and not json_out:
             raise fail("--workers needs --out (HTML) and/or --json")
-        try:
-            report = collect_workers(storage, workers, manifest=manifest, schema=load_label_schema(schema) if schema
-                                     else None, id_key=id_key.encode("utf-8") if id_key else None,
-                                     real_ids=real_worker_ids, rating_tolerance=rating_tolerance, review=review)
-            write_worker_report(storage, report, out, json_out, title)
-        except (ValueError, OSError) as exc:
-            raise fail(str(exc)) from None
+        report = collect_workers(storage, workers, manifest=manifest, schema=load_label_schema(schema) if schema
+                                 else None, id_key=id_key.encode("utf-8") if id_key else None,
+                                 real_ids=real_worker_ids, rating_tolerance=rating_tolerance, review=review)
+        write_worker_report(storage, report, out, json_out, title)
         if not quiet:
             console.print(f"{len(report.workers)} workers, {report.answers} answers on {report.objects} objects "
                           f"({report.gold_objects} gold); unreadable files: {len(report.problems)}")
@@ -266,9 +278,6 @@ def report_cmd(
         return
     if not labels or not out:
         raise fail("gtkit report needs --labels and --out (or --workers JOB_OUTPUT)")
-    try:
-        with _progress(labels, "reading labels", quiet) as progress:
-            summary = run_report(storage, labels, out, label_attribute, schema, title, progress)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+    with _progress(labels, "reading labels", quiet) as progress:
+        summary = run_report(storage, labels, out, label_attribute, schema, title, progress)
     _finish(summary, quiet, summary_json)

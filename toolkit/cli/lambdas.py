@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli.common import console, fail
+from toolkit.cli.common import console
 
 lambdas_app = typer.Typer(help="Ground Truth pre/post-annotation Lambdas.", no_args_is_help=True)
 
@@ -29,11 +29,8 @@ def package(
     """
     from toolkit.aws.lambda_package import package_lambdas, sha256
 
-    try:
-        zips = package_lambdas(out, python_version=python_version, platform=platform,
-                               install_dependencies=not no_deps)
-    except RuntimeError as exc:  # pip failing (ClosureError, a GtkitError, is explained the same way)
-        raise fail(str(exc)) from exc
+    # pip failing (PackagingError) or an import the zip cannot carry (ClosureError): the root command's one line
+    zips = package_lambdas(out, python_version=python_version, platform=platform, install_dependencies=not no_deps)
     for name, path in zips.items():
         size = path.stat().st_size / 2**20
         console.print(f"{name}: {path} ({size:.1f} MiB, sha256 {sha256(path)[:16]}...)", highlight=False)

@@ -83,46 +83,32 @@ def run(
     from toolkit.service.local_job import run_local_job
     from toolkit.service.portal.access import check_token
 
+    # Errors of the corrections file, the schema, the token or the portal's address are the root
+    # command's one line (each names its file or option).
     storage = make_storage(mirror)
     fixes = None
     if corrections is not None:
-        from toolkit.service.errors import LocalJobError
         from toolkit.service.simulate import load_corrections
 
         if not simulate:
             raise fail("--corrections: only applies with --simulate")
-        try:
-            fixes = load_corrections(corrections)
-        except LocalJobError as exc:
-            raise fail(f"--corrections: {exc}") from exc
-    try:
-        label_schema = load_label_schema(schema)
-    except (FileNotFoundError, ValueError) as exc:
-        raise fail(f"--schema: {exc}") from exc
-
+        fixes = load_corrections(corrections)
+    label_schema = load_label_schema(schema)
     if access_token is not None:
-        try:
-            check_token(access_token)
-        except ValueError as exc:
-            raise fail(f"--access-token: {exc}") from exc
+        check_token(access_token)
 
     def ready(url: str) -> None:
         # soft_wrap: a link must stay on one line to be copied whole.
         console.print(f"Worker portal: [bold]{url}[/]", highlight=False, soft_wrap=True)
         console.print(portal_hint(workers, shared="token=" in url), highlight=False)
 
-    try:
+    try:  # not an error: Ctrl+C stops the portal, and a rerun resumes
         job = run_local_job(manifest, label_schema, workers=workers, out=out, job_name=job_name,
                             label_attribute=label_attribute, storage=storage, port=port,
                             simulate_workers=simulate, on_ready=ready, task_time_limit=task_time_limit,
                             host=host, access_token=access_token,
                             max_submission_bytes=None if max_submission_mb is None
                             else round(max_submission_mb * 1_000_000), corrections=fixes)
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError):  # a missing input, not the portal's address
-            raise
-        # port in use, or an address this machine does not have
-        raise fail(f"cannot start the portal on {host} port {port}: {exc.strerror or exc}") from exc
     except KeyboardInterrupt:
         console.print("stopped; rerun the same command to resume", highlight=False)
         raise typer.Exit(130) from None

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.markup import escape
 
 from toolkit.cli.common import console, fail
 from toolkit.contract import EXPORTED_MODELS
-from toolkit.contract.schema import BUILTIN_DIR, SchemaError, builtin_schema_names, load_label_schema
+from toolkit.contract.schema import BUILTIN_DIR, builtin_schema_names, check_label_schema, load_label_schema
 from toolkit.contract.ui_contract import CONTRACT_JS, contract_js
 
 schema_app = typer.Typer(help="Label schemas and the data contract's JSON Schema.", no_args_is_help=True)
@@ -94,14 +93,11 @@ def check(path: Annotated[str, typer.Argument(help="Label schema YAML file or bu
 
     Example: gtkit schema check my-schema.yaml
     """
-    try:
-        schema = load_label_schema(path)
-    except yaml.YAMLError as exc:
-        raise fail(f"{path}: not valid YAML: {exc}", code=2) from None
-    except SchemaError as exc:  # every problem on its own line
-        for problem in exc.problems:
-            console.print(f"[red]{escape(path)}[/]: {escape(str(problem))}", highlight=False)
-        raise typer.Exit(2) from None
+    schema, problems = check_label_schema(path)
+    if schema is None:  # every problem on its own line, like `gtkit manifest validate`
+        for problem in problems:
+            console.print(f"[red]{escape(path)}[/]: {escape(str(problem))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     if schema.compare is not None:  # mode: compare
         c = schema.compare
         what = (f"comparison of {c.min_candidates}-{c.max_candidates} candidates, {len(c.span_reasons)} span reasons, "

@@ -22,7 +22,8 @@ from toolkit.cli.common import MirrorOpt, console, fail, make_storage, say
 
 serve_app = typer.Typer(help="Run the self-hosted labeling service (accounts, jobs, a database).",
                         no_args_is_help=True)
-user_app = typer.Typer(help="Accounts: add, invite, list, disable, enable, role.", no_args_is_help=True)
+user_app = typer.Typer(help="Accounts: add, invite, reset-password, list, disable, enable, role.",
+                       no_args_is_help=True)
 team_app = typer.Typer(help="Teams: add, member.", no_args_is_help=True)
 sjob_app = typer.Typer(help="Jobs on the service: create, list, show, pause, resume, cancel, add-objects, "
                             "write-output, import.", no_args_is_help=True)
@@ -97,10 +98,7 @@ def find_job(database, ref: str):  # type: ignore[no-untyped-def]
 def _load_schema(schema: str):  # type: ignore[no-untyped-def]
     from toolkit.contract import load_label_schema
 
-    try:
-        return load_label_schema(schema)
-    except (FileNotFoundError, ValueError) as exc:
-        raise fail(f"--schema: {exc}") from exc
+    return load_label_schema(schema)  # a missing or invalid schema: the root command's one line (exit 1 / 2)
 
 
 # -- init, run ----------------------------------------------------------------------------------
@@ -313,6 +311,33 @@ def user_invite(
     say(f"single-use link, valid until {link.expires_at:%Y-%m-%d %H:%M} UTC")
 
 
+@user_app.command("reset-password")
+def user_reset_password(
+    user: Annotated[str, typer.Argument(help="Email or id.")],
+    data: DataOpt,
+    db: DbOpt = None,
+    hours: Annotated[float, typer.Option("--hours", min=0.1, max=24 * 90, help="Link lifetime.")] = 24 * 7,
+    base_url: Annotated[str, typer.Option("--base-url", help="The service's public address.")] = "http://127.0.0.1:8080",
+) -> None:
+    """Print a single-use password-reset link (to stdout, to pipe into a mail).
+
+    The same link as Reset password on the admin Users page: the account's owner opens it and
+    chooses a new password, which ends their sessions. A newer link replaces an unused older one;
+    the current password keeps working until the link is used.
+
+    Example:
+
+        gtkit serve user reset-password ann@example.org \\
+            --base-url https://label.example.org --data serve-data
+    """
+    from toolkit.service import people
+
+    database = open_db(data, db)
+    link = people.reset_link(database, find_user(database, user).id, ttl_s=round(hours * 3600))
+    typer.echo(f"{base_url.rstrip('/')}/invite/{link.token}")
+    say(f"single-use password-reset link, valid until {link.expires_at:%Y-%m-%d %H:%M} UTC")
+
+
 @user_app.command("list")
 def user_list(data: DataOpt, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """List accounts.
@@ -484,6 +509,7 @@ def job_create_review(
     team: Annotated[str | None, typer.Option("--team", help="Team of the reviewers (default: the job's).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-n", min=1, max=9, help="Reviews per object.")] = 1,
     priority: Annotated[int, typer.Option("--priority", help="Higher is served first.")] = 0,
+    mirror: MirrorOpt = None,
 ) -> None:
     """Create a review job of a labeling job: reviewers accept, edit or reject each label; a reject sends
     the object back to the annotators with the reviewer's note (docs/review.md).
@@ -501,7 +527,7 @@ def job_create_review(
     made = review.create_review_job(database, prior.id, name=name, below_agreement=below_agreement,
                                     sample_pct=sample, seed=seed,
                                     team_id=find_team(database, team).id if team else None,
-                                    workers_per_object=workers, priority=priority)
+                                    workers_per_object=workers, priority=priority, storage=make_storage(mirror))
     from toolkit.service import jobs
 
     p = jobs.job_progress(database, made.id)

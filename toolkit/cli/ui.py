@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from toolkit.cli.common import MirrorOpt, console, fail, make_storage
+from toolkit.cli.common import MirrorOpt, console, make_storage
 from toolkit.task.template import DEFAULT_BOOT_TIMEOUT
 
 template_app = typer.Typer(help="Render the Ground Truth worker task template.", no_args_is_help=True)
@@ -146,9 +146,7 @@ def preview(
     tasks = source.list_tasks()
     console.print(f"{len(tasks)} task(s) from {manifest}; responses under {out}/{source.job_name}/", highlight=False)
     console.print(f"open http://127.0.0.1:{port}/ (Ctrl-C to stop)", highlight=False)
-    try:
+    try:  # port in use: PortalAddressError, the root command's one line
         run_portal(app, port)
-    except OSError as exc:
-        raise fail(f"cannot listen on 127.0.0.1:{port}: {exc}") from None
     except KeyboardInterrupt:
         console.print("stopped")

@@ -22,6 +22,7 @@ from toolkit.contract.model_output import MODEL_OUTPUT_MODELS, ImportedModelOutp
 from toolkit.contract.records import EXPORT_RECORD_MODELS
 from toolkit.contract.review import ReviewedLabel, ReviewedLabelMetadata, ReviewInput
 from toolkit.contract.schema import FieldSpec, LabelSchema, TrackCategory, load_label_schema
+from toolkit.contract.worker_report import WorkerReportDoc
 
 # name of the exported JSON Schema file -> model
 EXPORTED_MODELS = {
@@ -37,6 +38,7 @@ EXPORTED_MODELS = {
     "review-input": ReviewInput,
     "reviewed-label": ReviewedLabel,
     "reviewed-label-metadata": ReviewedLabelMetadata,
+    "worker-report": WorkerReportDoc,
 }
 EXPORTED_MODELS.update(EXPORT_RECORD_MODELS)
 EXPORTED_MODELS.update(MODEL_OUTPUT_MODELS)
@@ -63,6 +65,7 @@ __all__ = [
     "SpectrogramHeader",
     "TrackCategory",
     "WorkerAnswer",
+    "WorkerReportDoc",
     "load_label_schema",
     "validate_answer",
 ]

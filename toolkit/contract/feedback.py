@@ -11,14 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from toolkit.contract import jsonio
 from toolkit.contract.base import json_type, problems_from, refuse_deep_nesting
 from toolkit.contract.uri import S3Uri, StorageUri
 from toolkit.errors import GtkitError, Problem
-
-try:  # the Lambda zips carry no orjson: their handlers only validate models, never read or write lines
-    import orjson
-except ImportError:  # pragma: no cover - only inside a Lambda zip
-    orjson = None  # type: ignore[assignment]
 
 ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
 
@@ -120,8 +116,8 @@ def decode(text: str | bytes | dict[str, Any]) -> FeedbackRecord:
         data: Any = text
     else:
         try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
+            data = jsonio.loads(text)
+        except jsonio.JSONDecodeError as exc:
             raise FeedbackError([Problem("(line)", f"invalid JSON: {exc}")]) from None
     if not isinstance(data, dict):
         raise FeedbackError([Problem("(line)", f"expected a JSON object, got {json_type(data)}")])

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from toolkit.contract import jsonio
 from toolkit.contract.answer import SegmentationAnswer
 from toolkit.contract.base import (
     MAX_NESTING,
@@ -23,11 +24,6 @@ from toolkit.contract.base import (
 from toolkit.contract.review import ReviewInput, ReviewNote
 from toolkit.contract.uri import S3Uri, StorageUri
 from toolkit.errors import GtkitError, Problem
-
-try:  # the Lambda zips carry no orjson: their handlers only validate models, never read or write lines
-    import orjson
-except ImportError:  # pragma: no cover - only inside a Lambda zip
-    orjson = None  # type: ignore[assignment]
 
 # Ground Truth limits ("Use an Input Manifest File"): a line is at most 100,000 characters and a
 # single attribute at most 20,000. We count the line in UTF-8 bytes, the stricter reading.
@@ -212,14 +208,14 @@ class ManifestLineError(GtkitError, ValueError):
 
 def encode_line(line: ManifestLine) -> bytes:
     """One input-manifest line, without its newline. Text kept byte for byte (RTL marks, emoji) as UTF-8."""
-    return orjson.dumps(dump(line))
+    return jsonio.dumps(dump(line))
 
 
 def parse_line(text: str | bytes) -> dict[str, Any]:
     """A manifest line's JSON object, or ManifestLineError with a `(line)` problem."""
     try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
+        data = jsonio.loads(text)
+    except jsonio.JSONDecodeError as exc:
         raise ManifestLineError([Problem("(line)", f"invalid JSON: {exc}")]) from None
     if not isinstance(data, dict):
         raise ManifestLineError([Problem("(line)", "expected a JSON object")])
@@ -236,7 +232,7 @@ def decode_line(data: dict[str, Any], *, plain: bool = False) -> ManifestLine:
 
 
 def encode_sidecar(sidecar: Sidecar) -> bytes:
-    return orjson.dumps(dump(sidecar))
+    return jsonio.dumps(dump(sidecar))
 
 
 def decode_sidecar(data: bytes | str, where: str | None = None) -> Sidecar:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-import orjson
 from pydantic import BaseModel
 
+from toolkit.contract import jsonio
 from toolkit.contract.manifest import PEAKS_MAGIC, PEAKS_SCALE, PeaksFile, PeaksHeader
 from toolkit.errors import GtkitError
 
@@ -74,7 +74,7 @@ def round_like_json(values: np.ndarray) -> np.ndarray:
 
 def peaks_json(peaks: PeaksFile) -> bytes:
     """Compact JSON bytes of a PeaksFile, as the UI receives them (after any Content-Encoding)."""
-    return orjson.dumps(peaks.model_dump(mode="python"))
+    return jsonio.dumps(peaks.model_dump(mode="python"))
 
 
 def gzip_bytes(data: bytes) -> bytes:
@@ -91,7 +91,7 @@ def pack_binary(magic: bytes, header: BaseModel, body: bytes) -> bytes:
     """The container of binary peaks and spectrograms: `magic`, the header length (little-endian
     uint32), the header as JSON, padded with a space to an even length so 16-bit data stays
     aligned, then `body`."""
-    head = orjson.dumps(header.model_dump(mode="json"))
+    head = jsonio.dumps(header.model_dump(mode="json"))
     head += b" " * (len(head) % 2)
     return magic + struct.pack("<I", len(head)) + head + body
 

@@ -39,6 +39,33 @@ class Lineage(RecordModel):
     # Only preference-model has one: left out of the other presets' lineage rather than written as null.
     model: ModelLineage | None = Field(default=None, exclude_if=lambda v: v is None,
                                        description="preference-model: the model the rejected text came from")
+    # Export filters (toolkit/export/trust.py): left out unless the option that sets them is used.
+    excluded_answers: dict[str, int] | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="--exclude-workers / --min-worker-f1: how many workers' answers were left out of this "
+                    "item's label, per reason (excluded-worker, below-min-worker-f1); never who")
+    worker_trust: float | None = Field(
+        default=None, ge=0, le=1, exclude_if=lambda v: v is None,
+        description="--worker-report: mean gold F1 of the workers whose answers made the label (a worker "
+                    "without gold: the default trust; an edited review: 1)")
+    quality_weight: float | None = Field(
+        default=None, ge=0, le=1, exclude_if=lambda v: v is None,
+        description="--quality-weights / --worker-report: agreement (1 when none) x worker_trust (1 when none)")
+    # Only `--reviewed-only` exports have one (docs/review.md).
+    review: ReviewLineage | None = Field(default=None, exclude_if=lambda v: v is None,
+                                         description="--reviewed-only: the review the label passed")
+
+
+class ReviewLineage(RecordModel):
+    """The review a `--reviewed-only` record's label passed (the review job's ReviewedLabel and metadata)."""
+
+    review_job: str | None = Field(default=None, description="The review job's name")
+    decision: Literal["accept", "edit"]
+    reviewer: str | None = Field(default=None, description="workerId of the reviewer whose decision it is")
+    adjustment_status: Literal["adjusted", "unadjusted"] | None = Field(
+        default=None, description="Ground Truth's adjustment-status of the decision: adjusted exactly for an edit")
+    changes: dict[str, Any] = Field(default_factory=dict, description="The reviewer's changes (ReviewChanges; "
+                                                                      "empty for an accept)")
 
 
 class ModelLineage(RecordModel):

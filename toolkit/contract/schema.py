@@ -256,11 +256,27 @@ def load_label_schema(source: str | Path) -> LabelSchema:
             f"label schema {str(source)!r} is neither a file nor a built-in schema "
             f"({', '.join(builtin_schema_names())})"
         )
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = Problem("(schema)", f"not valid YAML{at}: {getattr(exc, 'problem', None) or exc}")
+        raise SchemaError(f"{path}: {problem.message}", problems=[problem]) from None
     if not isinstance(data, dict):
         raise SchemaError(f"{path}: a label schema must be a YAML mapping",
                           problems=[Problem("(schema)", "a label schema must be a YAML mapping")])
     try:
         return LabelSchema.model_validate(data)
     except ValidationError as exc:
-        raise SchemaError(str(exc), problems=problems_from(exc, root="(schema)")) from None
+        problems = problems_from(exc, root="(schema)")
+        raise SchemaError(f"label schema {path}: " + "; ".join(map(str, problems)), problems=problems) from None
+
+
+def check_label_schema(source: str | Path) -> tuple[LabelSchema | None, list[Problem]]:
+    """`gtkit schema check`: the schema and no problem, or None and every problem of the file (a
+    missing file still raises FileNotFoundError)."""
+    try:
+        return load_label_schema(source), []
+    except SchemaError as exc:
+        return None, exc.problems

@@ -72,6 +72,7 @@ def record(model: type[BaseModel], exclude: set[str] | None = None, /, **fields:
 
 
 def lineage(item: Item, agreement: float | None, segment_id: str | None = None) -> dict[str, Any]:
+    review = {"review": item.review} if item.review is not None else {}
     return {
         "interaction_id": item.interaction_id,
         "source_ref": item.source_ref,
@@ -81,6 +82,8 @@ def lineage(item: Item, agreement: float | None, segment_id: str | None = None) 
         "creation_date": item.creation_date,
         "line": item.line,
         "segment_id": segment_id,
+        **item.lineage_extra,
+        **review,
     }
 
 

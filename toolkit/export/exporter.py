@@ -31,7 +31,7 @@ from toolkit.export.reader import (
 )
 from toolkit.export.redact import NullRedactor, Redactor, RegexRedactor
 from toolkit.export.summary import RunSummary
-from toolkit.export.trust import TrustOptions, check_item, weigh
+from toolkit.export.trust import TrustOptions, check_item, trust_summary, weigh
 from toolkit.storage import Storage, tempfiles
 
 SCHEMA_MISMATCH = "schema-mismatch"
@@ -41,7 +41,10 @@ OUTPUT_MANIFEST_HINT = "<output path>/<job name>/manifests/output/output.manifes
 
 class EmptyExportError(ExportError):
     """The export would write 0 records (and `allow_empty` is off): nothing was written. `summary`
-    says what was read and why each line or item gave no record."""
+    says what was read and why each line or item gave no record. The CLI exits 4 with the hint."""
+
+    exit_code = 4
+    hint = "Nothing was written; pass --allow-empty if an empty export is expected."
 
     def __init__(self, message: str, summary: RunSummary):
         super().__init__(message)
@@ -59,7 +62,7 @@ def empty_message(summary: RunSummary, input_manifest: bool) -> str:
     if input_manifest:
         message += (" No line has a label attribute: this looks like a Ground Truth input manifest; export "
                     f"reads the labeling job's output manifest ({OUTPUT_MANIFEST_HINT}).")
-    return message + " Nothing was written; pass --allow-empty if an empty export is expected."
+    return message
 
 
 @dataclass
@@ -83,6 +86,9 @@ class ExportOptions:
     batch_body: str | None = None              # bedrock-batch: override the preset's batch.body (anthropic, ...)
     cannot_annotate: str = "skip"              # items most workers could not annotate: skip | keep
     trust: TrustOptions = field(default_factory=TrustOptions)  # --exclude-workers, --min-agreement, weights
+    # Called with the run's summary once it is complete, before export returns or raises EmptyExportError
+    # (the CLI writes --summary-json and the table either way).
+    on_summary: Callable[[RunSummary], None] | None = None
 
 
 def resolve_format(name: str, bedrock_schema: str) -> tuple[str, str]:
@@ -165,17 +171,24 @@ def _export(storage: Storage, fh: IO[bytes], reader: ManifestReader, preset: Pre
         for records in builder.finish():
             weigh(records, options.trust)
             writer.write(records)
+        trust_line = trust_summary(options.trust, reader.stats.worker_trust)
     except BaseException as exc:
         writer.close(exc)
         raise
     summary = _summary(summary, reader, builder, writer, redactor, fmt, schema, jobs)
+    if trust_line:
+        summary.extra["worker trust"] = trust_line
     if writer.written == 0 and not options.allow_empty:
         input_manifest = not reader.stats.label_seen and bool(summary.skipped.get("no-label"))
         error = EmptyExportError(empty_message(summary, input_manifest), summary)
         writer.close(error)
+        if options.on_summary is not None:
+            options.on_summary(summary)
         raise error
     writer.close(None)
     summary.files = list(writer.files)
+    if options.on_summary is not None:
+        options.on_summary(summary)
     return summary
 
 
@@ -229,7 +242,7 @@ class _Work:
             self.reader.stats.skip_item(item.line, SCHEMA_MISMATCH, f"labelSchema {item.label.label_schema!r}")
             return None
         if self.trust.active:
-            skipped = check_item(item, self.trust, schema, self.reader.stats.reviewed)
+            skipped = check_item(item, self.trust, schema, self.reader.stats.reviewed, self.reader.stats.worker_trust)
             if skipped is not None:
                 self.reader.stats.skip_item(item.line, *skipped)
                 return None
@@ -459,6 +472,7 @@ def _pool_collect(ctx: Any, fh: IO[bytes], mm: mmap.mmap | None, work: _Work, wr
             main_stats.label_seen |= stats.label_seen
             main_stats.skipped.update(stats.skipped)
             main_stats.reviewed.update(stats.reviewed)
+            main_stats.worker_trust.update(stats.worker_trust)
             room = MAX_PROBLEMS - len(main_stats.problems)
             main_stats.problems.extend(stats.problems[:max(0, room)])
             builder.dropped.update(dropped)

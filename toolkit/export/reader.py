@@ -89,6 +89,7 @@ class ReadStats:
     problems: list[Problem] = field(default_factory=list)
     label_seen: bool = False  # some line had a label attribute (Ground Truth metadata): not an input manifest
     reviewed: Counter = field(default_factory=Counter)  # --reviewed-only: review decisions of the items used
+    worker_trust: Counter = field(default_factory=Counter)  # --worker-report: where the trusts came from
 
     def skip(self, line: int, reason: str, detail: str = "") -> None:
         self.skipped[reason] += 1
@@ -113,6 +114,9 @@ class Item:
     storage: Storage | None = None
     _sidecar: Sidecar | None = None
     raw: bytes | None = None  # set by the fast path: `data` then holds only the keys it extracted
+    # What the export filters add to every record's lineage (worker_trust, excluded_answers: trust.py)
+    lineage_extra: dict[str, Any] = field(default_factory=dict)
+    review: dict[str, Any] | None = None  # --reviewed-only: the review's lineage (toolkit/export/review.py)
 
     def full_data(self) -> dict[str, Any]:
         """The whole manifest line (parsed on first use when the fast path left keys out)."""
@@ -341,7 +345,8 @@ class ManifestReader:
             return None
         if "metadata" in data and non_finite(data["metadata"], "metadata"):
             return None
-        return Item(number, data, attr, label, meta, self.storage, raw=None if self.texts else raw)
+        # raw kept with texts too: full_data() needs it for the keys not extracted (the label's workers)
+        return Item(number, data, attr, label, meta, self.storage, raw=raw)
 
     def _item(self, number: int, raw: bytes) -> Item | None:
         item = self._fast_item(number, raw)

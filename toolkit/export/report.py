@@ -157,8 +157,10 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def bar_chart(title: str, rows: Sequence[tuple[str, float]], unit: str = "", width: int = 640) -> str:
-    """Horizontal bars as inline SVG; labels are escaped text nodes."""
+def bar_chart(title: str, rows: Sequence[tuple[str, float]], unit: str = "", width: int = 640,
+              digits: int = 1) -> str:
+    """Horizontal bars as inline SVG; labels are escaped text nodes. A fractional value is shown with
+    `digits` decimals."""
     if not rows:
         return f"<section><h3>{esc(title)}</h3><p class=muted>No data.</p></section>"
     label_w, bar_h, gap = 200, 18, 6
@@ -169,7 +171,7 @@ def bar_chart(title: str, rows: Sequence[tuple[str, float]], unit: str = "", wid
              f'viewBox="0 0 {width} {height}">']
     for i, (name, value) in enumerate(rows):
         y = gap + i * (bar_h + gap)
-        shown = f"{value:.1f}" if isinstance(value, float) and not float(value).is_integer() else f"{value:g}"
+        shown = f"{value:.{digits}f}" if isinstance(value, float) and not float(value).is_integer() else f"{value:g}"
         parts.append(
             f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{esc(name[:40])}</text>'
             f'<rect x="{label_w}" y="{y}" width="{max(1.0, value * scale):.1f}" height="{bar_h}" rx="2"/>'

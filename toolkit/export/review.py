@@ -70,6 +70,12 @@ def check_reviewed(item: Any, decisions: Counter[str], attribute: str | None = N
     decisions[reviewed.decision] += 1
     if reviewed.decision == "reject":
         return REJECTED_IN_REVIEW, "rejected by the reviewer"  # the note is free text: never in the summary
+    meta = normalise_metadata(line.get(f"{attribute or review_attribute(line)}-metadata") or {})
+    item.review = {  # the record's lineage.review (toolkit.contract.records.ReviewLineage); never the note
+        "review_job": meta.get("job-name"), "decision": reviewed.decision, "reviewer": reviewed.reviewer,
+        # From the decision judged here (a provisional outcome's metadata may say otherwise).
+        "adjustment_status": "adjusted" if reviewed.decision == "edit" else "unadjusted",
+        "changes": reviewed.changes.model_dump(by_alias=True, mode="json", exclude_defaults=True)}
     if reviewed.decision == "edit" and reviewed.label is not None:
         data = {k: v for k, v in reviewed.label.model_dump(by_alias=True, mode="json").items() if k != "workers"}
         try:

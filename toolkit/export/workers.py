@@ -36,7 +36,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from toolkit.contract import LabelSchema, SegmentationAnswer, worker_response
+from toolkit.contract import LabelSchema, SegmentationAnswer, worker_report, worker_response
 from toolkit.contract.answer import validate_answer
 from toolkit.contract.base import problems_from
 from toolkit.contract.manifest import GOLD_ANSWER_KEY
@@ -50,7 +50,7 @@ from toolkit.storage import Storage
 from toolkit.storage.store import join_uri
 from toolkit.task.task_input import iter_data_objects
 
-REPORT_VERSION = 1
+REPORT_VERSION = worker_report.WORKER_REPORT_VERSION
 
 
 class WorkerReportError(GtkitError, ValueError):
@@ -286,11 +286,23 @@ def table_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             for w in data["workers"]]
 
 
+# (row key, chart title, unit after each value, decimals shown): the figures that compare workers
+CHARTS = [("f1", "Gold F1 per worker", "", 3), ("peer_agreement", "Agreement with peers", "", 3),
+          ("tasks_per_hour", "Tasks per hour", "", 1),
+          ("time_to_media_ratio", "Time per task relative to media duration (median)", " ×", 2),
+          ("review_rejection_rate", "Rejected in review", "", 3)]
+
+
 def charts(rows: list[dict[str, Any]]) -> list[str]:
-    """Inline SVG bar charts (escaped text) of the figures that compare workers."""
-    return [bar_chart(title, [(r["worker"], r[key]) for r in rows if r[key] is not None])
-            for key, title in (("f1", "Gold F1 per worker"), ("peer_agreement", "Agreement with peers"),
-                               ("tasks_per_hour", "Tasks per hour"))]
+    """Inline SVG bar charts (escaped text; no script, no style attribute: they render under the service's
+    Content-Security-Policy) of the figures that compare workers. A figure no worker has is left out, except
+    the first three, which say "No data." rather than vanish."""
+    out = []
+    for i, (key, title, unit, digits) in enumerate(CHARTS):
+        values = [(r["worker"], r[key]) for r in rows if r[key] is not None]
+        if values or i < 3:
+            out.append(bar_chart(title, values, unit=unit, digits=digits))
+    return out
 
 
 def render_workers_html(data: dict[str, Any], title: str) -> str:
@@ -303,7 +315,8 @@ def render_workers_html(data: dict[str, Any], title: str) -> str:
                 ("Workers", len(rows)), ("Worker ids", data["worker_ids"]),
                 ("Unreadable files", len(data["problems"]))]
     body_html = "\n".join([f"<h1>{esc(title)}</h1>", "<h2>Overview</h2>", table(overview), "<h2>Workers</h2>",
-                           f"<table class=workers><tr>{head}</tr>{body}</table>", "<h2>Charts</h2>", *charts(rows)])
+                           f"<table class=workers><tr>{head}</tr>{body}</table>", "<h2>Charts</h2>",
+                           "<div class=worker-charts>", *charts(rows), "</div>"])
     return (f"<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>{esc(title)}</title>"
             f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{CSS}"
             f".workers th,.workers td{{border-bottom:1px solid #e4e7eb}}</style></head>"
@@ -317,10 +330,9 @@ def write_worker_report(storage: Storage, report: WorkerReport, out: str | None,
         page = render_workers_html(data, title or f"Worker report: {report.root.rstrip('/').rsplit('/', 1)[-1]}")
         storage.write_bytes(out, page.encode("utf-8"), content_type="text/html; charset=utf-8")
     if json_out:
-        storage.write_bytes(json_out, (json.dumps(data, indent=2) + "\n").encode("utf-8"),
-                            content_type="application/json")
+        storage.write_bytes(json_out, worker_report.encode(data), content_type="application/json")
     return data
 
 
-__all__ = ["COLUMNS", "WorkerReport", "WorkerReportError", "charts", "collect_workers", "pseudonym",
+__all__ = ["CHARTS", "COLUMNS", "WorkerReport", "WorkerReportError", "charts", "collect_workers", "pseudonym",
            "render_workers_html", "table_rows", "write_worker_report"]

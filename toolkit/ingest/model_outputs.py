@@ -33,7 +33,7 @@ from typing import IO, Any
 import orjson
 
 from toolkit.contract.model_output import ImportedModelOutput
-from toolkit.errors import GtkitError
+from toolkit.errors import GtkitError, Problem
 from toolkit.storage import Storage, is_s3, join_uri
 from toolkit.storage.lines import iter_raw_lines
 from toolkit.storage.scratch import LabelIndex
@@ -230,12 +230,17 @@ class ImportStats:
     resumed: int = 0
     masked_now: int = 0
     by_status: Counter[str] = field(default_factory=Counter)
-    problems: list[str] = field(default_factory=list)  # record and model named, never text
+    problems: list[Problem] = field(default_factory=list)  # record, file:line and model named, never text
     unanswered: int = 0  # map records with no output line
 
-    def problem(self, message: str) -> None:
+    def problem(self, base: dict[str, Any], rid: str | None, text: str) -> str:
+        """Note the problem `text` of record `rid` (its source and model in `base`); returns the line's
+        `problem` field: `record R (FILE line N, model M): text`."""
+        source, model = base["source"], base["model_id"]
         if len(self.problems) < 50:
-            self.problems.append(message)
+            self.problems.append(Problem(f"record {rid or '?'}", f"{text} (model {model})",
+                                         f"{source['file']}:{source['line']}"))
+        return f"record {rid or '?'} ({source['file']} line {source['line']}, model {model}): {text}"
 
 
 def job_info(storage: Storage, out_file: str) -> dict[str, Any]:
@@ -274,7 +279,6 @@ def convert(raw: bytes, *, number: int, file: str, model_id: str, job_arn: str |
     """One .jsonl.out line as an ImportedModelOutput dict (every line gives one, whatever its state)."""
     base: dict[str, Any] = {"model_id": model_id, "family": family_of(model_id), "job_arn": job_arn,
                             "source": {"file": file, "line": number}}
-    where = f"{file} line {number}"
     try:
         line = orjson.loads(raw)
         if not isinstance(line, dict):
@@ -282,9 +286,8 @@ def convert(raw: bytes, *, number: int, file: str, model_id: str, job_arn: str |
     except orjson.JSONDecodeError:
         found = RECORD_ID.search(raw)
         rid = found.group(1).decode() if found else None
-        return _joined(base, rid, index, "truncated",
-                       f"record {rid or '?'} ({where}, model {model_id}): the line is cut off or not JSON "
-                       f"({len(raw)} bytes); rerun the job for it or fetch the file again", stats)
+        return _joined(base, rid, index, "truncated", f"the line is cut off or not JSON ({len(raw)} bytes); rerun "
+                       "the job for it or fetch the file again", stats)
     rid = line.get("recordId")
     rid = rid if isinstance(rid, str) else None
     model_input = line.get("modelInput")
@@ -295,9 +298,7 @@ def convert(raw: bytes, *, number: int, file: str, model_id: str, job_arn: str |
         code, message = error.get("errorCode"), error.get("errorMessage", error.get("message"))
         base["error"] = {"code": code if isinstance(code, int | str) and not isinstance(code, bool) else None,
                          "message": None if message is None else str(message)[:2000]}
-        return _joined(base, rid, index, "error",
-                       f"record {rid} ({where}, model {model_id}): the model failed it "
-                       f"(error {base['error']['code']})", stats)
+        return _joined(base, rid, index, "error", f"the model failed it (error {base['error']['code']})", stats)
     output = line.get("modelOutput")
     family = base["family"] or (guess_family(output) if isinstance(output, dict) else None)
     base["family"] = family
@@ -315,9 +316,8 @@ def convert(raw: bytes, *, number: int, file: str, model_id: str, job_arn: str |
             got = None
         if got is None:
             keys = sorted(output) if isinstance(output, dict) else type(output).__name__
-            return _joined(base, rid, index, "unknown-shape",
-                           f"record {rid} ({where}): model {model_id} ({family or 'unknown family'}) output has "
-                           f"no known shape: {exc}; its keys: {keys}", stats)
+            return _joined(base, rid, index, "unknown-shape", f"its output ({family or 'unknown family'}) has no "
+                           f"known shape: {exc}; its keys: {keys}", stats)
     base.update(stop_reason=got.stop_reason if isinstance(got.stop_reason, str) else None,
                 usage={"input_tokens": got.input_tokens, "output_tokens": got.output_tokens})
     entry = _joined(base, rid, index, "ok", None, stats)
@@ -326,28 +326,25 @@ def convert(raw: bytes, *, number: int, file: str, model_id: str, job_arn: str |
     text, masking, blocked = masker.mask(got.text)
     entry.update(text=text, masking=masking)
     if blocked:
-        entry.update(status="blocked", problem=f"record {rid} ({where}, model {model_id}): guardrail "
-                                                f"{masker.guardrail} blocked the text")
-        stats.problem(entry["problem"])
+        entry.update(status="blocked",
+                     problem=stats.problem(base, rid, f"guardrail {masker.guardrail} blocked the text"))
     stats.masked_now += 1
     return entry
 
 
 def _joined(base: dict[str, Any], rid: str | None, index: LabelIndex, status: str, problem: str | None,
             stats: ImportStats) -> dict[str, Any]:
-    entry = {"key": f"{base['model_id']}/{rid}", "record_id": rid, **base, "status": status, "problem": problem,
-             "id": None, "interaction_id": None, "segment_id": None, "source_ref": None, "line": None, "text": None}
+    """The line's entry; `problem`: what is wrong with it, noted in `stats` (with the record's place)."""
     found = index.take(rid) if rid else None
     if found is None and rid is not None:
-        entry["status"] = "unjoined" if status == "ok" else status
-        extra = f"record {rid} ({base['source']['file']} line {base['source']['line']}, model {base['model_id']}): " \
-                "its recordId is in none of the records maps (another export's output?)"
-        entry["problem"] = problem or extra
+        status = "unjoined" if status == "ok" else status
+        problem = problem or "its recordId is in none of the records maps (another export's output?)"
+    entry = {"key": f"{base['model_id']}/{rid}", "record_id": rid, **base, "status": status,
+             "problem": stats.problem(base, rid, problem) if problem else None,
+             "id": None, "interaction_id": None, "segment_id": None, "source_ref": None, "line": None, "text": None}
     if found is not None:
         entry.update(id=found["id"], interaction_id=found["interaction_id"], segment_id=found.get("segment_id"),
                      source_ref=found["source_ref"], line=found["line"])
-    if entry["problem"]:
-        stats.problem(entry["problem"])
     return entry
 
 

@@ -94,6 +94,8 @@ def consolidate_object(db: Database, object_id: int, *, storage: Storage | None 
         queue.enqueue(session, now, queue.WRITE_OUTPUT, job.id)
         if job.kind == "review" and isinstance(label, dict):
             review.reopen_rejected(session, db, now, target, label)
+        elif iteration > 1:  # a label a reviewer rejected, made again: review it again
+            review.review_again(session, now, target, label, storage)
         refresh_status(session, job.id)
         if item is not None:
             queue.finish(session, item)

@@ -28,6 +28,16 @@ class Refused(ServiceError):
     """A valid request the current state does not allow (no free place, job cancelled, link used)."""
 
 
+class WeakToken(Invalid):
+    """A user-chosen portal access token too short to resist guessing over the network."""
+
+    hint = "(--access-token or $GTKIT_ACCESS_TOKEN)"
+
+
+class PortalAddressError(GtkitError, OSError):
+    """The portal cannot listen where it was asked to (port in use, an address this machine lacks)."""
+
+
 class SubmissionInvalid(Invalid):
     """An answer that fails validation; its `problems` name fields, never values."""
 

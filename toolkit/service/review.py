@@ -11,23 +11,33 @@ reviewer's reject does to the labeling job.
 - `reopen_rejected`: a rejected object goes back to the annotators as the next iteration, its line
   carrying `review-note`; the earlier answers stay (iteration-1/ in the output layout) and the old
   label is superseded (the object has no label until it is labeled and consolidated again).
+- `review_again`: once that object is consolidated again, the review job that rejected it gets a
+  review task for the new iteration, so the round ends only when a reviewer accepts or edits.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from toolkit.contract.base import dump
 from toolkit.contract.consolidated import ConsolidatedLabel
 from toolkit.contract.output_manifest import output_line
-from toolkit.contract.review import REVIEW_NOTE_KEY, ReviewNote, ReviewPrior, ReviewPriors
-from toolkit.labeling.review import PRIORS_DIR, priors_name, review_task_line
+from toolkit.contract.review import (
+    REVIEW_NOTE_KEY,
+    REVIEW_REF_KEY,
+    REVIEW_SIDECAR_SUFFIX,
+    ReviewNote,
+    ReviewPrior,
+    ReviewPriors,
+)
+from toolkit.labeling.review import PRIORS_DIR, fit_review_line, priors_name, review_task_line
 from toolkit.service import queue
 from toolkit.service.audit import record
 from toolkit.service.db import Database
@@ -35,6 +45,7 @@ from toolkit.service.errors import Invalid, NotFound, Refused
 from toolkit.service.jobs import (
     DEFAULT_AVAILABILITY_S,
     JobInfo,
+    PreparedLine,
     _insert_batch,
     check_options,
     job_arn,
@@ -44,9 +55,10 @@ from toolkit.service.jobs import (
 )
 from toolkit.service.local_job import DEFAULT_TASK_TIME_LIMIT
 from toolkit.service.tables import Consolidation, DataObject, Job
-from toolkit.storage import join_uri
+from toolkit.storage import Storage, join_uri
 
 REVIEW_SUFFIX = "-review"
+SIDECARS_DIR = ("gtkit-review", "sidecars")  # under <output>/<review job>/: `review` too big for its line
 
 
 def select_objects(rows: list[tuple[int, float | None]], *, below_agreement: float | None = None,
@@ -71,7 +83,7 @@ def create_review_job(db: Database, of_job: int, *, name: str | None = None, bel
                       workers_per_object: int = 1, task_time_limit_s: int = DEFAULT_TASK_TIME_LIMIT,
                       availability_s: int = DEFAULT_AVAILABILITY_S, priority: int = 0,
                       label_attribute: str | None = None, output_uri: str | None = None,
-                      actor_id: int | None = None) -> JobInfo:
+                      actor_id: int | None = None, storage: Storage | None = None) -> JobInfo:
     """A review job of labeling job `of_job` (see the module doc). Refused when nothing is selected."""
     with db.read() as session:
         prior = session.get(Job, of_job)
@@ -98,24 +110,84 @@ def create_review_job(db: Database, of_job: int, *, name: str | None = None, bel
     if attribute == prior_info.label_attribute:
         raise Invalid("a review job needs its own label attribute")
     check_options(name, attribute, workers_per_object, task_time_limit_s, availability_s)
+    with db.read() as session:  # before any sidecar is written (new_job checks again, in its transaction)
+        if session.scalar(select(Job.id).where(func.lower(Job.name) == name.lower())) is not None:
+            raise Refused(f"a job named {name!r} exists (names are unique, ignoring case)")
     arn = job_arn(name)
+    output_uri = output_uri or prior_info.output_uri
+    sidecars = sidecar_prefix(output_uri, name)
     prepared, review_of = [], []
     for number, (object_id, iteration, line, label) in enumerate(lines, start=1):
-        prior_line = output_line(line, prior_info.label_attribute, label, prior_info.name)
-        review_line = review_task_line(prior_line, prior_info.label_attribute, of_job=prior_info.name,
-                                       iteration=iteration)
-        prepared.append(prepare_line(review_line, number, arn))
+        prepared.append(_review_line(prior_info, line, label, iteration, number, arn,
+                                     storage=storage or Storage(), sidecars=sidecars))
         review_of.append(object_id)
     now = db.now()
     with db.write() as session:
         job = new_job(session, now, name=name, schema_text=schema_text, team_id=team_id or prior_info.team_id,
-                      output_uri=output_uri or prior_info.output_uri, workers_per_object=workers_per_object,
+                      output_uri=output_uri, workers_per_object=workers_per_object,
                       task_time_limit_s=task_time_limit_s, availability_s=availability_s, priority=priority,
                       label_attribute=attribute, actor_id=actor_id, kind="review", review_of=of_job)
         _insert_batch(session, now, job, prepared, keep_repeats=True, review_of=review_of)
         record(session, now, actor_id, "job.create_review", f"job:{job.id}", of_job=of_job, objects=len(prepared))
         refresh_status(session, job.id)
         return JobInfo.of(job)
+
+
+def sidecar_prefix(output_uri: str, job_name: str) -> str:
+    """Where a review job's `review` sidecars go: `<output>/<review job>/gtkit-review/sidecars/`."""
+    return join_uri(output_uri, job_name, *SIDECARS_DIR)
+
+
+def _review_line(prior: JobInfo, line: dict[str, Any], label: dict[str, Any], iteration: int, number: int,
+                 arn: str, *, storage: Storage, sidecars: str) -> PreparedLine:
+    """The review task of one labeled object, through the real pre-annotation handler. Ground
+    Truth's limits hold as for `gtkit job create --review-of` (toolkit.labeling.review.fit_review_line):
+    a `review` too big for the line is written to a sidecar under `sidecars` and the line carries
+    `review-ref`, which the review page downloads through its signed media link."""
+    prior_line = output_line(line, prior.label_attribute, label, prior.name)
+    review_line = review_task_line(prior_line, prior.label_attribute, of_job=prior.name, iteration=iteration)
+    try:
+        review_line, moved, _notes = fit_review_line(review_line, prior.label_attribute)
+    except ValueError as exc:
+        raise Invalid(f"job {prior.name}, object {line.get('interaction-id') or number}: {exc}") from None
+    if moved is not None:
+        key = hashlib.sha256(f"{number}:{iteration}:{line.get('source-ref')}".encode()).hexdigest()[:16]
+        ref = join_uri(sidecars, f"{number:06d}-{key}{REVIEW_SIDECAR_SUFFIX}")
+        storage.write_json(ref, moved)
+        review_line[REVIEW_REF_KEY] = ref
+    return prepare_line(review_line, number, arn)
+
+
+def review_again(session: Session, now: datetime, labeled: DataObject, label: dict[str, Any] | None,
+                 storage: Storage | None = None) -> bool:
+    """After a reopened object is labeled and consolidated again (iteration N+1), the review job that
+    rejected it gets a review task for the new label, so the round goes on until a reviewer accepts
+    or edits it (inside the consolidation's transaction). Returns whether one was added."""
+    if labeled.iteration < 2 or not isinstance(label, dict) or label.get("status") != "ok":
+        return False
+    reviews = session.scalars(select(DataObject).where(DataObject.review_of == labeled.id)
+                              .order_by(DataObject.id)).all()
+    if not reviews or any(_reviewed_iteration(r) == labeled.iteration for r in reviews):
+        return False
+    last = reviews[-1]
+    done = session.get(Consolidation, last.id)
+    decision = json.loads(done.label_json).get("decision") if done is not None and done.label_json else None
+    if decision != "reject":
+        return False
+    review_job = session.get(Job, last.job_id)
+    prior_job = session.get(Job, labeled.job_id)
+    assert review_job is not None and prior_job is not None
+    if review_job.status == "cancelled":  # the admin ended the review: the new label stands unreviewed
+        return False
+    position = session.scalar(select(func.max(DataObject.position)).where(DataObject.job_id == review_job.id)) or 0
+    prepared = _review_line(JobInfo.of(prior_job), json.loads(labeled.line_json), label, labeled.iteration,
+                            position + 2, job_arn(review_job.name), storage=storage or Storage(),
+                            sidecars=sidecar_prefix(review_job.output_uri, review_job.name))
+    _insert_batch(session, now, review_job, [prepared], keep_repeats=True, review_of=[labeled.id])
+    record(session, now, None, "object.review_again", f"object:{labeled.id}", job=review_job.id,
+           iteration=labeled.iteration)
+    refresh_status(session, review_job.id)
+    return True
 
 
 # -- consolidation: the priors the post-annotation handler reads ----------------------------------
@@ -198,4 +270,5 @@ def review_counts(db: Database, job_id: int) -> dict[str, int]:
         return out
 
 
-__all__ = ["create_review_job", "priors_text", "priors_uri", "reopen_rejected", "review_counts", "select_objects"]
+__all__ = ["SIDECARS_DIR", "create_review_job", "priors_text", "priors_uri", "reopen_rejected", "review_again",
+           "review_counts", "select_objects", "sidecar_prefix"]

@@ -13,6 +13,9 @@ the ID token's verified claims. Policy, safest by default:
 - `new_users="none"` (the default): nothing else signs in, so SSO never grants access by itself.
   `"annotator"`/`"reviewer"`: an unknown email (still within `allowed_domains`) gets a new
   account with that role, in no team. Never admin.
+- An admin may unlink an account's identities (`unlink`, e.g. when the person's account at the
+  provider was recreated with a new subject): the account's sessions end, and its next SSO
+  sign-in is a first one again, linking by email as above.
 """
 
 from __future__ import annotations
@@ -23,14 +26,14 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from toolkit.service import people
 from toolkit.service.audit import record
 from toolkit.service.db import Database
-from toolkit.service.errors import Invalid, Refused
+from toolkit.service.errors import Invalid, NotFound, Refused
 from toolkit.service.tables import Identity, Invitation, Membership, User
 
 NEW_USER_POLICIES = ("none", "annotator", "reviewer")
@@ -165,3 +168,33 @@ def identities(db: Database, user_id: int) -> list[tuple[str, str]]:
     with db.read() as session:
         return [(i.issuer, i.subject) for i in session.scalars(
             select(Identity).where(Identity.user_id == user_id).order_by(Identity.id))]
+
+
+def linked_issuers(db: Database) -> dict[int, list[str]]:
+    """Account id -> the issuers of its linked identities (the admin's Users page: never the subject)."""
+    out: dict[int, list[str]] = {}
+    with db.read() as session:
+        for user_id, issuer in session.execute(select(Identity.user_id, Identity.issuer).order_by(Identity.id)):
+            out.setdefault(user_id, []).append(issuer)
+    return out
+
+
+def unlink(db: Database, user_id: int, *, actor_id: int | None = None) -> int:
+    """Remove every SSO identity linked to the account (admins; audited with the issuers, never the
+    subject). Every session of the account ends (one opened through the identity among them); the
+    password, if it has one, keeps working. The next SSO sign-in is a first one again: it links
+    to the account with the ID token's email, or is refused (see the module's policy). Returns how
+    many identities were removed; Refused when none was linked."""
+    now = db.now()
+    with db.write() as session:
+        people.require_admin(session, actor_id)
+        if session.get(User, user_id) is None:
+            raise NotFound(f"no user {user_id}")
+        issuers = list(session.scalars(select(Identity.issuer).where(Identity.user_id == user_id)
+                                       .order_by(Identity.id)))
+        if not issuers:
+            raise Refused(f"user {user_id} is not linked to single sign-on")
+        session.execute(delete(Identity).where(Identity.user_id == user_id))
+        people._revoke_sessions(session, now, user_id)
+        record(session, now, actor_id, "sso.unlink", f"user:{user_id}", issuers=issuers)
+        return len(issuers)

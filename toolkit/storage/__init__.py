@@ -7,6 +7,6 @@
 - `names`: file names from arbitrary ids (readable, collision-free).
 """
 
-from toolkit.storage.store import Mirror, MirrorEscape, Storage, is_s3, join_uri, s3_client, split_s3
+from toolkit.storage.store import Mirror, MirrorEscape, MirrorSpecError, Storage, is_s3, join_uri, s3_client, split_s3
 
-__all__ = ["Mirror", "MirrorEscape", "Storage", "is_s3", "join_uri", "s3_client", "split_s3"]
+__all__ = ["Mirror", "MirrorEscape", "MirrorSpecError", "Storage", "is_s3", "join_uri", "s3_client", "split_s3"]

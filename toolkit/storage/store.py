@@ -64,7 +64,7 @@ class Mirror:
     def parse(cls, spec: str) -> Mirror:
         prefix, sep, directory = spec.partition("=")
         if not sep or not is_s3(prefix) or not directory:
-            raise ValueError(f"--mirror expects s3://BUCKET/PREFIX=DIR, got {spec!r}")
+            raise MirrorSpecError(f"--mirror expects s3://BUCKET/PREFIX=DIR, got {spec!r}")
         return cls(prefix=prefix, directory=Path(directory))
 
     def resolve(self, uri: str) -> Path | None:
@@ -87,6 +87,12 @@ class Mirror:
             raise MirrorEscape(f"{uri}: resolves outside the mirror directory {self.directory} (a '..' "
                                "segment or a symlink); refused")
         return path
+
+
+class MirrorSpecError(GtkitError, ValueError):
+    """A mirror spec that is not `s3://BUCKET/PREFIX=DIR`: a usage error (exit 2)."""
+
+    exit_code = 2
 
 
 class MirrorEscape(GtkitError, FileNotFoundError):

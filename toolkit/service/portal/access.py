@@ -19,6 +19,8 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, request
 
+from toolkit.service.errors import WeakToken
+
 ACCESS_COOKIE = "gtkit_access"
 TOKEN_PARAM = "token"
 MIN_TOKEN_LENGTH = 16
@@ -40,7 +42,7 @@ def new_token() -> str:
 def check_token(token: str) -> str:
     """A user-chosen token, refused when too short to resist guessing over the network."""
     if len(token) < MIN_TOKEN_LENGTH or not token.isascii() or not token.isprintable():
-        raise ValueError(f"an access token needs at least {MIN_TOKEN_LENGTH} printable ASCII characters")
+        raise WeakToken(f"an access token needs at least {MIN_TOKEN_LENGTH} printable ASCII characters")
     return token
 
 

@@ -6,6 +6,10 @@ with Ground Truth's filters (toolkit/task/liquid.py) -> crowd-html-elements swap
 unguessable token, like a presigned URL: only URIs a task page granted can be fetched, so the
 portal never serves arbitrary files. Binds 127.0.0.1 only (see `run_portal`).
 
+Every answer carries the service's Content-Security-Policy (toolkit/service/portal/csp.py): no
+inline script but the task template's own (by hash), no eval, wavesurfer's <style> elements by a
+per-page nonce, media from us and from the http(s) origins the page's media links lead to.
+
 At the door: every state-changing request must come from a portal page (same Origin/Referer) and
 carry its CSRF token (Flask-WTF; forms post `csrf_token`, the stand-in's fetch sends `X-CSRFToken`
 from the page's `csrf-token` meta tag); a submission is parsed and validated by the same code as
@@ -20,18 +24,21 @@ import hmac
 import logging
 import re
 import secrets
+import socket
 import threading
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler, get_sockaddr, make_server, select_address_family
 from werkzeug.wsgi import FileWrapper
 
+from toolkit.service.errors import PortalAddressError
+from toolkit.service.portal import csp
 from toolkit.service.portal.tasks import TaskSource
 from toolkit.service.portal.views import (  # the names callers import from here
     BLUEPRINTS,
@@ -66,7 +73,12 @@ class MediaGrants:
 
     def grant(self, uri: str) -> str:
         if uri.startswith(("https://", "http://")):
-            return uri  # already a URL; Ground Truth would leave it unusable, we pass it on
+            # Already a URL; Ground Truth would leave it unusable, we pass it on, and the page's
+            # Content-Security-Policy lets the browser fetch from its origin.
+            found = csp.origin(uri)
+            if found is not None and has_request_context():
+                g.setdefault("gtkit_media_origins", set()).add(found)
+            return uri
         token = hmac.new(self._secret, uri.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
         with self._lock:
             self._uris[token] = uri
@@ -144,6 +156,10 @@ def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR,
         # same-origin (not no-referrer): with no-referrer, browsers send `Origin: null` on our own
         # POSTs; other origins still get no Referer.
         resp.headers.setdefault("Referrer-Policy", "same-origin")
+        # The service's policy (toolkit/service/portal/csp.py): the task page's inline scripts by
+        # hash, wavesurfer's styles by the page's nonce, media from the origins its links lead to.
+        resp.headers.setdefault(csp.HEADER, csp.policy(g.get("gtkit_csp_scripts", ()), g.get("gtkit_media_origins", ()),
+                                                       g.get("gtkit_csp_nonce")))
         return resp
 
     for blueprint in BLUEPRINTS:
@@ -177,6 +193,25 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+def _listen(host: str, port: int, app: Flask, **kwargs: Any) -> Any:
+    """werkzeug's threaded server on host:port, or PortalAddressError saying why it cannot listen there.
+    The socket is bound here, not by werkzeug, which on a failed bind prints and calls sys.exit."""
+    family = select_address_family(host, port)
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise PortalAddressError(f"cannot start the portal on {host} port {port}: {exc.strerror or exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug's server does
+        sock.bind(get_sockaddr(host, int(port), family))
+        sock.listen(socket.SOMAXCONN)
+        return make_server(host, port, app, threaded=True, fd=sock.fileno(), **kwargs)  # it keeps a dup
+    except OSError as exc:
+        raise PortalAddressError(f"cannot start the portal on {host} port {port}: {exc.strerror or exc}") from exc
+    finally:
+        sock.close()
+
+
 class PortalServer:
     """The portal in a background thread (tests, the benchmark, the local job).
 
@@ -186,9 +221,9 @@ class PortalServer:
 
     def __init__(self, app: Flask, port: int = 0, *, quiet: bool = True, host: str = "127.0.0.1") -> None:
         handler = _QuietHandler if quiet else WSGIRequestHandler
-        self._server = make_server(host, port, app, threaded=True, request_handler=handler)
+        self._server = _listen(host, port, app, request_handler=handler)
         self.host = host
-        self.port = self._server.server_port
+        self.port = self._server.port
         local = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
         self.url = f"http://{local}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="gtkit-portal", daemon=True)
@@ -210,7 +245,7 @@ class PortalServer:
 
 def run_portal(app: Flask, port: int = 8080) -> None:
     """Serve until interrupted. Loopback only: the portal has no authentication."""
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = _listen("127.0.0.1", port, app)
     try:
         server.serve_forever()
     finally:

@@ -21,6 +21,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -33,6 +34,7 @@ from markupsafe import escape as html_escape
 from toolkit.contract.review import REVIEW_KEY, REVIEW_REF_KEY
 from toolkit.contract.worker_response import parse_gt_time as parse_time  # the portal and gtkit serve read acceptedAt
 from toolkit.labeling.answers import AnswerFormatError, load_json, worker_answer
+from toolkit.service.portal import csp
 from toolkit.service.portal.tasks import STATUS_FAILED, SubmissionRejected, TaskSource
 from toolkit.storage import MirrorEscape, is_s3, split_s3
 from toolkit.task.template import CROWD_ELEMENTS_URL
@@ -149,6 +151,8 @@ def task_page(task_id: str) -> Any:
     review = REVIEW_KEY in task_input or REVIEW_REF_KEY in task_input  # a review task: its page variant
     template = render_task_template(_source().schema, ASSETS_PREFIX, variant=variant,
                                     static_dir=_state()["assets_dir"], review=review)
+    g.gtkit_csp_scripts = csp.inline_script_hashes(template)  # before Liquid: no task text can match
+    g.gtkit_csp_nonce = csp.new_nonce()  # layout.html's gtkit-csp-nonce meta tag: wavesurfer's styles
     body = _state()["liquid"].from_string(template).render(task={"input": task_input})
     body = swap_crowd_elements(body)
     # At Ground Truth every worker has their own browser, so the UI's autosave (keyed by

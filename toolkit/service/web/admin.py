@@ -9,16 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 from pydantic import ValidationError
 
-from toolkit.contract import LabelSchema, load_label_schema
+from toolkit.contract import LabelSchema, load_label_schema, worker_report
 from toolkit.contract.schema import builtin_schema_names
 from toolkit.export.workers import COLUMNS, WorkerReportError, charts, collect_workers, table_rows
 from toolkit.labeling.output_layout import JobLayout
-from toolkit.service import jobs, output, people
+from toolkit.service import jobs, output, people, sso
 from toolkit.service.errors import Invalid
 from toolkit.service.web.context import serve_state
 from toolkit.storage import tempfiles
@@ -150,6 +150,24 @@ def job_workers(job_id: int) -> Any:
                            charts=[Markup(c) for c in charts(rows)])  # bar_chart escapes every text it draws
 
 
+@bp.get("/jobs/<int:job_id>/workers.json")
+def job_workers_json(job_id: int) -> Any:
+    """The same figures as `gtkit report --workers --json` writes them (what `gtkit export --worker-report`
+    reads): pseudonyms under the service's key, or with `?ids=real` the worker ids."""
+    state = serve_state()
+    info = jobs.get_job(state.db, job_id)
+    layout = JobLayout(info.output_uri, info.name)
+    if not state.config.storage.exists(layout.output_manifest):
+        abort(404, description="no output written yet")
+    try:
+        report = collect_workers(state.config.storage, layout.root, id_key=state.worker_key,
+                                 real_ids=request.args.get("ids") == "real")
+    except (WorkerReportError, OSError) as exc:
+        abort(409, description=str(exc))
+    return Response(worker_report.encode(report.as_dict()), mimetype="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{info.name}-workers.json"'})
+
+
 @bp.post("/jobs/<int:job_id>/<action>")
 def job_action(job_id: int, action: str) -> Any:
     state = serve_state()
@@ -162,10 +180,38 @@ def job_action(job_id: int, action: str) -> Any:
             raise Invalid("manifest: give a path or s3:// URI on the server")
         jobs.add_objects(state.db, job_id, manifest, storage=state.config.storage, actor_id=current_user.id)
         return redirect(url_for("admin.job", job_id=job_id))
+    if action == "create-review":
+        made = _create_review(job_id)
+        return redirect(url_for("admin.job", job_id=made.id))
     if action not in ACTIONS:
         abort(404)
     ACTIONS[action](state.db, job_id, actor_id=current_user.id)
     return redirect(url_for("admin.job", job_id=job_id))
+
+
+def _number(name: str, kind: type[float] | type[int]) -> float | int:
+    try:
+        return kind(request.form.get(name) or "")
+    except ValueError:
+        raise Invalid(f"{name}: not a number") from None
+
+
+def _create_review(job_id: int) -> jobs.JobInfo:
+    """The job page's review form: `gtkit serve job create-review` (all, below an agreement, a sample)."""
+    from toolkit.service import review
+
+    select = request.form.get("select") or "all"
+    if select not in ("all", "below", "sample"):
+        raise Invalid("select: all, below or sample")
+    workers = int(_number("workers", int)) if request.form.get("workers") else 1
+    if not 1 <= workers <= 9:
+        raise Invalid("workers: 1 to 9 reviews per object")
+    state = serve_state()
+    return review.create_review_job(
+        state.db, job_id, below_agreement=float(_number("below_agreement", float)) if select == "below" else None,
+        sample_pct=float(_number("sample", float)) if select == "sample" else None,
+        seed=int(_number("seed", int)) if select == "sample" and request.form.get("seed") else 0,
+        workers_per_object=workers, storage=state.config.storage, actor_id=current_user.id)
 
 
 # -- people ---------------------------------------------------------------------------------------
@@ -177,7 +223,7 @@ def _users_page(link: str | None = None, error: str | None = None, status: int =
     memberships = {u.id: people.user_team_ids(db, u.id) for u in users}
     return render_template("admin_users.html", users=users, teams=teams, memberships=memberships,
                            team_names={t.id: t.name for t in teams}, link=link, link_kind=link_kind,
-                           error=error), status
+                           linked=sso.linked_issuers(db), error=error), status
 
 
 @bp.get("/users")
@@ -211,6 +257,8 @@ def user_action(user_id: int, action: str) -> Any:
     elif action == "reset-password":
         link = people.reset_link(db, user_id, actor_id=current_user.id)
         return _users_page(link=url_for("auth.invite", token=link.token, _external=True), link_kind="reset")
+    elif action == "unlink-sso":
+        sso.unlink(db, user_id, actor_id=current_user.id)
     else:
         abort(404)
     return redirect(url_for("admin.users"))

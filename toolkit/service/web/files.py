@@ -5,7 +5,8 @@ Media links are `/media/<object>/<signature>/<uri>/<name>`, made by the task pag
 kept in memory. A request is served only when the signature matches and the user is an admin or a
 member of the object's job's team. Then: an `s3://` URI under a `--mirror` is that local file;
 other `s3://` URIs redirect to a presigned GET URL (what Ground Truth's `grant_read_access` gives
-the browser); a local path must lie under one of the configured media roots. Local files are sent
+the browser); a local path must lie under one of the configured media roots (or, for a review task's
+`review-ref`, under its review job's `gtkit-review/sidecars/`). Local files are sent
 with HTTP Range support.
 """
 
@@ -66,6 +67,28 @@ def local_path(uri: str) -> Path | None:
     return path if any(path.is_relative_to(root) for root in roots) else None
 
 
+def review_sidecar(object_id: int, uri: str) -> Path | None:
+    """A review task's `review-ref` when the review job's output is local: its sidecar under
+    `<output>/<job>/gtkit-review/sidecars/` (toolkit.service.review), else None."""
+    from toolkit.service.review import sidecar_prefix
+
+    if uri.startswith("file://"):
+        uri = unquote(urlsplit(uri).path)
+    if "://" in uri:
+        return None
+    with serve_state().db.read() as session:
+        job = session.scalar(select(Job).join(DataObject, DataObject.job_id == Job.id)
+                             .where(DataObject.id == object_id))
+        if job is None or job.kind != "review" or "://" in job.output_uri:
+            return None
+        root = Path(sidecar_prefix(job.output_uri, job.name)).resolve()
+    try:
+        path = Path(uri).resolve()
+    except (OSError, ValueError):
+        return None
+    return path if path.is_relative_to(root) else None
+
+
 @bp.get("/media/<int:object_id>/<signature>/<encoded>/<path:_name>")
 def media(object_id: int, signature: str, encoded: str, _name: str) -> Any:
     state = serve_state()
@@ -87,7 +110,7 @@ def media(object_id: int, signature: str, encoded: str, _name: str) -> Any:
             return redirect(url, code=302)
         path: Path | None = Path(target).resolve()
     else:
-        path = local_path(uri)
+        path = local_path(uri) or review_sidecar(object_id, uri)
         if path is None:
             log.warning("media outside the media roots refused (object %s)", object_id)
             abort(404, description="media file not found")

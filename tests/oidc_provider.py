@@ -1,4 +1,5 @@
-"""A small, real OpenID Connect provider on 127.0.0.1 for the SSO tests (imported as `oidc_provider`).
+"""A small, real OpenID Connect provider on 127.0.0.1 for the SSO tests, the service's and the
+browser's (imported as `oidc_provider`: tests/ is on sys.path).
 
 Discovery, JWKS, authorize and token endpoints; RS256 ID tokens signed with a key made here
 (joserfc, the JOSE library Authlib verifies with). Authorize signs in `provider.user` at once (no
