@@ -57,6 +57,15 @@ def test_init_users_teams_jobs_export(gtkit, tmp_path, schema, example_mirror):
     made = run("job", "create", "--name", "calls-1", "--manifest", str(manifest), "--schema", "call-center",
                "--team", "calls", "--out", str(out), "--mirror", example_mirror)
     assert "3 objects (1 declined" in made.output
+    gold_lines = manifest_lines(tmp_path)
+    gold_lines[0]["gold-answer"] = {"mediaDuration": 21.0, "tracks": [], "segments": []}
+    gold_manifest = write_manifest(tmp_path / "g.jsonl", gold_lines)
+    gold = run("job", "create", "--name", "calls-gold", "--manifest", str(gold_manifest), "--schema", "call-center",
+               "--team", "calls", "--out", str(out), "--gold-rate", "0.25")
+    assert "1 gold mixed in at rate 0.25" in " ".join(gold.output.split())
+    assert "--gold-rate" in run("job", "create", "--name", "x", "--manifest", str(manifest), "--schema", "call-center",
+                                "--team", "calls", "--gold-rate", "1.5", code=2).output
+    run("job", "cancel", "calls-gold")
     more = write_manifest(tmp_path / "more.jsonl", manifest_lines(tmp_path, 3)[2:])
     assert "1 added" in run("job", "add-objects", "calls-1", "--manifest", str(more)).output
     assert "0 added" in run("job", "add-objects", "calls-1", "--manifest", str(more)).output

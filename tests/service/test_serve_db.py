@@ -70,7 +70,8 @@ def test_downgrade_step_by_step_to_empty_and_back(db_url):
 
 def test_migration_scripts_ship_with_the_package():
     names = {p.name for p in (migrate.MIGRATIONS / "versions").glob("*.py")}
-    assert {"0001_initial.py", "0002_time_indexes.py", "0003_web.py", "0004_review.py", "0005_webauth.py"} <= names
+    assert {"0001_initial.py", "0002_time_indexes.py", "0003_web.py", "0004_review.py", "0005_webauth.py",
+            "0006_gold.py"} <= names
     assert (migrate.MIGRATIONS / "env.py").is_file() and (migrate.MIGRATIONS / "script.py.mako").is_file()
 
 

@@ -236,6 +236,27 @@ def test_admin_creates_a_job_from_an_uploaded_manifest_and_sees_progress(site, t
     assert pause.status_code == 302 and jobs.get_job(site["db"], job.id).status == "paused"
 
 
+def test_admin_new_job_takes_a_gold_rate_and_shows_it(site, tmp_path):
+    admin = client_for(site, site["admin"])
+    lines = manifest_lines(tmp_path, 3)
+    lines[0]["gold-answer"] = GOLD_ANSWER
+    manifest = write_manifest(tmp_path / "gold-form.jsonl", lines)
+    form = {"name": "gold-form", "team": str(site["team_a"].id), "schema": "call-center", "manifest": str(manifest)}
+    for bad in ("1.5", "-0.1", "nan", "a quarter"):
+        resp = admin.post("/admin/jobs/new",
+                          data={**form, "gold_rate": bad, "csrf_token": token(admin, "/admin/jobs/new")})
+        assert resp.status_code == 400 and "gold_rate" in resp.get_data(as_text=True)
+    resp = admin.post("/admin/jobs/new",
+                      data={**form, "gold_rate": "0.25", "csrf_token": token(admin, "/admin/jobs/new")})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    job = jobs.get_job(site["db"], "gold-form")
+    assert job.gold_rate == 0.25
+    page = admin.get(f"/admin/jobs/{job.id}").get_data(as_text=True)
+    assert "gold rate 0.25: 1 gold object(s), mixed in" in page
+    workers = admin.get(f"/admin/jobs/{job.id}/workers").get_data(as_text=True)
+    assert '<span id="workers-gold-rate">0.25</span> (gold objects are mixed into' in workers
+
+
 def test_media_served_with_range_and_only_from_its_roots(db, tmp_path, schema):
     """`s3://` media under a --mirror and local peaks files under a media root are served (with Range);
     a local file outside the roots (or reached through `..`) and a changed link are not. (`..` in an

@@ -463,8 +463,16 @@ def job_create(
     label_attribute: Annotated[str, typer.Option("--label-attribute")] = "segments",
     out: Annotated[str | None, typer.Option("--out", help="Output root (local or s3://); default DATA/output.")] = None,
     mirror: MirrorOpt = None,
+    gold_rate: Annotated[float, typer.Option(
+        "--gold-rate", min=0, max=1,
+        help="Share of each worker's tasks that are gold objects (lines with a gold-answer); "
+             "0: gold lines are queued like any other.")] = 0.0,
 ) -> None:
     """Create a job from a manifest; its output goes to OUT/NAME/ in Ground Truth's layout.
+
+    With --gold-rate R, lines carrying a gold-answer are mixed in: about R of each worker's tasks
+    are gold objects (every worker answers them; they never block the job's completion), scored
+    by `gtkit report --workers`.
 
     Example:
 
@@ -478,9 +486,11 @@ def job_create(
     job = jobs.create_job(database, name=name, manifest=manifest, schema=_load_schema(schema),
                           team_id=find_team(database, team).id, output_uri=out or str(data.resolve() / "output"),
                           workers_per_object=workers, task_time_limit_s=time_limit, availability_s=availability,
-                          priority=priority, label_attribute=label_attribute, storage=make_storage(mirror))
+                          priority=priority, label_attribute=label_attribute, storage=make_storage(mirror),
+                          gold_rate=gold_rate)
     p = jobs.job_progress(database, job.id)
-    say(f"job {job.id} {job.name}: {p.objects} objects ({p.declined} declined by the pre-annotation Lambda), "
+    gold = f", {p.gold} gold mixed in at rate {job.gold_rate:g}" if job.gold_rate > 0 else ""
+    say(f"job {job.id} {job.name}: {p.objects} objects ({p.declined} declined by the pre-annotation Lambda{gold}), "
         f"status {job.status}")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import statistics
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from toolkit.contract import LabelSchema
 from toolkit.contract import pre_annotation as pre_codec
+from toolkit.contract.manifest import GOLD_ANSWER_KEY
 from toolkit.contract.output_manifest import manifest_text
 from toolkit.labeling import pre_annotation
 from toolkit.service import queue
@@ -70,12 +72,13 @@ class JobInfo:
     created_at: datetime
     kind: str = "label"
     review_of: int | None = None
+    gold_rate: float = 0.0
 
     @classmethod
     def of(cls, job: Job) -> JobInfo:
         return cls(job.id, job.name, job.team_id, job.status, job.label_attribute, job.workers_per_object,
                    job.task_time_limit_s, job.availability_s, job.priority, job.output_uri, job.schema_hash,
-                   job.created_at, job.kind or "label", job.review_of)
+                   job.created_at, job.kind or "label", job.review_of, float(job.gold_rate or 0.0))
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,10 @@ class JobProgress:
     answers: int
     answers_last_hour: int
     median_time_spent_s: float | None
+    gold: int = 0  # objects whose line carries a gold answer (mixed in at the job's gold rate if it has one)
+    # Of `open`: gold objects mixed in at the job's gold rate. They take answers while the job is
+    # active and never become answered; `open - gold_open` is what the job still waits for.
+    gold_open: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ class PreparedLine:
     task_input_text: str | None
     reason: str | None
     dedup_key: str
+    gold: bool = False  # the line carries a gold answer (ManifestLine.gold_answer)
 
 
 # -- schema, names -----------------------------------------------------------------------------------
@@ -144,13 +152,21 @@ def object_key(line: Any) -> str:
 
 
 # -- reading a manifest ------------------------------------------------------------------------------
+def is_gold(line: Any) -> bool:
+    """The line carries a known answer (`gold-answer`, ManifestLine.gold_answer)."""
+    return isinstance(line, dict) and line.get(GOLD_ANSWER_KEY) is not None
+
+
 def prepare_line(line: Any, number: int, arn: str) -> PreparedLine:
-    """One manifest line through the real pre-annotation handler."""
+    """One manifest line through the real pre-annotation handler (whose task input never carries
+    the gold answer)."""
     quiet_lambda_logs()
     response = pre_codec.decode_response(pre_annotation.handle(pre_codec.event(arn, line)))
     if response.is_human_annotation_required:
-        return PreparedLine(manifest_text(line), manifest_text(response.task_input), None, object_key(line))
-    return PreparedLine(manifest_text(line), None, f"line {number}: {build_task_input(line)[1]}", object_key(line))
+        return PreparedLine(manifest_text(line), manifest_text(response.task_input), None, object_key(line),
+                            is_gold(line))
+    return PreparedLine(manifest_text(line), None, f"line {number}: {build_task_input(line)[1]}", object_key(line),
+                        is_gold(line))
 
 
 def prepared_batches(manifest: str, storage: Storage, arn: str, size: int = BATCH) -> Iterator[list[PreparedLine]]:
@@ -191,19 +207,20 @@ def _insert_batch(session: Session, now: datetime, job: Job, batch: list[Prepare
                      "line_json": p.line_text, "task_input_json": p.task_input_text, "reason": p.reason,
                      "state": "open" if p.task_input_text is not None else "declined", "answers_count": 0,
                      "available_until": available_until, "revision": 1, "written_revision": 0, "created_at": now,
-                     "iteration": 1, "review_of": review_of[index] if review_of is not None else None})
+                     "iteration": 1, "review_of": review_of[index] if review_of is not None else None,
+                     "gold": p.gold})
         position += 1
     if rows:
         session.execute(DataObject.__table__.insert(), rows)
         queue.enqueue(session, now, queue.WRITE_OUTPUT, job.id)
         if job.status == "done" and len(rows) > declined:
-            job.status = "active"  # new work for a finished streaming job
+            job.status = "active"  # new work for a finished streaming job (its gold is mixed in again)
     return AddResult(len(rows), declined, duplicates)
 
 
 # -- jobs --------------------------------------------------------------------------------------------
 def check_options(name: str, label_attribute: str, workers_per_object: int, task_time_limit_s: int,
-                   availability_s: int) -> None:
+                   availability_s: int, gold_rate: float = 0.0) -> None:
     if not JOB_NAME.match(name):
         raise Invalid("a job name has 1-63 letters, digits and hyphens, starting and ending with a letter or "
                       "digit (Ground Truth's LabelingJobName)")
@@ -218,11 +235,14 @@ def check_options(name: str, label_attribute: str, workers_per_object: int, task
     low, high = AVAILABILITY_RANGE
     if not low <= availability_s <= high:
         raise Invalid(f"the availability lifetime must be between {low} and {high} seconds")
+    if not (isinstance(gold_rate, int | float) and math.isfinite(gold_rate) and 0 <= gold_rate <= 1):
+        raise Invalid("the gold rate must be between 0 and 1 (the share of each worker's tasks that are gold objects)")
 
 
 def new_job(session: Session, now: datetime, *, name: str, schema_text: str, team_id: int, output_uri: str,
             workers_per_object: int, task_time_limit_s: int, availability_s: int, priority: int,
-            label_attribute: str, actor_id: int | None, kind: str = "label", review_of: int | None = None) -> Job:
+            label_attribute: str, actor_id: int | None, kind: str = "label", review_of: int | None = None,
+            gold_rate: float = 0.0) -> Job:
     """Insert the job row (options checked by the caller with check_options), with its audit row."""
     require_admin(session, actor_id)
     if session.get(Team, team_id) is None:
@@ -233,7 +253,7 @@ def new_job(session: Session, now: datetime, *, name: str, schema_text: str, tea
               label_attribute=label_attribute, workers_per_object=workers_per_object,
               task_time_limit_s=task_time_limit_s, availability_s=availability_s, priority=priority,
               team_id=team_id, status="active", output_uri=str(output_uri), created_at=now, created_by=actor_id,
-              kind=kind, review_of=review_of)
+              kind=kind, review_of=review_of, gold_rate=float(gold_rate))
     session.add(job)
     session.flush()
     record(session, now, actor_id, "job.create", f"job:{job.id}", team=team_id, workers=workers_per_object)
@@ -244,10 +264,11 @@ def create_job(db: Database, *, name: str, manifest: str, schema: LabelSchema, t
                workers_per_object: int = 1, task_time_limit_s: int = DEFAULT_TASK_TIME_LIMIT,
                availability_s: int = DEFAULT_AVAILABILITY_S, priority: int = 0,
                label_attribute: str = DEFAULT_LABEL_ATTRIBUTE, storage: Storage | None = None,
-               actor_id: int | None = None) -> JobInfo:
+               actor_id: int | None = None, gold_rate: float = 0.0) -> JobInfo:
     """A job from a manifest (local path or s3://, read streaming) for a team. Its output goes to
-    `<output_uri>/<name>/` in Ground Truth's layout. An empty manifest is refused."""
-    check_options(name, label_attribute, workers_per_object, task_time_limit_s, availability_s)
+    `<output_uri>/<name>/` in Ground Truth's layout. An empty manifest is refused. `gold_rate`:
+    see toolkit.service.work (0: lines with a gold answer are queued like any other)."""
+    check_options(name, label_attribute, workers_per_object, task_time_limit_s, availability_s, gold_rate)
     storage = storage or Storage()
     text = schema_yaml(schema)
     batches = prepared_batches(str(manifest), storage, job_arn(name))
@@ -259,7 +280,7 @@ def create_job(db: Database, *, name: str, manifest: str, schema: LabelSchema, t
         job = new_job(session, now, name=name, schema_text=text, team_id=team_id, output_uri=output_uri,
                       workers_per_object=workers_per_object, task_time_limit_s=task_time_limit_s,
                       availability_s=availability_s, priority=priority, label_attribute=label_attribute,
-                      actor_id=actor_id)
+                      actor_id=actor_id, gold_rate=gold_rate)
         _insert_batch(session, now, job, first, keep_repeats=True)
         job_id = job.id
     try:
@@ -299,14 +320,21 @@ def add_objects(db: Database, job_id: int, manifest: str, *, storage: Storage | 
 
 
 def refresh_status(session: Session, job_id: int) -> None:
-    """An active job with nothing left to label or consolidate is done."""
+    """An active job with nothing left to label or consolidate is done. Gold objects mixed in at
+    the job's gold rate do not count (toolkit.service.work): the job being done closes them (no
+    claim or submit without a hold is taken on a job that is not active) and their holds go back."""
     job = session.get(Job, job_id)
     if job is None or job.status != "active":
         return
-    working = session.scalar(select(exists().where(DataObject.job_id == job_id,
-                                                   DataObject.state.in_(WORKING_STATES))))
-    if not working:
+    gold = job.gold_rate > 0
+    stmt = exists().where(DataObject.job_id == job_id, DataObject.state.in_(WORKING_STATES))
+    if gold:
+        stmt = stmt.where(DataObject.gold.is_(False))
+    if not session.scalar(select(stmt)):
         job.status = "done"
+        if gold:
+            session.execute(delete(Hold).where(Hold.object_id.in_(
+                select(DataObject.id).where(DataObject.job_id == job_id, DataObject.gold.is_(True)))))
 
 
 def get_job(db: Database, job: int | str) -> JobInfo:
@@ -388,8 +416,14 @@ def job_progress(db: Database, job_id: int) -> JobProgress:
             answers.where(Answer.submission_time > now - timedelta(hours=1)).subquery())) or 0
         spent = list(session.scalars(select(Answer.time_spent_s).join(DataObject, DataObject.id == Answer.object_id)
                                        .where(DataObject.job_id == job_id)))
+        gold = session.scalar(select(func.count()).select_from(DataObject)
+                              .where(DataObject.job_id == job_id, DataObject.gold.is_(True))) or 0
+        gold_open = session.scalar(select(func.count()).select_from(DataObject).join(Job, Job.id == DataObject.job_id)
+                                   .where(DataObject.job_id == job_id, DataObject.gold.is_(True), Job.gold_rate > 0,
+                                          DataObject.state == "open")) or 0
     median = statistics.median(spent) if spent else None
     return JobProgress(objects=sum(counts.values()), declined=counts.get("declined", 0), open=counts.get("open", 0),
                        in_progress=in_progress, answered=counts.get("answered", 0),
                        consolidated=counts.get("consolidated", 0), failed=counts.get("failed", 0), answers=total,
-                       answers_last_hour=recent, median_time_spent_s=median)
+                       answers_last_hour=recent, median_time_spent_s=median, gold=gold,
+                       gold_open=gold_open)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -159,6 +160,7 @@ class Job(Base):
         CheckConstraint(_in("status", JOB_STATUSES), name="status"),
         CheckConstraint("workers_per_object BETWEEN 1 AND 9", name="workers_per_object"),
         CheckConstraint(_in("kind", JOB_KINDS), name="kind"),
+        CheckConstraint("gold_rate >= 0 AND gold_rate <= 1", name="gold_rate"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -177,6 +179,9 @@ class Job(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(16), default="label", server_default="label")  # revision 0004
     review_of: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))  # the labeling job
+    # Revision 0006. About this share of each worker's tasks on the job are gold objects
+    # (toolkit.service.work); 0: gold objects are queued like any other object.
+    gold_rate: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class DataObject(Base):
@@ -211,6 +216,8 @@ class DataObject(Base):
     iteration: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # A review job's object: the labeling job's object it reviews.
     review_of: Mapped[int | None] = mapped_column(ForeignKey("objects.id", ondelete="SET NULL"), index=True)
+    # Revision 0006. The manifest line carries a `gold-answer` (a known answer; never in the task input).
+    gold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Hold(Base):

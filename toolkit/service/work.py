@@ -14,7 +14,9 @@ tries again rather than answer "nothing left".
 SQLite serialises write transactions with BEGIN IMMEDIATE.
 
 **Hold** (`hold`): claim's rules for one given object (a person opening task N in the local
-portal); `peek` is what a claim would give now, read only.
+portal); `peek` is what a claim would give now, read only. A mixed-in gold object (below) can be
+held this way whether or not gold is due for the user (no place count); the local portal's jobs
+have no gold rate, and the service's pages hand out tasks only through claim.
 
 **Submit**: `validate_submission` first, outside any transaction; then one transaction that locks
 the object, inserts the answer (UNIQUE(object, user): a second submit of the same user returns the
@@ -27,22 +29,38 @@ decision (`review`), and a reject is taken whatever it shows. Answers are per la
 an object a reviewer rejected is open again as the next iteration, and "has not answered" means in
 that iteration.
 
+Gold objects (revision 0006): an object whose manifest line carries a `gold-answer` (`objects.gold`;
+the task input never carries it) in a job with a gold rate R > 0 is *mixed in*: a worker's k-th task
+on the job (k = their answers on it + 1) is due to be gold when floor(k*R) > floor((k-1)*R), so
+exactly floor(n*R) of their first n tasks are (R = 0.25: tasks 4, 8, 12, ...). A due claim takes a
+gold object of that job the worker has not answered, and only that (it waits for one another claim
+holds locked, like any candidate); when none is left for them it takes an ordinary object instead.
+A claim that is not due never takes a gold object. Mixed-in gold objects take an answer from every
+worker (no `workers_per_object` places), never become `answered` or consolidated, and do not count
+toward the job's completion (when the rest is done the job is, which closes them:
+toolkit.service.jobs.refresh_status). With R = 0
+gold objects are queued like any other object.
+
 Submit rule: an answer is taken from a member of the job's team who has not answered the object
 yet, on an open object of a job that is not cancelled, when EITHER the user holds a live place on
 it (accepted even if the job was paused meanwhile) OR, without one (never claimed, or the hold
 expired), the job is active, the object is within its availability lifetime and a place is still
-free: `answers_count + live holds of others < workers_per_object`. Otherwise it is refused.
+free: `answers_count + live holds of others < workers_per_object` (a mixed-in gold object always
+has one). Otherwise it is refused.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -174,11 +192,57 @@ def _labeled_by(user_id: int) -> Any:
     return select(Answer.object_id).where(Answer.user_id == user_id)
 
 
-def _candidates(user_id: int, now: datetime, tried: list[int], role: str = "annotator") -> Any:
+def gold_due(rate: float, done: int) -> bool:
+    """Whether a worker's next task on a job with gold rate `rate`, after `done` tasks there, is a
+    gold object: the (done+1)-th is when floor(k*rate) goes up, computed exactly with the rate as
+    the nearest fraction of denominator at most 10**6 (0.25 is 1/4, 1/3 is 1/3: no float drift)."""
+    if rate <= 0:
+        return False
+    exact = Fraction(rate).limit_denominator(10**6)
+    return math.floor((done + 1) * exact) > math.floor(done * exact)
+
+
+def _mixed_gold() -> Any:
+    """An object mixed in as gold (see the module doc); the statement joins its job."""
+    return and_(DataObject.gold.is_(True), Job.gold_rate > 0)
+
+
+def _open_for(user_id: int, now: datetime) -> Any:
+    return and_(Job.status == "active", Job.team_id.in_(_team_ids(user_id)),
+                DataObject.state == "open", DataObject.available_until > now,
+                ~exists().where(Answer.object_id == DataObject.id, Answer.user_id == user_id,
+                                Answer.iteration == DataObject.iteration))
+
+
+def gold_jobs(session: Session, user_id: int, now: datetime) -> list[int]:
+    """The jobs where the user's next claim must be a gold object: gold is due for them and one
+    they have not answered is open (read only; claim locks the object it takes)."""
+    done = (select(func.count()).select_from(Answer).join(DataObject, DataObject.id == Answer.object_id)
+            .where(DataObject.job_id == Job.id, Answer.user_id == user_id).scalar_subquery())
+    rows = session.execute(select(Job.id, Job.gold_rate, done)
+                           .where(Job.status == "active", Job.gold_rate > 0, Job.kind != "review",
+                                  Job.team_id.in_(_team_ids(user_id)))).all()
+    due = [job_id for job_id, rate, count in rows if gold_due(rate, count)]
+    if not due:
+        return []
+    return list(session.scalars(select(DataObject.job_id).join(Job, Job.id == DataObject.job_id)
+                                .where(DataObject.job_id.in_(due), _mixed_gold(), _open_for(user_id, now))
+                                .distinct()))
+
+
+def _candidates(user_id: int, now: datetime, tried: list[int], role: str = "annotator",
+                gold: Collection[int] = ()) -> Any:
+    """`gold`: the jobs where this claim takes a mixed-in gold object and nothing else (gold_jobs);
+    elsewhere it takes ordinary objects with a free place."""
+    gold = list(gold)
+    ordinary = and_(~_mixed_gold(),
+                    DataObject.answers_count + _live_holds(DataObject.id, now) < Job.workers_per_object)
+    if gold:
+        ordinary = or_(and_(_mixed_gold(), Job.id.in_(gold)), and_(ordinary, Job.id.not_in(gold)))
     stmt = (select(DataObject.id).join(Job, Job.id == DataObject.job_id)
             .where(Job.status == "active", Job.team_id.in_(_team_ids(user_id)),
                    DataObject.state == "open", DataObject.available_until > now,
-                   DataObject.answers_count + _live_holds(DataObject.id, now) < Job.workers_per_object,
+                   ordinary,
                    ~exists().where(Answer.object_id == DataObject.id, Answer.user_id == user_id,
                                    Answer.iteration == DataObject.iteration),
                    DataObject.id.not_in(tried)))
@@ -220,17 +284,18 @@ def _claim_once(db: Database, user_id: int) -> Task | object | None:
             session.delete(hold)  # expired, or its job paused/cancelled: the place goes back
             session.flush()
         tried: list[int] = []
+        gold = gold_jobs(session, user_id, now)  # the user row lock above: their answers cannot change meanwhile
         for _ in range(CLAIM_ATTEMPTS):
-            object_id = session.scalar(db.lock(_candidates(user_id, now, tried, role), skip_locked=True,
+            object_id = session.scalar(db.lock(_candidates(user_id, now, tried, role, gold), skip_locked=True,
                                                of=DataObject))
             if object_id is None:
                 break
             # Re-count in a new statement: it sees every hold committed before our lock was granted.
-            count, wanted, limit_s = session.execute(
+            count, wanted, limit_s, mixed = session.execute(
                 select(DataObject.answers_count + _live_holds(object_id, now), Job.workers_per_object,
-                       Job.task_time_limit_s)
+                       Job.task_time_limit_s, _mixed_gold())
                 .join(Job, Job.id == DataObject.job_id).where(DataObject.id == object_id)).one()
-            if count < wanted:
+            if mixed or count < wanted:
                 hold = Hold(object_id=object_id, user_id=user_id, accepted_at=now,
                             expires_at=now + timedelta(seconds=limit_s))
                 session.add(hold)
@@ -239,9 +304,13 @@ def _claim_once(db: Database, user_id: int) -> Task | object | None:
             tried.append(object_id)
         # Nothing we could lock. Without locking: is there a candidate someone else holds locked?
         # (Ending the transaction releases the rows this attempt locked, so waiting cannot deadlock.)
-        if db.is_postgres and session.scalar(_candidates(user_id, now, [], role)) is not None:
+        if db.is_postgres and session.scalar(_candidates(user_id, now, [], role, gold)) is not None:
             return _BUSY
         return None
+
+
+def _is_mixed_gold(obj: DataObject, job: Job) -> bool:
+    return bool(obj.gold) and job.gold_rate > 0
 
 
 def _locked_object(session: Session, db: Database, object_id: int) -> tuple[DataObject, Job]:
@@ -279,7 +348,7 @@ def hold(db: Database, user_id: int, object_id: int) -> Task:
         if session.scalar(select(Answer.id).where(Answer.object_id == object_id, Answer.user_id == user_id)):
             raise Refused(f"user {user_id} answered object {obj.dataset_object_id} of job {job.id} already")
         others = session.scalar(select(_live_holds(object_id, now, except_user=user_id)))
-        if obj.answers_count + others >= job.workers_per_object:
+        if not _is_mixed_gold(obj, job) and obj.answers_count + others >= job.workers_per_object:
             raise Refused(f"other workers hold the remaining places of object {obj.dataset_object_id} of job {job.id}")
         if mine is not None:  # expired, or on another object: that place goes back
             session.delete(mine)
@@ -297,8 +366,9 @@ def peek(db: Database, user_id: int) -> int | None:
     held = current_task(db, user_id)
     if held is not None:
         return held.object_id
+    now = db.now()
     with db.read() as session:
-        return session.scalar(_candidates(user_id, db.now(), []))
+        return session.scalar(_candidates(user_id, now, [], gold=gold_jobs(session, user_id, now)))
 
 
 def current_task(db: Database, user_id: int) -> Task | None:
@@ -382,6 +452,7 @@ def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
             raise Refused(f"job {job.id} is cancelled")
         if obj.state != "open":
             raise Refused(f"object {obj.dataset_object_id} of job {job.id} takes no answers ({obj.state})")
+        mixed = _is_mixed_gold(obj, job)
         hold = session.get(Hold, (object_id, user_id))
         if hold is None or hold.expires_at <= now:
             if job.status != "active":
@@ -389,7 +460,7 @@ def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
             if obj.available_until <= now:
                 raise Refused(f"object {obj.dataset_object_id} of job {job.id} is past its availability lifetime")
             others = session.scalar(select(_live_holds(object_id, now, except_user=user_id)))
-            if obj.answers_count + others >= job.workers_per_object:
+            if not mixed and obj.answers_count + others >= job.workers_per_object:
                 raise Refused(f"your time on object {obj.dataset_object_id} of job {job.id} ran out and other "
                               "workers hold its remaining places")
         accepted = hold.accepted_at if hold is not None else min(accepted_at or now, now)
@@ -404,7 +475,7 @@ def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
         obj.answers_count += 1
         obj.revision += 1
         obj.last_submission_at = now
-        complete = obj.answers_count >= job.workers_per_object
+        complete = not mixed and obj.answers_count >= job.workers_per_object  # gold: every worker answers
         if complete:
             obj.state = "answered"
             queue.enqueue(session, now, queue.CONSOLIDATE, job.id, obj.id)

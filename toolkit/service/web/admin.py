@@ -45,6 +45,17 @@ def _int(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def _rate(name: str) -> float:
+    raw = (request.form.get(name) or "").strip()
+    try:
+        value = float(raw) if raw else 0.0
+    except ValueError:
+        raise Invalid(f"{name}: not a number") from None
+    if not 0 <= value <= 1:  # NaN fails this too
+        raise Invalid(f"{name}: must be between 0 and 1")
+    return value
+
+
 @bp.get("/")
 def index() -> Any:
     db = serve_state().db
@@ -87,7 +98,7 @@ def create_job() -> Any:
         options = {"workers_per_object": _int("workers", 1, 1, 9),
                    "task_time_limit_s": _int("time_limit", jobs.DEFAULT_TASK_TIME_LIMIT, 30, 28_800),
                    "availability_s": _int("availability", jobs.DEFAULT_AVAILABILITY_S, *jobs.AVAILABILITY_RANGE),
-                   "priority": _int("priority", 0, -1000, 1000)}
+                   "priority": _int("priority", 0, -1000, 1000), "gold_rate": _rate("gold_rate")}
         upload = request.files.get("manifest_file")
         manifest_uri = (request.form.get("manifest") or "").strip()
         # An upload goes to the run's scratch directory, which a killed worker's successor sweeps.
