@@ -43,3 +43,7 @@ class SubmissionInvalid(Invalid):
 
     def __init__(self, message: str, problems: list[Problem]) -> None:
         super().__init__(message, problems=problems)
+
+
+class MigrationError(ServiceError):
+    """A schema migration left rows that refer to rows that do not exist (SQLite foreign_key_check)."""

@@ -9,8 +9,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
 
 from toolkit.service.db import Database
+from toolkit.service.errors import MigrationError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -25,9 +27,33 @@ def alembic_config(db: Database) -> Config:
 def _run(db: Database, action: str, revision: str) -> None:
     config = alembic_config(db)
     with db.engine.connect() as connection:
-        config.attributes["connection"] = connection
-        getattr(command, action)(config, revision)
-        connection.commit()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a table (copy, DROP the old one, rename): with foreign keys on, the
+            # DROP cascades into every row that refers to it (a job's objects, answers, holds). The
+            # pragma only takes effect outside a transaction, so it goes straight to the driver.
+            _sqlite_pragma(connection, "foreign_keys=OFF")
+        try:
+            config.attributes["connection"] = connection
+            getattr(command, action)(config, revision)
+            connection.commit()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                connection.commit()
+                if broken:
+                    raise MigrationError(f"{action} to {revision}: {len(broken)} rows refer to rows that do "
+                                         f"not exist (first: table {broken[0][0]}, row {broken[0][1]})")
+        finally:
+            if sqlite:
+                _sqlite_pragma(connection, "foreign_keys=ON")
+
+
+def _sqlite_pragma(connection: Connection, pragma: str) -> None:
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA {pragma}")
+    finally:
+        cursor.close()
 
 
 def upgrade(db: Database, revision: str = "head") -> None:
