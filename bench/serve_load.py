@@ -141,14 +141,16 @@ def measure(backend: str, instances: int, args, pg_url: str | None, schema) -> d
                               schema=schema, team_id=team.id, output_uri=str(tmp_path / "out"),
                               workers_per_object=args.workers_per_object)
         workers = args.gunicorn_workers or (4 if backend == "postgresql" else 1)
-        servers = [Server(tmp_path, url, workers=workers, threads=args.threads, lease_s=60)
+        servers = [Server(tmp_path, url, workers=workers, threads=args.threads, lease_s=60,
+                          extra_args=tuple(os.environ.get("GTKIT_BENCH_SERVE_ARGS", "").split()))
                    for _ in range(instances)]
         for server in servers:
             server.start()
             stack.callback(server.stop)
         run = Run([s.url for s in servers], users, task_inputs(db, job.id), schema,
                   deadline=time.monotonic() + args.max_seconds, think_s=args.think)
-        run.sign_in_all()
+        run.sign_in_all()  # bounded on its own (120 s); the labeling gets the whole --max-seconds
+        run.deadline = time.monotonic() + args.max_seconds
         wall = run.parallel()
         with db.read() as session:
             stored = [tuple(r) for r in session.execute(select(Answer.object_id, Answer.user_id))]

@@ -365,12 +365,16 @@ def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
     now = db.now()
     with db.write() as session:
         obj, job = _locked_object(session, db, object_id)
-        user = session.get(User, user_id)
-        if user is None or user.disabled:
+        # The user and their membership of the job's team in one statement.
+        person = session.execute(
+            select(User.disabled, User.role, Membership.team_id)
+            .outerjoin(Membership, (Membership.user_id == User.id) & (Membership.team_id == job.team_id))
+            .where(User.id == user_id)).first()
+        if person is None or person.disabled:
             raise Refused(f"user {user_id} cannot submit (unknown or disabled)")
-        if session.get(Membership, (user_id, job.team_id)) is None:
+        if person.team_id is None:
             raise Refused(f"user {user_id} is not in the team of job {job.id}")
-        if job.kind == "review" and user.role != "reviewer":
+        if job.kind == "review" and person.role != "reviewer":
             raise Refused(f"job {job.id} is a review job: only reviewers answer it")
         if obj.review_of is not None and session.scalar(select(exists().where(
                 Answer.object_id == obj.review_of, Answer.user_id == user_id))):
