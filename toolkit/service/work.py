@@ -189,6 +189,34 @@ def _candidates(user_id: int, now: datetime, tried: list[int], role: str = "anno
     return stmt.order_by(Job.priority.desc(), DataObject.id).limit(1)
 
 
+def _first_candidate(session: Session, db: Database, user_id: int, now: datetime, tried: list[int],
+                     role: str) -> int | None:
+    """`_candidates`' first row, locked (PostgreSQL: SKIP LOCKED), found job by job: one
+    statement ordered by (job priority, object id) evaluated its conditions on every open object
+    of every job and sorted them (SQLite: a temp B-tree; 31 ms per claim at 4,000 open objects,
+    inside the write lock), while per job the (job_id, state, id) index walks the open objects in
+    id order and stops at the first that qualifies. Same answer: the jobs are taken by priority,
+    highest first, and within one priority the lowest object id of their first candidates wins."""
+    base = _candidates(user_id, now, tried, role)
+    # A superset of the jobs that can have candidates: the statement per job applies every rule.
+    jobs = session.execute(select(Job.id, Job.priority)
+                           .where(Job.status == "active", Job.team_id.in_(_team_ids(user_id)))
+                           .order_by(Job.priority.desc(), Job.id)).all()
+    index = 0
+    while index < len(jobs):
+        priority = jobs[index].priority
+        best: int | None = None
+        while index < len(jobs) and jobs[index].priority == priority:
+            found = session.scalar(db.lock(base.where(DataObject.job_id == jobs[index].id)
+                                           .order_by(None).order_by(DataObject.id), skip_locked=True, of=DataObject))
+            if found is not None and (best is None or found < best):
+                best = found
+            index += 1
+        if best is not None:
+            return best
+    return None
+
+
 def claim(db: Database, user_id: int, *, patience_s: float = CLAIM_PATIENCE_S) -> Task | None:
     """The user's next task (see the module doc), or None when nothing is left for them.
 
@@ -221,8 +249,7 @@ def _claim_once(db: Database, user_id: int) -> Task | object | None:
             session.flush()
         tried: list[int] = []
         for _ in range(CLAIM_ATTEMPTS):
-            object_id = session.scalar(db.lock(_candidates(user_id, now, tried, role), skip_locked=True,
-                                               of=DataObject))
+            object_id = _first_candidate(session, db, user_id, now, tried, role)
             if object_id is None:
                 break
             # Re-count in a new statement: it sees every hold committed before our lock was granted.
