@@ -121,8 +121,14 @@ class Run:
         threads = [threading.Thread(target=self.label, args=(i, u, c), daemon=True) for i, u, c in self.clients]
         for t in threads:
             t.start()
+        # Annotators stop starting tasks at the deadline; the one in hand is finished (bounded) before
+        # the database is read and the servers stop, else an answer acknowledged after the count
+        # would show as lost and the stop would cut requests off.
         for t in threads:
-            t.join(max(1.0, self.deadline - time.monotonic()))
+            t.join(max(1.0, self.deadline + 60 - time.monotonic()))
+        if any(t.is_alive() for t in threads):
+            with self.lock:
+                self.errors.append("annotators still busy 60 s after the deadline")
         return time.perf_counter() - started
 
 
