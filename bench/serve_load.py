@@ -18,6 +18,7 @@ is set.
     .venv/bin/python bench/serve_load.py                                   # 20 annotators, all configs
     .venv/bin/python bench/serve_load.py --annotators 50 --configs sqlite:1 --think 2
     .venv/bin/python bench/serve_load.py --annotators 200 --configs postgresql:2 --gunicorn-workers 2
+    GTKIT_BENCH_SERVE_ARGS=--no-queue .venv/bin/python bench/serve_load.py --configs sqlite:1  # extra serve run options
 """
 
 from __future__ import annotations
