@@ -18,6 +18,7 @@ is set.
     .venv/bin/python bench/serve_load.py                                   # 20 annotators, all configs
     .venv/bin/python bench/serve_load.py --annotators 50 --configs sqlite:1 --think 2
     .venv/bin/python bench/serve_load.py --annotators 200 --configs postgresql:2 --gunicorn-workers 2
+    GTKIT_BENCH_SERVE_ARGS=--no-queue .venv/bin/python bench/serve_load.py --configs sqlite:1  # extra serve run options
 """
 
 from __future__ import annotations
@@ -121,8 +122,14 @@ class Run:
         threads = [threading.Thread(target=self.label, args=(i, u, c), daemon=True) for i, u, c in self.clients]
         for t in threads:
             t.start()
+        # Annotators stop starting tasks at the deadline; the one in hand is finished (bounded) before
+        # the database is read and the servers stop, else an answer acknowledged after the count
+        # would show as lost and the stop would cut requests off.
         for t in threads:
-            t.join(max(1.0, self.deadline - time.monotonic()))
+            t.join(max(1.0, self.deadline + 60 - time.monotonic()))
+        if any(t.is_alive() for t in threads):
+            with self.lock:
+                self.errors.append("annotators still busy 60 s after the deadline")
         return time.perf_counter() - started
 
 
@@ -141,14 +148,16 @@ def measure(backend: str, instances: int, args, pg_url: str | None, schema) -> d
                               schema=schema, team_id=team.id, output_uri=str(tmp_path / "out"),
                               workers_per_object=args.workers_per_object)
         workers = args.gunicorn_workers or (4 if backend == "postgresql" else 1)
-        servers = [Server(tmp_path, url, workers=workers, threads=args.threads, lease_s=60)
+        servers = [Server(tmp_path, url, workers=workers, threads=args.threads, lease_s=60,
+                          extra_args=tuple(os.environ.get("GTKIT_BENCH_SERVE_ARGS", "").split()))
                    for _ in range(instances)]
         for server in servers:
             server.start()
             stack.callback(server.stop)
         run = Run([s.url for s in servers], users, task_inputs(db, job.id), schema,
                   deadline=time.monotonic() + args.max_seconds, think_s=args.think)
-        run.sign_in_all()
+        run.sign_in_all()  # bounded on its own (120 s); the labeling gets the whole --max-seconds
+        run.deadline = time.monotonic() + args.max_seconds
         wall = run.parallel()
         with db.read() as session:
             stored = [tuple(r) for r in session.execute(select(Answer.object_id, Answer.user_id))]

@@ -164,3 +164,29 @@ def test_join_and_split():
 def test_client_uses_adaptive_retries():
     client = Storage(region="us-east-1").client
     assert client.meta.config.retries["mode"] == "adaptive"
+
+
+def test_threads_asking_for_the_client_at_once_share_one(monkeypatch):
+    # A server's threads rendering their first task pages at the same moment each built a client.
+    import threading
+    import time
+
+    from toolkit.storage import store
+
+    made = []
+
+    def slow_client(region=None):
+        time.sleep(0.05)  # building a boto3 client takes a while
+        made.append(object())
+        return made[-1]
+
+    monkeypatch.setattr(store, "s3_client", slow_client)
+    storage = Storage()
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(storage.client)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(made) == 1
+    assert len(got) == 8 and all(c is made[0] for c in got)

@@ -30,7 +30,9 @@ GTKIT = Path(sys.executable).with_name("gtkit")
 class Server:
     """One instance: a gunicorn master and its workers in their own process group."""
 
-    def __init__(self, data: Path, db_url: str, *, workers: int = 2, threads: int = 8, lease_s: int = 5) -> None:
+    def __init__(self, data: Path, db_url: str, *, workers: int = 2, threads: int = 8, lease_s: int = 5,
+                 extra_args: tuple[str, ...] = ()) -> None:
+        self.extra_args = extra_args
         self.data, self.db_url, self.lease_s = data, db_url, lease_s
         self.workers, self.threads = workers, threads
         self.port = free_port_number()
@@ -42,7 +44,7 @@ class Server:
         self.proc = subprocess.Popen(
             [str(GTKIT), "serve", "run", "--data", str(self.data), "--db", self.db_url, "--port", str(self.port),
              "--workers", str(self.workers), "--threads", str(self.threads), "--plain-http",
-             "--queue-lease", str(self.lease_s)],
+             "--queue-lease", str(self.lease_s), *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=self.log.open("a"), start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

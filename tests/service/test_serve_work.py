@@ -47,6 +47,27 @@ def test_places_go_to_distinct_workers_in_priority_then_age_order(db, tmp_path, 
     assert high.id != low.id
 
 
+def test_jobs_of_one_priority_give_their_oldest_object_first_across_jobs(db, tmp_path, schema, storage):
+    # The claim looks job by job; within one priority the oldest object of all those jobs wins.
+    team, users = make_people(db, 3)
+    first = create(db, tmp_path, schema, team.id, lines=calls(1, "a"), name="first", workers_per_object=1)
+    second = create(db, tmp_path, schema, team.id, lines=calls(1, "b"), name="second", workers_per_object=1)
+    jobs.add_objects(db, first.id, str(write_manifest(tmp_path / "more.jsonl", calls(1, "late"))), storage=storage)
+    got = [work.claim(db, u.id) for u in users]
+    assert [(t.job_id, t.dataset_object_id) for t in got] == [(first.id, "0"), (second.id, "0"), (first.id, "1")]
+    assert got[0].object_id < got[1].object_id < got[2].object_id
+
+
+def test_objects_added_to_a_job_of_one_object_come_after_it(db, tmp_path, schema, storage):
+    team, _users = make_people(db, 1)
+    job = create(db, tmp_path, schema, team.id, lines=calls(1, "a"), name="one")
+    jobs.add_objects(db, job.id, str(write_manifest(tmp_path / "more.jsonl", calls(1, "late"))), storage=storage)
+    with db.read() as session:
+        positions = session.execute(select(DataObject.position).where(DataObject.job_id == job.id)
+                                    .order_by(DataObject.position)).scalars().all()
+    assert positions == [0, 1]
+
+
 def test_hold_expiry_is_a_condition_not_a_timer(db, tmp_path, schema, clock):
     team, (ann, bob, cid) = make_people(db, 3)
     create(db, tmp_path, schema, team.id, lines=calls(1), workers_per_object=1, task_time_limit_s=60)

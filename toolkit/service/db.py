@@ -30,6 +30,7 @@ DB_FILE = "gtkit.db"
 BUSY_TIMEOUT_MS = 30_000
 _WRITE = "gtkit_write"  # execution option that marks the write engine's connections
 _LIGHT = "gtkit_light"  # ... and those of writes that need not survive a power cut (see write())
+_SYNCHRONOUS = "gtkit_synchronous"  # connection info key: the PRAGMA synchronous value it has now
 S = TypeVar("S", bound=Select)
 
 Clock = Callable[[], datetime]
@@ -61,7 +62,7 @@ def _sqlite_engine(url: str, echo: bool) -> Engine:
                            pool_size=20, max_overflow=40, pool_timeout=60)
 
     @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
+    def _connect(dbapi_connection: Any, record: Any) -> None:
         # Stop pysqlite from issuing BEGIN itself; SQLAlchemy's "begin" event below does it.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -69,13 +70,19 @@ def _sqlite_engine(url: str, echo: bool) -> Engine:
                        "synchronous=FULL"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
+        record.info[_SYNCHRONOUS] = "FULL"
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         options = conn.get_execution_options()
         if options.get(_WRITE):
-            # Per transaction: pooled connections carry the last value otherwise.
-            conn.exec_driver_sql(f"PRAGMA synchronous={'NORMAL' if options.get(_LIGHT) else 'FULL'}")
+            # Per transaction: pooled connections carry the last value otherwise. The value this
+            # connection has is remembered on it, so the PRAGMA is sent only when it changes.
+            wanted = "NORMAL" if options.get(_LIGHT) else "FULL"
+            info = conn.connection.info
+            if info.get(_SYNCHRONOUS) != wanted:
+                conn.exec_driver_sql(f"PRAGMA synchronous={wanted}")
+                info[_SYNCHRONOUS] = wanted
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")

@@ -191,7 +191,8 @@ def _insert_batch(session: Session, now: datetime, job: Job, batch: list[Prepare
     keys = {p.dedup_key for p in batch}
     seen = set(session.scalars(select(DataObject.dedup_key).where(DataObject.job_id == job.id,
                                                                   DataObject.dedup_key.in_(keys))))
-    position = (session.scalar(select(func.max(DataObject.position)).where(DataObject.job_id == job.id)) or -1) + 1
+    last = session.scalar(select(func.max(DataObject.position)).where(DataObject.job_id == job.id))
+    position = 0 if last is None else last + 1  # not `last or -1`: a job whose only object is at 0
     available_until = now + timedelta(seconds=job.availability_s)
     rows, declined, duplicates = [], 0, 0
     for index, p in enumerate(batch):

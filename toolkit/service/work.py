@@ -253,6 +253,34 @@ def _candidates(user_id: int, now: datetime, tried: list[int], role: str = "anno
     return stmt.order_by(Job.priority.desc(), DataObject.id).limit(1)
 
 
+def _first_candidate(session: Session, db: Database, user_id: int, now: datetime, tried: list[int],
+                     role: str, gold: Collection[int] = ()) -> int | None:
+    """`_candidates`' first row, locked (PostgreSQL: SKIP LOCKED), found job by job: one
+    statement ordered by (job priority, object id) evaluated its conditions on every open object
+    of every job and sorted them (SQLite: a temp B-tree; 31 ms per claim at 4,000 open objects,
+    inside the write lock), while per job the (job_id, state, id) index walks the open objects in
+    id order and stops at the first that qualifies. Same answer: the jobs are taken by priority,
+    highest first, and within one priority the lowest object id of their first candidates wins."""
+    base = _candidates(user_id, now, tried, role, gold)
+    # A superset of the jobs that can have candidates: the statement per job applies every rule.
+    jobs = session.execute(select(Job.id, Job.priority)
+                           .where(Job.status == "active", Job.team_id.in_(_team_ids(user_id)))
+                           .order_by(Job.priority.desc(), Job.id)).all()
+    index = 0
+    while index < len(jobs):
+        priority = jobs[index].priority
+        best: int | None = None
+        while index < len(jobs) and jobs[index].priority == priority:
+            found = session.scalar(db.lock(base.where(DataObject.job_id == jobs[index].id)
+                                           .order_by(None).order_by(DataObject.id), skip_locked=True, of=DataObject))
+            if found is not None and (best is None or found < best):
+                best = found
+            index += 1
+        if best is not None:
+            return best
+    return None
+
+
 def claim(db: Database, user_id: int, *, patience_s: float = CLAIM_PATIENCE_S) -> Task | None:
     """The user's next task (see the module doc), or None when nothing is left for them.
 
@@ -286,8 +314,7 @@ def _claim_once(db: Database, user_id: int) -> Task | object | None:
         tried: list[int] = []
         gold = gold_jobs(session, user_id, now)  # the user row lock above: their answers cannot change meanwhile
         for _ in range(CLAIM_ATTEMPTS):
-            object_id = session.scalar(db.lock(_candidates(user_id, now, tried, role, gold), skip_locked=True,
-                                               of=DataObject))
+            object_id = _first_candidate(session, db, user_id, now, tried, role, gold)
             if object_id is None:
                 break
             # Re-count in a new statement: it sees every hold committed before our lock was granted.
@@ -435,12 +462,16 @@ def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
     now = db.now()
     with db.write() as session:
         obj, job = _locked_object(session, db, object_id)
-        user = session.get(User, user_id)
-        if user is None or user.disabled:
+        # The user and their membership of the job's team in one statement.
+        person = session.execute(
+            select(User.disabled, User.role, Membership.team_id)
+            .outerjoin(Membership, (Membership.user_id == User.id) & (Membership.team_id == job.team_id))
+            .where(User.id == user_id)).first()
+        if person is None or person.disabled:
             raise Refused(f"user {user_id} cannot submit (unknown or disabled)")
-        if session.get(Membership, (user_id, job.team_id)) is None:
+        if person.team_id is None:
             raise Refused(f"user {user_id} is not in the team of job {job.id}")
-        if job.kind == "review" and user.role != "reviewer":
+        if job.kind == "review" and person.role != "reviewer":
             raise Refused(f"job {job.id} is a review job: only reviewers answer it")
         if obj.review_of is not None and session.scalar(select(exists().where(
                 Answer.object_id == obj.review_of, Answer.user_id == user_id))):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,11 +110,17 @@ class Storage:
         self.mirrors.sort(key=lambda m: len(m.prefix), reverse=True)
         self._client = client
         self._region = region
+        self._client_lock = threading.Lock()
 
     @property
     def client(self) -> Any:
+        # One client per Storage, made once: threads of a server asking at the same moment used to
+        # each build their own (about 0.1 s of CPU each, under the GIL). boto3 clients are
+        # thread-safe once made.
         if self._client is None:
-            self._client = s3_client(self._region)
+            with self._client_lock:
+                if self._client is None:
+                    self._client = s3_client(self._region)
         return self._client
 
     # -- reading -------------------------------------------------------------------------------
