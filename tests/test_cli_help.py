@@ -59,6 +59,14 @@ def test_usage_names_arguments_as_click_does():
     assert usage.split() == ["Usage:", "gtkit", "manifest", "build", "[OPTIONS]", "INPUT..."]
 
 
+def assert_golden(text: str, name: str) -> None:
+    """`text` is the golden file `name` (GTKIT_UPDATE_GOLDEN=1 rewrites it instead)."""
+    golden = GOLDEN.with_name(name)
+    if os.environ.get("GTKIT_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text()
+
+
 def test_reflow_joins_prose_and_keeps_examples_and_lists():
     text = "Title line.\n\nProse that was\nwrapped by hand.\n- item one\n- item two\n\n    gtkit x \\\n        --y z"
     assert reflow(text) == ("Title line.\n\nProse that was wrapped by hand.\n- item one\n- item two\n\n"
@@ -68,30 +76,20 @@ def test_reflow_joins_prose_and_keeps_examples_and_lists():
 def test_manifest_build_help_says_csv_and_matches_the_golden():
     text = help_text(["manifest", "build"])
     assert "CSV when" in text and ".csv" in text
-    plain = click.unstyle(text)
-    if os.environ.get("GTKIT_UPDATE_GOLDEN"):
-        GOLDEN.write_text(plain)
-    assert plain == GOLDEN.read_text()
+    assert_golden(click.unstyle(text), GOLDEN.name)
 
 
 def test_serve_user_reset_password_help_matches_the_golden():
     """The operator's reset link: what it is, that it works once, and a runnable example."""
-    golden = GOLDEN.with_name("serve-user-reset-password-help.txt")
     text = help_text(["serve", "user", "reset-password"])
     assert "single-use password-reset link" in text and "gtkit serve user reset-password ann@example.org" in text
-    plain = click.unstyle(text)
-    if os.environ.get("GTKIT_UPDATE_GOLDEN"):
-        golden.write_text(plain)
-    assert plain == golden.read_text()
+    assert_golden(click.unstyle(text), "serve-user-reset-password-help.txt")
 
 
 def test_export_help_has_the_trust_options_and_matches_the_golden():
     """`gtkit export --help`: the filters for training on what you trust, the worker report among them."""
-    golden = GOLDEN.with_name("export-help.txt")
     text = click.unstyle(help_text(["export"]))
     for flag in ("--worker-report", "--min-worker-f1", "--default-worker-f1", "--quality-weights", "--id-key"):
         assert flag in text
     assert "--worker-report workers.json" in text
-    if os.environ.get("GTKIT_UPDATE_GOLDEN"):
-        golden.write_text(text)
-    assert text == golden.read_text()
+    assert_golden(text, "export-help.txt")
