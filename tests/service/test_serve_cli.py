@@ -139,3 +139,68 @@ def test_user_reset_password_prints_a_single_use_link(gtkit):
         assert len(people.list_users(database)) == 2
     finally:
         database.dispose()
+
+
+def test_user_list_shows_sso_issuers_and_unlink_sso_removes_them(gtkit, caplog):
+    """`user list` names the issuers an account is linked to (never the subject); `user unlink-sso`
+    is the admin page's Unlink SSO: all links or one issuer's, the account's sessions end, audited
+    with the operator as actor; one-line errors for an unknown account and for nothing linked."""
+    from toolkit.service import sso
+    from toolkit.service.audit import list_audit
+
+    run, open_db = gtkit
+    run("init", "--admin-email", "admin@example.org")
+    run("user", "add", "ann@example.org", "--name", "Ann")
+    run("user", "add", "bob@example.org", "--name", "Bob")
+    staff, partner = "https://login.example.org/realms/staff", "https://sso.partner.example"
+    database = open_db()
+    try:
+        ann = next(u for u in people.list_users(database) if u.email == "ann@example.org")
+        for issuer, subject in ((staff, "subject-one"), (partner, "subject-two")):
+            config = sso.OidcConfig(issuer=issuer, client_id="gtkit", client_secret="not printed")
+            claims = {"iss": issuer, "sub": subject, "email": "ann@example.org"}
+            assert sso.sign_in(database, config, claims).id == ann.id  # linked by email
+        ann_session = people.create_session(database, ann.id)
+    finally:
+        database.dispose()
+
+    listing = run("user", "list", "--json").stdout
+    assert {u["email"]: u["sso"] for u in json.loads(listing)} == {
+        "admin@example.org": [], "ann@example.org": [staff, partner], "bob@example.org": []}
+    table = run("user", "list").output
+    sso_column = "".join(line.split("│")[-2].strip() for line in table.splitlines() if line.count("│") > 2)
+    assert "SSO" in table and sso_column.count("no") == 2 and f"{staff}{partner}" in sso_column  # folded, whole
+    assert "subject-" not in listing + table
+
+    with caplog.at_level("DEBUG"):
+        assert "no account" in run("user", "unlink-sso", "nobody@example.org", code=1).output
+        bob_refused = run("user", "unlink-sso", "bob@example.org", code=1).output
+        assert "not linked to single sign-on" in bob_refused and len(bob_refused.strip().splitlines()) == 1
+        other = run("user", "unlink-sso", str(ann.id), "--issuer", "https://elsewhere.example", code=1).output
+        assert f"user {ann.id} is not linked to issuer https://elsewhere.example" in " ".join(other.split())
+        one = run("user", "unlink-sso", "ANN@example.org ", "--issuer", partner).output
+        assert "1 single sign-on link removed; the account's sessions ended" in one
+        assert "ann@example.org" not in one and "subject-" not in one
+    assert "subject-" not in caplog.text and "ann@example.org" not in caplog.text
+    database = open_db()
+    try:
+        assert sso.identities(database, ann.id) == [(staff, "subject-one")]
+        assert people.session_user(database, ann_session) is None  # the account's sessions ended
+        ann_session = people.create_session(database, ann.id)
+    finally:
+        database.dispose()
+    listing = json.loads(run("user", "list", "--json").stdout)
+    assert {u["email"]: u["sso"] for u in listing}["ann@example.org"] == [staff]
+
+    assert "1 single sign-on link removed" in run("user", "unlink-sso", "ann@example.org").output
+    assert "not linked to single sign-on" in run("user", "unlink-sso", "ann@example.org", code=1).output
+    database = open_db()
+    try:
+        assert sso.identities(database, ann.id) == []
+        assert people.session_user(database, ann_session) is None
+        assert people.authenticate(database, ann.email, PASSWORD) is not None  # the password keeps working
+        unlinks = [(r.actor_id, r.target, r.detail) for r in list_audit(database) if r.action == "sso.unlink"]
+        assert unlinks == [(None, f"user:{ann.id}", {"issuers": [staff]}),  # newest first
+                           (None, f"user:{ann.id}", {"issuers": [partner]})]
+    finally:
+        database.dispose()

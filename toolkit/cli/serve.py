@@ -22,7 +22,7 @@ from toolkit.cli.common import MirrorOpt, console, fail, make_storage, say
 
 serve_app = typer.Typer(help="Run the self-hosted labeling service (accounts, jobs, a database).",
                         no_args_is_help=True)
-user_app = typer.Typer(help="Accounts: add, invite, reset-password, list, disable, enable, role.",
+user_app = typer.Typer(help="Accounts: add, invite, reset-password, list, disable, enable, role, unlink-sso.",
                        no_args_is_help=True)
 team_app = typer.Typer(help="Teams: add, member.", no_args_is_help=True)
 sjob_app = typer.Typer(help="Jobs on the service: create, list, show, pause, resume, cancel, add-objects, "
@@ -340,25 +340,29 @@ def user_reset_password(
 
 @user_app.command("list")
 def user_list(data: DataOpt, db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """List accounts.
+    """List accounts, with the issuers of their single sign-on links (never the provider's subject).
 
     Example:
 
         gtkit serve user list --data serve-data
     """
-    from toolkit.service import people
+    from toolkit.service import people, sso
 
     database = open_db(data, db)
     users = people.list_users(database)
     teams = {t.id: t.name for t in people.list_teams(database)}
-    rows = [{**asdict(u), "teams": [teams[t] for t in people.user_team_ids(database, u.id)]} for u in users]
+    linked = sso.linked_issuers(database)
+    rows = [{**asdict(u), "teams": [teams[t] for t in people.user_team_ids(database, u.id)],
+             "sso": linked.get(u.id, [])} for u in users]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table("id", "email", "name", "role", "teams", "workerId", "state")
+    table.add_column("SSO", overflow="fold")  # the issuers, one a line, whole however narrow the terminal
     for r in rows:
         table.add_row(str(r["id"]), escape(r["email"] or ""), escape(r["display_name"]), r["role"],
-                      escape(", ".join(r["teams"])), r["worker_id"], "disabled" if r["disabled"] else "active")
+                      escape(", ".join(r["teams"])), r["worker_id"], "disabled" if r["disabled"] else "active",
+                      escape("\n".join(r["sso"])) or "no")
     console.print(table)
 
 
@@ -407,6 +411,32 @@ def user_role(user: Annotated[str, typer.Argument(help="Email or id.")],
     database = open_db(data, db)
     people.set_role(database, find_user(database, user).id, role)
     say(f"role set to {role}")
+
+
+@user_app.command("unlink-sso")
+def user_unlink_sso(
+    user: Annotated[str, typer.Argument(help="Email or id.")],
+    data: DataOpt,
+    db: DbOpt = None,
+    issuer: Annotated[str | None, typer.Option(
+        "--issuer", help="Only the identity of this issuer (as `user list` shows it); default: every one.")] = None,
+) -> None:
+    """Remove the account's single sign-on links; its sessions end.
+
+    The same as Unlink SSO on the admin Users page: the password, if any, keeps working, and the
+    next SSO sign-in is a first one again (it links by the ID token's email). The way out when the
+    person's account at the provider was recreated; to stop someone signing in, disable the account.
+
+    Example:
+
+        gtkit serve user unlink-sso ann@example.org \\
+            --issuer https://login.example.org/realms/staff --data serve-data
+    """
+    from toolkit.service import sso
+
+    database = open_db(data, db)
+    removed = sso.unlink(database, find_user(database, user).id, issuer=issuer)
+    say(f"{removed} single sign-on link{'s' if removed != 1 else ''} removed; the account's sessions ended")
 
 
 @team_app.command("add")

@@ -179,22 +179,26 @@ def linked_issuers(db: Database) -> dict[int, list[str]]:
     return out
 
 
-def unlink(db: Database, user_id: int, *, actor_id: int | None = None) -> int:
-    """Remove every SSO identity linked to the account (admins; audited with the issuers, never the
-    subject). Every session of the account ends (one opened through the identity among them); the
-    password, if it has one, keeps working. The next SSO sign-in is a first one again: it links
-    to the account with the ID token's email, or is refused (see the module's policy). Returns how
-    many identities were removed; Refused when none was linked."""
+def unlink(db: Database, user_id: int, *, issuer: str | None = None, actor_id: int | None = None) -> int:
+    """Remove the SSO identities linked to the account (admins; audited with the issuers, never the
+    subject): every one, or only `issuer`'s. Every session of the account ends (one opened through
+    the identity among them); the password, if it has one, keeps working. The next SSO sign-in is a
+    first one again: it links to the account with the ID token's email, or is refused (see the
+    module's policy). Returns how many identities were removed; NotFound for no such account,
+    Refused when none (of `issuer`) was linked."""
     now = db.now()
     with db.write() as session:
         people.require_admin(session, actor_id)
         if session.get(User, user_id) is None:
             raise NotFound(f"no user {user_id}")
-        issuers = list(session.scalars(select(Identity.issuer).where(Identity.user_id == user_id)
-                                       .order_by(Identity.id)))
+        which = Identity.user_id == user_id
+        if issuer is not None:
+            which = which & (Identity.issuer == issuer)
+        issuers = list(session.scalars(select(Identity.issuer).where(which).order_by(Identity.id)))
         if not issuers:
-            raise Refused(f"user {user_id} is not linked to single sign-on")
-        session.execute(delete(Identity).where(Identity.user_id == user_id))
+            raise Refused(f"user {user_id} is not linked to single sign-on" if issuer is None
+                          else f"user {user_id} is not linked to issuer {issuer}")
+        session.execute(delete(Identity).where(which))
         people._revoke_sessions(session, now, user_id)
         record(session, now, actor_id, "sso.unlink", f"user:{user_id}", issuers=issuers)
         return len(issuers)
