@@ -88,13 +88,9 @@ def test_serve_user_reset_password_help_matches_the_golden():
 
 def test_serve_user_unlink_sso_help_matches_the_golden():
     """The operator's Unlink SSO: what it removes, that sessions end, --issuer, a runnable example."""
-    golden = GOLDEN.with_name("serve-user-unlink-sso-help.txt")
     text = help_text(["serve", "user", "unlink-sso"])
     assert "sessions end" in text and "--issuer" in text and "gtkit serve user unlink-sso ann@example.org" in text
-    plain = click.unstyle(text)
-    if os.environ.get("GTKIT_UPDATE_GOLDEN"):
-        golden.write_text(plain)
-    assert plain == golden.read_text()
+    assert_golden(click.unstyle(text), "serve-user-unlink-sso-help.txt")
 
 
 def test_export_help_has_the_trust_options_and_matches_the_golden():
