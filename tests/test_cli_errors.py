@@ -65,6 +65,19 @@ def test_export_unknown_format_exits_1(tmp_path):
     assert_one_line(result, 1, "unknown format 'nope'")
 
 
+@pytest.mark.parametrize(("options", "expected"), [
+    (["--format", "bedrock", "--bedrock-schema", "nope"], "--bedrock-schema: unknown Bedrock schema 'nope'"),
+    (["--format", "bedrock-batch", "--batch-records-per-file", "0"],
+     "batch quotas must be positive: --batch-records-per-file is 0"),
+    (["--format", "trl", "--redact-pattern", "ACCOUNT=(unclosed"],
+     "redaction pattern ACCOUNT: not a regular expression"),
+])
+def test_export_bad_option_values_exit_1_naming_the_option(tmp_path, options, expected):
+    result = invoke("export", "--labels", str(CALLS), "--preset", "sft-transcription", *options,
+                    "--out", str(tmp_path / "o"), "-q")
+    assert_one_line(result, 1, expected)
+
+
 def test_merge_missing_feedback_exits_1(tmp_path):
     result = invoke("merge", "--feedback", str(tmp_path / "none.jsonl"), "--labels", str(CALLS),
                     "--out", str(tmp_path / "o.jsonl"), "-q")
@@ -137,6 +150,14 @@ def test_serve_unknown_account_exits_1(tmp_path, monkeypatch):
     assert invoke("serve", "init", "--data", str(tmp_path / "d")).exit_code == 0
     result = invoke("serve", "user", "disable", "nobody@example.org", "--data", str(tmp_path / "d"))
     assert_one_line(result, 1, "no account 'nobody@example.org'")
+
+
+@pytest.mark.parametrize(("url", "expected"), [("mysql://u:secret@localhost/gtkit", "unsupported database 'mysql'"),
+                                             ("not a url", "not a database URL")])
+def test_serve_bad_database_url_exits_1_naming_the_option(tmp_path, url, expected):
+    result = invoke("serve", "init", "--data", str(tmp_path / "d"), "--db", url)
+    assert_one_line(result, 1, expected, "use sqlite:///PATH or postgresql://", "(--db or $GTKIT_DB)")
+    assert "secret" not in result.output
 
 
 def test_deploy_and_destroy_bad_stack_name_exit_1(tmp_path, monkeypatch):

@@ -240,3 +240,11 @@ def test_a_nan_where_nothing_reads_it_does_not_break_the_full_line(tmp_path):
     items = list(ManifestReader(Storage(), str(manifest)))
     assert [i.interaction_id for i in items] == ["int-0002", "int-0001"]
     assert items[1].transcription.startswith("Northwind support")
+
+
+def test_a_reader_option_out_of_its_choices_is_a_library_error(tmp_path):
+    from toolkit.errors import GtkitError
+
+    with pytest.raises(ValueError, match=r"^--cannot-annotate must be skip or keep, got 'drop'$") as caught:
+        ManifestReader(Storage(), str(tmp_path / "none.manifest"), cannot_annotate="drop")
+    assert isinstance(caught.value, GtkitError)

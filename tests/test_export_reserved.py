@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from toolkit.cli import app
 from toolkit.contract.records import ProvenanceRecord
 from toolkit.export import BatchQuotas, ExportError, ExportOptions, export
-from toolkit.export.reserved import PATTERN, RESERVED_WORDS, restore, rewrite
+from toolkit.export.reserved import PATTERN, RESERVED_WORDS, RewritesMismatch, restore, rewrite
 from toolkit.storage import Storage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "export"
@@ -127,3 +127,10 @@ def test_rewrite_leaves_none_and_restores_exactly(text):
     assert restore(new, hits) == text
     if not any(ch in text for ch in "\uff1a\uff1c\uff1e\uff3b\uff3d"):
         assert restore(new) == text
+
+
+def test_restore_with_rewrites_that_do_not_match_is_a_library_error():
+    new, hits = rewrite("User: hello")
+    with pytest.raises(RewritesMismatch, match=r"^offset 0: no rewritten 'User:' there$") as caught:
+        restore("x" + new, hits)
+    assert isinstance(caught.value, ValueError) and caught.value.exit_code == 1

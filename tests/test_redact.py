@@ -8,11 +8,13 @@ from botocore.stub import Stubber
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from toolkit.errors import GtkitError
 from toolkit.export.redact import (
     ChainRedactor,
     ComprehendRedactor,
     GuardrailRedactor,
     NullRedactor,
+    RedactorOptionError,
     RegexRedactor,
     luhn_ok,
 )
@@ -176,8 +178,15 @@ def test_regions_choose_the_national_formats():
     assert RegexRedactor(regions=("US",)).redact("appelez le 01 42 68 53 00") == "appelez le 01 42 68 53 00"
     assert RegexRedactor(regions=("FR",)).redact("appelez le 01 42 68 53 00") == "appelez le [PHONE]"
     assert RegexRedactor(regions=("US",)).redact("or +33 1 42 68 53 00") == "or [PHONE]"
-    with pytest.raises(ValueError, match="XX"):
+    with pytest.raises(ValueError, match="XX") as caught:
         RegexRedactor(regions=("US", "XX"))
+    assert isinstance(caught.value, GtkitError)  # the CLI's one line, not a traceback
+
+
+def test_a_user_pattern_that_does_not_compile_is_named():
+    with pytest.raises(RedactorOptionError, match=r"^redaction pattern ACCOUNT: not a regular expression \(") as caught:
+        RegexRedactor({"account": "(unclosed"})
+    assert isinstance(caught.value, ValueError)
 
 
 def test_remembered_windows_still_count_and_keep_their_context():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import spacy
 
-from toolkit.export.redact import ChainRedactor, PresidioRedactor, RegexRedactor
+from toolkit.export.redact import ChainRedactor, PresidioRedactor, RedactorUnavailable, RegexRedactor
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,8 @@ def test_chained_after_the_default(pipeline):
 
 
 def test_a_missing_model_is_a_clear_error_not_a_download(tmp_path):
-    with pytest.raises(RuntimeError, match=r"not installed.*not downloaded"):
+    with pytest.raises(RedactorUnavailable, match=r"not installed.*not downloaded") as caught:
         PresidioRedactor(model="en_core_web_missing")
+    assert isinstance(caught.value, RuntimeError)
     with pytest.raises(RuntimeError, match="not installed"):
         PresidioRedactor(model=str(tmp_path / "no-such-dir"))

@@ -10,6 +10,7 @@ from sqlalchemy import event, select, text
 
 from toolkit.service import migrate
 from toolkit.service.db import Database, normalize_url, sqlite_url
+from toolkit.service.errors import DatabaseUrlError
 from toolkit.service.tables import Base, Job, WorkItem
 
 TABLES = {"users", "invitations", "teams", "memberships", "jobs", "objects", "holds", "answers",
@@ -79,8 +80,12 @@ def test_urls():
     assert normalize_url("postgresql://u:p@h:5432/d") == "postgresql+psycopg://u:p@h:5432/d"
     assert normalize_url("postgres://h/d") == "postgresql+psycopg://h/d"
     assert sqlite_url("data").startswith("sqlite:///") and sqlite_url("data").endswith("/data/gtkit.db")
-    with pytest.raises(ValueError, match="unsupported database"):
+    with pytest.raises(ValueError, match="unsupported database") as caught:
         normalize_url("mysql://h/d")
+    assert isinstance(caught.value, DatabaseUrlError)
+    with pytest.raises(DatabaseUrlError, match="not a database URL") as caught:
+        normalize_url("user:secret@nowhere")
+    assert "secret" not in str(caught.value)
 
 
 def test_sqlite_pragmas_and_begin_immediate(tmp_path):

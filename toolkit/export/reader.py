@@ -195,6 +195,10 @@ class SidecarError(GtkitError):
     """A sidecar-ref that cannot be read: the item is skipped with this message."""
 
 
+class ReaderOptionError(GtkitError, ValueError):
+    """A reader option out of its choices (`--cannot-annotate`): nothing is read."""
+
+
 class ItemFieldError(GtkitError):
     """A field read only when a preset uses it (transcription, pre-segments) has the wrong type: the
     item is skipped as invalid-field with this message (field path, no content)."""
@@ -255,7 +259,7 @@ class ManifestReader:
                  progress: Callable[[int], None] | None = None, texts: bool = False,
                  cannot_annotate: str = "skip"):
         if cannot_annotate not in ("skip", "keep"):
-            raise ValueError(f"cannot_annotate must be skip or keep, got {cannot_annotate!r}")
+            raise ReaderOptionError(f"--cannot-annotate must be skip or keep, got {cannot_annotate!r}")
         self.storage = storage
         self.cannot_annotate = cannot_annotate
         self.uri = uri

@@ -36,6 +36,8 @@ from stdnum.nl import bsn as nl_bsn
 from stdnum.us import ssn as us_ssn
 from text_to_num import alpha2digit
 
+from toolkit.errors import GtkitError
+
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # Same, but the local part must start at a token boundary: used on windows around an '@'.
 EMAIL_AT = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
@@ -209,8 +211,25 @@ def ascii_digits(text: str) -> str:
     return "".join(str(unicodedata.digit(ch)) for ch in text if ch.isdecimal())
 
 
+def _compile(name: str, rx: str) -> re.Pattern[str]:
+    """A user pattern; one that does not compile is named (the pattern is the user's own option, not a text)."""
+    try:
+        return re.compile(rx)
+    except re.error as exc:
+        raise RedactorOptionError(f"redaction pattern {name.upper()}: not a regular expression ({exc})") from None
+
+
 def mask(kind: str) -> str:
     return f"[{kind}]"
+
+
+class RedactorOptionError(GtkitError, ValueError):
+    """A redactor asked for something that does not exist (a phone region, a pattern that does not
+    compile); the message names the option, never a text."""
+
+
+class RedactorUnavailable(GtkitError, RuntimeError):
+    """A redaction backend whose software or model is not installed here."""
 
 
 class Redactor:
@@ -279,8 +298,8 @@ class RegexRedactor(Redactor):
         self.regions = tuple(r.upper() for r in regions)
         unknown = [r for r in self.regions if r not in phonenumbers.SUPPORTED_REGIONS]
         if unknown:
-            raise ValueError(f"unknown phone region(s) {unknown}: use ISO 3166 codes such as US, GB, DE")
-        self.patterns = [(name.upper(), re.compile(rx)) for name, rx in (patterns or {}).items()]
+            raise RedactorOptionError(f"unknown phone region(s) {unknown}: use ISO 3166 codes such as US, GB, DE")
+        self.patterns = [(name.upper(), _compile(name, rx)) for name, rx in (patterns or {}).items()]
         self._builtins_only = builtins and not self.patterns
         self._windows: dict[tuple[str, bool], tuple[str, tuple[str, ...]]] = {}
 
@@ -699,9 +718,10 @@ class PresidioRedactor(Redactor):
             from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
             from presidio_analyzer.predefined_recognizers import SpacyRecognizer
         except ImportError as exc:
-            raise RuntimeError("the local NER backend needs the optional extra: pip install 'gtkit[ner]'") from exc
+            raise RedactorUnavailable("the local NER backend needs the optional extra: pip install 'gtkit[ner]'") \
+                from exc
         if not (spacy.util.is_package(model) or Path(model).is_dir()):
-            raise RuntimeError(
+            raise RedactorUnavailable(
                 f"spaCy model {model!r} is not installed: install its package (see docs/export.md) or pass a "
                 "pipeline directory; models are not downloaded at run time")
         engine = SpacyNlpEngine(

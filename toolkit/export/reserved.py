@@ -38,6 +38,10 @@ class ReservedWordError(ExportError):
     """A reserved word in a text with `--reserved-words fail`."""
 
 
+class RewritesMismatch(ExportError):
+    """`restore` given rewrites (from the provenance sidecar) that do not match the text."""
+
+
 def canonical(word: str) -> str:
     """The listed spelling of a matched word (`USER:` -> `User:`), for counting."""
     return CANONICAL[word.lower()]
@@ -63,7 +67,7 @@ def restore(text: str, rewrites: list[tuple[int, str]] | None = None) -> str:
     chars = list(text)
     for at, word in rewrites:
         if text[at:at + len(word)] != word.translate(FULLWIDTH):
-            raise ValueError(f"offset {at}: no rewritten {word!r} there")
+            raise RewritesMismatch(f"offset {at}: no rewritten {word!r} there")
         chars[at:at + len(word)] = word
     return "".join(chars)
 

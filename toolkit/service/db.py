@@ -24,7 +24,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
+
+from toolkit.service.errors import DatabaseUrlError
 
 DB_FILE = "gtkit.db"
 BUSY_TIMEOUT_MS = 30_000
@@ -47,12 +50,15 @@ def sqlite_url(data_dir: str | Path) -> str:
 
 def normalize_url(url: str) -> str:
     """Pin the drivers: `postgresql://` and `postgres://` mean psycopg 3, `sqlite://` pysqlite."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:  # its message quotes the URL, password and all
+        raise DatabaseUrlError("not a database URL: use sqlite:///PATH or postgresql://...") from None
     backend = parsed.get_backend_name()
     if backend in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif backend != "sqlite":
-        raise ValueError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://...")
+        raise DatabaseUrlError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://...")
     return parsed.render_as_string(hide_password=False)
 
 

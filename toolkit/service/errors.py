@@ -34,6 +34,13 @@ class WeakToken(Invalid):
     hint = "(--access-token or $GTKIT_ACCESS_TOKEN)"
 
 
+class DatabaseUrlError(Invalid):
+    """A database URL gtkit cannot use (not a URL, or neither SQLite nor PostgreSQL); never quoted (it may
+    hold a password)."""
+
+    hint = "(--db or $GTKIT_DB)"
+
+
 class PortalAddressError(GtkitError, OSError):
     """The portal cannot listen where it was asked to (port in use, an address this machine lacks)."""
 

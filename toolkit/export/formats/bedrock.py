@@ -75,7 +75,7 @@ def to_bedrock(schema: str, record: dict[str, Any], media: NovaMedia | None = No
         }
     if schema == "prompt-completion":
         return {"prompt": f"{system}\n\n{prompt}" if system else prompt, "completion": completion}
-    raise ValueError(f"unknown Bedrock schema {schema!r} (choose from {', '.join(SCHEMAS)})")
+    raise ExportError(f"--bedrock-schema: unknown Bedrock schema {schema!r} (choose from {', '.join(SCHEMAS)})")
 
 
 class BedrockWriter(Writer):
@@ -98,8 +98,8 @@ class BedrockWriter(Writer):
 
     def _open(self) -> None:
         if self.options.bedrock_schema not in SCHEMAS:
-            raise ValueError(f"unknown Bedrock schema {self.options.bedrock_schema!r} "
-                             f"(choose from {', '.join(SCHEMAS)})")
+            raise ExportError(f"--bedrock-schema: unknown Bedrock schema {self.options.bedrock_schema!r} "
+                              f"(choose from {', '.join(SCHEMAS)})")
         self.fh = self.open(self.out)
         self.provenance = Provenance(self.open(sidecar_uri(self.out)))
 

@@ -127,9 +127,10 @@ class BedrockBatchWriter(Writer):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.quotas: BatchQuotas = self.options.quotas or BatchQuotas()
-        q = self.quotas
-        if q.records_per_file < 1 or q.records_per_job < 1 or q.file_bytes < 1 or q.job_bytes < 1:
-            raise ValueError("batch quotas must be positive")
+        for name in ("records_per_file", "records_per_job", "file_bytes", "job_bytes"):
+            if getattr(self.quotas, name) < 1:
+                option = "--batch-" + name.replace("_", "-")
+                raise ExportError(f"batch quotas must be positive: {option} is {getattr(self.quotas, name)}")
         self.reserved = ReservedWords(self.options.reserved_words)
         self.sizes = array("Q")  # bytes of each line, in order
         # The batch lines, and their provenance without file and row yet; closed with the outputs.
