@@ -492,3 +492,36 @@ def test_gold_object_is_hidden_from_workers_and_scored_on_the_workers_page(site,
             assert trust.f1 == {w: float(f1) for w, _t, _g, f1 in rows}
         assert all(trust.gold_f1(u.worker_id) is not None for u in (site["ann"], site["bob"]))
     assert client_for(site, site["ann"]).get(f"/admin/jobs/{job.id}/workers.json").status_code == 403
+
+
+def test_a_job_template_is_rendered_once_when_many_first_pages_arrive_together(site, monkeypatch):
+    """The first pages of a job after a start arrive together: one thread renders, the others wait
+    for it (a render is tens of ms of CPU; 50 of them at once stalled every request behind them)."""
+    import threading
+
+    import toolkit.task.template as task_template_module
+
+    state = site["app"].extensions["gtkit_serve"]
+    real, calls = task_template_module.render_template, []
+
+    def slow_render(*args, **kwargs):
+        calls.append(threading.get_ident())
+        time.sleep(0.05)  # wide enough for every thread to miss the cache if nothing holds them
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(task_template_module, "render_template", slow_render)
+    start, results = threading.Barrier(8), []
+
+    def first_page(job_id):
+        start.wait()
+        results.append((job_id, state.task_template(job_id, None)))
+
+    threads = [threading.Thread(target=first_page, args=(job.id,))
+               for job in (site["job_a"], site["job_b"]) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(results) == 8 and len(calls) == 2  # one render per job, not per request
+    for job in (site["job_a"], site["job_b"]):
+        assert len({id(found) for job_id, found in results if job_id == job.id}) == 1

@@ -90,28 +90,41 @@ class Serve:
         self._templates: dict[tuple[int, str | None], tuple[Any, tuple[str, ...]]] = {}
         self._bucket_origins: dict[str, str | None] = {}
         self._templates_lock = threading.Lock()
+        self._template_locks: dict[tuple[int, str | None], threading.Lock] = {}
 
     def task_template(self, job_id: int, variant: str | None) -> tuple[Any, tuple[str, ...]]:
         """The job's worker task template, compiled for Liquid (render it with `task.input`), and
         the CSP hashes of its inline scripts."""
+        key = (job_id, variant)  # a job's schema never changes
+        if not self.config.cache_templates:
+            return self._compile_task_template(job_id, variant)
+        with self._templates_lock:
+            cached = self._templates.get(key)
+            if cached is not None:
+                return cached
+            key_lock = self._template_locks.setdefault(key, threading.Lock())
+        # Single flight: the first pages of a job after a start arrive together; one thread
+        # renders (tens of ms of CPU), the others wait for its result instead of each rendering.
+        with key_lock:
+            with self._templates_lock:
+                cached = self._templates.get(key)
+            if cached is None:
+                cached = self._compile_task_template(job_id, variant)
+                with self._templates_lock:
+                    self._templates[key] = cached
+        return cached
+
+    def _compile_task_template(self, job_id: int, variant: str | None) -> tuple[Any, tuple[str, ...]]:
         from toolkit.service import jobs
         from toolkit.service.portal.views import ASSETS_PREFIX, swap_crowd_elements
         from toolkit.task.template import render_template as render_task_template
 
-        key = (job_id, variant)  # a job's schema never changes
-        with self._templates_lock:
-            cached = self._templates.get(key) if self.config.cache_templates else None
-        if cached is not None:
-            return cached
         review = jobs.get_job(self.db, job_id).kind == "review"  # a review job's page is the review template
         html = render_task_template(jobs.job_schema(self.db, job_id), ASSETS_PREFIX, variant=variant,
                                     static_dir=self.config.assets_dir, review=review)
         # The crowd-html-elements script tag is swapped before Liquid: it holds no Liquid.
         html = swap_crowd_elements(html)
-        compiled = (self.liquid.from_string(html), csp.inline_script_hashes(html))
-        with self._templates_lock:
-            self._templates[key] = compiled
-        return compiled
+        return self.liquid.from_string(html), csp.inline_script_hashes(html)
 
     # -- media links: signed, so any instance can check them and nothing is kept in memory --------
     def media_signature(self, object_id: int, uri: str) -> str:
