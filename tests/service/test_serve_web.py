@@ -123,6 +123,8 @@ def test_annotator_cannot_see_other_teams_jobs_or_media(site):
     assert ann.get(f"/task/{b_object}").status_code == 409
     task = work.current_task(site["db"], site["carol"].id)
     assert submit(ann, b_object, answer(site, task)).status_code == 404
+    refused = submit(ann, b_object, {"segments": "not a list"})  # not validated: no field names of B's schema
+    assert refused.status_code == 404 and "segments" not in refused.get_data(as_text=True)
     assert ann.get("/admin/").status_code == 403
     assert ann.get(f"/admin/jobs/{site['job_b'].id}").status_code == 403
     # A's tasks are only team A's job

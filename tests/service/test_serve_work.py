@@ -15,7 +15,7 @@ from toolkit.contract import ANSWER_FIELD
 from toolkit.errors import Problem
 from toolkit.service import jobs, people, work
 from toolkit.service.db import Database
-from toolkit.service.errors import NotFound, Refused, SubmissionInvalid
+from toolkit.service.errors import NotFound, NotInTeam, Refused, SubmissionInvalid
 from toolkit.service.tables import Answer, DataObject, Hold
 
 
@@ -133,8 +133,10 @@ def test_submit_refusals(db, tmp_path, schema, clock):
     job = create(db, tmp_path, schema, team.id, workers_per_object=1)
     task = work.claim(db, ann.id)
     outsider_team, (eve,) = make_people(db, 1, team="team-b")
-    with pytest.raises(Refused, match="not in the team"):
+    with pytest.raises(NotInTeam, match="not in the team"):
         work.submit(db, eve.id, task.object_id, answer_for(task, schema, 1))
+    with pytest.raises(NotInTeam):  # before validation: an outsider learns nothing of the job's schema
+        work.submit(db, eve.id, task.object_id, {"segments": "not a list"})
     with db.read() as session:
         declined = session.scalar(select(DataObject.id).where(DataObject.state == "declined"))
     with pytest.raises(Refused, match="declined"):
@@ -212,7 +214,7 @@ def test_hold_refuses_what_claim_would_never_give(db, tmp_path, schema):
     job = create(db, tmp_path, schema, team.id, lines=[*calls(1), {"source": "inline text"}], workers_per_object=1)
     with db.read() as session:
         first, declined = session.scalars(select(DataObject.id).order_by(DataObject.position))
-    with pytest.raises(Refused, match="not in the team"):
+    with pytest.raises(NotInTeam, match="not in the team"):
         work.hold(db, eve.id, first)
     with pytest.raises(Refused, match="takes no answers"):
         work.hold(db, ann.id, declined)

@@ -28,6 +28,11 @@ class Refused(ServiceError):
     """A valid request the current state does not allow (no free place, job cancelled, link used)."""
 
 
+class NotInTeam(Refused):
+    """The user is not in the team of the object's job: the web answers 404, as for an object that
+    does not exist, so nobody learns what other teams' jobs hold."""
+
+
 class WeakToken(Invalid):
     """A user-chosen portal access token too short to resist guessing over the network."""
 

@@ -70,7 +70,7 @@ from toolkit.errors import Problem
 from toolkit.labeling.answers import AWS_SAMPLE_FIELD, UnsafeAnswerError, check_answer
 from toolkit.service import queue
 from toolkit.service.db import Database
-from toolkit.service.errors import NotFound, Refused, SubmissionInvalid
+from toolkit.service.errors import NotFound, NotInTeam, Refused, SubmissionInvalid
 from toolkit.service.jobs import load_schema
 from toolkit.service.tables import Answer, DataObject, Hold, Job, Membership, User
 
@@ -149,10 +149,9 @@ def validate_submission(answer_content: Any, schema: LabelSchema, *, interaction
 
 
 # -- claim --------------------------------------------------------------------------------------------
-def _task(session: Session, obj: DataObject, hold: Hold, resumed: bool) -> Task:
-    job = session.get(Job, obj.job_id)
-    assert job is not None and obj.task_input_json is not None
-    return Task(obj.id, obj.job_id, job.name, obj.dataset_object_id, json.loads(obj.task_input_json),
+def _task(obj: DataObject, job_name: str, hold: Hold, resumed: bool) -> Task:
+    assert obj.task_input_json is not None
+    return Task(obj.id, obj.job_id, job_name, obj.dataset_object_id, json.loads(obj.task_input_json),
                 hold.accepted_at, hold.expires_at, resumed)
 
 
@@ -167,15 +166,16 @@ def _team_ids(user_id: int) -> Any:
     return select(Membership.team_id).where(Membership.user_id == user_id)
 
 
-def _can_resume(session: Session, hold: Hold, now: datetime) -> DataObject | None:
+def _can_resume(session: Session, hold: Hold, now: datetime) -> tuple[DataObject, str] | None:
+    """The held object and its job's name, if the hold still gives its user that task."""
     if hold.expires_at <= now:
         return None
     row = session.execute(
-        select(DataObject, Job.status).join(Job, Job.id == DataObject.job_id)
+        select(DataObject, Job.status, Job.name).join(Job, Job.id == DataObject.job_id)
         .where(DataObject.id == hold.object_id, Job.team_id.in_(_team_ids(hold.user_id)))).first()
     if row is None or row[1] != "active" or row[0].state != "open":
         return None
-    return row[0]
+    return row[0], row[2]
 
 
 def _active_user(session: Session, db: Database, user_id: int) -> User:
@@ -306,9 +306,9 @@ def _claim_once(db: Database, user_id: int) -> Task | object | None:
         role = _active_user(session, db, user_id).role
         hold = session.scalar(select(Hold).where(Hold.user_id == user_id))
         if hold is not None:
-            obj = _can_resume(session, hold, now)
-            if obj is not None:
-                return _task(session, obj, hold, resumed=True)
+            resumable = _can_resume(session, hold, now)
+            if resumable is not None:
+                return _task(*resumable, hold, resumed=True)
             session.delete(hold)  # expired, or its job paused/cancelled: the place goes back
             session.flush()
         tried: list[int] = []
@@ -318,16 +318,16 @@ def _claim_once(db: Database, user_id: int) -> Task | object | None:
             if object_id is None:
                 break
             # Re-count in a new statement: it sees every hold committed before our lock was granted.
-            count, wanted, limit_s, mixed = session.execute(
-                select(DataObject.answers_count + _live_holds(object_id, now), Job.workers_per_object,
-                       Job.task_time_limit_s, _mixed_gold())
+            obj, count, wanted, limit_s, mixed, job_name = session.execute(
+                select(DataObject, DataObject.answers_count + _live_holds(object_id, now), Job.workers_per_object,
+                       Job.task_time_limit_s, _mixed_gold(), Job.name)
                 .join(Job, Job.id == DataObject.job_id).where(DataObject.id == object_id)).one()
             if mixed or count < wanted:
                 hold = Hold(object_id=object_id, user_id=user_id, accepted_at=now,
                             expires_at=now + timedelta(seconds=limit_s))
                 session.add(hold)
                 session.flush()
-                return _task(session, session.get(DataObject, object_id), hold, resumed=False)
+                return _task(obj, job_name, hold, resumed=False)
             tried.append(object_id)
         # Nothing we could lock. Without locking: is there a candidate someone else holds locked?
         # (Ending the transaction releases the rows this attempt locked, so waiting cannot deadlock.)
@@ -341,14 +341,14 @@ def _is_mixed_gold(obj: DataObject, job: Job) -> bool:
 
 
 def _locked_object(session: Session, db: Database, object_id: int) -> tuple[DataObject, Job]:
-    """The object, locked for this transaction and read afresh, with its job; NotFound if none."""
-    obj = session.scalar(db.lock(select(DataObject).where(DataObject.id == object_id))
-                         .execution_options(populate_existing=True))
-    if obj is None:
+    """The object, locked for this transaction and read afresh, with its job (one statement; only
+    the object's row is locked); NotFound if none."""
+    row = session.execute(db.lock(select(DataObject, Job).join(Job, Job.id == DataObject.job_id)
+                                  .where(DataObject.id == object_id), of=DataObject)
+                          .execution_options(populate_existing=True)).first()
+    if row is None:
         raise NotFound(f"no object {object_id}")
-    job = session.get(Job, obj.job_id)
-    assert job is not None
-    return obj, job
+    return row[0], row[1]
 
 
 def hold(db: Database, user_id: int, object_id: int) -> Task:
@@ -363,9 +363,9 @@ def hold(db: Database, user_id: int, object_id: int) -> Task:
         obj, job = _locked_object(session, db, object_id)
         mine = session.scalar(select(Hold).where(Hold.user_id == user_id))
         if mine is not None and mine.object_id == object_id and _can_resume(session, mine, now) is not None:
-            return _task(session, obj, mine, resumed=True)
+            return _task(obj, job.name, mine, resumed=True)
         if session.get(Membership, (user_id, job.team_id)) is None:
-            raise Refused(f"user {user_id} is not in the team of job {job.id}")
+            raise NotInTeam(f"user {user_id} is not in the team of job {job.id}")
         if job.status != "active":
             raise Refused(f"job {job.id} is {job.status}")
         if obj.state != "open" or obj.task_input_json is None:
@@ -384,7 +384,7 @@ def hold(db: Database, user_id: int, object_id: int) -> Task:
                     expires_at=now + timedelta(seconds=job.task_time_limit_s))
         session.add(mine)
         session.flush()
-        return _task(session, obj, mine, resumed=False)
+        return _task(obj, job.name, mine, resumed=False)
 
 
 def peek(db: Database, user_id: int) -> int | None:
@@ -405,8 +405,8 @@ def current_task(db: Database, user_id: int) -> Task | None:
         hold = session.scalar(select(Hold).where(Hold.user_id == user_id))
         if hold is None:
             return None
-        obj = _can_resume(session, hold, now)
-        return _task(session, obj, hold, resumed=True) if obj is not None else None
+        resumable = _can_resume(session, hold, now)
+        return _task(*resumable, hold, resumed=True) if resumable is not None else None
 
 
 def release(db: Database, user_id: int, object_id: int) -> bool:
@@ -435,18 +435,21 @@ def submit(db: Database, user_id: int, object_id: int, answer_content: Any, *,
     """Store one answer (see the module doc for the rule). `accepted_at` (the browser's) is used
     only without a hold; the hold's own acceptance time wins. `max_bytes`: see validate_submission."""
     with db.read() as session:
-        row = session.execute(select(DataObject.line_json, DataObject.task_input_json, Job.schema_yaml, Job.kind)
+        member = select(Membership.team_id).where(Membership.team_id == Job.team_id, Membership.user_id == user_id)
+        row = session.execute(select(DataObject.task_input_json, Job.schema_yaml, Job.kind, Job.id, member.exists())
                               .join(Job, Job.id == DataObject.job_id).where(DataObject.id == object_id)).first()
         if row is None:
             raise NotFound(f"no object {object_id}")
+        if not row[4]:  # checked again in the write: this spares outsiders the validation
+            raise NotInTeam(f"user {user_id} is not in the team of job {row[3]}")
         stored = _stored(session, object_id, user_id)
     if stored is not None:
         return stored
-    task_input = json.loads(row[1]) if row[1] else {}
+    task_input = json.loads(row[0]) if row[0] else {}
     duration = task_input.get("duration-seconds")
-    content = validate_submission(answer_content, load_schema(row[2]), interaction_id=task_input.get("interaction-id"),
+    content = validate_submission(answer_content, load_schema(row[1]), interaction_id=task_input.get("interaction-id"),
                                   media_duration=float(duration) if isinstance(duration, int | float) else None,
-                                  max_bytes=max_bytes, review=row[3] == "review")
+                                  max_bytes=max_bytes, review=row[2] == "review")
     try:
         return _store(db, user_id, object_id, content, accepted_at)
     except IntegrityError:  # a concurrent double submit won the unique key: return what it stored
@@ -470,7 +473,7 @@ def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
         if person is None or person.disabled:
             raise Refused(f"user {user_id} cannot submit (unknown or disabled)")
         if person.team_id is None:
-            raise Refused(f"user {user_id} is not in the team of job {job.id}")
+            raise NotInTeam(f"user {user_id} is not in the team of job {job.id}")
         if job.kind == "review" and person.role != "reviewer":
             raise Refused(f"job {job.id} is a review job: only reviewers answer it")
         if obj.review_of is not None and session.scalar(select(exists().where(

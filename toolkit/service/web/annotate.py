@@ -12,25 +12,14 @@ from typing import Any
 from flask import Blueprint, g, jsonify, redirect, render_template, url_for
 from flask_login import current_user
 from markupsafe import escape as html_escape
-from sqlalchemy import select
 
 from toolkit.service import work
-from toolkit.service.errors import NotFound, Refused, SubmissionInvalid
+from toolkit.service.errors import NotFound, NotInTeam, Refused, SubmissionInvalid
 from toolkit.service.portal import csp
 from toolkit.service.portal.views import parse_time, submission_payload, summary
-from toolkit.service.tables import DataObject, Job, Membership
 from toolkit.service.web.context import refuse, serve_state
 
 bp = Blueprint("annotate", __name__)
-
-
-def in_my_teams(object_id: int) -> bool:
-    """The object exists and belongs to a job of one of the user's teams."""
-    with serve_state().db.read() as session:
-        return session.scalar(
-            select(DataObject.id).join(Job, Job.id == DataObject.job_id)
-            .join(Membership, Membership.team_id == Job.team_id)
-            .where(DataObject.id == object_id, Membership.user_id == current_user.id)) is not None
 
 
 @bp.get("/")
@@ -72,8 +61,6 @@ def task_page(object_id: int) -> Any:
 
 @bp.post("/task/<int:object_id>/submit")
 def submit(object_id: int) -> Any:
-    if not in_my_teams(object_id):
-        return refuse(404, f"no task {object_id} for you")
     payload = submission_payload()
     if isinstance(payload, str):
         return refuse(400, payload)
@@ -83,10 +70,10 @@ def submit(object_id: int) -> Any:
     except SubmissionInvalid as exc:
         problems = [str(p) for p in exc.problems]
         return refuse(400, f"answer refused: {summary(problems)}", problems)
+    except (NotFound, NotInTeam):  # another team's object is answered as one that does not exist
+        return refuse(404, f"no task {object_id} for you")
     except Refused as exc:
         return refuse(403, str(exc))
-    except NotFound:
-        return refuse(404, f"no task {object_id}")
     return jsonify(ok=True, duplicate=result.duplicate, answer_id=result.answer_id,
                    next=url_for("annotate.submitted", object_id=object_id))
 
