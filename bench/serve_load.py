@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import random
 import statistics
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,6 +50,30 @@ from toolkit.service import jobs, people  # noqa: E402
 from toolkit.service.simulate import simulated_answer_content  # noqa: E402
 from toolkit.service.tables import Answer  # noqa: E402
 from toolkit.service.web.client import Annotator  # noqa: E402
+
+# The access log's endpoint names (toolkit.service.web.app) of what the annotators time.
+ENDPOINTS = {"annotate.next_task": "claim", "annotate.task_page": "page", "annotate.submit": "submit",
+             "static": "static"}
+
+
+def server_timings(logs: list[Path], since: str) -> dict[str, list[float]]:
+    """Time inside the app per request kind, from the servers' access logs (`ms`: before_request to
+    after_request), for requests logged at or after `since` (ISO, UTC). Against the client's figures
+    this separates the service's own time from the waiting in front of it (the gunicorn thread or
+    the GIL, the client, a CPU taken by something else)."""
+    found: dict[str, list[float]] = {kind: [] for kind in ENDPOINTS.values()}
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            if not line.startswith("{"):
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            kind = ENDPOINTS.get(entry.get("endpoint"))
+            if kind is not None and isinstance(entry.get("ms"), int | float) and entry.get("ts", "") >= since:
+                found[kind].append(float(entry["ms"]))
+    return found
 
 
 def lines(count: int) -> list[dict]:
@@ -158,14 +184,18 @@ def measure(backend: str, instances: int, args, pg_url: str | None, schema) -> d
                   deadline=time.monotonic() + args.max_seconds, think_s=args.think)
         run.sign_in_all()  # bounded on its own (120 s); the labeling gets the whole --max-seconds
         run.deadline = time.monotonic() + args.max_seconds
+        since = datetime.now(UTC).isoformat(timespec="milliseconds")
         wall = run.parallel()
         with db.read() as session:
             stored = [tuple(r) for r in session.execute(select(Answer.object_id, Answer.user_id))]
         db.dispose()
         for _i, _u, client in run.clients:
             client.close()
-    return {"backend": backend, "instances": instances, "workers": workers, "annotators": args.annotators,
-            "timings": run.timings,
+        for server in servers:
+            server.stop()  # flushes the access logs
+        inside = server_timings([server.log for server in servers], since)
+    return {"inside": inside, "backend": backend, "instances": instances, "workers": workers,
+            "annotators": args.annotators, "timings": run.timings,
             "answers": len(run.acked), "expected": objects * args.workers_per_object, "wall": wall,
             "lost": len(run.acked - set(stored)), "duplicated": len(stored) - len(set(stored)),
             "errors": run.errors}
@@ -213,6 +243,11 @@ def main() -> None:
             ratio = "" if kind == "static" else f"{pct(values, 99) / static99:10.1f}x"
             print(f"{name:<14} {kind:<7} {len(values):>6} {pct(values, 50):8.1f} {pct(values, 95):8.1f} "
                   f"{pct(values, 99):8.1f} {ratio:>11}")
+        for kind in ("static", "claim", "page", "submit"):  # the same requests, timed inside the app
+            values = r["inside"][kind]
+            if values:
+                print(f"{name:<14} {'in-app':<7} {len(values):>6} {pct(values, 50):8.1f} {pct(values, 95):8.1f} "
+                      f"{pct(values, 99):8.1f} {kind:>11}")
         rate = r["answers"] / r["wall"] if r["wall"] else 0.0
         print(f"{name:<14} answers {r['answers']}/{r['expected']} in {r['wall']:.1f} s = {rate:.1f} answers/s; "
               f"lost {r['lost']}, duplicated {r['duplicated']}, client errors {len(r['errors'])}"

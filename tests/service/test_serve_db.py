@@ -132,6 +132,55 @@ def test_postgres_claims_render_skip_locked(postgres_server):
     db.dispose()
 
 
+def test_postgres_reads_run_without_begin_and_commit_and_writes_in_one_transaction(db):
+    """PostgreSQL reads are autocommit statements (READ COMMITTED gives each its own snapshot in a
+    transaction too); writes stay one transaction. SQLite reads keep their BEGIN (one snapshot)."""
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2].split()[0].upper()))
+    commits: list[int] = []
+    event.listen(db.engine, "commit", lambda conn: commits.append(1))
+    with db.read() as session:
+        session.execute(select(Job.id)).all()
+        session.execute(select(WorkItem.id)).all()
+    if not db.is_postgres:
+        assert statements[0] == "BEGIN"
+        return
+    with db.read() as session:
+        session.execute(select(Job.id)).all()
+        own_snapshot = session.execute(text("SELECT now() = statement_timestamp()")).scalar()
+    assert own_snapshot and commits == []  # autocommit: the second statement is its own transaction
+    with db.write() as session:
+        session.execute(select(Job.id)).all()
+        one_transaction = session.execute(text("SELECT now() < statement_timestamp()")).scalar()
+    assert one_transaction and commits == [1]  # now() is the write transaction's start
+
+
+def test_postgres_pool_replaces_connections_the_server_closed_without_a_ping(postgres_server):
+    """A restarted or restarting server closes its connections: the pool notices from the socket,
+    with no round trip per checkout (pool_pre_ping's SELECT 1 was one per transaction), and the
+    next request gets a fresh connection instead of an error."""
+    db = Database(postgres_server)
+    pings: list[int] = []
+    real_ping = db.engine.dialect.do_ping
+    db.engine.dialect.do_ping = lambda connection: pings.append(1) or real_ping(connection)
+    for _ in range(3):
+        with db.read() as session:
+            assert session.execute(text("SELECT 1")).scalar() == 1
+    assert pings == []  # no round trip before each checkout
+    with db.read() as session:
+        mine = session.execute(text("SELECT pg_backend_pid()")).scalar()
+    admin = Database(db.url)
+    with admin.write() as session:
+        assert session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": mine}).scalar()
+    admin.dispose()
+    import time
+
+    time.sleep(0.2)  # the termination reaches the pooled connection's socket
+    with db.read() as session:  # the pool's connection is dead: a new one is made, no error
+        assert session.execute(text("SELECT pg_backend_pid()")).scalar() != mine
+    db.dispose()
+
+
 def test_light_writes_skip_the_log_flush_and_durable_ones_do_not(db):
     """write(durable=False) commits without waiting for the WAL flush; the next durable write on
     the same pooled connection flushes again (the setting is per transaction)."""

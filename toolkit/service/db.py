@@ -16,15 +16,17 @@ Every time the service reads the clock it asks `Database.now()`, so tests inject
 from __future__ import annotations
 
 import contextlib
+import select
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from psycopg import errors as psycopg_errors
 from sqlalchemy import Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from toolkit.service.errors import DatabaseUrlError
@@ -97,8 +99,24 @@ def _sqlite_engine(url: str, echo: bool) -> Engine:
 
 
 def _postgres_engine(url: str, echo: bool, pool_size: int) -> Engine:
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
-                         pool_timeout=60)
+    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_timeout=60)
+
+    @event.listens_for(engine, "checkout")
+    def _alive(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        # Instead of pool_pre_ping (a SELECT 1, one round trip per transaction): an idle pooled
+        # connection has nothing to read unless the server closed it (a restart, an admin's
+        # pg_terminate_backend, an idle timeout). Then the pool discards it and makes a new one.
+        # A server that vanished without closing still fails the request that finds it, which
+        # invalidates the pool; pre_ping would have waited for the same TCP timeout.
+        try:
+            fd = dbapi_connection.fileno()
+            readable, _w, _x = select.select([fd], [], [], 0)
+        except (OSError, ValueError, psycopg_errors.OperationalError):
+            raise DisconnectionError("pooled connection is closed") from None
+        if readable or dbapi_connection.closed:
+            raise DisconnectionError("the server closed this pooled connection")
+
+    return engine
 
 
 class Database:
@@ -113,7 +131,11 @@ class Database:
         self.dialect: str = self.engine.dialect.name
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         self.clock = clock
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        # PostgreSQL reads run without BEGIN/COMMIT: under READ COMMITTED every statement takes its
+        # own snapshot either way, so a read-only transaction adds two round trips and no consistency.
+        reads = self.engine.execution_options(isolation_level="AUTOCOMMIT") if self.is_postgres else self.engine
+        self._read = sessionmaker(reads, expire_on_commit=False)
+        self._read_in_transaction = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(**{_WRITE: True}), expire_on_commit=False)
         self._write_light = sessionmaker(self.engine.execution_options(**{_WRITE: True, _LIGHT: True}),
                                          expire_on_commit=False)
@@ -132,10 +154,15 @@ class Database:
         return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[Session]:
-        """A read-only transaction (SQLite: deferred BEGIN, never waits for a writer). Closing the
-        session ends it; loaded objects stay readable (detached, not expired)."""
-        with self._read() as session:
+    def read(self, *, stream: bool = False) -> Iterator[Session]:
+        """A read-only session: SQLite, a deferred BEGIN (one snapshot, never waits for a writer);
+        PostgreSQL, autocommit statements (READ COMMITTED's own snapshot per statement, without
+        the two round trips of BEGIN and COMMIT). Never write or lock rows in it. Closing the
+        session ends it; loaded objects stay readable (detached, not expired).
+
+        `stream=True`: a transaction on PostgreSQL too, for `yield_per` queries (psycopg's
+        server-side cursors live in a transaction)."""
+        with (self._read_in_transaction if stream else self._read)() as session:
             yield session
 
     @contextlib.contextmanager

@@ -177,7 +177,7 @@ def _manifest_texts(session: Session, job: Job, counts: list[int]) -> Iterator[s
 def manifest_current(db: Database, job_id: int, *, storage: Storage | None = None) -> bool:
     """The output manifest on disk (or S3) is, byte for byte, what write_output would write now."""
     storage = storage or Storage()
-    with db.read() as session:
+    with db.read(stream=True) as session:
         job = _job(session, job_id)
         uri = JobLayout(job.output_uri, job.name).output_manifest
         try:
@@ -208,7 +208,7 @@ def write_output(db: Database, job_id: int, *, storage: Storage | None = None, f
             written.extend({"oid": o.id, "rev": o.revision} for o in chunk)
             last_id = chunk[-1].id
             session.expunge_all()
-    with db.read() as session:
+    with db.read(stream=True) as session:
         job = _job(session, job_id)
         labeled = [0]
         lines = write_manifest(storage, layout.output_manifest, _manifest_texts(session, job, labeled))
