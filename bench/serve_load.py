@@ -1,15 +1,16 @@
 """Load benchmark of `gtkit serve`: N scripted annotators doing next -> task page -> submit against
 real gunicorn servers on loopback, on SQLite and PostgreSQL, with 1 or 2 instances.
 
-Per configuration it prints p50/p95/p99 latency of claim (POST /next), the task page (GET
-/task/ID, the worker template rendered) and submit (POST /task/ID/submit, validated at the
-door), answers per second, and lost / duplicated answers (acknowledged answers missing from the
-database, rows stored twice: both must be 0). The baseline is a static file (GET /_portal/portal.css)
-fetched by each annotator right after each submit: the same servers, client threads and load at the
-same moments; the ratio is each p99 over the static p99. With `--think 0` (the default) annotators fire back to
-back, a stress test; `--think S` has each spend about S seconds on a task, as people do (minutes,
-really). Answers are the simulated worker's (the pre-segments, jittered per worker, with the
-schema's questions answered), so validation does real work.
+Per configuration it prints p50/p95/p99 latency of claim (POST /next), the task page (GET /task/ID,
+the worker template rendered) and submit (POST /task/ID/submit, validated at the door), answers per
+second, and lost / duplicated answers (acknowledged answers missing from the database, rows stored
+twice: both must be 0). The baseline is a static file (GET /_portal/portal.css) fetched by each
+annotator right after each submit: the same servers, client threads and load at the same moments;
+the ratio is each p99 over the static p99. The "in-app" rows are the same requests timed inside the
+service (the access log's `ms`), without the waiting in front of it. With `--think 0` (the default)
+annotators fire back to back, a stress test; `--think S` has each spend about S seconds on a task,
+as people do (minutes, really). Answers are the simulated worker's (the pre-segments, jittered per
+worker, with the schema's questions answered), so validation does real work.
 
 Bounded: every configuration stops after --max-seconds; servers bind 127.0.0.1 only; the
 PostgreSQL server is a throwaway cluster (tests/service/conftest.py) unless GTKIT_TEST_POSTGRES_URL
