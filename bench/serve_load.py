@@ -64,16 +64,17 @@ def server_timings(logs: list[Path], since: str) -> dict[str, list[float]]:
     the GIL, the client, a CPU taken by something else)."""
     found: dict[str, list[float]] = {kind: [] for kind in ENDPOINTS.values()}
     for log in logs:
-        for line in log.read_text(errors="replace").splitlines():
-            if not line.startswith("{"):
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            kind = ENDPOINTS.get(entry.get("endpoint"))
-            if kind is not None and isinstance(entry.get("ms"), int | float) and entry.get("ts", "") >= since:
-                found[kind].append(float(entry["ms"]))
+        with log.open(errors="replace") as lines_in:  # a long run logs a line per request: streamed
+            for line in lines_in:
+                if not line.startswith("{"):
+                    continue
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                kind = ENDPOINTS.get(entry.get("endpoint"))
+                if kind is not None and isinstance(entry.get("ms"), int | float) and entry.get("ts", "") >= since:
+                    found[kind].append(float(entry["ms"]))
     return found
 
 

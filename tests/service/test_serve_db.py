@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -173,8 +175,6 @@ def test_postgres_pool_replaces_connections_the_server_closed_without_a_ping(pos
     with admin.write() as session:
         assert session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": mine}).scalar()
     admin.dispose()
-    import time
-
     time.sleep(0.2)  # the termination reaches the pooled connection's socket
     with db.read() as session:  # the pool's connection is dead: a new one is made, no error
         assert session.execute(text("SELECT pg_backend_pid()")).scalar() != mine
