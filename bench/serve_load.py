@@ -29,6 +29,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -196,6 +197,11 @@ def measure(backend: str, instances: int, args, pg_url: str | None, schema) -> d
         for server in servers:
             server.stop()  # flushes the access logs
         inside = server_timings([server.log for server in servers], since)
+        if args.keep_logs:
+            keep = Path(args.keep_logs)
+            keep.mkdir(parents=True, exist_ok=True)
+            for server in servers:
+                shutil.copy(server.log, keep / f"{backend}-{instances}-{server.log.name}")
     return {"inside": inside, "backend": backend, "instances": instances, "workers": workers,
             "annotators": args.annotators, "timings": run.timings,
             "answers": len(run.acked), "expected": objects * args.workers_per_object, "wall": wall,
@@ -217,6 +223,8 @@ def main() -> None:
                         help="mean seconds an annotator labels before submitting (0: back-to-back, a stress "
                              "test; people take minutes per task)")
     parser.add_argument("--max-seconds", type=float, default=180)
+    parser.add_argument("--keep-logs", metavar="DIR",
+                        help="copy each server's JSON log (access lines with `ms`) here before the run's data goes")
     args = parser.parse_args()
     schema = load_label_schema("call-center")
     results = []

@@ -7,7 +7,10 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -527,3 +530,34 @@ def test_a_job_template_is_rendered_once_when_many_first_pages_arrive_together(s
     assert len(results) == 8 and len(calls) == 2  # one render per job, not per request
     for job in (site["job_a"], site["job_b"]):
         assert len({id(found) for job_id, found in results if job_id == job.id}) == 1
+
+
+def test_a_started_worker_keeps_its_app_out_of_full_collections(tmp_path):
+    """gunicorn workers call settle_garbage_collector after building the app: what start-up made is
+    frozen (a full collection no longer walks it), and garbage made before is collected, not kept."""
+    script = textwrap.dedent("""
+        import gc, json, sys, weakref
+        from toolkit.service import migrate
+        from toolkit.service.db import Database
+        from toolkit.service.web import ServeConfig, create_app
+        from toolkit.service.web.server import settle_garbage_collector
+
+        db = Database(sys.argv[1])
+        migrate.upgrade(db)
+        app = create_app(ServeConfig(db=db, output_uri=sys.argv[2], run_queue=False, secret_key=b"k" * 32))
+        class Cycle:
+            pass
+        cycle = Cycle()
+        cycle.me = cycle
+        gone = weakref.ref(cycle)
+        del cycle
+        before = gc.get_freeze_count()
+        settle_garbage_collector()
+        print(json.dumps({"before": before, "frozen": gc.get_freeze_count(), "left": len(gc.get_objects()),
+                          "cycle_collected": gone() is None, "app": app.name}))
+    """)
+    done = subprocess.run([sys.executable, "-c", script, f"sqlite:///{tmp_path / 'g.db'}", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120, check=True)
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert facts["before"] == 0 and facts["cycle_collected"]
+    assert facts["frozen"] > 10 * facts["left"], facts  # the app's objects, not what is made later

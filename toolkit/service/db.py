@@ -119,6 +119,13 @@ def _postgres_engine(url: str, echo: bool, pool_size: int) -> Engine:
     return engine
 
 
+def locked(stmt: S, *, postgres: bool, skip_locked: bool = False, of: Any = None) -> S:
+    """Database.lock for a dialect, for statements built once and kept (toolkit.service.work)."""
+    if not postgres:
+        return stmt
+    return stmt.with_for_update(skip_locked=skip_locked, of=of, key_share=True)
+
+
 class Database:
     """Engine, sessions and clock of one service database."""
 
@@ -199,9 +206,7 @@ class Database:
         plain FOR UPDATE would also block the foreign-key checks of other transactions (a submit
         enqueueing work for a job whose row an add-objects batch holds). SQLite needs no row
         locks: its write transactions are serialised by BEGIN IMMEDIATE."""
-        if not self.is_postgres:
-            return stmt
-        return stmt.with_for_update(skip_locked=skip_locked, of=of, key_share=True)
+        return locked(stmt, postgres=self.is_postgres, skip_locked=skip_locked, of=of)
 
     def dispose(self) -> None:
         self.engine.dispose()

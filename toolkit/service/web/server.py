@@ -8,6 +8,7 @@ submits and queue rows are transactions, and queue rows are leased.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -46,6 +47,15 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # --dev: its request lines carry paths (tokens)
 
 
+def settle_garbage_collector() -> None:
+    """Move what the app built at start (about 180,000 objects: modules, models, schemas) out of the
+    collector's reach. Otherwise every full collection walks them all, about 100 ms during which no
+    request thread runs: a tail latency of every request it lands on. After this a full collection
+    walks what requests made since, a few milliseconds."""
+    gc.collect()
+    gc.freeze()
+
+
 def run_gunicorn(factory: Callable[[], Flask], *, host: str, port: int, workers: int, threads: int,
                  timeout: int = 120) -> None:
     from gunicorn.app.base import BaseApplication
@@ -65,7 +75,9 @@ def run_gunicorn(factory: Callable[[], Flask], *, host: str, port: int, workers:
 
         def load(self) -> Flask:
             configure_logging()
-            return factory()
+            app = factory()
+            settle_garbage_collector()
+            return app
 
     _App().run()
 
