@@ -12,22 +12,35 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from toolkit.service.audit import record
 from toolkit.service.db import Database
 from toolkit.service.errors import Invalid, NotFound, Refused
-from toolkit.service.tables import ROLES, DataObject, Hold, Invitation, Job, Membership, Team, User, UserSession
+from toolkit.service.tables import (
+    ROLES,
+    DataObject,
+    Hold,
+    Invitation,
+    Job,
+    Membership,
+    Team,
+    User,
+    UserSession,
+    UTCDateTime,
+)
 
 PASSWORD_LENGTH = (10, 1024)
 INVITATION_TTL_S = 7 * 24 * 3600
@@ -478,11 +491,17 @@ def session_user(db: Database, token: str) -> UserInfo | None:
     """The user of a live session (not expired, not revoked, user enabled), else None."""
     now = db.now()
     with db.read() as session:
-        row = session.execute(
-            select(User).join(UserSession, UserSession.user_id == User.id)
-            .where(UserSession.id_hash == token_hash(token), UserSession.revoked_at.is_(None),
-                   UserSession.expires_at > now, User.disabled.is_(False))).scalar_one_or_none()
+        row = session.execute(_session_user_template(),
+                              {"id_hash": token_hash(token), "now": now}).scalar_one_or_none()
         return UserInfo.of(row) if row is not None else None
+
+
+@functools.cache
+def _session_user_template() -> Any:
+    """Built once: every request runs it (toolkit.service.work says why that matters)."""
+    return (select(User).join(UserSession, UserSession.user_id == User.id)
+            .where(UserSession.id_hash == bindparam("id_hash"), UserSession.revoked_at.is_(None),
+                   UserSession.expires_at > bindparam("now", type_=UTCDateTime), User.disabled.is_(False)))
 
 
 def end_session(db: Database, token: str) -> None:

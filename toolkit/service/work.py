@@ -167,13 +167,22 @@ def _team_ids(user_id: int) -> Any:
     return select(Membership.team_id).where(Membership.user_id == user_id)
 
 
+@functools.cache
+def _held_object_template() -> Any:
+    return (select(DataObject, Job.status, Job.name).join(Job, Job.id == DataObject.job_id)
+            .where(DataObject.id == bindparam("object_id"), Job.team_id.in_(_team_ids(bindparam("user_id")))))
+
+
+@functools.cache
+def _users_hold_template() -> Any:
+    return select(Hold).where(Hold.user_id == bindparam("user_id"))
+
+
 def _can_resume(session: Session, hold: Hold, now: datetime) -> tuple[DataObject, str] | None:
     """The held object and its job's name, if the hold still gives its user that task."""
     if hold.expires_at <= now:
         return None
-    row = session.execute(
-        select(DataObject, Job.status, Job.name).join(Job, Job.id == DataObject.job_id)
-        .where(DataObject.id == hold.object_id, Job.team_id.in_(_team_ids(hold.user_id)))).first()
+    row = session.execute(_held_object_template(), {"object_id": hold.object_id, "user_id": hold.user_id}).first()
     if row is None or row[1] != "active" or row[0].state != "open":
         return None
     return row[0], row[2]
@@ -353,7 +362,7 @@ def _claim_once(db: Database, user_id: int) -> Task | object | None:
     now = db.now()
     with db.write(durable=False) as session:  # a hold lost to a power cut just goes back
         role = _active_user(session, db, user_id).role
-        hold = session.scalar(select(Hold).where(Hold.user_id == user_id))
+        hold = session.scalar(_users_hold_template(), {"user_id": user_id})
         if hold is not None:
             resumable = _can_resume(session, hold, now)
             if resumable is not None:
@@ -412,7 +421,7 @@ def hold(db: Database, user_id: int, object_id: int) -> Task:
     with db.write(durable=False) as session:  # as claim's: a hold lost to a power cut just goes back
         _active_user(session, db, user_id)
         obj, job = _locked_object(session, db, object_id)
-        mine = session.scalar(select(Hold).where(Hold.user_id == user_id))
+        mine = session.scalar(_users_hold_template(), {"user_id": user_id})
         if mine is not None and mine.object_id == object_id and _can_resume(session, mine, now) is not None:
             return _task(obj, job.name, mine, resumed=True)
         if session.get(Membership, (user_id, job.team_id)) is None:
@@ -453,7 +462,7 @@ def current_task(db: Database, user_id: int) -> Task | None:
     """The task the user holds right now, if any (read only)."""
     now = db.now()
     with db.read() as session:
-        hold = session.scalar(select(Hold).where(Hold.user_id == user_id))
+        hold = session.scalar(_users_hold_template(), {"user_id": user_id})
         if hold is None:
             return None
         resumable = _can_resume(session, hold, now)
