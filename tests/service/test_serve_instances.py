@@ -4,9 +4,14 @@ Loopback only, bounded in time and count."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import random
+import signal
 import time
 from collections import Counter
+from pathlib import Path
 
 from serve_processes import Crowd, Server, prepare, task_inputs
 from service_helpers import PASSWORD, fresh_postgres_database, write_manifest
@@ -123,4 +128,64 @@ def test_a_held_task_and_the_session_survive_a_kill_9_and_restart(db_url, tmp_pa
     finally:
         client.close()
         server.stop()
+        db.dispose()
+
+
+def _queue_process(server: Server, start: int = 1, timeout: float = 30) -> int:
+    """The pid the server's queue process logged at its `start`-th start."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        starts = [json.loads(line)["pid"] for line in server.log.read_text(errors="replace").splitlines()
+                  if line.startswith("{") and json.loads(line).get("msg") == "queue process started"]
+        if len(starts) >= start:
+            return int(starts[start - 1])
+        time.sleep(0.2)
+    raise AssertionError(f"no queue process logged: {server.log.read_text()[-2000:]}")
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z"):  # exited, not yet reaped
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_queue_runs_in_a_process_of_its_own_that_ends_with_the_server(tmp_path, schema):
+    """One queue process beside gunicorn's workers consolidates; it stops with a SIGTERM to the
+    server, and by itself when the server is killed -9 alone (no orphan working the queue)."""
+    db_url = f"sqlite:///{tmp_path / 'data' / 'gtkit.db'}"
+    (tmp_path / "data").mkdir()
+    db, team, anns = prepare(db_url, 2)
+    job = jobs.create_job(db, name="own", manifest=str(write_manifest(tmp_path / "m.jsonl", new_lines(0, 1))),
+                          schema=schema, team_id=team.id, output_uri=str(tmp_path / "out"), workers_per_object=2)
+    server = Server(tmp_path, db_url).start()
+    try:
+        pid = _queue_process(server)
+        assert Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[1] == str(server.proc.pid)  # its parent
+        for ann in anns:
+            client = Annotator(server.url)
+            client.sign_in(ann.email, PASSWORD)
+            held = client.next_task()
+            assert client.submit(held, simulated_answer_content(task_inputs(db, job.id)[held], schema, 1))["ok"]
+            client.close()
+        wait_for_queue(db, job.id, 1)
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(60)
+        assert _gone(pid, 10)
+
+        server.start()
+        pid = _queue_process(server, start=2)
+        os.kill(server.proc.pid, signal.SIGKILL)  # the master alone: its workers and queue process see it
+        server.proc.wait(30)
+        assert _gone(pid, 10)
+    finally:
+        server.stop()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.proc.pid, signal.SIGKILL)
         db.dispose()

@@ -185,7 +185,9 @@ def run(
     proxies: Annotated[int, typer.Option(
         "--behind-proxies", min=0, max=5,
         help="Trust X-Forwarded-For/-Proto/-Host from this many proxies in front (nginx, Caddy).")] = 0,
-    no_queue: Annotated[bool, typer.Option("--no-queue", help="Do not work the consolidation queue here.")] = False,
+    no_queue: Annotated[bool, typer.Option(
+        "--no-queue", help="Do not work the consolidation queue here (by default one process beside the "
+                           "workers does; with --dev a thread).")] = False,
     queue_lease: Annotated[int, typer.Option(
         "--queue-lease", min=5, max=86_400,
         help="Seconds after which queue work held by a killed process is taken up again.")] = 600,
@@ -234,13 +236,21 @@ def run(
     storage_specs = list(mirror or ())
     make_storage(storage_specs)  # check --mirror now, not in every worker
 
-    def factory():  # type: ignore[no-untyped-def]
+    def open_database():  # type: ignore[no-untyped-def]
         from toolkit.service.db import Database
 
+        return Database(db) if db else Database.for_data_dir(data)
+
+    def queue_worker():  # type: ignore[no-untyped-def]
+        from toolkit.service.runner import QueueWorker
+
+        return QueueWorker(open_database(), storage=make_storage(storage_specs), lease_s=queue_lease)
+
+    def factory():  # type: ignore[no-untyped-def]
         app = create_app(ServeConfig(
-            db=Database(db) if db else Database.for_data_dir(data), output_uri=out or str(data.resolve() / "output"),
+            db=open_database(), output_uri=out or str(data.resolve() / "output"),
             storage=make_storage(storage_specs), media_roots=tuple(p.resolve() for p in media_root or ()),
-            secure_cookies=not (plain_http or dev), run_queue=not no_queue, queue_lease_s=queue_lease,
+            secure_cookies=not (plain_http or dev), run_queue=dev and not no_queue, queue_lease_s=queue_lease,
             cache_templates=not dev, oidc=oidc))
         if proxies:
             from werkzeug.middleware.proxy_fix import ProxyFix
@@ -254,7 +264,8 @@ def run(
         configure_logging()
         run_dev(factory(), host=host, port=port)
     else:
-        run_gunicorn(factory, host=host, port=port, workers=workers, threads=threads)
+        run_gunicorn(factory, host=host, port=port, workers=workers, threads=threads,
+                     queue=None if no_queue else queue_worker)
 
 
 # -- users, teams -------------------------------------------------------------------------------

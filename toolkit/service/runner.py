@@ -1,7 +1,9 @@
 """Running the work queue: consolidations, output writes and availability expiry.
 
-`run_queue` works until nothing is due; `QueueWorker` does that in a background thread (one per
-server process, or a `gtkit serve worker` process; any number of them on one database). A row
+`run_queue` works until nothing is due; `QueueWorker` does that every second, in a background
+thread (`gtkit serve run --dev`, the local job) or in the main thread of a process of its own
+(`gtkit serve run` with gunicorn: toolkit.service.web.server.QueueProcess); any number of them on
+one database. A row
 that raises is handed back with a backoff and the queue goes on with the others; a consolidation
 that keeps failing (`max_attempts`) marks its object `failed` (its line is then copied to the
 output unchanged) instead of blocking its job.
@@ -126,12 +128,17 @@ class QueueWorker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="gtkit-queue", daemon=True)
 
+    def run_round(self) -> None:
+        """One `run_queue`; a failure of the round itself (the database unreachable) is logged and
+        the next round tries again."""
+        try:
+            run_queue(self.db, storage=self.storage, lease_s=self.lease_s)
+        except Exception:
+            log.exception("queue worker round failed")
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                run_queue(self.db, storage=self.storage, lease_s=self.lease_s)
-            except Exception:  # the database was unreachable: try again next round
-                log.exception("queue worker round failed")
+            self.run_round()
             self._stop.wait(self.poll_s)
 
     def start(self) -> QueueWorker:
