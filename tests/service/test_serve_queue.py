@@ -192,3 +192,52 @@ def test_background_worker(db, tmp_path, schema):
     finally:
         worker.stop()
     assert [s for _i, s in state_of(db, job.id)] == ["consolidated"]
+
+
+def test_output_writes_wait_for_the_delay_and_more_answers_do_not_postpone_them(db, tmp_path, schema, clock):
+    job, (ann,) = setup_job(db, tmp_path, schema, n_objects=3, workers=1)  # creating it queues write_output
+    runner.run_queue(db)  # the first layout, at once (delay 0)
+    assert queued(db) == []
+
+    def answer_one() -> None:
+        task = work.claim(db, ann.id)
+        work.submit(db, ann.id, task.object_id, answer_for(task, schema, 1))
+
+    answer_one()  # queues its consolidation and an output write
+    stats = runner.run_queue(db, output_delay_s=5)
+    assert stats.done == 1 and queued(db) == [f"write_output:{job.id}"]  # consolidated; the write waits
+    clock.advance(3)
+    answer_one()  # enqueued again: due still 5 s after the first enqueue, not after this one
+    assert runner.run_queue(db, output_delay_s=5).done == 1 and queued(db) == [f"write_output:{job.id}"]
+    clock.advance(2)
+    assert runner.run_queue(db, output_delay_s=5).done == 1 and queued(db) == []
+    assert sum("segments" in line for line in output_lines(tmp_path)) == 2  # both answers in one write
+
+
+def test_a_raced_output_write_waits_ten_times_its_duration_or_the_delay(db, tmp_path, schema, clock):
+    assert runner.next_write_after(5, 0.2) == 5 and runner.next_write_after(5, 2.0) == 20
+    assert runner.next_write_after(0, 2.0) == 0  # delay 0 flushes: nothing is left waiting
+    job, (ann,) = setup_job(db, tmp_path, schema, n_objects=2, workers=1)
+    item = queue.claim_next(db, "w1")
+    task = work.claim(db, ann.id)
+    work.submit(db, ann.id, task.object_id, answer_for(task, schema, 1))  # races the write
+    write_output(db, job.id)
+    with db.write() as session:
+        queue.finish(session, item, now=clock(), again_after_s=runner.next_write_after(5, 2.0))
+    runner.run_queue(db, output_delay_s=5)  # the consolidation; the write is handed back for 20 s
+    assert queued(db) == [f"write_output:{job.id}"]
+    clock.advance(19)
+    runner.run_queue(db, output_delay_s=5)
+    assert queued(db) == [f"write_output:{job.id}"]
+    clock.advance(1)
+    runner.run_queue(db, output_delay_s=5)
+    assert queued(db) == []
+
+
+def test_a_consolidation_is_due_at_once_whatever_the_output_delay(db, tmp_path, schema):
+    _job, (ann,) = setup_job(db, tmp_path, schema, n_objects=1, workers=1)
+    runner.run_queue(db)
+    task = work.claim(db, ann.id)
+    work.submit(db, ann.id, task.object_id, answer_for(task, schema, 1))
+    item = queue.claim_next(db, "w1", output_delay_s=3600)
+    assert item is not None and item.kind == "consolidate"

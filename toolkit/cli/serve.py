@@ -20,6 +20,10 @@ from rich.table import Table
 
 from toolkit.cli.common import MirrorOpt, console, fail, make_storage, say
 
+# How far a served job's output files may trail its database (the queue's debounce of output writes,
+# toolkit.service.queue): a rewrite of output.manifest costs time in proportion to the job's size.
+OUTPUT_DELAY_S = 5.0
+
 serve_app = typer.Typer(help="Run the self-hosted labeling service (accounts, jobs, a database).",
                         no_args_is_help=True)
 user_app = typer.Typer(help="Accounts: add, invite, reset-password, list, disable, enable, role, unlink-sso.",
@@ -191,6 +195,11 @@ def run(
     queue_lease: Annotated[int, typer.Option(
         "--queue-lease", min=5, max=86_400,
         help="Seconds after which queue work held by a killed process is taken up again.")] = 600,
+    output_delay: Annotated[float, typer.Option(
+        "--output-delay", min=0, max=3600,
+        help="Seconds a job's output files may trail its database: output.manifest is rewritten at most "
+             "about this often while answers come in (0: after every change; `gtkit serve job "
+             "write-output` writes it now).")] = OUTPUT_DELAY_S,
     dev: Annotated[bool, typer.Option("--dev", help="Flask's development server, one process (implies "
                                                     "--plain-http).")] = False,
     mirror: MirrorOpt = None,
@@ -244,13 +253,15 @@ def run(
     def queue_worker():  # type: ignore[no-untyped-def]
         from toolkit.service.runner import QueueWorker
 
-        return QueueWorker(open_database(), storage=make_storage(storage_specs), lease_s=queue_lease)
+        return QueueWorker(open_database(), storage=make_storage(storage_specs), lease_s=queue_lease,
+                           output_delay_s=output_delay)
 
     def factory():  # type: ignore[no-untyped-def]
         app = create_app(ServeConfig(
             db=open_database(), output_uri=out or str(data.resolve() / "output"),
             storage=make_storage(storage_specs), media_roots=tuple(p.resolve() for p in media_root or ()),
             secure_cookies=not (plain_http or dev), run_queue=dev and not no_queue, queue_lease_s=queue_lease,
+            output_delay_s=output_delay,
             cache_templates=not dev, oidc=oidc))
         if proxies:
             from werkzeug.middleware.proxy_fix import ProxyFix

@@ -4,6 +4,13 @@
   a burst of submits becomes one output rewrite. Enqueueing work that is already queued or running
   bumps its `generation`; the runner that holds it then puts it back instead of deleting it, so a
   change made while the output was being written is never left out.
+- Output writes are debounced by the worker that claims them (`output_delay_s`): a `write_output`
+  row is due `output_delay_s` after it was first enqueued, and enqueueing it again does not move
+  that, so under a steady stream of answers the output trails the database by at most about the
+  delay and a job's manifest is rewritten once per delay, not once per answer (a rewrite is O(job
+  size)). After a write that raced new changes the row waits max(delay, 10 x that write's
+  duration), so writing a huge job's output takes at most about a tenth of a worker's time. With a
+  delay of 0 (the local job, `gtkit serve job write-output`) everything due is written at once.
 - Claiming is a short transaction (PostgreSQL: `FOR NO KEY UPDATE SKIP LOCKED`; SQLite: BEGIN IMMEDIATE)
   that stamps the row with the worker and the time; the work itself runs outside any transaction.
   A claim older than the lease is free again: that is how work of a killed process is picked up.
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -49,19 +57,24 @@ def enqueue(session: Session, now: datetime, kind: str, job_id: int, object_id: 
               "not_before": now, "attempts": 0, "generation": 0, "created_at": now}
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(WorkItem).values(**values)
-    stmt = stmt.on_conflict_do_update(index_elements=[WorkItem.dedup_key],
-                                      set_={"generation": WorkItem.generation + 1, "not_before": now})
+    again: dict[str, Any] = {"generation": WorkItem.generation + 1}
+    if kind != WRITE_OUTPUT:  # an output write keeps its due time (the debounce above)
+        again["not_before"] = now
+    stmt = stmt.on_conflict_do_update(index_elements=[WorkItem.dedup_key], set_=again)
     session.execute(stmt)
 
 
 def claim_next(db: Database, worker: str, *, lease_s: int = DEFAULT_LEASE_S,
-               kinds: tuple[str, ...] = (CONSOLIDATE, WRITE_OUTPUT)) -> ClaimedItem | None:
-    """The next due row, claimed for `worker` (consolidations first, then output writes)."""
+               kinds: tuple[str, ...] = (CONSOLIDATE, WRITE_OUTPUT), output_delay_s: float = 0.0) -> ClaimedItem | None:
+    """The next due row, claimed for `worker` (consolidations first, then output writes enqueued at
+    least `output_delay_s` ago)."""
     now = db.now()
     stale = now - timedelta(seconds=lease_s)
+    settled = now - timedelta(seconds=output_delay_s)
     with db.write(durable=False) as session:  # a lease lost to a power cut is taken again
         stmt = (select(WorkItem)
                 .where(WorkItem.kind.in_(kinds), WorkItem.not_before <= now,
+                       or_(WorkItem.kind != WRITE_OUTPUT, WorkItem.created_at <= settled),
                        or_(WorkItem.claimed_at.is_(None), WorkItem.claimed_at < stale))
                 .order_by(WorkItem.kind, WorkItem.id).limit(1))
         row = session.scalar(db.lock(stmt, skip_locked=True))
@@ -71,14 +84,17 @@ def claim_next(db: Database, worker: str, *, lease_s: int = DEFAULT_LEASE_S,
         return ClaimedItem(row.id, row.kind, row.job_id, row.object_id, row.generation, row.attempts, worker)
 
 
-def finish(session: Session, item: ClaimedItem) -> None:
+def finish(session: Session, item: ClaimedItem, *, now: datetime | None = None, again_after_s: float = 0.0) -> None:
     """Done (inside the transaction that stores the result): delete the row, unless it was
-    enqueued again meanwhile; then hand it back so it runs once more."""
+    enqueued again meanwhile; then hand it back so it runs once more, `again_after_s` after `now`."""
     gone = session.execute(delete(WorkItem).where(WorkItem.id == item.id, WorkItem.generation == item.generation,
                                                   WorkItem.claimed_by == item.worker))
     if gone.rowcount == 0:
+        values: dict[str, Any] = {"claimed_by": None, "claimed_at": None, "attempts": 0, "last_error": None}
+        if now is not None and again_after_s > 0:
+            values["not_before"] = now + timedelta(seconds=again_after_s)
         session.execute(update(WorkItem).where(WorkItem.id == item.id, WorkItem.claimed_by == item.worker)
-                        .values(claimed_by=None, claimed_at=None, attempts=0, last_error=None))
+                        .values(**values))
 
 
 def retry_later(session: Session, now: datetime, item: ClaimedItem, error: str) -> None:

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -30,6 +31,7 @@ from toolkit.storage import Storage
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+OUTPUT_WRITE_SHARE = 10  # wait this many times a raced write's duration before the next
 EXPIRED_REASON = "availability lifetime passed without an answer"
 
 
@@ -66,14 +68,21 @@ def expire_due(db: Database) -> int:
         return len(due)
 
 
-def process(db: Database, item: ClaimedItem, storage: Storage) -> None:
+def process(db: Database, item: ClaimedItem, storage: Storage, *, output_delay_s: float = 0.0) -> None:
     if item.kind == queue.CONSOLIDATE:
         assert item.object_id is not None
         consolidate_object(db, item.object_id, storage=storage, item=item)
         return
+    started = time.monotonic()
     write_output(db, item.job_id, storage=storage)
-    with db.write() as session:
-        queue.finish(session, item)
+    took = time.monotonic() - started
+    with db.write() as session:  # raced by new changes: the next write after the debounce (toolkit.service.queue)
+        queue.finish(session, item, now=db.now(), again_after_s=next_write_after(output_delay_s, took))
+
+
+def next_write_after(output_delay_s: float, last_write_s: float) -> float:
+    """Seconds until a job's output is written again after a write that new changes raced."""
+    return max(output_delay_s, OUTPUT_WRITE_SHARE * last_write_s) if output_delay_s > 0 else 0.0
 
 
 def _failed(db: Database, item: ClaimedItem, exc: Exception, max_attempts: int) -> bool:
@@ -95,19 +104,20 @@ def _failed(db: Database, item: ClaimedItem, exc: Exception, max_attempts: int) 
 
 def run_queue(db: Database, *, storage: Storage | None = None, worker: str | None = None,
               lease_s: int = queue.DEFAULT_LEASE_S, max_items: int | None = None,
-              max_attempts: int = MAX_ATTEMPTS) -> RunStats:
-    """Work the queue until nothing is due (or `max_items` rows were taken)."""
+              max_attempts: int = MAX_ATTEMPTS, output_delay_s: float = 0.0) -> RunStats:
+    """Work the queue until nothing is due (or `max_items` rows were taken). `output_delay_s`: the
+    debounce of output writes (0: write what changed now)."""
     storage = storage or Storage()
     worker = worker or worker_name()
     expired = expire_due(db)
     done = retried = failed = taken = 0
     while max_items is None or taken < max_items:
-        item = queue.claim_next(db, worker, lease_s=lease_s)
+        item = queue.claim_next(db, worker, lease_s=lease_s, output_delay_s=output_delay_s)
         if item is None:
             break
         taken += 1
         try:
-            process(db, item, storage)
+            process(db, item, storage, output_delay_s=output_delay_s)
             done += 1
         except Exception as exc:  # one bad row must not stop the others
             log.warning("queue row %s (%s, job %s, object %s) failed, attempt %d: %s", item.id, item.kind,
@@ -123,8 +133,9 @@ class QueueWorker:
     """`run_queue` in a daemon thread every `poll_s` seconds until `stop()`."""
 
     def __init__(self, db: Database, *, storage: Storage | None = None, poll_s: float = 1.0,
-                 lease_s: int = queue.DEFAULT_LEASE_S) -> None:
+                 lease_s: int = queue.DEFAULT_LEASE_S, output_delay_s: float = 0.0) -> None:
         self.db, self.storage, self.poll_s, self.lease_s = db, storage or Storage(), poll_s, lease_s
+        self.output_delay_s = output_delay_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="gtkit-queue", daemon=True)
 
@@ -132,7 +143,7 @@ class QueueWorker:
         """One `run_queue`; a failure of the round itself (the database unreachable) is logged and
         the next round tries again."""
         try:
-            run_queue(self.db, storage=self.storage, lease_s=self.lease_s)
+            run_queue(self.db, storage=self.storage, lease_s=self.lease_s, output_delay_s=self.output_delay_s)
         except Exception:
             log.exception("queue worker round failed")
 

@@ -154,7 +154,7 @@ def create_app(config: ServeConfig) -> Flask:
 
     if config.run_queue:
         state.queue = QueueWorker(config.db, storage=config.storage, poll_s=config.queue_poll_s,
-                                  lease_s=config.queue_lease_s).start()
+                                  lease_s=config.queue_lease_s, output_delay_s=config.output_delay_s).start()
     return app
 
 

@@ -46,6 +46,7 @@ class ServeConfig:
     run_queue: bool = True  # a queue thread in this process (any number of them is safe)
     queue_poll_s: float = 1.0
     queue_lease_s: int = DEFAULT_LEASE_S  # after this, a queue row a killed process held is taken again
+    output_delay_s: float = 0.0  # the queue thread's debounce of output writes (toolkit.service.queue)
     assets_dir: Path = STATIC_DIR
     max_submission_bytes: int = DEFAULT_MAX_SUBMISSION_BYTES
     presign_ttl_s: int = 900
