@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,13 +56,17 @@ def enqueue(session: Session, now: datetime, kind: str, job_id: int, object_id: 
     IntegrityError that would abort the caller's transaction)."""
     values = {"kind": kind, "job_id": job_id, "object_id": object_id, "dedup_key": dedup_key(kind, job_id, object_id),
               "not_before": now, "attempts": 0, "generation": 0, "created_at": now}
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(WorkItem).values(**values)
+    session.execute(_upsert(session.get_bind().dialect.name, kind), values)
+
+
+@functools.cache
+def _upsert(dialect_name: str, kind: str) -> Any:
+    """enqueue's statement, built once per dialect and kind (every submit runs it twice)."""
+    stmt = (postgresql if dialect_name == "postgresql" else sqlite).insert(WorkItem)
     again: dict[str, Any] = {"generation": WorkItem.generation + 1}
     if kind != WRITE_OUTPUT:  # an output write keeps its due time (the debounce above)
-        again["not_before"] = now
-    stmt = stmt.on_conflict_do_update(index_elements=[WorkItem.dedup_key], set_=again)
-    session.execute(stmt)
+        again["not_before"] = stmt.excluded.not_before
+    return stmt.on_conflict_do_update(index_elements=[WorkItem.dedup_key], set_=again)
 
 
 def claim_next(db: Database, worker: str, *, lease_s: int = DEFAULT_LEASE_S,
