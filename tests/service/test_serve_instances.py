@@ -156,9 +156,14 @@ def _gone(pid: int, timeout: float) -> bool:
     return False
 
 
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[1])
+
+
 def test_the_queue_runs_in_a_process_of_its_own_that_ends_with_the_server(tmp_path, schema):
-    """One queue process beside gunicorn's workers consolidates; it stops with a SIGTERM to the
-    server, and by itself when the server is killed -9 alone (no orphan working the queue)."""
+    """One queue process beside gunicorn's workers consolidates, under a supervisor that starts it
+    again when it is killed; both stop with a SIGTERM to the server, and by themselves when the
+    server is killed -9 alone (no orphan working the queue)."""
     db_url = f"sqlite:///{tmp_path / 'data' / 'gtkit.db'}"
     (tmp_path / "data").mkdir()
     db, team, anns = prepare(db_url, 2)
@@ -166,24 +171,29 @@ def test_the_queue_runs_in_a_process_of_its_own_that_ends_with_the_server(tmp_pa
                           schema=schema, team_id=team.id, output_uri=str(tmp_path / "out"), workers_per_object=2)
     server = Server(tmp_path, db_url).start()
     try:
-        pid = _queue_process(server)
-        assert Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[1] == str(server.proc.pid)  # its parent
+        first = _queue_process(server)
+        supervisor = _parent(first)
+        assert supervisor != server.proc.pid and _parent(supervisor) == server.proc.pid
+        os.kill(first, signal.SIGKILL)  # a hard crash of the queue worker: the supervisor starts another
+        second = _queue_process(server, start=2)
+        assert second != first and _parent(second) == supervisor
         for ann in anns:
             client = Annotator(server.url)
             client.sign_in(ann.email, PASSWORD)
             held = client.next_task()
             assert client.submit(held, simulated_answer_content(task_inputs(db, job.id)[held], schema, 1))["ok"]
             client.close()
-        wait_for_queue(db, job.id, 1)
+        wait_for_queue(db, job.id, 1)  # the second worker consolidated and wrote the output
         server.proc.send_signal(signal.SIGTERM)
         server.proc.wait(60)
-        assert _gone(pid, 10)
+        assert _gone(second, 10) and _gone(supervisor, 10)
 
         server.start()
-        pid = _queue_process(server, start=2)
-        os.kill(server.proc.pid, signal.SIGKILL)  # the master alone: its workers and queue process see it
+        third = _queue_process(server, start=3)
+        supervisor = _parent(third)
+        os.kill(server.proc.pid, signal.SIGKILL)  # the master alone: its workers and the queue see it go
         server.proc.wait(30)
-        assert _gone(pid, 10)
+        assert _gone(third, 10) and _gone(supervisor, 10)
     finally:
         server.stop()
         with contextlib.suppress(ProcessLookupError):

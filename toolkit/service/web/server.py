@@ -73,68 +73,114 @@ class QueueProcess:
     its own process the queue has its own GIL, and one process per instance polls the database
     instead of one thread per worker.
 
-    Forked before gunicorn starts (no threads exist yet in this process); it stops on SIGTERM or SIGINT after the
-    row it is working, and by itself within a poll interval when the process that started it is
-    gone (a kill -9 of the server: its leased row is taken again after --queue-lease)."""
+    Two processes, forked before gunicorn starts (no threads exist yet in this process): a small
+    supervisor, and the queue worker it forks and starts again (after 1, 2, 4 ... 30 s) should it
+    ever die (the worker catches every error of a round; this is for a hard crash or an OOM kill).
+    Both stop on SIGTERM or SIGINT, the worker after the row it is working, and both by themselves
+    within a second when the process that started them is gone (a kill -9 of the server: a leased
+    row is taken again after --queue-lease)."""
+
+    RESTART_MAX_S = 30.0
+    STOP_TIMEOUT_S = 30.0
 
     def __init__(self, make_worker: Callable[[], Any]) -> None:
         self._make_worker = make_worker
-        self.pid: int | None = None
+        self.pid: int | None = None  # the supervisor's
 
     def start(self) -> QueueProcess:
         # os.fork, not multiprocessing: gunicorn's workers are forked from this process later, and
         # multiprocessing's bookkeeping of its children would be copied into them.
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                self._main(parent)
-            except BaseException:
-                log.exception("queue process failed")
-                code = 1
-            finally:
-                os._exit(code)
-        self.pid = pid
+        self.pid = _fork(self._supervise, os.getpid(), "queue supervisor failed")
         return self
 
-    def _main(self, parent: int) -> None:
-        stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
+    def _supervise(self, server: int) -> None:
+        stop = _stop_on_signals()
         configure_logging()
-        log.info("queue process started", extra={"fields": {"pid": os.getpid(), "parent": parent}})
+        worker: int | None = None
+        started, pause = 0.0, 1.0
+        try:
+            while not stop.is_set() and os.getppid() == server:
+                if worker is None:
+                    worker, started = _fork(self._work, os.getpid(), "queue process failed"), time.monotonic()
+                elif _ended(worker):
+                    if time.monotonic() - started > 60:  # it had been running: no backoff
+                        pause = 1.0
+                    log.warning("queue process ended; starting another", extra={"fields": {"pid": worker}})
+                    worker = None
+                    stop.wait(pause)
+                    pause = min(self.RESTART_MAX_S, pause * 2)
+                    continue
+                stop.wait(0.5)
+        finally:
+            if worker is not None:
+                _terminate(worker, self.STOP_TIMEOUT_S)
+
+    def _work(self, supervisor: int) -> None:
+        stop = _stop_on_signals()
+        configure_logging()
+        log.info("queue process started", extra={"fields": {"pid": os.getpid(), "parent": supervisor}})
         worker = self._make_worker()
         settle_garbage_collector()
         try:
-            while not stop.is_set() and os.getppid() == parent:
+            while not stop.is_set() and os.getppid() == supervisor:
                 worker.run_round()
                 stop.wait(worker.poll_s)
         finally:
             worker.db.dispose()
 
     def alive(self) -> bool:
-        if self.pid is None:
-            return False
-        try:
-            done, _status = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:  # reaped already (gunicorn's arbiter reaps every child it sees exit)
-            return False
-        return done == 0
+        return self.pid is not None and not _ended(self.pid)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM (it finishes the row it is working), then SIGKILL after `timeout` seconds."""
-        if not self.alive():
-            return
-        assert self.pid is not None
-        os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while self.alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if self.alive():
-            os.kill(self.pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.pid, 0)
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM (the worker finishes the row it is working), then SIGKILL after `timeout` seconds."""
+        if self.pid is not None:
+            _terminate(self.pid, self.STOP_TIMEOUT_S + 5 if timeout is None else timeout)
+
+
+def _fork(target: Callable[[int], None], parent: int, failure: str) -> int:
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            target(parent)
+        except BaseException:
+            log.exception(failure)
+            code = 1
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def _ended(pid: int) -> bool:
+    """A child of this process has exited (and is reaped now), or was reaped already (gunicorn's
+    arbiter reaps every child it sees exit)."""
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done != 0
+
+
+def _terminate(pid: int, timeout: float) -> None:
+    if _ended(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while not _ended(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not _ended(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 def run_gunicorn(factory: Callable[[], Flask], *, host: str, port: int, workers: int, threads: int,
