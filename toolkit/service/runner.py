@@ -130,7 +130,8 @@ def run_queue(db: Database, *, storage: Storage | None = None, worker: str | Non
 
 
 class QueueWorker:
-    """`run_queue` in a daemon thread every `poll_s` seconds until `stop()`."""
+    """`run_queue` every `poll_s` seconds: in a daemon thread (`start()` until `stop()`), or one round
+    at a time from a process of its own (`run_round`, toolkit.service.web.server.QueueProcess)."""
 
     def __init__(self, db: Database, *, storage: Storage | None = None, poll_s: float = 1.0,
                  lease_s: int = queue.DEFAULT_LEASE_S, output_delay_s: float = 0.0) -> None:

@@ -128,13 +128,11 @@ class QueueProcess:
         finally:
             worker.db.dispose()
 
-    def alive(self) -> bool:
-        return self.pid is not None and not _ended(self.pid)
-
-    def stop(self, timeout: float | None = None) -> None:
-        """SIGTERM (the worker finishes the row it is working), then SIGKILL after `timeout` seconds."""
+    def stop(self) -> None:
+        """SIGTERM to the supervisor (it stops the worker, which finishes the row it is working),
+        then SIGKILL if it has not ended after the worker's own stop timeout and a margin."""
         if self.pid is not None:
-            _terminate(self.pid, self.STOP_TIMEOUT_S + 5 if timeout is None else timeout)
+            _terminate(self.pid, self.STOP_TIMEOUT_S + 5)
 
 
 def _fork(target: Callable[[int], None], parent: int, failure: str) -> int:
