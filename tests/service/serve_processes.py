@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -112,7 +113,8 @@ class Crowd:
         while time.monotonic() < self.deadline:
             try:
                 return fn(*args)
-            except OSError:  # the server is down or restarting: try again shortly
+            except (OSError, http.client.HTTPException):  # the server is down, restarting, or was
+                # killed mid-response (IncompleteRead): try again shortly
                 with self.lock:
                     self.retries += 1
                 time.sleep(0.2)

@@ -5,6 +5,7 @@ Loopback only, bounded in time and count."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import random
@@ -199,3 +200,21 @@ def test_the_queue_runs_in_a_process_of_its_own_that_ends_with_the_server(tmp_pa
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.proc.pid, signal.SIGKILL)
         db.dispose()
+
+
+def test_the_crowd_retries_a_response_cut_off_by_a_kill_9():
+    """kill -9 can land between a response's headers and its body: http.client then raises
+    IncompleteRead (an HTTPException, not an OSError). It is the same outage as a refused connection."""
+    crowd = Crowd([], [], {}, None, deadline=time.monotonic() + 10)
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise http.client.IncompleteRead(b"", 72)
+        if len(calls) == 2:
+            raise http.client.RemoteDisconnected("closed")
+        return "done"
+
+    assert crowd._retry(flaky) == "done"
+    assert (len(calls), crowd.retries) == (3, 2)
