@@ -8,12 +8,13 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from service_helpers import fresh_postgres_database
 from sqlalchemy import event, select, text
 
 from toolkit.service import migrate
 from toolkit.service.db import Database, normalize_url, sqlite_url
 from toolkit.service.errors import DatabaseUrlError
-from toolkit.service.tables import Base, Job, WorkItem
+from toolkit.service.tables import Base, Job, Team, WorkItem
 
 TABLES = {"users", "invitations", "teams", "memberships", "jobs", "objects", "holds", "answers",
           "consolidations", "work_queue", "sessions", "audit", "settings", "login_throttle", "identities"}
@@ -155,6 +156,47 @@ def test_postgres_reads_run_without_begin_and_commit_and_writes_in_one_transacti
         session.execute(select(Job.id)).all()
         one_transaction = session.execute(text("SELECT now() < statement_timestamp()")).scalar()
     assert one_transaction and commits == [1]  # now() is the write transaction's start
+
+
+def test_postgres_write_transactions_begin_with_their_durability_in_one_round_trip(postgres_server):
+    """psycopg's own BEGIN was one round trip and a light write's SET LOCAL another: the service
+    begins write transactions itself, both in one simple query. COMMIT and ROLLBACK still end them,
+    and the setting ends with its transaction."""
+    with fresh_postgres_database(postgres_server) as url:
+        # The test cluster runs with synchronous_commit=off; these connections ask for the default.
+        db = Database(f"{url}?options=-csynchronous_commit%3Don")
+        migrate.upgrade(db)
+        try:
+            _check_write_transactions(db)
+        finally:
+            db.dispose()
+
+
+def _check_write_transactions(db: Database) -> None:
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with db.write(durable=False) as session:
+        assert session.connection().connection.dbapi_connection.autocommit  # psycopg sends no BEGIN
+        assert session.execute(text("SHOW synchronous_commit")).scalar() == "off"
+        assert session.execute(text("SELECT now() < statement_timestamp()")).scalar()  # one transaction
+        session.add(Team(name="light", created_at=db.now()))
+    assert statements[0] == "BEGIN; SET LOCAL synchronous_commit TO OFF"
+    statements.clear()
+    with db.write() as session:
+        assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+        session.add(Team(name="durable", created_at=db.now()))
+    assert statements[0] == "BEGIN"
+    with pytest.raises(RuntimeError, match="undo"), db.write(durable=False) as session:
+        session.add(Team(name="rolled back", created_at=db.now()))
+        session.flush()
+        raise RuntimeError("undo")
+    with pytest.raises(sa.exc.IntegrityError), db.write() as session:  # the server refuses: rolled back too
+        session.add(Team(name="light", created_at=db.now()))
+    with db.read() as session:
+        assert sorted(session.scalars(select(Team.name))) == ["durable", "light"]
+        assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+    with db.engine.connect() as conn:  # a plain connection of the pool is back to psycopg's own transactions
+        assert not conn.connection.dbapi_connection.autocommit
 
 
 def test_postgres_pool_replaces_connections_the_server_closed_without_a_ping(postgres_server):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from psycopg import errors as psycopg_errors
-from sqlalchemy import Engine, Select, create_engine, event, text
+from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -116,6 +116,16 @@ def _postgres_engine(url: str, echo: bool, pool_size: int) -> Engine:
         if readable or dbapi_connection.closed:
             raise DisconnectionError("the server closed this pooled connection")
 
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        # Write transactions run on autocommit connections (see Database.__init__) and are begun
+        # here: BEGIN and a light write's SET LOCAL go as one simple query, one round trip where
+        # psycopg's own BEGIN and then the SET took two. commit()/rollback() still end them: psycopg
+        # sends COMMIT or ROLLBACK whenever the server says a transaction is open, autocommit or not.
+        options = conn.get_execution_options()
+        if options.get(_WRITE):
+            conn.exec_driver_sql("BEGIN; SET LOCAL synchronous_commit TO OFF" if options.get(_LIGHT) else "BEGIN")
+
     return engine
 
 
@@ -143,8 +153,9 @@ class Database:
         reads = self.engine.execution_options(isolation_level="AUTOCOMMIT") if self.is_postgres else self.engine
         self._read = sessionmaker(reads, expire_on_commit=False)
         self._read_in_transaction = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(self.engine.execution_options(**{_WRITE: True}), expire_on_commit=False)
-        self._write_light = sessionmaker(self.engine.execution_options(**{_WRITE: True, _LIGHT: True}),
+        writes = reads if self.is_postgres else self.engine  # PostgreSQL: begun by the "begin" event
+        self._write = sessionmaker(writes.execution_options(**{_WRITE: True}), expire_on_commit=False)
+        self._write_light = sessionmaker(writes.execution_options(**{_WRITE: True, _LIGHT: True}),
                                          expire_on_commit=False)
 
     @classmethod
@@ -189,8 +200,6 @@ class Database:
         maker = self._write if durable else self._write_light
         if self._write_lock is None:
             with maker() as session, session.begin():
-                if not durable:
-                    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
                 yield session
             return
         if not self._write_lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
