@@ -61,7 +61,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, or_, select
+from sqlalchemy import and_, bindparam, case, delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -230,20 +230,30 @@ def _open_for(user_id: int, now: datetime) -> Any:
 
 
 @functools.cache
-def _gold_rates_template() -> Any:
-    """(job id, gold rate, the user's answers there) of the active jobs with gold of the user's teams."""
+def _team_jobs_template() -> Any:
+    """The active jobs of the user's teams, highest priority first, each with its gold rate and, for
+    a labeling job with gold, the user's answers there (else NULL: CASE skips the count). One
+    statement for what the claim needs before its candidate search: gold_jobs and _first_candidate."""
     user_id = bindparam("user_id")
     done = (select(func.count()).select_from(Answer).join(DataObject, DataObject.id == Answer.object_id)
             .where(DataObject.job_id == Job.id, Answer.user_id == user_id).scalar_subquery())
-    return select(Job.id, Job.gold_rate, done).where(Job.status == "active", Job.gold_rate > 0, Job.kind != "review",
-                                                     Job.team_id.in_(_team_ids(user_id)))
+    with_gold = and_(Job.gold_rate > 0, Job.kind != "review")
+    return (select(Job.id, Job.priority, Job.gold_rate, case((with_gold, done), else_=None).label("done"))
+            .where(Job.status == "active", Job.team_id.in_(_team_ids(user_id)))
+            .order_by(Job.priority.desc(), Job.id))
 
 
-def gold_jobs(session: Session, user_id: int, now: datetime) -> list[int]:
+def team_jobs(session: Session, user_id: int) -> list[Any]:
+    """_team_jobs_template's rows (id, priority, gold_rate, done)."""
+    return list(session.execute(_team_jobs_template(), {"user_id": user_id}).all())
+
+
+def gold_jobs(session: Session, user_id: int, now: datetime, jobs: list[Any] | None = None) -> list[int]:
     """The jobs where the user's next claim must be a gold object: gold is due for them and one
-    they have not answered is open (read only; claim locks the object it takes)."""
-    rows = session.execute(_gold_rates_template(), {"user_id": user_id}).all()
-    due = [job_id for job_id, rate, count in rows if gold_due(rate, count)]
+    they have not answered is open (read only; claim locks the object it takes). `jobs`: team_jobs'
+    rows, when the caller has them."""
+    rows = team_jobs(session, user_id) if jobs is None else jobs
+    due = [row.id for row in rows if row.done is not None and gold_due(row.gold_rate, row.done)]
     if not due:
         return []
     return list(session.scalars(select(DataObject.job_id).join(Job, Job.id == DataObject.job_id)
@@ -296,26 +306,19 @@ def _job_candidate_template(role: str, with_gold: bool, postgres: bool) -> Any:
     return locked(stmt, postgres=postgres, skip_locked=True, of=DataObject)
 
 
-@functools.cache
-def _team_jobs_template() -> Any:
-    return (select(Job.id, Job.priority)
-            .where(Job.status == "active", Job.team_id.in_(_team_ids(bindparam("user_id"))))
-            .order_by(Job.priority.desc(), Job.id))
-
-
 def _first_candidate(session: Session, db: Database, user_id: int, now: datetime, tried: list[int],
-                     role: str, gold: Collection[int] = ()) -> int | None:
+                     role: str, gold: Collection[int], jobs: list[Any]) -> int | None:
     """`_candidates`' first row, locked (PostgreSQL: SKIP LOCKED), found job by job: one
     statement ordered by (job priority, object id) evaluated its conditions on every open object
     of every job and sorted them (SQLite: a temp B-tree; 31 ms per claim at 4,000 open objects,
     inside the write lock), while per job the (job_id, state, id) index walks the open objects in
     id order and stops at the first that qualifies. Same answer: the jobs are taken by priority,
-    highest first, and within one priority the lowest object id of their first candidates wins."""
+    highest first, and within one priority the lowest object id of their first candidates wins.
+    `jobs`: team_jobs' rows, a superset of the jobs that can have candidates (the statement per
+    job applies every rule)."""
     gold = list(gold)
     params = _candidate_params(user_id, now, tried, gold)
     per_job = _job_candidate_template(role, bool(gold), db.is_postgres)
-    # A superset of the jobs that can have candidates: the statement per job applies every rule.
-    jobs = session.execute(_team_jobs_template(), {"user_id": user_id}).all()
     index = 0
     while index < len(jobs):
         priority = jobs[index].priority
@@ -370,9 +373,10 @@ def _claim_once(db: Database, user_id: int) -> Task | object | None:
             session.delete(hold)  # expired, or its job paused/cancelled: the place goes back
             session.flush()
         tried: list[int] = []
-        gold = gold_jobs(session, user_id, now)  # the user row lock above: their answers cannot change meanwhile
+        jobs = team_jobs(session, user_id)
+        gold = gold_jobs(session, user_id, now, jobs)  # the user row lock above: their answers cannot change meanwhile
         for _ in range(CLAIM_ATTEMPTS):
-            object_id = _first_candidate(session, db, user_id, now, tried, role, gold)
+            object_id = _first_candidate(session, db, user_id, now, tried, role, gold, jobs)
             if object_id is None:
                 break
             # Re-count in a new statement: it sees every hold committed before our lock was granted.
@@ -498,10 +502,15 @@ def _stored(session: Session, object_id: int, user_id: int) -> SubmitResult | No
 @functools.cache
 def _submission_context_template() -> Any:
     """What validating a submission needs: the task input, the job's schema and kind, the job id
-    and whether the user is in its team."""
-    member = (select(Membership.team_id)
-              .where(Membership.team_id == Job.team_id, Membership.user_id == bindparam("user_id")))
-    return (select(DataObject.task_input_json, Job.schema_yaml, Job.kind, Job.id, member.exists())
+    and whether the user is in its team; and the user's stored answer to the object's current
+    iteration if any (a retried submit returns it without validating again), with the object's
+    answer count and state."""
+    user_id = bindparam("user_id")
+    member = select(Membership.team_id).where(Membership.team_id == Job.team_id, Membership.user_id == user_id)
+    stored = (select(Answer.id).where(Answer.object_id == DataObject.id, Answer.user_id == user_id,
+                                      Answer.iteration == DataObject.iteration).scalar_subquery())
+    return (select(DataObject.task_input_json, Job.schema_yaml, Job.kind, Job.id, member.exists().label("member"),
+                   stored.label("stored"), DataObject.answers_count, DataObject.state)
             .join(Job, Job.id == DataObject.job_id).where(DataObject.id == bindparam("object_id")))
 
 
@@ -513,11 +522,10 @@ def submit(db: Database, user_id: int, object_id: int, answer_content: Any, *,
         row = session.execute(_submission_context_template(), {"object_id": object_id, "user_id": user_id}).first()
         if row is None:
             raise NotFound(f"no object {object_id}")
-        if not row[4]:  # checked again in the write: this spares outsiders the validation
-            raise NotInTeam(f"user {user_id} is not in the team of job {row[3]}")
-        stored = _stored(session, object_id, user_id)
-    if stored is not None:
-        return stored
+    if not row.member:  # checked again in the write: this spares outsiders the validation
+        raise NotInTeam(f"user {user_id} is not in the team of job {row.id}")
+    if row.stored is not None:
+        return SubmitResult(row.stored, True, row.answers_count, row.state != "open")
     task_input = json.loads(row[0]) if row[0] else {}
     duration = task_input.get("duration-seconds")
     content = validate_submission(answer_content, load_schema(row[1]), interaction_id=task_input.get("interaction-id"),
@@ -534,20 +542,41 @@ def submit(db: Database, user_id: int, object_id: int, answer_content: Any, *,
 
 
 @functools.cache
-def _person_template() -> Any:
-    """The user and their membership of a team (`team_id`), in one statement."""
-    return (select(User.disabled, User.role, Membership.team_id)
-            .outerjoin(Membership, (Membership.user_id == User.id) & (Membership.team_id == bindparam("team_id")))
-            .where(User.id == bindparam("user_id")))
+def _locked_submission_template(postgres: bool) -> Any:
+    """_locked_object's statement with the user (`user_id`) and their membership of the job's team
+    joined on: NULL user columns for an unknown user, a NULL team for an outsider. Only the
+    object's row is locked; a user's flags may be a moment old, as if read before the lock."""
+    stmt = (select(DataObject, Job, User.disabled, User.role, Membership.team_id)
+            .join(Job, Job.id == DataObject.job_id)
+            .outerjoin(User, User.id == bindparam("user_id"))
+            .outerjoin(Membership, and_(Membership.user_id == User.id, Membership.team_id == Job.team_id))
+            .where(DataObject.id == bindparam("object_id")))
+    return locked(stmt, postgres=postgres, of=DataObject).execution_options(populate_existing=True)
+
+
+@functools.cache
+def _mine_template() -> Any:
+    """The user's answer to an object's iteration (its id) and their hold on the object (accepted,
+    expires): each NULL when none. Run after the object's lock, so it sees every commit before it."""
+    object_id, user_id = bindparam("object_id"), bindparam("user_id")
+    answer = (select(Answer.id).where(Answer.object_id == object_id, Answer.user_id == user_id,
+                                      Answer.iteration == bindparam("iteration")).scalar_subquery())
+    mine = and_(Hold.object_id == object_id, Hold.user_id == user_id)
+    return select(answer.label("answer_id"),
+                  select(Hold.accepted_at).where(mine).scalar_subquery().label("accepted_at"),
+                  select(Hold.expires_at).where(mine).scalar_subquery().label("expires_at"))
 
 
 def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
            accepted_at: datetime | None) -> SubmitResult:
     now = db.now()
     with db.write() as session:
-        obj, job = _locked_object(session, db, object_id)
-        person = session.execute(_person_template(), {"user_id": user_id, "team_id": job.team_id}).first()
-        if person is None or person.disabled:
+        found = session.execute(_locked_submission_template(db.is_postgres),
+                                {"object_id": object_id, "user_id": user_id}).first()
+        if found is None:
+            raise NotFound(f"no object {object_id}")
+        obj, job, person = found[0], found[1], found
+        if person.disabled is None or person.disabled:
             raise Refused(f"user {user_id} cannot submit (unknown or disabled)")
         if person.team_id is None:
             raise NotInTeam(f"user {user_id} is not in the team of job {job.id}")
@@ -556,16 +585,17 @@ def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
         if obj.review_of is not None and session.scalar(select(exists().where(
                 Answer.object_id == obj.review_of, Answer.user_id == user_id))):
             raise Refused(f"you labeled the object reviewed by {obj.dataset_object_id} of job {job.id}")
-        stored = _stored(session, object_id, user_id)
-        if stored is not None:
-            return stored
+        mine = session.execute(_mine_template(), {"object_id": object_id, "user_id": user_id,
+                                                  "iteration": obj.iteration}).one()
+        if mine.answer_id is not None:
+            return SubmitResult(mine.answer_id, True, obj.answers_count, obj.state != "open")
         if job.status == "cancelled":
             raise Refused(f"job {job.id} is cancelled")
         if obj.state != "open":
             raise Refused(f"object {obj.dataset_object_id} of job {job.id} takes no answers ({obj.state})")
         mixed = _is_mixed_gold(obj, job)
-        hold = session.get(Hold, (object_id, user_id))
-        if hold is None or hold.expires_at <= now:
+        held = mine.expires_at is not None
+        if not held or mine.expires_at <= now:
             if job.status != "active":
                 raise Refused(f"job {job.id} is {job.status} and you hold no place on this task")
             if obj.available_until <= now:
@@ -574,15 +604,15 @@ def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
             if not mixed and obj.answers_count + others >= job.workers_per_object:
                 raise Refused(f"your time on object {obj.dataset_object_id} of job {job.id} ran out and other "
                               "workers hold its remaining places")
-        accepted = hold.accepted_at if hold is not None else min(accepted_at or now, now)
+        accepted = mine.accepted_at if held else min(accepted_at or now, now)
         answer = Answer(object_id=object_id, user_id=user_id, iteration=obj.iteration,
                         answer_json=json.dumps(content, ensure_ascii=False, separators=(",", ":")),
                         acceptance_time=accepted, submission_time=now,
                         time_spent_s=round(max(0.0, (now - accepted).total_seconds()), 3))
         session.add(answer)
         session.flush()
-        if hold is not None:
-            session.delete(hold)
+        if held:
+            session.execute(delete(Hold).where(Hold.object_id == object_id, Hold.user_id == user_id))
         obj.answers_count += 1
         obj.revision += 1
         obj.last_submission_at = now
