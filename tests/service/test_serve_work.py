@@ -314,10 +314,11 @@ def test_a_claim_does_not_give_up_while_the_only_free_object_is_locked(db, tmp_p
 
 
 @pytest.mark.parametrize("db", ["postgresql"], indirect=True)
-def test_round_trips_of_a_claim_and_a_submit_on_postgresql(db, tmp_path, schema):
+def test_round_trips_of_a_claim_a_task_page_and_a_submit_on_postgresql(db, tmp_path, schema):
     """On PostgreSQL a request's cost is mostly its round trips (about 1 ms each once the server
-    process has gone idle): a claim is 8 (BEGIN with its SET LOCAL, 6 statements, COMMIT), a
-    submit 9 (the read at the door, BEGIN, 6 statements, COMMIT). Adding one should be a decision."""
+    process has gone idle): a claim is 8 (BEGIN with its SET LOCAL, 6 statements, COMMIT), the
+    task page's read 1, a submit 9 (the read at the door, BEGIN, 6 statements, COMMIT). Adding one
+    should be a decision."""
     team, (ann,) = make_people(db, 1)
     create(db, tmp_path, schema, team.id, lines=calls(3), workers_per_object=2)
     trips: list[str] = []
@@ -328,10 +329,13 @@ def test_round_trips_of_a_claim_and_a_submit_on_postgresql(db, tmp_path, schema)
     try:
         task = work.claim(db, ann.id)
         claim_trips, trips[:] = list(trips), []
+        assert work.current_task(db, ann.id).object_id == task.object_id  # the task page's read
+        page_trips, trips[:] = list(trips), []
         work.submit(db, ann.id, task.object_id, answer_for(task, schema, 1))
         submit_trips = list(trips)
     finally:
         for target, name, fn in listen:
             event.remove(target, name, fn)
+    assert page_trips == ["SELECT"]
     assert claim_trips == ["BEGIN;", "SELECT", "SELECT", "SELECT", "SELECT", "SELECT", "INSERT", "COMMIT"]
     assert submit_trips == ["SELECT", "BEGIN", "SELECT", "SELECT", "INSERT", "DELETE", "UPDATE", "INSERT", "COMMIT"]

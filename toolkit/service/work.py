@@ -466,11 +466,23 @@ def current_task(db: Database, user_id: int) -> Task | None:
     """The task the user holds right now, if any (read only)."""
     now = db.now()
     with db.read() as session:
-        hold = session.scalar(_users_hold_template(), {"user_id": user_id})
-        if hold is None:
-            return None
-        resumable = _can_resume(session, hold, now)
-        return _task(*resumable, hold, resumed=True) if resumable is not None else None
+        row = session.execute(_current_task_template(), {"user_id": user_id}).first()
+    if row is None:
+        return None
+    hold, obj, status, job_name = row
+    if hold.expires_at <= now or status != "active" or obj.state != "open":  # the rules of _can_resume
+        return None
+    return _task(obj, job_name, hold, resumed=True)
+
+
+@functools.cache
+def _current_task_template() -> Any:
+    """The user's hold with its object and the job's status and name (if in one of their teams'
+    jobs): _users_hold_template and _held_object_template in one statement."""
+    user_id = bindparam("user_id")
+    return (select(Hold, DataObject, Job.status, Job.name)
+            .join(DataObject, DataObject.id == Hold.object_id).join(Job, Job.id == DataObject.job_id)
+            .where(Hold.user_id == user_id, Job.team_id.in_(_team_ids(user_id))))
 
 
 def release(db: Database, user_id: int, object_id: int) -> bool:
