@@ -175,9 +175,12 @@ def test_the_queue_runs_in_a_process_of_its_own_that_ends_with_the_server(tmp_pa
         first = _queue_process(server)
         supervisor = _parent(first)
         assert supervisor != server.proc.pid and _parent(supervisor) == server.proc.pid
+        # Background work: it yields the CPU to the request workers (the supervisor only waits).
+        assert os.getpriority(os.PRIO_PROCESS, first) == os.getpriority(os.PRIO_PROCESS, server.proc.pid) + 10
         os.kill(first, signal.SIGKILL)  # a hard crash of the queue worker: the supervisor starts another
         second = _queue_process(server, start=2)
         assert second != first and _parent(second) == supervisor
+        assert os.getpriority(os.PRIO_PROCESS, second) == os.getpriority(os.PRIO_PROCESS, server.proc.pid) + 10
         for ann in anns:
             client = Annotator(server.url)
             client.sign_in(ann.email, PASSWORD)

@@ -82,6 +82,10 @@ class QueueProcess:
 
     RESTART_MAX_S = 30.0
     STOP_TIMEOUT_S = 30.0
+    # The queue is background work: when the CPUs are busy, a consolidation or an output write
+    # (a burst of pure Python) should wait for the request workers, not they for it. Niceness 10
+    # weighs it about a tenth of a request worker under Linux's scheduler, never zero.
+    NICENESS = 10
 
     def __init__(self, make_worker: Callable[[], Any]) -> None:
         self._make_worker = make_worker
@@ -116,6 +120,7 @@ class QueueProcess:
                 _terminate(worker, self.STOP_TIMEOUT_S)
 
     def _work(self, supervisor: int) -> None:
+        os.nice(self.NICENESS)
         stop = _stop_on_signals()
         configure_logging()
         log.info("queue process started", extra={"fields": {"pid": os.getpid(), "parent": supervisor}})
