@@ -178,12 +178,17 @@ def _users_hold_template() -> Any:
     return select(Hold).where(Hold.user_id == bindparam("user_id"))
 
 
+def _gives_task(hold: Hold, obj: DataObject, job_status: str, now: datetime) -> bool:
+    """Whether a hold still gives its user the task: unexpired, the job active, the object open."""
+    return hold.expires_at > now and job_status == "active" and obj.state == "open"
+
+
 def _can_resume(session: Session, hold: Hold, now: datetime) -> tuple[DataObject, str] | None:
     """The held object and its job's name, if the hold still gives its user that task."""
     if hold.expires_at <= now:
         return None
     row = session.execute(_held_object_template(), {"object_id": hold.object_id, "user_id": hold.user_id}).first()
-    if row is None or row[1] != "active" or row[0].state != "open":
+    if row is None or not _gives_task(hold, row[0], row[1], now):
         return None
     return row[0], row[2]
 
@@ -470,7 +475,7 @@ def current_task(db: Database, user_id: int) -> Task | None:
     if row is None:
         return None
     hold, obj, status, job_name = row
-    if hold.expires_at <= now or status != "active" or obj.state != "open":  # the rules of _can_resume
+    if not _gives_task(hold, obj, status, now):
         return None
     return _task(obj, job_name, hold, resumed=True)
 
@@ -506,9 +511,12 @@ def _stored_template() -> Any:
 
 def _stored(session: Session, object_id: int, user_id: int) -> SubmitResult | None:
     row = session.execute(_stored_template(), {"object_id": object_id, "user_id": user_id}).first()
-    if row is None:
-        return None
-    return SubmitResult(row[0], True, row[1], row[2] != "open")
+    return None if row is None else _kept(row[0], row[1], row[2])
+
+
+def _kept(answer_id: int, answers_count: int, state: str) -> SubmitResult:
+    """The result of a submit that found the user's answer stored already."""
+    return SubmitResult(answer_id, True, answers_count, state != "open")
 
 
 @functools.cache
@@ -537,7 +545,7 @@ def submit(db: Database, user_id: int, object_id: int, answer_content: Any, *,
     if not row.member:  # checked again in the write: this spares outsiders the validation
         raise NotInTeam(f"user {user_id} is not in the team of job {row.id}")
     if row.stored is not None:
-        return SubmitResult(row.stored, True, row.answers_count, row.state != "open")
+        return _kept(row.stored, row.answers_count, row.state)
     task_input = json.loads(row[0]) if row[0] else {}
     duration = task_input.get("duration-seconds")
     content = validate_submission(answer_content, load_schema(row[1]), interaction_id=task_input.get("interaction-id"),
@@ -600,7 +608,7 @@ def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
         mine = session.execute(_mine_template(), {"object_id": object_id, "user_id": user_id,
                                                   "iteration": obj.iteration}).one()
         if mine.answer_id is not None:
-            return SubmitResult(mine.answer_id, True, obj.answers_count, obj.state != "open")
+            return _kept(mine.answer_id, obj.answers_count, obj.state)
         if job.status == "cancelled":
             raise Refused(f"job {job.id} is cancelled")
         if obj.state != "open":
