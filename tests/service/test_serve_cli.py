@@ -86,6 +86,7 @@ def test_init_users_teams_jobs_export(gtkit, tmp_path, schema, example_mirror):
     assert len(lines) == 4 and sum("segments" in x for x in lines) == 3
     shown = json.loads(run("job", "show", "calls-1").stdout)
     assert shown["status"] == "done" and shown["progress"]["consolidated"] == 3
+    assert shown["queue"] == {"rows": 0, "waiting": 0, "oldest_waiting_s": None, "failing": 0, "last_error": None}
     assert json.loads(run("job", "list", "--json").stdout)[0]["name"] == "calls-1"
 
     # The written layout imports back as a new job (Ground Truth's layout both ways).

@@ -241,3 +241,24 @@ def test_a_consolidation_is_due_at_once_whatever_the_output_delay(db, tmp_path, 
     work.submit(db, ann.id, task.object_id, answer_for(task, schema, 1))
     item = queue.claim_next(db, "w1", output_delay_s=3600)
     assert item is not None and item.kind == "consolidate"
+
+
+def test_the_queue_state_counts_waiting_leased_and_failing_rows(db, tmp_path, schema, clock):
+    job, (ann,) = setup_job(db, tmp_path, schema, n_objects=3, workers=1)
+    label_all(db, schema, [ann])
+    clock.advance(10)
+    assert queue.queue_state(db) == queue.QueueState(rows=4, waiting=4, oldest_waiting_s=10.0, failing=0)
+    assert queue.claim_next(db, "w1", lease_s=30) is not None
+    failing = queue.claim_next(db, "w1", lease_s=30)
+    with db.write() as session:
+        queue.retry_later(session, db.now(), failing, "OSError: disk on fire")
+    state = queue.queue_state(db, lease_s=30)
+    assert (state.rows, state.waiting, state.failing, state.last_error) == (4, 2, 1, None)  # no error text here
+    assert queue.job_state(db, job.id, lease_s=30).last_error == "OSError: disk on fire"
+    clock.advance(31)  # the first claimant's lease ran out (it was killed), the failing row's backoff (2 s) too
+    state = queue.queue_state(db, lease_s=30)
+    assert (state.waiting, state.oldest_waiting_s, state.failing) == (4, 41.0, 1)
+    assert queue.job_state(db, job.id + 1) == queue.QueueState(rows=0, waiting=0, oldest_waiting_s=None, failing=0)
+    clock.advance(60)
+    runner.run_queue(db, lease_s=30)
+    assert queue.job_state(db, job.id) == queue.QueueState(rows=0, waiting=0, oldest_waiting_s=None, failing=0)

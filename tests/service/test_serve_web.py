@@ -349,7 +349,9 @@ def test_readiness_needs_current_migrations(db_url, tmp_path):
         assert app.test_client().get("/readyz").status_code == 503
         assert app.test_client().get("/healthz").status_code == 200
         migrate.upgrade(database)
-        assert app.test_client().get("/readyz").json == {"status": "ready", "detail": "ready"}
+        assert app.test_client().get("/readyz").json == {
+            "status": "ready", "detail": "ready",
+            "queue": {"rows": 0, "waiting": 0, "oldest_waiting_s": None, "failing": 0}}
     finally:
         database.dispose()
 
@@ -561,3 +563,26 @@ def test_a_started_worker_keeps_its_app_out_of_full_collections(tmp_path):
     facts = json.loads(done.stdout.strip().splitlines()[-1])
     assert facts["before"] == 0 and facts["cycle_collected"]
     assert facts["frozen"] > 10 * facts["left"], facts  # the app's objects, not what is made later
+
+
+def test_a_failing_queue_row_shows_on_the_job_page_and_its_count_on_readyz(site):
+    """An output write that keeps failing (a bucket policy, a full disk) leaves the files behind the
+    database while annotators go on labeling: the admin sees it and why, a monitor sees the count."""
+    from toolkit.service import queue
+
+    db, job = site["db"], site["job_a"]
+    item = queue.claim_next(db, "w1")
+    assert item.job_id == job.id and item.kind == queue.WRITE_OUTPUT
+    with db.write() as session:
+        queue.retry_later(session, db.now(), item, "ClientError: AccessDenied on s3://labels/out")
+    admin = client_for(site, site["admin"])
+    page = admin.get(f"/admin/jobs/{job.id}").get_data(as_text=True)
+    shown = re.search(r'<td id="queue">(.*?)</td>', page, re.S).group(1)
+    assert "1 row(s), 0 waiting" in shown and "1 failing" in shown and "AccessDenied on s3://labels/out" in shown
+    other = admin.get(f"/admin/jobs/{site['job_b'].id}").get_data(as_text=True)
+    assert "1 row(s), 1 waiting (longest 0 s)" in other and "failing" not in re.search(
+        r'<td id="queue">(.*?)</td>', other, re.S).group(1)
+    ready = client_for(site).get("/readyz")
+    assert ready.status_code == 200 and ready.json["queue"] == {"rows": 2, "waiting": 1, "oldest_waiting_s": 0.0,
+                                                                "failing": 1}
+    assert "AccessDenied" not in ready.get_data(as_text=True)  # /readyz answers without a session

@@ -588,10 +588,11 @@ def job_create_review(
 
 
 def _progress_dict(database, job) -> dict:  # type: ignore[no-untyped-def]
-    from toolkit.service import jobs
+    from toolkit.service import jobs, queue
 
     return {**asdict(job), "created_at": job.created_at.isoformat(),
-            "progress": asdict(jobs.job_progress(database, job.id))}
+            "progress": asdict(jobs.job_progress(database, job.id)),
+            "queue": asdict(queue.job_state(database, job.id))}
 
 
 @sjob_app.command("list")
@@ -622,7 +623,7 @@ def job_list(data: DataOpt, db: DbOpt = None, as_json: JsonOpt = False) -> None:
 
 @sjob_app.command("show")
 def job_show(job: JobArg, data: DataOpt, db: DbOpt = None) -> None:
-    """A job's settings and progress as JSON.
+    """A job's settings, progress and queue (rows waiting, failing, and the error) as JSON.
 
     Example:
 

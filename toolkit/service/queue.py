@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from toolkit.service.db import Database
-from toolkit.service.tables import WorkItem
+from toolkit.service.tables import UTCDateTime, WorkItem
 
 CONSOLIDATE = "consolidate"
 WRITE_OUTPUT = "write_output"
@@ -121,3 +121,47 @@ def pending(db: Database, job_id: int | None = None) -> int:
         if job_id is not None:
             stmt = stmt.where(WorkItem.job_id == job_id)
         return session.scalar(stmt) or 0
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """What the queue holds, for the people who run the service (`/readyz`, the admin's job page,
+    `gtkit serve job show`): a queue that nobody works, or work that keeps failing, leaves answers
+    unconsolidated and output files behind the database, and shows nowhere else but in the logs."""
+
+    rows: int  # not yet done (due or not, being worked or not)
+    waiting: int  # due and not being worked: nothing holds a live lease on them
+    oldest_waiting_s: float | None  # how long the longest-waiting of those has been due
+    failing: int  # raised at their last attempt and wait for the next (backoff 2, 4 ... 300 s)
+    last_error: str | None = None  # the error of the failing row tried most often (job_state only)
+
+
+def queue_state(db: Database, *, lease_s: int = DEFAULT_LEASE_S) -> QueueState:
+    """The whole queue, counts only (no job, no error text: /readyz answers without a session)."""
+    with db.read() as session:
+        return _state(session, db.now(), lease_s, None)
+
+
+def job_state(db: Database, job_id: int, *, lease_s: int = DEFAULT_LEASE_S) -> QueueState:
+    """One job's rows, with the error of its most-tried failing row."""
+    with db.read() as session:
+        state = _state(session, db.now(), lease_s, job_id)
+        if not state.failing:
+            return state
+        error = session.scalar(select(WorkItem.last_error)
+                               .where(WorkItem.job_id == job_id, WorkItem.last_error.is_not(None))
+                               .order_by(WorkItem.attempts.desc(), WorkItem.id).limit(1))
+    return QueueState(state.rows, state.waiting, state.oldest_waiting_s, state.failing, error)
+
+
+def _state(session: Session, now: datetime, lease_s: int, job_id: int | None) -> QueueState:
+    waiting = and_(WorkItem.not_before <= now,
+                   or_(WorkItem.claimed_at.is_(None), WorkItem.claimed_at < now - timedelta(seconds=lease_s)))
+    stmt = select(func.count(), func.count(case((waiting, 1))),
+                  type_coerce(func.min(case((waiting, WorkItem.not_before))), UTCDateTime),
+                  func.count(WorkItem.last_error))
+    if job_id is not None:
+        stmt = stmt.where(WorkItem.job_id == job_id)
+    rows, waiting_rows, oldest, failing = session.execute(stmt).one()
+    waited = None if oldest is None else round(max(0.0, (now - oldest).total_seconds()), 1)
+    return QueueState(rows, waiting_rows, waited, failing)

@@ -18,7 +18,7 @@ from toolkit.contract import LabelSchema, load_label_schema, worker_report
 from toolkit.contract.schema import builtin_schema_names
 from toolkit.export.workers import COLUMNS, WorkerReportError, charts, collect_workers, table_rows
 from toolkit.labeling.output_layout import JobLayout
-from toolkit.service import jobs, output, people, sso
+from toolkit.service import jobs, output, people, queue, sso
 from toolkit.service.errors import Invalid
 from toolkit.service.web.context import serve_state
 from toolkit.storage import tempfiles
@@ -122,10 +122,12 @@ def create_job() -> Any:
 
 @bp.get("/jobs/<int:job_id>")
 def job(job_id: int) -> Any:
-    db = serve_state().db
+    state = serve_state()
+    db = state.db
     info = jobs.get_job(db, job_id)
     teams = {t.id: t.name for t in people.list_teams(db)}
     return render_template("admin_job.html", job=info, progress=jobs.job_progress(db, job_id),
+                           queue=queue.job_state(db, job_id, lease_s=state.config.queue_lease_s),
                            team=teams.get(info.team_id), written=request.args.get("written"))
 
 

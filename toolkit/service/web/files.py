@@ -23,6 +23,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from toolkit.service.portal.views import FAVICON, asset_response, local_media_response
+from toolkit.service.queue import queue_state
 from toolkit.service.tables import DataObject, Job, Membership
 from toolkit.service.web.context import decode_media_uri, readiness, serve_state
 from toolkit.storage import MirrorEscape, is_s3, split_s3
@@ -126,5 +127,14 @@ def healthz() -> Any:
 
 @health.get("/readyz")
 def readyz() -> Any:
-    ready, detail = readiness(serve_state().db)
-    return jsonify(status="ready" if ready else "not ready", detail=detail), 200 if ready else 503
+    """503 only for what makes this instance unable to serve (the load balancer's question). The
+    queue's counts come along for monitoring: a queue that nobody works, or rows that keep failing,
+    do not stop annotators from labeling, but leave consolidations and output files behind."""
+    state = serve_state()
+    ready, detail = readiness(state.db)
+    if not ready:
+        return jsonify(status="not ready", detail=detail), 503
+    queue = queue_state(state.db, lease_s=state.config.queue_lease_s)
+    return jsonify(status="ready", detail=detail, queue={"rows": queue.rows, "waiting": queue.waiting,
+                                                         "oldest_waiting_s": queue.oldest_waiting_s,
+                                                         "failing": queue.failing})
