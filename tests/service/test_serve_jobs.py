@@ -171,3 +171,40 @@ def test_progress_counts(db, tmp_path, manifest, schema, clock, storage):
                                         failed=0, answers=1, answers_last_hour=1, median_time_spent_s=30.0)
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(WorkItem).where(WorkItem.kind == queue.CONSOLIDATE)) == 1
+
+
+def test_progress_answer_figures_come_from_the_database_with_statistics_median_rule(db, tmp_path, manifest, schema,
+                                                                                    clock):
+    """The median of an odd and an even number of times (the mean of the middle two), the last
+    hour's count, and only this job's answers, on both databases."""
+    import statistics
+    from datetime import timedelta
+
+    from toolkit.service.tables import Answer
+
+    team, (ann,) = make_people(db, 1)
+    job = new_job(db, manifest, schema, team.id, tmp_path, workers_per_object=1)
+    other = new_job(db, manifest, schema, team.id, tmp_path, workers_per_object=1, name="other")
+    with db.read() as session:
+        mine = session.scalars(select(DataObject.id).where(DataObject.job_id == job.id)).first()
+        theirs = session.scalars(select(DataObject.id).where(DataObject.job_id == other.id)).first()
+    now = clock()
+    times = [7.5, 300.0, 12.0, 41.0, 3.25]
+
+    def add(object_id, iteration, spent, hours_ago):
+        with db.write() as session:
+            session.add(Answer(object_id=object_id, user_id=ann.id, answer_json="{}", iteration=iteration,
+                               acceptance_time=now, submission_time=now - timedelta(hours=hours_ago),
+                               time_spent_s=spent))
+
+    for iteration, spent in enumerate(times, start=1):
+        add(mine, iteration, spent, hours_ago=iteration - 1)  # the last hour: only the first (1 h ago is not after it)
+    add(theirs, 1, 10_000.0, hours_ago=0)
+    progress = jobs.job_progress(db, job.id)
+    assert (progress.answers, progress.answers_last_hour) == (5, 1)
+    assert progress.median_time_spent_s == statistics.median(times) == 12.0
+    add(mine, 6, 20.0, hours_ago=0)
+    progress = jobs.job_progress(db, job.id)
+    assert (progress.answers, progress.answers_last_hour) == (6, 2)
+    assert progress.median_time_spent_s == statistics.median([*times, 20.0]) == 16.0
+    assert jobs.job_progress(db, other.id).median_time_spent_s == 10_000.0
