@@ -134,3 +134,44 @@ def test_admin_actions_need_an_admin_and_leave_an_audit_trail(db):
     text = repr(trail)
     assert "ann@example.org" not in text and "Ann Example" not in text  # ids only, no PII
     assert [u.id for u in people.list_users(db)] == [admin.id, ann.id]
+
+
+def test_ended_sessions_and_throttle_rows_are_pruned_a_day_after_they_end(db, clock, monkeypatch):
+    from sqlalchemy import func
+
+    from toolkit.service import runner
+    from toolkit.service.tables import LoginThrottle
+    from toolkit.service.web import throttle
+
+    def counts():
+        with db.read() as session:
+            return (session.scalar(select(func.count()).select_from(UserSession)),
+                    session.scalar(select(func.count()).select_from(LoginThrottle)))
+
+    user = people.create_user(db, email="ann@example.org", display_name="Ann", password=PASSWORD)
+    expiring = people.create_session(db, user.id, ttl_s=12 * 3600)
+    people.end_session(db, people.create_session(db, user.id))  # revoked now
+    throttle.failed(db, throttle.keys("192.0.2.7", "typo@example.org"))
+    assert counts() == (2, 2)
+    clock.advance(24 * 3600 - 1)
+    assert people.prune_ended(db) == (0, 0)
+    clock.advance(2)  # a day after the logout and the failed sign-in
+    assert people.prune_ended(db) == (1, 2) and counts() == (1, 0)
+    live = people.create_session(db, user.id, ttl_s=24 * 3600)
+    clock.advance(12 * 3600)  # a day after `expiring` expired
+    assert people.prune_ended(db) == (1, 0)
+    assert people.session_user(db, live) == user and people.session_user(db, expiring) is None
+
+    # The queue worker prunes on its first round, then at most once every PRUNE_EVERY_S.
+    people.end_session(db, live)
+    clock.advance(24 * 3600 + 1)
+    worker = runner.QueueWorker(db)
+    worker.run_round()
+    assert counts() == (0, 0)
+    people.end_session(db, people.create_session(db, user.id))
+    clock.advance(24 * 3600 + 1)
+    worker.run_round()
+    assert counts() == (1, 0)  # within the hour: not again
+    monkeypatch.setattr(runner, "PRUNE_EVERY_S", 0)
+    worker.run_round()
+    assert counts() == (0, 0)

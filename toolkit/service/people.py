@@ -22,7 +22,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,7 @@ from toolkit.service.tables import (
     Hold,
     Invitation,
     Job,
+    LoginThrottle,
     Membership,
     Team,
     User,
@@ -45,6 +46,7 @@ from toolkit.service.tables import (
 PASSWORD_LENGTH = (10, 1024)
 INVITATION_TTL_S = 7 * 24 * 3600
 SESSION_TTL_S = 12 * 3600
+KEEP_ENDED_S = 24 * 3600  # ended sessions and sign-in throttle windows, deleted after this
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _hasher = PasswordHasher()
 _dummy: dict[int, str] = {}
@@ -502,6 +504,19 @@ def _session_user_template() -> Any:
     return (select(User).join(UserSession, UserSession.user_id == User.id)
             .where(UserSession.id_hash == bindparam("id_hash"), UserSession.revoked_at.is_(None),
                    UserSession.expires_at > bindparam("now", type_=UTCDateTime), User.disabled.is_(False)))
+
+
+def prune_ended(db: Database, *, keep_s: int = KEEP_ENDED_S) -> tuple[int, int]:
+    """Delete sessions that expired or were revoked, and sign-in throttle rows whose window (15
+    min) began, more than `keep_s` ago: neither is read again, and a service that runs for months
+    would otherwise keep a row for every sign-in and every address that ever mistyped a password.
+    Returns (sessions, throttle rows) deleted. The queue process runs it every hour."""
+    cutoff = db.now() - timedelta(seconds=keep_s)
+    with db.write(durable=False) as session:  # lost to a power cut: deleted at the next run
+        sessions = session.execute(delete(UserSession).where(
+            or_(UserSession.expires_at < cutoff, UserSession.revoked_at < cutoff))).rowcount
+        throttles = session.execute(delete(LoginThrottle).where(LoginThrottle.window_start < cutoff)).rowcount
+    return sessions, throttles
 
 
 def end_session(db: Database, token: str) -> None:

@@ -25,6 +25,7 @@ from toolkit.service.consolidation import consolidate_object
 from toolkit.service.db import Database
 from toolkit.service.jobs import refresh_status
 from toolkit.service.output import write_output
+from toolkit.service.people import prune_ended
 from toolkit.service.queue import ClaimedItem
 from toolkit.service.tables import DataObject, Hold
 from toolkit.storage import Storage
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 OUTPUT_WRITE_SHARE = 10  # wait this many times a raced write's duration before the next
 EXPIRED_REASON = "availability lifetime passed without an answer"
+PRUNE_EVERY_S = 3600
 
 
 @dataclass(frozen=True)
@@ -139,14 +141,27 @@ class QueueWorker:
         self.output_delay_s = output_delay_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="gtkit-queue", daemon=True)
+        self._pruned_at: float | None = None
 
     def run_round(self) -> None:
         """One `run_queue`; a failure of the round itself (the database unreachable) is logged and
         the next round tries again."""
         try:
             run_queue(self.db, storage=self.storage, lease_s=self.lease_s, output_delay_s=self.output_delay_s)
+            self._prune_when_due()
         except Exception:
             log.exception("queue worker round failed")
+
+    def _prune_when_due(self) -> None:
+        """Ended sessions and throttle rows (people.prune_ended), once an hour: any number of queue
+        workers may do it, so it needs no coordination, only not to scan those tables every second."""
+        if self._pruned_at is not None and time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
+            return
+        sessions, throttles = prune_ended(self.db)
+        self._pruned_at = time.monotonic()
+        if sessions or throttles:
+            log.info("pruned ended sessions and sign-in throttle rows",
+                     extra={"fields": {"sessions": sessions, "throttle_rows": throttles}})
 
     def _loop(self) -> None:
         while not self._stop.is_set():
