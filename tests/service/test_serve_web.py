@@ -371,6 +371,33 @@ def test_logs_carry_no_names_emails_tokens_or_answers(site, caplog):
         assert secret not in text
 
 
+def test_an_unhandled_error_is_logged_without_the_path_or_the_error_text(site, caplog, monkeypatch):
+    """Flask logs "Exception on <path> [POST]" by itself: the path of an invitation carries its token
+    (and a media path the file's name). The service logs the endpoint and the error's type instead,
+    and the person gets a plain 500 page."""
+    invitation = people.invite(site["db"], email="z@example.org")
+    client = client_for(site)
+    csrf = token(client, f"/invite/{invitation.token}")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Northwind: the database said no")
+
+    monkeypatch.setattr(people, "accept_invitation", broken)
+    site["app"].config["PROPAGATE_EXCEPTIONS"] = False  # as in production, not as in Flask's testing mode
+    caplog.set_level(logging.DEBUG)
+    resp = client.post(f"/invite/{invitation.token}", data={"csrf_token": csrf, "display_name": "Zed",
+                                                           "password": PASSWORD, "confirm": PASSWORD})
+    assert resp.status_code == 500 and "Northwind" not in resp.get_data(as_text=True)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].getMessage() == "unhandled error" and errors[0].exc_info is None
+    fields = errors[0].fields
+    assert (fields["method"], fields["endpoint"], fields["error"]) == ("POST", "auth.invite_post", "RuntimeError")
+    assert fields["stack"][-1].startswith("test_serve_web.py:") and fields["stack"][-1].endswith(" broken")
+    for record in caplog.records:
+        shown = f"{record.getMessage()} {getattr(record, 'fields', '')}"
+        assert invitation.token not in shown and "Northwind" not in shown
+
+
 def test_the_queue_thread_consolidates_and_writes_output(db, tmp_path, schema, storage):
     team, (ann,) = make_people(db, 1)
     manifest = write_manifest(tmp_path / "m.jsonl", manifest_lines(tmp_path, 1))

@@ -26,6 +26,7 @@ import re
 import secrets
 import socket
 import threading
+import traceback
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -99,13 +100,29 @@ class _PortSession(SecureCookieSessionInterface):
         return "gtkit_session_" + re.sub(r"\W", "_", port)
 
 
+class PrivateFlask(Flask):
+    """Flask that logs an unhandled error by its endpoint, type and stack, never its path or text.
+
+    Flask's own line is "Exception on <path> [POST]" with the traceback: a path carries an
+    invitation's token or a media file's name, and an error's text may quote an answer or a
+    transcript. The stack (file, line, function of each frame) is what finds the bug."""
+
+    def log_exception(self, exc_info: Any) -> None:
+        kind, _exc, trace = exc_info
+        frames = [f"{PurePosixPath(f.filename).name}:{f.lineno} {f.name}" for f in traceback.extract_tb(trace)]
+        log.error("unhandled error", extra={"fields": {
+            "method": request.method if has_request_context() else None,
+            "endpoint": request.endpoint if has_request_context() else None,
+            "error": kind.__name__ if kind else None, "stack": frames[-12:]}})
+
+
 def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR,
                max_submission_bytes: int | None = None) -> Flask:
     """The portal for `source`. Task pages load static/ from `/assets/`, hashed from `assets_dir`;
     request bodies over `max_submission_bytes` (default DEFAULT_MAX_SUBMISSION_BYTES) are refused (413)."""
     if max_submission_bytes is None:
         max_submission_bytes = DEFAULT_MAX_SUBMISSION_BYTES
-    app = Flask(__name__, template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"),
+    app = PrivateFlask(__name__, template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"),
                 static_url_path="/_portal")
     app.config.update(
         JSON_SORT_KEYS=False,

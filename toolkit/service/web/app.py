@@ -31,7 +31,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from toolkit.service import people
 from toolkit.service.errors import Invalid, NotFound, Refused
 from toolkit.service.portal import csp
-from toolkit.service.portal.app import SAFE_METHODS, same_origin
+from toolkit.service.portal.app import SAFE_METHODS, PrivateFlask, same_origin
 from toolkit.service.runner import QueueWorker
 from toolkit.service.web.context import (
     SECRET_ENV,
@@ -54,7 +54,7 @@ PUBLIC = frozenset({"auth.login", "auth.login_post", "auth.invite", "auth.invite
 def create_app(config: ServeConfig) -> Flask:
     secret = config.secret_key or (os.environ[SECRET_ENV].encode() if os.environ.get(SECRET_ENV)
                                    else shared_secret(config.db))
-    app = Flask(__name__, static_folder=str(PORTAL / "static"), static_url_path="/_portal")
+    app = PrivateFlask(__name__, static_folder=str(PORTAL / "static"), static_url_path="/_portal")
     app.jinja_loader = ChoiceLoader([FileSystemLoader(str(HERE / "templates")),
                                      FileSystemLoader(str(PORTAL / "templates"))])
     secure = config.secure_cookies
