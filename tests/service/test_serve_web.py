@@ -241,6 +241,31 @@ def test_admin_creates_a_job_from_an_uploaded_manifest_and_sees_progress(site, t
     assert pause.status_code == 302 and jobs.get_job(site["db"], job.id).status == "paused"
 
 
+def test_an_admin_uploads_a_manifest_larger_than_an_answer_may_be(site, tmp_path):
+    """Requests are capped at the answer limit (4 MB), but a manifest upload on the new-job page, by
+    an admin, may be as large as MAX_MANIFEST_UPLOAD_BYTES; bigger ones are named by path or URI."""
+    from toolkit.service.portal.app import DEFAULT_MAX_SUBMISSION_BYTES
+    from toolkit.service.web.context import MAX_MANIFEST_UPLOAD_BYTES
+
+    lines = manifest_lines(tmp_path, 80)
+    for line in lines:
+        line.setdefault("metadata", {})["notes"] = "x" * 70_000  # under Ground Truth's 100 KB a line
+    body = "".join(json.dumps(x) + "\n" for x in lines).encode()
+    assert DEFAULT_MAX_SUBMISSION_BYTES < len(body) < MAX_MANIFEST_UPLOAD_BYTES
+
+    def upload(client, name, page):
+        return client.post("/admin/jobs/new", content_type="multipart/form-data", data={
+            "name": name, "team": str(site["team_a"].id), "schema": "call-center",
+            "csrf_token": token(client, page), "manifest_file": (__import__("io").BytesIO(body), "m.jsonl")})
+
+    admin = client_for(site, site["admin"])
+    resp = upload(admin, "big-upload", "/admin/jobs/new")
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+    assert jobs.job_progress(site["db"], jobs.get_job(site["db"], "big-upload").id).objects == 81
+    refused = upload(client_for(site, site["ann"]), "not-an-admin", "/")  # the answer limit still holds for others
+    assert refused.status_code == 413
+
+
 def test_admin_new_job_takes_a_gold_rate_and_shows_it(site, tmp_path):
     admin = client_for(site, site["admin"])
     lines = manifest_lines(tmp_path, 3)

@@ -34,6 +34,7 @@ from toolkit.service.portal import csp
 from toolkit.service.portal.app import SAFE_METHODS, PrivateFlask, same_origin
 from toolkit.service.runner import QueueWorker
 from toolkit.service.web.context import (
+    MAX_MANIFEST_UPLOAD_BYTES,
     SECRET_ENV,
     Serve,
     ServeConfig,
@@ -75,6 +76,10 @@ def create_app(config: ServeConfig) -> Flask:
     @app.before_request
     def _start() -> Any:
         g.gtkit_started = time.perf_counter()
+        # Every request is capped at the answer limit except an admin's manifest upload, raised here,
+        # before CSRFProtect reads the form, and only once the session says it is an admin's.
+        if request.endpoint == "admin.create_job" and current_user.is_authenticated and current_user.is_admin:
+            request.max_content_length = MAX_MANIFEST_UPLOAD_BYTES
         # Registered before CSRFProtect, so it runs first.
         if request.method not in SAFE_METHODS and not same_origin(
                 request.headers.get("Origin"), request.headers.get("Referer"), request.host):
@@ -105,7 +110,10 @@ def create_app(config: ServeConfig) -> Flask:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Any:
-        return refuse(413, f"the request is larger than the limit of {config.max_submission_bytes:,} bytes")
+        limit = request.max_content_length or config.max_submission_bytes
+        larger = limit > config.max_submission_bytes  # the manifest upload's limit
+        hint = ": name a larger manifest by its path or s3:// URI on the server" if larger else ""
+        return refuse(413, f"the request is larger than the limit of {limit:,} bytes{hint}")
 
     @app.errorhandler(Refused)
     def _refused(exc: Refused) -> Any:

@@ -36,6 +36,11 @@ SECRET_SETTING = "secret_key"
 SECRET_ENV = "GTKIT_SECRET_KEY"
 
 
+# The new-job page's manifest upload (an admin's): werkzeug spools it to a temporary file, not memory.
+# Larger manifests are named by a path or an s3:// URI on the server.
+MAX_MANIFEST_UPLOAD_BYTES = 256 * 1024 * 1024
+
+
 @dataclass
 class ServeConfig:
     db: Database
