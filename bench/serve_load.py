@@ -209,7 +209,7 @@ def measure(backend: str, instances: int, args, pg_url: str | None, schema) -> d
             "errors": run.errors}
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--annotators", type=int, default=20)
     parser.add_argument("--objects", type=int, default=0, help="default: 4 per annotator")
@@ -266,7 +266,17 @@ def main() -> None:
             print(f"{name:<14} median claim {statistics.median(r['timings']['claim']):.1f} ms")
         print()
     print("Targets (issue 14): p99 < 100 ms with 50 annotators on SQLite; 200 on PostgreSQL with 2 instances.")
+    for r in results:
+        name = f"{r['backend']}:{r['instances']}x{r['workers']}w"
+        under = {kind: bool(r["timings"][kind]) and pct(r["timings"][kind], 99) < 100 for kind in ("claim", "submit")}
+        print(f"{name:<14} p99 under 100 ms: claim {'yes' if under['claim'] else 'NO'}, "
+              f"submit {'yes' if under['submit'] else 'NO'}")
+    broken = [r for r in results if r["lost"] or r["duplicated"] or r["errors"]]
+    if broken:  # latency is a figure to read; a lost or duplicated answer is a failed run
+        print("FAILED: answers lost or duplicated, or requests failed, in "
+              + ", ".join(f"{r['backend']}:{r['instances']}" for r in broken), file=sys.stderr)
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
