@@ -638,3 +638,18 @@ def test_a_failing_queue_row_shows_on_the_job_page_and_its_count_on_readyz(site)
     assert ready.status_code == 200 and ready.json["queue"] == {"rows": 2, "waiting": 1, "oldest_waiting_s": 0.0,
                                                                 "failing": 1}
     assert "AccessDenied" not in ready.get_data(as_text=True)  # /readyz answers without a session
+
+
+def test_the_admin_writes_a_jobs_output_from_its_page_and_it_is_audited(site, tmp_path):
+    from toolkit.service.audit import list_audit
+
+    admin, job = client_for(site, site["admin"]), site["job_a"]
+    resp = admin.post(f"/admin/jobs/{job.id}/write-output", data={"csrf_token": token(admin, f"/admin/jobs/{job.id}")})
+    manifest = tmp_path / "out" / "job-a" / "manifests" / "output" / "output.manifest"
+    assert resp.status_code == 302 and parse_qs(urlsplit(resp.location).query)["written"] == [str(manifest)]
+    assert len(manifest.read_text().splitlines()) == 3
+    entry = list_audit(site["db"], limit=1)[0]
+    assert (entry.actor_id, entry.action, entry.target) == (site["admin"].id, "job.write_output", f"job:{job.id}")
+    assert entry.detail == {"objects": 3, "labeled": 0}
+    ann = client_for(site, site["ann"])
+    assert ann.post(f"/admin/jobs/{job.id}/write-output", data={"csrf_token": token(ann, "/")}).status_code == 403

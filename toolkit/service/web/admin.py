@@ -19,6 +19,7 @@ from toolkit.contract.schema import builtin_schema_names
 from toolkit.export.workers import COLUMNS, WorkerReportError, charts, collect_workers, table_rows
 from toolkit.labeling.output_layout import JobLayout
 from toolkit.service import jobs, output, people, queue, sso
+from toolkit.service.audit import record
 from toolkit.service.errors import Invalid
 from toolkit.service.web.context import serve_state
 from toolkit.storage import tempfiles
@@ -175,6 +176,9 @@ def job_action(job_id: int, action: str) -> Any:
     state = serve_state()
     if action == "write-output":
         stats = output.write_output(state.db, job_id, storage=state.config.storage, full=True)
+        with state.db.write() as session:
+            record(session, state.db.now(), current_user.id, "job.write_output", f"job:{job_id}",
+                   objects=stats.objects, labeled=stats.labeled)
         return redirect(url_for("admin.job", job_id=job_id, written=stats.manifest_uri))
     if action == "add-objects":
         manifest = (request.form.get("manifest") or "").strip()
