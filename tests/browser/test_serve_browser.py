@@ -13,6 +13,7 @@ import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
@@ -87,6 +88,7 @@ def test_admin_invites_two_annotators_who_label_one_call(browser, tmp_path, peak
             admin.fill("#job-workers", "2")
             admin.click("#create-job")
             admin.wait_for_url("**/admin/jobs/*")
+            job_path = urlsplit(admin.url).path
             links = []
             for email in ("ann@example.org", "bob@example.org"):
                 admin.goto(f"{url}/admin/users")
@@ -110,6 +112,14 @@ def test_admin_invites_two_annotators_who_label_one_call(browser, tmp_path, peak
                 # From a signed-in page, a state change without the token is refused.
                 status = page.evaluate("fetch('/next', {method: 'POST'}).then(r => r.status)")
                 assert status == 403
+                if index == 1:  # Bob, with his own valid token: an admin's action is refused
+                    status = page.evaluate("""(jobPath) => {
+                        const token = document.querySelector('meta[name=csrf-token]').content;
+                        return fetch(`${jobPath}/pause`, {method: 'POST',
+                            body: 'csrf_token=' + encodeURIComponent(token),
+                            headers: {'Content-Type': 'application/x-www-form-urlencoded'}}).then(r => r.status);
+                    }""", job_path)
+                    assert status == 403
                 with page.expect_response("**/task/*") as task_response:
                     page.click("#next-task")
                 page.wait_for_url("**/task/*")
