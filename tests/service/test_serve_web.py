@@ -177,6 +177,23 @@ def test_sign_in_gives_one_answer_and_is_throttled(site, clock):
     assert sign_in(client_for(site), site["ann"].email, PASSWORD).status_code == 302
 
 
+def test_one_address_is_throttled_after_fifty_failures_whatever_the_emails(site, clock):
+    """A password spray from one address (a new email each time, so no email's count reaches ten)
+    meets the address's limit; another address signs in meanwhile."""
+    from toolkit.service.web.throttle import LIMITS
+
+    sprayer = site["app"].test_client()
+    sprayer.environ_base["REMOTE_ADDR"] = "198.51.100.9"
+    for n in range(LIMITS["ip"]):
+        assert sign_in(sprayer, f"guess-{n}@example.org", "wrong password!").status_code == 401
+    assert sign_in(sprayer, site["bob"].email, PASSWORD).status_code == 429  # the right password, too
+    elsewhere = site["app"].test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "203.0.113.4"
+    assert sign_in(elsewhere, site["bob"].email, PASSWORD).status_code == 302
+    clock.advance(16 * 60)
+    assert sign_in(sprayer, site["bob"].email, PASSWORD).status_code == 302
+
+
 def test_logout_and_disable_end_the_session_everywhere(site):
     client = client_for(site, site["ann"])
     cookie = client.get_cookie("gtkit_session").value
