@@ -24,8 +24,8 @@ from toolkit.service.simulate import simulated_answer_content
 from toolkit.service.tables import Answer, Consolidation
 from toolkit.service.web.client import Annotator
 
-OBJECTS = 30
-ANNOTATORS = 10
+OBJECTS = 75
+ANNOTATORS = 50  # the 50 concurrent annotators, spread over both instances
 
 
 def wait_for_queue(db, job_id: int, objects: int, timeout: float = 90) -> None:
