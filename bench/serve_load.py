@@ -231,7 +231,7 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         pg_url = os.environ.get("GTKIT_TEST_POSTGRES_URL")
         if pg_url is None and any(c.startswith("postgresql") for c in args.configs):
-            from conftest import throwaway_cluster
+            from service_helpers import throwaway_cluster
 
             pg_url = stack.enter_context(throwaway_cluster())
         for config in args.configs:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 EXAMPLE_BUCKET = "example-feedback-bucket"
 EXAMPLE_MIRROR = f"s3://{EXAMPLE_BUCKET}/={EXAMPLES}"
+# The service's test helpers (a throwaway PostgreSQL, fresh databases) serve the browser tests too.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "service"))
 
 
 @pytest.fixture(autouse=True)
@@ -52,3 +56,17 @@ def s3_bucket(aws):
     name = "gtkit-test-bucket"
     boto3.client("s3", region_name=os.environ["AWS_DEFAULT_REGION"]).create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The PostgreSQL server of this test session: GTKIT_TEST_POSTGRES_URL, or a throwaway cluster
+    (service_helpers.throwaway_cluster) started on first use and stopped at the end."""
+    url = os.environ.get("GTKIT_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    from service_helpers import throwaway_cluster
+
+    with throwaway_cluster() as url:
+        yield url

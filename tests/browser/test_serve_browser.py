@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
+from service_helpers import fresh_postgres_database
 from ui_helpers import MEDIA, READY, wait_until
 
 from toolkit.contract import ConsolidatedLabel
@@ -59,8 +61,23 @@ def sign_in(page, url: str, email: str) -> None:
     page.wait_for_url(f"{url}/")
 
 
-def test_admin_invites_two_annotators_who_label_one_call(browser, tmp_path, peaks_dir, examples_dir):
-    db = Database.for_data_dir(tmp_path / "data")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service_db(request, tmp_path) -> Iterator[Database]:
+    """An empty service database on each backend: the data directory's SQLite file, or a fresh
+    database on the session's PostgreSQL server (a server that cannot start fails the test)."""
+    if request.param == "sqlite":
+        db = Database.for_data_dir(tmp_path / "data")
+        yield db
+        db.dispose()
+        return
+    with fresh_postgres_database(request.getfixturevalue("postgres_server")) as url:
+        db = Database(url)
+        yield db
+        db.dispose()
+
+
+def test_admin_invites_two_annotators_who_label_one_call(browser, service_db, tmp_path, peaks_dir, examples_dir):
+    db = service_db
     migrate.upgrade(db)
     people.create_user(db, email="admin@example.org", display_name="Admin", password=PASSWORD, role="admin")
     line = {"source-ref": f"{MEDIA}/call_001.wav", "media-type": "audio", "interaction-id": "int-0001",
@@ -146,15 +163,12 @@ def test_admin_invites_two_annotators_who_label_one_call(browser, tmp_path, peak
         for ctx in contexts:
             ctx.close()
         stop(app)
-        db.dispose()
     assert errors == [], "\n".join(errors)
     (labeled,) = [json.loads(x) for x in out_manifest.read_text().splitlines()]
     assert output_line_problems(labeled, "segments", "served-job") == []
     label = ConsolidatedLabel.model_validate(labeled["segments"])
     assert label.status == "ok" and label.valid_worker_count == 2
-    db = Database.for_data_dir(tmp_path / "data")
     accounts = {u.email: u.worker_id for u in people.list_users(db)}
-    db.dispose()
     expected = sorted([accounts["ann@example.org"], accounts["bob@example.org"]])
     assert sorted(w.worker_id for w in label.workers) == expected
     assert label.content["overall_rating"].mean == 4.5

@@ -8,12 +8,7 @@ fails the tests; it never skips them.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pwd
 import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +18,6 @@ import pytest
 from service_helpers import (
     FakeClock,
     _admin_conninfo,
-    free_port_number,
     fresh_postgres_database,
     manifest_lines,
     write_manifest,
@@ -32,52 +26,7 @@ from service_helpers import (
 from toolkit.service import migrate
 from toolkit.service.db import Database
 
-PG_BIN = Path(os.environ.get("GTKIT_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 BACKENDS = ["sqlite", "postgresql"]
-
-
-@contextlib.contextmanager
-def throwaway_cluster() -> Iterator[str]:
-    """A PostgreSQL server in a temp dir for this test session; yields its URL."""
-    if not (PG_BIN / "initdb").is_file():
-        pytest.fail(f"PostgreSQL 15 server binaries not found in {PG_BIN} (Debian: apt-get install postgresql-15)")
-    base = Path(tempfile.mkdtemp(prefix="gtkit-pg-"))
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root: the cluster belongs to `postgres`
-        account = pwd.getpwnam("postgres")
-        os.chown(base, account.pw_uid, account.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    data, log = base / "data", base / "server.log"
-    port = free_port_number()
-
-    def run(*args: str) -> None:
-        done = subprocess.run([*run_as, *args], capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            server_log = log.read_text() if log.exists() else ""
-            pytest.fail(f"{' '.join(args[:2])} failed ({done.returncode}): {done.stderr[-2000:]}\n{server_log[-2000:]}")
-
-    try:
-        run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        options = (f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=300 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start")
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-        finally:
-            subprocess.run([*run_as, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                           capture_output=True, timeout=120)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    url = os.environ.get("GTKIT_TEST_POSTGRES_URL")
-    if url:
-        yield url
-        return
-    with throwaway_cluster() as url:
-        yield url
 
 
 @pytest.fixture
