@@ -1,5 +1,7 @@
-"""Importing a Ground Truth job's output layout (here: one written by `gtkit local-job run`, which
-writes the Ground Truth layout) to continue or review it in the service."""
+"""Importing a Ground Truth job's output layout to continue or review it in the service: one written
+by `gtkit local-job run` (which writes the Ground Truth layout), and the same reshaped as Ground
+Truth writes it for a private workforce (workforce worker ids, Cognito metadata, time-named response
+files, the doc's metadata spelling, intermediate files)."""
 
 from __future__ import annotations
 
@@ -128,3 +130,64 @@ def test_import_refuses_what_is_not_a_job_output(db, tmp_path, schema):
         gt_import.import_gt_output(db, str(root), name="z", schema=schema, team_id=team.id,
                                    output_uri=str(tmp_path / "out"))
     assert jobs.list_jobs(db) == []  # a refused import leaves no half-imported job
+
+
+def as_ground_truth_wrote_it(root: Path) -> dict[str, str]:
+    """Reshape a layout gtkit wrote into what a Ground Truth job on a private workforce writes: worker
+    ids of the workforce (`private.<region>.<hash>`) with Cognito `workerMetadata`, response files
+    named by time with colons, the label's metadata as the custom-workflow doc spells it
+    (`groundTruth/custom`, `job_name`), and the files Ground Truth adds that gtkit does not read
+    (intermediate manifests, consolidation requests). Returns the new worker id of each old one."""
+    renamed: dict[str, str] = {}
+    for number, path in enumerate(sorted((root / "annotations" / "worker-response").rglob("*.json"))):
+        body = json.loads(path.read_text())
+        for answer in body["answers"]:
+            old = answer["workerId"]
+            answer["workerId"] = renamed.setdefault(old, f"private.us-east-1.{len(renamed):04d}c2b7d1e9f3a5")
+            answer["workerMetadata"] = {"identityData": {
+                "identityProviderType": "Cognito", "issuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_x",
+                "sub": f"5f0c{len(renamed):04d}-aaaa-bbbb-cccc-0123456789ab"}}
+        path.unlink()
+        (path.parent / f"2024-11-05_09:5{number % 10}:40.json").write_text(json.dumps(body))
+    manifest = root / "manifests" / "output" / "output.manifest"
+    lines = read_lines(manifest)
+    for line in lines:
+        meta = line.get("segments-metadata")
+        if meta is not None:
+            line["segments-metadata"] = {"type": "groundTruth/custom", "job_name": meta["job-name"],
+                                         "human-annotated": "yes", "creation_date": meta["creation-date"]}
+    manifest.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    extra = root / "annotations" / "intermediate" / "1"
+    extra.mkdir(parents=True)
+    (extra / "annotations.json").write_text(json.dumps(lines[0]) + "\n")
+    (root / "manifests" / "intermediate" / "1").mkdir(parents=True)
+    (root / "manifests" / "intermediate" / "1" / "output.manifest").write_text(json.dumps(lines[0]) + "\n")
+    return renamed
+
+
+def test_a_job_as_ground_truth_writes_it_comes_in_with_its_workforce_ids_and_metadata(db, tmp_path, schema, storage,
+                                                                                      manifest):
+    run_local_job(manifest, schema, workers=2, out=tmp_path / "gt", job_name="gt-job", storage=storage,
+                  simulate_workers=True)
+    root = tmp_path / "gt" / "gt-job"
+    renamed = as_ground_truth_wrote_it(root)
+    assert len(renamed) == 2
+    team, _ = make_people(db, 1)
+    result = gt_import.import_gt_output(db, str(root), name="from-gt", schema=schema, team_id=team.id,
+                                        output_uri=str(tmp_path / "out"), workers_per_object=2, storage=storage)
+    assert (result.objects, result.labeled, result.answers) == (3, 2, 4)
+    with db.read() as session:
+        workers = set(session.scalars(select(User.worker_id).join(Answer, Answer.user_id == User.id)))
+        metadata = [json.loads(m) for m in session.scalars(select(Answer.worker_metadata_json))]
+    assert workers == set(renamed.values())
+    assert all(m["identityData"]["identityProviderType"] == "Cognito" for m in metadata)
+    runner.run_queue(db, storage=storage)
+    ours = tmp_path / "out" / "from-gt"
+    theirs = read_lines(root / "manifests/output/output.manifest")
+    mine = read_lines(ours / "manifests/output/output.manifest")
+    assert [x.get("segments") for x in mine] == [x.get("segments") for x in theirs]
+    responses = sorted((ours / "annotations" / "worker-response").rglob("*.json"))
+    assert len(responses) == 4  # the answers are written back, with their workforce ids and metadata
+    written = [a for p in responses for a in json.loads(p.read_text())["answers"]]
+    assert {a["workerId"] for a in written} == set(renamed.values())
+    assert all(a["workerMetadata"]["identityData"]["issuer"].startswith("https://cognito-idp.") for a in written)
