@@ -225,6 +225,9 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=180)
     parser.add_argument("--keep-logs", metavar="DIR",
                         help="copy each server's JSON log (access lines with `ms`) here before the run's data goes")
+    parser.add_argument("--durable", action="store_true",
+                        help="run the throwaway PostgreSQL with its defaults (fsync on, synchronous commits) "
+                             "instead of fsync off, so a commit costs what it does in production")
     args = parser.parse_args()
     schema = load_label_schema("call-center")
     results = []
@@ -233,15 +236,19 @@ def main() -> int:
         if pg_url is None and any(c.startswith("postgresql") for c in args.configs):
             from service_helpers import throwaway_cluster
 
-            pg_url = stack.enter_context(throwaway_cluster())
+            pg_url = stack.enter_context(throwaway_cluster(durable=args.durable))
         for config in args.configs:
             backend, instances = config.split(":")
             print(f"measuring {config} with {args.annotators} annotators ...", file=sys.stderr, flush=True)
             results.append(measure(backend, int(instances), args, pg_url, schema))
+    throwaway_pg = (any(c.startswith("postgresql") for c in args.configs)
+                    and not os.environ.get("GTKIT_TEST_POSTGRES_URL"))
     print(f"\ngtkit serve load: {args.annotators} annotators, next -> page -> submit, "
           f"{args.workers_per_object} answers per object, think time {args.think:g} s, "
           f"{args.threads} threads per gunicorn worker, "
-          f"{os.cpu_count()} CPUs shared with the client and the database\n")
+          f"{os.cpu_count()} CPUs shared with the client and the database"
+          + (("; PostgreSQL " + ("durable (fsync on)" if args.durable else "with fsync off")) if throwaway_pg else "")
+          + "\n")
     header = (f"{'config':<14} {'kind':<7} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'p99/static':>11}")
     print(header)
     print("-" * len(header))

@@ -108,8 +108,10 @@ PG_BIN = Path(os.environ.get("GTKIT_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
 @contextlib.contextmanager
-def throwaway_cluster() -> Iterator[str]:
-    """A PostgreSQL server in a temp dir for this test session; yields its URL."""
+def throwaway_cluster(*, durable: bool = False) -> Iterator[str]:
+    """A PostgreSQL server in a temp dir for this test session; yields its URL. Tests run it with
+    fsync off (nothing it holds must outlive the session); `durable` keeps PostgreSQL's defaults, so
+    a commit waits for its WAL on disk as in production (the benchmark's `--durable`)."""
     if not (PG_BIN / "initdb").is_file():
         pytest.fail(f"PostgreSQL 15 server binaries not found in {PG_BIN} (Debian: apt-get install postgresql-15)")
     base = Path(tempfile.mkdtemp(prefix="gtkit-pg-"))
@@ -128,9 +130,11 @@ def throwaway_cluster() -> Iterator[str]:
             pytest.fail(f"{' '.join(args[:2])} failed ({done.returncode}): {done.stderr[-2000:]}\n{server_log[-2000:]}")
 
     try:
-        run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        options = (f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=300 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+            *([] if durable else ["--no-sync"]))
+        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=300"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start")
         try:
             yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"

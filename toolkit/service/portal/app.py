@@ -123,7 +123,7 @@ def create_app(source: TaskSource, *, assets_dir: Path = STATIC_DIR,
     if max_submission_bytes is None:
         max_submission_bytes = DEFAULT_MAX_SUBMISSION_BYTES
     app = PrivateFlask(__name__, template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"),
-                static_url_path="/_portal")
+                       static_url_path="/_portal")
     app.config.update(
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=max_submission_bytes,
