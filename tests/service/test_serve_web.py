@@ -145,6 +145,27 @@ def test_submitting_another_workers_task_is_refused(site):
     assert submit(ann, object_id, answer(site, task)).status_code == 200
 
 
+def test_the_service_takes_no_answer_on_a_task_never_claimed(site, tmp_path, clock):
+    """A scripted teammate cannot answer an object of their choosing, free place or not (so cannot
+    pick easy objects or step around mixed-in gold); a late answer on a task they took still counts."""
+    db, schema = site["db"], site["schema"]
+    jobs.cancel_job(db, site["job_a"].id)
+    team = site["team_a"]
+    manifest = write_manifest(tmp_path / "two.jsonl", manifest_lines(tmp_path, 1))
+    two = jobs.create_job(db, name="two-places", manifest=str(manifest), schema=schema, team_id=team.id,
+                          output_uri=str(tmp_path / "out"), workers_per_object=2)
+    ann, bob = client_for(site, site["ann"]), client_for(site, site["bob"])
+    object_id = int(claim(ann).location.rsplit("/", 1)[1])
+    task = work.current_task(db, site["ann"].id)
+    assert task.job_id == two.id
+    refused = submit(bob, object_id, answer(site, task))  # a place is free, but Bob never took it
+    assert refused.status_code == 403 and "hold no place" in refused.json["error"]
+    assert work.current_task(db, site["bob"].id) is None  # and nothing was taken on his behalf
+    clock.advance(jobs.DEFAULT_TASK_TIME_LIMIT + 1)  # Ann's time ran out while she worked
+    late = submit(ann, object_id, answer(site, task))
+    assert late.status_code == 200 and not late.json["duplicate"]
+
+
 def test_a_bad_answer_is_refused_at_the_door_naming_fields(site):
     ann = client_for(site, site["ann"])
     object_id = int(claim(ann).location.rsplit("/", 1)[1])

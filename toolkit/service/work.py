@@ -46,7 +46,10 @@ yet, on an open object of a job that is not cancelled, when EITHER the user hold
 it (accepted even if the job was paused meanwhile) OR, without one (never claimed, or the hold
 expired), the job is active, the object is within its availability lifetime and a place is still
 free: `answers_count + live holds of others < workers_per_object` (a mixed-in gold object always
-has one). Otherwise it is refused.
+has one). Otherwise it is refused. The service's pages submit with `require_hold`: "never claimed"
+is refused there (a hold row stays after it expires, until the user takes another task), so a
+scripted client cannot pick its objects or step around mixed-in gold; the local portal, whose
+open pages outlive a restarted dry run, keeps the rule above.
 """
 
 from __future__ import annotations
@@ -535,9 +538,11 @@ def _submission_context_template() -> Any:
 
 
 def submit(db: Database, user_id: int, object_id: int, answer_content: Any, *,
-           accepted_at: datetime | None = None, max_bytes: int = MAX_ANSWER_BYTES) -> SubmitResult:
+           accepted_at: datetime | None = None, max_bytes: int = MAX_ANSWER_BYTES,
+           require_hold: bool = False) -> SubmitResult:
     """Store one answer (see the module doc for the rule). `accepted_at` (the browser's) is used
-    only without a hold; the hold's own acceptance time wins. `max_bytes`: see validate_submission."""
+    only without a hold; the hold's own acceptance time wins. `max_bytes`: see validate_submission.
+    `require_hold` (the service's pages): refuse a user who never took a place on the object."""
     with db.read() as session:
         row = session.execute(_submission_context_template(), {"object_id": object_id, "user_id": user_id}).first()
         if row is None:
@@ -552,7 +557,7 @@ def submit(db: Database, user_id: int, object_id: int, answer_content: Any, *,
                                   media_duration=float(duration) if isinstance(duration, int | float) else None,
                                   max_bytes=max_bytes, review=row[2] == "review")
     try:
-        return _store(db, user_id, object_id, content, accepted_at)
+        return _store(db, user_id, object_id, content, accepted_at, require_hold)
     except IntegrityError:  # a concurrent double submit won the unique key: return what it stored
         with db.read() as session:
             stored = _stored(session, object_id, user_id)
@@ -588,7 +593,7 @@ def _mine_template() -> Any:
 
 
 def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
-           accepted_at: datetime | None) -> SubmitResult:
+           accepted_at: datetime | None, require_hold: bool = False) -> SubmitResult:
     now = db.now()
     with db.write() as session:
         found = session.execute(_locked_submission_template(db.is_postgres),
@@ -609,6 +614,9 @@ def _store(db: Database, user_id: int, object_id: int, content: dict[str, Any],
                                                   "iteration": obj.iteration}).one()
         if mine.answer_id is not None:
             return _kept(mine.answer_id, obj.answers_count, obj.state)
+        if require_hold and mine.expires_at is None:
+            raise Refused(f"you hold no place on object {obj.dataset_object_id} of job {job.id}: "
+                          "take a task with \"Next task\"")
         if job.status == "cancelled":
             raise Refused(f"job {job.id} is cancelled")
         if obj.state != "open":

@@ -66,7 +66,7 @@ def submit(object_id: int) -> Any:
         return refuse(400, payload)
     try:
         result = work.submit(serve_state().db, current_user.id, object_id, payload["answerContent"],
-                             accepted_at=parse_time(payload.get("acceptedAt")))
+                             accepted_at=parse_time(payload.get("acceptedAt")), require_hold=True)
     except SubmissionInvalid as exc:
         problems = [str(p) for p in exc.problems]
         return refuse(400, f"answer refused: {summary(problems)}", problems)
