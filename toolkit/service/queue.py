@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -135,6 +136,10 @@ class QueueState:
     failing: int  # raised at their last attempt and wait for the next (backoff 2, 4 ... 300 s)
     last_error: str | None = None  # the error of the failing row tried most often (job_state only)
 
+    def counts(self) -> dict[str, Any]:
+        """Everything but the error text: what may be shown without a session (/readyz)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "last_error"}
+
 
 def queue_state(db: Database, *, lease_s: int = DEFAULT_LEASE_S) -> QueueState:
     """The whole queue, counts only (no job, no error text: /readyz answers without a session)."""
@@ -151,7 +156,7 @@ def job_state(db: Database, job_id: int, *, lease_s: int = DEFAULT_LEASE_S) -> Q
         error = session.scalar(select(WorkItem.last_error)
                                .where(WorkItem.job_id == job_id, WorkItem.last_error.is_not(None))
                                .order_by(WorkItem.attempts.desc(), WorkItem.id).limit(1))
-    return QueueState(state.rows, state.waiting, state.oldest_waiting_s, state.failing, error)
+    return dataclasses.replace(state, last_error=error)
 
 
 def _state(session: Session, now: datetime, lease_s: int, job_id: int | None) -> QueueState:

@@ -134,7 +134,5 @@ def readyz() -> Any:
     ready, detail = readiness(state.db)
     if not ready:
         return jsonify(status="not ready", detail=detail), 503
-    queue = queue_state(state.db, lease_s=state.config.queue_lease_s)
-    return jsonify(status="ready", detail=detail, queue={"rows": queue.rows, "waiting": queue.waiting,
-                                                         "oldest_waiting_s": queue.oldest_waiting_s,
-                                                         "failing": queue.failing})
+    return jsonify(status="ready", detail=detail,
+                   queue=queue_state(state.db, lease_s=state.config.queue_lease_s).counts())
